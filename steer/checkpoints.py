@@ -1,0 +1,243 @@
+"""Finding, verifying and loading policy checkpoints.
+
+A checkpoint is named on the command line (`--checkpoint`), in a spec (`checkpoint:`), by the environment
+(`STEER_CHECKPOINT`), or falls back to the default `maze-rr5-easy-160M`. A name is either a path to a
+`.pth` file or one of the known checkpoints below, looked for in `./checkpoints/`, `../shared/checkpoints/`
+(beside the working folder or this project), the user cache, and finally downloaded from its public URL
+with a sha256 check. Checkpoint files never live in this repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from steer.errors import SteerError
+from steer.policy import ImpalaPolicy
+
+DEFAULT_CHECKPOINT = "maze-rr5-easy-160M"
+ENV_VAR = "STEER_CHECKPOINT"
+_SOURCE = "https://github.com/GarretteBaker/train-procgen-pytorch_devinterp/raw"
+
+
+@dataclass(frozen=True)
+class KnownCheckpoint:
+    name: str
+    sha256: str | None
+    url: str
+    mode: str
+    note: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.pth"
+
+
+KNOWN: dict[str, KnownCheckpoint] = {
+    k.name: k
+    for k in [
+        KnownCheckpoint(
+            "maze-rr5-easy-160M",
+            "e82e620ee1c47d82684bb3bc84e140ffd7bbb4ca8bd5f0cc517370abab9e3f00",
+            f"{_SOURCE}/ee2ca6f6ecc420bd5a4a2e59c11e6467c73b5ea2/artifacts/model_160022528%3Av0/model_160022528.pth",
+            "easy",
+            "PPO, 160M steps, easy mode, cheese in the top-right 5x5 region (rand_region=5)",
+        ),
+        KnownCheckpoint(
+            "maze-rr5-easy-2M",
+            "56aaec5acdca30bbe6021f649318e7b0ef7348f3e36bfde4aeec1600f416a430",
+            f"{_SOURCE}/6d26acc0d00d07ca581b1bf2af9758dc84f9113e/artifacts/model_2031616%3Av0/model_2031616.pth",
+            "easy",
+            "PPO, 2M steps of the same run (reaches the cheese in about half of easy levels)",
+        ),
+        KnownCheckpoint(
+            "maze-rr5-easy-0.75M",
+            "b12739f045919b5eb6417d1270e3fc00fc1f0d68bd3621055491cc1616c29f14",
+            f"{_SOURCE}/ee2ca6f6ecc420bd5a4a2e59c11e6467c73b5ea2/artifacts/model_753664%3Av0/model_753664.pth",
+            "easy",
+            "PPO, 0.75M steps of the same run",
+        ),
+        KnownCheckpoint(
+            "model_rand_region_5",
+            None,  # not published with a hash; it is loaded from a path, never downloaded
+            "https://nerdsniper.net/mats/model_rand_region_5.pth",
+            "hard",
+            "Langosco et al.'s maze_I checkpoint used by Turner et al. (channel scale 4, hard mode)",
+        ),
+    ]
+}
+_BY_SHA = {k.sha256: k for k in KNOWN.values() if k.sha256}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded policy and where it came from."""
+
+    path: Path
+    sha256: str
+    name: str
+    mode: str  # the distribution mode it was trained in
+    mode_source: str  # "registry" or "inferred from channel scale"
+    scale: int
+    policy: ImpalaPolicy
+
+    def provenance(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "training_mode": self.mode,
+            "training_mode_source": self.mode_source,
+            "channel_scale": self.scale,
+            "parameters": sum(p.numel() for p in self.policy.parameters()),
+        }
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "steer" / "checkpoints"
+
+
+def _search_dirs() -> list[Path]:
+    project = Path(__file__).resolve().parent.parent
+    dirs = [Path.cwd() / "checkpoints", Path.cwd().parent / "shared" / "checkpoints"]
+    dirs += [project / "checkpoints", project.parent / "shared" / "checkpoints", cache_dir()]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+_HOW = (
+    "Give a checkpoint with --checkpoint PATH, `checkpoint:` in the spec or the STEER_CHECKPOINT "
+    f"environment variable, or put a known one ({', '.join(KNOWN)}) in ./checkpoints/ or "
+    "../shared/checkpoints/."
+)
+
+
+def locate(ref: str | os.PathLike[str] | None) -> Path:
+    """The file a checkpoint reference names (CLI/spec value, else STEER_CHECKPOINT, else the default)."""
+    if ref is None or str(ref) == "":
+        ref = os.environ.get(ENV_VAR) or DEFAULT_CHECKPOINT
+    ref = str(ref)
+    path = Path(ref).expanduser()
+    if ref not in KNOWN and (path.suffix or os.sep in ref):
+        if not path.is_file():
+            raise SteerError(f"checkpoint: file {ref!r} does not exist. {_HOW}")
+        return path
+    name = ref.removesuffix(".pth")
+    if name not in KNOWN:
+        raise SteerError(f"checkpoint: {ref!r} is neither a file nor a known checkpoint name. {_HOW}")
+    known = KNOWN[name]
+    for d in _search_dirs():
+        candidate = d / known.filename
+        if candidate.is_file():
+            return candidate
+    return _download(known)
+
+
+def _download(known: KnownCheckpoint) -> Path:
+    if known.sha256 is None:
+        raise SteerError(
+            f"checkpoint: {known.name!r} is not on this machine and has no published sha256, so it is "
+            f"not downloaded automatically. Fetch it from {known.url} yourself and pass its path with "
+            "--checkpoint."
+        )
+    dest = cache_dir() / known.filename
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(known.url, timeout=60) as resp:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+        got = sha256_of(tmp)
+        if got != known.sha256:
+            raise SteerError(
+                f"checkpoint: the download of {known.name!r} from {known.url} has sha256 {got}, expected "
+                f"{known.sha256}; it was discarded. {_HOW}"
+            )
+        tmp.replace(dest)
+        return dest
+    except (urllib.error.URLError, OSError) as e:
+        raise SteerError(
+            f"checkpoint: {known.name!r} was not found locally and could not be downloaded from "
+            f"{known.url} ({e}). {_HOW}"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _state_dict(raw: object, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(raw, dict):
+        for key in ("state_dict", "model_state_dict"):
+            if key in raw and isinstance(raw[key], dict):
+                return raw[key]
+        if raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
+            return raw  # a bare state dict
+    raise SteerError(
+        f"checkpoint: {str(path)!r} is not a maze policy checkpoint: expected a dict with 'state_dict' or "
+        f"'model_state_dict', or a bare state dict. {_HOW}"
+    )
+
+
+def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu") -> Checkpoint:
+    """Locate, hash and load a checkpoint into an `ImpalaPolicy` in eval mode."""
+    path = locate(ref)
+    sha = sha256_of(path)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for non-checkpoint bytes
+        raise SteerError(
+            f"checkpoint: {str(path)!r} could not be read as a PyTorch checkpoint ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no detail'}). The file may be truncated or not a "
+            f"checkpoint. {_HOW}"
+        ) from None
+    state = _state_dict(raw, path)
+    weight = state.get("embedder.block1.conv.weight")
+    if weight is None or weight.ndim != 4:
+        raise SteerError(
+            f"checkpoint: {str(path)!r} has no 'embedder.block1.conv.weight'; it is not an Impala maze "
+            f"policy. {_HOW}"
+        )
+    scale, rem = divmod(int(weight.shape[0]), 16)
+    if rem or scale < 1:
+        raise SteerError(f"checkpoint: {str(path)!r} has {weight.shape[0]} first-layer channels; expected 16·k.")
+    policy = ImpalaPolicy(scale)
+    try:
+        policy.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise SteerError(
+            f"checkpoint: {str(path)!r} does not fit the Impala maze policy: {str(e).splitlines()[0]} {_HOW}"
+        ) from None
+    policy.eval().to(device)
+    for p in policy.parameters():
+        p.requires_grad_(False)
+    known = _BY_SHA.get(sha) or KNOWN.get(path.stem)
+    if known is not None and known.sha256 not in (None, sha):
+        raise SteerError(
+            f"checkpoint: {str(path)!r} is named like the known checkpoint {known.name!r} but its sha256 is "
+            f"{sha}, not {known.sha256}. The file is corrupt or a different model; replace it."
+        )
+    if known is not None:
+        name, mode, source = known.name, known.mode, "registry"
+    else:
+        # Scale-4 Impala maze policies are the Langosco et al. family, trained in hard mode.
+        name, mode, source = path.stem, ("hard" if scale == 4 else "easy"), "inferred from channel scale"
+    return Checkpoint(path, sha, name, mode, source, scale, policy)

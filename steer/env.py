@@ -1,0 +1,78 @@
+"""The procgen maze environment, used for two things only: the initial state of a level and rendering.
+
+Every observation the policy sees comes from procgen itself: a (possibly edited) state goes in through
+`set_state`, which re-renders the 64x64 frame, and the frame is read back with `observe`. One environment
+with `num_threads=0` serves all squares of a maze; procgen's worker threads only add start-up cost here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from steer.errors import SteerError
+from steer.maze import Maze
+
+Mode = Literal["easy", "hard"]
+MODES: tuple[str, ...] = ("easy", "hard")
+MAX_SEED = 2**31 - 1
+
+
+def _procgen_env(seed: int, mode: str):
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        # procgen imports gym, which prints a deprecation notice on import; it is not actionable for users.
+        warnings.simplefilter("ignore")
+        from procgen import ProcgenGym3Env
+
+    return ProcgenGym3Env(
+        num=1, env_name="maze", num_levels=1, start_level=seed, distribution_mode=mode, num_threads=0
+    )
+
+
+def check_seed(seed: object, where: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= MAX_SEED:
+        raise SteerError(
+            f"{where}: {seed!r} is not a valid level seed. Seeds are integers from 0 to {MAX_SEED} "
+            "(procgen's level seeds)."
+        )
+    return int(seed)
+
+
+class MazeRenderer:
+    """Makes level states for seeds and renders observations of edited states."""
+
+    def __init__(self, mode: Mode) -> None:
+        if mode not in MODES:
+            raise SteerError(f"distribution_mode: {mode!r} is not supported; use 'easy' or 'hard'.")
+        self.mode = mode
+        self._env = _procgen_env(0, mode)
+
+    def level(self, seed: int) -> Maze:
+        """The maze procgen generates for `seed`, with the mouse at its start square."""
+        env = _procgen_env(check_seed(seed), self.mode)
+        return Maze.from_bytes(env.callmethod("get_state")[0])
+
+    def observe(self, state: bytes) -> np.ndarray:
+        """The 64x64x3 uint8 frame procgen renders for `state`."""
+        self._env.callmethod("set_state", [state])
+        _, obs, _ = self._env.observe()
+        return obs["rgb"][0].copy()
+
+    def observe_many(self, states: Sequence[bytes]) -> np.ndarray:
+        """Frames for several states, stacked as (N, 64, 64, 3) uint8."""
+        frames = np.empty((len(states), 64, 64, 3), dtype=np.uint8)
+        for i, state in enumerate(states):
+            frames[i] = self.observe(state)
+        return frames
+
+    def observe_maze(self, maze: Maze) -> np.ndarray:
+        return self.observe(maze.to_bytes())
+
+    def observe_positions(self, maze: Maze, squares: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Frames with the mouse on each of `squares`; the state is serialised once, only the mouse moves."""
+        return self.observe_many([maze.with_mouse(sq).to_bytes() for sq in squares])

@@ -1,0 +1,244 @@
+"""Experiments end to end: spec -> maze pairs -> vectors -> patched forward passes -> fields -> files.
+
+The CLI is a thin layer over these functions; a notebook can call them the same way:
+
+    spec = load_spec("configs/demo.yaml")
+    session = open_session(spec)
+    result = run_apply(spec, session, Path("outputs/demo"))
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from steer import __version__, checkpoints
+from steer.env import MazeRenderer
+from steer.errors import SteerError
+from steer.hooks import check_shape
+from steer.io import atomic_write_json
+from steer.maze import Maze
+from steer.metrics import maze_metrics, summarize
+from steer.policy import display_name
+from steer.render import LEGEND, Panel, figure, save_png
+from steer.specs import DEFAULT_LAYER, Spec
+from steer.vectors import SteeringVector, apply_edits, compute_vector
+from steer.vfield import FieldInputs, VectorField, vector_field
+
+OnSeed = Callable[[int], None]
+
+
+@dataclass
+class Session:
+    """A loaded checkpoint, the environment mode experiments run in, and a renderer for that mode."""
+
+    checkpoint: checkpoints.Checkpoint
+    mode: str
+    mode_source: str
+    renderer: MazeRenderer
+    device: str = "cpu"
+
+    @property
+    def policy(self):  # noqa: ANN201 - ImpalaPolicy
+        return self.checkpoint.policy
+
+
+def open_session(spec: Spec, checkpoint: str | None = None, device: str = "cpu") -> Session:
+    """Load the checkpoint (CLI value, else the spec's, else STEER_CHECKPOINT/default) and check the layer."""
+    if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise SteerError(f"--device: {device!r} is not available here; use 'cpu'.")
+    ck = checkpoints.load(checkpoint or spec.checkpoint, device=device)
+    ck.policy.resolve(spec.layer)
+    if spec.distribution_mode:
+        mode, source = spec.distribution_mode, "spec"
+    else:
+        mode, source = ck.mode, "checkpoint"
+    return Session(ck, mode, source, MazeRenderer(mode), device)
+
+
+def provenance(session: Session, spec: Spec, layer: str) -> dict[str, Any]:
+    return {
+        "checkpoint": session.checkpoint.provenance(),
+        "distribution_mode": session.mode,
+        "distribution_mode_source": session.mode_source,
+        "layer": layer,
+        "versions": {
+            "steer": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "procgen": _procgen_version(),
+        },
+    }
+
+
+def _procgen_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("procgen-mirror", "procgen"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def _target(session: Session, spec: Spec, seed: int) -> Maze:
+    return apply_edits(session.renderer.level(seed), spec.target_edits)
+
+
+# -- compute-vector -------------------------------------------------------------------------------
+
+
+def vector_filename(kind: str, seed: int) -> str:
+    return f"vector-{kind}-seed{seed}.pt"
+
+
+def run_compute_vector(spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None) -> dict[str, Any]:
+    """Write one vector file per seed of the spec (the pair built from that seed's maze)."""
+    if spec.vector is None or spec.vector.pair is None:
+        raise SteerError("vector: compute-vector needs an inline vector spec, e.g. vector: {kind: cheese}.")
+    if spec.vector.source_seed is not None:
+        raise SteerError(
+            "vector.source_seed: compute-vector makes a vector from each seed in `seeds`; list the source "
+            "seed there instead."
+        )
+    pair = spec.vector.pair
+    written, skipped = [], []
+    for seed in spec.seeds:
+        try:
+            vec = _compute(session, spec, seed, pair)
+        except SteerError as e:
+            skipped.append({"seed": seed, "reason": str(e)})
+        else:
+            path = out / vector_filename(pair.kind, seed)
+            vec.save(path)
+            written.append({"seed": seed, "file": path.name, "norm": float(vec.tensor.norm())})
+        if on_seed:
+            on_seed(seed)
+    report = {
+        "command": "compute-vector",
+        "spec": spec.raw,
+        "provenance": provenance(session, spec, display_name(session.policy.resolve(spec.layer))),
+        "vectors": written,
+        "skipped": skipped,
+    }
+    atomic_write_json(out / "vectors.json", report)
+    return report
+
+
+def _compute(session: Session, spec: Spec, seed: int, pair: Any) -> SteeringVector:
+    meta = {
+        "source_seed": seed,
+        "target_edits": spec.target_edits and [list(e) for e in spec.target_edits],
+        "checkpoint_sha256": session.checkpoint.sha256,
+        "checkpoint": session.checkpoint.name,
+    }
+    return compute_vector(session.policy, session.renderer, _target(session, spec, seed), pair, spec.layer, meta)
+
+
+# -- apply ----------------------------------------------------------------------------------------
+
+
+def _load_vector_file(spec: Spec, session: Session) -> SteeringVector:
+    assert spec.vector is not None and spec.vector.file is not None
+    vec = SteeringVector.load(spec.vector.file)
+    policy = session.policy
+    try:
+        layer = display_name(policy.resolve(vec.layer))
+    except SteerError:
+        raise SteerError(f"vector.file: {str(spec.vector.file)!r} names the layer {vec.layer!r}, which this "
+                         "policy does not have.") from None
+    if spec.layer != DEFAULT_LAYER and display_name(policy.resolve(spec.layer)) != layer:
+        raise SteerError(
+            f"layer: the spec says {spec.layer!r} but the vector file {str(spec.vector.file)!r} was computed at "
+            f"{layer!r}. Drop `layer:` from the spec or recompute the vector at that layer."
+        )
+    check_shape(policy, layer, vec.tensor, where="vector.file")
+    vec.layer = layer
+    return vec
+
+
+def run_apply(spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None) -> dict[str, Any]:
+    """Patch each target maze with `coeff * vector`; write a PNG and field JSON per seed, and metrics.json."""
+    if spec.vector is None:
+        raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
+    if spec.coeff is None:
+        raise SteerError("coeff: missing; give the coefficient to multiply the vector by, e.g. coeff: -1.")
+    fixed: SteeringVector | None = None
+    if spec.vector.file is not None:
+        fixed = _load_vector_file(spec, session)
+    elif spec.vector.source_seed is not None:
+        fixed = _compute(session, spec, spec.vector.source_seed, spec.vector.pair)
+    layer = fixed.layer if fixed else display_name(session.policy.resolve(spec.layer))
+    coeff = spec.coeff
+
+    results: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for seed in spec.seeds:
+        try:
+            target = _target(session, spec, seed)
+            vec = fixed or _compute(session, spec, seed, spec.vector.pair)
+        except SteerError as e:
+            skipped.append({"seed": seed, "reason": str(e)})
+            if on_seed:
+                on_seed(seed)
+            continue
+        inputs = FieldInputs.render(session.renderer, target, session.device)
+        original = vector_field(session.policy, inputs, batch_size=spec.batch_size)
+        patched = vector_field(session.policy, inputs, [(layer, vec.tensor, coeff)], batch_size=spec.batch_size)
+        m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff,
+             "vector_source_seed": vec.meta.get("source_seed")}
+        results.append(m)
+        _write_field_json(out / f"vfield-seed{seed}.json", seed, original, patched)
+        title = (f"seed {seed} · {vec.kind} vector"
+                 f"{' from seed ' + str(vec.meta['source_seed']) if vec.meta.get('source_seed') != seed else ''}"
+                 f" · {layer} · coeff {coeff:g} · {session.checkpoint.name} ({session.mode})")
+        save_png(_apply_figure(title, original, patched, m), out / f"field-seed{seed}.png")
+        if on_seed:
+            on_seed(seed)
+
+    report = {
+        "command": "apply",
+        "spec": spec.raw,
+        "provenance": provenance(session, spec, layer),
+        "mazes": results,
+        "skipped": skipped,
+        "summary": summarize(results),
+    }
+    atomic_write_json(out / "metrics.json", report)
+    return report
+
+
+def _write_field_json(path: Path, seed: int, original: VectorField, patched: VectorField) -> None:
+    maze = original.maze
+    atomic_write_json(path, {
+        "seed": seed,
+        "world_dim": maze.world_dim,
+        "maze_dim": maze.maze_dim,
+        "positions": [list(p) for p in original.positions],
+        "original": original.to_json(),
+        "patched": patched.to_json(),
+    })
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _apply_figure(title: str, original: VectorField, patched: VectorField, m: dict[str, Any]):  # noqa: ANN202
+    caption = "P(cheese | decision square) = {}" if m["decision_square"] else "mean P(step toward cheese) = {}"
+    key = "p_cheese_ds" if m["decision_square"] else "p_toward_cheese"
+    panels = [
+        Panel(original.maze, original.positions, original.arrows, "original\n" + caption.format(_fmt(m[key]["original"]))),
+        Panel(patched.maze, patched.positions, patched.arrows, "patched\n" + caption.format(_fmt(m[key]["patched"]))),
+        Panel(original.maze, original.positions, patched.arrows - original.arrows,
+              f"difference (patched - original)\nmean TV distance {m['mean_tv']:.2f}", color=(200, 30, 40)),
+    ]
+    return figure(title, panels, footer=LEGEND)

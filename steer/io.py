@@ -1,0 +1,59 @@
+"""Writing results so that a reader never sees a half-written file.
+
+Every output goes to a temporary file in the destination folder and is renamed into place; a rename
+within one folder is atomic, so an interrupted run leaves either the old file, the new one, or none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from steer.errors import SteerError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf; write them as null rather than emitting invalid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=1) + "\n").encode())
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """Create the output folder, or say clearly why it cannot be used."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as e:
+        raise SteerError(
+            f"--out: cannot write to {str(path)!r} ({e.strerror or e}). Choose a folder you can write to."
+        ) from None
+    return path

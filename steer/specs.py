@@ -1,0 +1,260 @@
+"""YAML experiment specs, validated in full before any work starts.
+
+Every error names the field path (`vector.kind`, `seeds[3]`), the value found and what would be valid.
+
+    name: cheese-vector                 # optional; names the output folder
+    checkpoint: maze-rr5-easy-160M      # optional; a known name or a path (--checkpoint overrides)
+    distribution_mode: easy             # optional; default: the mode the checkpoint was trained in
+    layer: block2.res1.resadd_out       # optional; any hook name of the policy
+    seeds: [0, 1, 2]                    # or {from: 0, to: 99} (inclusive)
+    target_edits: [remove_cheese]       # optional; edits applied to every target maze
+    coeff: -1                           # apply: the coefficient
+    vector:                             # an inline pair spec ...
+      kind: cheese                      #   cheese | top_right | custom
+      source_seed: 0                    #   optional; default: each target maze's own vector
+      mouse: [6, 6]                     #   optional; default: the level's start square
+      a: [{cheese: [10, 4]}]            #   custom only: edits for the two observations
+      b: []
+    # ... or a saved vector:  vector: {file: outputs/vectors/cheese-seed0.pt}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from steer.env import MAX_SEED, MODES
+from steer.errors import SteerError
+from steer.maze import Square
+from steer.vectors import EDIT_OPS, VECTOR_KINDS, Edit, PairSpec
+
+DEFAULT_LAYER = "block2.res1.resadd_out"
+MAX_SEEDS = 100_000
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    pair: PairSpec | None = None  # inline
+    source_seed: int | None = None  # None: each target's own vector
+    file: Path | None = None  # a saved vector instead
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path | None
+    name: str
+    seeds: tuple[int, ...]
+    layer: str = DEFAULT_LAYER
+    checkpoint: str | None = None
+    distribution_mode: str | None = None
+    target_edits: tuple[Edit, ...] = ()
+    vector: VectorSpec | None = None
+    coeff: float | None = None
+    batch_size: int = 512
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "empty"}.get(
+        type(value), type(value).__name__
+    )
+
+
+class _Fields:
+    """A mapping being validated: typed getters that name the field path, and a check for leftovers."""
+
+    def __init__(self, data: Any, path: str, allowed: tuple[str, ...]) -> None:
+        where = path or "the spec"
+        if not isinstance(data, dict):
+            raise SteerError(f"{where}: expected a mapping of keys to values, got {_type_name(data)} ({data!r}).")
+        unknown = [k for k in data if k not in allowed]
+        if unknown:
+            key = unknown[0]
+            raise SteerError(
+                f"{self._join(path, str(key))}: unknown key. Valid keys{' under ' + path if path else ''}: "
+                f"{', '.join(allowed)}."
+            )
+        self.data, self.path = data, path
+
+    @staticmethod
+    def _join(path: str, key: str) -> str:
+        return f"{path}.{key}" if path else key
+
+    def where(self, key: str) -> str:
+        return self._join(self.path, key)
+
+    def has(self, key: str) -> bool:
+        return key in self.data and self.data[key] is not None
+
+    def get_str(self, key: str, default: str | None = None) -> str | None:
+        if not self.has(key):
+            return default
+        value = self.data[key]
+        if not isinstance(value, str) or not value.strip():
+            raise SteerError(f"{self.where(key)}: expected a non-empty string, got {_type_name(value)} ({value!r}).")
+        return value.strip()
+
+    def get_choice(self, key: str, options: tuple[str, ...], default: str | None = None) -> str | None:
+        value = self.get_str(key, default)
+        if value is not None and value not in options:
+            raise SteerError(f"{self.where(key)}: {value!r} is not one of {', '.join(options)}.")
+        return value
+
+    def get_int(self, key: str, default: int | None = None, low: int = 0, high: int = MAX_SEED) -> int | None:
+        if not self.has(key):
+            return default
+        return _int(self.data[key], self.where(key), low, high)
+
+    def get_float(self, key: str) -> float | None:
+        if not self.has(key):
+            return None
+        return finite_float(self.data[key], self.where(key))
+
+
+def _int(value: Any, where: str, low: int = 0, high: int = MAX_SEED) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SteerError(f"{where}: expected an integer, got {_type_name(value)} ({value!r}).")
+    if not low <= value <= high:
+        raise SteerError(f"{where}: {value} is out of range; use an integer from {low} to {high}.")
+    return value
+
+
+def finite_float(value: Any, where: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise SteerError(f"{where}: expected a number, got the string {value!r}.") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SteerError(f"{where}: expected a number, got {_type_name(value)} ({value!r}).")
+    if not math.isfinite(value):
+        raise SteerError(f"{where}: {value!r} is not a finite number; use a real coefficient such as -1 or 2.5.")
+    return float(value)
+
+
+def _square(value: Any, where: str) -> Square:
+    if not (isinstance(value, list) and len(value) == 2):
+        raise SteerError(f"{where}: expected a square as [row, col] (world coordinates, row 0 at the bottom), got {value!r}.")
+    return (_int(value[0], f"{where}[0]", 0, 1000), _int(value[1], f"{where}[1]", 0, 1000))
+
+
+def parse_seeds(value: Any, where: str = "seeds") -> tuple[int, ...]:
+    if value is None:
+        raise SteerError(f"{where}: missing. Give a list of level seeds, e.g. [0, 1, 2], or {{from: 0, to: 99}}.")
+    if isinstance(value, dict):
+        f = _Fields(value, where, ("from", "to"))
+        first, last = f.get_int("from"), f.get_int("to")
+        if first is None or last is None:
+            raise SteerError(f"{where}: a seed range needs both 'from' and 'to', e.g. {{from: 0, to: 99}}.")
+        if last < first:
+            raise SteerError(f"{where}: 'to' ({last}) is below 'from' ({first}); the range would be empty.")
+        if last - first + 1 > MAX_SEEDS:
+            raise SteerError(f"{where}: {last - first + 1} seeds is more than the {MAX_SEEDS} allowed in one spec.")
+        return tuple(range(first, last + 1))
+    if not isinstance(value, list):
+        raise SteerError(f"{where}: expected a list of integers or {{from: A, to: B}}, got {_type_name(value)} ({value!r}).")
+    if not value:
+        raise SteerError(f"{where}: the list is empty; name at least one level seed.")
+    seeds = tuple(_int(v, f"{where}[{i}]") for i, v in enumerate(value))
+    seen: set[int] = set()
+    for i, s in enumerate(seeds):
+        if s in seen:
+            raise SteerError(f"{where}[{i}]: seed {s} is listed twice.")
+        seen.add(s)
+    return seeds
+
+
+def parse_edits(value: Any, where: str) -> tuple[Edit, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SteerError(f"{where}: expected a list of edits, got {_type_name(value)} ({value!r}).")
+    edits: list[Edit] = []
+    usage = "remove_cheese, top_right_path, {cheese: [r, c]}, {mouse: [r, c]}, {wall: [r, c]}, {open: [r, c]}"
+    for i, item in enumerate(value):
+        w = f"{where}[{i}]"
+        if isinstance(item, str) and item in EDIT_OPS and not EDIT_OPS[item]:
+            edits.append((item, None))
+        elif isinstance(item, dict) and len(item) == 1:
+            op, arg = next(iter(item.items()))
+            if op not in EDIT_OPS:
+                raise SteerError(f"{w}: unknown edit {op!r}. Valid edits: {usage}.")
+            if not EDIT_OPS[op]:
+                edits.append((op, None))
+            else:
+                edits.append((op, _square(arg, f"{w}.{op}")))
+        else:
+            raise SteerError(f"{w}: {item!r} is not an edit. Valid edits: {usage}.")
+    return tuple(edits)
+
+
+def parse_vector(value: Any, where: str = "vector") -> VectorSpec:
+    if isinstance(value, dict) and "file" in value:
+        f = _Fields(value, where, ("file",))
+        return VectorSpec(file=Path(f.get_str("file") or ""))
+    f = _Fields(value, where, ("kind", "source_seed", "mouse", "a", "b"))
+    kind = f.get_choice("kind", VECTOR_KINDS)
+    if kind is None:
+        raise SteerError(f"{where}.kind: missing. Use one of {', '.join(VECTOR_KINDS)}, or give {where}.file.")
+    a, b = parse_edits(f.data.get("a"), f.where("a")), parse_edits(f.data.get("b"), f.where("b"))
+    if kind != "custom" and (f.has("a") or f.has("b")):
+        raise SteerError(f"{where}: 'a' and 'b' edit lists are only used with kind: custom (kind is {kind!r}).")
+    if kind == "custom" and not (a or b):
+        raise SteerError(f"{where}: kind custom needs edit lists 'a' and/or 'b', e.g. a: [{{cheese: [10, 4]}}].")
+    mouse = _square(f.data["mouse"], f.where("mouse")) if f.has("mouse") else None
+    return VectorSpec(pair=PairSpec(kind, a, b, mouse), source_seed=f.get_int("source_seed"))
+
+
+TOP_KEYS = (
+    "name", "checkpoint", "distribution_mode", "layer", "seeds", "target_edits", "vector", "coeff", "batch_size",
+)
+
+
+def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = ()) -> Spec:
+    f = _Fields(data, "", TOP_KEYS)
+    for key in require:
+        if not f.has(key):
+            raise SteerError(f"{key}: missing; this command needs it. See configs/ for examples.")
+    vector = parse_vector(data["vector"]) if f.has("vector") else None
+    if vector is not None and vector.file is not None and path is not None and not vector.file.is_absolute():
+        # A relative vector file is looked up from the working folder first, then beside the spec.
+        if not vector.file.exists():
+            vector = VectorSpec(file=path.parent / vector.file)
+    name = f.get_str("name") or (path.stem if path else "experiment")
+    return Spec(
+        path=path,
+        name=name,
+        seeds=parse_seeds(data.get("seeds")),
+        layer=f.get_str("layer", DEFAULT_LAYER) or DEFAULT_LAYER,
+        checkpoint=f.get_str("checkpoint"),
+        distribution_mode=f.get_choice("distribution_mode", MODES),
+        target_edits=parse_edits(data.get("target_edits"), "target_edits"),
+        vector=vector,
+        coeff=f.get_float("coeff"),
+        batch_size=f.get_int("batch_size", 512, 1, 65536) or 512,
+        raw=data,
+    )
+
+
+def load_spec(path: str | Path, require: tuple[str, ...] = ()) -> Spec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SteerError(f"spec: {str(path)!r} does not exist. See configs/ for example specs.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SteerError(f"spec: cannot read {str(path)!r} ({e}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SteerError(f"spec: {str(path)!r} is not valid YAML{at}: {problem}.") from None
+    if data is None:
+        raise SteerError(f"spec: {str(path)!r} is empty. See configs/ for example specs.")
+    return parse_spec(data, path, require)
