@@ -19,7 +19,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from steer import experiments
 from steer.errors import SteerError
-from steer.io import prepare_out_dir
 from steer.specs import Spec, load_spec
 
 app = typer.Typer(
@@ -67,8 +66,7 @@ def _prepare(spec_path: Path, out_dir: Path | None, checkpoint: str | None, devi
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     spec = load_spec(spec_path, require=require)
     session = experiments.open_session(spec, checkpoint, device)
-    target = prepare_out_dir(out_dir or Path("outputs") / spec.name)
-    return spec, session, target
+    return spec, session, out_dir or Path("outputs") / spec.name
 
 
 def _done(folder: Path, files: list[str], extra: str = "") -> None:
@@ -76,15 +74,17 @@ def _done(folder: Path, files: list[str], extra: str = "") -> None:
 
 
 @app.command("compute-vector")
-def compute_vector(spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu") -> None:
+def compute_vector(
+    spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu"
+) -> None:
     """Compute steering vectors (activation differences of paired mazes) and save them as files."""
     with _user_errors():
         s, session, folder = _prepare(spec, out_dir, checkpoint, device, require=("seeds", "vector"))
         with _progress("compute-vector", len(s.seeds)) as tick:
             report = experiments.run_compute_vector(s, session, folder, tick)
         _report_skipped(report)
-        _done(folder, [v["file"] for v in report["vectors"]][:5] + ["vectors.json"],
-              f" ({len(report['vectors'])} vectors)")
+        files = [v["file"] for v in report["vectors"]]
+        _done(folder, [*files[:5], "vectors.json"], f" ({len(files)} vectors)")
 
 
 @app.command("apply")

@@ -11,7 +11,7 @@ import contextlib
 import io
 import warnings
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -23,14 +23,14 @@ MODES: tuple[str, ...] = ("easy", "hard")
 MAX_SEED = 2**31 - 1
 
 
-def _procgen_env(seed: int, mode: str):
+def _procgen_env(seed: int, mode: str, num: int = 1) -> Any:  # procgen ships no type hints
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         # procgen imports gym, which prints a deprecation notice on import; it is not actionable for users.
         warnings.simplefilter("ignore")
         from procgen import ProcgenGym3Env
 
     return ProcgenGym3Env(
-        num=1, env_name="maze", num_levels=1, start_level=seed, distribution_mode=mode, num_threads=0
+        num=num, env_name="maze", num_levels=1, start_level=seed, distribution_mode=mode, num_threads=0
     )
 
 

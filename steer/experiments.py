@@ -22,7 +22,7 @@ from steer import __version__, checkpoints
 from steer.env import MazeRenderer
 from steer.errors import SteerError
 from steer.hooks import check_shape
-from steer.io import atomic_write_json
+from steer.io import atomic_write_json, prepare_out_dir
 from steer.maze import Maze
 from steer.metrics import maze_metrics, summarize
 from steer.policy import display_name
@@ -110,6 +110,7 @@ def run_compute_vector(spec: Spec, session: Session, out: Path, on_seed: OnSeed 
             "seed there instead."
         )
     pair = spec.vector.pair
+    out = prepare_out_dir(out)
     written, skipped = [], []
     for seed in spec.seeds:
         try:
@@ -178,6 +179,7 @@ def run_apply(spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = 
         fixed = _compute(session, spec, spec.vector.source_seed, spec.vector.pair)
     layer = fixed.layer if fixed else display_name(session.policy.resolve(spec.layer))
     coeff = spec.coeff
+    out = prepare_out_dir(out)
 
     results: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
@@ -235,9 +237,10 @@ def _fmt(value: float | None) -> str:
 def _apply_figure(title: str, original: VectorField, patched: VectorField, m: dict[str, Any]):  # noqa: ANN202
     caption = "P(cheese | decision square) = {}" if m["decision_square"] else "mean P(step toward cheese) = {}"
     key = "p_cheese_ds" if m["decision_square"] else "p_toward_cheese"
+    before, after = caption.format(_fmt(m[key]["original"])), caption.format(_fmt(m[key]["patched"]))
     panels = [
-        Panel(original.maze, original.positions, original.arrows, "original\n" + caption.format(_fmt(m[key]["original"]))),
-        Panel(patched.maze, patched.positions, patched.arrows, "patched\n" + caption.format(_fmt(m[key]["patched"]))),
+        Panel(original.maze, original.positions, original.arrows, f"original\n{before}"),
+        Panel(patched.maze, patched.positions, patched.arrows, f"patched\n{after}"),
         Panel(original.maze, original.positions, patched.arrows - original.arrows,
               f"difference (patched - original)\nmean TV distance {m['mean_tv']:.2f}", color=(200, 30, 40)),
     ]

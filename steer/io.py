@@ -50,8 +50,8 @@ def prepare_out_dir(path: Path) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
     except OSError as e:
         raise SteerError(
             f"--out: cannot write to {str(path)!r} ({e.strerror or e}). Choose a folder you can write to."

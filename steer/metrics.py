@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,7 @@ def maze_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:
     ds = maze.decision_square()
     cheese, corner = maze.cheese, maze.top_right_square
 
-    def both(fn, *args: Any) -> dict[str, float | None]:
+    def both(fn: Callable[..., float | None], *args: Any) -> dict[str, float | None]:
         return {"original": fn(original, *args), "patched": fn(patched, *args)}
 
     return {

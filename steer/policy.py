@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -194,7 +195,7 @@ def display_name(site: str) -> str:
     return f"{site}_out" if last.startswith(("relu", "resadd")) else site
 
 
-def obs_to_tensor(frames, device: torch.device | str = "cpu") -> torch.Tensor:
+def obs_to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (N, 64, 64, 3) frames -> float32 (N, 3, 64, 64) in [0, 1], as the policy was trained."""
     t = torch.from_numpy(frames).to(device)
     return t.permute(0, 3, 1, 2).float().div_(255.0)

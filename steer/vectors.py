@@ -163,4 +163,5 @@ def compute_vector(
         "steer_version": __version__,
         **(meta or {}),
     }
-    return SteeringVector(layer=display_name(policy.resolve(layer)), tensor=acts[0] - acts[1], kind=pair.kind, meta=info)
+    name = display_name(policy.resolve(layer))
+    return SteeringVector(layer=name, tensor=acts[0] - acts[1], kind=pair.kind, meta=info)

@@ -1,0 +1,142 @@
+"""The `steer` command end to end, and every bad input it must refuse cleanly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app
+from steer.vectors import SteeringVector
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write_spec(tmp_path: Path, spec: object, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec))
+    return path
+
+
+def test_demo_config_writes_png_field_json_and_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run("apply", ROOT / "configs" / "demo.yaml", "--out", out)
+    assert result.exit_code == 0, result.output
+    png = Image.open(out / "field-seed0.png")
+    assert png.width >= 760 and png.height >= 300
+    field = json.loads((out / "vfield-seed0.json").read_text())
+    assert field["seed"] == 0 and field["world_dim"] == 15 and field["maze_dim"] == 3
+    n = len(field["positions"])
+    assert n == 6  # the 3x3 maze of seed 0 has 7 open squares, one of them the cheese
+    for side in ("original", "patched"):
+        assert len(field[side]["probs"]) == n and all(len(p) == 15 for p in field[side]["probs"])
+        assert len(field[side]["arrows"]) == n
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["command"] == "apply"
+    prov = metrics["provenance"]
+    assert prov["checkpoint"]["sha256"].startswith("e82e620e") and prov["layer"] == "block2.res1.resadd_out"
+    maze = metrics["mazes"][0]
+    assert maze["coeff"] == -1 and maze["decision_square"] is not None
+    assert maze["p_cheese_ds"]["patched"] < maze["p_cheese_ds"]["original"]
+    assert set(metrics["summary"]) >= {"p_cheese_ds", "p_top_right_ds", "mean_tv", "p_toward_cheese"}
+
+
+def test_compute_vector_then_apply_the_file_to_another_seed(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"seeds": [2], "vector": {"kind": "cheese"}})
+    result = run("compute-vector", spec, "--out", tmp_path / "vecs")
+    assert result.exit_code == 0, result.output
+    vec = SteeringVector.load(tmp_path / "vecs" / "vector-cheese-seed2.pt")
+    assert vec.layer == "block2.res1.resadd_out" and vec.tensor.shape == (32, 16, 16)
+    assert vec.meta["source_seed"] == 2 and vec.meta["checkpoint_sha256"].startswith("e82e620e")
+    assert vec.meta["pair"] == {"kind": "cheese", "a": [], "b": ["remove_cheese"]}
+
+    vec_file = str(tmp_path / "vecs" / "vector-cheese-seed2.pt")
+    spec2 = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"file": vec_file}, "coeff": -1}, "apply.yaml")
+    result = run("apply", spec2, "--out", tmp_path / "applied")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "applied" / "metrics.json").read_text())
+    assert [m["vector_source_seed"] for m in metrics["mazes"]] == [2, 2]
+    assert (tmp_path / "applied" / "field-seed1.png").exists()
+
+
+def test_top_right_on_a_maze_that_fills_the_world_is_skipped_not_crashed(tmp_path: Path) -> None:
+    # Easy seed 28 is 15x15 in a 15x15 world: no margin to open a path through.
+    spec = write_spec(tmp_path, {"seeds": [28, 1], "vector": {"kind": "top_right"}, "coeff": 1})
+    result = run("apply", spec, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert [m["seed"] for m in metrics["mazes"]] == [1]
+    assert metrics["skipped"][0]["seed"] == 28 and "no margin" in metrics["skipped"][0]["reason"]
+
+
+GOOD = {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}
+
+BAD_SPECS = [
+    ({**GOOD, "seed": [1]}, "seed: unknown key"),
+    ({**GOOD, "vector": {"knd": "cheese"}}, "vector.knd: unknown key"),
+    ({**GOOD, "vector": {"kind": "cheddar"}}, "vector.kind: 'cheddar' is not one of"),
+    ({**GOOD, "coeff": "lots"}, "coeff: expected a number"),
+    ({**GOOD, "coeff": float("nan")}, "coeff: nan is not a finite number"),
+    ({**GOOD, "coeff": float("inf")}, "coeff: inf is not a finite number"),
+    ({**GOOD, "seeds": [1, -3]}, "seeds[1]: -3 is out of range"),
+    ({**GOOD, "seeds": [1.5]}, "seeds[0]: expected an integer"),
+    ({**GOOD, "seeds": []}, "seeds: the list is empty"),
+    ({**GOOD, "seeds": "zero"}, "seeds: expected a list"),
+    ({**GOOD, "layer": "block2.res9"}, "layer: 'block2.res9' is not a hook point"),
+    ({**GOOD, "distribution_mode": "extreme"}, "distribution_mode: 'extreme' is not one of"),
+    ({**GOOD, "checkpoint": "/nowhere/model.pth"}, "checkpoint: file '/nowhere/model.pth' does not exist"),
+    ({**GOOD, "target_edits": [{"cheese": [1]}]}, "target_edits[0].cheese: expected a square"),
+    ({"seeds": [1], "vector": {"kind": "cheese"}}, "coeff: missing"),
+    ("seeds: [1\nvector: {kind: cheese}\n", "is not valid YAML at line"),
+    ("", "is empty"),
+]
+
+
+@pytest.mark.parametrize("spec,message", BAD_SPECS, ids=[m.split(":")[0] for _, m in BAD_SPECS])
+def test_bad_specs_get_one_clear_error_and_no_output(tmp_path: Path, spec: object, message: str) -> None:
+    path = write_spec(tmp_path, spec)
+    out = tmp_path / "out"
+    result = run("apply", path, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and result.output.count("error:") == 1
+    assert not out.exists()
+
+
+def test_corrupt_checkpoint_is_refused_before_any_output(tmp_path: Path) -> None:
+    bad = tmp_path / "truncated.pth"
+    bad.write_bytes((Path(__file__).parent / "conftest.py").read_bytes())
+    out = tmp_path / "out"
+    result = run("apply", write_spec(tmp_path, GOOD), "--out", out, "--checkpoint", bad)
+    assert result.exit_code == 2 and "could not be read as a PyTorch checkpoint" in result.output
+    assert "--checkpoint PATH" in result.output and not out.exists()
+
+
+def test_vector_file_of_another_layer_shape_is_refused(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.pt"
+    SteeringVector("block2.res1.resadd_out", torch.zeros(16, 32, 32), "cheese").save(wrong)
+    spec = write_spec(tmp_path, {"seeds": [1], "vector": {"file": str(wrong)}, "coeff": -1})
+    out = tmp_path / "out"
+    result = run("apply", spec, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "shape (16, 32, 32) cannot be added at 'block2.res1.resadd_out'" in result.output
+    assert not out.exists()
+
+
+def test_missing_spec_and_unwritable_output(tmp_path: Path) -> None:
+    result = run("apply", tmp_path / "nope.yaml")
+    assert result.exit_code == 2 and "spec: " in result.output and "does not exist" in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run("apply", write_spec(tmp_path, GOOD), "--out", blocker / "sub")
+    assert result.exit_code == 2 and "--out: cannot write" in result.output
