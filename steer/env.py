@@ -75,4 +75,4 @@ class MazeRenderer:
 
     def observe_positions(self, maze: Maze, squares: Sequence[tuple[int, int]]) -> np.ndarray:
         """Frames with the mouse on each of `squares`; the state is serialised once, only the mouse moves."""
-        return self.observe_many([maze.with_mouse(sq).to_bytes() for sq in squares])
+        return self.observe_many(maze.with_mouse_states(squares))

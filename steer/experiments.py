@@ -193,7 +193,7 @@ def run_apply(spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = 
                 on_seed(seed)
             continue
         inputs = FieldInputs.render(session.renderer, target, session.device)
-        original = vector_field(session.policy, inputs, batch_size=spec.batch_size)
+        original = vector_field(session.policy, inputs, batch_size=spec.batch_size, reuse_from=layer)
         patched = vector_field(session.policy, inputs, [(layer, vec.tensor, coeff)], batch_size=spec.batch_size)
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff,
              "vector_source_seed": vec.meta.get("source_seed")}

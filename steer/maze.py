@@ -162,6 +162,11 @@ class MazeState:
         parts.append(struct.pack("<iiI", self.maze_dim, self.world_dim, END_OF_BUFFER))
         return b"".join(parts)
 
+    def player_offset(self) -> int:
+        """Byte offset of the player's float32 x (y follows) in `to_bytes()`: the rest is fixed-size."""
+        entity_size = 4 * len(_ENTITY_FIELDS)
+        return len(_write_fields(_GAME_FIELDS, self.game)) + 4 + self.player_index() * entity_size
+
     def player_index(self) -> int:
         for i, e in enumerate(self.entities):
             if e["type"] == PLAYER_TYPE:
@@ -201,6 +206,18 @@ class Maze:
         entities[i] = player
         grid = tuple(int(v) for v in self.grid.ravel())
         return replace(self.state, entities=tuple(entities), grid=grid).to_bytes()
+
+    def with_mouse_states(self, squares: Iterable[Square]) -> list[bytes]:
+        """States with the mouse on each square, serialising once and rewriting only the mouse's position."""
+        base = bytearray(self.to_bytes())
+        offset = self.state.player_offset()
+        states = []
+        for square in squares:
+            if not self.is_open(square):
+                raise SteerError(f"Cannot put the mouse on {list(square)}: it is a wall square.")
+            struct.pack_into("<ff", base, offset, square[1] + 0.5, square[0] + 0.5)
+            states.append(bytes(base))
+        return states
 
     # -- geometry ---------------------------------------------------------------------------------
 

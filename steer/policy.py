@@ -168,6 +168,9 @@ class ImpalaPolicy(nn.Module):
             return env
         return {k: v for k, v in env.items() if k in keep or k in values}
 
+    def site_index(self, site: str) -> int:
+        return self._index[self.resolve(site)]
+
     def prefix_needs(self, start: str) -> frozenset[str]:
         """Sites before `start` whose values the suffix from `start` still reads (residual streams)."""
         first = self._index[start]

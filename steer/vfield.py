@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ NOOP = (4, 9, 10, 11, 12, 13, 14)
 DIRECTIONS: dict[tuple[int, int], tuple[int, ...]] = {(0, -1): LEFT, (-1, 0): DOWN, (1, 0): UP, (0, 1): RIGHT}
 
 Patch = tuple[str, torch.Tensor, float]
+# Batches of 64 keep a 64x64 conv's working set in cache on small CPUs; bigger batches were slower here.
+BATCH_SIZE = 64
+DEFAULT_SITE = "block2.res1.resadd_out"
 
 
 def action_probs(logits: torch.Tensor) -> torch.Tensor:
@@ -44,11 +47,29 @@ def direction_prob(probs: np.ndarray, step: tuple[int, int]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FieldInputs:
-    """A maze, the squares its field covers, and their rendered observations (reused across passes)."""
+    """A maze, the squares its field covers, and their rendered observations (reused across passes).
+
+    It also memoises the network prefix up to an injection site, so the original field and every patched
+    field at that site (each coefficient of a sweep) run only the suffix of the network.
+    """
 
     maze: Maze
     positions: tuple[Square, ...]
     obs: torch.Tensor  # (N, 3, 64, 64) float32
+    _prefixes: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
+
+    def prefix(self, policy: ImpalaPolicy, site: str, batch_size: int) -> dict[str, torch.Tensor]:
+        """Values of the sites the suffix from `site` reads, computed once per (policy, site)."""
+        key = f"{id(policy)}:{site}"
+        if key not in self._prefixes:
+            keep = policy.prefix_needs(site)
+            chunks = [
+                policy.run({"input": self.obs[i : i + batch_size]}, stop=site, keep=keep)
+                for i in range(0, len(self.obs), batch_size)
+            ]
+            self._prefixes.clear()  # one site at a time: activations of early layers are large
+            self._prefixes[key] = {k: torch.cat([c[k] for c in chunks]) for k in keep}
+        return self._prefixes[key]
 
     @classmethod
     def render(cls, renderer: MazeRenderer, maze: Maze, device: torch.device | str = "cpu") -> FieldInputs:
@@ -84,13 +105,26 @@ def vector_field(
     policy: ImpalaPolicy,
     inputs: FieldInputs,
     patches: Sequence[Patch] = (),
-    batch_size: int = 512,
+    batch_size: int = BATCH_SIZE,
+    reuse_from: str | None = DEFAULT_SITE,
 ) -> VectorField:
-    """The field of `inputs.maze` with `coeff * vector` added at each patch's layer."""
+    """The field of `inputs.maze` with `coeff * vector` added at each patch's layer.
+
+    The network runs from the earliest patched site (or `reuse_from` when unpatched) on a memoised prefix,
+    so the original and patched passes of one maze share everything before the injection point.
+    """
+    sites = [policy.resolve(layer) for layer, _, _ in patches]
+    start = min(sites, key=policy.site_index) if sites else (policy.resolve(reuse_from) if reuse_from else None)
     chunks = []
-    with torch.no_grad(), patching(policy, patches) if patches else nullcontext():
-        for start in range(0, len(inputs.positions), batch_size):
-            logits, _ = policy(inputs.obs[start : start + batch_size])
+    with torch.inference_mode(), patching(policy, patches) if patches else nullcontext():
+        if start is None:
+            values = {"input": inputs.obs}
+        else:
+            values = inputs.prefix(policy, start, batch_size)
+        n = len(inputs.positions)
+        for i in range(0, n, batch_size):
+            batch = {k: v[i : i + batch_size] for k, v in values.items()}
+            logits = policy.run(batch, start=start, keep=frozenset({"fc_policy"}))["fc_policy"]
             chunks.append(action_probs(logits).cpu())
     probs = torch.cat(chunks).numpy() if chunks else np.zeros((0, 15), np.float32)
     return VectorField(inputs.maze, inputs.positions, probs)

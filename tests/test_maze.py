@@ -122,3 +122,12 @@ def test_edit_errors_name_the_square() -> None:
         maze.with_mouse((0, 0))
     with pytest.raises(SteerError, match="outside the 15x15 world"):
         maze.with_cheese((15, 3))
+
+
+def test_fast_mouse_states_equal_full_serialisation(renderer) -> None:
+    maze = renderer.level(5)
+    squares = maze.open_squares()
+    fast = maze.with_mouse_states(squares)
+    assert fast == [maze.with_mouse(sq).to_bytes() for sq in squares]
+    with pytest.raises(SteerError, match="wall"):
+        maze.with_mouse_states([(0, 0)])
