@@ -28,5 +28,8 @@ test: install
 lint: install
 	$(BIN)/ruff check steer cli tests benchmarks
 
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
 clean:
 	rm -rf outputs/*/ .pytest_cache

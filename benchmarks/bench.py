@@ -1,0 +1,173 @@
+"""Speed of steer's hot paths, with a naive notebook-style baseline measured in the same process.
+
+Run with `make bench`. Every figure is the median of several timed runs after one warm-up run. Writes
+`outputs/bench/bench.json` and prints a table. Timings depend on the machine; the figures in the README were
+taken on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from steer import checkpoints
+from steer.env import MazeRenderer
+from steer.io import atomic_write_json
+from steer.metrics import maze_metrics, summarize
+from steer.reference import ReferencePolicy, reference_field
+from steer.vectors import PairSpec, compute_vector
+from steer.vfield import FieldInputs, vector_field
+
+LAYER = "block2.res1.resadd_out"
+OUT = Path("outputs/bench")
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up: first-call allocations and oneDNN kernel selection
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def field_figures(ck: checkpoints.Checkpoint, ref: ReferencePolicy, mode: str, seed: int, repeats: int) -> dict:
+    renderer = MazeRenderer(mode)
+    maze = renderer.level(seed)
+    vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
+    patch = [(LAYER, vec.tensor, -1.0)]
+    n = len(maze.open_squares()) - 1
+
+    def original() -> FieldInputs:
+        inputs = FieldInputs.render(renderer, maze)
+        vector_field(ck.policy, inputs)
+        return inputs
+
+    inputs = original()
+    t_orig = timed(original, repeats)
+    t_patched = timed(lambda: vector_field(ck.policy, inputs, patch), repeats)
+    naive_patch = ("embedder.block2.res1.resadd", vec.tensor, -1.0)
+    t_naive = timed(lambda: reference_field(ref, maze.to_bytes(), mode, naive_patch, batch_size=1), 2)
+    return {
+        "mode": mode, "seed": seed, "world_dim": maze.world_dim, "maze_dim": maze.maze_dim, "squares": n,
+        "original_s": t_orig, "patched_s": t_patched, "squares_per_s_original": n / t_orig,
+        "squares_per_s_patched": n / t_patched, "naive_patched_s": t_naive, "speedup_vs_naive": t_naive / t_patched,
+        # A diff needs both fields: the naive way renders and runs the network twice.
+        "speedup_vs_naive_original_plus_patched": 2 * t_naive / (t_orig + t_patched),
+    }
+
+
+def cheese_statistic(ck: checkpoints.Checkpoint, seeds: range) -> dict:
+    renderer = MazeRenderer("easy")
+    mazes = []
+    for seed in seeds:
+        maze = renderer.level(seed)
+        vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
+        inputs = FieldInputs.render(renderer, maze)
+        original = vector_field(ck.policy, inputs, reuse_from=LAYER)
+        patched = vector_field(ck.policy, inputs, [(LAYER, vec.tensor, -1.0)])
+        mazes.append(maze_metrics(original, patched))
+    return summarize(mazes)
+
+
+def coefficient_sweep(ck: checkpoints.Checkpoint, seeds: range, coeffs: list[float]) -> int:
+    """Prefix once per maze, suffix per coefficient (FieldInputs memoises the prefix at the patch site)."""
+    renderer = MazeRenderer("easy")
+    fields = 0
+    for seed in seeds:
+        maze = renderer.level(seed)
+        vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
+        inputs = FieldInputs.render(renderer, maze)
+        vector_field(ck.policy, inputs, reuse_from=LAYER)
+        for c in coeffs:
+            vector_field(ck.policy, inputs, [(LAYER, vec.tensor, c)])
+            fields += 1
+    return fields
+
+
+def naive_workload(ck: checkpoints.Checkpoint, ref: ReferencePolicy, seeds: range, coeffs: list[float]) -> int:
+    """The same fields the notebook way: every field re-rendered in its own envs, batch-1 forward passes."""
+    renderer = MazeRenderer("easy")
+    fields = 0
+    for seed in seeds:
+        maze = renderer.level(seed)
+        vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
+        reference_field(ref, maze.to_bytes(), "easy", None, batch_size=1)
+        for c in coeffs:
+            reference_field(ref, maze.to_bytes(), "easy", ("embedder.block2.res1.resadd", vec.tensor, c), batch_size=1)
+            fields += 1
+    return fields
+
+
+def main() -> None:
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    repeats = int(os.environ.get("BENCH_REPEATS", "5"))
+    ck = checkpoints.load()
+    ref = ReferencePolicy(torch.load(ck.path, map_location="cpu", weights_only=False)["state_dict"])
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "checkpoint": ck.provenance(),
+        "repeats": repeats,
+    }
+    # Hard seed 100 is a full 25x25 maze (337 squares); easy seed 28 a full 15x15 one (127 squares).
+    results["field_hard_25x25"] = field_figures(ck, ref, "hard", 100, repeats)
+    results["field_easy_15x15"] = field_figures(ck, ref, "easy", 28, repeats)
+    seeds = range(100)
+    stat: dict[str, Any] = {}
+    results["cheese_statistic_100_seeds_s"] = timed(lambda: stat.update(cheese_statistic(ck, seeds)), max(1, repeats // 2))
+    results["cheese_statistic_median_p_cheese_ds"] = {k: stat["p_cheese_ds"][k]["median"] for k in ("original", "patched")}
+    coeffs = [-3, -2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 3]
+    results["sweep_10_coeffs_20_seeds_s"] = timed(lambda: coefficient_sweep(ck, range(20), coeffs), max(1, repeats // 2))
+    # The naive baseline runs once (it is slow); its warm-up is the field benchmarks above.
+    start = time.perf_counter()
+    naive_workload(ck, ref, seeds, [-1.0])
+    results["naive_cheese_statistic_100_seeds_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    naive_workload(ck, ref, range(20), coeffs)
+    results["naive_sweep_10_coeffs_20_seeds_s"] = time.perf_counter() - start
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(OUT / "bench.json", results)
+    print_table(results)
+
+
+def print_table(r: dict[str, Any]) -> None:
+    rows = []
+    for key, label in (("field_hard_25x25", "25x25 hard maze"), ("field_easy_15x15", "15x15 easy maze")):
+        f = r[key]
+        rows += [
+            (f"{label}: vector field, original (render + forward)", f"{f['original_s']:.3f} s",
+             f"{f['squares_per_s_original']:.0f} squares/s"),
+            (f"{label}: vector field, patched (observations reused)", f"{f['patched_s']:.3f} s",
+             f"{f['squares_per_s_patched']:.0f} squares/s"),
+            (f"{label}: naive baseline, patched (env per square, batch 1)", f"{f['naive_patched_s']:.3f} s",
+             f"{f['naive_patched_s'] / f['original_s']:.1f}x a fresh steer field, "
+             f"{f['speedup_vs_naive']:.0f}x a patched one"),
+        ]
+    rows.append(("cheese-vector statistic, seeds 0-99 (easy)", f"{r['cheese_statistic_100_seeds_s']:.2f} s",
+                 "median P(cheese|DS) {original:.3f} -> {patched:.3f}".format(**r["cheese_statistic_median_p_cheese_ds"])))
+    rows.append(("  naive baseline, same statistic", f"{r['naive_cheese_statistic_100_seeds_s']:.2f} s",
+                 f"steer is {r['naive_cheese_statistic_100_seeds_s'] / r['cheese_statistic_100_seeds_s']:.1f}x faster"))
+    rows.append(("coefficient sweep, 10 coeffs x 20 seeds (easy)", f"{r['sweep_10_coeffs_20_seeds_s']:.2f} s",
+                 "prefix once per maze, suffix per coefficient"))
+    rows.append(("  naive baseline, same sweep", f"{r['naive_sweep_10_coeffs_20_seeds_s']:.2f} s",
+                 f"steer is {r['naive_sweep_10_coeffs_20_seeds_s'] / r['sweep_10_coeffs_20_seeds_s']:.1f}x faster"))
+    width = max(len(a) for a, _, _ in rows)
+    print(f"steer benchmarks ({r['machine']['cpus']} CPUs, torch {r['machine']['torch']}, median of "
+          f"{r['repeats']} runs after a warm-up)")
+    for a, b, c in rows:
+        print(f"  {a:<{width}}  {b:>9}  {c}")
+    print(f"wrote {OUT / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()
