@@ -37,6 +37,9 @@ CkptOpt = Annotated[
     typer.Option("--checkpoint", help="Checkpoint path or known name (overrides the spec and STEER_CHECKPOINT)."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, or cuda where present.")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace the results of a different run in the output folder; recompute all.")
+]
 
 
 @contextmanager
@@ -75,25 +78,29 @@ def _done(folder: Path, files: list[str], extra: str = "") -> None:
 
 @app.command("compute-vector")
 def compute_vector(
-    spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu"
+    spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu",
+    force: ForceOpt = False,
 ) -> None:
     """Compute steering vectors (activation differences of paired mazes) and save them as files."""
     with _user_errors():
         s, session, folder = _prepare(spec, out_dir, checkpoint, device, require=("seeds", "vector"))
         with _progress("compute-vector", len(s.seeds)) as tick:
-            report = experiments.run_compute_vector(s, session, folder, tick)
+            report = experiments.run_compute_vector(s, session, folder, tick, force=force)
         _report_skipped(report)
         files = [v["file"] for v in report["vectors"]]
         _done(folder, [*files[:5], "vectors.json"], f" ({len(files)} vectors)")
 
 
 @app.command("apply")
-def apply(spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu") -> None:
+def apply(
+    spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu",
+    force: ForceOpt = False,
+) -> None:
     """Apply a vector with a coefficient to target mazes; write field PNGs, field JSON and metrics.json."""
     with _user_errors():
         s, session, folder = _prepare(spec, out_dir, checkpoint, device, require=("seeds", "vector", "coeff"))
         with _progress("apply", len(s.seeds)) as tick:
-            report = experiments.run_apply(s, session, folder, tick)
+            report = experiments.run_apply(s, session, folder, tick, force=force)
         _report_skipped(report)
         _print_summary(report)
         pngs = [f"field-seed{m['seed']}.png" for m in report["mazes"]]
@@ -101,6 +108,8 @@ def apply(spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, dev
 
 
 def _report_skipped(report: dict[str, Any]) -> None:
+    if report.get("reused_cells"):
+        err.print(f"resumed: reused {report['reused_cells']} finished cells from the previous run (--force recomputes)")
     for item in report.get("skipped", []):
         err.print(f"[yellow]skipped seed {item['seed']}:[/] {item['reason']}", highlight=False, soft_wrap=True)
 

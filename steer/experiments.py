@@ -22,11 +22,12 @@ from steer import __version__, checkpoints
 from steer.env import MazeRenderer
 from steer.errors import SteerError
 from steer.hooks import check_shape
-from steer.io import atomic_write_json, prepare_out_dir
+from steer.io import atomic_write_json
 from steer.maze import Maze
 from steer.metrics import maze_metrics, summarize
 from steer.policy import display_name
 from steer.render import LEGEND, Panel, figure, save_png
+from steer.runs import RunFolder
 from steer.specs import DEFAULT_LAYER, Spec
 from steer.vectors import SteeringVector, apply_edits, compute_vector
 from steer.vfield import FieldInputs, VectorField, vector_field
@@ -100,7 +101,9 @@ def vector_filename(kind: str, seed: int) -> str:
     return f"vector-{kind}-seed{seed}.pt"
 
 
-def run_compute_vector(spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None) -> dict[str, Any]:
+def run_compute_vector(
+    spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False
+) -> dict[str, Any]:
     """Write one vector file per seed of the spec (the pair built from that seed's maze)."""
     if spec.vector is None or spec.vector.pair is None:
         raise SteerError("vector: compute-vector needs an inline vector spec, e.g. vector: {kind: cheese}.")
@@ -110,28 +113,54 @@ def run_compute_vector(spec: Spec, session: Session, out: Path, on_seed: OnSeed 
             "seed there instead."
         )
     pair = spec.vector.pair
-    out = prepare_out_dir(out)
-    written, skipped = [], []
-    for seed in spec.seeds:
+    prov = provenance(session, spec, display_name(session.policy.resolve(spec.layer)))
+
+    def cell(seed: int) -> tuple[str, list[str], dict[str, Any]]:
         try:
             vec = _compute(session, spec, seed, pair)
         except SteerError as e:
-            skipped.append({"seed": seed, "reason": str(e)})
-        else:
-            path = out / vector_filename(pair.kind, seed)
-            vec.save(path)
-            written.append({"seed": seed, "file": path.name, "norm": float(vec.tensor.norm())})
-        if on_seed:
-            on_seed(seed)
-    report = {
-        "command": "compute-vector",
-        "spec": spec.raw,
-        "provenance": provenance(session, spec, display_name(session.policy.resolve(spec.layer))),
-        "vectors": written,
-        "skipped": skipped,
-    }
-    atomic_write_json(out / "vectors.json", report)
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        name = vector_filename(pair.kind, seed)
+        vec.save(run.path / name)
+        return "done", [name], {"seed": seed, "file": name, "norm": float(vec.tensor.norm())}
+
+    run = RunFolder.open(out, "compute-vector", spec.raw, [f"seed-{s}" for s in spec.seeds], prov, force)
+    done, skipped, reused = _run_cells(run, spec.seeds, cell, on_seed)
+    report = {"command": "compute-vector", "spec": spec.raw, "provenance": prov, "vectors": done,
+              "skipped": skipped, "reused_cells": reused}
+    atomic_write_json(run.path / "vectors.json", report)
+    run.close("complete", reports=["vectors.json"])
     return report
+
+
+def _run_cells(
+    run: RunFolder,
+    seeds: tuple[int, ...],
+    cell: Callable[[int], tuple[str, list[str], dict[str, Any]]],
+    on_seed: OnSeed | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Run `cell` per seed, reusing cells a previous run of the same spec finished; record each as it ends."""
+    done: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    reused = 0
+    try:
+        for seed in seeds:
+            key = f"seed-{seed}"
+            rec = run.finished(key)
+            if rec is None:
+                status, files, result = cell(seed)
+                run.record(key, status, files, result)
+            else:
+                status, result = rec["status"], rec["result"]
+                reused += 1
+            (done if status == "done" else skipped).append(result)
+            if on_seed:
+                on_seed(seed)
+    except BaseException:
+        # Ctrl-C or a crash: finished cells and their files stay; the manifest says the run stopped.
+        run.close("interrupted")
+        raise
+    return done, skipped, reused
 
 
 def _compute(session: Session, spec: Spec, seed: int, pair: Any) -> SteeringVector:
@@ -166,7 +195,9 @@ def _load_vector_file(spec: Spec, session: Session) -> SteeringVector:
     return vec
 
 
-def run_apply(spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None) -> dict[str, Any]:
+def run_apply(
+    spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False
+) -> dict[str, Any]:
     """Patch each target maze with `coeff * vector`; write a PNG and field JSON per seed, and metrics.json."""
     if spec.vector is None:
         raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
@@ -179,42 +210,40 @@ def run_apply(spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = 
         fixed = _compute(session, spec, spec.vector.source_seed, spec.vector.pair)
     layer = fixed.layer if fixed else display_name(session.policy.resolve(spec.layer))
     coeff = spec.coeff
-    out = prepare_out_dir(out)
+    prov = provenance(session, spec, layer)
 
-    results: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    for seed in spec.seeds:
+    def cell(seed: int) -> tuple[str, list[str], dict[str, Any]]:
         try:
             target = _target(session, spec, seed)
             vec = fixed or _compute(session, spec, seed, spec.vector.pair)
         except SteerError as e:
-            skipped.append({"seed": seed, "reason": str(e)})
-            if on_seed:
-                on_seed(seed)
-            continue
+            return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
         original = vector_field(session.policy, inputs, batch_size=spec.batch_size, reuse_from=layer)
         patched = vector_field(session.policy, inputs, [(layer, vec.tensor, coeff)], batch_size=spec.batch_size)
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff,
              "vector_source_seed": vec.meta.get("source_seed")}
-        results.append(m)
-        _write_field_json(out / f"vfield-seed{seed}.json", seed, original, patched)
-        title = (f"seed {seed} · {vec.kind} vector"
-                 f"{' from seed ' + str(vec.meta['source_seed']) if vec.meta.get('source_seed') != seed else ''}"
+        files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
+        _write_field_json(run.path / files[0], seed, original, patched)
+        source = vec.meta.get("source_seed")
+        title = (f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
                  f" · {layer} · coeff {coeff:g} · {session.checkpoint.name} ({session.mode})")
-        save_png(_apply_figure(title, original, patched, m), out / f"field-seed{seed}.png")
-        if on_seed:
-            on_seed(seed)
+        save_png(_apply_figure(title, original, patched, m), run.path / files[1])
+        return "done", files, m
 
+    run = RunFolder.open(out, "apply", spec.raw, [f"seed-{s}" for s in spec.seeds], prov, force)
+    results, skipped, reused = _run_cells(run, spec.seeds, cell, on_seed)
     report = {
         "command": "apply",
         "spec": spec.raw,
-        "provenance": provenance(session, spec, layer),
+        "provenance": prov,
         "mazes": results,
         "skipped": skipped,
+        "reused_cells": reused,
         "summary": summarize(results),
     }
-    atomic_write_json(out / "metrics.json", report)
+    atomic_write_json(run.path / "metrics.json", report)
+    run.close("complete", reports=["metrics.json"])
     return report
 
 

@@ -117,10 +117,7 @@ def vector_field(
     start = min(sites, key=policy.site_index) if sites else (policy.resolve(reuse_from) if reuse_from else None)
     chunks = []
     with torch.inference_mode(), patching(policy, patches) if patches else nullcontext():
-        if start is None:
-            values = {"input": inputs.obs}
-        else:
-            values = inputs.prefix(policy, start, batch_size)
+        values = {"input": inputs.obs} if start is None else inputs.prefix(policy, start, batch_size)
         n = len(inputs.positions)
         for i in range(0, n, batch_size):
             batch = {k: v[i : i + batch_size] for k, v in values.items()}

@@ -140,3 +140,54 @@ def test_missing_spec_and_unwritable_output(tmp_path: Path) -> None:
     blocker.write_text("x")
     result = run("apply", write_spec(tmp_path, GOOD), "--out", blocker / "sub")
     assert result.exit_code == 2 and "--out: cannot write" in result.output
+
+
+def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp_path: Path) -> None:
+    from steer import experiments
+    from steer.specs import load_spec
+
+    spec = load_spec(write_spec(tmp_path, {"name": "resume", "seeds": [1, 2, 3, 4], "vector": {"kind": "cheese"},
+                                           "coeff": -1}))
+    session = experiments.open_session(spec)
+    out = tmp_path / "run"
+
+    def stop_after_two(seed: int) -> None:
+        if seed == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run_apply(spec, session, out, on_seed=stop_after_two)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and sorted(manifest["cells"]) == ["seed-1", "seed-2"]
+    assert not (out / "metrics.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["manifest.json", "field-seed1.png", "vfield-seed1.json", "field-seed2.png", "vfield-seed2.json"]
+    )
+    first_png = (out / "field-seed1.png").stat().st_mtime_ns
+
+    report = experiments.run_apply(spec, session, out)
+    assert report["reused_cells"] == 2 and [m["seed"] for m in report["mazes"]] == [1, 2, 3, 4]
+    assert (out / "field-seed1.png").stat().st_mtime_ns == first_png  # reused, not rewritten
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["checkpoint_sha256"].startswith("e82e620e")
+
+    clean = experiments.run_apply(spec, session, tmp_path / "clean")
+    assert clean["mazes"] == report["mazes"] and clean["summary"] == report["summary"]
+
+
+def test_a_different_run_is_not_overwritten_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert run("apply", write_spec(tmp_path, GOOD), "--out", out).exit_code == 0
+    other = write_spec(tmp_path, {**GOOD, "coeff": 2}, "other.yaml")
+    result = run("apply", other, "--out", out)
+    assert result.exit_code == 2 and "holds the results of a different run" in result.output and "--force" in result.output
+    assert json.loads((out / "metrics.json").read_text())["mazes"][0]["coeff"] == -1
+    result = run("apply", other, "--out", out, "--force")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["mazes"][0]["coeff"] == 2
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = run("apply", write_spec(tmp_path, GOOD), "--out", foreign)
+    assert result.exit_code == 2 and "did not write" in result.output
+    assert (foreign / "notes.txt").read_text() == "keep me"

@@ -1,0 +1,143 @@
+"""Run folders: a manifest per output folder, per-cell status, resume, and overwrite protection.
+
+A run is one command on one spec with one checkpoint. Its folder holds `manifest.json`: the spec, the
+resolved cells (usually seeds), the checkpoint sha256, versions, git revision, start/end times and, per
+cell, its status, files and result. Re-running the same run resumes: finished cells are reused, not
+recomputed. A folder that holds a different run (or files steer did not write) is never overwritten
+without `force`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from steer import __version__
+from steer.errors import SteerError
+from steer.io import atomic_write_json, prepare_out_dir
+
+MANIFEST = "manifest.json"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_revision() -> str | None:
+    """The project's git commit, when it runs from a checkout; None for an installed copy."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def fingerprint(command: str, spec: Any, checkpoint_sha256: str, mode: str) -> str:
+    """What makes two runs the same run: same command, spec, checkpoint, mode and steer version."""
+    blob = json.dumps(
+        {"command": command, "spec": spec, "checkpoint": checkpoint_sha256, "mode": mode, "steer": __version__},
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunFolder:
+    path: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        command: str,
+        spec: Any,
+        cells: list[str],
+        provenance: dict[str, Any],
+        force: bool = False,
+    ) -> RunFolder:
+        sha = provenance["checkpoint"]["sha256"]
+        fp = fingerprint(command, spec, sha, provenance["distribution_mode"])
+        path = Path(path)
+        old = cls._read(path)
+        resumed: dict[str, Any] = {}
+        if old is not None and old.get("fingerprint") == fp and not force:
+            resumed = old.get("cells", {})
+        elif old is not None and not force:
+            raise SteerError(
+                f"--out: {str(path)!r} holds the results of a different run ({old.get('command')} of "
+                f"{old.get('spec_name', 'another spec')}, started {old.get('started')}). Re-run with --force to "
+                "replace them, or choose another --out folder."
+            )
+        elif old is None and not force and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
+            raise SteerError(
+                f"--out: {str(path)!r} already holds files that steer did not write (no {MANIFEST}). Choose an "
+                "empty or new folder, or re-run with --force to write there anyway."
+            )
+        path = prepare_out_dir(path)
+        if old is not None and force:
+            cls._remove_outputs(path, old)
+        manifest = {
+            "command": command,
+            "spec_name": spec.get("name") if isinstance(spec, dict) else None,
+            "spec": spec,
+            "fingerprint": fp,
+            "cells_planned": cells,
+            "checkpoint_sha256": sha,
+            "provenance": provenance,
+            "git_revision": git_revision(),
+            "started": old.get("started") if resumed and old else _now(),
+            "resumed_at": _now() if resumed else None,
+            "finished": None,
+            "status": "running",
+            "cells": {k: v for k, v in resumed.items() if k in cells},
+        }
+        run = cls(path, manifest)
+        run._save()
+        return run
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any] | None:
+        f = path / MANIFEST
+        if not f.is_file():
+            return None
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            return {"command": "unknown", "started": "unknown"}  # unreadable: treat as a different run
+        return data if isinstance(data, dict) else {"command": "unknown", "started": "unknown"}
+
+    @staticmethod
+    def _remove_outputs(path: Path, old: dict[str, Any]) -> None:
+        for cell in old.get("cells", {}).values():
+            for name in cell.get("files", []):
+                (path / name).unlink(missing_ok=True)
+        for name in old.get("reports", []):
+            (path / name).unlink(missing_ok=True)
+
+    def _save(self) -> None:
+        atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def finished(self, cell: str) -> dict[str, Any] | None:
+        """The stored record of a cell that finished (its files all present), else None."""
+        rec = self.manifest["cells"].get(cell)
+        if rec and rec.get("status") in ("done", "skipped") and all((self.path / f).is_file() for f in rec["files"]):
+            return rec
+        return None
+
+    def record(self, cell: str, status: str, files: list[str], result: Any) -> None:
+        self.manifest["cells"][cell] = {"status": status, "files": files, "result": result, "finished": _now()}
+        self._save()
+
+    def close(self, status: str, reports: list[str] | None = None) -> None:
+        self.manifest["status"] = status
+        self.manifest["finished"] = _now()
+        if reports:
+            self.manifest["reports"] = reports
+        self._save()
