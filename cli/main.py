@@ -37,6 +37,9 @@ CkptOpt = Annotated[
     typer.Option("--checkpoint", help="Checkpoint path or known name (overrides the spec and STEER_CHECKPOINT)."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, or cuda where present.")]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", min=1, max=64, help="Processes to spread seeds over (results are identical).")
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace the results of a different run in the output folder; recompute all.")
 ]
@@ -79,13 +82,13 @@ def _done(folder: Path, files: list[str], extra: str = "") -> None:
 @app.command("compute-vector")
 def compute_vector(
     spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu",
-    force: ForceOpt = False,
+    force: ForceOpt = False, workers: WorkersOpt = 1,
 ) -> None:
     """Compute steering vectors (activation differences of paired mazes) and save them as files."""
     with _user_errors():
         s, session, folder = _prepare(spec, out_dir, checkpoint, device, require=("seeds", "vector"))
         with _progress("compute-vector", len(s.seeds)) as tick:
-            report = experiments.run_compute_vector(s, session, folder, tick, force=force)
+            report = experiments.run_compute_vector(s, session, folder, tick, force=force, workers=workers)
         _report_skipped(report)
         files = [v["file"] for v in report["vectors"]]
         _done(folder, [*files[:5], "vectors.json"], f" ({len(files)} vectors)")
@@ -94,13 +97,13 @@ def compute_vector(
 @app.command("apply")
 def apply(
     spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu",
-    force: ForceOpt = False,
+    force: ForceOpt = False, workers: WorkersOpt = 1,
 ) -> None:
     """Apply a vector with a coefficient to target mazes; write field PNGs, field JSON and metrics.json."""
     with _user_errors():
         s, session, folder = _prepare(spec, out_dir, checkpoint, device, require=("seeds", "vector", "coeff"))
         with _progress("apply", len(s.seeds)) as tick:
-            report = experiments.run_apply(s, session, folder, tick, force=force)
+            report = experiments.run_apply(s, session, folder, tick, force=force, workers=workers)
         _report_skipped(report)
         _print_summary(report)
         pngs = [f"field-seed{m['seed']}.png" for m in report["mazes"]]

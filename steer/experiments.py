@@ -9,8 +9,10 @@ The CLI is a thin layer over these functions; a notebook can call them the same 
 
 from __future__ import annotations
 
+import multiprocessing
 import platform
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,15 @@ class Session:
     @property
     def policy(self):  # noqa: ANN201 - ImpalaPolicy
         return self.checkpoint.policy
+
+    def recipe(self) -> tuple[str, str, str, str]:
+        """What a worker process needs to rebuild this session (checkpoints and envs do not pickle)."""
+        return (str(self.checkpoint.path), self.mode, self.mode_source, self.device)
+
+    @classmethod
+    def from_recipe(cls, recipe: tuple[str, str, str, str]) -> Session:
+        path, mode, source, device = recipe
+        return cls(checkpoints.load(path, device=device), mode, source, MazeRenderer(mode), device)
 
 
 def open_session(spec: Spec, checkpoint: str | None = None, device: str = "cpu") -> Session:
@@ -102,7 +113,7 @@ def vector_filename(kind: str, seed: int) -> str:
 
 
 def run_compute_vector(
-    spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False
+    spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False, workers: int = 1
 ) -> dict[str, Any]:
     """Write one vector file per seed of the spec (the pair built from that seed's maze)."""
     if spec.vector is None or spec.vector.pair is None:
@@ -112,20 +123,9 @@ def run_compute_vector(
             "vector.source_seed: compute-vector makes a vector from each seed in `seeds`; list the source "
             "seed there instead."
         )
-    pair = spec.vector.pair
     prov = provenance(session, spec, display_name(session.policy.resolve(spec.layer)))
-
-    def cell(seed: int) -> tuple[str, list[str], dict[str, Any]]:
-        try:
-            vec = _compute(session, spec, seed, pair)
-        except SteerError as e:
-            return "skipped", [], {"seed": seed, "reason": str(e)}
-        name = vector_filename(pair.kind, seed)
-        vec.save(run.path / name)
-        return "done", [name], {"seed": seed, "file": name, "norm": float(vec.tensor.norm())}
-
     run = RunFolder.open(out, "compute-vector", spec.raw, [f"seed-{s}" for s in spec.seeds], prov, force)
-    done, skipped, reused = _run_cells(run, spec.seeds, cell, on_seed)
+    done, skipped, reused = _run_cells(run, spec.seeds, VectorJob(spec, run.path), session, on_seed, workers)
     report = {"command": "compute-vector", "spec": spec.raw, "provenance": prov, "vectors": done,
               "skipped": skipped, "reused_cells": reused}
     atomic_write_json(run.path / "vectors.json", report)
@@ -133,33 +133,93 @@ def run_compute_vector(
     return report
 
 
+CellResult = tuple[str, list[str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class VectorJob:
+    """compute-vector's work for one seed: build the pair, save the vector."""
+
+    spec: Spec
+    out: Path
+
+    def __call__(self, session: Session, seed: int) -> CellResult:
+        assert self.spec.vector is not None and self.spec.vector.pair is not None
+        try:
+            vec = _compute(session, self.spec, seed, self.spec.vector.pair)
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        name = vector_filename(vec.kind, seed)
+        vec.save(self.out / name)
+        return "done", [name], {"seed": seed, "file": name, "norm": float(vec.tensor.norm())}
+
+
+Job = Callable[[Session, int], CellResult]
+_worker: tuple[Session, Job] | None = None
+
+
+def _init_worker(recipe: tuple[str, str, str, str], job: Job) -> None:
+    global _worker
+    # One thread per worker process: the workers themselves are the parallelism.
+    torch.set_num_threads(1)
+    _worker = (Session.from_recipe(recipe), job)
+
+
+def _work(seed: int) -> tuple[int, CellResult]:
+    assert _worker is not None
+    session, job = _worker
+    return seed, job(session, seed)
+
+
 def _run_cells(
     run: RunFolder,
     seeds: tuple[int, ...],
-    cell: Callable[[int], tuple[str, list[str], dict[str, Any]]],
+    job: Job,
+    session: Session,
     on_seed: OnSeed | None,
+    workers: int = 1,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Run `cell` per seed, reusing cells a previous run of the same spec finished; record each as it ends."""
-    done: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
+    """Run `job` per seed, reusing cells a previous run of the same spec finished; record each as it ends.
+
+    With `workers > 1` the seeds are spread over that many processes, each with its own procgen
+    environment and policy; results are gathered back in seed order.
+    """
+    records: dict[int, tuple[str, dict[str, Any]]] = {}
     reused = 0
+
+    def keep(seed: int, result: CellResult) -> None:
+        status, files, data = result
+        run.record(f"seed-{seed}", status, files, data)
+        records[seed] = (status, data)
+        if on_seed:
+            on_seed(seed)
+
     try:
+        todo = []
         for seed in seeds:
-            key = f"seed-{seed}"
-            rec = run.finished(key)
+            rec = run.finished(f"seed-{seed}")
             if rec is None:
-                status, files, result = cell(seed)
-                run.record(key, status, files, result)
+                todo.append(seed)
             else:
-                status, result = rec["status"], rec["result"]
+                records[seed] = (rec["status"], rec["result"])
                 reused += 1
-            (done if status == "done" else skipped).append(result)
-            if on_seed:
-                on_seed(seed)
+                if on_seed:
+                    on_seed(seed)
+        if workers > 1 and len(todo) > 1:
+            ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
+                                     initargs=(session.recipe(), job)) as pool:
+                for future in as_completed([pool.submit(_work, seed) for seed in todo]):
+                    keep(*future.result())
+        else:
+            for seed in todo:
+                keep(seed, job(session, seed))
     except BaseException:
         # Ctrl-C or a crash: finished cells and their files stay; the manifest says the run stopped.
         run.close("interrupted")
         raise
+    done = [records[s][1] for s in seeds if records[s][0] == "done"]
+    skipped = [records[s][1] for s in seeds if records[s][0] != "done"]
     return done, skipped, reused
 
 
@@ -196,7 +256,7 @@ def _load_vector_file(spec: Spec, session: Session) -> SteeringVector:
 
 
 def run_apply(
-    spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False
+    spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False, workers: int = 1
 ) -> dict[str, Any]:
     """Patch each target maze with `coeff * vector`; write a PNG and field JSON per seed, and metrics.json."""
     if spec.vector is None:
@@ -209,30 +269,10 @@ def run_apply(
     elif spec.vector.source_seed is not None:
         fixed = _compute(session, spec, spec.vector.source_seed, spec.vector.pair)
     layer = fixed.layer if fixed else display_name(session.policy.resolve(spec.layer))
-    coeff = spec.coeff
     prov = provenance(session, spec, layer)
-
-    def cell(seed: int) -> tuple[str, list[str], dict[str, Any]]:
-        try:
-            target = _target(session, spec, seed)
-            vec = fixed or _compute(session, spec, seed, spec.vector.pair)
-        except SteerError as e:
-            return "skipped", [], {"seed": seed, "reason": str(e)}
-        inputs = FieldInputs.render(session.renderer, target, session.device)
-        original = vector_field(session.policy, inputs, batch_size=spec.batch_size, reuse_from=layer)
-        patched = vector_field(session.policy, inputs, [(layer, vec.tensor, coeff)], batch_size=spec.batch_size)
-        m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff,
-             "vector_source_seed": vec.meta.get("source_seed")}
-        files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
-        _write_field_json(run.path / files[0], seed, original, patched)
-        source = vec.meta.get("source_seed")
-        title = (f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
-                 f" · {layer} · coeff {coeff:g} · {session.checkpoint.name} ({session.mode})")
-        save_png(_apply_figure(title, original, patched, m), run.path / files[1])
-        return "done", files, m
-
     run = RunFolder.open(out, "apply", spec.raw, [f"seed-{s}" for s in spec.seeds], prov, force)
-    results, skipped, reused = _run_cells(run, spec.seeds, cell, on_seed)
+    job = ApplyJob(spec, run.path, layer, spec.coeff, fixed)
+    results, skipped, reused = _run_cells(run, spec.seeds, job, session, on_seed, workers)
     report = {
         "command": "apply",
         "spec": spec.raw,
@@ -245,6 +285,37 @@ def run_apply(
     atomic_write_json(run.path / "metrics.json", report)
     run.close("complete", reports=["metrics.json"])
     return report
+
+
+@dataclass(frozen=True)
+class ApplyJob:
+    """apply's work for one seed: the original and patched fields, their JSON, PNG and metrics."""
+
+    spec: Spec
+    out: Path
+    layer: str
+    coeff: float
+    fixed: SteeringVector | None  # a vector file or a source seed's vector; None: each maze's own
+
+    def __call__(self, session: Session, seed: int) -> CellResult:
+        spec, layer, coeff = self.spec, self.layer, self.coeff
+        assert spec.vector is not None
+        try:
+            target = _target(session, spec, seed)
+            vec = self.fixed or _compute(session, spec, seed, spec.vector.pair)
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        inputs = FieldInputs.render(session.renderer, target, session.device)
+        original = vector_field(session.policy, inputs, batch_size=spec.batch_size, reuse_from=layer)
+        patched = vector_field(session.policy, inputs, [(layer, vec.tensor, coeff)], batch_size=spec.batch_size)
+        source = vec.meta.get("source_seed")
+        m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
+        files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
+        _write_field_json(self.out / files[0], seed, original, patched)
+        title = (f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
+                 f" · {layer} · coeff {coeff:g} · {session.checkpoint.name} ({session.mode})")
+        save_png(_apply_figure(title, original, patched, m), self.out / files[1])
+        return "done", files, m
 
 
 def _write_field_json(path: Path, seed: int, original: VectorField, patched: VectorField) -> None:

@@ -192,3 +192,17 @@ def test_a_different_run_is_not_overwritten_without_force(tmp_path: Path) -> Non
     result = run("apply", write_spec(tmp_path, GOOD), "--out", foreign)
     assert result.exit_code == 2 and "did not write" in result.output
     assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_workers_give_the_same_results_as_one_process(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"seeds": [1, 2, 3, 5], "vector": {"kind": "cheese"}, "coeff": -1})
+    assert run("apply", spec, "--out", tmp_path / "one").exit_code == 0
+    result = run("apply", spec, "--out", tmp_path / "two", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert one["mazes"] == two["mazes"]
+    for seed in (1, 2, 3, 5):
+        a = json.loads((tmp_path / "one" / f"vfield-seed{seed}.json").read_text())
+        b = json.loads((tmp_path / "two" / f"vfield-seed{seed}.json").read_text())
+        assert a == b
