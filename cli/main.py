@@ -133,6 +133,16 @@ def _print_summary(report: dict[str, Any]) -> None:
     )
 
 
+def _register_studies() -> None:
+    # compose, sweep-coeff and transfer live in cli/studies.py; it imports this module's helpers.
+    from cli.studies import register
+
+    register(app)
+
+
+_register_studies()
+
+
 def main() -> None:
     app()
 

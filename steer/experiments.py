@@ -27,11 +27,11 @@ from steer.hooks import check_shape
 from steer.io import atomic_write_json
 from steer.maze import Maze
 from steer.metrics import maze_metrics, summarize
-from steer.policy import display_name
+from steer.policy import ImpalaPolicy, display_name
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.runs import RunFolder
 from steer.specs import DEFAULT_LAYER, Spec
-from steer.vectors import SteeringVector, apply_edits, compute_vector
+from steer.vectors import PairSpec, SteeringVector, apply_edits, compute_vector
 from steer.vfield import FieldInputs, VectorField, vector_field
 
 OnSeed = Callable[[int], None]
@@ -101,7 +101,8 @@ def _procgen_version() -> str:
     return "unknown"
 
 
-def _target(session: Session, spec: Spec, seed: int) -> Maze:
+def target_maze(session: Session, spec: Spec, seed: int) -> Maze:
+    """The maze a spec means by `seed`: the generated level with the spec's `target_edits`."""
     return apply_edits(session.renderer.level(seed), spec.target_edits)
 
 
@@ -146,7 +147,7 @@ class VectorJob:
     def __call__(self, session: Session, seed: int) -> CellResult:
         assert self.spec.vector is not None and self.spec.vector.pair is not None
         try:
-            vec = _compute(session, self.spec, seed, self.spec.vector.pair)
+            vec = build_vector(session, self.spec, seed, self.spec.vector.pair)
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         name = vector_filename(vec.kind, seed)
@@ -223,35 +224,47 @@ def _run_cells(
     return done, skipped, reused
 
 
-def _compute(session: Session, spec: Spec, seed: int, pair: Any) -> SteeringVector:
+def build_vector(
+    session: Session, spec: Spec, seed: int, pair: PairSpec, layer: str | None = None
+) -> SteeringVector:
+    """The vector of `pair` on `seed`'s maze (with the spec's target edits) at `layer` (default: the spec's)."""
     meta = {
         "source_seed": seed,
         "target_edits": spec.target_edits and [list(e) for e in spec.target_edits],
         "checkpoint_sha256": session.checkpoint.sha256,
         "checkpoint": session.checkpoint.name,
     }
-    return compute_vector(session.policy, session.renderer, _target(session, spec, seed), pair, spec.layer, meta)
+    maze = target_maze(session, spec, seed)
+    return compute_vector(session.policy, session.renderer, maze, pair, layer or spec.layer, meta)
 
 
 # -- apply ----------------------------------------------------------------------------------------
 
 
-def _load_vector_file(spec: Spec, session: Session) -> SteeringVector:
-    assert spec.vector is not None and spec.vector.file is not None
-    vec = SteeringVector.load(spec.vector.file)
-    policy = session.policy
+def resolve_layer(policy: ImpalaPolicy, name: str, where: str) -> str:
+    """The display name of a hook point, or an error naming the spec field it came from."""
     try:
-        layer = display_name(policy.resolve(vec.layer))
+        return display_name(policy.resolve(name))
     except SteerError:
-        raise SteerError(f"vector.file: {str(spec.vector.file)!r} names the layer {vec.layer!r}, which this "
-                         "policy does not have.") from None
-    if spec.layer != DEFAULT_LAYER and display_name(policy.resolve(spec.layer)) != layer:
         raise SteerError(
-            f"layer: the spec says {spec.layer!r} but the vector file {str(spec.vector.file)!r} was computed at "
-            f"{layer!r}. Drop `layer:` from the spec or recompute the vector at that layer."
+            f"{where}: {name!r} is not a hook point of this policy. Valid names: {', '.join(policy.hook_names)}."
+        ) from None
+
+
+def load_vector_file(session: Session, path: Path, layer: str | None, where: str) -> SteeringVector:
+    """A saved vector, checked against this policy; `layer`, when given, must be the file's layer."""
+    try:
+        vec = SteeringVector.load(path)
+    except SteerError as e:
+        raise SteerError(str(e).replace("vector.file:", f"{where}.file:", 1)) from None
+    file_layer = resolve_layer(session.policy, vec.layer, f"{where}.file ({str(path)!r})")
+    if layer is not None and resolve_layer(session.policy, layer, f"{where}.layer") != file_layer:
+        raise SteerError(
+            f"{where}.layer: {layer!r} is not the layer the vector file {str(path)!r} was computed at "
+            f"({file_layer!r}). Drop the layer or recompute the vector at that layer."
         )
-    check_shape(policy, layer, vec.tensor, where="vector.file")
-    vec.layer = layer
+    check_shape(session.policy, file_layer, vec.tensor, where=f"{where}.file")
+    vec.layer = file_layer
     return vec
 
 
@@ -265,9 +278,11 @@ def run_apply(
         raise SteerError("coeff: missing; give the coefficient to multiply the vector by, e.g. coeff: -1.")
     fixed: SteeringVector | None = None
     if spec.vector.file is not None:
-        fixed = _load_vector_file(spec, session)
+        # A file fixes the layer; the spec's `layer` may only restate it (DEFAULT_LAYER means "not given").
+        explicit = spec.layer if spec.layer != DEFAULT_LAYER else None
+        fixed = load_vector_file(session, spec.vector.file, explicit, "vector")
     elif spec.vector.source_seed is not None:
-        fixed = _compute(session, spec, spec.vector.source_seed, spec.vector.pair)
+        fixed = build_vector(session, spec, spec.vector.source_seed, spec.vector.pair)
     layer = fixed.layer if fixed else display_name(session.policy.resolve(spec.layer))
     prov = provenance(session, spec, layer)
     run = RunFolder.open(out, "apply", spec.raw, [f"seed-{s}" for s in spec.seeds], prov, force)
@@ -301,8 +316,8 @@ class ApplyJob:
         spec, layer, coeff = self.spec, self.layer, self.coeff
         assert spec.vector is not None
         try:
-            target = _target(session, spec, seed)
-            vec = self.fixed or _compute(session, spec, seed, spec.vector.pair)
+            target = target_maze(session, spec, seed)
+            vec = self.fixed or build_vector(session, spec, seed, spec.vector.pair)
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)

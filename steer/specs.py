@@ -16,6 +16,16 @@ Every error names the field path (`vector.kind`, `seeds[3]`), the value found an
       a: [{cheese: [10, 4]}]            #   custom only: edits for the two observations
       b: []
     # ... or a saved vector:  vector: {file: outputs/vectors/cheese-seed0.pt}
+
+Keys of the studies (`steer compose`, `steer sweep-coeff`, `steer transfer`; see steer/studies.py):
+
+    vectors:                            # compose: vectors applied together, each with its coefficient
+      - {vector: {kind: cheese}, coeff: -1, layer: block2.res1.resadd_out, label: "-cheese"}
+      - {vector: {file: top-right.pt}, coeff: 1}   # layer and label are optional
+    coeffs: [-1, 0.5, 1, 2]             # sweep-coeff; or {from: -2, to: 2, step: 0.5} (inclusive)
+    sources: [0, 2, 28]                 # transfer: seeds the vectors come from (default: seeds)
+    targets: [0, 2, 28]                 # transfer: seeds they are applied to (default: seeds)
+    show: [[0, 2], [0, 28]]             # transfer: [source, target] pairs to draw as fields
 """
 
 from __future__ import annotations
@@ -44,6 +54,16 @@ class VectorSpec:
 
 
 @dataclass(frozen=True)
+class ComposeItem:
+    """One vector of a composition: its own coefficient, and a layer (None: the spec's layer or the file's)."""
+
+    vector: VectorSpec
+    coeff: float
+    layer: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     path: Path | None
     name: str
@@ -55,6 +75,11 @@ class Spec:
     vector: VectorSpec | None = None
     coeff: float | None = None
     batch_size: int = 512
+    vectors: tuple[ComposeItem, ...] = ()
+    coeffs: tuple[float, ...] = ()
+    sources: tuple[int, ...] = ()
+    targets: tuple[int, ...] = ()
+    show: tuple[tuple[int, int], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -131,6 +156,12 @@ def finite_float(value: Any, where: str) -> float:
             raise SteerError(f"{where}: expected a number, got the string {value!r}.") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SteerError(f"{where}: expected a number, got {_type_name(value)} ({value!r}).")
+    if isinstance(value, int):
+        try:
+            value = float(value)
+        except OverflowError:  # a YAML integer past float range; its digits are not worth echoing
+            raise SteerError(f"{where}: an integer of {value.bit_length()} bits is too large for a number; use a "
+                             "real coefficient such as -1 or 2.5.") from None
     if not math.isfinite(value):
         raise SteerError(f"{where}: {value!r} is not a finite number; use a real coefficient such as -1 or 2.5.")
     return float(value)
@@ -138,7 +169,9 @@ def finite_float(value: Any, where: str) -> float:
 
 def _square(value: Any, where: str) -> Square:
     if not (isinstance(value, list) and len(value) == 2):
-        raise SteerError(f"{where}: expected a square as [row, col] (world coordinates, row 0 at the bottom), got {value!r}.")
+        raise SteerError(
+            f"{where}: expected a square as [row, col] (world coordinates, row 0 at the bottom), got {value!r}."
+        )
     return (_int(value[0], f"{where}[0]", 0, 1000), _int(value[1], f"{where}[1]", 0, 1000))
 
 
@@ -156,7 +189,9 @@ def parse_seeds(value: Any, where: str = "seeds") -> tuple[int, ...]:
             raise SteerError(f"{where}: {last - first + 1} seeds is more than the {MAX_SEEDS} allowed in one spec.")
         return tuple(range(first, last + 1))
     if not isinstance(value, list):
-        raise SteerError(f"{where}: expected a list of integers or {{from: A, to: B}}, got {_type_name(value)} ({value!r}).")
+        raise SteerError(
+            f"{where}: expected a list of integers or {{from: A, to: B}}, got {_type_name(value)} ({value!r})."
+        )
     if not value:
         raise SteerError(f"{where}: the list is empty; name at least one level seed.")
     seeds = tuple(_int(v, f"{where}[{i}]") for i, v in enumerate(value))
@@ -209,8 +244,111 @@ def parse_vector(value: Any, where: str = "vector") -> VectorSpec:
     return VectorSpec(pair=PairSpec(kind, a, b, mouse), source_seed=f.get_int("source_seed"))
 
 
+MAX_COEFFS = 1000
+
+
+def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
+    """A list of coefficients, or an inclusive range {from, to, step}; negatives and zero are allowed."""
+    if isinstance(value, dict):
+        f = _Fields(value, where, ("from", "to", "step"))
+        first, last, step = f.get_float("from"), f.get_float("to"), f.get_float("step")
+        if first is None or last is None or step is None:
+            raise SteerError(
+                f"{where}: a coefficient range needs 'from', 'to' and 'step', e.g. {{from: -2, to: 2, step: 0.5}}."
+            )
+        if step == 0 or (last - first) * step < 0:
+            raise SteerError(
+                f"{where}.step: {step:g} never gets from {first:g} to {last:g}; use a nonzero step with the sign "
+                "of 'to' - 'from'."
+            )
+        steps = (last - first) / step
+        if not steps < MAX_COEFFS:  # also catches an overflow to inf
+            raise SteerError(f"{where}: the range holds more than the {MAX_COEFFS} coefficients allowed.")
+        # The small slack keeps 'to' in the range when (to - from) / step is an integer up to float rounding.
+        count = math.floor(steps + 1e-9) + 1
+        # Rounding drops float noise (0.1 * 3); adding 0.0 turns a -0.0 into 0.0.
+        coeffs = tuple(round(first + i * step, 12) + 0.0 for i in range(count))
+        if len(set(coeffs)) < len(coeffs):
+            raise SteerError(f"{where}.step: {step:g} is too small to tell the coefficients apart; use a step of at "
+                             "least 1e-9.")
+        return coeffs
+    if not isinstance(value, list):
+        raise SteerError(
+            f"{where}: expected a list of numbers or {{from: A, to: B, step: S}}, got {_type_name(value)} ({value!r})."
+        )
+    if not value:
+        raise SteerError(f"{where}: the list is empty; give at least one coefficient.")
+    if len(value) > MAX_COEFFS:
+        raise SteerError(f"{where}: {len(value)} coefficients is more than the {MAX_COEFFS} allowed.")
+    coeffs = tuple(finite_float(v, f"{where}[{i}]") for i, v in enumerate(value))
+    for i, c in enumerate(coeffs):
+        if c in coeffs[:i]:
+            raise SteerError(f"{where}[{i}]: coefficient {c:g} is listed twice.")
+    return coeffs
+
+
+def parse_compose_items(value: Any, path: Path | None, where: str = "vectors") -> tuple[ComposeItem, ...]:
+    if not isinstance(value, list) or not value:
+        raise SteerError(
+            f"{where}: expected a non-empty list of {{vector: ..., coeff: ...}} entries, got {_type_name(value)} "
+            f"({value!r})."
+        )
+    items = []
+    for i, item in enumerate(value):
+        w = f"{where}[{i}]"
+        f = _Fields(item, w, ("vector", "coeff", "layer", "label"))
+        if not f.has("vector"):
+            raise SteerError(f"{w}.vector: missing; give an inline vector spec ({{kind: cheese}}) or {{file: PATH}}.")
+        coeff = f.get_float("coeff")
+        if coeff is None:
+            raise SteerError(f"{w}.coeff: missing; give this vector's coefficient, e.g. coeff: -1.")
+        vector = _beside_spec(parse_vector(item["vector"], f.where("vector")), path, f.where("vector"))
+        items.append(ComposeItem(vector, coeff, f.get_str("layer"), f.get_str("label")))
+    return tuple(items)
+
+
+def parse_pairs(value: Any, where: str = "show") -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, list):
+        raise SteerError(
+            f"{where}: expected a list of [source, target] seed pairs, got {_type_name(value)} ({value!r})."
+        )
+    pairs = []
+    for i, item in enumerate(value):
+        if not (isinstance(item, list) and len(item) == 2):
+            raise SteerError(f"{where}[{i}]: expected a [source, target] seed pair, got {item!r}.")
+        pairs.append((_int(item[0], f"{where}[{i}][0]"), _int(item[1], f"{where}[{i}][1]")))
+    return tuple(pairs)
+
+
+def _beside_spec(vector: VectorSpec, path: Path | None, where: str = "vector") -> VectorSpec:
+    """A relative vector file is looked up from the working folder first, then beside the spec."""
+    if vector.file is None or path is None or vector.file.is_absolute():
+        return vector
+    try:
+        here = vector.file.exists()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise SteerError(f"{where}.file: {str(vector.file)[:80]!r} cannot be used as a file name "
+                         f"({e.strerror or e}).") from None
+    return vector if here else VectorSpec(file=path.parent / vector.file)
+
+
+def _seeds(data: dict[str, Any]) -> tuple[int, ...]:
+    """`seeds`, which a transfer spec may leave out when it names its `targets`."""
+    if data.get("seeds") is None and data.get("targets") is not None:
+        return parse_seeds(data["targets"], "targets")
+    if data.get("seeds") is None and data.get("sources") is not None:
+        raise SteerError("targets: missing; transfer applies the vectors of `sources` to `targets` (or give `seeds` "
+                         "for both).")
+    return parse_seeds(data.get("seeds"))
+
+
+def _optional(data: dict[str, Any], key: str, parse: Any, *args: Any) -> Any:
+    return parse(data[key], *args) if data.get(key) is not None else ()
+
+
 TOP_KEYS = (
     "name", "checkpoint", "distribution_mode", "layer", "seeds", "target_edits", "vector", "coeff", "batch_size",
+    "vectors", "coeffs", "sources", "targets", "show",
 )
 
 
@@ -219,16 +357,12 @@ def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = (
     for key in require:
         if not f.has(key):
             raise SteerError(f"{key}: missing; this command needs it. See configs/ for examples.")
-    vector = parse_vector(data["vector"]) if f.has("vector") else None
-    if vector is not None and vector.file is not None and path is not None and not vector.file.is_absolute():
-        # A relative vector file is looked up from the working folder first, then beside the spec.
-        if not vector.file.exists():
-            vector = VectorSpec(file=path.parent / vector.file)
+    vector = _beside_spec(parse_vector(data["vector"]), path) if f.has("vector") else None
     name = f.get_str("name") or (path.stem if path else "experiment")
     return Spec(
         path=path,
         name=name,
-        seeds=parse_seeds(data.get("seeds")),
+        seeds=_seeds(data),
         layer=f.get_str("layer", DEFAULT_LAYER) or DEFAULT_LAYER,
         checkpoint=f.get_str("checkpoint"),
         distribution_mode=f.get_choice("distribution_mode", MODES),
@@ -236,6 +370,11 @@ def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = (
         vector=vector,
         coeff=f.get_float("coeff"),
         batch_size=f.get_int("batch_size", 512, 1, 65536) or 512,
+        vectors=_optional(data, "vectors", parse_compose_items, path),
+        coeffs=_optional(data, "coeffs", parse_coeffs),
+        sources=_optional(data, "sources", parse_seeds, "sources"),
+        targets=_optional(data, "targets", parse_seeds, "targets"),
+        show=_optional(data, "show", parse_pairs),
         raw=data,
     )
 

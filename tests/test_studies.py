@@ -1,0 +1,212 @@
+"""The study commands (compose, sweep-coeff, transfer) end to end, the cached-suffix forward pass they rely
+on, and one measured claim. Real checkpoint, real procgen; small easy-mode mazes keep it fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app
+from steer.hooks import patching
+from steer.specs import parse_coeffs
+from steer.studies import additivity_error
+from steer.vectors import PairSpec, SteeringVector, compute_vector
+from steer.vfield import FieldInputs, action_probs, vector_field
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = "block2.res1.resadd_out"
+
+
+
+def run(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write_spec(tmp_path: Path, spec: object) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec))
+    return path
+
+
+def metrics(folder: Path) -> dict:
+    return json.loads((folder / "metrics.json").read_text())
+
+
+# Seeds 0 (3x3), 29 (5x5) and 6 (15x15: it fills the world, so no top-right vector can be built there).
+
+
+def test_compose_two_vectors_at_two_layers(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {
+        "seeds": [0, 6, 29],
+        "vectors": [
+            {"vector": {"kind": "cheese"}, "coeff": -1},
+            {"vector": {"kind": "top_right"}, "coeff": 1, "layer": "block3.res1.resadd_out", "label": "corner"},
+        ],
+    })
+    out = tmp_path / "compose"
+    result = run("compose", spec, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.png")) == ["compose-seed0.png", "compose-seed29.png"]
+    assert Image.open(out / "compose-seed0.png").width >= 5 * 200  # original, 2 alone, together, diff
+    report = metrics(out)
+    assert report["command"] == "compose"
+    assert [v["layer"] for v in report["vectors"]] == [LAYER, "block3.res1.resadd_out"]
+    assert report["vectors"][1]["label"] == "corner"
+    assert [s["seed"] for s in report["skipped"]] == [6] and "15x15" in report["skipped"][0]["reason"]
+    for maze in report["mazes"]:
+        assert maze["additivity_error"] >= 0 and len(maze["singles"]) == 2
+        assert maze["p_cheese_ds"]["patched"] < maze["p_cheese_ds"]["original"]
+    assert report["summary"]["additivity_error"]["n"] == 2
+    assert report["provenance"]["checkpoint"]["sha256"].startswith("e82e620e")
+
+
+def test_composing_with_a_zero_vector_is_exactly_additive(tmp_path: Path) -> None:
+    zero = SteeringVector(layer=LAYER, tensor=torch.zeros(32, 16, 16), kind="custom")
+    zero.save(tmp_path / "zero.pt")
+    spec = write_spec(tmp_path, {
+        "seeds": [0],
+        "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}, {"vector": {"file": "zero.pt"}, "coeff": 3}],
+    })
+    result = run("compose", spec, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    (maze,) = metrics(tmp_path / "out")["mazes"]
+    assert maze["additivity_error"] == pytest.approx(0, abs=1e-6)
+    assert maze["singles"][1]["mean_tv"] == pytest.approx(0, abs=1e-7)
+
+
+def test_additivity_error_is_relative_to_the_joint_change() -> None:
+    original = np.zeros((2, 15))
+    single = np.zeros((2, 15))
+    single[0, 0] = 0.5
+    assert additivity_error(original, [single, single], single) == pytest.approx(1.0)  # predicted 2x, got 1x
+    assert additivity_error(original, [single], original) is None  # no joint change: undefined
+
+
+def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {
+        "seeds": [0, 6, 29], "target_edits": ["remove_cheese"], "vector": {"kind": "top_right"},
+        "coeffs": {"from": -1, "to": 1, "step": 1},
+    })
+    out = tmp_path / "sweep"
+    result = run("sweep-coeff", spec, "--out", out)
+    assert result.exit_code == 0, result.output
+    expected = {"sweep-fields-seed0.png", "sweep-metrics.png", "metrics.json", "manifest.json"}
+    assert {p.name for p in out.iterdir()} == expected
+    report = metrics(out)
+    assert report["coeffs"] == [-1, 0, 1]
+    assert [s["seed"] for s in report["skipped"]] == [6]
+    for maze in report["mazes"]:
+        zero = maze["by_coeff"][1]
+        assert zero["coeff"] == 0 and zero["mean_tv"] == 0  # adding 0 x vector changes nothing
+        assert zero["entropy"] == pytest.approx(maze["original"]["entropy"])
+        for row in maze["by_coeff"]:
+            assert 0 <= row["entropy"] <= np.log(15) + 1e-9 and 0 <= row["wall_mass"] <= 1
+            assert row["p_cheese_ds"]["patched"] is None  # no cheese, so no decision square
+    bands = report["summary"]["bands"]["p_toward_top_right"]
+    assert len(bands["median"]) == 3 and bands["n"] == [2, 2, 2]
+    assert all(lo <= med <= hi for lo, med, hi in zip(bands["q25"], bands["median"], bands["q75"], strict=True))
+
+
+@pytest.mark.parametrize(("layer", "coeff"), [(LAYER, -1.5), ("block3.res2.conv1", 2.0), ("block1.conv", 0.7)])
+def test_cached_suffix_matches_a_full_patched_forward(policy, easy, layer: str, coeff: float) -> None:
+    maze = easy.level(3)  # 9x9: 48 squares, split into batches of 20 below
+    vec = compute_vector(policy, easy, maze, PairSpec("cheese"), layer).tensor
+    inputs = FieldInputs.render(easy, maze)
+    unpatched_cached = vector_field(policy, inputs, batch_size=20, reuse_from=layer).probs
+    cached = vector_field(policy, inputs, [(layer, vec, coeff)], batch_size=20).probs
+    assert policy.resolve(layer) in next(iter(inputs._prefixes.values()))  # the prefix really was reused
+    with torch.no_grad(), patching(policy, [(layer, vec, coeff)]):
+        full = action_probs(policy(inputs.obs)[0]).numpy()
+    assert torch.allclose(torch.from_numpy(cached), torch.from_numpy(full), atol=1e-6)
+    with torch.no_grad():
+        unpatched = action_probs(policy(inputs.obs)[0])
+    assert torch.allclose(torch.from_numpy(unpatched_cached), unpatched, atol=1e-6)
+
+
+def test_transfer_matrix_heat_map_and_fields(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {
+        "sources": [0, 29], "targets": [0, 29], "vector": {"kind": "cheese"}, "coeff": -1, "show": [[0, 29]],
+    })
+    out = tmp_path / "transfer"
+    result = run("transfer", spec, "--out", out)
+    assert result.exit_code == 0, result.output
+    expected = {"transfer-matrix.png", "transfer-src0-tgt29.png", "metrics.json", "manifest.json"}
+    assert {p.name for p in out.iterdir()} == expected
+    report = metrics(out)
+    assert report["effect_metric"] == "p_cheese_ds" and report["figures"] == ["transfer-src0-tgt29.png"]
+    m = report["matrices"]
+    assert np.array(m["effect"]).shape == (2, 2)
+    assert m["same_maze_dim"] == [[True, False], [False, True]] and m["same_cheese"] == [[True, False], [False, True]]
+    assert m["effect"] == m["delta_p_cheese_ds"] and len(m["delta_p_toward_top_right"]) == 2
+    assert m["effect"][0][0] < -0.3  # seed 0's own cheese vector, subtracted, steers away from its cheese
+    pair = next(p for p in report["pairs"] if (p["source"], p["target"]) == (0, 29))
+    assert pair["source_maze_dim"] == 3 and pair["target_maze_dim"] == 5 and not pair["same_cheese"]
+
+
+BAD_SPECS = [
+    ("compose", {"seeds": [0], "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}]}, "vectors:"),
+    ("compose", {"seeds": [0], "vectors": [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"},
+                                                                            "coeff": 1}]}, "vectors[0].coeff"),
+    ("compose", {"seeds": [0], "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1},
+                                           {"vector": {"kind": "top_right"}, "coeff": 1, "layer": "block9"}]},
+     "vectors[1].layer"),
+    ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": [1, ".nan"]}, "coeffs[1]"),
+    ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": {"from": 0, "to": 2, "step": -1}},
+     "coeffs.step"),
+    ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": [1], "coeff": 1}, "coeff:"),
+    ("transfer", {"sources": [0], "targets": [2], "vector": {"kind": "cheese"}, "coeff": -1, "show": [[2, 0]]},
+     "show[0][0]"),
+    ("transfer", {"sources": [0], "vector": {"kind": "cheese"}, "coeff": -1}, "targets:"),
+]
+
+
+@pytest.mark.parametrize(("command", "spec", "field"), BAD_SPECS)
+def test_bad_spec_exits_2_naming_the_field_and_writes_nothing(tmp_path: Path, command: str, spec: dict,
+                                                               field: str) -> None:
+    out = tmp_path / "out"
+    result = run(command, write_spec(tmp_path, spec), "--out", out)
+    assert result.exit_code == 2, result.output
+    assert field in result.output
+    assert not out.exists()
+
+
+def test_top_right_plus_one_pulls_toward_the_corner_on_cheese_removed_mazes(tmp_path: Path) -> None:
+    """Turner et al.: adding the top-right vector raises the pull toward the top-right when there is no cheese."""
+    seeds = [0, 3, 5, 8, 11, 20, 22, 29]  # small mazes (3x3 to 9x9) with a margin for the top-right path
+    spec = write_spec(tmp_path, {"seeds": seeds, "target_edits": ["remove_cheese"], "vector": {"kind": "top_right"},
+                                 "coeffs": [1]})
+    result = run("sweep-coeff", spec, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    mazes = metrics(tmp_path / "out")["mazes"]
+    assert len(mazes) == len(seeds)
+    raised = [m["by_coeff"][0]["p_toward_top_right"]["patched"] > m["original"]["p_toward_top_right"] for m in mazes]
+    assert sum(raised) > len(seeds) / 2
+
+
+def test_large_top_right_coefficients_break_the_policy_down(tmp_path: Path) -> None:
+    """At coefficient 20 (mazes with cheese) the policy stops heading anywhere useful: it moves into walls."""
+    seeds = [3, 5, 8, 13, 20]
+    spec = write_spec(tmp_path, {"seeds": seeds, "vector": {"kind": "top_right"}, "coeffs": [20]})
+    result = run("sweep-coeff", spec, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    mazes = metrics(tmp_path / "out")["mazes"]
+    into_walls = [m["by_coeff"][0]["wall_mass"] > m["original"]["wall_mass"] + 0.1 for m in mazes]
+    assert sum(into_walls) > len(seeds) / 2
+    assert all(m["by_coeff"][0]["mean_tv"] > 0.3 for m in mazes)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({"from": 0, "to": 0.3, "step": 0.1}, (0.0, 0.1, 0.2, 0.3)),
+    ({"from": 1, "to": -1, "step": -1}, (1.0, 0.0, -1.0)),
+    ([-1, "2.5", 20], (-1.0, 2.5, 20.0)),
+])
+def test_coefficient_lists_and_ranges(value: object, expected: tuple[float, ...]) -> None:
+    assert parse_coeffs(value) == expected
