@@ -90,6 +90,24 @@ def transfer(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpoint
         cli.main._done(folder, ["transfer-matrix.png", *_listing(report["figures"]), "metrics.json"])
 
 
+def layer_sweep(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpoint: cli.main.CkptOpt = None,
+        force: cli.main.ForceOpt = False, workers: cli.main.WorkersOpt = 1,
+                device: cli.main.DeviceOpt = "cpu") -> None:
+    """Compute and apply the same vector kind at every layer (or `layers:`); compare the effect per layer."""
+    with cli.main._user_errors():
+        s, session, folder = _prepare_study("layer-sweep", spec, out_dir, checkpoint, device)
+        with cli.main._progress("layer-sweep", len(s.seeds)) as tick:
+            report = studies.run_layer_sweep(s, session, folder, tick, force=force, workers=workers)
+        cli.main._report_skipped(report)
+        rows = report["summary"]["by_layer"]
+        best = [r for r in rows if r["p_cheese_ds"]["patched"]["median"] is not None]
+        if best:
+            low = min(best, key=lambda r: r["p_cheese_ds"]["patched"]["median"])
+            _say(f"{len(rows)} layers, {report['summary']['mazes']} mazes: lowest median P(cheese | decision square) "
+                 f"{low['p_cheese_ds']['patched']['median']:.3f} at {low['layer']}")
+        cli.main._done(folder, ["layer-sweep.png", "metrics.json"])
+
+
 def register(app: typer.Typer) -> None:
     """Add the study commands to the `steer` app."""
     import cli.main  # noqa: F401 - loads the helpers the commands reach as cli.main (see the module docstring)
@@ -97,3 +115,4 @@ def register(app: typer.Typer) -> None:
     app.command("compose")(compose)
     app.command("sweep-coeff")(sweep_coeff)
     app.command("transfer")(transfer)
+    app.command("layer-sweep")(layer_sweep)

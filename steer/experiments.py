@@ -30,7 +30,7 @@ from steer.metrics import maze_metrics, summarize
 from steer.policy import ImpalaPolicy, display_name
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.runs import RunFolder
-from steer.specs import DEFAULT_LAYER, Spec
+from steer.specs import DEFAULT_LAYER, Spec, check_keys
 from steer.vectors import PairSpec, SteeringVector, apply_edits, compute_vector
 from steer.vfield import FieldInputs, VectorField, vector_field
 
@@ -117,6 +117,7 @@ def run_compute_vector(
     spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False, workers: int = 1
 ) -> dict[str, Any]:
     """Write one vector file per seed of the spec (the pair built from that seed's maze)."""
+    check_keys(spec, "compute-vector")
     if spec.vector is None or spec.vector.pair is None:
         raise SteerError("vector: compute-vector needs an inline vector spec, e.g. vector: {kind: cheese}.")
     if spec.vector.source_seed is not None:
@@ -159,10 +160,11 @@ Job = Callable[[Session, int], CellResult]
 _worker: tuple[Session, Job] | None = None
 
 
-def _init_worker(recipe: tuple[str, str, str, str], job: Job) -> None:
+def _init_worker(recipe: tuple[str, str, str, str], job: Job, threads: int) -> None:
     global _worker
-    # One thread per worker process: the workers themselves are the parallelism.
-    torch.set_num_threads(1)
+    # The parent's thread count, not one: oneDNN picks its convolution blocking by thread count, and a
+    # different blocking changes float32 rounding. Same threads, same bits as `--workers 1`.
+    torch.set_num_threads(threads)
     _worker = (Session.from_recipe(recipe), job)
 
 
@@ -209,7 +211,7 @@ def _run_cells(
         if workers > 1 and len(todo) > 1:
             ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
             with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                                     initargs=(session.recipe(), job)) as pool:
+                                     initargs=(session.recipe(), job, torch.get_num_threads())) as pool:
                 for future in as_completed([pool.submit(_work, seed) for seed in todo]):
                     keep(*future.result())
         else:
@@ -272,6 +274,7 @@ def run_apply(
     spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False, workers: int = 1
 ) -> dict[str, Any]:
     """Patch each target maze with `coeff * vector`; write a PNG and field JSON per seed, and metrics.json."""
+    check_keys(spec, "apply")
     if spec.vector is None:
         raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
     if spec.coeff is None:

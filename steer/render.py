@@ -364,3 +364,53 @@ def _scale_bar(d: ImageDraw.ImageDraw, x: float, y: float, limit: float, width: 
     for frac, value in ((0.0, -limit), (0.5, 0.0), (1.0, limit)):
         label = f"{value:+.2f}" if value else "0"
         d.text((x + frac * width - text_width(label, 11) / 2, y + 13), label, fill=TEXT_RGB, font=font(11))
+
+
+def bar_rows(
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    reference: float | None = None,
+    footer: str = "",
+    value_range: tuple[float, float] = (0.0, 1.0),
+    highlight: str | None = None,
+) -> Image.Image:
+    """One horizontal bar per label (legible with 40+ rows); a dashed line marks `reference`."""
+    row_h, pad, label_w, bar_w = 18, 12, 250, 420
+    top = pad + 34
+    height = top + row_h * len(labels) + 40 + (26 if footer else 0)
+    width = int(max(pad * 2 + label_w + bar_w + 70, text_width(title, 16) + 2 * pad))
+    img = Image.new("RGB", (width, height), BG_RGB)
+    d = ImageDraw.Draw(img)
+    d.text((pad, pad), title, fill=TEXT_RGB, font=font(16))
+    lo, hi = value_range
+
+    def x_of(v: float) -> float:
+        return pad + label_w + bar_w * (min(max(v, lo), hi) - lo) / (hi - lo)
+
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = top + i * row_h
+        bold = label == highlight
+        d.text((pad, y + 2), label, fill=(180, 60, 0) if bold else TEXT_RGB, font=font(13))
+        if value is None:
+            d.text((x_of(lo) + 4, y + 2), "n/a", fill=(120, 120, 120), font=font(12))
+            continue
+        d.rectangle((x_of(lo), y + 3, x_of(value), y + row_h - 3), fill=(200, 90, 20) if bold else ARROW_RGB)
+        d.text((x_of(value) + 4, y + 2), f"{value:.2f}", fill=TEXT_RGB, font=font(12))
+    axis_y = top + row_h * len(labels) + 4
+    d.line((x_of(lo), axis_y, x_of(hi), axis_y), fill=TEXT_RGB)
+    for t in nice_ticks(lo, hi):
+        d.line((x_of(t), axis_y, x_of(t), axis_y + 4), fill=TEXT_RGB)
+        d.text((x_of(t) - 8, axis_y + 6), f"{t:g}", fill=TEXT_RGB, font=font(12))
+    if reference is not None:
+        _dashed_vline(d, x_of(reference), top, axis_y, (90, 90, 90))
+    if footer:
+        d.text((pad, height - pad - 18), footer, fill=(90, 90, 90), font=font(13))
+    return img
+
+
+def _dashed_vline(d: ImageDraw.ImageDraw, x: float, y0: float, y1: float, color: tuple[int, int, int]) -> None:
+    y = y0
+    while y < y1:
+        d.line((x, y, x, min(y + 5, y1)), fill=color, width=2)
+        y += 9

@@ -26,6 +26,7 @@ Keys of the studies (`steer compose`, `steer sweep-coeff`, `steer transfer`; see
     sources: [0, 2, 28]                 # transfer: seeds the vectors come from (default: seeds)
     targets: [0, 2, 28]                 # transfer: seeds they are applied to (default: seeds)
     show: [[0, 2], [0, 28]]             # transfer: [source, target] pairs to draw as fields
+    layers: all                         # layer-sweep: 'all' or a list of hook names
 """
 
 from __future__ import annotations
@@ -74,12 +75,13 @@ class Spec:
     target_edits: tuple[Edit, ...] = ()
     vector: VectorSpec | None = None
     coeff: float | None = None
-    batch_size: int = 512
+    batch_size: int = 64  # 64 observations per forward pass ran fastest on small CPUs
     vectors: tuple[ComposeItem, ...] = ()
     coeffs: tuple[float, ...] = ()
     sources: tuple[int, ...] = ()
     targets: tuple[int, ...] = ()
     show: tuple[tuple[int, int], ...] = ()
+    layers: tuple[str, ...] = ()  # layer-sweep; empty: every hook point
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -348,8 +350,39 @@ def _optional(data: dict[str, Any], key: str, parse: Any, *args: Any) -> Any:
 
 TOP_KEYS = (
     "name", "checkpoint", "distribution_mode", "layer", "seeds", "target_edits", "vector", "coeff", "batch_size",
-    "vectors", "coeffs", "sources", "targets", "show",
+    "vectors", "coeffs", "sources", "targets", "show", "layers",
 )
+COMMON_KEYS = ("name", "checkpoint", "distribution_mode", "layer", "target_edits", "batch_size")
+COMMAND_KEYS: dict[str, tuple[str, ...]] = {
+    "compute-vector": ("seeds", "vector"),
+    "apply": ("seeds", "vector", "coeff"),
+    "compose": ("seeds", "vectors"),
+    "sweep-coeff": ("seeds", "vector", "coeffs"),
+    "transfer": ("seeds", "sources", "targets", "vector", "coeff", "show"),
+    "layer-sweep": ("seeds", "vector", "coeff", "layers"),
+}
+
+
+def check_keys(spec: Spec, command: str) -> None:
+    """Refuse keys another command reads: here they would be silently ignored, which hides mixed-up specs."""
+    allowed = COMMON_KEYS + COMMAND_KEYS[command]
+    for key in spec.raw:
+        if key not in allowed:
+            raise SteerError(f"{key}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}.")
+
+
+def parse_layers(value: Any, where: str = "layers") -> tuple[str, ...]:
+    """Hook names, or 'all' (returned as an empty tuple: every hook point but the value head)."""
+    if value == "all":
+        return ()
+    if not isinstance(value, list) or not value:
+        raise SteerError(f"{where}: expected 'all' or a non-empty list of hook names, got {value!r}.")
+    names = []
+    for i, v in enumerate(value):
+        if not isinstance(v, str) or not v.strip():
+            raise SteerError(f"{where}[{i}]: expected a hook name such as block2.res1.resadd_out, got {v!r}.")
+        names.append(v.strip())
+    return tuple(names)
 
 
 def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = ()) -> Spec:
@@ -369,12 +402,13 @@ def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = (
         target_edits=parse_edits(data.get("target_edits"), "target_edits"),
         vector=vector,
         coeff=f.get_float("coeff"),
-        batch_size=f.get_int("batch_size", 512, 1, 65536) or 512,
+        batch_size=f.get_int("batch_size", 64, 1, 65536) or 64,
         vectors=_optional(data, "vectors", parse_compose_items, path),
         coeffs=_optional(data, "coeffs", parse_coeffs),
         sources=_optional(data, "sources", parse_seeds, "sources"),
         targets=_optional(data, "targets", parse_seeds, "targets"),
         show=_optional(data, "show", parse_pairs),
+        layers=_optional(data, "layers", parse_layers),
         raw=data,
     )
 

@@ -38,9 +38,9 @@ from steer.experiments import (
 from steer.io import atomic_write_json
 from steer.maze import Maze, Square
 from steer.metrics import maze_metrics, summarize
-from steer.render import LEGEND, BandSeries, Panel, band_charts, figure, grid_figure, heatmap, save_png
+from steer.render import LEGEND, BandSeries, Panel, band_charts, bar_rows, figure, grid_figure, heatmap, save_png
 from steer.runs import RunFolder
-from steer.specs import DEFAULT_LAYER, Spec, VectorSpec
+from steer.specs import DEFAULT_LAYER, Spec, VectorSpec, check_keys
 from steer.vectors import PairSpec, SteeringVector
 from steer.vfield import DIRECTIONS, FieldInputs, VectorField, direction_prob, vector_field
 
@@ -49,35 +49,33 @@ DIFF_RGB = (200, 30, 40)
 
 # -- spec checks ----------------------------------------------------------------------------------
 
-COMMON_KEYS = ("name", "checkpoint", "distribution_mode", "layer", "target_edits", "batch_size")
-COMMAND_KEYS: dict[str, tuple[str, ...]] = {
-    "compose": ("seeds", "vectors"),
-    "sweep-coeff": ("seeds", "vector", "coeffs"),
-    "transfer": ("seeds", "sources", "targets", "vector", "coeff", "show"),
-}
 # What the CLI passes to load_spec(require=...); transfer's seeds come from `seeds` or `targets`.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "compose": ("seeds", "vectors"),
     "sweep-coeff": ("seeds", "vector", "coeffs"),
     "transfer": ("vector", "coeff"),
+    "layer-sweep": ("seeds", "vector", "coeff"),
 }
 
 
 def check_spec(spec: Spec, command: str) -> None:
     """Checks that need no checkpoint, so that a bad spec fails before anything is loaded or written."""
-    allowed = COMMON_KEYS + COMMAND_KEYS[command]
-    for key in spec.raw:
-        # A key another command reads would be silently ignored here; refusing it catches mixed-up specs.
-        if key not in allowed:
-            raise SteerError(f"{key}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}.")
+    check_keys(spec, command)
     if command == "compose" and len(spec.vectors) < 2:
         raise SteerError("vectors: compose needs at least two vectors; `steer apply` applies a single one.")
-    if command in ("sweep-coeff", "transfer") and spec.vector is None:
+    if command in ("sweep-coeff", "transfer", "layer-sweep") and spec.vector is None:
         raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
     if command == "sweep-coeff" and not spec.coeffs:
         raise SteerError("coeffs: missing; give a list such as [-1, 1, 2] or a range {from: -2, to: 2, step: 0.5}.")
     if command == "transfer":
         _check_transfer(spec)
+    if command == "layer-sweep":
+        assert spec.vector is not None
+        if spec.vector.pair is None or spec.vector.source_seed is not None:
+            raise SteerError("vector: a layer sweep computes each maze's own vector at every layer; give an inline "
+                             "vector spec such as {kind: cheese} without file or source_seed.")
+        if spec.coeff is None:
+            raise SteerError("coeff: missing; give the coefficient to apply at every layer, e.g. coeff: -1.")
 
 
 def _check_transfer(spec: Spec) -> None:
@@ -670,3 +668,93 @@ def _transfer_heatmap(session: Session, spec: Spec, kind: str, sources: dict[int
 def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
     same = [w for w, key in (("dim", "same_maze_dim"), ("cheese", "same_cheese")) if matrices[key][i][j]]
     return f"same {' + '.join(same)}" if same else ""
+
+
+# -- layer sweep ----------------------------------------------------------------------------------
+
+
+def sweep_layers(spec: Spec, policy: Any) -> tuple[str, ...]:
+    """The spec's layers, or every hook point except the value head (it cannot change the actions)."""
+    if not spec.layers:
+        return tuple(name for name in policy.hook_names if name != "fc_value")
+    return tuple(resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.layers))
+
+
+def run_layer_sweep(
+    spec: Spec, session: Session, out: Path, on_seed: OnSeed | None = None, force: bool = False, workers: int = 1
+) -> dict[str, Any]:
+    """The same vector kind computed and applied at each layer; its effect per layer, over the seeds."""
+    check_spec(spec, "layer-sweep")
+    assert spec.vector is not None and spec.vector.pair is not None and spec.coeff is not None
+    layers = sweep_layers(spec, session.policy)
+    prov = provenance(session, spec, ", ".join(layers))
+    run = RunFolder.open(out, "layer-sweep", spec.raw, [f"seed-{s}" for s in spec.seeds], prov, force)
+    job = LayerSweepJob(spec, layers)
+    results, skipped, reused = _run_cells(run, spec.seeds, job, session, on_seed, workers)
+    per_layer = []
+    for i, layer in enumerate(layers):
+        rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_layer"][i]} for m in results]
+        per_layer.append({"layer": layer, **summarize(rows)})
+    report = {
+        "command": "layer-sweep",
+        "spec": spec.raw,
+        "provenance": prov,
+        "vector": {"kind": spec.vector.pair.kind, "coeff": spec.coeff},
+        "layers": list(layers),
+        "mazes": results,
+        "skipped": skipped,
+        "reused_cells": reused,
+        "summary": {"mazes": len(results), "by_layer": per_layer},
+    }
+    reports = ["metrics.json"]
+    if results:
+        save_png(_layer_chart(session, spec, per_layer), run.path / "layer-sweep.png")
+        reports.append("layer-sweep.png")
+    atomic_write_json(run.path / "metrics.json", report)
+    run.close("complete", reports=reports)
+    return report
+
+
+@dataclass(frozen=True)
+class LayerSweepJob:
+    """One maze: its own vector at every layer, each applied alone; the observations are rendered once."""
+
+    spec: Spec
+    layers: tuple[str, ...]
+
+    def __call__(self, session: Session, seed: int) -> tuple[str, list[str], dict[str, Any]]:
+        spec = self.spec
+        assert spec.vector is not None and spec.vector.pair is not None and spec.coeff is not None
+        try:
+            target = target_maze(session, spec, seed)
+            vectors = [build_vector(session, spec, seed, spec.vector.pair, layer) for layer in self.layers]
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        policy, bs = session.policy, spec.batch_size
+        inputs = FieldInputs.render(session.renderer, target, session.device)
+        original = vector_field(policy, inputs, batch_size=bs, reuse_from=None)
+        by_layer = []
+        for layer, vec in zip(self.layers, vectors, strict=True):
+            patched = vector_field(policy, inputs, [(layer, vec.tensor, spec.coeff)], batch_size=bs)
+            by_layer.append({"layer": layer, "vector_norm": float(vec.tensor.norm()),
+                             **effect_metrics(original, patched)})
+        first = maze_metrics(original, original)
+        return "done", [], {"seed": seed, **{k: first[k] for k in MAZE_KEYS}, "by_layer": by_layer}
+
+
+def _layer_chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) -> Image.Image:
+    assert spec.vector is not None and spec.vector.pair is not None
+    labels = [row["layer"] for row in per_layer]
+    ds = [row["p_cheese_ds"]["patched"]["median"] for row in per_layer]
+    original = per_layer[0]["p_cheese_ds"]["original"]["median"] if per_layer else None
+    if any(v is not None for v in ds):
+        values, what = ds, "median P(cheese | decision square)"
+    else:  # e.g. top-right vectors on cheese-removed mazes: no decision squares
+        values = [row["p_toward_top_right"]["patched"]["median"] for row in per_layer]
+        original = per_layer[0]["p_toward_top_right"]["original"]["median"] if per_layer else None
+        what = "median mean P(step toward top-right)"
+    n = per_layer[0]["mazes"] if per_layer else 0
+    title = (f"{spec.vector.pair.kind} vector x {spec.coeff:g} at each layer · {what} · {n} mazes · "
+             f"{_run_title(session)}")
+    footer = "dashed: the unpatched policy · highlighted: the default layer block2.res1.resadd_out"
+    return bar_rows(title, labels, values, reference=original, footer=footer, highlight=DEFAULT_LAYER)

@@ -210,3 +210,33 @@ def test_large_top_right_coefficients_break_the_policy_down(tmp_path: Path) -> N
 ])
 def test_coefficient_lists_and_ranges(value: object, expected: tuple[float, ...]) -> None:
     assert parse_coeffs(value) == expected
+
+
+def test_layer_sweep_measures_each_layer(tmp_path: Path) -> None:
+    layers = ["block1.conv", "block2.res1.resadd_out", "block2.res1.relu1_out", "block2.res1.conv1", "fc_policy"]
+    spec = write_spec(tmp_path, {"seeds": [1, 4, 28], "vector": {"kind": "cheese"}, "coeff": -1, "layers": layers})
+    out = tmp_path / "layers"
+    result = run("layer-sweep", spec, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["layers"] == layers and Image.open(out / "layer-sweep.png").height > 100
+    rows = {r["layer"]: r for r in report["summary"]["by_layer"]}
+    assert all(r["mazes"] == 3 for r in rows.values())
+    # conv1 is affine, so patching its input by -v and its output by -conv1(v) is the same edit.
+    for maze in report["mazes"]:
+        by = {r["layer"]: r for r in maze["by_layer"]}
+        a, b = by["block2.res1.relu1_out"], by["block2.res1.conv1"]
+        assert a["mean_tv"] == pytest.approx(b["mean_tv"], abs=1e-5)
+    assert rows["block2.res1.resadd_out"]["mean_tv"]["median"] > 0.05
+
+
+def test_layer_sweep_rejects_keys_and_layers_it_does_not_use(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1, "layers": ["block9"]})
+    result = run("layer-sweep", spec, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "layers[0]: 'block9' is not a hook point" in result.output
+    other = tmp_path / "other"
+    other.mkdir()
+    spec = write_spec(other, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1, "coeffs": [1]})
+    result = run("apply", spec, "--out", tmp_path / "y")
+    assert result.exit_code == 2 and "coeffs: `steer apply` does not use this key" in result.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
