@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench reproduce clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: install
 
 lint: install
 	$(BIN)/ruff check steer cli tests benchmarks
+
+reproduce: install
+	$(BIN)/python -m steer.reproduce --out outputs/reproduce
+	@echo "Read outputs/reproduce/summary.md"
 
 bench: install
 	$(BIN)/python benchmarks/bench.py

@@ -133,6 +133,28 @@ def _print_summary(report: dict[str, Any]) -> None:
     )
 
 
+@app.command("batch")
+def batch(
+    batch_file: Annotated[Path, typer.Argument(help="YAML batch file (see configs/reproduce.yaml).")],
+    out_dir: OutOpt = None, device: DeviceOpt = "cpu", force: ForceOpt = False, workers: WorkersOpt = 1,
+) -> None:
+    """Run a list and/or grid of experiments, each into its own resumable folder."""
+    from steer import batch as batches
+
+    with _user_errors():
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        b = batches.load_batch(batch_file)
+        folder = out_dir or Path("outputs") / b.name
+        report = batches.run_batch(
+            b, lambda spec: experiments.open_session(spec, None, device), folder, force=force, workers=workers,
+            on_start=lambda e: err.print(f"[bold]{e.name}[/] ({e.command})", highlight=False),
+        )
+        reused = sum(e["reused_cells"] for e in report["experiments"])
+        folders = [e["folder"] + "/" for e in report["experiments"]]
+        _done(folder, [*folders[:6], "batch.json"],
+              f" ({len(report['experiments'])} experiments; {reused} finished cells reused)")
+
+
 def _register_studies() -> None:
     # compose, sweep-coeff and transfer live in cli/studies.py; it imports this module's helpers.
     from cli.studies import register

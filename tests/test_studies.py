@@ -240,3 +240,64 @@ def test_layer_sweep_rejects_keys_and_layers_it_does_not_use(tmp_path: Path) -> 
     result = run("apply", spec, "--out", tmp_path / "y")
     assert result.exit_code == 2 and "coeffs: `steer apply` does not use this key" in result.output
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_batch_with_a_grid_resumes_and_force_recomputes(tmp_path: Path) -> None:
+    (tmp_path / "apply.yaml").write_text(yaml.safe_dump({"seeds": [1, 3], "vector": {"kind": "cheese"}, "coeff": -1}))
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(yaml.safe_dump({
+        "name": "b",
+        "experiments": [{"name": "plus", "command": "apply", "spec": "apply.yaml", "set": {"coeff": 1}}],
+        "grid": {"command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}},
+                 "axes": {"coeff": [-1, 2], "vector.kind": ["cheese", "top_right"]}},
+    }))
+    out = tmp_path / "out"
+    result = run("batch", batch, "--out", out)
+    assert result.exit_code == 0, result.output
+    index = json.loads((out / "batch.json").read_text())["experiments"]
+    assert [e["name"] for e in index] == [
+        "plus", "coeff--1_kind-cheese", "coeff--1_kind-top_right", "coeff-2_kind-cheese", "coeff-2_kind-top_right",
+    ]
+    plus = json.loads((out / "plus" / "metrics.json").read_text())
+    assert [m["coeff"] for m in plus["mazes"]] == [1, 1]
+    top = json.loads((out / "coeff-2_kind-top_right" / "metrics.json").read_text())
+    assert top["spec"]["vector"]["kind"] == "top_right" and top["mazes"][0]["coeff"] == 2
+
+    again = run("batch", batch, "--out", out)
+    assert again.exit_code == 0 and "6 finished cells reused" in again.output
+    forced = run("batch", batch, "--out", out, "--force")
+    assert forced.exit_code == 0 and "0 finished cells reused" in forced.output
+
+
+def test_batch_validates_every_experiment_before_running(tmp_path: Path) -> None:
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(yaml.safe_dump({"experiments": [
+        {"name": "ok", "command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}},
+        {"name": "bad", "command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": "x"}},
+    ]}))
+    result = run("batch", batch, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "experiments[1] (bad): coeff: expected a number" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_top_right_breaks_down_at_large_coefficients_and_composes_past_cheese_alone(tmp_path: Path) -> None:
+    """Issue 3's claims on a few mazes: breakdown at 20, and -cheese +top-right beats -cheese alone at the DS."""
+    seeds = [1, 3, 4, 8, 9, 10]  # mazes smaller than the world, with decision squares
+    spec = write_spec(tmp_path, {"seeds": seeds, "vector": {"kind": "top_right"}, "coeffs": [1, 20]})
+    assert run("sweep-coeff", spec, "--out", tmp_path / "sweep").exit_code == 0
+    report = json.loads((tmp_path / "sweep" / "metrics.json").read_text())
+    at = {r["coeff"]: r for r in report["summary"]["by_coeff"]}
+    unpatched = np.median([m["original"]["p_toward_top_right"] for m in report["mazes"]])
+    wall = np.median([m["original"]["wall_mass"] for m in report["mazes"]])
+    assert at[20]["p_toward_top_right"]["patched"]["median"] < unpatched
+    assert at[20]["wall_mass"]["median"] > wall and at[20]["mean_tv"]["median"] > at[1]["mean_tv"]["median"]
+
+    compose = tmp_path / "compose"
+    compose.mkdir()
+    spec = write_spec(compose, {"seeds": seeds, "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1},
+                                                            {"vector": {"kind": "top_right"}, "coeff": 1}]})
+    assert run("compose", spec, "--out", compose / "out").exit_code == 0
+    mazes = json.loads((compose / "out" / "metrics.json").read_text())["mazes"]
+    both = np.median([m["p_top_right_ds"]["patched"] for m in mazes])
+    cheese_alone = np.median([m["singles"][0]["p_top_right_ds"]["patched"] for m in mazes])
+    assert both > cheese_alone

@@ -1,0 +1,182 @@
+"""Batch files: many experiments in one YAML, each run into its own resumable folder.
+
+    name: my-batch                      # output folder: outputs/<name>/ unless --out
+    experiments:
+      - name: cheese-100                # folder under the batch folder
+        command: apply                  # compute-vector | apply | compose | sweep-coeff | transfer | layer-sweep
+        spec: cheese-vector.yaml        # a path (relative to this file) or an inline mapping
+        set: {coeff: 1}                 # optional: top-level keys that override the spec's
+    grid:                               # optional: every combination of the axes becomes an experiment
+      command: apply
+      spec: {seeds: [0, 1, 2], vector: {kind: cheese}}
+      axes: {coeff: [-1, 1], layer: [block2.res1.resadd_out, block3.res1.resadd_out], vector.kind: [cheese]}
+
+Every experiment is validated before any runs. Each writes a run folder with a manifest, so re-running the
+batch skips the cells that finished (unless --force).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from steer import experiments, studies
+from steer.errors import SteerError
+from steer.io import atomic_write_json, prepare_out_dir
+from steer.specs import Spec, parse_spec
+
+RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "compute-vector": experiments.run_compute_vector,
+    "apply": experiments.run_apply,
+    "compose": studies.run_compose,
+    "sweep-coeff": studies.run_sweep,
+    "transfer": studies.run_transfer,
+    "layer-sweep": studies.run_layer_sweep,
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "compute-vector": ("seeds", "vector"),
+    "apply": ("seeds", "vector", "coeff"),
+    **studies.REQUIRED,
+}
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    command: str
+    spec: Spec
+
+
+def _load_yaml(path: Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SteerError(f"{what}: {str(path)!r} does not exist.") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise SteerError(f"{what}: {str(path)!r} is not valid YAML{at}.") from None
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any, where: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            raise SteerError(f"{where}: {dotted!r} goes through {key!r}, which is not a mapping in the spec.")
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def _experiment(item: Any, where: str, base: Path) -> Experiment:
+    if not isinstance(item, dict):
+        raise SteerError(f"{where}: expected a mapping with name, command and spec, got {item!r}.")
+    unknown = [k for k in item if k not in ("name", "command", "spec", "set")]
+    if unknown:
+        raise SteerError(f"{where}.{unknown[0]}: unknown key. Valid keys: name, command, spec, set.")
+    name, command = item.get("name"), item.get("command")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SteerError(f"{where}.name: {name!r} must be a folder name of letters, digits, '.', '_' or '-'.")
+    if command not in RUNNERS:
+        raise SteerError(f"{where}.command: {command!r} is not one of {', '.join(RUNNERS)}.")
+    raw = item.get("spec")
+    spec_path: Path | None = None
+    if isinstance(raw, str):
+        spec_path = (base / raw) if not Path(raw).is_absolute() else Path(raw)
+        raw = _load_yaml(spec_path, f"{where}.spec")
+    if not isinstance(raw, dict):
+        raise SteerError(f"{where}.spec: expected a spec file name or an inline spec mapping, got {raw!r}.")
+    data = copy.deepcopy(raw)
+    overrides = item.get("set") or {}
+    if not isinstance(overrides, dict):
+        raise SteerError(f"{where}.set: expected a mapping of spec keys to values, got {overrides!r}.")
+    for key, value in overrides.items():
+        _set_path(data, str(key), value, f"{where}.set")
+    data["name"] = name
+    try:
+        spec = parse_spec(data, spec_path, REQUIRED[command])
+        if command in studies.REQUIRED:
+            studies.check_spec(spec, command)
+    except SteerError as e:
+        raise SteerError(f"{where} ({name}): {e}") from None
+    return Experiment(name, command, spec)
+
+
+def _grid(grid: Any, base: Path) -> list[Experiment]:
+    if not isinstance(grid, dict) or not isinstance(grid.get("axes"), dict) or not grid["axes"]:
+        raise SteerError("grid: expected {command, spec, axes: {key: [values, ...], ...}}.")
+    axes = grid["axes"]
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise SteerError(f"grid.axes.{key}: expected a non-empty list of values, got {values!r}.")
+    out = []
+    for combo in itertools.product(*axes.values()):
+        settings = dict(zip(axes, combo, strict=True))
+        label = "_".join(f"{k.split('.')[-1]}={v}" for k, v in settings.items())
+        name = re.sub(r"[^A-Za-z0-9._=-]", "-", label).replace("=", "-")
+        item = {"name": name, "command": grid.get("command"), "spec": grid.get("spec"), "set": settings}
+        out.append(_experiment(item, f"grid[{label}]", base))
+    return out
+
+
+@dataclass(frozen=True)
+class Batch:
+    name: str
+    experiments: tuple[Experiment, ...]
+
+
+def load_batch(path: str | Path) -> Batch:
+    path = Path(path)
+    data = _load_yaml(path, "batch")
+    if not isinstance(data, dict):
+        raise SteerError(f"batch: {str(path)!r} must be a mapping with `experiments:` and/or `grid:`.")
+    unknown = [k for k in data if k not in ("name", "experiments", "grid")]
+    if unknown:
+        raise SteerError(f"{unknown[0]}: unknown key. Valid keys of a batch file: name, experiments, grid.")
+    items = data.get("experiments") or []
+    if not isinstance(items, list):
+        raise SteerError(f"experiments: expected a list, got {items!r}.")
+    exps = [_experiment(item, f"experiments[{i}]", path.parent) for i, item in enumerate(items)]
+    if data.get("grid") is not None:
+        exps += _grid(data["grid"], path.parent)
+    if not exps:
+        raise SteerError("batch: no experiments; give `experiments:` and/or `grid:`.")
+    names = [e.name for e in exps]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SteerError(f"experiments: the name {dupes[0]!r} is used twice; each experiment needs its own folder.")
+    return Batch(str(data.get("name") or path.stem), tuple(exps))
+
+
+def run_batch(
+    batch: Batch,
+    open_session: Callable[[Spec], experiments.Session],
+    out: Path,
+    force: bool = False,
+    workers: int = 1,
+    on_start: Callable[[Experiment], None] | None = None,
+) -> dict[str, Any]:
+    """Run every experiment into `out/<name>/`; sessions are opened per distinct checkpoint and mode."""
+    out = prepare_out_dir(out)
+    sessions: dict[tuple[Any, ...], experiments.Session] = {}
+    index = []
+    for exp in batch.experiments:
+        key = (exp.spec.checkpoint, exp.spec.distribution_mode)
+        if key not in sessions:
+            sessions[key] = open_session(exp.spec)
+        if on_start:
+            on_start(exp)
+        report = RUNNERS[exp.command](exp.spec, sessions[key], out / exp.name, force=force, workers=workers)
+        index.append({"name": exp.name, "command": exp.command, "folder": exp.name,
+                      "reused_cells": report.get("reused_cells", 0)})
+    result = {"batch": batch.name, "experiments": index}
+    atomic_write_json(out / "batch.json", result)
+    return result
