@@ -130,8 +130,7 @@ def run_compute_vector(
     done, skipped, reused = _run_cells(run, spec.seeds, VectorJob(spec, run.path), session, on_seed, workers)
     report = {"command": "compute-vector", "spec": spec.raw, "provenance": prov, "vectors": done,
               "skipped": skipped, "reused_cells": reused}
-    atomic_write_json(run.path / "vectors.json", report)
-    run.close("complete", reports=["vectors.json"])
+    run.complete(report, name="vectors.json")
     return report
 
 
@@ -300,8 +299,7 @@ def run_apply(
         "reused_cells": reused,
         "summary": summarize(results),
     }
-    atomic_write_json(run.path / "metrics.json", report)
-    run.close("complete", reports=["metrics.json"])
+    run.complete(report)
     return report
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,11 @@ class RunFolder:
     def record(self, cell: str, status: str, files: list[str], result: Any) -> None:
         self.manifest["cells"][cell] = {"status": status, "files": files, "result": result, "finished": _now()}
         self._save()
+
+    def complete(self, report: dict[str, Any], name: str = "metrics.json", figures: Sequence[str] = ()) -> None:
+        """Write the run's report, then mark the run complete (a report present means the run finished)."""
+        atomic_write_json(self.path / name, report)
+        self.close("complete", reports=[name, *figures])
 
     def close(self, status: str, reports: list[str] | None = None) -> None:
         self.manifest["status"] = status

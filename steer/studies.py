@@ -35,7 +35,6 @@ from steer.experiments import (
     resolve_layer,
     target_maze,
 )
-from steer.io import atomic_write_json
 from steer.maze import Maze, Square
 from steer.metrics import maze_metrics, summarize
 from steer.render import LEGEND, BandSeries, Panel, band_charts, bar_rows, figure, grid_figure, heatmap, save_png
@@ -261,8 +260,7 @@ def run_compose(
         "reused_cells": reused,
         "summary": {**summarize(results), "additivity_error": spread([m["additivity_error"] for m in results])},
     }
-    atomic_write_json(run.path / "metrics.json", report)
-    run.close("complete", reports=["metrics.json"])
+    run.complete(report)
     return report
 
 
@@ -364,12 +362,11 @@ def run_sweep(
         "reused_cells": reused,
         "summary": summary,
     }
-    reports = ["metrics.json"]
+    figures = []
     if results:
-        save_png(_sweep_chart(session, plan, spec.coeffs, summary), run.path / "sweep-metrics.png")
-        reports.append("sweep-metrics.png")
-    atomic_write_json(run.path / "metrics.json", report)
-    run.close("complete", reports=reports)
+        figures.append("sweep-metrics.png")
+        save_png(_sweep_chart(session, plan, spec.coeffs, summary), run.path / figures[0])
+    run.complete(report, figures=figures)
     return report
 
 
@@ -533,8 +530,7 @@ def run_transfer(
     }
     heat = _transfer_heatmap(session, spec, pair.kind, sources, source_seeds, target_seeds, info, matrices, metric)
     save_png(heat, run.path / "transfer-matrix.png")
-    atomic_write_json(run.path / "metrics.json", report)
-    run.close("complete", reports=["metrics.json", "transfer-matrix.png"])
+    run.complete(report, figures=["transfer-matrix.png"])
     return report
 
 
@@ -706,12 +702,11 @@ def run_layer_sweep(
         "reused_cells": reused,
         "summary": {"mazes": len(results), "by_layer": per_layer},
     }
-    reports = ["metrics.json"]
+    figures = []
     if results:
-        save_png(_layer_chart(session, spec, per_layer), run.path / "layer-sweep.png")
-        reports.append("layer-sweep.png")
-    atomic_write_json(run.path / "metrics.json", report)
-    run.close("complete", reports=reports)
+        figures.append("layer-sweep.png")
+        save_png(_layer_chart(session, spec, per_layer), run.path / figures[0])
+    run.complete(report, figures=figures)
     return report
 
 
