@@ -9,6 +9,7 @@ The CLI is a thin layer over these functions; a notebook can call them the same 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import platform
 from collections.abc import Callable
@@ -217,8 +218,10 @@ def _run_cells(
             for seed in todo:
                 keep(seed, job(session, seed))
     except BaseException:
-        # Ctrl-C or a crash: finished cells and their files stay; the manifest says the run stopped.
-        run.close("interrupted")
+        # Ctrl-C, a full disk or a crash: finished cells and their files stay; the manifest says the run
+        # stopped, unless it cannot be written either (the original error is the one to report).
+        with contextlib.suppress(SteerError):
+            run.close("interrupted")
         raise
     done = [records[s][1] for s in seeds if records[s][0] == "done"]
     skipped = [records[s][1] for s in seeds if records[s][0] != "done"]

@@ -206,3 +206,35 @@ def test_workers_give_the_same_results_as_one_process(tmp_path: Path) -> None:
         a = json.loads((tmp_path / "one" / f"vfield-seed{seed}.json").read_text())
         b = json.loads((tmp_path / "two" / f"vfield-seed{seed}.json").read_text())
         assert a == b
+
+
+def test_a_full_disk_mid_run_is_one_clear_error_with_no_partial_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import os as os_module
+
+    import steer.io
+
+    real_fsync = os_module.fsync
+    calls = {"n": 0}
+
+    def fsync_until_full(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] > 4:  # the manifest and the first cell's files fit; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(steer.io.os, "fsync", fsync_until_full)
+    spec = write_spec(tmp_path, {"seeds": [1, 2, 3], "vector": {"kind": "cheese"}, "coeff": -1})
+    out = tmp_path / "out"
+    result = run("apply", spec, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "No space left on device" in result.output and "run the same command again to resume" in result.output
+    assert "Traceback" not in result.output
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    for p in out.glob("*.json"):
+        json.loads(p.read_text())  # every file that exists is whole
+
+    monkeypatch.setattr(steer.io.os, "fsync", real_fsync)
+    result = run("apply", spec, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((out / "metrics.json").read_text())["mazes"]) == 3
