@@ -23,7 +23,7 @@ from steer.io import atomic_write_json
 from steer.metrics import maze_metrics, summarize
 from steer.reference import ReferencePolicy, reference_field
 from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, vector_field
+from steer.vfield import FieldInputs, vector_field, vector_fields
 
 LAYER = "block2.res1.resadd_out"
 OUT = Path("outputs/bench")
@@ -72,8 +72,7 @@ def cheese_statistic(ck: checkpoints.Checkpoint, seeds: range) -> dict:
         maze = renderer.level(seed)
         vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
         inputs = FieldInputs.render(renderer, maze)
-        original = vector_field(ck.policy, inputs, reuse_from=LAYER)
-        patched = vector_field(ck.policy, inputs, [(LAYER, vec.tensor, -1.0)])
+        original, patched = vector_fields(ck.policy, inputs, LAYER, [None, -1.0 * vec.tensor])
         mazes.append(maze_metrics(original, patched))
     return summarize(mazes)
 
@@ -86,10 +85,7 @@ def coefficient_sweep(ck: checkpoints.Checkpoint, seeds: range, coeffs: list[flo
         maze = renderer.level(seed)
         vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
         inputs = FieldInputs.render(renderer, maze)
-        vector_field(ck.policy, inputs, reuse_from=LAYER)
-        for c in coeffs:
-            vector_field(ck.policy, inputs, [(LAYER, vec.tensor, c)])
-            fields += 1
+        fields += len(vector_fields(ck.policy, inputs, LAYER, [None, *(c * vec.tensor for c in coeffs)])) - 1
     return fields
 
 

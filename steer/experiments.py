@@ -33,7 +33,7 @@ from steer.render import LEGEND, Panel, figure, save_png
 from steer.runs import RunFolder
 from steer.specs import DEFAULT_LAYER, Spec, check_keys
 from steer.vectors import PairSpec, SteeringVector, apply_edits, compute_vector
-from steer.vfield import FieldInputs, VectorField, vector_field
+from steer.vfield import FieldInputs, VectorField, vector_fields
 
 OnSeed = Callable[[int], None]
 
@@ -325,8 +325,7 @@ class ApplyJob:
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
-        original = vector_field(session.policy, inputs, batch_size=spec.batch_size, reuse_from=layer)
-        patched = vector_field(session.policy, inputs, [(layer, vec.tensor, coeff)], batch_size=spec.batch_size)
+        original, patched = vector_fields(session.policy, inputs, layer, [None, coeff * vec.tensor], spec.batch_size)
         source = vec.meta.get("source_seed")
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
         files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]

@@ -34,20 +34,13 @@ def recording(policy: ImpalaPolicy, layers: Sequence[str]) -> Iterator[dict[str,
 
 
 def check_shape(policy: ImpalaPolicy, layer: str, vector: torch.Tensor, where: str = "vector") -> None:
-    expected = tuple(policy_activation_shape(policy, layer))
+    expected = tuple(policy.activation_shape(layer))
     if tuple(vector.shape) != expected:
         raise SteerError(
             f"{where}: a vector of shape {tuple(vector.shape)} cannot be added at {layer!r}, whose activations "
             f"have shape {expected} for this checkpoint (channel scale {policy.scale}). Compute the vector "
             "with the same checkpoint and layer."
         )
-
-
-def policy_activation_shape(policy: ImpalaPolicy, layer: str) -> torch.Size:
-    site = policy.resolve(layer)
-    probe = torch.zeros(1, 3, 64, 64, device=next(policy.parameters()).device)
-    with torch.no_grad():
-        return policy.run({"input": probe}, stop=site)[site].shape[1:]
 
 
 @contextmanager

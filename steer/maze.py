@@ -330,6 +330,7 @@ class Maze:
         return up + right
 
     def with_top_right_path(self) -> Maze:
+        """Open the walls along `top_right_path()`; open squares on it (and a cheese there) stay as they are."""
         path = self.top_right_path()
         if not path:
             raise SteerError(
@@ -337,7 +338,7 @@ class Maze:
                 "with no margin there is no path to open to the top-right corner. Choose a seed whose maze "
                 "is smaller than the world."
             )
-        return self._with_cells((sq, EMPTY) for sq in path)
+        return self._with_cells((sq, EMPTY) for sq in path if self.grid[sq] == WALL)
 
     # -- paths ------------------------------------------------------------------------------------
 

@@ -168,6 +168,15 @@ class ImpalaPolicy(nn.Module):
             return env
         return {k: v for k, v in env.items() if k in keep or k in values}
 
+    def activation_shape(self, name: str) -> torch.Size:
+        """One observation's activation shape at a hook point (from one probe pass, cached)."""
+        if not hasattr(self, "_shapes"):
+            device = next(self.parameters()).device
+            with torch.inference_mode():
+                values = self.run({"input": torch.zeros(1, 3, 64, 64, device=device)})
+            self._shapes = {k: v.shape[1:] for k, v in values.items() if k != "input"}
+        return self._shapes[self.resolve(name)]
+
     def site_index(self, site: str) -> int:
         return self._index[self.resolve(site)]
 

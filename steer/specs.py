@@ -232,7 +232,10 @@ def parse_edits(value: Any, where: str) -> tuple[Edit, ...]:
 def parse_vector(value: Any, where: str = "vector") -> VectorSpec:
     if isinstance(value, dict) and "file" in value:
         f = _Fields(value, where, ("file",))
-        return VectorSpec(file=Path(f.get_str("file") or ""))
+        name = f.get_str("file")
+        if name is None:
+            raise SteerError(f"{where}.file: empty; give the path of a vector file made by `steer compute-vector`.")
+        return VectorSpec(file=Path(name))
     f = _Fields(value, where, ("kind", "source_seed", "mouse", "a", "b"))
     kind = f.get_choice("kind", VECTOR_KINDS)
     if kind is None:
@@ -258,7 +261,8 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
             raise SteerError(
                 f"{where}: a coefficient range needs 'from', 'to' and 'step', e.g. {{from: -2, to: 2, step: 0.5}}."
             )
-        if step == 0 or (last - first) * step < 0:
+        # Compare signs, not the product: (to - from) * step can underflow to -0.0 and slip through.
+        if step == 0 or (last != first and (last > first) != (step > 0)):
             raise SteerError(
                 f"{where}.step: {step:g} never gets from {first:g} to {last:g}; use a nonzero step with the sign "
                 "of 'to' - 'from'."

@@ -41,7 +41,7 @@ from steer.render import LEGEND, BandSeries, Panel, band_charts, bar_rows, figur
 from steer.runs import RunFolder
 from steer.specs import DEFAULT_LAYER, Spec, VectorSpec, check_keys
 from steer.vectors import PairSpec, SteeringVector
-from steer.vfield import DIRECTIONS, FieldInputs, VectorField, direction_prob, vector_field
+from steer.vfield import DIRECTIONS, FieldInputs, VectorField, direction_prob, vector_field, vector_fields
 
 OnSeed = Callable[[int], None]
 DIFF_RGB = (200, 30, 40)
@@ -397,9 +397,8 @@ def _sweep_seed(
     """Fields at every coefficient (the original first); the prefix up to the layer runs once."""
     policy, bs = session.policy, spec.batch_size
     inputs = FieldInputs.render(session.renderer, target, session.device)
-    # FieldInputs memoises the prefix up to the layer: every coefficient runs only the suffix.
-    original = vector_field(policy, inputs, batch_size=bs, reuse_from=plan.layer)
-    fields = [vector_field(policy, inputs, [(plan.layer, vec.tensor, c)], batch_size=bs) for c in spec.coeffs]
+    # The prefix up to the layer runs once; the original and every coefficient share one batched suffix.
+    original, *fields = vector_fields(policy, inputs, plan.layer, [None, *(c * vec.tensor for c in spec.coeffs)], bs)
     by_coeff = [{"coeff": c, **effect_metrics(original, f), "entropy": mean_entropy(f), "wall_mass": wall_mass(f)}
                 for c, f in zip(spec.coeffs, fields, strict=True)]
     first = maze_metrics(original, original)  # the maze's own keys and the unpatched side of each metric
@@ -566,10 +565,10 @@ def _transfer_target(
     assert spec.coeff is not None
     policy, bs = session.policy, spec.batch_size
     inputs = FieldInputs.render(session.renderer, target, session.device)
-    original = vector_field(policy, inputs, batch_size=bs, reuse_from=layer)
+    deltas = [None, *(spec.coeff * src.vector.tensor for src in sources.values())]
+    original, *patched_fields = vector_fields(policy, inputs, layer, deltas, bs)
     rows = []
-    for src in sources.values():
-        patched = vector_field(policy, inputs, [(layer, src.vector.tensor, spec.coeff)], batch_size=bs)
+    for src, patched in zip(sources.values(), patched_fields, strict=True):
         m = maze_metrics(original, patched)
         rows.append({
             "source": src.seed,

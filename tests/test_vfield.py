@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from steer.hooks import patching
 from steer.reference import ReferencePolicy, reference_field
 from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, vector_field
+from steer.vfield import FieldInputs, action_probs, vector_field
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +50,34 @@ def test_the_unpatched_policy_heads_for_the_cheese(easy, policy) -> None:
         maze = easy.level(seed)
         values.append(p_toward(vector_field(policy, FieldInputs.render(easy, maze)), maze.cheese))
     assert np.median(values) > 0.8
+
+
+def test_batched_fields_equal_separate_patched_passes(easy, policy) -> None:
+    from steer.vfield import vector_fields
+
+    maze = easy.level(4)
+    vec = compute_vector(policy, easy, maze, PairSpec("cheese"), "block2.res1.resadd_out").tensor
+    inputs = FieldInputs.render(easy, maze)
+    coeffs = [-2.0, 0.5, 3.0]
+    batched = vector_fields(policy, inputs, "block2.res1.resadd_out", [None, *(c * vec for c in coeffs)], batch_size=40)
+    separate = [vector_field(policy, inputs, reuse_from="block1.conv")]
+    separate += [vector_field(policy, inputs, [("block2.res1.resadd_out", vec, c)]) for c in coeffs]
+    for a, b in zip(batched, separate, strict=True):
+        assert a.positions == b.positions
+        np.testing.assert_allclose(a.probs, b.probs, rtol=0, atol=1e-6)
+    assert not np.allclose(batched[0].probs, batched[1].probs)
+
+
+def test_a_patched_field_is_the_same_whatever_was_computed_before(easy, policy) -> None:
+    """Regression: a prefix memoised under the patch hooks used to carry the patch, which was then added twice."""
+    maze = easy.level(4)
+    vec = compute_vector(policy, easy, maze, PairSpec("cheese"), "block3.res1.resadd_out").tensor
+    patch = [("block3.res1.resadd_out", vec, -1.0)]
+    fresh = vector_field(policy, FieldInputs.render(easy, maze), patch)
+    warmed = FieldInputs.render(easy, maze)
+    vector_field(policy, warmed, reuse_from="block3.res1.resadd_out")
+    after_original = vector_field(policy, warmed, patch)
+    with torch.no_grad(), patching(policy, patch):
+        full = action_probs(policy(warmed.obs)[0]).numpy()
+    np.testing.assert_allclose(fresh.probs, full, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(after_original.probs, full, rtol=0, atol=1e-6)
