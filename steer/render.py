@@ -102,28 +102,40 @@ def draw_panel(panel: Panel, cell: int, base: Maze | None = None) -> Image.Image
     return img
 
 
-def figure(title: str, panels: Sequence[Panel], footer: str = "", base: Maze | None = None) -> Image.Image:
-    """Panels side by side under a title; all panels share one cell size and crop."""
+def _draw_panels(panels: Sequence[Panel], base: Maze | None) -> list[Image.Image]:
+    """Draw panels with one shared cell size and crop (that of `base`, else the first panel's maze)."""
     ref = base or panels[0].maze
     r0, r1, c0, c1 = _crop(ref)
-    cells = max(r1 - r0 + 1, c1 - c0 + 1)
-    cell = int(max(22, min(56, 440 // cells)))
-    drawn = [draw_panel(p, cell, base=ref) for p in panels]
-    gap, pad, title_h = 16, 12, 34
-    footer_h = 26 if footer else 0
-    width = sum(im.width for im in drawn) + gap * (len(drawn) - 1) + 2 * pad
-    width = max(width, 760)
-    height = max(im.height for im in drawn) + title_h + footer_h + 2 * pad
+    cell = int(max(22, min(56, 440 // max(r1 - r0 + 1, c1 - c0 + 1))))
+    return [draw_panel(p, cell, base=ref) for p in panels]
+
+
+def tile(title: str, images: Sequence[Image.Image], columns: int, footer: str = "", gap: int = 16,
+         min_width: int = 760) -> Image.Image:
+    """Images in rows of `columns` (cells sized to the largest) under a title, with an optional footer."""
+    pad, title_h = 12, 34
+    lines = footer.split("\n") if footer else []
+    footer_h = 22 * len(lines) + (4 if lines else 0)
+    cw, ch = max(im.width for im in images), max(im.height for im in images)
+    n_cols = min(columns, len(images))
+    n_rows = -(-len(images) // n_cols)
+    texts = [text_width(title, 18), *(text_width(line, 13) for line in lines)]
+    width = int(max(2 * pad + n_cols * cw + (n_cols - 1) * gap, 2 * pad + max(texts), min_width))
+    height = 2 * pad + title_h + n_rows * ch + (n_rows - 1) * gap + footer_h
     out = Image.new("RGB", (width, height), BG_RGB)
     d = ImageDraw.Draw(out)
     d.text((pad, pad), title, fill=TEXT_RGB, font=font(18))
-    x = pad
-    for im in drawn:
-        out.paste(im, (x, pad + title_h))
-        x += im.width + gap
-    if footer:
-        d.text((pad, height - pad - footer_h + 6), footer, fill=(90, 90, 90), font=font(13))
+    for k, im in enumerate(images):
+        row, col = divmod(k, n_cols)
+        out.paste(im, (pad + col * (cw + gap), pad + title_h + row * (ch + gap)))
+    for i, line in enumerate(lines):
+        d.text((pad, height - pad - footer_h + 6 + 22 * i), line, fill=(90, 90, 90), font=font(13))
     return out
+
+
+def figure(title: str, panels: Sequence[Panel], footer: str = "", base: Maze | None = None) -> Image.Image:
+    """Panels side by side under a title; all panels share one cell size and crop."""
+    return tile(title, _draw_panels(panels, base), columns=len(panels), footer=footer)
 
 
 LEGEND = "yellow: cheese · orange box: decision square · blue box: inner top-right square · arrows: net action"
@@ -142,27 +154,7 @@ def grid_figure(
     title: str, panels: Sequence[Panel], columns: int, footer: str = "", base: Maze | None = None
 ) -> Image.Image:
     """Panels in rows of `columns` under one title; like `figure`, all panels share one cell size and crop."""
-    ref = base or panels[0].maze
-    r0, r1, c0, c1 = _crop(ref)
-    cell = int(max(22, min(56, 440 // max(r1 - r0 + 1, c1 - c0 + 1))))  # the cell size `figure` picks
-    drawn = [draw_panel(p, cell, base=ref) for p in panels]
-    gap, pad, title_h = 16, 12, 34
-    footer_h = 26 if footer else 0
-    pw, ph = max(im.width for im in drawn), max(im.height for im in drawn)
-    n_cols = min(columns, len(drawn))
-    n_rows = -(-len(drawn) // n_cols)
-    width = int(max(2 * pad + n_cols * pw + (n_cols - 1) * gap, 2 * pad + text_width(title, 18),
-                    2 * pad + text_width(footer, 13), 760))
-    height = 2 * pad + title_h + n_rows * ph + (n_rows - 1) * gap + footer_h
-    out = Image.new("RGB", (width, height), BG_RGB)
-    d = ImageDraw.Draw(out)
-    d.text((pad, pad), title, fill=TEXT_RGB, font=font(18))
-    for k, im in enumerate(drawn):
-        row, col = divmod(k, n_cols)
-        out.paste(im, (pad + col * (pw + gap), pad + title_h + row * (ph + gap)))
-    if footer:
-        d.text((pad, height - pad - footer_h + 6), footer, fill=(90, 90, 90), font=font(13))
-    return out
+    return tile(title, _draw_panels(panels, base), columns, footer=footer)
 
 
 @dataclass(frozen=True)
@@ -274,23 +266,7 @@ def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int]
 def band_charts(title: str, xlabels: Sequence[str], series: Sequence[BandSeries], footer: str = "",
                 columns: int = 3) -> Image.Image:
     """Small-multiple charts of several metrics against the same x positions, in rows of `columns`."""
-    charts = [band_chart(s, xlabels) for s in series]
-    pad, title_h, gap = 12, 34, 8
-    footer_h = 22 * len(footer.split("\n")) if footer else 0
-    cw, ch = charts[0].size
-    n_rows = -(-len(charts) // columns)
-    texts = [text_width(title, 18), *(text_width(line, 13) for line in footer.split("\n") if footer)]
-    width = int(max(2 * pad + columns * cw + (columns - 1) * gap, 2 * pad + max(texts)))
-    height = 2 * pad + title_h + n_rows * ch + (n_rows - 1) * gap + footer_h
-    out = Image.new("RGB", (width, height), BG_RGB)
-    d = ImageDraw.Draw(out)
-    d.text((pad, pad), title, fill=TEXT_RGB, font=font(18))
-    for k, chart in enumerate(charts):
-        row, col = divmod(k, columns)
-        out.paste(chart, (pad + col * (cw + gap), pad + title_h + row * (ch + gap)))
-    for i, line in enumerate(footer.split("\n") if footer else []):
-        d.text((pad, height - pad - footer_h + 4 + 22 * i), line, fill=(90, 90, 90), font=font(13))
-    return out
+    return tile(title, [band_chart(s, xlabels) for s in series], columns, footer=footer, gap=8, min_width=0)
 
 
 NEG_RGB = (33, 102, 172)
