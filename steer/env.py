@@ -29,9 +29,16 @@ def _procgen_env(seed: int, mode: str, num: int = 1) -> Any:  # procgen ships no
         warnings.simplefilter("ignore")
         from procgen import ProcgenGym3Env
 
-    return ProcgenGym3Env(
+    env = ProcgenGym3Env(
         num=num, env_name="maze", num_levels=1, start_level=seed, distribution_mode=mode, num_threads=0
     )
+    # A deadlock guard. Each gym3 env binds its C functions lazily, under one lock shared by all envs that is
+    # not re-entrant, and an env that was never closed looks up `libenv_close` in its finalizer. If the
+    # garbage collector finalizes such an env while another env is binding a function (it allocates, so the
+    # collector can run), the finalizer waits on a lock its own thread holds: the process hangs for good.
+    # Binding `libenv_close` now, while no lock is held, keeps every later finalizer off that lock.
+    _ = env._c_lib.libenv_close
+    return env
 
 
 def check_seed(seed: object, where: str = "seed") -> int:
@@ -55,7 +62,10 @@ class MazeRenderer:
     def level(self, seed: int) -> Maze:
         """The maze procgen generates for `seed`, with the mouse at its start square."""
         env = _procgen_env(check_seed(seed), self.mode)
-        return Maze.from_bytes(env.callmethod("get_state")[0])
+        try:
+            return Maze.from_bytes(env.callmethod("get_state")[0])
+        finally:
+            env.close()  # its level is read; free the C game now rather than whenever the collector runs
 
     def observe(self, state: bytes) -> np.ndarray:
         """The 64x64x3 uint8 frame procgen renders for `state`."""

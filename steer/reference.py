@@ -115,6 +115,7 @@ def reference_field(
     all_env.callmethod("set_state", [_with_mouse(state, r + pad, c + pad) for r, c in legal])
     _, obs, _ = all_env.observe()
     batch = (obs["rgb"].transpose(0, 3, 1, 2) / 255.0).astype(np.float32)
+    all_env.close()
 
     handle = None
     if patch is not None:

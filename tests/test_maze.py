@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -131,3 +135,31 @@ def test_fast_mouse_states_equal_full_serialisation(renderer) -> None:
     assert fast == [maze.with_mouse(sq).to_bytes() for sq in squares]
     with pytest.raises(SteerError, match="wall"):
         maze.with_mouse_states([(0, 0)])
+
+
+
+def test_a_dropped_environment_is_finalized_without_cffis_binding_lock() -> None:
+    """Regression: the collector finalizing an env while another env held gym3's binding lock hung the suite.
+
+    Another thread holds the lock for 5 s; finalizing an env must not wait for it.
+    """
+    env = _procgen_env(3, "easy")
+    env.callmethod("get_state")
+    lock = env._ffi._lock
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    start = time.perf_counter()
+    del env
+    gc.collect()
+    waited = time.perf_counter() - start
+    release.set()
+    holder.join()
+    assert waited < 2, f"finalizing a procgen env waited {waited:.1f} s for cffi's lock"
