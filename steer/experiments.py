@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from steer import __version__, checkpoints
+from steer.allocator import keep_freed_memory
 from steer.env import MazeRenderer
 from steer.errors import SteerError
 from steer.hooks import check_shape
@@ -59,6 +60,7 @@ class Session:
     @classmethod
     def from_recipe(cls, recipe: tuple[str, str, str, str]) -> Session:
         path, mode, source, device = recipe
+        keep_freed_memory()
         return cls(checkpoints.load(path, device=device), mode, source, MazeRenderer(mode), device)
 
 
@@ -66,6 +68,7 @@ def open_session(spec: Spec, checkpoint: str | None = None, device: str = "cpu")
     """Load the checkpoint (CLI value, else the spec's, else STEER_CHECKPOINT/default) and check the layer."""
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
         raise SteerError(f"--device: {device!r} is not available here; use 'cpu'.")
+    keep_freed_memory()
     ck = checkpoints.load(checkpoint or spec.checkpoint, device=device)
     ck.policy.resolve(spec.layer)
     if spec.distribution_mode:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,11 @@ def test_environment_variable_selects_the_checkpoint(monkeypatch, tmp_path: Path
     monkeypatch.setenv(checkpoints.ENV_VAR, str(tmp_path / "nope.pth"))
     with pytest.raises(SteerError, match=r"nope\.pth"):
         checkpoints.locate(None)
+
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning is glibc's mallopt")
+def test_allocator_tuning_takes_effect_on_glibc() -> None:
+    from steer.allocator import keep_freed_memory
+
+    assert keep_freed_memory() is True
