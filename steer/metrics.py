@@ -31,17 +31,20 @@ def p_toward(field: VectorField, target: Square | None) -> float | None:
     if target is None:
         return None
     dist = field.maze.distances_to(target)
-    values = []
+    steps = list(DIRECTIONS)
+    # closer[i, j]: step j from square i lands on a square nearer the target. Squares the target cannot be
+    # reached from, and the target itself, are left out.
+    rows, closer = [], []
     for i, sq in enumerate(field.positions):
-        if sq == target or sq not in dist:
+        d = dist.get(sq)
+        if d is None or d == 0:
             continue
-        p = 0.0
-        for step in DIRECTIONS:
-            nxt = (sq[0] + step[0], sq[1] + step[1])
-            if dist.get(nxt, 1 << 30) < dist[sq]:
-                p += float(direction_prob(field.probs[i], step))
-        values.append(p)
-    return float(np.mean(values)) if values else None
+        rows.append(i)
+        closer.append([dist.get((sq[0] + dr, sq[1] + dc), d) < d for dr, dc in steps])
+    if not rows:
+        return None
+    by_step = np.stack([direction_prob(field.probs[rows], step) for step in steps], axis=-1)
+    return float(np.mean(np.where(closer, by_step, 0.0).sum(axis=-1)))
 
 
 def p_step_at(field: VectorField, square: Square | None, target: Square | None) -> float | None:
