@@ -11,13 +11,15 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from steer import checkpoints
+from steer.allocator import keep_freed_memory
 from steer.env import MazeRenderer
 from steer.io import atomic_write_json
 from steer.metrics import maze_metrics, summarize
@@ -65,16 +67,38 @@ def field_figures(ck: checkpoints.Checkpoint, ref: ReferencePolicy, mode: str, s
     }
 
 
-def cheese_statistic(ck: checkpoints.Checkpoint, seeds: range) -> dict:
+def cheese_statistic(ck: checkpoints.Checkpoint, seeds: range, phases: dict[str, float] | None = None) -> dict:
+    """The statistic `steer apply configs/cheese-vector.yaml` reports; `phases` collects where time goes."""
     renderer = MazeRenderer("easy")
+    clock = Phases(phases)
     mazes = []
     for seed in seeds:
-        maze = renderer.level(seed)
-        vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
-        inputs = FieldInputs.render(renderer, maze)
-        original, patched = vector_fields(ck.policy, inputs, LAYER, [None, -1.0 * vec.tensor])
-        mazes.append(maze_metrics(original, patched))
+        with clock("level generation and cheese vector"):
+            maze = renderer.level(seed)
+            vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
+        with clock("rendering the field's observations (procgen)"):
+            inputs = FieldInputs.render(renderer, maze)
+        with clock("network: prefix once, original + patched suffix"):
+            original, patched = vector_fields(ck.policy, inputs, LAYER, [None, -1.0 * vec.tensor])
+        with clock("metrics"):
+            mazes.append(maze_metrics(original, patched))
     return summarize(mazes)
+
+
+class Phases:
+    """Adds the wall time of each `with phases(name):` block to a dict (or does nothing without one)."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into = into
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.into is not None:
+                self.into[name] = self.into.get(name, 0.0) + time.perf_counter() - start
 
 
 def coefficient_sweep(ck: checkpoints.Checkpoint, seeds: range, coeffs: list[float]) -> int:
@@ -104,6 +128,7 @@ def naive_workload(ck: checkpoints.Checkpoint, ref: ReferencePolicy, seeds: rang
 
 
 def main() -> None:
+    allocator = keep_freed_memory()  # as every steer command does; the naive baseline runs with it too
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     repeats = int(os.environ.get("BENCH_REPEATS", "5"))
     ck = checkpoints.load()
@@ -113,6 +138,7 @@ def main() -> None:
                     "torch": torch.__version__, "threads": torch.get_num_threads()},
         "checkpoint": ck.provenance(),
         "repeats": repeats,
+        "allocator_tuned": allocator,
     }
     # Hard seed 100 is a full 25x25 maze (337 squares); easy seed 28 a full 15x15 one (127 squares).
     results["field_hard_25x25"] = field_figures(ck, ref, "hard", 100, repeats)
@@ -122,6 +148,9 @@ def main() -> None:
     results["cheese_statistic_100_seeds_s"] = timed(lambda: stat.update(cheese_statistic(ck, seeds)), few)
     medians = {k: stat["p_cheese_ds"][k]["median"] for k in ("original", "patched")}
     results["cheese_statistic_median_p_cheese_ds"] = medians
+    phases: dict[str, float] = {}
+    cheese_statistic(ck, seeds, phases)
+    results["cheese_statistic_phases_s"] = phases
     coeffs = [-3, -2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 3]
     results["sweep_10_coeffs_20_seeds_s"] = timed(lambda: coefficient_sweep(ck, range(20), coeffs), few)
     # The naive baseline runs once (it is slow); its warm-up is the field benchmarks above.
@@ -153,6 +182,8 @@ def print_table(r: dict[str, Any]) -> None:
     medians = r["cheese_statistic_median_p_cheese_ds"]
     rows.append(("cheese-vector statistic, seeds 0-99 (easy)", f"{r['cheese_statistic_100_seeds_s']:.2f} s",
                  f"median P(cheese|DS) {medians['original']:.3f} -> {medians['patched']:.3f}"))
+    for phase, seconds in r["cheese_statistic_phases_s"].items():
+        rows.append((f"  of which {phase}", f"{seconds:.2f} s", ""))
     rows.append(("  naive baseline, same statistic", f"{r['naive_cheese_statistic_100_seeds_s']:.2f} s",
                  f"steer is {r['naive_cheese_statistic_100_seeds_s'] / r['cheese_statistic_100_seeds_s']:.1f}x faster"))
     rows.append(("coefficient sweep, 10 coeffs x 20 seeds (easy)", f"{r['sweep_10_coeffs_20_seeds_s']:.2f} s",
