@@ -23,6 +23,8 @@ Keys of the studies (`steer compose`, `steer sweep-coeff`, `steer transfer`; see
       - {vector: {kind: cheese}, coeff: -1, layer: block2.res1.resadd_out, label: "-cheese"}
       - {vector: {file: top-right.pt}, coeff: 1}   # layer and label are optional
     coeffs: [-1, 0.5, 1, 2]             # sweep-coeff; or {from: -2, to: 2, step: 0.5} (inclusive)
+    grid_seeds: [0, 28]                 # sweep-coeff: seeds whose fields are drawn at every coefficient
+                                        #   (default: the first seed)
     sources: [0, 2, 28]                 # transfer: seeds the vectors come from (default: seeds)
     targets: [0, 2, 28]                 # transfer: seeds they are applied to (default: seeds)
     show: [[0, 2], [0, 28]]             # transfer: [source, target] pairs to draw as fields
@@ -81,6 +83,7 @@ class Spec:
     sources: tuple[int, ...] = ()
     targets: tuple[int, ...] = ()
     show: tuple[tuple[int, int], ...] = ()
+    grid_seeds: tuple[int, ...] = ()  # sweep-coeff; empty: the first seed
     layers: tuple[str, ...] = ()  # layer-sweep; empty: every hook point
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -354,14 +357,14 @@ def _optional(data: dict[str, Any], key: str, parse: Any, *args: Any) -> Any:
 
 TOP_KEYS = (
     "name", "checkpoint", "distribution_mode", "layer", "seeds", "target_edits", "vector", "coeff", "batch_size",
-    "vectors", "coeffs", "sources", "targets", "show", "layers",
+    "vectors", "coeffs", "sources", "targets", "show", "layers", "grid_seeds",
 )
 COMMON_KEYS = ("name", "checkpoint", "distribution_mode", "layer", "target_edits", "batch_size")
 COMMAND_KEYS: dict[str, tuple[str, ...]] = {
     "compute-vector": ("seeds", "vector"),
     "apply": ("seeds", "vector", "coeff"),
     "compose": ("seeds", "vectors"),
-    "sweep-coeff": ("seeds", "vector", "coeffs"),
+    "sweep-coeff": ("seeds", "vector", "coeffs", "grid_seeds"),
     "transfer": ("seeds", "sources", "targets", "vector", "coeff", "show"),
     "layer-sweep": ("seeds", "vector", "coeff", "layers"),
 }
@@ -412,6 +415,7 @@ def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = (
         sources=_optional(data, "sources", parse_seeds, "sources"),
         targets=_optional(data, "targets", parse_seeds, "targets"),
         show=_optional(data, "show", parse_pairs),
+        grid_seeds=_optional(data, "grid_seeds", parse_seeds, "grid_seeds"),
         layers=_optional(data, "layers", parse_layers),
         raw=data,
     )

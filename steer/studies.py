@@ -66,6 +66,10 @@ def check_spec(spec: Spec, command: str) -> None:
         raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
     if command == "sweep-coeff" and not spec.coeffs:
         raise SteerError("coeffs: missing; give a list such as [-1, 1, 2] or a range {from: -2, to: 2, step: 0.5}.")
+    for i, seed in enumerate(spec.grid_seeds):
+        if seed not in spec.seeds:
+            raise SteerError(f"grid_seeds[{i}]: seed {seed} is not one of the seeds ({_seed_list(spec.seeds)}); "
+                             "a field grid can only be drawn for a maze the sweep runs.")
     if command == "transfer":
         _check_transfer(spec)
     if command == "layer-sweep":
@@ -347,7 +351,7 @@ def run_sweep(
     plan = plan_vector(session, spec, spec.vector, 1.0, "vector")
     prov = provenance(session, spec, plan.layer)
     run = RunFolder.open(out, "sweep-coeff", spec.raw, [f"seed-{s}" for s in spec.seeds], prov, force)
-    job = SweepJob(spec, run.path, plan, grid_seed=spec.seeds[0])
+    job = SweepJob(spec, run.path, plan, grid_seeds=frozenset(spec.grid_seeds or spec.seeds[:1]))
     results, skipped, reused = _run_cells(run, spec.seeds, job, session, on_seed, workers)
     summary = _sweep_summary(spec.coeffs, results)
     report = {
@@ -375,7 +379,7 @@ class SweepJob:
     spec: Spec
     out: Path
     plan: VectorPlan
-    grid_seed: int  # the maze whose fields are drawn across coefficients
+    grid_seeds: frozenset[int]  # the mazes whose fields are drawn across coefficients
 
     def __call__(self, session: Session, seed: int) -> tuple[str, list[str], dict[str, Any]]:
         try:
@@ -385,7 +389,7 @@ class SweepJob:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         entry, fields = _sweep_seed(session, self.spec, seed, target, self.plan, vec)
         files = []
-        if seed == self.grid_seed:
+        if seed in self.grid_seeds:
             files.append(f"sweep-fields-seed{seed}.png")
             save_png(_sweep_grid(session, self.plan, entry, fields), self.out / files[0])
         return "done", files, entry

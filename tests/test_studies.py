@@ -93,12 +93,13 @@ def test_additivity_error_is_relative_to_the_joint_change() -> None:
 def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, {
         "seeds": [0, 6, 29], "target_edits": ["remove_cheese"], "vector": {"kind": "top_right"},
-        "coeffs": {"from": -1, "to": 1, "step": 1},
+        "coeffs": {"from": -1, "to": 1, "step": 1}, "grid_seeds": [29, 0],
     })
     out = tmp_path / "sweep"
     result = run("sweep-coeff", spec, "--out", out)
     assert result.exit_code == 0, result.output
-    expected = {"sweep-fields-seed0.png", "sweep-metrics.png", "metrics.json", "manifest.json"}
+    expected = {"sweep-fields-seed0.png", "sweep-fields-seed29.png", "sweep-metrics.png", "metrics.json",
+                "manifest.json"}
     assert {p.name for p in out.iterdir()} == expected
     report = metrics(out)
     assert report["coeffs"] == [-1, 0, 1]
@@ -162,6 +163,9 @@ BAD_SPECS = [
     ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": {"from": 0, "to": 2, "step": -1}},
      "coeffs.step"),
     ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": [1], "coeff": 1}, "coeff:"),
+    ("sweep-coeff", {"seeds": [0, 1], "vector": {"kind": "cheese"}, "coeffs": [1], "grid_seeds": [1, 5]},
+     "grid_seeds[1]"),
+    ("apply", {"seeds": [0], "vector": {"kind": "cheese"}, "coeff": -1, "grid_seeds": [0]}, "grid_seeds:"),
     ("transfer", {"sources": [0], "targets": [2], "vector": {"kind": "cheese"}, "coeff": -1, "show": [[2, 0]]},
      "show[0][0]"),
     ("transfer", {"sources": [0], "vector": {"kind": "cheese"}, "coeff": -1}, "targets:"),
