@@ -2,10 +2,10 @@
 
 glibc serves blocks above its mmap threshold (128 KiB at start) with fresh `mmap` calls and trims the heap
 top as soon as it is free. A batch of 64 observations makes activations of 4-16 MiB per layer, so with the
-defaults every layer of every batch faults its pages in anew: measured on a 2-core CPU, that was 40% of the
-policy's forward time. Raising the thresholds lets glibc reuse the same pages; results are bit-identical
-(only where memory comes from changes). Freed memory is kept up to `_TRIM` bytes, a fair price for a
-command-line run.
+defaults every layer of every batch faults its pages in anew. Measured on a 2-core CPU, raising the
+thresholds cut a plain full forward pass of 64 observations by 40% and a fresh 25x25 vector field (render,
+prefix, suffix) by 13%. Results are bit-identical: only where the memory comes from changes. Freed memory is
+kept up to `_TRIM` bytes, a fair price for a command-line run.
 """
 
 from __future__ import annotations
