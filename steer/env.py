@@ -37,7 +37,7 @@ def _procgen_env(seed: int, mode: str, num: int = 1) -> Any:  # procgen ships no
     # garbage collector finalizes such an env while another env is binding a function (it allocates, so the
     # collector can run), the finalizer waits on a lock its own thread holds: the process hangs for good.
     # Binding `libenv_close` now, while no lock is held, keeps every later finalizer off that lock.
-    _ = env._c_lib.libenv_close
+    getattr(getattr(env, "_c_lib", None), "libenv_close", None)
     return env
 
 
