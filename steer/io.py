@@ -16,6 +16,14 @@ from typing import Any
 from steer.errors import SteerError
 
 
+def _write_error(path: Path, e: OSError) -> SteerError:
+    # A full disk or lost permissions mid-run: every file written so far is complete, so say how to resume.
+    return SteerError(
+        f"--out: could not write {str(path)!r} ({e.strerror or e}). Files written before it are complete; "
+        "free some space (or fix the folder's permissions) and run the same command again to resume."
+    )
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     tmp: str | None = None
@@ -29,15 +37,37 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as e:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        # A full disk or lost permissions mid-run: every file written so far is complete, so say how to resume.
-        raise SteerError(
-            f"--out: could not write {str(path)!r} ({e.strerror or e}). Files written before it are complete; "
-            "free some space (or fix the folder's permissions) and run the same command again to resume."
-        ) from None
+        raise _write_error(path, e) from None
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def append_json_line(path: Path, obj: Any) -> None:
+    """Append one JSON line and sync it. A crash can tear only this last line, which readers skip."""
+    try:
+        with open(path, "ab") as f:
+            f.write((json.dumps(_clean(obj)) + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise _write_error(Path(path), e) from None
+
+
+def read_json_lines(path: Path) -> list[Any]:
+    """The whole lines of a file written by `append_json_line`; a torn or garbled line is skipped."""
+    try:
+        lines = Path(path).read_bytes().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
 
 
 def _clean(value: Any) -> Any:
@@ -51,8 +81,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=1) + "\n").encode())
+def atomic_write_json(path: Path, obj: Any, compact: bool = False) -> None:
+    """Indented for people to read; `compact` for bulk arrays (json's C encoder only runs without indent)."""
+    text = json.dumps(_clean(obj), separators=(",", ":")) if compact else json.dumps(_clean(obj), indent=1)
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 def prepare_out_dir(path: Path) -> Path:

@@ -2,9 +2,11 @@
 
 A run is one command on one spec with one checkpoint. Its folder holds `manifest.json`: the spec, the
 resolved cells (usually seeds), the checkpoint sha256, versions, git revision, start/end times and, per
-cell, its status, files and result. Re-running the same run resumes: finished cells are reused, not
-recomputed. A folder that holds a different run (or files steer did not write) is never overwritten
-without `force`.
+cell, its status, files and result. While the run goes, each finished cell is appended to `cells.jsonl`
+instead of rewriting the manifest (which would cost time quadratic in the number of seeds); the journal is
+folded into the manifest when the run ends or is interrupted, and on resume after a hard kill. Re-running
+the same run resumes: finished cells are reused, not recomputed. A folder that holds a different run (or
+files steer did not write) is never overwritten without `force`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Any
 
 from steer import __version__
 from steer.errors import SteerError
-from steer.io import atomic_write_json, prepare_out_dir
+from steer.io import append_json_line, atomic_write_json, prepare_out_dir, read_json_lines
 
 MANIFEST = "manifest.json"
+JOURNAL = "cells.jsonl"
 
 
 def _now() -> str:
@@ -84,6 +87,7 @@ class RunFolder:
         path = prepare_out_dir(path)
         if old is not None and force:
             cls._remove_outputs(path, old)
+        (path / JOURNAL).unlink(missing_ok=True)  # its cells are in `resumed` (or belong to a replaced run)
         manifest = {
             "command": command,
             "spec_name": spec.get("name") if isinstance(spec, dict) else None,
@@ -112,7 +116,13 @@ class RunFolder:
             data = json.loads(f.read_text())
         except (OSError, ValueError):
             return {"command": "unknown", "started": "unknown"}  # unreadable: treat as a different run
-        return data if isinstance(data, dict) else {"command": "unknown", "started": "unknown"}
+        if not isinstance(data, dict):
+            return {"command": "unknown", "started": "unknown"}
+        cells = data.setdefault("cells", {})
+        if isinstance(cells, dict):  # cells the run finished after its manifest was last written
+            cells.update({e["cell"]: e["record"] for e in read_json_lines(path / JOURNAL)
+                          if isinstance(e, dict) and "cell" in e and isinstance(e.get("record"), dict)})
+        return data
 
     @staticmethod
     def _remove_outputs(path: Path, old: dict[str, Any]) -> None:
@@ -133,8 +143,9 @@ class RunFolder:
         return None
 
     def record(self, cell: str, status: str, files: list[str], result: Any) -> None:
-        self.manifest["cells"][cell] = {"status": status, "files": files, "result": result, "finished": _now()}
-        self._save()
+        rec = {"status": status, "files": files, "result": result, "finished": _now()}
+        append_json_line(self.path / JOURNAL, {"cell": cell, "record": rec})
+        self.manifest["cells"][cell] = rec
 
     def complete(self, report: dict[str, Any], name: str = "metrics.json", figures: Sequence[str] = ()) -> None:
         """Write the run's report, then mark the run complete (a report present means the run finished)."""
@@ -147,3 +158,4 @@ class RunFolder:
         if reports:
             self.manifest["reports"] = reports
         self._save()
+        (self.path / JOURNAL).unlink(missing_ok=True)  # every cell in it is now in the manifest

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -173,6 +177,36 @@ def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp
 
     clean = experiments.run_apply(spec, session, tmp_path / "clean")
     assert clean["mazes"] == report["mazes"] and clean["summary"] == report["summary"]
+
+
+def test_a_hard_killed_run_resumes_from_its_cell_journal(tmp_path: Path) -> None:
+    """SIGKILL leaves no chance to update the manifest; the cells journal still says what finished."""
+    spec = write_spec(tmp_path, {"seeds": {"from": 0, "to": 39}, "vector": {"kind": "cheese"}, "coeff": -1})
+    out = tmp_path / "run"
+    journal = out / "cells.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "apply", str(spec), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if journal.is_file() and journal.read_bytes().count(b"\n") >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = json.loads((out / "manifest.json").read_text())
+    assert killed["status"] == "running" and not killed["cells"]  # the manifest never saw a cell
+    with journal.open("ab") as f:
+        f.write(b'{"cell": "seed-39", "rec')  # a line torn by the kill
+    result = run("apply", spec, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["reused_cells"] >= 3 and len(report["mazes"]) == 40
+    assert not journal.exists()  # folded into the manifest
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["cells"]) == 40
+    assert run("apply", spec, "--out", tmp_path / "clean").exit_code == 0
+    clean = json.loads((tmp_path / "clean" / "metrics.json").read_text())
+    assert clean["mazes"] == report["mazes"]
 
 
 def test_a_different_run_is_not_overwritten_without_force(tmp_path: Path) -> None:
