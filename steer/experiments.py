@@ -348,7 +348,7 @@ def _write_field_json(path: Path, seed: int, original: VectorField, patched: Vec
         "positions": [list(p) for p in original.positions],
         "original": original.to_json(),
         "patched": patched.to_json(),
-    })
+    }, compact=True)
 
 
 def _fmt(value: float | None) -> str:

@@ -143,7 +143,9 @@ LEGEND = "yellow: cheese · orange box: decision square · blue box: inner top-r
 
 def save_png(img: Image.Image, path: Path) -> None:
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    # zlib's default level without `optimize`: 3x faster to write (it was a third of a 100-seed apply's time)
+    # for files about 10% larger.
+    img.save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
 
 
