@@ -163,3 +163,15 @@ def test_a_dropped_environment_is_finalized_without_cffis_binding_lock() -> None
     release.set()
     holder.join()
     assert waited < 2, f"finalizing a procgen env waited {waited:.1f} s for cffi's lock"
+
+
+def test_rendering_on_several_threads_gives_the_same_frames_in_order() -> None:
+    from steer.env import MazeRenderer
+
+    one, three = MazeRenderer("hard", threads=1), MazeRenderer("hard", threads=3)
+    maze = one.level(100)  # a full 25x25 maze: 337 open squares, split over three threads
+    squares = maze.open_squares()
+    frames = three.observe_positions(maze, squares)
+    assert len(three._envs) == 3
+    np.testing.assert_array_equal(frames, one.observe_positions(maze, squares))
+    assert len({f.tobytes() for f in frames}) == len(squares)  # every square drew the mouse somewhere else
