@@ -79,9 +79,7 @@ class MazeRenderer:
 
     def observe(self, state: bytes) -> np.ndarray:
         """The 64x64x3 uint8 frame procgen renders for `state`."""
-        self._env.callmethod("set_state", [state])
-        _, obs, _ = self._env.observe()
-        return obs["rgb"][0].copy()
+        return self.observe_many([state])[0]
 
     def observe_many(self, states: Sequence[bytes]) -> np.ndarray:
         """Frames for several states, stacked as (N, 64, 64, 3) uint8."""

@@ -87,7 +87,6 @@ class RunFolder:
         path = prepare_out_dir(path)
         if old is not None and force:
             cls._remove_outputs(path, old)
-        (path / JOURNAL).unlink(missing_ok=True)  # its cells are in `resumed` (or belong to a replaced run)
         manifest = {
             "command": command,
             "spec_name": spec.get("name") if isinstance(spec, dict) else None,
@@ -105,6 +104,7 @@ class RunFolder:
         }
         run = cls(path, manifest)
         run._save()
+        (path / JOURNAL).unlink(missing_ok=True)  # its cells are now in the manifest (or were a replaced run's)
         return run
 
     @staticmethod
