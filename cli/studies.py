@@ -70,8 +70,7 @@ def sweep_coeff(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpo
             _say(f"coeff {row['coeff']:g}: median mean-TV {_med(row['mean_tv'])}, P(step toward top-right) "
                  f"{_med(row['p_toward_top_right']['patched'])}, entropy {_med(row['entropy'])}, P(into wall) "
                  f"{_med(row['wall_mass'])}")
-        pngs = [f"sweep-fields-seed{report['mazes'][0]['seed']}.png", "sweep-metrics.png"] if report["mazes"] else []
-        cli.main._done(folder, [*pngs, "metrics.json"])
+        cli.main._done(folder, [*report["figures"], "metrics.json"])
 
 
 def transfer(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpoint: cli.main.CkptOpt = None,

@@ -370,6 +370,9 @@ def run_sweep(
     if results:
         figures.append("sweep-metrics.png")
         save_png(_sweep_chart(session, plan, spec.coeffs, summary), run.path / figures[0])
+    # Grids are drawn per seed as its cell finishes; a grid seed that was skipped has none.
+    report["figures"] = [f"sweep-fields-seed{m['seed']}.png" for m in results if m["seed"] in job.grid_seeds]
+    report["figures"] += figures
     run.complete(report, figures=figures)
     return report
 

@@ -100,6 +100,7 @@ def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     expected = {"sweep-fields-seed0.png", "sweep-fields-seed29.png", "sweep-metrics.png", "metrics.json",
                 "manifest.json"}
+    assert "sweep-fields-seed29.png" in result.output and "sweep-fields-seed0.png" in result.output
     assert {p.name for p in out.iterdir()} == expected
     report = metrics(out)
     assert report["coeffs"] == [-1, 0, 1]
