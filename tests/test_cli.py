@@ -126,6 +126,17 @@ def test_corrupt_checkpoint_is_refused_before_any_output(tmp_path: Path) -> None
     assert "--checkpoint PATH" in result.output and not out.exists()
 
 
+@pytest.mark.parametrize("device", ["cuda", "tpu"])
+def test_a_device_this_machine_lacks_is_refused_before_any_output(tmp_path: Path, device: str) -> None:
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "out"
+    result = run("apply", write_spec(tmp_path, GOOD), "--out", out, "--device", device)
+    assert result.exit_code == 2, result.output
+    assert f"--device: '{device}' is not available here" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_vector_file_of_another_layer_shape_is_refused(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.pt"
     SteeringVector("block2.res1.resadd_out", torch.zeros(16, 32, 32), "cheese").save(wrong)
