@@ -11,21 +11,36 @@ checkpoint is loaded or the output folder is created.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 import cli
-from steer import experiments, studies
+from steer import studies
 from steer.specs import Spec, load_spec
 
 
-def _prepare_study(command: str, spec: Path, out_dir: Path | None, checkpoint: str | None,
-                   device: str) -> tuple[Spec, experiments.Session, Path]:
+def _run_study(
+    command: str,
+    runner: Callable[..., dict[str, Any]],
+    spec: Path,
+    out_dir: Path | None,
+    checkpoint: str | None,
+    device: str,
+    force: bool,
+    workers: int,
+    cells: Callable[[Spec], int] = lambda s: len(s.seeds),
+) -> tuple[dict[str, Any], Path]:
+    """Validate the spec, load the checkpoint, run the study under a progress bar; the report and its folder."""
     require = studies.REQUIRED[command]
     studies.check_spec(load_spec(spec, require=require), command)  # before _prepare loads the checkpoint
-    return cli.main._prepare(spec, out_dir, checkpoint, device, require=require)
+    s, session, folder = cli.main._prepare(spec, out_dir, checkpoint, device, require=require)
+    with cli.main._progress(command, cells(s)) as tick:
+        report = runner(s, session, folder, tick, force=force, workers=workers)
+    cli.main._report_skipped(report)
+    return report, folder
 
 
 def _listing(files: list[str], limit: int = 3) -> list[str]:
@@ -45,10 +60,7 @@ def compose(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpoint:
             device: cli.main.DeviceOpt = "cpu") -> None:
     """Apply several vectors together (each with its own coefficient and layer); measure their additivity."""
     with cli.main._user_errors():
-        s, session, folder = _prepare_study("compose", spec, out_dir, checkpoint, device)
-        with cli.main._progress("compose", len(s.seeds)) as tick:
-            report = studies.run_compose(s, session, folder, tick, force=force, workers=workers)
-        cli.main._report_skipped(report)
+        report, folder = _run_study("compose", studies.run_compose, spec, out_dir, checkpoint, device, force, workers)
         summary = report["summary"]
         _say(f"{summary['mazes']} mazes: median additivity error {_med(summary['additivity_error'])}; median "
              f"P(cheese | decision square) {_med(summary['p_cheese_ds']['original'])} -> "
@@ -62,10 +74,7 @@ def sweep_coeff(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpo
                 device: cli.main.DeviceOpt = "cpu") -> None:
     """Apply one vector at each of several coefficients; chart each metric against the coefficient."""
     with cli.main._user_errors():
-        s, session, folder = _prepare_study("sweep-coeff", spec, out_dir, checkpoint, device)
-        with cli.main._progress("sweep-coeff", len(s.seeds)) as tick:
-            report = studies.run_sweep(s, session, folder, tick, force=force, workers=workers)
-        cli.main._report_skipped(report)
+        report, folder = _run_study("sweep-coeff", studies.run_sweep, spec, out_dir, checkpoint, device, force, workers)
         for row in report["summary"]["by_coeff"]:
             _say(f"coeff {row['coeff']:g}: median mean-TV {_med(row['mean_tv'])}, P(step toward top-right) "
                  f"{_med(row['p_toward_top_right']['patched'])}, entropy {_med(row['entropy'])}, P(into wall) "
@@ -78,10 +87,8 @@ def transfer(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpoint
              device: cli.main.DeviceOpt = "cpu") -> None:
     """Apply vectors computed on source mazes to target mazes; write a source x target effect matrix."""
     with cli.main._user_errors():
-        s, session, folder = _prepare_study("transfer", spec, out_dir, checkpoint, device)
-        with cli.main._progress("transfer", len(studies.transfer_seeds(s)[1])) as tick:
-            report = studies.run_transfer(s, session, folder, tick, force=force, workers=workers)
-        cli.main._report_skipped(report)
+        report, folder = _run_study("transfer", studies.run_transfer, spec, out_dir, checkpoint, device, force, workers,
+                                    cells=lambda s: len(studies.transfer_seeds(s)[1]))  # one cell per target
         values = [v for row in report["matrices"]["effect"] for v in row if v is not None]
         span = f", from {min(values):+.3f} to {max(values):+.3f}" if values else ""
         _say(f"{len(report['sources'])} x {len(report['targets'])} pairs; effect = change in "
@@ -94,10 +101,8 @@ def layer_sweep(spec: cli.main.SpecArg, out_dir: cli.main.OutOpt = None, checkpo
                 device: cli.main.DeviceOpt = "cpu") -> None:
     """Compute and apply the same vector kind at every layer (or `layers:`); compare the effect per layer."""
     with cli.main._user_errors():
-        s, session, folder = _prepare_study("layer-sweep", spec, out_dir, checkpoint, device)
-        with cli.main._progress("layer-sweep", len(s.seeds)) as tick:
-            report = studies.run_layer_sweep(s, session, folder, tick, force=force, workers=workers)
-        cli.main._report_skipped(report)
+        report, folder = _run_study("layer-sweep", studies.run_layer_sweep, spec, out_dir, checkpoint, device, force,
+                                    workers)
         rows = report["summary"]["by_layer"]
         best = [r for r in rows if r["p_cheese_ds"]["patched"]["median"] is not None]
         if best:
