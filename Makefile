@@ -22,11 +22,14 @@ demo: install
 	$(BIN)/steer apply configs/demo.yaml --out outputs/demo
 	@echo "Open outputs/demo/field-seed0.png (vector fields) and outputs/demo/metrics.json (numbers)."
 
-test: install
+LINTED := steer cli tests benchmarks
+
+test: install lint
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check steer cli tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 reproduce: install
 	$(BIN)/python -m steer.reproduce --out outputs/reproduce

@@ -1,3 +1,74 @@
-"""steer: algebraic value editing for procgen maze policies."""
+"""steer: algebraic value editing (activation steering) for procgen maze policies.
+
+What a notebook needs, in the order data flows (spec → mazes → vectors → patched passes → fields →
+metrics → files):
+
+    import steer
+    ck = steer.load_checkpoint()                          # the default checkpoint; or a name or .pth path
+    renderer = steer.MazeRenderer("easy")
+    maze = renderer.level(0)                              # a Maze: edits, paths, decision square
+    vec = steer.compute_vector(ck.policy, renderer, maze, steer.PairSpec("cheese"), "block2.res1.resadd_out")
+    inputs = steer.FieldInputs.render(renderer, maze)
+    original = steer.vector_field(ck.policy, inputs)
+    patched = steer.vector_field(ck.policy, inputs, [(vec.layer, vec.tensor, -1.0)])
+    steer.maze_metrics(original, patched)["p_cheese_ds"]  # {"original": …, "patched": …}
+
+    with vec.apply(ck.policy, coeff=-1):                  # or patch every forward pass in a block
+        ...
+
+    steer.run_spec("apply", "configs/demo.yaml", out="outputs/demo")   # a whole study, as the CLI runs it
+    steer.STUDIES, steer.METRICS, steer.VECTOR_KINDS                   # the registries
+"""
 
 __version__ = "0.1.0"
+
+from steer.checkpoints import Checkpoint  # noqa: E402 - __version__ first: these modules read it
+from steer.checkpoints import load as load_checkpoint  # noqa: E402
+from steer.env import MazeRenderer  # noqa: E402
+from steer.errors import SteerError  # noqa: E402
+from steer.maze import Maze  # noqa: E402
+from steer.metrics import METRICS, Metric, describe, maze_metrics, summarize  # noqa: E402
+from steer.runner import run_spec, run_study  # noqa: E402
+from steer.session import Session, open_session  # noqa: E402
+from steer.specs import Spec, load_spec  # noqa: E402
+from steer.studies import STUDIES, study_for  # noqa: E402
+from steer.study import Report, Study  # noqa: E402
+from steer.vector_plan import VectorPlan, plan_vector  # noqa: E402
+from steer.vectors import KINDS as VECTOR_KINDS  # noqa: E402
+from steer.vectors import PairSpec, SteeringVector, VectorKind, compute_vector  # noqa: E402
+from steer.vfield import FieldInputs, VectorField, vector_field, vector_fields  # noqa: E402
+
+__all__ = [
+    "METRICS",
+    "STUDIES",
+    "VECTOR_KINDS",
+    "Checkpoint",
+    "FieldInputs",
+    "Maze",
+    "MazeRenderer",
+    "Metric",
+    "PairSpec",
+    "Report",
+    "Session",
+    "Spec",
+    "SteerError",
+    "SteeringVector",
+    "Study",
+    "VectorField",
+    "VectorKind",
+    "VectorPlan",
+    "__version__",
+    "compute_vector",
+    "describe",
+    "load_checkpoint",
+    "load_spec",
+    "maze_metrics",
+    "open_session",
+    "plan_vector",
+    "run_spec",
+    "run_study",
+    "study_for",
+    "summarize",
+    "vector_field",
+    "vector_fields",
+]

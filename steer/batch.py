@@ -18,6 +18,7 @@ batch skips the cells that finished (unless --force).
 from __future__ import annotations
 
 import copy
+from contextlib import AbstractContextManager, nullcontext
 import itertools
 import re
 from collections.abc import Callable
@@ -27,24 +28,13 @@ from typing import Any
 
 import yaml
 
-from steer import experiments, studies
 from steer.errors import SteerError
 from steer.io import atomic_write_json, prepare_out_dir
-from steer.specs import Spec, parse_spec
+from steer.runner import run_study
+from steer.session import Session
+from steer.specs import Spec
+from steer.studies import STUDIES
 
-RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "compute-vector": experiments.run_compute_vector,
-    "apply": experiments.run_apply,
-    "compose": studies.run_compose,
-    "sweep-coeff": studies.run_sweep,
-    "transfer": studies.run_transfer,
-    "layer-sweep": studies.run_layer_sweep,
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "compute-vector": ("seeds", "vector"),
-    "apply": ("seeds", "vector", "coeff"),
-    **studies.REQUIRED,
-}
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -85,8 +75,8 @@ def _experiment(item: Any, where: str, base: Path) -> Experiment:
     name, command = item.get("name"), item.get("command")
     if not isinstance(name, str) or not _NAME.match(name):
         raise SteerError(f"{where}.name: {name!r} must be a folder name of letters, digits, '.', '_' or '-'.")
-    if command not in RUNNERS:
-        raise SteerError(f"{where}.command: {command!r} is not one of {', '.join(RUNNERS)}.")
+    if command not in STUDIES:
+        raise SteerError(f"{where}.command: {command!r} is not one of {', '.join(STUDIES)}.")
     raw = item.get("spec")
     spec_path: Path | None = None
     if isinstance(raw, str):
@@ -102,9 +92,7 @@ def _experiment(item: Any, where: str, base: Path) -> Experiment:
         _set_path(data, str(key), value, f"{where}.set")
     data["name"] = name
     try:
-        spec = parse_spec(data, spec_path, REQUIRED[command])
-        if command in studies.REQUIRED:
-            studies.check_spec(spec, command)
+        spec = STUDIES[command].parse(data, spec_path)
     except SteerError as e:
         raise SteerError(f"{where} ({name}): {e}") from None
     return Experiment(name, command, spec)
@@ -158,23 +146,36 @@ def load_batch(path: str | Path) -> Batch:
 
 def run_batch(
     batch: Batch,
-    open_session: Callable[[Spec], experiments.Session],
+    open_session: Callable[[Spec], Session],
     out: Path,
     force: bool = False,
     workers: int = 1,
     on_start: Callable[[Experiment], None] | None = None,
+    progress: Callable[[str, int], AbstractContextManager[Callable[[int], None]]] | None = None,
 ) -> dict[str, Any]:
-    """Run every experiment into `out/<name>/`; sessions are opened per distinct checkpoint and mode."""
-    out = prepare_out_dir(out)
-    sessions: dict[tuple[Any, ...], experiments.Session] = {}
-    index = []
+    """Run every experiment into `out/<name>/`; sessions are opened per distinct checkpoint and mode.
+
+    Every experiment is planned (checkpoint loaded, layers resolved, vector files and source vectors built)
+    before the first one runs, so a bad layer in the last experiment fails before the first spends any time.
+    """
+    sessions: dict[tuple[Any, ...], Session] = {}
+    plans = []
     for exp in batch.experiments:
         key = (exp.spec.checkpoint, exp.spec.distribution_mode)
-        if key not in sessions:
-            sessions[key] = open_session(exp.spec)
+        try:
+            if key not in sessions:
+                sessions[key] = open_session(exp.spec)
+            plans.append((exp, sessions[key], STUDIES[exp.command].plan(exp.spec, sessions[key])))
+        except SteerError as e:
+            raise SteerError(f"experiment {exp.name!r} ({exp.command}): {e}") from None
+    out = prepare_out_dir(out)
+    index = []
+    for exp, session, plan in plans:
         if on_start:
             on_start(exp)
-        report = RUNNERS[exp.command](exp.spec, sessions[key], out / exp.name, force=force, workers=workers)
+        study = STUDIES[exp.command]
+        with progress(exp.name, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
+            report = run_study(study, exp.spec, session, out / exp.name, tick, force=force, workers=workers, plan=plan)
         index.append({"name": exp.name, "command": exp.command, "folder": exp.name,
                       "reused_cells": report.get("reused_cells", 0)})
     result = {"batch": batch.name, "experiments": index}

@@ -1,16 +1,29 @@
-"""What a patch did to a maze's vector field, as numbers.
+"""What a patch did to a maze's vector field, as numbers: the metric registry and the one summariser.
 
-- P(cheese | decision square): probability of the step from the decision square onto the next square of
-  the shortest path to the cheese; P(top-right | decision square) the same toward the inner top-right.
-- mean_tv: mean over squares of the total-variation distance between the 15-way action distributions.
+Each metric is declared once, as a `Metric` in `METRICS`, and every report, chart, matrix and console line
+loops over the registry. A metric is either
+
+- a *field* metric, computed on one field and reported for the original and the patched field
+  (`{"original": …, "patched": …}`), or
+- a *comparison* metric, computed from the original and patched fields together and reported as one value.
+
+The metrics:
+
+- p_cheese_ds / p_top_right_ds: probability of the step from the decision square onto the next square of
+  the shortest path to the cheese / to the inner top-right square.
 - p_toward_cheese / p_toward_top_right: mean over squares of the probability of a step that shortens the
-  path to that target (the target square itself is left out).
+  path to that target (the target square itself, and squares it cannot be reached from, are left out).
+- entropy: mean over squares of the action distribution's entropy, in nats (uniform over 15: ln 15 ≈ 2.71).
+- wall_mass: mean over squares of the probability of moves into walls (such moves leave the mouse in place).
+- mean_tv: mean over squares of the total-variation distance between the 15-way action distributions.
+
+A value is None where a metric is undefined (no decision square, no cheese); summaries leave those out.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +31,11 @@ import numpy as np
 from steer.maze import Maze, Square
 from steer.vfield import DIRECTIONS, VectorField, direction_prob
 
+# -- the quantities --------------------------------------------------------------------------------
+
 
 def step_toward(maze: Maze, square: Square, target: Square) -> tuple[int, int] | None:
+    """The first step of the shortest path from `square` to `target`, or None if there is none."""
     path = maze.shortest_path(square, target)
     if path is None or len(path) < 2:
         return None
@@ -32,8 +48,8 @@ def p_toward(field: VectorField, target: Square | None) -> float | None:
         return None
     dist = field.maze.distances_to(target)
     steps = list(DIRECTIONS)
-    # closer[i, j]: step j from square i lands on a square nearer the target. Squares the target cannot be
-    # reached from, and the target itself, are left out.
+    # closer[i, j]: step j from square i lands on a square nearer the target. A step into a wall lands on
+    # no square (dist.get → the square's own distance), so it never counts as closer.
     rows, closer = [], []
     for i, sq in enumerate(field.positions):
         d = dist.get(sq)
@@ -48,6 +64,7 @@ def p_toward(field: VectorField, target: Square | None) -> float | None:
 
 
 def p_step_at(field: VectorField, square: Square | None, target: Square | None) -> float | None:
+    """P(the step from `square` onto the next square of the shortest path to `target`)."""
     if square is None or target is None or square not in field.positions:
         return None
     step = step_toward(field.maze, square, target)
@@ -56,42 +73,159 @@ def p_step_at(field: VectorField, square: Square | None, target: Square | None) 
     return float(direction_prob(field.probs[field.index(square)], step))
 
 
-def mean_tv(original: VectorField, patched: VectorField) -> float:
+def mean_tv(original: VectorField, patched: VectorField) -> float | None:
+    """Mean over squares of ½ Σ|p − q| (total variation, in [0, 1])."""
+    if not len(original.probs):
+        return None
     return float(0.5 * np.abs(original.probs - patched.probs).sum(axis=-1).mean())
 
 
+def mean_entropy(field: VectorField) -> float | None:
+    """Mean over squares of the action distribution's entropy, in nats."""
+    if not len(field.probs):
+        return None
+    p = field.probs.astype(np.float64)
+    return float(-(p * np.log(np.clip(p, 1e-300, None))).sum(axis=-1).mean())
+
+
+def blocked_moves(maze: Maze, positions: Sequence[Square]) -> np.ndarray:
+    """(N, 4) bool, in DIRECTIONS order: True where that move from the square runs into a wall or the world edge."""
+    return np.array(
+        [[not maze.is_open((r + dr, c + dc)) for dr, dc in DIRECTIONS] for r, c in positions], dtype=bool
+    ).reshape(len(positions), len(DIRECTIONS))
+
+
+def wall_mass(field: VectorField) -> float | None:
+    """Mean over squares of the probability of moves into walls."""
+    if not len(field.probs):
+        return None
+    moves = np.stack([direction_prob(field.probs.astype(np.float64), step) for step in DIRECTIONS], axis=-1)
+    return float((moves * blocked_moves(field.maze, field.positions)).sum(axis=-1).mean())
+
+
+# -- the registry ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number per maze: computed on each field (`of_field`) or on the original and patched fields together (`of_both`)."""
+
+    name: str
+    label: str  # for charts and console lines
+    of_field: Callable[[VectorField], float | None] | None = None
+    of_both: Callable[[VectorField, VectorField], float | None] | None = None
+
+    @property
+    def paired(self) -> bool:
+        """Reported as {original, patched}; a comparison metric is one value per maze."""
+        return self.of_field is not None
+
+    def compute(self, original: VectorField, patched: VectorField) -> Any:
+        if self.of_field is not None:
+            return {"original": self.of_field(original), "patched": self.of_field(patched)}
+        assert self.of_both is not None
+        return self.of_both(original, patched)
+
+    def unpatched(self, original: VectorField) -> float | None:
+        """The metric's value for the policy left alone (a comparison metric compares the field with itself)."""
+        if self.of_field is not None:
+            return self.of_field(original)
+        assert self.of_both is not None
+        return self.of_both(original, original)
+
+
+def _at_decision_square(target: Callable[[Maze], Square | None]) -> Callable[[VectorField], float | None]:
+    return lambda f: p_step_at(f, f.maze.decision_square(), target(f.maze))
+
+
+def _toward(target: Callable[[Maze], Square | None]) -> Callable[[VectorField], float | None]:
+    return lambda f: p_toward(f, target(f.maze))
+
+
+def _cheese(maze: Maze) -> Square | None:
+    return maze.cheese
+
+
+def _top_right(maze: Maze) -> Square:
+    return maze.top_right_square
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("p_cheese_ds", "P(cheese | decision square)", of_field=_at_decision_square(_cheese)),
+        Metric("p_top_right_ds", "P(top-right | decision square)", of_field=_at_decision_square(_top_right)),
+        Metric("p_toward_cheese", "mean P(step toward cheese)", of_field=_toward(_cheese)),
+        Metric("p_toward_top_right", "mean P(step toward top-right)", of_field=_toward(_top_right)),
+        Metric("mean_tv", "mean TV distance from original", of_both=mean_tv),
+        Metric("entropy", "mean action entropy (nats)", of_field=mean_entropy),
+        Metric("wall_mass", "mean P(move into a wall)", of_field=wall_mass),
+    )
+}
+PAIRED = tuple(m.name for m in METRICS.values() if m.paired)
+MAZE_KEYS = ("maze_dim", "cheese", "decision_square")
+
+
+def _listed(square: Square | None) -> list[int] | None:
+    return list(square) if square is not None else None
+
+
+def maze_info(maze: Maze) -> dict[str, Any]:
+    """The keys that describe a maze rather than a patch."""
+    return {"maze_dim": maze.maze_dim, "cheese": _listed(maze.cheese), "decision_square": _listed(maze.decision_square())}
+
+
+def effect_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:
+    """Every registered metric of a patch."""
+    return {name: m.compute(original, patched) for name, m in METRICS.items()}
+
+
 def maze_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:
-    maze = original.maze
-    ds = maze.decision_square()
-    cheese, corner = maze.cheese, maze.top_right_square
-
-    def both(fn: Callable[..., float | None], *args: Any) -> dict[str, float | None]:
-        return {"original": fn(original, *args), "patched": fn(patched, *args)}
-
-    return {
-        "maze_dim": maze.maze_dim,
-        "cheese": list(cheese) if cheese else None,
-        "decision_square": list(ds) if ds else None,
-        "p_cheese_ds": both(p_step_at, ds, cheese),
-        "p_top_right_ds": both(p_step_at, ds, corner),
-        "mean_tv": mean_tv(original, patched),
-        "p_toward_cheese": both(p_toward, cheese),
-        "p_toward_top_right": both(p_toward, corner),
-    }
+    """The maze's own keys and every registered metric of the patch."""
+    return {**maze_info(original.maze), **effect_metrics(original, patched)}
 
 
-def _stats(values: Sequence[float | None]) -> dict[str, float | int | None]:
-    present = [v for v in values if v is not None]
-    if not present:
-        return {"median": None, "mean": None, "n": 0}
-    return {"median": statistics.median(present), "mean": statistics.fmean(present), "n": len(present)}
+def unpatched_metrics(original: VectorField) -> dict[str, float | None]:
+    """Every metric's value for the unpatched policy (comparison metrics: the field against itself)."""
+    return {name: m.unpatched(original) for name, m in METRICS.items()}
+
+
+def patched_value(value: Any) -> float | None:
+    """A metric's value under the patch: field metrics store {original, patched}."""
+    return value["patched"] if isinstance(value, dict) else value
+
+
+def delta(value: Any) -> float | None:
+    """Patched − original of a field metric; None where either side is undefined."""
+    before, after = value["original"], value["patched"]
+    return None if before is None or after is None else after - before
+
+
+# -- the summariser --------------------------------------------------------------------------------
+
+
+def describe(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    """n, mean, median and quartiles of the defined values (mazes where a metric is undefined are left out)."""
+    present = np.array([v for v in values if v is not None], dtype=np.float64)
+    if not len(present):
+        return {"n": 0, "mean": None, "median": None, "q25": None, "q75": None}
+    q25, median, q75 = np.percentile(present, [25, 50, 75])
+    return {"n": len(present), "mean": float(present.mean()), "median": float(median), "q25": float(q25),
+            "q75": float(q75)}
 
 
 def summarize(mazes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Medians and means over mazes; mazes where a metric is undefined (no decision square) are skipped."""
+    """Every registered metric over mazes: each side of a field metric, or a comparison metric's one value."""
     out: dict[str, Any] = {"mazes": len(mazes)}
-    for key in ("p_cheese_ds", "p_top_right_ds", "p_toward_cheese", "p_toward_top_right"):
-        out[key] = {side: _stats([m[key][side] for m in mazes]) for side in ("original", "patched")}
-    out["mean_tv"] = _stats([m["mean_tv"] for m in mazes])
+    for name, metric in METRICS.items():
+        if metric.paired:
+            out[name] = {side: describe([m[name][side] for m in mazes]) for side in ("original", "patched")}
+        else:
+            out[name] = describe([m[name] for m in mazes])
     out["with_decision_square"] = sum(1 for m in mazes if m["decision_square"] is not None)
     return out
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    """A number for a caption or console line; n/a where undefined."""
+    return "n/a" if value is None else f"{value:.{digits}f}"

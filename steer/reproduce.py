@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 
-from steer import batch, experiments
+from steer import batch
+from steer.session import open_session
 from steer.errors import SteerError
 from steer.io import atomic_write_bytes
+from steer.progress import progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,13 +122,13 @@ def rows(out: Path) -> list[tuple[str, str, str, str, str]]:
     ))
     big = [k for k in (10.0, 20.0) if k in by]
     signals = "; ".join(
-        f"coeff {k:g}: TV {_f(by[k]['mean_tv']['median'], 2)}, P(into wall) {_f(by[k]['wall_mass']['median'], 2)}, "
-        f"entropy {_f(by[k]['entropy']['median'], 2)}, P(toward top-right) "
+        f"coeff {k:g}: TV {_f(by[k]['mean_tv']['median'], 2)}, P(into wall) {_f(by[k]['wall_mass']['patched']['median'], 2)}, "
+        f"entropy {_f(by[k]['entropy']['patched']['median'], 2)}, P(toward top-right) "
         f"{_f(by[k]['p_toward_top_right']['patched']['median'], 2)}"
         for k in big
     )
     crumbles = bool(big) and all(
-        by[k]["wall_mass"]["median"] > (unpatched_wall or 0)
+        by[k]["wall_mass"]["patched"]["median"] > (unpatched_wall or 0)
         and by[k]["mean_tv"]["median"] > by[min(by, key=abs)]["mean_tv"]["median"]
         for k in big
     ) and by[big[-1]]["p_toward_top_right"]["patched"]["median"] < (unpatched_tr or 0)
@@ -250,8 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(2)
     try:
         b = batch.load_batch(ROOT / "configs" / "reproduce.yaml")
-        report = batch.run_batch(b, experiments.open_session, args.out, force=args.force, workers=args.workers,
-                                 on_start=lambda e: print(f"running {e.name} ({e.command})", flush=True))
+        console = Console(stderr=True)
+        report = batch.run_batch(b, open_session, args.out, force=args.force, workers=args.workers,
+                                 on_start=lambda e: print(f"running {e.name} ({e.command})", flush=True),
+                                 progress=lambda label, total: progress(label, total, console))
         checkpoint = _load(args.out, report["experiments"][0]["folder"])["provenance"]["checkpoint"]
         path = write_summary(args.out, checkpoint)
     except SteerError as e:

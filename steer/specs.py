@@ -3,6 +3,7 @@
 Every error names the field path (`vector.kind`, `seeds[3]`), the value found and what would be valid.
 
     name: cheese-vector                 # optional; names the output folder
+    allow_other_checkpoint: false       # optional; true: accept vector files made with another checkpoint/mode
     checkpoint: maze-rr5-easy-160M      # optional; a known name or a path (--checkpoint overrides)
     distribution_mode: easy             # optional; default: the mode the checkpoint was trained in
     layer: block2.res1.resadd_out       # optional; any hook name of the policy
@@ -17,7 +18,8 @@ Every error names the field path (`vector.kind`, `seeds[3]`), the value found an
       b: []
     # ... or a saved vector:  vector: {file: outputs/vectors/cheese-seed0.pt}
 
-Keys of the studies (`steer compose`, `steer sweep-coeff`, `steer transfer`; see steer/studies.py):
+Keys several studies share (each study in steer/studies/ declares which it accepts; a study may also
+declare keys only it reads, with their parsers, which land in `Spec.extra`):
 
     vectors:                            # compose: vectors applied together, each with its coefficient
       - {vector: {kind: cheese}, coeff: -1, layer: block2.res1.resadd_out, label: "-cheese"}
@@ -34,6 +36,7 @@ Keys of the studies (`steer compose`, `steer sweep-coeff`, `steer transfer`; see
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,13 +74,14 @@ class Spec:
     path: Path | None
     name: str
     seeds: tuple[int, ...]
-    layer: str = DEFAULT_LAYER
+    layer: str | None = None  # None: not given (a vector file's layer, else DEFAULT_LAYER)
     checkpoint: str | None = None
     distribution_mode: str | None = None
     target_edits: tuple[Edit, ...] = ()
     vector: VectorSpec | None = None
     coeff: float | None = None
     batch_size: int = 64  # 64 observations per forward pass ran fastest on small CPUs
+    allow_other_checkpoint: bool = False  # apply vector files made with another checkpoint or mode
     vectors: tuple[ComposeItem, ...] = ()
     coeffs: tuple[float, ...] = ()
     sources: tuple[int, ...] = ()
@@ -85,7 +89,13 @@ class Spec:
     show: tuple[tuple[int, int], ...] = ()
     grid_seeds: tuple[int, ...] = ()  # sweep-coeff; empty: the first seed
     layers: tuple[str, ...] = ()  # layer-sweep; empty: every hook point
+    extra: dict[str, Any] = field(default_factory=dict)  # keys a study reads alone, parsed by its own parsers
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def effective_layer(self) -> str:
+        """The layer a vector built from a pair is computed and added at."""
+        return self.layer or DEFAULT_LAYER
 
 
 def _type_name(value: Any) -> str:
@@ -132,6 +142,14 @@ class _Fields:
         value = self.get_str(key, default)
         if value is not None and value not in options:
             raise SteerError(f"{self.where(key)}: {value!r} is not one of {', '.join(options)}.")
+        return value
+
+    def get_bool(self, key: str) -> bool:
+        if not self.has(key):
+            return False
+        value = self.data[key]
+        if not isinstance(value, bool):
+            raise SteerError(f"{self.where(key)}: expected true or false, got {_type_name(value)} ({value!r}).")
         return value
 
     def get_int(self, key: str, default: int | None = None, low: int = 0, high: int = MAX_SEED) -> int | None:
@@ -341,9 +359,9 @@ def _beside_spec(vector: VectorSpec, path: Path | None, where: str = "vector") -
     return vector if here else VectorSpec(file=path.parent / vector.file)
 
 
-def _seeds(data: dict[str, Any]) -> tuple[int, ...]:
+def _seeds(data: dict[str, Any], own: Mapping[str, Any]) -> tuple[int, ...]:
     """`seeds`, which a transfer spec may leave out when it names its `targets`."""
-    if data.get("seeds") is None and data.get("targets") is not None:
+    if data.get("seeds") is None and data.get("targets") is not None and "targets" not in own:
         return parse_seeds(data["targets"], "targets")
     if data.get("seeds") is None and data.get("sources") is not None:
         raise SteerError("targets: missing; transfer applies the vectors of `sources` to `targets` (or give `seeds` "
@@ -355,24 +373,18 @@ def _optional(data: dict[str, Any], key: str, parse: Any, *args: Any) -> Any:
     return parse(data[key], *args) if data.get(key) is not None else ()
 
 
+# Keys this module parses; each study accepts COMMON_KEYS and the ones it lists.
 TOP_KEYS = (
     "name", "checkpoint", "distribution_mode", "layer", "seeds", "target_edits", "vector", "coeff", "batch_size",
-    "vectors", "coeffs", "sources", "targets", "show", "layers", "grid_seeds",
+    "allow_other_checkpoint", "vectors", "coeffs", "sources", "targets", "show", "layers", "grid_seeds",
 )
-COMMON_KEYS = ("name", "checkpoint", "distribution_mode", "layer", "target_edits", "batch_size")
-COMMAND_KEYS: dict[str, tuple[str, ...]] = {
-    "compute-vector": ("seeds", "vector"),
-    "apply": ("seeds", "vector", "coeff"),
-    "compose": ("seeds", "vectors"),
-    "sweep-coeff": ("seeds", "vector", "coeffs", "grid_seeds"),
-    "transfer": ("seeds", "sources", "targets", "vector", "coeff", "show"),
-    "layer-sweep": ("seeds", "vector", "coeff", "layers"),
-}
+COMMON_KEYS = (
+    "name", "checkpoint", "distribution_mode", "layer", "target_edits", "batch_size", "allow_other_checkpoint",
+)
 
 
-def check_keys(spec: Spec, command: str) -> None:
+def check_keys(spec: Spec, command: str, allowed: tuple[str, ...]) -> None:
     """Refuse keys another command reads: here they would be silently ignored, which hides mixed-up specs."""
-    allowed = COMMON_KEYS + COMMAND_KEYS[command]
     for key in spec.raw:
         if key not in allowed:
             raise SteerError(f"{key}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}.")
@@ -392,36 +404,43 @@ def parse_layers(value: Any, where: str = "layers") -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = ()) -> Spec:
-    f = _Fields(data, "", TOP_KEYS)
+def parse_spec(
+    data: Any, path: Path | None = None, require: tuple[str, ...] = (), own: Mapping[str, Any] | None = None
+) -> Spec:
+    """A spec from parsed YAML. `own`: keys one study reads alone, each with its parser `(value, where)`."""
+    own = own or {}
+    f = _Fields(data, "", (*TOP_KEYS, *(k for k in own if k not in TOP_KEYS)))
     for key in require:
         if not f.has(key):
             raise SteerError(f"{key}: missing; this command needs it. See configs/ for examples.")
+    shared = {k: v for k, v in data.items() if k not in own}
     vector = _beside_spec(parse_vector(data["vector"]), path) if f.has("vector") else None
     name = f.get_str("name") or (path.stem if path else "experiment")
     return Spec(
         path=path,
         name=name,
-        seeds=_seeds(data),
-        layer=f.get_str("layer", DEFAULT_LAYER) or DEFAULT_LAYER,
+        seeds=_seeds(data, own),
+        layer=f.get_str("layer"),
         checkpoint=f.get_str("checkpoint"),
         distribution_mode=f.get_choice("distribution_mode", MODES),
         target_edits=parse_edits(data.get("target_edits"), "target_edits"),
         vector=vector,
         coeff=f.get_float("coeff"),
         batch_size=f.get_int("batch_size", 64, 1, 65536) or 64,
+        allow_other_checkpoint=f.get_bool("allow_other_checkpoint"),
         vectors=_optional(data, "vectors", parse_compose_items, path),
         coeffs=_optional(data, "coeffs", parse_coeffs),
-        sources=_optional(data, "sources", parse_seeds, "sources"),
-        targets=_optional(data, "targets", parse_seeds, "targets"),
-        show=_optional(data, "show", parse_pairs),
-        grid_seeds=_optional(data, "grid_seeds", parse_seeds, "grid_seeds"),
-        layers=_optional(data, "layers", parse_layers),
+        sources=_optional(shared, "sources", parse_seeds, "sources"),
+        targets=_optional(shared, "targets", parse_seeds, "targets"),
+        show=_optional(shared, "show", parse_pairs),
+        grid_seeds=_optional(shared, "grid_seeds", parse_seeds, "grid_seeds"),
+        layers=_optional(shared, "layers", parse_layers),
+        extra={k: parse(data[k], k) for k, parse in own.items() if data.get(k) is not None},
         raw=data,
     )
 
 
-def load_spec(path: str | Path, require: tuple[str, ...] = ()) -> Spec:
+def load_spec(path: str | Path, require: tuple[str, ...] = (), own: Mapping[str, Any] | None = None) -> Spec:
     path = Path(path)
     try:
         text = path.read_text()
@@ -438,4 +457,4 @@ def load_spec(path: str | Path, require: tuple[str, ...] = ()) -> Spec:
         raise SteerError(f"spec: {str(path)!r} is not valid YAML{at}: {problem}.") from None
     if data is None:
         raise SteerError(f"spec: {str(path)!r} is empty. See configs/ for example specs.")
-    return parse_spec(data, path, require)
+    return parse_spec(data, path, require, own)

@@ -36,7 +36,29 @@ EDIT_OPS: dict[str, bool] = {  # op -> takes a square
     "wall": True,
     "open": True,
 }
-VECTOR_KINDS = ("cheese", "top_right", "custom")
+
+
+@dataclass(frozen=True)
+class VectorKind:
+    """A kind of vector: the edits that make its two observations, and the metric that shows its effect."""
+
+    name: str
+    doc: str
+    a: tuple[Edit, ...]  # edits for the first observation (custom: the spec's `a`)
+    b: tuple[Edit, ...]
+    effect_metric: str  # a name in steer.metrics.METRICS: what transfer matrices and layer charts show
+
+
+KINDS: dict[str, VectorKind] = {
+    k.name: k
+    for k in (
+        VectorKind("cheese", "the level − the level without cheese", (), (("remove_cheese", None),), "p_cheese_ds"),
+        VectorKind("top_right", "the level with a path to the top-right corner − the level",
+                   (("top_right_path", None),), (), "p_toward_top_right"),
+        VectorKind("custom", "edits `a` − edits `b`", (), (), "mean_tv"),
+    )
+}
+VECTOR_KINDS = tuple(KINDS)
 FORMAT = "steer.vector/1"
 
 
@@ -73,11 +95,10 @@ class PairSpec:
     mouse: Square | None = None  # None: the level's start square
 
     def edits(self) -> tuple[tuple[Edit, ...], tuple[Edit, ...]]:
-        if self.kind == "cheese":
-            return (), (("remove_cheese", None),)
-        if self.kind == "top_right":
-            return (("top_right_path", None),), ()
-        return self.a, self.b
+        if self.kind == "custom":
+            return self.a, self.b
+        kind = KINDS[self.kind]
+        return kind.a, kind.b
 
     def build(self, level: Maze) -> tuple[Maze, Maze]:
         edits_a, edits_b = self.edits()

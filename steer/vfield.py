@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from steer.env import MazeRenderer
+from steer.errors import SteerError
 from steer.hooks import patching
 from steer.maze import Maze, Square
 from steer.policy import ImpalaPolicy, obs_to_tensor
@@ -132,10 +133,13 @@ def vector_fields(
             logits = policy.run(batch, start=site, keep=frozenset({"fc_policy"}))["fc_policy"]
             for j, part in enumerate(action_probs(logits).cpu().split(len(logits) // k)):
                 out[j].append(part)
-    return [
+    fields = [
         VectorField(inputs.maze, inputs.positions, torch.cat(parts).numpy() if parts else np.zeros((0, 15), np.float32))
         for parts in out
     ]
+    for f in fields:
+        check_finite(f.probs, [layer])
+    return fields
 
 
 def vector_field(
@@ -164,4 +168,21 @@ def vector_field(
             logits = policy.run(batch, start=start, keep=frozenset({"fc_policy"}))["fc_policy"]
             chunks.append(action_probs(logits).cpu())
     probs = torch.cat(chunks).numpy() if chunks else np.zeros((0, 15), np.float32)
+    check_finite(probs, [layer for layer, _, _ in patches])
     return VectorField(inputs.maze, inputs.positions, probs)
+
+
+class NonFiniteError(SteerError):
+    """The network produced NaN or inf; the runner adds the maze's seed to the message."""
+
+
+def check_finite(probs: np.ndarray, layers: Sequence[str]) -> None:
+    """Stop at NaN or inf: left alone they would look like "undefined" metrics and draw streaks in figures."""
+    if np.isfinite(probs).all():
+        return
+    where = f"with a vector added at {', '.join(dict.fromkeys(layers))}" if layers else "unpatched"
+    raise NonFiniteError(
+        f"the action probabilities are not finite (NaN or inf) {where}. Causes: a vector holding NaN or inf, a "
+        "coefficient so large that coefficient × vector overflows float32, or a checkpoint with non-finite "
+        "weights. Check the vector file and the coefficient."
+    )

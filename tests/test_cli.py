@@ -158,12 +158,12 @@ def test_missing_spec_and_unwritable_output(tmp_path: Path) -> None:
 
 
 def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp_path: Path) -> None:
-    from steer import experiments
-    from steer.specs import load_spec
+    from steer import STUDIES, open_session, run_study
 
-    spec = load_spec(write_spec(tmp_path, {"name": "resume", "seeds": [1, 2, 3, 4], "vector": {"kind": "cheese"},
-                                           "coeff": -1}))
-    session = experiments.open_session(spec)
+    apply = STUDIES["apply"]
+    spec = apply.load(write_spec(tmp_path, {"name": "resume", "seeds": [1, 2, 3, 4], "vector": {"kind": "cheese"},
+                                            "coeff": -1}))
+    session = open_session(spec)
     out = tmp_path / "run"
 
     def stop_after_two(seed: int) -> None:
@@ -171,7 +171,7 @@ def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        experiments.run_apply(spec, session, out, on_seed=stop_after_two)
+        run_study(apply, spec, session, out, on_cell=stop_after_two)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and sorted(manifest["cells"]) == ["seed-1", "seed-2"]
     assert not (out / "metrics.json").exists()
@@ -180,13 +180,13 @@ def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp
     )
     first_png = (out / "field-seed1.png").stat().st_mtime_ns
 
-    report = experiments.run_apply(spec, session, out)
+    report = run_study(apply, spec, session, out)
     assert report["reused_cells"] == 2 and [m["seed"] for m in report["mazes"]] == [1, 2, 3, 4]
     assert (out / "field-seed1.png").stat().st_mtime_ns == first_png  # reused, not rewritten
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["checkpoint_sha256"].startswith("e82e620e")
 
-    clean = experiments.run_apply(spec, session, tmp_path / "clean")
+    clean = run_study(apply, spec, session, tmp_path / "clean")
     assert clean["mazes"] == report["mazes"] and clean["summary"] == report["summary"]
 
 
@@ -283,3 +283,28 @@ def test_a_full_disk_mid_run_is_one_clear_error_with_no_partial_file(tmp_path: P
     result = run("apply", spec, "--out", out)
     assert result.exit_code == 0, result.output
     assert len(json.loads((out / "metrics.json").read_text())["mazes"]) == 3
+
+
+@pytest.mark.parametrize("layer", ["block2.res1.resadd_out", "embedder.block2.res1.resadd_out", "block3.res1.resadd_out"])
+def test_an_explicit_layer_that_is_not_the_vector_files_layer_is_refused_naming_layer(tmp_path: Path,
+                                                                                     layer: str) -> None:
+    # The default layer written out explicitly used to slip through (the spec could not tell "given" from
+    # "defaulted") and run silently at the file's block2.res2 layer.
+    vec = SteeringVector("block2.res2.resadd_out", torch.zeros(32, 16, 16), "cheese", {"source_seed": 0})
+    vec.save(tmp_path / "vec.pt")
+    spec = write_spec(tmp_path, {"seeds": [1], "layer": layer, "vector": {"file": str(tmp_path / "vec.pt")},
+                                 "coeff": -1})
+    result = run("apply", spec, "--out", tmp_path / "o")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: layer: ") and "block2.res2.resadd_out" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_layer_that_restates_the_vector_files_layer_is_accepted(tmp_path: Path) -> None:
+    vec = SteeringVector("block2.res2.resadd_out", torch.zeros(32, 16, 16), "cheese", {"source_seed": 0})
+    vec.save(tmp_path / "vec.pt")
+    spec = write_spec(tmp_path, {"seeds": [1], "layer": "embedder.block2.res2.resadd_out",
+                                 "vector": {"file": str(tmp_path / "vec.pt")}, "coeff": -1})
+    result = run("apply", spec, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["provenance"]["layer"] == "block2.res2.resadd_out"

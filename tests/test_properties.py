@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from steer.env import MAX_SEED, MODES, MazeRenderer, _procgen_env
 from steer.errors import SteerError
 from steer.maze import CHEESE, EMPTY, WALL, Maze
-from steer.specs import COMMAND_KEYS, COMMON_KEYS, MAX_COEFFS, TOP_KEYS, Spec, check_keys, load_spec, parse_spec
+from steer.specs import MAX_COEFFS, TOP_KEYS, Spec, load_spec, parse_spec
+from steer.studies import STUDIES
 from steer.vectors import EDIT_OPS, VECTOR_KINDS
 
 # One renderer per mode, built once for the whole module (each `level` call makes its own procgen env).
@@ -298,7 +299,7 @@ def check_parsed(spec: Spec) -> None:
     assert all(math.isfinite(c) for c in spec.coeffs) and len(set(spec.coeffs)) == len(spec.coeffs)
     assert 1 <= spec.batch_size <= 65536
     assert spec.distribution_mode in (None, *MODES)
-    assert spec.name and spec.layer
+    assert spec.name and (spec.layer is None or spec.layer)
     for op, square in spec.target_edits:
         assert op in EDIT_OPS and (square is None) == (not EDIT_OPS[op])
     for item in spec.vectors:
@@ -316,13 +317,15 @@ def parse_or_steer_error(data: Any, require: tuple[str, ...] = ()) -> Spec | Non
     check_parsed(spec)
     assert all(spec.raw.get(key) is not None for key in require)
     # Each command refuses the keys it would ignore, with a SteerError naming the key.
-    for command, own in COMMAND_KEYS.items():
-        allowed = (*COMMON_KEYS, *own)
+    for study in STUDIES.values():
+        allowed = study.allowed_keys
         try:
-            check_keys(spec, command)
+            study.validate(spec)
         except SteerError as e:
             assert_well_formed(str(e), data)
-            assert any(k not in allowed for k in spec.raw)
+            # a key of another study, a key this study requires, or one of its own checks
+            assert any(k not in allowed for k in spec.raw) or "missing" in str(e) or all(
+                k in allowed for k in spec.raw)
         else:
             assert all(k in allowed for k in spec.raw)
     return spec
@@ -569,7 +572,7 @@ def test_valid_specs_parse_to_what_they_say(data: dict[str, Any]) -> None:
     assert spec.name == (data["name"].strip() if "name" in data else "experiment")
     assert spec.checkpoint == (data["checkpoint"].strip() if "checkpoint" in data else None)
     assert spec.distribution_mode == data.get("distribution_mode")
-    assert spec.layer == data.get("layer", "block2.res1.resadd_out").strip()
+    assert spec.layer == (data["layer"].strip() if "layer" in data else None)  # None: not given
     if "batch_size" in data:
         assert spec.batch_size == data["batch_size"]
     assert spec.coeff == (float(data["coeff"]) if "coeff" in data else None)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from steer.hooks import patching
 from steer.specs import parse_coeffs
-from steer.studies import additivity_error
+from steer.studies.compose import additivity_error
 from steer.vectors import PairSpec, SteeringVector, compute_vector
 from steer.vfield import FieldInputs, action_probs, vector_field
 
@@ -108,9 +108,9 @@ def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
     for maze in report["mazes"]:
         zero = maze["by_coeff"][1]
         assert zero["coeff"] == 0 and zero["mean_tv"] == 0  # adding 0 x vector changes nothing
-        assert zero["entropy"] == pytest.approx(maze["original"]["entropy"])
+        assert zero["entropy"]["patched"] == pytest.approx(maze["original"]["entropy"])
         for row in maze["by_coeff"]:
-            assert 0 <= row["entropy"] <= np.log(15) + 1e-9 and 0 <= row["wall_mass"] <= 1
+            assert 0 <= row["entropy"]["patched"] <= np.log(15) + 1e-9 and 0 <= row["wall_mass"]["patched"] <= 1
             assert row["p_cheese_ds"]["patched"] is None  # no cheese, so no decision square
     bands = report["summary"]["bands"]["p_toward_top_right"]
     assert len(bands["median"]) == 3 and bands["n"] == [2, 2, 2]
@@ -143,7 +143,7 @@ def test_transfer_matrix_heat_map_and_fields(tmp_path: Path) -> None:
     expected = {"transfer-matrix.png", "transfer-src0-tgt29.png", "metrics.json", "manifest.json"}
     assert {p.name for p in out.iterdir()} == expected
     report = metrics(out)
-    assert report["effect_metric"] == "p_cheese_ds" and report["figures"] == ["transfer-src0-tgt29.png"]
+    assert report["effect_metric"] == "p_cheese_ds" and report["figures"] == ["transfer-src0-tgt29.png", "transfer-matrix.png"]
     m = report["matrices"]
     assert np.array(m["effect"]).shape == (2, 2)
     assert m["same_maze_dim"] == [[True, False], [False, True]] and m["same_cheese"] == [[True, False], [False, True]]
@@ -203,7 +203,7 @@ def test_large_top_right_coefficients_break_the_policy_down(tmp_path: Path) -> N
     result = run("sweep-coeff", spec, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     mazes = metrics(tmp_path / "out")["mazes"]
-    into_walls = [m["by_coeff"][0]["wall_mass"] > m["original"]["wall_mass"] + 0.1 for m in mazes]
+    into_walls = [m["by_coeff"][0]["wall_mass"]["patched"] > m["original"]["wall_mass"] + 0.1 for m in mazes]
     assert sum(into_walls) > len(seeds) / 2
     assert all(m["by_coeff"][0]["mean_tv"] > 0.3 for m in mazes)
 
@@ -295,7 +295,7 @@ def test_top_right_breaks_down_at_large_coefficients_and_composes_past_cheese_al
     unpatched = np.median([m["original"]["p_toward_top_right"] for m in report["mazes"]])
     wall = np.median([m["original"]["wall_mass"] for m in report["mazes"]])
     assert at[20]["p_toward_top_right"]["patched"]["median"] < unpatched
-    assert at[20]["wall_mass"]["median"] > wall and at[20]["mean_tv"]["median"] > at[1]["mean_tv"]["median"]
+    assert at[20]["wall_mass"]["patched"]["median"] > wall and at[20]["mean_tv"]["median"] > at[1]["mean_tv"]["median"]
 
     compose = tmp_path / "compose"
     compose.mkdir()

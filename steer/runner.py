@@ -1,0 +1,175 @@
+"""The one runner every study goes through: check → plan → provenance → run folder → cells → report → files.
+
+    from steer import run_spec
+    report = run_spec("apply", "configs/demo.yaml", out="outputs/demo")
+
+or, with a session kept open across runs (as `batch` and notebooks do):
+
+    study = STUDIES["apply"]
+    spec = study.parse(yaml.safe_load(open("configs/demo.yaml")), Path("configs/demo.yaml"))
+    report = run_study(study, spec, open_session(spec), Path("outputs/demo"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from steer.errors import SteerError
+from steer.render import save_png
+from steer.runs import RunFolder
+from steer.session import Recipe, Session, open_session, provenance
+from steer.specs import Spec
+from steer.study import CellResult, Plan, Study
+from steer.studies import study_for
+from steer.vector_plan import vector_inputs
+from steer.vfield import NonFiniteError
+
+OnCell = Callable[[int], None]
+
+_worker: tuple[Session, Plan, Path] | None = None
+
+
+def _init_worker(recipe: Recipe, plan: Plan, out: Path, threads: int) -> None:
+    global _worker
+    # The parent's thread count, not one: oneDNN picks its convolution blocking by thread count, and a
+    # different blocking changes float32 rounding. Same threads, same bits as `--workers 1`.
+    torch.set_num_threads(threads)
+    _worker = (Session.from_recipe(recipe), plan, out)
+
+
+def run_cell(plan: Plan, session: Session, seed: int, out: Path) -> CellResult:
+    """One cell; an error that stops the run names the maze it happened on."""
+    try:
+        return plan.cell(session, seed, out)
+    except NonFiniteError as e:
+        raise SteerError(f"seed {seed}: {e}") from None
+
+
+def _work(seed: int) -> tuple[int, CellResult]:
+    assert _worker is not None
+    session, plan, out = _worker
+    return seed, run_cell(plan, session, seed, out)
+
+
+def run_cells(
+    run: RunFolder,
+    seeds: tuple[int, ...],
+    plan: Plan,
+    session: Session,
+    on_cell: OnCell | None = None,
+    workers: int = 1,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Run `plan.cell` per seed, reusing cells a previous run of the same spec finished; record each as it ends.
+
+    With `workers > 1` the seeds are spread over that many processes, each with its own procgen environment
+    and policy; results are gathered back in seed order. Returns (done results, skipped results, reused count).
+    """
+    records: dict[int, tuple[str, dict[str, Any]]] = {}
+    reused = 0
+
+    def keep(seed: int, result: CellResult) -> None:
+        status, files, data = result
+        run.record(f"seed-{seed}", status, files, data)
+        records[seed] = (status, data)
+        if on_cell:
+            on_cell(seed)
+
+    try:
+        todo = []
+        for seed in seeds:
+            rec = run.finished(f"seed-{seed}")
+            if rec is None:
+                todo.append(seed)
+            else:
+                records[seed] = (rec["status"], rec["result"])
+                reused += 1
+                if on_cell:
+                    on_cell(seed)
+        if workers > 1 and len(todo) > 1:
+            ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
+                                     initargs=(session.recipe(), plan, run.path, torch.get_num_threads())) as pool:
+                for future in as_completed([pool.submit(_work, seed) for seed in todo]):
+                    keep(*future.result())
+        else:
+            for seed in todo:
+                keep(seed, run_cell(plan, session, seed, run.path))
+    except BaseException:
+        # Ctrl-C, a full disk or a crash: finished cells and their files stay; the manifest says the run
+        # stopped, unless it cannot be written either (the original error is the one to report).
+        with contextlib.suppress(SteerError):
+            run.close("interrupted")
+        raise
+    done = [records[s][1] for s in seeds if records[s][0] == "done"]
+    skipped = [records[s][1] for s in seeds if records[s][0] != "done"]
+    return done, skipped, reused
+
+
+def run_study(
+    study: Study,
+    spec: Spec,
+    session: Session,
+    out: Path,
+    on_cell: OnCell | None = None,
+    force: bool = False,
+    workers: int = 1,
+    plan: Plan | None = None,
+) -> dict[str, Any]:
+    """Run one study on one spec into `out`; returns the report it wrote (metrics.json for most studies).
+
+    `plan`: the study's plan for this spec and session when the caller made it already (batch plans every
+    experiment before running any).
+    """
+    study.validate(spec)
+    if plan is None:
+        plan = study.plan(spec, session)  # vectors resolve here: a bad file or source seed leaves no folder behind
+    prov = {**provenance(session, plan.layer), "inputs": vector_inputs(session, spec)}
+    seeds = study.cells(spec)
+    run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force)
+    done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers)
+    built = study.report(plan, session, spec, done, skipped)
+    cell_figures = [f for s in seeds for f in (run.manifest["cells"].get(f"seed-{s}") or {}).get("files", [])
+                    if f.endswith(".png")]
+    for name, image in built.figures.items():
+        save_png(image, run.path / name)
+    report = {
+        "command": study.name,
+        "spec": spec.raw,
+        "provenance": prov,
+        "skipped": skipped,
+        "reused_cells": reused,
+        **built.body,
+        "figures": [*cell_figures, *built.figures],
+    }
+    run.complete(report, name=study.report_name, figures=list(built.figures))
+    if not done and skipped:
+        first = skipped[0]
+        raise SteerError(
+            f"seeds: every one of the {len(skipped)} mazes was skipped (seed {first['seed']}: {first['reason']}). "
+            f"{run.path / study.report_name} lists each reason; choose seeds where the vector can be built."
+        )
+    return report
+
+
+def run_spec(
+    command: str,
+    spec: str | Path,
+    out: str | Path | None = None,
+    checkpoint: str | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Load a spec file and run it as the study `command` (`apply`, `sweep-coeff`, …) into `out`."""
+    study = study_for(command)
+    parsed = study.load(spec)
+    session = open_session(parsed, checkpoint, device)
+    return run_study(study, parsed, session, Path(out) if out else Path("outputs") / parsed.name, force=force,
+                     workers=workers)

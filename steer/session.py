@@ -1,0 +1,117 @@
+"""A session: a loaded checkpoint, the environment mode experiments run in, and a renderer for that mode.
+
+    session = open_session(load_spec("configs/demo.yaml"))
+    session.policy, session.renderer, session.mode
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import torch
+
+from steer import __version__, checkpoints
+from steer.allocator import keep_freed_memory
+from steer.env import MazeRenderer
+from steer.errors import SteerError
+from steer.maze import Maze
+from steer.policy import ImpalaPolicy, display_name
+from steer.specs import Spec
+from steer.vectors import apply_edits
+
+Recipe = tuple[str, str, str, str]
+
+
+@dataclass
+class Session:
+    """A loaded checkpoint, the environment mode experiments run in, and a renderer for that mode."""
+
+    checkpoint: checkpoints.Checkpoint
+    mode: str
+    mode_source: str  # "spec" or "checkpoint": where the mode came from
+    renderer: MazeRenderer
+    device: str = "cpu"
+
+    @property
+    def policy(self) -> ImpalaPolicy:
+        return self.checkpoint.policy
+
+    @property
+    def title(self) -> str:
+        """How figures name the run: checkpoint and mode."""
+        return f"{self.checkpoint.name} ({self.mode})"
+
+    def recipe(self) -> Recipe:
+        """What a worker process needs to rebuild this session (checkpoints and envs do not pickle)."""
+        return (str(self.checkpoint.path), self.mode, self.mode_source, self.device)
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> Session:
+        path, mode, source, device = recipe
+        keep_freed_memory()
+        return cls(checkpoints.load(path, device=device), mode, source, MazeRenderer(mode), device)
+
+    def target_maze(self, spec: Spec, seed: int) -> Maze:
+        """The maze a spec means by `seed`: the generated level with the spec's `target_edits`."""
+        return apply_edits(self.renderer.level(seed), spec.target_edits)
+
+
+def resolve_layer(policy: ImpalaPolicy, name: str, where: str) -> str:
+    """The display name of a hook point a vector can be added at, or an error naming the spec field."""
+    try:
+        site = policy.resolve(name)
+    except SteerError:
+        raise SteerError(
+            f"{where}: {name!r} is not a hook point of this policy. Valid names: {', '.join(policy.hook_names)}."
+        ) from None
+    if site == "fc_value":
+        raise SteerError(
+            f"{where}: {name!r} is the value head; adding a vector there cannot change the actions. Use a layer "
+            "before it, e.g. block2.res1.resadd_out or embedder.fc."
+        )
+    return display_name(site)
+
+
+def open_session(spec: Spec, checkpoint: str | None = None, device: str = "cpu") -> Session:
+    """Load the checkpoint (CLI value, else the spec's, else STEER_CHECKPOINT/default) and check the layer."""
+    if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise SteerError(f"--device: {device!r} is not available here; use 'cpu'.")
+    keep_freed_memory()
+    ck = checkpoints.load(checkpoint or spec.checkpoint, device=device)
+    if spec.layer is not None:
+        resolve_layer(ck.policy, spec.layer, "layer")
+    if spec.distribution_mode:
+        mode, source = spec.distribution_mode, "spec"
+    else:
+        mode, source = ck.mode, "checkpoint"
+    return Session(ck, mode, source, MazeRenderer(mode), device)
+
+
+def provenance(session: Session, layer: str) -> dict[str, Any]:
+    """What produced a run's numbers: checkpoint (with sha256), mode, layer and versions."""
+    return {
+        "checkpoint": session.checkpoint.provenance(),
+        "distribution_mode": session.mode,
+        "distribution_mode_source": session.mode_source,
+        "layer": layer,
+        "versions": {
+            "steer": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "procgen": _procgen_version(),
+        },
+    }
+
+
+def _procgen_version() -> str:
+    for dist in ("procgen-mirror", "procgen"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return "unknown"

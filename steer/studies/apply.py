@@ -1,0 +1,109 @@
+"""`steer apply`: add `coeff × vector` on each target maze; per seed a field PNG and field JSON, and metrics.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from steer.captions import diff_panel
+from steer.errors import SteerError
+from steer.io import atomic_write_json
+from steer.metrics import METRICS, fmt, maze_metrics, summarize
+from steer.render import LEGEND, Panel, figure, save_png
+from steer.session import Session
+from steer.specs import Spec
+from steer.study import CellResult, Report, Study
+from steer.vector_plan import VectorPlan, plan_vector
+from steer.vfield import FieldInputs, VectorField, vector_fields
+
+
+def check(spec: Spec) -> None:
+    if spec.vector is None:
+        raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
+    if spec.coeff is None:
+        raise SteerError("coeff: missing; give the coefficient to multiply the vector by, e.g. coeff: -1.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    vector: VectorPlan
+
+    @property
+    def layer(self) -> str:
+        return self.vector.layer
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        spec, coeff = self.spec, self.vector.coeff
+        try:
+            target = session.target_maze(spec, seed)
+            vec = self.vector.for_target(session, spec, seed)
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        inputs = FieldInputs.render(session.renderer, target, session.device)
+        original, patched = vector_fields(session.policy, inputs, self.layer, [None, coeff * vec.tensor],
+                                          spec.batch_size)
+        source = vec.meta.get("source_seed")
+        m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
+        files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
+        write_field_json(out / files[0], seed, original, patched)
+        title = (f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
+                 f" · {self.layer} · coeff {coeff:g} · {session.title}")
+        save_png(_figure(title, original, patched, m), out / files[1])
+        return "done", files, m
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    assert spec.vector is not None and spec.coeff is not None
+    return Plan(spec, plan_vector(session, spec, spec.vector, spec.coeff, "vector"))
+
+
+def write_field_json(path: Path, seed: int, original: VectorField, patched: VectorField) -> None:
+    maze = original.maze
+    atomic_write_json(path, {
+        "seed": seed,
+        "world_dim": maze.world_dim,
+        "maze_dim": maze.maze_dim,
+        "positions": [list(p) for p in original.positions],
+        "original": original.to_json(),
+        "patched": patched.to_json(),
+    }, compact=True)
+
+
+def _figure(title: str, original: VectorField, patched: VectorField, m: dict[str, Any]):  # noqa: ANN202
+    key = "p_cheese_ds" if m["decision_square"] else "p_toward_cheese"
+    label = METRICS[key].label
+    panels = [
+        Panel(original.maze, original.positions, original.arrows, f"original\n{label} = {fmt(m[key]['original'])}"),
+        Panel(patched.maze, patched.positions, patched.arrows, f"patched\n{label} = {fmt(m[key]['patched'])}"),
+        diff_panel(original, patched),
+    ]
+    return figure(title, panels, footer=LEGEND)
+
+
+def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+    return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summarize(done)})
+
+
+def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds", "p_top_right_ds")) -> str:
+    """Medians of the decision-square metrics, original → patched, and the median mean TV."""
+    parts = [f"{summary['mazes']} mazes ({summary['with_decision_square']} with a decision square)"]
+    for key in keys:
+        s = summary[key]
+        parts.append(f"median {METRICS[key].label} {fmt(s['original']['median'], 3)} -> "
+                     f"{fmt(s['patched']['median'], 3)}")
+    parts.append(f"median {METRICS['mean_tv'].label} {fmt(summary['mean_tv']['median'], 3)}")
+    return "; ".join(parts)
+
+
+STUDY = Study(
+    name="apply",
+    help="Apply a vector with a coefficient to target mazes; write field PNGs, field JSON and metrics.json.",
+    keys=("seeds", "vector", "coeff"),
+    required=("seeds", "vector", "coeff"),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=lambda r: [summary_line(r["summary"])],
+)

@@ -1,0 +1,135 @@
+"""`steer compose`: several vectors, each with its own coefficient and layer, added in one forward pass.
+
+Per maze the additivity error ||Δ(all) − ΣΔ(single)|| / ||Δ(all)|| compares the joint change of the action
+probabilities with the sum of the single-vector changes (Frobenius over squares × 15 actions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from steer.captions import DIFF_RGB, headline
+from steer.errors import SteerError
+from steer.metrics import describe, effect_metrics, fmt, maze_metrics, summarize
+from steer.render import LEGEND, Panel, figure, save_png
+from steer.session import Session
+from steer.specs import Spec
+from steer.study import CellResult, Report, Study
+from steer.vector_plan import VectorPlan, plan_vector
+from steer.vectors import SteeringVector
+from steer.vfield import FieldInputs, VectorField, vector_field
+
+
+def additivity_error(original: np.ndarray, singles: Sequence[np.ndarray], together: np.ndarray) -> float | None:
+    """||Δ(all) − ΣΔ(single)||_F / ||Δ(all)||_F over squares × actions; None when the joint change is zero."""
+    base = original.astype(np.float64)
+    joint = together.astype(np.float64) - base
+    predicted = sum((s.astype(np.float64) - base for s in singles), np.zeros_like(base))
+    norm = float(np.linalg.norm(joint))
+    return None if norm == 0 else float(np.linalg.norm(joint - predicted)) / norm
+
+
+def check(spec: Spec) -> None:
+    if len(spec.vectors) < 2:
+        raise SteerError("vectors: compose needs at least two vectors; `steer apply` applies a single one.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    vectors: tuple[VectorPlan, ...]
+
+    @property
+    def layer(self) -> str:
+        return ", ".join(dict.fromkeys(p.layer for p in self.vectors))
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        try:
+            target = session.target_maze(self.spec, seed)
+            vectors = [plan.for_target(session, self.spec, seed) for plan in self.vectors]
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        m, img = _compose_seed(session, self.spec, seed, target, self.vectors, vectors)
+        name = f"compose-seed{seed}.png"
+        save_png(img, out / name)
+        return "done", [name], m
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    return Plan(spec, tuple(
+        plan_vector(session, spec, item.vector, item.coeff, f"vectors[{i}]", item.layer, item.label)
+        for i, item in enumerate(spec.vectors)
+    ))
+
+
+def _compose_seed(
+    session: Session, spec: Spec, seed: int, target: Any, plans: Sequence[VectorPlan],
+    vectors: Sequence[SteeringVector],
+) -> tuple[dict[str, Any], Image.Image]:
+    policy, bs = session.policy, spec.batch_size
+    inputs = FieldInputs.render(session.renderer, target, session.device)
+    patches = [(plan.layer, vec.tensor, plan.coeff) for plan, vec in zip(plans, vectors, strict=True)]
+    original = vector_field(policy, inputs, batch_size=bs)
+    singles = [vector_field(policy, inputs, [patch], batch_size=bs) for patch in patches]
+    together = vector_field(policy, inputs, patches, batch_size=bs)
+    m = {
+        "seed": seed,
+        **maze_metrics(original, together),
+        "additivity_error": additivity_error(original.probs, [s.probs for s in singles], together.probs),
+        "joint_change_norm": float(np.linalg.norm(together.probs.astype(np.float64) - original.probs)),
+        "singles": [
+            {"label": plan.label, "source_seed": vec.meta.get("source_seed"), **effect_metrics(original, single)}
+            for plan, vec, single in zip(plans, vectors, singles, strict=True)
+        ],
+    }
+    title = f"seed {seed} · compose {' and '.join(p.label for p in plans)} · {session.title}"
+    return m, _figure(title, original, singles, together, plans, m)
+
+
+def _figure(
+    title: str, original: VectorField, singles: Sequence[VectorField], together: VectorField,
+    plans: Sequence[VectorPlan], m: dict[str, Any],
+) -> Image.Image:
+    maze, pos = original.maze, original.positions
+    panels = [Panel(maze, pos, original.arrows, "original\n" + headline(maze, m, "original"))]
+    for plan, single, s in zip(plans, singles, m["singles"], strict=True):
+        caption = headline(maze, {**s, "decision_square": m["decision_square"]}, "patched")
+        panels.append(Panel(maze, pos, single.arrows, f"{plan.label} alone\n{caption}"))
+    panels.append(Panel(maze, pos, together.arrows, "all together\n" + headline(maze, m, "patched")))
+    panels.append(Panel(maze, pos, together.arrows - original.arrows,
+                        f"all - original\nadditivity error {fmt(m['additivity_error'])}", color=DIFF_RGB))
+    layers = ", ".join(dict.fromkeys(f"{p.label} at {p.layer}" for p in plans))
+    return figure(title, panels, footer=f"{layers} · {LEGEND}")
+
+
+def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+    return Report({
+        "vectors": [p.describe() for p in plan.vectors],
+        "mazes": done,
+        "summary": {**summarize(done), "additivity_error": describe([m["additivity_error"] for m in done])},
+    })
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    s = report["summary"]
+    return [f"{s['mazes']} mazes: median additivity error {fmt(s['additivity_error']['median'], 3)}; median "
+            f"P(cheese | decision square) {fmt(s['p_cheese_ds']['original']['median'], 3)} -> "
+            f"{fmt(s['p_cheese_ds']['patched']['median'], 3)}"]
+
+
+STUDY = Study(
+    name="compose",
+    help="Apply several vectors together (each with its own coefficient and layer); measure their additivity.",
+    keys=("seeds", "vectors"),
+    required=("seeds", "vectors"),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary,
+)

@@ -1,0 +1,70 @@
+"""`steer compute-vector`: one vector file per seed (the pair built from that seed's maze), and vectors.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from steer.errors import SteerError
+from steer.session import Session, resolve_layer
+from steer.specs import Spec
+from steer.study import CellResult, Report, Study
+from steer.vector_plan import build_vector
+from steer.vectors import PairSpec
+
+
+def vector_filename(kind: str, seed: int) -> str:
+    return f"vector-{kind}-seed{seed}.pt"
+
+
+def check(spec: Spec) -> None:
+    if spec.vector is None or spec.vector.pair is None:
+        raise SteerError("vector: compute-vector needs an inline vector spec, e.g. vector: {kind: cheese}.")
+    if spec.vector.source_seed is not None:
+        raise SteerError(
+            "vector.source_seed: compute-vector makes a vector from each seed in `seeds`; list the source seed "
+            "there instead."
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    pair: PairSpec
+    layer: str
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        try:
+            vec = build_vector(session, self.spec, seed, self.pair, self.layer)
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        name = vector_filename(vec.kind, seed)
+        vec.save(out / name)
+        return "done", [name], {"seed": seed, "file": name, "norm": float(vec.tensor.norm())}
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    assert spec.vector is not None and spec.vector.pair is not None
+    return Plan(spec, spec.vector.pair, resolve_layer(session.policy, spec.effective_layer, "layer"))
+
+
+def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+    return Report({"vectors": done})
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    return [f"{len(report['vectors'])} vectors at {report['provenance']['layer']}"]
+
+
+STUDY = Study(
+    name="compute-vector",
+    help="Compute steering vectors (activation differences of paired mazes) and save them as files.",
+    keys=("seeds", "vector"),
+    required=("seeds", "vector"),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary,
+    report_name="vectors.json",
+)

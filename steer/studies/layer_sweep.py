@@ -1,0 +1,125 @@
+"""`steer layer-sweep`: the same vector kind computed and applied at each layer; its effect per layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from steer.errors import SteerError
+from steer.metrics import MAZE_KEYS, METRICS, effect_metrics, fmt, maze_info, summarize
+from steer.policy import ImpalaPolicy
+from steer.render import bar_rows
+from steer.session import Session, resolve_layer
+from steer.specs import DEFAULT_LAYER, Spec
+from steer.study import CellResult, Report, Study
+from steer.vector_plan import build_vector
+from steer.vectors import KINDS
+from steer.vfield import FieldInputs, vector_field
+
+
+def check(spec: Spec) -> None:
+    if spec.vector is None or spec.vector.pair is None or spec.vector.source_seed is not None:
+        raise SteerError("vector: a layer sweep computes each maze's own vector at every layer; give an inline "
+                         "vector spec such as {kind: cheese} without file or source_seed.")
+    if spec.coeff is None:
+        raise SteerError("coeff: missing; give the coefficient to apply at every layer, e.g. coeff: -1.")
+
+
+def sweep_layers(spec: Spec, policy: ImpalaPolicy) -> tuple[str, ...]:
+    """The spec's layers, or every hook point except the value head (it cannot change the actions)."""
+    if not spec.layers:
+        return tuple(name for name in policy.hook_names if name != "fc_value")
+    return tuple(resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.layers))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One maze: its own vector at every layer, each applied alone; the observations are rendered once."""
+
+    spec: Spec
+    layers: tuple[str, ...]
+
+    @property
+    def layer(self) -> str:
+        return ", ".join(self.layers)
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        spec = self.spec
+        assert spec.vector is not None and spec.vector.pair is not None and spec.coeff is not None
+        try:
+            target = session.target_maze(spec, seed)
+            vectors = [build_vector(session, spec, seed, spec.vector.pair, layer) for layer in self.layers]
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        policy, bs = session.policy, spec.batch_size
+        inputs = FieldInputs.render(session.renderer, target, session.device)
+        original = vector_field(policy, inputs, batch_size=bs, reuse_from=None)
+        by_layer = []
+        for layer, vec in zip(self.layers, vectors, strict=True):
+            patched = vector_field(policy, inputs, [(layer, vec.tensor, spec.coeff)], batch_size=bs)
+            by_layer.append({"layer": layer, "vector_norm": float(vec.tensor.norm()),
+                             **effect_metrics(original, patched)})
+        return "done", [], {"seed": seed, **maze_info(target), "by_layer": by_layer}
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    return Plan(spec, sweep_layers(spec, session.policy))
+
+
+def _chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) -> Image.Image:
+    assert spec.vector is not None and spec.vector.pair is not None
+    labels = [row["layer"] for row in per_layer]
+    # The vector kind's own metric; where it is undefined everywhere (top-right vectors on cheese-removed
+    # mazes have no decision squares), the mean step toward the top-right.
+    key = KINDS[spec.vector.pair.kind].effect_metric
+    if not METRICS[key].paired or all(row[key]["patched"]["median"] is None for row in per_layer):
+        cheese = any(row["p_cheese_ds"]["patched"]["median"] is not None for row in per_layer)
+        key = "p_cheese_ds" if cheese else "p_toward_top_right"
+    values = [row[key]["patched"]["median"] for row in per_layer]
+    original = per_layer[0][key]["original"]["median"] if per_layer else None
+    n = per_layer[0]["mazes"] if per_layer else 0
+    title = (f"{spec.vector.pair.kind} vector x {spec.coeff:g} at each layer · median {METRICS[key].label} · "
+             f"{n} mazes · {session.title}")
+    footer = f"dashed: the unpatched policy · highlighted: the default layer {DEFAULT_LAYER}"
+    return bar_rows(title, labels, values, reference=original, footer=footer, highlight=DEFAULT_LAYER)
+
+
+def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+    assert spec.vector is not None and spec.vector.pair is not None
+    per_layer = []
+    for i, layer in enumerate(plan.layers):
+        rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_layer"][i]} for m in done]
+        per_layer.append({"layer": layer, **summarize(rows)})
+    figures = {"layer-sweep.png": _chart(session, spec, per_layer)} if done else {}
+    return Report({
+        "vector": {"kind": spec.vector.pair.kind, "coeff": spec.coeff},
+        "layers": list(plan.layers),
+        "mazes": done,
+        "summary": {"mazes": len(done), "by_layer": per_layer},
+    }, figures)
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    rows = report["summary"]["by_layer"]
+    best = [r for r in rows if r["p_cheese_ds"]["patched"]["median"] is not None]
+    if not best:
+        return [f"{len(rows)} layers, {report['summary']['mazes']} mazes"]
+    low = min(best, key=lambda r: r["p_cheese_ds"]["patched"]["median"])
+    return [f"{len(rows)} layers, {report['summary']['mazes']} mazes: lowest median P(cheese | decision square) "
+            f"{fmt(low['p_cheese_ds']['patched']['median'], 3)} at {low['layer']}"]
+
+
+STUDY = Study(
+    name="layer-sweep",
+    help="Compute and apply the same vector kind at every layer (or `layers:`); compare the effect per layer.",
+    keys=("seeds", "vector", "coeff", "layers"),
+    required=("seeds", "vector", "coeff"),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary,
+)

@@ -1,0 +1,151 @@
+"""`steer sweep-coeff`: one vector at each coefficient of `coeffs`.
+
+Per maze every registered metric at every coefficient; a field grid for the mazes in `grid_seeds`; a chart
+of each metric against the coefficient (median and 25–75% band over mazes). The network prefix up to the
+injection layer runs once per maze and only the suffix runs per coefficient (`FieldInputs` memoises it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from steer.errors import SteerError
+from steer.metrics import MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_info, patched_value, summarize
+from steer.metrics import unpatched_metrics
+from steer.render import LEGEND, BandSeries, Panel, band_charts, grid_figure, save_png
+from steer.session import Session
+from steer.specs import Spec
+from steer.study import CellResult, Report, Study, seed_list
+from steer.vector_plan import VectorPlan, plan_vector
+from steer.vfield import FieldInputs, VectorField, vector_fields
+
+
+def check(spec: Spec) -> None:
+    if spec.vector is None:
+        raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
+    if not spec.coeffs:
+        raise SteerError("coeffs: missing; give a list such as [-1, 1, 2] or a range {from: -2, to: 2, step: 0.5}.")
+    for i, seed in enumerate(spec.grid_seeds):
+        if seed not in spec.seeds:
+            raise SteerError(f"grid_seeds[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}); "
+                             "a field grid can only be drawn for a maze the sweep runs.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    vector: VectorPlan
+    grid_seeds: frozenset[int]  # the mazes whose fields are drawn across coefficients
+
+    @property
+    def layer(self) -> str:
+        return self.vector.layer
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        try:
+            target = session.target_maze(self.spec, seed)
+            vec = self.vector.for_target(session, self.spec, seed)
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        inputs = FieldInputs.render(session.renderer, target, session.device)
+        # The prefix up to the layer runs once; the original and every coefficient share one batched suffix.
+        deltas = [None, *(c * vec.tensor for c in self.spec.coeffs)]
+        original, *fields = vector_fields(session.policy, inputs, self.layer, deltas, self.spec.batch_size)
+        entry = {
+            "seed": seed,
+            **maze_info(target),
+            "vector_source_seed": vec.meta.get("source_seed"),
+            "original": unpatched_metrics(original),
+            "by_coeff": [{"coeff": c, **effect_metrics(original, f)}
+                         for c, f in zip(self.spec.coeffs, fields, strict=True)],
+        }
+        files = []
+        if seed in self.grid_seeds:
+            files.append(f"sweep-fields-seed{seed}.png")
+            save_png(_grid(session, self.vector, entry, [original, *fields]), out / files[0])
+        return "done", files, entry
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    assert spec.vector is not None
+    return Plan(spec, plan_vector(session, spec, spec.vector, 1.0, "vector"),
+                frozenset(spec.grid_seeds or spec.seeds[:1]))
+
+
+def sweep_summary(coeffs: Sequence[float], mazes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per coefficient every metric's summary; per metric its median and quartile band across coefficients."""
+    per_coeff = []
+    for i, c in enumerate(coeffs):
+        rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_coeff"][i]} for m in mazes]
+        per_coeff.append({"coeff": c, **summarize(rows)})
+    bands = {}
+    for key in METRICS:
+        at = [describe([patched_value(m["by_coeff"][i][key]) for m in mazes]) for i in range(len(coeffs))]
+        original = describe([m["original"][key] for m in mazes])
+        bands[key] = {"median": [s["median"] for s in at], "q25": [s["q25"] for s in at],
+                      "q75": [s["q75"] for s in at], "n": [s["n"] for s in at], "original_median": original["median"]}
+    return {"mazes": len(mazes), "by_coeff": per_coeff, "bands": bands}
+
+
+def _signals(m: dict[str, Any]) -> str:
+    return f"H {fmt(patched_value(m['entropy']))} · wall {fmt(patched_value(m['wall_mass']))}"
+
+
+def _grid(session: Session, plan: VectorPlan, entry: dict[str, Any], fields: Sequence[VectorField]) -> Image.Image:
+    original = fields[0]
+    panels = [Panel(original.maze, original.positions, original.arrows, f"original\n{_signals(entry['original'])}")]
+    for m, f in zip(entry["by_coeff"], fields[1:], strict=True):
+        caption = f"coeff {m['coeff']:g} · TV {fmt(m['mean_tv'])}\n{_signals(m)}"
+        panels.append(Panel(f.maze, f.positions, f.arrows, caption))
+    title = f"seed {entry['seed']} · {plan.kind} vector at {plan.layer} over coefficients · {session.title}"
+    footer = f"H: mean action entropy (nats) · wall: mean P(move into a wall) · TV: mean TV from original · {LEGEND}"
+    widest = 4 if original.maze.maze_dim > 9 else 6  # big mazes draw wide panels
+    rows = -(-len(panels) // widest)
+    return grid_figure(title, panels, -(-len(panels) // rows), footer=footer)  # rows as even as they can be
+
+
+def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary: dict[str, Any]) -> Image.Image:
+    series = []
+    for key, metric in METRICS.items():
+        b = summary["bands"][key]
+        if not any(n for n in b["n"]):
+            continue  # e.g. cheese metrics on cheese-removed mazes
+        series.append(BandSeries(metric.label, b["median"], b["q25"], b["q75"], b["n"], b["original_median"]))
+    uneven = len({round(b - a, 9) for a, b in itertools.pairwise(coeffs)}) > 1
+    footer = "dashed: median of the original (unpatched) policy"
+    if uneven:
+        footer += " · coefficients are evenly spaced on the x axis, not to scale"
+    title = f"{plan.kind} vector at {plan.layer} · {summary['mazes']} mazes · {session.title}"
+    return band_charts(title, [f"{c:g}" for c in coeffs], series, footer=footer)
+
+
+def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+    summary = sweep_summary(spec.coeffs, done)
+    figures = {"sweep-metrics.png": _chart(session, plan.vector, spec.coeffs, summary)} if done else {}
+    return Report({"vector": plan.vector.describe(), "coeffs": list(spec.coeffs), "mazes": done, "summary": summary},
+                  figures)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    keys = ("mean_tv", "p_toward_top_right", "entropy", "wall_mass")
+    return [f"coeff {row['coeff']:g}: " + ", ".join(
+        f"{METRICS[k].label} {fmt(patched_value(row[k])['median'] if METRICS[k].paired else row[k]['median'], 3)}"
+        for k in keys) for row in report["summary"]["by_coeff"]]
+
+
+STUDY = Study(
+    name="sweep-coeff",
+    help="Apply one vector at each of several coefficients; chart each metric against the coefficient.",
+    keys=("seeds", "vector", "coeffs", "grid_seeds"),
+    required=("seeds", "vector", "coeffs"),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary_lines,
+)

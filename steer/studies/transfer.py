@@ -1,0 +1,230 @@
+"""`steer transfer`: vectors computed on `sources` mazes applied to `targets` mazes, as a source × target matrix.
+
+The matrix shows the effect metric of the vector kind (steer.vectors.KINDS); every registered field metric's
+change has its own matrix in metrics.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from steer.captions import diff_panel, headline
+from steer.errors import SteerError
+from steer.maze import Maze
+from steer.metrics import MAZE_KEYS, METRICS, PAIRED, delta, maze_info, maze_metrics
+from steer.render import LEGEND, Panel, figure, heatmap, save_png
+from steer.session import Session, resolve_layer
+from steer.specs import Spec
+from steer.study import CellResult, Report, Study, seed_list
+from steer.vector_plan import build_vector
+from steer.vectors import KINDS, SteeringVector
+from steer.vfield import FieldInputs, VectorField, vector_fields
+
+
+def transfer_seeds(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Sources and targets of a transfer; either defaults to `seeds`."""
+    return spec.sources or spec.seeds, spec.targets or spec.seeds
+
+
+def check(spec: Spec) -> None:
+    if spec.vector is None:
+        raise SteerError("vector: missing; give an inline vector spec such as {kind: cheese}.")
+    if spec.vector.file is not None:
+        raise SteerError("vector.file: transfer computes one vector per source seed; give an inline vector spec "
+                         "such as {kind: cheese}.")
+    if spec.vector.source_seed is not None:
+        raise SteerError("vector.source_seed: transfer takes its source seeds from `sources`; remove source_seed.")
+    if spec.coeff is None:
+        raise SteerError("coeff: missing; give the coefficient to multiply each source's vector by, e.g. coeff: -1.")
+    if spec.sources and spec.targets and spec.raw.get("seeds") is not None:
+        raise SteerError("seeds: with both `sources` and `targets` given, `seeds` would be ignored; remove it.")
+    sources, targets = transfer_seeds(spec)
+    for i, (src, tgt) in enumerate(spec.show):
+        if src not in sources:
+            raise SteerError(f"show[{i}][0]: seed {src} is not one of the sources ({seed_list(sources)}).")
+        if tgt not in targets:
+            raise SteerError(f"show[{i}][1]: seed {tgt} is not one of the targets ({seed_list(targets)}).")
+
+
+@dataclass(frozen=True)
+class Source:
+    seed: int
+    maze: Maze
+    vector: SteeringVector
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every source's vector, built before the run; one cell per target."""
+
+    spec: Spec
+    layer: str
+    sources: dict[int, Source]
+    source_skips: tuple[dict[str, Any], ...]
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        try:
+            target = session.target_maze(self.spec, seed)
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        figures: list[str] = []
+        pairs = _target_pairs(session, self, seed, target, out, figures)
+        return "done", figures, {"seed": seed, "maze": {"seed": seed, **maze_info(target)}, "pairs": pairs,
+                                 "figures": figures}
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    assert spec.vector is not None and spec.vector.pair is not None
+    layer = resolve_layer(session.policy, spec.effective_layer, "layer")
+    sources: dict[int, Source] = {}
+    skips = []
+    for seed in transfer_seeds(spec)[0]:
+        try:
+            maze = session.target_maze(spec, seed)
+            sources[seed] = Source(seed, maze, build_vector(session, spec, seed, spec.vector.pair, layer))
+        except SteerError as e:  # a seed can be skipped as a source yet used as a target
+            skips.append({"seed": seed, "role": "source", "reason": f"as a source: {e}"})
+    if not sources:
+        raise SteerError(f"sources: no source seed gives a vector ({skips[0]['reason']}); choose other seeds.")
+    return Plan(spec, layer, sources, tuple(skips))
+
+
+def _target_pairs(session: Session, plan: Plan, seed: int, target: Maze, out: Path,
+                  figures: list[str]) -> list[dict[str, Any]]:
+    """Every source vector on one target; the target's prefix up to the layer runs once."""
+    spec = plan.spec
+    assert spec.coeff is not None
+    inputs = FieldInputs.render(session.renderer, target, session.device)
+    deltas = [None, *(spec.coeff * src.vector.tensor for src in plan.sources.values())]
+    original, *patched_fields = vector_fields(session.policy, inputs, plan.layer, deltas, spec.batch_size)
+    rows = []
+    for src, patched in zip(plan.sources.values(), patched_fields, strict=True):
+        m = maze_metrics(original, patched)
+        rows.append({
+            "source": src.seed,
+            "target": seed,
+            "same_maze_dim": src.maze.maze_dim == target.maze_dim,
+            "same_cheese": src.maze.cheese == target.cheese,
+            "source_maze_dim": src.maze.maze_dim,
+            "source_cheese": maze_info(src.maze)["cheese"],
+            **{f"target_{k}": m[k] for k in MAZE_KEYS},
+            **{f"delta_{k}": delta(m[k]) for k in PAIRED},
+            "mean_tv": m["mean_tv"],
+            "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
+        })
+        if (src.seed, seed) in spec.show:
+            name = f"transfer-src{src.seed}-tgt{seed}.png"
+            save_png(_pair_figure(session, spec, src, seed, original, patched, m), out / name)
+            figures.append(name)
+    return rows
+
+
+def effect_key(kind: str) -> str:
+    """The matrix entry that shows a vector kind's effect: the change in its metric (TV for a comparison metric)."""
+    metric = KINDS[kind].effect_metric
+    return f"delta_{metric}" if METRICS[metric].paired else metric
+
+
+def _matrices(sources: Sequence[int], targets: Sequence[int], pairs: Sequence[dict[str, Any]],
+              kind: str) -> dict[str, Any]:
+    """Source × target matrices (rows: sources) of each effect; None where undefined or skipped."""
+    by_pair = {(p["source"], p["target"]): p for p in pairs}
+
+    def matrix(key: str) -> list[list[Any]]:
+        return [[by_pair[(s, t)][key] if (s, t) in by_pair else None for t in targets] for s in sources]
+
+    return {
+        "rows": "sources",
+        "effect": matrix(effect_key(kind)),
+        **{f"delta_{k}": matrix(f"delta_{k}") for k in PAIRED},
+        "mean_tv": matrix("mean_tv"),
+        "same_maze_dim": matrix("same_maze_dim"),
+        "same_cheese": matrix("same_cheese"),
+    }
+
+
+def _pair_figure(session: Session, spec: Spec, src: Source, seed: int, original: VectorField,
+                 patched: VectorField, m: dict[str, Any]) -> Image.Image:
+    maze = original.maze
+    panels = [
+        Panel(maze, original.positions, original.arrows, "original\n" + headline(maze, m, "original")),
+        Panel(maze, patched.positions, patched.arrows, f"with seed {src.seed}'s vector\n" + headline(maze, m, "patched")),
+        diff_panel(original, patched),
+    ]
+    same = [what for what, ok in (("maze size", src.maze.maze_dim == maze.maze_dim),
+                                  ("cheese square", src.maze.cheese == maze.cheese)) if ok]
+    title = (f"seed {src.seed}'s {src.vector.kind} vector -> seed {seed} · coeff {spec.coeff:g} · "
+             f"{src.vector.layer} · {session.title}")
+    footer = f"same {' and '.join(same)} as the source · {LEGEND}" if same else LEGEND
+    return figure(title, panels, footer=footer)
+
+
+def _heatmap(session: Session, spec: Spec, plan: Plan, mazes: dict[int, dict[str, Any]], matrices: dict[str, Any],
+             kind: str) -> Image.Image:
+    sources, targets = transfer_seeds(spec)
+
+    def label(seed: int, skipped: bool) -> str:
+        dim = mazes[seed]["maze_dim"] if seed in mazes else None
+        return f"seed {seed} (skipped)" if skipped else f"seed {seed} ({dim}x{dim})"
+
+    rows = [label(s, s not in plan.sources) for s in sources]
+    columns = [label(t, t not in mazes) for t in targets]
+    notes = [[_pair_note(matrices, i, j) for j in range(len(targets))] for i in range(len(sources))]
+    metric = METRICS[KINDS[kind].effect_metric]
+    what = f"change in {metric.label}" if metric.paired else metric.label
+    title = f"{kind} vectors across mazes · coeff {spec.coeff:g} · {what} · {session.title}"
+    footer = ("n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
+              "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square")
+    return heatmap(title, rows, columns, matrices["effect"], notes,
+                   axis_titles=("source (vector from)", "target (applied to)"), footer=footer)
+
+
+def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
+    same = [w for w, key in (("dim", "same_maze_dim"), ("cheese", "same_cheese")) if matrices[key][i][j]]
+    return f"same {' + '.join(same)}" if same else ""
+
+
+def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+    assert spec.vector is not None and spec.vector.pair is not None
+    kind = spec.vector.pair.kind
+    sources, targets = transfer_seeds(spec)
+    pairs = [p for d in done for p in d["pairs"]]
+    info = {d["seed"]: d["maze"] for d in done}
+    info.update({seed: {"seed": seed, **maze_info(src.maze)} for seed, src in plan.sources.items()})
+    matrices = _matrices(sources, targets, pairs, kind)
+    return Report({
+        "skipped": [*plan.source_skips,
+                    *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped)],
+        "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.coeff},
+        "sources": list(sources),
+        "targets": list(targets),
+        "mazes": [info[seed] for seed in sorted(info)],
+        "effect_metric": KINDS[kind].effect_metric,
+        "matrices": matrices,
+        "pairs": pairs,
+    }, {"transfer-matrix.png": _heatmap(session, spec, plan, info, matrices, kind)})
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    values = [v for row in report["matrices"]["effect"] for v in row if v is not None]
+    span = f", from {min(values):+.3f} to {max(values):+.3f}" if values else ""
+    return [f"{len(report['sources'])} x {len(report['targets'])} pairs; effect = change in {report['effect_metric']}, "
+            f"defined for {len(values)}{span}"]
+
+
+STUDY = Study(
+    name="transfer",
+    help="Apply vectors computed on source mazes to target mazes; write a source x target effect matrix.",
+    keys=("seeds", "sources", "targets", "vector", "coeff", "show"),
+    required=("vector", "coeff"),
+    check=check,
+    plan=plan,
+    report=report,
+    cells=lambda spec: transfer_seeds(spec)[1],
+    summary=summary,
+)
