@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,29 @@ def _write_error(path: Path, e: OSError) -> SteerError:
     )
 
 
+def create_temp(folder: Path, name: str, suffix: str = ".tmp") -> tuple[int, Path]:
+    """A new, empty, hidden file beside where `name` will go: (open write descriptor, its path).
+
+    Unlike `tempfile.mkstemp` (always mode 0600) the file is created with mode 0666 and the kernel applies
+    the user's umask (and a folder's default ACL), so a renamed-into-place output gets the permissions any
+    other new file of this user would. Letting the kernel apply it avoids reading the umask, which can only
+    be done by setting it, a race with the worker threads that write files too.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = Path(folder) / f".{name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {name!r} in {str(folder)!r}")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    tmp: str | None = None
+    tmp: Path | None = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = create_temp(path.parent, path.name)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -36,11 +55,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as e:
         if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         raise _write_error(path, e) from None
     except BaseException:
         if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         raise
 
 

@@ -6,9 +6,14 @@ refuse it with one short SteerError, and never run its code, expand it, or delet
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
+
+import pytest
 
 from steer.errors import excerpt
+from steer.io import atomic_write_bytes, atomic_write_json
 
 # -- excerpt: a value in a message is at most a short excerpt -------------------------------------
 
@@ -34,3 +39,19 @@ def test_excerpt_of_a_huge_shared_structure_is_quick() -> None:
     start = time.perf_counter()
     text = excerpt(value)
     assert time.perf_counter() - start < 0.1 and len(text) < 120
+
+
+# -- output files get the user's umask ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_get_the_users_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "a.bin", b"data")
+        atomic_write_json(tmp_path / "b.json", {"x": 1})
+    finally:
+        os.umask(old)
+    for name in ("a.bin", "b.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.json"]  # no temporary left behind
