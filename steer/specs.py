@@ -38,10 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from steer.env import MAX_SEED, MODES
-from steer.errors import SteerError
+from steer.errors import SteerError, excerpt
+from steer.io import load_yaml
 from steer.maze import Square
 from steer.vectors import EDIT_OPS, VECTOR_KINDS, Edit, PairSpec
 
@@ -423,19 +422,8 @@ def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = (
 
 def load_spec(path: str | Path, require: tuple[str, ...] = ()) -> Spec:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SteerError(f"spec: {str(path)!r} does not exist. See configs/ for example specs.") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SteerError(f"spec: cannot read {str(path)!r} ({e}).") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SteerError(f"spec: {str(path)!r} is not valid YAML{at}: {problem}.") from None
+    # The one bounded YAML reader (size, aliases, nesting, encoding): a spec may come from anyone.
+    data = load_yaml(path, "spec", hint="See configs/ for example specs.")
     if data is None:
-        raise SteerError(f"spec: {str(path)!r} is empty. See configs/ for example specs.")
+        raise SteerError(f"spec: {excerpt(str(path), 160)} is empty. See configs/ for example specs.")
     return parse_spec(data, path, require)
