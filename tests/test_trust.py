@@ -6,6 +6,7 @@ refuse it with one short SteerError, and never run its code, expand it, or delet
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import os
 import time
@@ -13,8 +14,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from steer import checkpoints
 from steer.errors import SteerError, excerpt
 from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, load_yaml
 from steer.specs import load_spec
@@ -157,3 +160,88 @@ def test_a_folder_non_utf8_and_invalid_yaml_are_one_short_message_each(tmp_path:
     path.write_text("seeds: [0]\x1f\n")  # PyYAML's reader refuses control characters while constructing
     _refused(load_spec, path, "spec: ", "is not valid YAML: unacceptable character #x001f")
     _refused(load_spec, tmp_path / "missing.yaml", "spec: ", "does not exist. See configs/")
+
+
+# -- checkpoints: weights only, and a wrong file is one clear message ------------------------------
+
+
+class _Evil:
+    """Unpickling this creates `marker`: it stands for any code a hostile checkpoint could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+def _state(ckpt) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in ckpt.policy.state_dict().items()}
+
+
+def test_a_pickle_checkpoint_is_refused_and_its_code_never_runs(tmp_path: Path, ckpt) -> None:
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save({"state_dict": _state(ckpt), "extra": _Evil(marker)}, evil)
+    with pytest.raises(SteerError) as info:
+        checkpoints.load(evil)
+    message = str(info.value)
+    assert message.startswith("checkpoint: ") and "'io.open'" in message and "run" in message
+    assert "--allow-pickle-checkpoint only for a file you trust" in message and len(message) < 600
+    assert not marker.exists()
+    # Posing as a known checkpoint does not help: its sha256 is checked before anything is unpickled.
+    fake = tmp_path / "checkpoints" / "maze-rr5-easy-2M.pth"
+    fake.parent.mkdir()
+    fake.write_bytes(evil.read_bytes())
+    with pytest.raises(SteerError, match="sha256"):
+        checkpoints.load(fake, allow_pickle=True)
+    assert not marker.exists()
+
+
+def test_allow_pickle_is_an_explicit_opt_in_for_a_trusted_legacy_checkpoint(tmp_path: Path, ckpt) -> None:
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"state_dict": _state(ckpt), "args": argparse.Namespace(lr=5e-4)}, legacy)
+    with pytest.raises(SteerError, match=r"argparse\.Namespace"):
+        checkpoints.load(legacy)
+    loaded = checkpoints.load(legacy, allow_pickle=True)
+    assert loaded.sha256 == checkpoints.sha256_of(legacy) and loaded.scale == 1
+
+
+@pytest.mark.parametrize("name", [k for k, v in checkpoints.KNOWN.items() if v.sha256])
+def test_the_real_checkpoints_load_weights_only(name: str) -> None:
+    path = checkpoints.locate(name)
+    torch.load(path, map_location="cpu", weights_only=True)
+    loaded = checkpoints.load(name)
+    assert loaded.name == name and loaded.sha256 == checkpoints.KNOWN[name].sha256
+
+
+def test_a_checkpoint_path_that_is_a_folder_is_called_a_folder(tmp_path: Path) -> None:
+    for folder in (tmp_path, tmp_path / "model.pth", tmp_path / "models"):
+        folder.mkdir(exist_ok=True)
+        with pytest.raises(SteerError, match=r"is a folder, not a checkpoint file"):
+            checkpoints.load(folder)
+
+
+def test_a_shape_mismatch_names_the_tensor_and_both_shapes(tmp_path: Path, ckpt) -> None:
+    state = _state(ckpt)
+    state["embedder.fc.weight"] = torch.zeros(256, 1024)
+    del state["fc_value.bias"]
+    state["x" * 10_000] = torch.zeros(1)
+    path = tmp_path / "wrong.pth"
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(SteerError) as info:
+        checkpoints.load(path)
+    message = str(info.value)
+    assert "tensor 'embedder.fc.weight' has shape [256, 1024], expected [256, 2048]" in message
+    assert "tensor 'fc_value.bias' is missing" in message and "is not a tensor of this policy" in message
+    assert len(message) < 800 and "\n" not in message
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path: Path, ckpt, bad: float) -> None:
+    state = _state(ckpt)
+    state["fc_policy.bias"][3] = bad
+    path = tmp_path / "diverged.pth"
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(SteerError, match=r"'fc_policy\.bias' holds 1 NaN or infinite values"):
+        checkpoints.load(path)
