@@ -397,7 +397,15 @@ def parse_spec(data: Any, path: Path | None = None, require: tuple[str, ...] = (
         if not f.has(key):
             raise SteerError(f"{key}: missing; this command needs it. See configs/ for examples.")
     vector = _beside_spec(parse_vector(data["vector"]), path) if f.has("vector") else None
+    # The name becomes the output folder (outputs/<name>/), so it must be one plain folder name, never a path.
     name = f.get_str("name") or (path.stem if path else "experiment")
+    if f.has("name") and (name in (".", "..") or not all(c.isascii() and (c.isalnum() or c in "._-") for c in name)):
+        raise SteerError(
+            f"name: {excerpt(name)} is not a plain folder name; it names the output folder. Use letters, digits, "
+            "'.', '_' and '-' only (not '.' or '..'), e.g. name: cheese-vector."
+        )
+    if name in (".", ".."):  # the stem of a spec file called '...yaml'
+        name = "experiment"
     return Spec(
         path=path,
         name=name,

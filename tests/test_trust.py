@@ -20,7 +20,7 @@ import yaml
 from steer import checkpoints
 from steer.errors import SteerError, excerpt
 from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, load_yaml
-from steer.specs import load_spec
+from steer.specs import load_spec, parse_spec
 
 # -- excerpt: a value in a message is at most a short excerpt -------------------------------------
 
@@ -245,3 +245,24 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path: Path, ckpt, 
     torch.save({"state_dict": state}, path)
     with pytest.raises(SteerError, match=r"'fc_policy\.bias' holds 1 NaN or infinite values"):
         checkpoints.load(path)
+
+
+# -- a spec's name is a folder name, never a path --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["../../escaped", "/tmp/abs", "a/b", "..", ".", "sp ace", "a\tb", "x" * 5000 + "/y", "naïve", "a\\b"]
+)
+def test_a_spec_name_that_is_not_a_plain_folder_name_is_refused(name: str) -> None:
+    with pytest.raises(SteerError) as info:
+        parse_spec({"name": name, "seeds": [0]})
+    message = str(info.value)
+    assert message.startswith("name: ") and "is not a plain folder name" in message and len(message) < 300
+    assert "e.g. name: cheese-vector" in message
+
+
+def test_plain_spec_names_and_file_stems_are_kept() -> None:
+    for name in ("cheese-vector", "run_2.v1", "A", "..x"):
+        assert parse_spec({"name": name, "seeds": [0]}).name == name
+    assert parse_spec({"seeds": [0]}, Path("configs/my-spec.yaml")).name == "my-spec"
+    assert parse_spec({"seeds": [0]}, Path("/somewhere/...yaml")).name == "experiment"  # stem '..'
