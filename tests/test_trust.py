@@ -21,6 +21,7 @@ from steer import checkpoints
 from steer.errors import SteerError, excerpt
 from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, load_yaml
 from steer.specs import load_spec, parse_spec
+from steer.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
 
 # -- excerpt: a value in a message is at most a short excerpt -------------------------------------
 
@@ -266,3 +267,123 @@ def test_plain_spec_names_and_file_stems_are_kept() -> None:
         assert parse_spec({"name": name, "seeds": [0]}).name == name
     assert parse_spec({"seeds": [0]}, Path("configs/my-spec.yaml")).name == "my-spec"
     assert parse_spec({"seeds": [0]}, Path("/somewhere/...yaml")).name == "experiment"  # stem '..'
+
+
+# -- vector files: every field checked, one message naming vector.file ----------------------------
+
+LAYER = "block2.res1.resadd_out"
+
+
+def _vector_file(tmp_path: Path, **fields: object) -> Path:
+    data: dict[str, object] = {
+        "format": FORMAT,
+        "layer": LAYER,
+        "kind": "cheese",
+        "tensor": torch.zeros(32, 16, 16),
+        "meta": {"source_seed": 0},
+    }
+    for key, value in fields.items():
+        if value is _MISSING:
+            del data[key]
+        else:
+            data[key] = value
+    path = tmp_path / "vector.pt"
+    torch.save(data, path)
+    return path
+
+
+_MISSING = object()
+_NAN = torch.zeros(32, 16, 16).index_put_((torch.tensor([3]),), torch.tensor(float("nan")))
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"layer": 5}, "field 'layer': expected a hook name"),
+        ({"layer": None}, "field 'layer': expected a hook name"),
+        ({"layer": "x" * 100_000}, "field 'layer': expected a hook name"),
+        ({"kind": _MISSING}, "field 'kind': expected one of cheese, top_right, custom, got nothing"),
+        ({"kind": "gouda"}, "field 'kind': expected one of cheese, top_right, custom, got 'gouda'"),
+        ({"tensor": torch.zeros(32, 16, 16, dtype=torch.float64)}, "got a float64 tensor of shape [32, 16, 16]"),
+        ({"tensor": torch.zeros(32, 16, 16, dtype=torch.int64)}, "got a int64 tensor of shape [32, 16, 16]"),
+        ({"tensor": _NAN}, "field 'tensor': expected finite values, got a float32 tensor of shape [32, 16, 16] with"),
+        ({"tensor": torch.full((32, 16, 16), float("inf"))}, "with 8192 NaN or infinite values"),
+        ({"tensor": torch.tensor(1.0)}, "field 'tensor': expected one observation's activations"),
+        ({"tensor": [0.0] * 10_000}, "field 'tensor': expected a dense tensor, got [0.0, 0.0"),
+        ({"tensor": _MISSING}, "field 'tensor': expected a dense tensor, got nothing"),
+        ({"meta": [1, 2]}, "field 'meta': expected a mapping"),
+        ({"meta": {"source_seed": "s" * 10_000}}, "field 'meta.source_seed': expected a level seed"),
+        ({"format": "other/1"}, "is not a steer vector file (format 'steer.vector/1')"),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, dict) else None,
+)
+def test_a_vector_file_field_of_the_wrong_type_is_one_clear_error(tmp_path: Path, fields: dict, expected: str) -> None:
+    path = _vector_file(tmp_path, **fields)
+    with pytest.raises(SteerError) as info:
+        SteeringVector.load(path)
+    message = str(info.value)
+    assert message.startswith("vector.file: ") and expected in message, message
+    assert len(message) < 500 and "\n" not in message
+
+
+def test_files_that_are_not_vector_files_are_refused(tmp_path: Path, ckpt) -> None:
+    assert SteeringVector.load(_vector_file(tmp_path)).layer == LAYER  # the baseline file is fine
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x80\x02not a torch file")
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    checkpoint = checkpoints.locate(checkpoints.DEFAULT_CHECKPOINT)
+    for path in (junk, tmp_path / "tensor.pt", checkpoint):
+        with pytest.raises(SteerError, match=r"^vector\.file: .* is not a steer vector file"):
+            SteeringVector.load(path)
+    with pytest.raises(SteerError, match=r"^vector\.file: .* is a folder, not a vector file"):
+        SteeringVector.load(tmp_path)
+
+
+def test_a_vector_file_that_needs_pickle_is_refused_and_its_code_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = _vector_file(tmp_path, meta={"source_seed": 0, "note": _Evil(marker)})
+    with pytest.raises(SteerError) as info:
+        SteeringVector.load(path)
+    assert str(info.value).startswith("vector.file: ") and "'io.open'" in str(info.value)
+    assert "run code from the file" in str(info.value) and not marker.exists()
+
+
+# -- custom pairs: a {mouse: …} edit moves the mouse; a pair that changes nothing is an error -------
+
+
+def _open_square(maze, exclude: set) -> tuple[int, int]:
+    return next(sq for sq in maze.open_squares() if sq not in exclude and sq != maze.cheese)
+
+
+def test_a_mouse_edit_in_a_custom_pair_moves_the_mouse(policy, easy) -> None:
+    level = easy.level(3)
+    start = level.start_square
+    square = _open_square(level, {start})
+    pair = PairSpec("custom", a=(("mouse", square),), b=())
+    vec = compute_vector(policy, easy, level, pair, LAYER)
+    moved, home = level.with_mouse(square), level.with_mouse(start)
+    expected = activations(policy, easy, [moved, home], LAYER)
+    assert vec.tensor.abs().sum() > 0
+    assert torch.equal(vec.tensor, expected[0] - expected[1])
+    assert vec.meta["mouse"] == list(start) and vec.meta["mouse_a"] == list(square) and "mouse_b" not in vec.meta
+    # The pair's own square is where both observations start; the edit still moves a's mouse from there.
+    other = _open_square(level, {start, square})
+    shifted = compute_vector(policy, easy, level, PairSpec("custom", a=(("mouse", square),), mouse=other), LAYER)
+    expected = activations(policy, easy, [moved, level.with_mouse(other)], LAYER)
+    assert torch.equal(shifted.tensor, expected[0] - expected[1])
+
+
+@pytest.mark.parametrize("case", ["same-mouse", "same-edit", "no-edits"])
+def test_a_pair_whose_observations_are_identical_is_refused(policy, easy, case: str) -> None:
+    level = easy.level(0)
+    square = _open_square(level, {level.start_square})
+    pair = {
+        "same-mouse": PairSpec("custom", a=(("mouse", square),), b=(("mouse", square),)),
+        "same-edit": PairSpec("custom", a=(("remove_cheese", None),) * 2, b=(("remove_cheese", None),)),
+        "no-edits": PairSpec("custom"),
+    }[case]
+    with pytest.raises(SteerError) as info:
+        compute_vector(policy, easy, level, pair, LAYER, where="vectors[1].vector")
+    message = str(info.value)
+    assert message.startswith("vectors[1].vector: the two observations of this custom pair are identical")
+    assert "the vector would be zero" in message
