@@ -130,6 +130,29 @@ def prepare_out_dir(path: Path) -> Path:
     return path
 
 
+def inside(folder: Path, name: Any) -> Path | None:
+    """The resolved path `name` names inside `folder`, or None when it does not stay strictly inside.
+
+    `name` comes from a file steer once wrote but anyone could have edited (a manifest), so it is confined:
+    it must be a non-empty relative path string, and once `..` and symlinks (in any component, the last
+    included) are resolved it must lie below the resolved folder. None for an absolute path, `../x`, a
+    link leading out of the folder, the folder itself, or a non-string.
+    """
+    if not isinstance(name, str) or not name or "\0" in name:
+        return None
+    rel = Path(name)
+    if rel.is_absolute() or rel.anchor:
+        return None
+    try:
+        root = Path(folder).resolve()
+        target = (root / rel).resolve()
+    except (OSError, RuntimeError):  # a symlink loop, or a name the file system refuses
+        return None
+    if target == root or not target.is_relative_to(root):
+        return None
+    return target
+
+
 # -- YAML ------------------------------------------------------------------------------------------
 
 

@@ -7,6 +7,9 @@ instead of rewriting the manifest (which would cost time quadratic in the number
 folded into the manifest when the run ends or is interrupted, and on resume after a hard kill. Re-running
 the same run resumes: finished cells are reused, not recomputed. A folder that holds a different run (or
 files steer did not write) is never overwritten without `force`.
+
+The manifest is read back from disk, so it is untrusted: a file name it lists is used only if it stays
+inside the folder (`steer.io.inside`), both to reuse a finished cell and to delete old outputs on `force`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from steer import __version__
-from steer.errors import SteerError
-from steer.io import append_json_line, atomic_write_json, prepare_out_dir, read_json_lines
+from steer.errors import SteerError, excerpt
+from steer.io import append_json_line, atomic_write_json, inside, prepare_out_dir, read_json_lines
 
 MANIFEST = "manifest.json"
 JOURNAL = "cells.jsonl"
@@ -30,6 +33,11 @@ JOURNAL = "cells.jsonl"
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _said(value: Any) -> str:
+    """A value read from an old manifest, as text for a message: as is when short and printable, else an excerpt."""
+    return value if isinstance(value, str) and len(value) <= 60 and value.isprintable() else excerpt(value, 60)
 
 
 def git_revision() -> str | None:
@@ -46,7 +54,8 @@ def fingerprint(command: str, spec: Any, checkpoint_sha256: str, mode: str) -> s
     """What makes two runs the same run: same command, spec, checkpoint, mode and steer version."""
     blob = json.dumps(
         {"command": command, "spec": spec, "checkpoint": checkpoint_sha256, "mode": mode, "steer": __version__},
-        sort_keys=True, default=str,
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -72,12 +81,12 @@ class RunFolder:
         old = cls._read(path)
         resumed: dict[str, Any] = {}
         if old is not None and old.get("fingerprint") == fp and not force:
-            resumed = old.get("cells", {})
+            resumed = old["cells"] if isinstance(old.get("cells"), dict) else {}
         elif old is not None and not force:
             raise SteerError(
-                f"--out: {str(path)!r} holds the results of a different run ({old.get('command')} of "
-                f"{old.get('spec_name', 'another spec')}, started {old.get('started')}). Re-run with --force to "
-                "replace them, or choose another --out folder."
+                f"--out: {str(path)!r} holds the results of a different run ({_said(old.get('command'))} of "
+                f"{_said(old.get('spec_name', 'another spec'))}, started {_said(old.get('started'))}). Re-run with "
+                "--force to replace them, or choose another --out folder."
             )
         elif old is None and not force and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
             raise SteerError(
@@ -120,27 +129,60 @@ class RunFolder:
             return {"command": "unknown", "started": "unknown"}
         cells = data.setdefault("cells", {})
         if isinstance(cells, dict):  # cells the run finished after its manifest was last written
-            cells.update({e["cell"]: e["record"] for e in read_json_lines(path / JOURNAL)
-                          if isinstance(e, dict) and "cell" in e and isinstance(e.get("record"), dict)})
+            cells.update(
+                {
+                    e["cell"]: e["record"]
+                    for e in read_json_lines(path / JOURNAL)
+                    if isinstance(e, dict) and isinstance(e.get("cell"), str) and isinstance(e.get("record"), dict)
+                }
+            )
         return data
 
     @staticmethod
     def _remove_outputs(path: Path, old: dict[str, Any]) -> None:
-        for cell in old.get("cells", {}).values():
-            for name in cell.get("files", []):
-                (path / name).unlink(missing_ok=True)
-        for name in old.get("reports", []):
-            (path / name).unlink(missing_ok=True)
+        """Delete the files the old manifest lists, only those inside `path`: `--force` must never delete
+        `../victim`, an absolute path or a symlink's target outside the folder that an edited manifest names."""
+        cells = old.get("cells")
+        names = [
+            name
+            for cell in (cells.values() if isinstance(cells, dict) else [])
+            if isinstance(cell, dict) and isinstance(cell.get("files"), list)
+            for name in cell["files"]
+        ]
+        reports = old.get("reports")
+        names += reports if isinstance(reports, list) else []
+        for name in names:
+            target = inside(path, name)
+            if target is None or not target.is_file():
+                continue
+            try:
+                target.unlink(missing_ok=True)
+            except OSError as e:
+                raise SteerError(
+                    f"--out: could not remove the old output {excerpt(name)} in {str(path)!r} ({e.strerror or e}). "
+                    "Fix the folder's permissions, or choose another --out folder."
+                ) from None
 
     def _save(self) -> None:
         atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def finished(self, cell: str) -> dict[str, Any] | None:
-        """The stored record of a cell that finished (its files all present), else None."""
+        """The stored record of a cell that finished, else None (it is computed again).
+
+        Finished means: status done or skipped, and every file it lists is present and inside the folder (a
+        name leading out of it, e.g. an edited manifest's `../x` or a symlink, does not count as present).
+        """
         rec = self.manifest["cells"].get(cell)
-        if rec and rec.get("status") in ("done", "skipped") and all((self.path / f).is_file() for f in rec["files"]):
-            return rec
-        return None
+        if not isinstance(rec, dict) or rec.get("status") not in ("done", "skipped"):
+            return None
+        files = rec.get("files")
+        if not isinstance(files, list):
+            return None
+        for name in files:
+            target = inside(self.path, name)
+            if target is None or not target.is_file():
+                return None
+        return rec
 
     def record(self, cell: str, status: str, files: list[str], result: Any) -> None:
         rec = {"status": status, "files": files, "result": result, "finished": _now()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import time
 import tracemalloc
@@ -19,7 +20,8 @@ import yaml
 
 from steer import checkpoints
 from steer.errors import SteerError, excerpt
-from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, load_yaml
+from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml
+from steer.runs import RunFolder
 from steer.specs import load_spec, parse_spec
 from steer.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
 
@@ -387,3 +389,88 @@ def test_a_pair_whose_observations_are_identical_is_refused(policy, easy, case: 
     message = str(info.value)
     assert message.startswith("vectors[1].vector: the two observations of this custom pair are identical")
     assert "the vector would be zero" in message
+
+
+# -- run folders: the manifest is untrusted; --force deletes only inside the folder ----------------
+
+PROV = {"checkpoint": {"sha256": "ab" * 32}, "distribution_mode": "easy"}
+
+
+def _open_run(out: Path, spec: dict, cells: list[str], **kwargs: object) -> RunFolder:
+    return RunFolder.open(out, "apply", spec, cells, PROV, **kwargs)
+
+
+def test_inside_confines_a_name_to_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (out / "out-link").symlink_to(tmp_path / "elsewhere")
+    (out / "in-link").symlink_to(out / "sub")
+    assert inside(out, "a.png") == out.resolve() / "a.png"
+    assert inside(out, "sub/../b.png") == out.resolve() / "b.png"
+    assert inside(out, "in-link/c.png") == out.resolve() / "sub" / "c.png"
+    for name in ("../victim.txt", str(tmp_path / "victim.txt"), "out-link/x", "sub/../../x", ".", "", None, 3, ["a"]):
+        assert inside(out, name) is None, name
+
+
+def test_force_never_deletes_outside_the_output_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = _open_run(out, {"name": "a"}, ["seed-0"])
+    (out / "field-seed0.png").write_bytes(b"png")
+    run.record("seed-0", "done", ["field-seed0.png"], {})
+    run.close("complete", reports=["metrics.json"])
+    victims = [tmp_path / "victim.txt", tmp_path / "absolute.txt", tmp_path / "linked.txt"]
+    for victim in victims:
+        victim.write_text("keep me")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "deep.txt").write_text("keep me")
+    victims.append(tmp_path / "dir" / "deep.txt")
+    (out / "link.png").symlink_to(tmp_path / "linked.txt")
+    (out / "dirlink").symlink_to(tmp_path / "dir")
+    # An edited manifest: the cell and the reports name files outside the folder every way there is.
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["cells"]["seed-0"]["files"] += ["../victim.txt", str(tmp_path / "absolute.txt"), "link.png"]
+    manifest["reports"] += ["dirlink/deep.txt", "../out/../victim.txt", 7, None]
+    manifest["cells"]["odd"] = ["not", "a", "record"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+    _open_run(out, {"name": "b"}, ["seed-0"], force=True)  # a different run, replaced with --force
+    assert all(v.read_text() == "keep me" for v in victims)
+    assert not (out / "field-seed0.png").exists()  # what is inside is still removed
+
+
+def test_a_cell_whose_files_leave_the_folder_is_not_finished(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (tmp_path / "victim.png").write_bytes(b"png")
+    run = _open_run(out, {"name": "a"}, ["seed-0", "seed-1", "seed-2", "seed-3"])
+    (out / "link.png").symlink_to(tmp_path / "victim.png")
+    run.record("seed-0", "done", ["../victim.png"], {})
+    run.record("seed-1", "done", [str(tmp_path / "victim.png")], {})
+    run.record("seed-2", "done", ["link.png"], {})
+    run.manifest["cells"]["seed-3"] = {"status": "done", "files": "field.png"}  # not a list
+    assert [run.finished(c) for c in ("seed-0", "seed-1", "seed-2", "seed-3")] == [None] * 4
+
+
+def test_a_cell_whose_png_was_deleted_is_computed_again(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = _open_run(out, {"name": "a"}, ["seed-0", "seed-1"])
+    for seed in (0, 1):
+        (out / f"field-seed{seed}.png").write_bytes(b"png")
+        run.record(f"seed-{seed}", "done", [f"field-seed{seed}.png"], {"seed": seed})
+    run.close("complete")
+    (out / "field-seed1.png").unlink()
+    again = _open_run(out, {"name": "a"}, ["seed-0", "seed-1"])
+    assert again.finished("seed-0") == {**again.manifest["cells"]["seed-0"]} and again.finished("seed-0")
+    assert again.finished("seed-1") is None
+
+
+def test_a_different_run_message_quotes_the_old_manifest_briefly(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _open_run(out, {"name": "a"}, ["seed-0"]).close("complete")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["spec_name"] = "x" * 100_000
+    manifest["command"] = ["apply"] * 10_000
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SteerError, match="holds the results of a different run") as info:
+        _open_run(out, {"name": "b"}, ["seed-0"])
+    assert len(str(info.value)) < 500
