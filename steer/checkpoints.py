@@ -15,7 +15,6 @@ chosen by whoever made the file. A legacy checkpoint that needs that is refused 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import urllib.error
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 from steer.errors import SteerError, excerpt
-from steer.io import create_temp
+from steer.io import create_temp, sha256_file
 from steer.policy import ImpalaPolicy
 
 DEFAULT_CHECKPOINT = "maze-rr5-easy-160M"
@@ -108,12 +107,7 @@ class Checkpoint:
         }
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_of = sha256_file  # the older name, kept for callers
 
 
 def cache_dir() -> Path:

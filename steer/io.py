@@ -9,6 +9,7 @@ Inputs come from files a user may have been sent: `load_yaml` bounds what a YAML
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -128,6 +129,15 @@ def prepare_out_dir(path: Path) -> Path:
             f"--out: cannot write to {str(path)!r} ({e.strerror or e}). Choose a folder you can write to."
         ) from None
     return path
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def inside(folder: Path, name: Any) -> Path | None:

@@ -8,6 +8,10 @@ folded into the manifest when the run ends or is interrupted, and on resume afte
 the same run resumes: finished cells are reused, not recomputed. A folder that holds a different run (or
 files steer did not write) is never overwritten without `force`.
 
+What makes two runs "the same run" is their identity (see `run_identity`): the command, the normalised spec,
+the checkpoint, the mode and the sha256 of every input file. A caller that leaves the cell list (seeds) out
+of the identity lets a run grow: re-running with more seeds reuses the finished cells and computes the rest.
+
 The manifest is read back from disk, so it is untrusted: a file name it lists is used only if it stays
 inside the folder (`steer.io.inside`), both to reuse a finished cell and to delete old outputs on `force`.
 """
@@ -18,7 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,14 +54,35 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def fingerprint(command: str, spec: Any, checkpoint_sha256: str, mode: str) -> str:
-    """What makes two runs the same run: same command, spec, checkpoint, mode and steer version."""
-    blob = json.dumps(
-        {"command": command, "spec": spec, "checkpoint": checkpoint_sha256, "mode": mode, "steer": __version__},
-        sort_keys=True,
-        default=str,
-    )
+def run_identity(
+    command: str, spec: Any, checkpoint_sha256: str, mode: str, inputs: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What makes two runs the same run, as a JSON-able mapping (hashed by `identity_hash`).
+
+    `spec`: the spec as JSON-able values. Pass the *parsed* values (coefficients as floats, seeds as ints,
+    ranges expanded), not the YAML text's, so equivalent specs (`coeff: -1` and `coeff: -1.0`) are one run;
+    leave out what only lists cells (`seeds`) so that a run can grow. `inputs`: name -> sha256 of each input
+    file the run reads besides the checkpoint (vector files; `steer.io.sha256_file`), so editing one makes a
+    different run. Without inputs the identity (and so the fingerprint) is what steer wrote before inputs
+    were hashed, so existing run folders still resume.
+    """
+    identity: dict[str, Any] = {"command": command, "spec": spec, "checkpoint": checkpoint_sha256, "mode": mode}
+    if inputs:
+        identity["inputs"] = dict(sorted(inputs.items()))
+    return identity
+
+
+def identity_hash(identity: Mapping[str, Any]) -> str:
+    """The fingerprint of a run identity, with the steer version (a new version may compute differently)."""
+    blob = json.dumps({**identity, "steer": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def fingerprint(
+    command: str, spec: Any, checkpoint_sha256: str, mode: str, inputs: Mapping[str, str] | None = None
+) -> str:
+    """What makes two runs the same run: command, spec, checkpoint, mode, input files and steer version."""
+    return identity_hash(run_identity(command, spec, checkpoint_sha256, mode, inputs))
 
 
 @dataclass
@@ -74,9 +99,19 @@ class RunFolder:
         cells: list[str],
         provenance: dict[str, Any],
         force: bool = False,
+        identity: Mapping[str, Any] | None = None,
     ) -> RunFolder:
+        """Start, resume or (with `force`) replace the run in `path`.
+
+        `identity` (from `run_identity`) says what makes this the same run as the one in the folder; when it
+        leaves out the cells, a folder holding a run of fewer seeds is resumed: its finished cells among
+        `cells` are reused. None: the identity is command, `spec` as given, checkpoint and mode.
+        """
         sha = provenance["checkpoint"]["sha256"]
-        fp = fingerprint(command, spec, sha, provenance["distribution_mode"])
+        given = identity is not None
+        if identity is None:
+            identity = run_identity(command, spec, sha, provenance["distribution_mode"])
+        fp = identity_hash(identity)
         path = Path(path)
         old = cls._read(path)
         resumed: dict[str, Any] = {}
@@ -101,6 +136,7 @@ class RunFolder:
             "spec_name": spec.get("name") if isinstance(spec, dict) else None,
             "spec": spec,
             "fingerprint": fp,
+            **({"identity": dict(identity)} if given else {}),  # the default one only repeats the spec
             "cells_planned": cells,
             "checkpoint_sha256": sha,
             "provenance": provenance,

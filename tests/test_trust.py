@@ -7,6 +7,7 @@ refuse it with one short SteerError, and never run its code, expand it, or delet
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -18,10 +19,11 @@ import pytest
 import torch
 import yaml
 
+import steer
 from steer import checkpoints
 from steer.errors import SteerError, excerpt
-from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml
-from steer.runs import RunFolder
+from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml, sha256_file
+from steer.runs import RunFolder, fingerprint, identity_hash, run_identity
 from steer.specs import load_spec, parse_spec
 from steer.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
 
@@ -462,6 +464,58 @@ def test_a_cell_whose_png_was_deleted_is_computed_again(tmp_path: Path) -> None:
     again = _open_run(out, {"name": "a"}, ["seed-0", "seed-1"])
     assert again.finished("seed-0") == {**again.manifest["cells"]["seed-0"]} and again.finished("seed-0")
     assert again.finished("seed-1") is None
+
+
+# -- run identity: input files count, seeds can grow -----------------------------------------------
+
+
+def test_the_fingerprint_covers_input_files_and_stays_compatible() -> None:
+    spec = {"coeff": -1.0, "vector": {"file": "v.pt"}}
+    base = fingerprint("apply", spec, "c" * 64, "easy", {"vector.file": "1" * 64})
+    assert base == fingerprint("apply", spec, "c" * 64, "easy", {"vector.file": "1" * 64})
+    assert base != fingerprint("apply", spec, "c" * 64, "easy", {"vector.file": "2" * 64})
+    assert base != fingerprint("apply", spec, "c" * 64, "easy")
+    two = {"a": "1" * 64, "b": "2" * 64}
+    assert fingerprint("apply", spec, "c", "easy", two) == fingerprint(
+        "apply", spec, "c", "easy", dict(reversed(two.items()))
+    )
+    # Without inputs it is the fingerprint steer wrote before, so existing run folders still resume.
+    legacy = json.dumps(
+        {"command": "apply", "spec": spec, "checkpoint": "c", "mode": "easy", "steer": steer.__version__},
+        sort_keys=True,
+        default=str,
+    )
+    assert fingerprint("apply", spec, "c", "easy") == hashlib.sha256(legacy.encode()).hexdigest()[:16]
+    assert identity_hash(run_identity("apply", spec, "c", "easy")) == fingerprint("apply", spec, "c", "easy")
+
+
+def test_sha256_file_is_the_checkpoint_hash(tmp_path: Path) -> None:
+    path = tmp_path / "v.pt"
+    path.write_bytes(b"vector")
+    assert sha256_file(path) == hashlib.sha256(b"vector").hexdigest() == checkpoints.sha256_of(path)
+
+
+def test_more_seeds_resume_a_run_whose_identity_leaves_out_the_seeds(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    spec = {"coeff": -1.0, "vector": {"kind": "cheese"}}
+    identity = run_identity("apply", spec, PROV["checkpoint"]["sha256"], "easy", {"vector.file": "1" * 64})
+    run = _open_run(out, {**spec, "seeds": [0, 1]}, ["seed-0", "seed-1"], identity=identity)
+    for seed in (0, 1):
+        (out / f"field-seed{seed}.png").write_bytes(b"png")
+        run.record(f"seed-{seed}", "done", [f"field-seed{seed}.png"], {"seed": seed})
+    run.close("complete", reports=["metrics.json"])
+
+    grown = _open_run(out, {**spec, "seeds": [0, 1, 2]}, ["seed-0", "seed-1", "seed-2"], identity=dict(identity))
+    assert grown.finished("seed-0") and grown.finished("seed-1") and grown.finished("seed-2") is None
+    assert grown.manifest["cells_planned"] == ["seed-0", "seed-1", "seed-2"]
+    assert grown.manifest["identity"] == identity and grown.manifest["spec"]["seeds"] == [0, 1, 2]
+    # The old form (the spec with its seeds is the identity) still treats more seeds as a different run ...
+    with pytest.raises(SteerError, match="holds the results of a different run"):
+        _open_run(out, {**spec, "seeds": [0, 1, 2, 3]}, ["seed-0", "seed-1", "seed-2", "seed-3"])
+    # ... and so does a changed input file.
+    changed = run_identity("apply", spec, PROV["checkpoint"]["sha256"], "easy", {"vector.file": "2" * 64})
+    with pytest.raises(SteerError, match="holds the results of a different run"):
+        _open_run(out, {**spec, "seeds": [0, 1]}, ["seed-0", "seed-1"], identity=changed)
 
 
 def test_a_different_run_message_quotes_the_old_manifest_briefly(tmp_path: Path) -> None:
