@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from steer.errors import SteerError
-from steer.io import atomic_write_json, prepare_out_dir
+from steer.io import atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
 from steer.session import Session
 from steer.specs import Spec
@@ -46,14 +44,7 @@ class Experiment:
 
 
 def _load_yaml(path: Path, what: str) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SteerError(f"{what}: {str(path)!r} does not exist.") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise SteerError(f"{what}: {str(path)!r} is not valid YAML{at}.") from None
+    return load_yaml(path, what)  # bounded: size, aliases, nesting, encoding (steer/io.py)
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any, where: str) -> None:

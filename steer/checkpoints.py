@@ -5,13 +5,18 @@ A checkpoint is named on the command line (`--checkpoint`), in a spec (`checkpoi
 `.pth` file or one of the known checkpoints below, looked for in `./checkpoints/`, `../shared/checkpoints/`
 (beside the working folder or this project), the user cache, and finally downloaded from its public URL
 with a sha256 check. Checkpoint files never live in this repository.
+
+A checkpoint file is untrusted input: it is read with `torch.load(weights_only=True)`, which restores
+tensors and plain containers but refuses to import arbitrary Python objects, since unpickling those runs code
+chosen by whoever made the file. A legacy checkpoint that needs that is refused unless the caller passes
+`allow_pickle=True` (the CLI's `--allow-pickle-checkpoint`). Loaded weights are checked against the policy
+(names, shapes, finite values) so a wrong file is one clear message, never a broken policy.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,10 +24,12 @@ from pathlib import Path
 
 import torch
 
-from steer.errors import SteerError
+from steer.errors import SteerError, excerpt
+from steer.io import create_temp, sha256_file
 from steer.policy import ImpalaPolicy
 
 DEFAULT_CHECKPOINT = "maze-rr5-easy-160M"
+ALLOW_PICKLE_FLAG = "--allow-pickle-checkpoint"
 ENV_VAR = "STEER_CHECKPOINT"
 _SOURCE = "https://github.com/GarretteBaker/train-procgen-pytorch_devinterp/raw"
 
@@ -100,12 +107,7 @@ class Checkpoint:
         }
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_of = sha256_file  # the older name, kept for callers
 
 
 def cache_dir() -> Path:
@@ -137,13 +139,23 @@ def locate(ref: str | os.PathLike[str] | None) -> Path:
         ref = os.environ.get(ENV_VAR) or DEFAULT_CHECKPOINT
     ref = str(ref)
     path = Path(ref).expanduser()
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise SteerError(
+            f"checkpoint: {excerpt(ref)} cannot be used as a file name ({e.strerror or e}). {_HOW}"
+        ) from None
+    if is_dir:
+        raise SteerError(
+            f"checkpoint: {excerpt(ref, 160)} is a folder, not a checkpoint file. Name the .pth file in it. {_HOW}"
+        )
     if ref not in KNOWN and (path.suffix or os.sep in ref):
-        if not path.is_file():
-            raise SteerError(f"checkpoint: file {ref!r} does not exist. {_HOW}")
+        if not is_file:
+            raise SteerError(f"checkpoint: file {excerpt(ref, 160)} does not exist. {_HOW}")
         return path
     name = ref.removesuffix(".pth")
     if name not in KNOWN:
-        raise SteerError(f"checkpoint: {ref!r} is neither a file nor a known checkpoint name. {_HOW}")
+        raise SteerError(f"checkpoint: {excerpt(ref)} is neither a file nor a known checkpoint name. {_HOW}")
     known = KNOWN[name]
     for d in _search_dirs():
         candidate = d / known.filename
@@ -161,8 +173,7 @@ def _download(known: KnownCheckpoint) -> Path:
         )
     dest = cache_dir() / known.filename
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-    tmp = Path(tmp_name)
+    fd, tmp = create_temp(dest.parent, known.filename, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(known.url, timeout=60) as resp:
             while chunk := resp.read(1 << 20):
@@ -184,7 +195,44 @@ def _download(known: KnownCheckpoint) -> Path:
         tmp.unlink(missing_ok=True)
 
 
+def _shown(path: Path) -> str:
+    return excerpt(str(path), 160)
+
+
+def pickle_global(error: Exception) -> str | None:
+    """The Python object a weights-only `torch.load` refused to import, or None if that was not the reason.
+
+    torch raises UnpicklingError both for such a file (one that only full unpickling can load, which would
+    run its code) and for bytes that are no pickle at all; only the first names a GLOBAL.
+    """
+    text = str(error)
+    match = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"Unsupported class ([\w.]+)", text)
+    return match.group(1) if match else None
+
+
+def _read(path: Path, allow_pickle: bool) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except Exception as e:  # torch raises many types for non-checkpoint bytes
+        name = None if allow_pickle else pickle_global(e)
+        if name is not None:
+            raise SteerError(
+                f"checkpoint: {_shown(path)} is a legacy pickle that needs the Python object {excerpt(name)} to "
+                "load, and unpickling it would run whatever code the file contains, so steer refuses it. Pass "
+                f"{ALLOW_PICKLE_FLAG} only for a file you trust (you made it, or it comes from a source you "
+                "trust); better, re-save its weights once with torch.save({'state_dict': model.state_dict()}, "
+                "PATH)."
+            ) from None
+        raise SteerError(
+            f"checkpoint: {_shown(path)} could not be read as a PyTorch checkpoint ({type(e).__name__}: "
+            f"{excerpt(str(e).splitlines()[0], 120) if str(e) else 'no detail'}). The file may be truncated or "
+            f"not a checkpoint. {_HOW}"
+        ) from None
+
+
 def _state_dict(raw: object, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(raw, torch.nn.Module):  # a whole pickled model, readable only with allow_pickle
+        return raw.state_dict()
     if isinstance(raw, dict):
         for key in ("state_dict", "model_state_dict"):
             if key in raw and isinstance(raw[key], dict):
@@ -192,50 +240,88 @@ def _state_dict(raw: object, path: Path) -> dict[str, torch.Tensor]:
         if raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
             return raw  # a bare state dict
     raise SteerError(
-        f"checkpoint: {str(path)!r} is not a maze policy checkpoint: expected a dict with 'state_dict' or "
+        f"checkpoint: {_shown(path)} is not a maze policy checkpoint: expected a dict with 'state_dict' or "
         f"'model_state_dict', or a bare state dict. {_HOW}"
     )
 
 
-def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu") -> Checkpoint:
-    """Locate, hash and load a checkpoint into an `ImpalaPolicy` in eval mode."""
+def _shape(t: torch.Tensor) -> str:
+    return "[" + ", ".join(str(n) for n in t.shape) + "]"
+
+
+def _check_fits(policy: ImpalaPolicy, state: dict[str, object], path: Path) -> None:
+    """Every tensor the policy needs, with its shape, and nothing else; the first few problems are named.
+
+    torch's own load_state_dict error lists every mismatch on its own line (and its first line says
+    nothing), so the message is built here: which key, the shape expected and the shape found.
+    """
+    expected = policy.state_dict()
+    problems: list[str] = []
+    for key, want in expected.items():
+        got = state.get(key)
+        if key not in state:
+            problems.append(f"tensor {key!r} is missing")
+        elif not isinstance(got, torch.Tensor):
+            problems.append(f"{key!r} is {excerpt(got, 40)}, not a tensor")
+        elif got.shape != want.shape:
+            problems.append(f"tensor {key!r} has shape {_shape(got)}, expected {_shape(want)}")
+    problems += [f"{excerpt(key, 60)} is not a tensor of this policy" for key in state if key not in expected]
+    if problems:
+        more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
+        raise SteerError(
+            f"checkpoint: {_shown(path)} does not fit the Impala maze policy of channel scale {policy.scale}: "
+            f"{'; '.join(problems[:3])}{more}. Use a checkpoint of procgen maze's Impala policy. {_HOW}"
+        )
+
+
+def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise SteerError(
+                f"checkpoint: {_shown(path)} tensor {excerpt(key, 60)} holds {bad} NaN or infinite values (of "
+                f"{tensor.numel()}); the file is corrupt or from a diverged training run. Use another checkpoint."
+            )
+
+
+def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu", allow_pickle: bool = False) -> Checkpoint:
+    """Locate, hash and load a checkpoint into an `ImpalaPolicy` in eval mode.
+
+    `allow_pickle` permits a legacy checkpoint that only full unpickling can read, which runs code from the
+    file: pass it only for a file the user trusts (`--allow-pickle-checkpoint`).
+    """
     path = locate(ref)
     sha = sha256_of(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for non-checkpoint bytes
+    known = _BY_SHA.get(sha) or KNOWN.get(path.stem)
+    if known is not None and known.sha256 not in (None, sha):
+        # Checked before reading: a file posing as a known checkpoint is never unpickled.
         raise SteerError(
-            f"checkpoint: {str(path)!r} could not be read as a PyTorch checkpoint ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else 'no detail'}). The file may be truncated or not a "
-            f"checkpoint. {_HOW}"
-        ) from None
-    state = _state_dict(raw, path)
+            f"checkpoint: {_shown(path)} is named like the known checkpoint {known.name!r} but its sha256 is "
+            f"{sha}, not {known.sha256}. The file is corrupt or a different model; replace it."
+        )
+    state = _state_dict(_read(path, allow_pickle), path)
     weight = state.get("embedder.block1.conv.weight")
-    if weight is None or weight.ndim != 4:
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
         raise SteerError(
-            f"checkpoint: {str(path)!r} has no 'embedder.block1.conv.weight'; it is not an Impala maze "
-            f"policy. {_HOW}"
+            f"checkpoint: {_shown(path)} has no 'embedder.block1.conv.weight'; it is not an Impala maze policy. {_HOW}"
         )
     scale, rem = divmod(int(weight.shape[0]), 16)
     if rem or scale < 1:
-        raise SteerError(f"checkpoint: {str(path)!r} has {weight.shape[0]} first-layer channels; expected 16·k.")
+        raise SteerError(f"checkpoint: {_shown(path)} has {weight.shape[0]} first-layer channels; expected 16·k.")
     policy = ImpalaPolicy(scale)
+    _check_fits(policy, state, path)
+    _check_finite(state, path)
     try:
         policy.load_state_dict(state, strict=True)
-    except RuntimeError as e:
+    except RuntimeError as e:  # _check_fits should have said why; keep one line of torch's reason if not
+        detail = [line.strip() for line in str(e).splitlines() if line.strip()][-1:] or ["no detail"]
         raise SteerError(
-            f"checkpoint: {str(path)!r} does not fit the Impala maze policy: {str(e).splitlines()[0]} {_HOW}"
+            f"checkpoint: {_shown(path)} does not fit the Impala maze policy: {excerpt(detail[0], 200)} {_HOW}"
         ) from None
     # Channels-last weights match the NHWC layout procgen frames arrive in; CPU convolutions run faster so.
     policy.eval().to(device=device, memory_format=torch.channels_last)
     for p in policy.parameters():
         p.requires_grad_(False)
-    known = _BY_SHA.get(sha) or KNOWN.get(path.stem)
-    if known is not None and known.sha256 not in (None, sha):
-        raise SteerError(
-            f"checkpoint: {str(path)!r} is named like the known checkpoint {known.name!r} but its sha256 is "
-            f"{sha}, not {known.sha256}. The file is corrupt or a different model; replace it."
-        )
     if known is not None:
         name, mode, source = known.name, known.mode, "registry"
     else:

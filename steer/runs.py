@@ -7,6 +7,13 @@ instead of rewriting the manifest (which would cost time quadratic in the number
 folded into the manifest when the run ends or is interrupted, and on resume after a hard kill. Re-running
 the same run resumes: finished cells are reused, not recomputed. A folder that holds a different run (or
 files steer did not write) is never overwritten without `force`.
+
+What makes two runs "the same run" is their identity (see `run_identity`): the command, the normalised spec,
+the checkpoint, the mode and the sha256 of every input file. A caller that leaves the cell list (seeds) out
+of the identity lets a run grow: re-running with more seeds reuses the finished cells and computes the rest.
+
+The manifest is read back from disk, so it is untrusted: a file name it lists is used only if it stays
+inside the folder (`steer.io.inside`), both to reuse a finished cell and to delete old outputs on `force`.
 """
 
 from __future__ import annotations
@@ -15,14 +22,14 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from steer import __version__
-from steer.errors import SteerError
-from steer.io import append_json_line, atomic_write_json, prepare_out_dir, read_json_lines
+from steer.errors import SteerError, excerpt
+from steer.io import append_json_line, atomic_write_json, inside, prepare_out_dir, read_json_lines
 
 MANIFEST = "manifest.json"
 JOURNAL = "cells.jsonl"
@@ -30,6 +37,11 @@ JOURNAL = "cells.jsonl"
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _said(value: Any) -> str:
+    """A value read from an old manifest, as text for a message: as is when short and printable, else an excerpt."""
+    return value if isinstance(value, str) and len(value) <= 60 and value.isprintable() else excerpt(value, 60)
 
 
 def git_revision() -> str | None:
@@ -42,13 +54,35 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def fingerprint(command: str, spec: Any, checkpoint_sha256: str, mode: str) -> str:
-    """What makes two runs the same run: same command, spec, checkpoint, mode and steer version."""
-    blob = json.dumps(
-        {"command": command, "spec": spec, "checkpoint": checkpoint_sha256, "mode": mode, "steer": __version__},
-        sort_keys=True, default=str,
-    )
+def run_identity(
+    command: str, spec: Any, checkpoint_sha256: str, mode: str, inputs: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What makes two runs the same run, as a JSON-able mapping (hashed by `identity_hash`).
+
+    `spec`: the spec as JSON-able values. Pass the *parsed* values (coefficients as floats, seeds as ints,
+    ranges expanded), not the YAML text's, so equivalent specs (`coeff: -1` and `coeff: -1.0`) are one run;
+    leave out what only lists cells (`seeds`) so that a run can grow. `inputs`: name -> sha256 of each input
+    file the run reads besides the checkpoint (vector files; `steer.io.sha256_file`), so editing one makes a
+    different run. Without inputs the identity (and so the fingerprint) is what steer wrote before inputs
+    were hashed, so existing run folders still resume.
+    """
+    identity: dict[str, Any] = {"command": command, "spec": spec, "checkpoint": checkpoint_sha256, "mode": mode}
+    if inputs:
+        identity["inputs"] = dict(sorted(inputs.items()))
+    return identity
+
+
+def identity_hash(identity: Mapping[str, Any]) -> str:
+    """The fingerprint of a run identity, with the steer version (a new version may compute differently)."""
+    blob = json.dumps({**identity, "steer": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def fingerprint(
+    command: str, spec: Any, checkpoint_sha256: str, mode: str, inputs: Mapping[str, str] | None = None
+) -> str:
+    """What makes two runs the same run: command, spec, checkpoint, mode, input files and steer version."""
+    return identity_hash(run_identity(command, spec, checkpoint_sha256, mode, inputs))
 
 
 @dataclass
@@ -65,19 +99,29 @@ class RunFolder:
         cells: list[str],
         provenance: dict[str, Any],
         force: bool = False,
+        identity: Mapping[str, Any] | None = None,
     ) -> RunFolder:
+        """Start, resume or (with `force`) replace the run in `path`.
+
+        `identity` (from `run_identity`) says what makes this the same run as the one in the folder; when it
+        leaves out the cells, a folder holding a run of fewer seeds is resumed: its finished cells among
+        `cells` are reused. None: the identity is command, `spec` as given, checkpoint and mode.
+        """
         sha = provenance["checkpoint"]["sha256"]
-        fp = fingerprint(command, spec, sha, provenance["distribution_mode"])
+        given = identity is not None
+        if identity is None:
+            identity = run_identity(command, spec, sha, provenance["distribution_mode"])
+        fp = identity_hash(identity)
         path = Path(path)
         old = cls._read(path)
         resumed: dict[str, Any] = {}
         if old is not None and old.get("fingerprint") == fp and not force:
-            resumed = old.get("cells", {})
+            resumed = old["cells"] if isinstance(old.get("cells"), dict) else {}
         elif old is not None and not force:
             raise SteerError(
-                f"--out: {str(path)!r} holds the results of a different run ({old.get('command')} of "
-                f"{old.get('spec_name', 'another spec')}, started {old.get('started')}). Re-run with --force to "
-                "replace them, or choose another --out folder."
+                f"--out: {str(path)!r} holds the results of a different run ({_said(old.get('command'))} of "
+                f"{_said(old.get('spec_name', 'another spec'))}, started {_said(old.get('started'))}). Re-run with "
+                "--force to replace them, or choose another --out folder."
             )
         elif old is None and not force and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
             raise SteerError(
@@ -92,6 +136,7 @@ class RunFolder:
             "spec_name": spec.get("name") if isinstance(spec, dict) else None,
             "spec": spec,
             "fingerprint": fp,
+            **({"identity": dict(identity)} if given else {}),  # the default one only repeats the spec
             "cells_planned": cells,
             "checkpoint_sha256": sha,
             "provenance": provenance,
@@ -120,27 +165,60 @@ class RunFolder:
             return {"command": "unknown", "started": "unknown"}
         cells = data.setdefault("cells", {})
         if isinstance(cells, dict):  # cells the run finished after its manifest was last written
-            cells.update({e["cell"]: e["record"] for e in read_json_lines(path / JOURNAL)
-                          if isinstance(e, dict) and "cell" in e and isinstance(e.get("record"), dict)})
+            cells.update(
+                {
+                    e["cell"]: e["record"]
+                    for e in read_json_lines(path / JOURNAL)
+                    if isinstance(e, dict) and isinstance(e.get("cell"), str) and isinstance(e.get("record"), dict)
+                }
+            )
         return data
 
     @staticmethod
     def _remove_outputs(path: Path, old: dict[str, Any]) -> None:
-        for cell in old.get("cells", {}).values():
-            for name in cell.get("files", []):
-                (path / name).unlink(missing_ok=True)
-        for name in old.get("reports", []):
-            (path / name).unlink(missing_ok=True)
+        """Delete the files the old manifest lists, only those inside `path`: `--force` must never delete
+        `../victim`, an absolute path or a symlink's target outside the folder that an edited manifest names."""
+        cells = old.get("cells")
+        names = [
+            name
+            for cell in (cells.values() if isinstance(cells, dict) else [])
+            if isinstance(cell, dict) and isinstance(cell.get("files"), list)
+            for name in cell["files"]
+        ]
+        reports = old.get("reports")
+        names += reports if isinstance(reports, list) else []
+        for name in names:
+            target = inside(path, name)
+            if target is None or not target.is_file():
+                continue
+            try:
+                target.unlink(missing_ok=True)
+            except OSError as e:
+                raise SteerError(
+                    f"--out: could not remove the old output {excerpt(name)} in {str(path)!r} ({e.strerror or e}). "
+                    "Fix the folder's permissions, or choose another --out folder."
+                ) from None
 
     def _save(self) -> None:
         atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def finished(self, cell: str) -> dict[str, Any] | None:
-        """The stored record of a cell that finished (its files all present), else None."""
+        """The stored record of a cell that finished, else None (it is computed again).
+
+        Finished means: status done or skipped, and every file it lists is present and inside the folder (a
+        name leading out of it, e.g. an edited manifest's `../x` or a symlink, does not count as present).
+        """
         rec = self.manifest["cells"].get(cell)
-        if rec and rec.get("status") in ("done", "skipped") and all((self.path / f).is_file() for f in rec["files"]):
-            return rec
-        return None
+        if not isinstance(rec, dict) or rec.get("status") not in ("done", "skipped"):
+            return None
+        files = rec.get("files")
+        if not isinstance(files, list):
+            return None
+        for name in files:
+            target = inside(self.path, name)
+            if target is None or not target.is_file():
+                return None
+        return rec
 
     def record(self, cell: str, status: str, files: list[str], result: Any) -> None:
         rec = {"status": status, "files": files, "result": result, "finished": _now()}

@@ -41,10 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from steer.env import MAX_SEED, MODES
-from steer.errors import SteerError
+from steer.errors import SteerError, excerpt
+from steer.io import load_yaml
 from steer.maze import Square
 from steer.vectors import EDIT_OPS, VECTOR_KINDS, Edit, PairSpec
 
@@ -415,7 +414,15 @@ def parse_spec(
             raise SteerError(f"{key}: missing; this command needs it. See configs/ for examples.")
     shared = {k: v for k, v in data.items() if k not in own}
     vector = _beside_spec(parse_vector(data["vector"]), path) if f.has("vector") else None
+    # The name becomes the output folder (outputs/<name>/), so it must be one plain folder name, never a path.
     name = f.get_str("name") or (path.stem if path else "experiment")
+    if f.has("name") and (name in (".", "..") or not all(c.isascii() and (c.isalnum() or c in "._-") for c in name)):
+        raise SteerError(
+            f"name: {excerpt(name)} is not a plain folder name; it names the output folder. Use letters, digits, "
+            "'.', '_' and '-' only (not '.' or '..'), e.g. name: cheese-vector."
+        )
+    if name in (".", ".."):  # the stem of a spec file called '...yaml'
+        name = "experiment"
     return Spec(
         path=path,
         name=name,
@@ -442,19 +449,8 @@ def parse_spec(
 
 def load_spec(path: str | Path, require: tuple[str, ...] = (), own: Mapping[str, Any] | None = None) -> Spec:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SteerError(f"spec: {str(path)!r} does not exist. See configs/ for example specs.") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SteerError(f"spec: cannot read {str(path)!r} ({e}).") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SteerError(f"spec: {str(path)!r} is not valid YAML{at}: {problem}.") from None
+    # The one bounded YAML reader (size, aliases, nesting, encoding): a spec may come from anyone.
+    data = load_yaml(path, "spec", hint="See configs/ for example specs.")
     if data is None:
-        raise SteerError(f"spec: {str(path)!r} is empty. See configs/ for example specs.")
+        raise SteerError(f"spec: {excerpt(str(path), 160)} is empty. See configs/ for example specs.")
     return parse_spec(data, path, require, own)

@@ -396,7 +396,7 @@ valid_compose = st.lists(
     max_size=3,
 )
 VALID: dict[str, st.SearchStrategy[Any]] = {
-    "name": names,
+    "name": st.from_regex(r"[A-Za-z0-9._-]{1,10}", fullmatch=True).filter(lambda s: s not in (".", "..")),
     "checkpoint": names,
     "distribution_mode": st.sampled_from(MODES),
     "layer": st.sampled_from(["block2.res1.resadd_out", "embed"]) | names,
