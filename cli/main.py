@@ -44,6 +44,11 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, or 
 WorkersOpt = Annotated[
     int, typer.Option("--workers", min=1, max=64, help="Processes to spread seeds over (results are identical).")
 ]
+PickleOpt = Annotated[
+    bool,
+    typer.Option("--allow-pickle-checkpoint", help="Load a legacy pickled checkpoint; this runs code from the "
+                 "file, so use it only for a file you trust."),
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace the results of a different run in the output folder; recompute all.")
 ]
@@ -81,12 +86,12 @@ def _study_command(study: Study) -> Callable[..., None]:
 
     def command(
         spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu",
-        force: ForceOpt = False, workers: WorkersOpt = 1,
+        force: ForceOpt = False, workers: WorkersOpt = 1, allow_pickle_checkpoint: PickleOpt = False,
     ) -> None:
         with _user_errors():
             torch.set_num_threads(max(1, os.cpu_count() or 1))
             parsed = study.load(spec)  # in full, before the checkpoint is loaded
-            session = open_session(parsed, checkpoint, device)
+            session = open_session(parsed, checkpoint, device, allow_pickle_checkpoint)
             folder = out_dir or Path("outputs") / parsed.name
             with progress(study.name, len(study.cells(parsed)), err) as tick:
                 report = run_study(study, parsed, session, folder, tick, force=force, workers=workers)
@@ -109,6 +114,7 @@ for _study in STUDIES.values():
 def batch(
     batch_file: Annotated[Path, typer.Argument(help="YAML batch file (see configs/reproduce.yaml).")],
     out_dir: OutOpt = None, device: DeviceOpt = "cpu", force: ForceOpt = False, workers: WorkersOpt = 1,
+    allow_pickle_checkpoint: PickleOpt = False,
 ) -> None:
     """Run a list and/or grid of experiments, each into its own resumable folder."""
     from steer import batch as batches
@@ -118,7 +124,8 @@ def batch(
         b = batches.load_batch(batch_file)
         folder = out_dir or Path("outputs") / b.name
         report = batches.run_batch(
-            b, lambda spec: open_session(spec, None, device), folder, force=force, workers=workers,
+            b, lambda spec: open_session(spec, None, device, allow_pickle_checkpoint), folder, force=force,
+            workers=workers,
             on_start=lambda e: err.print(f"[bold]{escape(e.name)}[/] ({e.command})", highlight=False),
             progress=lambda label, total: progress(label, total, err),
         )

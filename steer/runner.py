@@ -23,7 +23,7 @@ import torch
 
 from steer.errors import SteerError
 from steer.render import save_png
-from steer.runs import RunFolder
+from steer.runs import RunFolder, run_identity
 from steer.session import Recipe, Session, open_session, provenance
 from steer.specs import Spec
 from steer.study import CellResult, Plan, Study
@@ -130,9 +130,12 @@ def run_study(
     study.validate(spec)
     if plan is None:
         plan = study.plan(spec, session)  # vectors resolve here: a bad file or source seed leaves no folder behind
-    prov = {**provenance(session, plan.layer), "inputs": vector_inputs(session, spec)}
+    inputs = vector_inputs(session, spec)
+    prov = {**provenance(session, plan.layer), "inputs": inputs}
     seeds = study.cells(spec)
-    run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force)
+    identity = run_identity(study.name, spec.identity(keep_seeds=not study.grows), session.checkpoint.sha256,
+                            session.mode, {i["path"]: i["sha256"] for i in inputs})
+    run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force, identity)
     done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers)
     built = study.report(plan, session, spec, done, skipped)
     cell_figures = [f for s in seeds for f in (run.manifest["cells"].get(f"seed-{s}") or {}).get("files", [])

@@ -23,7 +23,7 @@ from steer.policy import ImpalaPolicy, display_name
 from steer.specs import Spec
 from steer.vectors import apply_edits
 
-Recipe = tuple[str, str, str, str]
+Recipe = tuple[str, str, str, str, bool, str]  # path, mode, mode source, device, allow_pickle, sha256
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Session:
     mode_source: str  # "spec" or "checkpoint": where the mode came from
     renderer: MazeRenderer
     device: str = "cpu"
+    allow_pickle: bool = False  # the checkpoint was loaded with full unpickling, by the user's explicit choice
 
     @property
     def policy(self) -> ImpalaPolicy:
@@ -47,13 +48,18 @@ class Session:
 
     def recipe(self) -> Recipe:
         """What a worker process needs to rebuild this session (checkpoints and envs do not pickle)."""
-        return (str(self.checkpoint.path), self.mode, self.mode_source, self.device)
+        return (str(self.checkpoint.path), self.mode, self.mode_source, self.device, self.allow_pickle,
+                self.checkpoint.sha256)
 
     @classmethod
     def from_recipe(cls, recipe: Recipe) -> Session:
-        path, mode, source, device = recipe
+        path, mode, source, device, allow_pickle, sha256 = recipe
         keep_freed_memory()
-        return cls(checkpoints.load(path, device=device), mode, source, MazeRenderer(mode), device)
+        ck = checkpoints.load(path, device=device, allow_pickle=allow_pickle)
+        if ck.sha256 != sha256:  # the file changed under the run: its cells would mix two networks
+            raise SteerError(f"checkpoint: {path!r} changed while the run was going (sha256 {ck.sha256[:12]}…, "
+                             f"was {sha256[:12]}…). Run again.")
+        return cls(ck, mode, source, MazeRenderer(mode), device, allow_pickle)
 
     def target_maze(self, spec: Spec, seed: int) -> Maze:
         """The maze a spec means by `seed`: the generated level with the spec's `target_edits`."""
@@ -76,19 +82,25 @@ def resolve_layer(policy: ImpalaPolicy, name: str, where: str) -> str:
     return display_name(site)
 
 
-def open_session(spec: Spec, checkpoint: str | None = None, device: str = "cpu") -> Session:
-    """Load the checkpoint (CLI value, else the spec's, else STEER_CHECKPOINT/default) and check the layer."""
+def open_session(
+    spec: Spec, checkpoint: str | None = None, device: str = "cpu", allow_pickle: bool = False
+) -> Session:
+    """Load the checkpoint (CLI value, else the spec's, else STEER_CHECKPOINT/default) and check the layer.
+
+    `allow_pickle` lets a legacy checkpoint that only full unpickling reads load; that runs code from the file,
+    so it is for files the user trusts (`--allow-pickle-checkpoint`).
+    """
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
         raise SteerError(f"--device: {device!r} is not available here; use 'cpu'.")
     keep_freed_memory()
-    ck = checkpoints.load(checkpoint or spec.checkpoint, device=device)
+    ck = checkpoints.load(checkpoint or spec.checkpoint, device=device, allow_pickle=allow_pickle)
     if spec.layer is not None:
         resolve_layer(ck.policy, spec.layer, "layer")
     if spec.distribution_mode:
         mode, source = spec.distribution_mode, "spec"
     else:
         mode, source = ck.mode, "checkpoint"
-    return Session(ck, mode, source, MazeRenderer(mode), device)
+    return Session(ck, mode, source, MazeRenderer(mode), device, allow_pickle)
 
 
 def provenance(session: Session, layer: str) -> dict[str, Any]:

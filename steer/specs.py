@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +91,33 @@ class Spec:
     extra: dict[str, Any] = field(default_factory=dict)  # keys a study reads alone, parsed by its own parsers
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    def identity(self, keep_seeds: bool = False) -> dict[str, Any]:
+        """What the spec asks for, normalised (numbers as parsed, ranges expanded, paths as text).
+
+        Equivalent specs (`coeff: -1` and `-1.0`, a seed list and the same range) give the same identity. It
+        leaves out the `name` (it only names the folder) and, unless `keep_seeds`, the seeds: a run's cells
+        are recorded one by one, so a run given more seeds reuses the finished ones.
+        """
+        skip = {"path", "name", "raw", *(() if keep_seeds else ("seeds",))}
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in skip}
+
     @property
     def effective_layer(self) -> str:
         """The layer a vector built from a pair is computed and added at."""
         return self.layer or DEFAULT_LAYER
+
+
+def _plain(value: Any) -> Any:
+    """A parsed spec value as JSON-able data."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def _type_name(value: Any) -> str:

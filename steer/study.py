@@ -64,6 +64,9 @@ class Study:
     cells: Callable[[Spec], tuple[int, ...]] = _seeds  # the seeds that are cells (transfer: its targets)
     summary: Callable[[dict[str, Any]], list[str]] = _no_lines  # console lines from the report
     own_keys: Mapping[str, KeyParser] = field(default_factory=dict)  # keys only this study reads, with parsers
+    # True when every cell depends on its own seed alone, so a run given more seeds reuses the finished cells;
+    # False when the seeds feed every cell (transfer's sources default to its seeds).
+    grows: bool = True
     report_name: str = "metrics.json"
 
     @property

@@ -21,7 +21,9 @@ from steer.specs import DEFAULT_LAYER, Spec, VectorSpec
 from steer.vectors import PairSpec, SteeringVector, compute_vector
 
 
-def build_vector(session: Session, spec: Spec, seed: int, pair: PairSpec, layer: str) -> SteeringVector:
+def build_vector(
+    session: Session, spec: Spec, seed: int, pair: PairSpec, layer: str, where: str = "vector"
+) -> SteeringVector:
     """The vector of `pair` on `seed`'s maze (with the spec's target edits) at `layer`."""
     meta = {
         "source_seed": seed,
@@ -29,7 +31,7 @@ def build_vector(session: Session, spec: Spec, seed: int, pair: PairSpec, layer:
         "checkpoint_sha256": session.checkpoint.sha256,
         "checkpoint": session.checkpoint.name,
     }
-    return compute_vector(session.policy, session.renderer, session.target_maze(spec, seed), pair, layer, meta)
+    return compute_vector(session.policy, session.renderer, session.target_maze(spec, seed), pair, layer, meta, where)
 
 
 def _check_origin(session: Session, vec: SteeringVector, path: Path, where: str, allow_other: bool) -> None:

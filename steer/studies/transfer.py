@@ -227,4 +227,5 @@ STUDY = Study(
     report=report,
     cells=lambda spec: transfer_seeds(spec)[1],
     summary=summary,
+    grows=False,
 )
