@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.errors import SteerError
+from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
 from steer.session import Session
@@ -52,33 +52,33 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, where: str) -> None
     node = data
     for key in keys[:-1]:
         if not isinstance(node.get(key), dict):
-            raise SteerError(f"{where}: {dotted!r} goes through {key!r}, which is not a mapping in the spec.")
+            raise SteerError(f"{where}: {excerpt(dotted)} goes through {excerpt(key)}, which is not a mapping in the spec.")
         node = node[key]
     node[keys[-1]] = value
 
 
 def _experiment(item: Any, where: str, base: Path) -> Experiment:
     if not isinstance(item, dict):
-        raise SteerError(f"{where}: expected a mapping with name, command and spec, got {item!r}.")
+        raise SteerError(f"{where}: expected a mapping with name, command and spec, got {excerpt(item)}.")
     unknown = [k for k in item if k not in ("name", "command", "spec", "set")]
     if unknown:
         raise SteerError(f"{where}.{unknown[0]}: unknown key. Valid keys: name, command, spec, set.")
     name, command = item.get("name"), item.get("command")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise SteerError(f"{where}.name: {name!r} must be a folder name of letters, digits, '.', '_' or '-'.")
+        raise SteerError(f"{where}.name: {excerpt(name)} must be a folder name of letters, digits, '.', '_' or '-'.")
     if command not in STUDIES:
-        raise SteerError(f"{where}.command: {command!r} is not one of {', '.join(STUDIES)}.")
+        raise SteerError(f"{where}.command: {excerpt(command)} is not one of {', '.join(STUDIES)}.")
     raw = item.get("spec")
     spec_path: Path | None = None
     if isinstance(raw, str):
         spec_path = (base / raw) if not Path(raw).is_absolute() else Path(raw)
         raw = _load_yaml(spec_path, f"{where}.spec")
     if not isinstance(raw, dict):
-        raise SteerError(f"{where}.spec: expected a spec file name or an inline spec mapping, got {raw!r}.")
+        raise SteerError(f"{where}.spec: expected a spec file name or an inline spec mapping, got {excerpt(raw)}.")
     data = copy.deepcopy(raw)
     overrides = item.get("set") or {}
     if not isinstance(overrides, dict):
-        raise SteerError(f"{where}.set: expected a mapping of spec keys to values, got {overrides!r}.")
+        raise SteerError(f"{where}.set: expected a mapping of spec keys to values, got {excerpt(overrides)}.")
     for key, value in overrides.items():
         _set_path(data, str(key), value, f"{where}.set")
     data["name"] = name
@@ -95,7 +95,7 @@ def _grid(grid: Any, base: Path) -> list[Experiment]:
     axes = grid["axes"]
     for key, values in axes.items():
         if not isinstance(values, list) or not values:
-            raise SteerError(f"grid.axes.{key}: expected a non-empty list of values, got {values!r}.")
+            raise SteerError(f"grid.axes.{key}: expected a non-empty list of values, got {excerpt(values)}.")
     out = []
     for combo in itertools.product(*axes.values()):
         settings = dict(zip(axes, combo, strict=True))
@@ -116,13 +116,13 @@ def load_batch(path: str | Path) -> Batch:
     path = Path(path)
     data = _load_yaml(path, "batch")
     if not isinstance(data, dict):
-        raise SteerError(f"batch: {str(path)!r} must be a mapping with `experiments:` and/or `grid:`.")
+        raise SteerError(f"batch: {excerpt(str(path), 160)} must be a mapping with `experiments:` and/or `grid:`.")
     unknown = [k for k in data if k not in ("name", "experiments", "grid")]
     if unknown:
         raise SteerError(f"{unknown[0]}: unknown key. Valid keys of a batch file: name, experiments, grid.")
     items = data.get("experiments") or []
     if not isinstance(items, list):
-        raise SteerError(f"experiments: expected a list, got {items!r}.")
+        raise SteerError(f"experiments: expected a list, got {excerpt(items)}.")
     exps = [_experiment(item, f"experiments[{i}]", path.parent) for i, item in enumerate(items)]
     if data.get("grid") is not None:
         exps += _grid(data["grid"], path.parent)

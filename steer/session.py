@@ -17,7 +17,7 @@ import torch
 from steer import __version__, checkpoints
 from steer.allocator import keep_freed_memory
 from steer.env import MazeRenderer
-from steer.errors import SteerError
+from steer.errors import SteerError, excerpt
 from steer.maze import Maze
 from steer.policy import ImpalaPolicy, display_name
 from steer.specs import Spec
@@ -72,11 +72,11 @@ def resolve_layer(policy: ImpalaPolicy, name: str, where: str) -> str:
         site = policy.resolve(name)
     except SteerError:
         raise SteerError(
-            f"{where}: {name!r} is not a hook point of this policy. Valid names: {', '.join(policy.hook_names)}."
+            f"{where}: {excerpt(name)} is not a hook point of this policy. Valid names: {', '.join(policy.hook_names)}."
         ) from None
     if site == "fc_value":
         raise SteerError(
-            f"{where}: {name!r} is the value head; adding a vector there cannot change the actions. Use a layer "
+            f"{where}: {excerpt(name)} is the value head; adding a vector there cannot change the actions. Use a layer "
             "before it, e.g. block2.res1.resadd_out or embedder.fc."
         )
     return display_name(site)

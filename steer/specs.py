@@ -132,7 +132,7 @@ class _Fields:
     def __init__(self, data: Any, path: str, allowed: tuple[str, ...]) -> None:
         where = path or "the spec"
         if not isinstance(data, dict):
-            raise SteerError(f"{where}: expected a mapping of keys to values, got {_type_name(data)} ({data!r}).")
+            raise SteerError(f"{where}: expected a mapping of keys to values, got {_type_name(data)} ({excerpt(data)}).")
         unknown = [k for k in data if k not in allowed]
         if unknown:
             key = unknown[0]
@@ -157,13 +157,13 @@ class _Fields:
             return default
         value = self.data[key]
         if not isinstance(value, str) or not value.strip():
-            raise SteerError(f"{self.where(key)}: expected a non-empty string, got {_type_name(value)} ({value!r}).")
+            raise SteerError(f"{self.where(key)}: expected a non-empty string, got {_type_name(value)} ({excerpt(value)}).")
         return value.strip()
 
     def get_choice(self, key: str, options: tuple[str, ...], default: str | None = None) -> str | None:
         value = self.get_str(key, default)
         if value is not None and value not in options:
-            raise SteerError(f"{self.where(key)}: {value!r} is not one of {', '.join(options)}.")
+            raise SteerError(f"{self.where(key)}: {excerpt(value)} is not one of {', '.join(options)}.")
         return value
 
     def get_bool(self, key: str) -> bool:
@@ -171,7 +171,7 @@ class _Fields:
             return False
         value = self.data[key]
         if not isinstance(value, bool):
-            raise SteerError(f"{self.where(key)}: expected true or false, got {_type_name(value)} ({value!r}).")
+            raise SteerError(f"{self.where(key)}: expected true or false, got {_type_name(value)} ({excerpt(value)}).")
         return value
 
     def get_int(self, key: str, default: int | None = None, low: int = 0, high: int = MAX_SEED) -> int | None:
@@ -187,7 +187,7 @@ class _Fields:
 
 def _int(value: Any, where: str, low: int = 0, high: int = MAX_SEED) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SteerError(f"{where}: expected an integer, got {_type_name(value)} ({value!r}).")
+        raise SteerError(f"{where}: expected an integer, got {_type_name(value)} ({excerpt(value)}).")
     if not low <= value <= high:
         raise SteerError(f"{where}: {value} is out of range; use an integer from {low} to {high}.")
     return value
@@ -198,9 +198,9 @@ def finite_float(value: Any, where: str) -> float:
         try:
             value = float(value)
         except ValueError:
-            raise SteerError(f"{where}: expected a number, got the string {value!r}.") from None
+            raise SteerError(f"{where}: expected a number, got the string {excerpt(value)}.") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SteerError(f"{where}: expected a number, got {_type_name(value)} ({value!r}).")
+        raise SteerError(f"{where}: expected a number, got {_type_name(value)} ({excerpt(value)}).")
     if isinstance(value, int):
         try:
             value = float(value)
@@ -208,14 +208,14 @@ def finite_float(value: Any, where: str) -> float:
             raise SteerError(f"{where}: an integer of {value.bit_length()} bits is too large for a number; use a "
                              "real coefficient such as -1 or 2.5.") from None
     if not math.isfinite(value):
-        raise SteerError(f"{where}: {value!r} is not a finite number; use a real coefficient such as -1 or 2.5.")
+        raise SteerError(f"{where}: {excerpt(value)} is not a finite number; use a real coefficient such as -1 or 2.5.")
     return float(value)
 
 
 def _square(value: Any, where: str) -> Square:
     if not (isinstance(value, list) and len(value) == 2):
         raise SteerError(
-            f"{where}: expected a square as [row, col] (world coordinates, row 0 at the bottom), got {value!r}."
+            f"{where}: expected a square as [row, col] (world coordinates, row 0 at the bottom), got {excerpt(value)}."
         )
     return (_int(value[0], f"{where}[0]", 0, 1000), _int(value[1], f"{where}[1]", 0, 1000))
 
@@ -235,7 +235,7 @@ def parse_seeds(value: Any, where: str = "seeds") -> tuple[int, ...]:
         return tuple(range(first, last + 1))
     if not isinstance(value, list):
         raise SteerError(
-            f"{where}: expected a list of integers or {{from: A, to: B}}, got {_type_name(value)} ({value!r})."
+            f"{where}: expected a list of integers or {{from: A, to: B}}, got {_type_name(value)} ({excerpt(value)})."
         )
     if not value:
         raise SteerError(f"{where}: the list is empty; name at least one level seed.")
@@ -252,7 +252,7 @@ def parse_edits(value: Any, where: str) -> tuple[Edit, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise SteerError(f"{where}: expected a list of edits, got {_type_name(value)} ({value!r}).")
+        raise SteerError(f"{where}: expected a list of edits, got {_type_name(value)} ({excerpt(value)}).")
     edits: list[Edit] = []
     usage = "remove_cheese, top_right_path, {cheese: [r, c]}, {mouse: [r, c]}, {wall: [r, c]}, {open: [r, c]}"
     for i, item in enumerate(value):
@@ -262,13 +262,13 @@ def parse_edits(value: Any, where: str) -> tuple[Edit, ...]:
         elif isinstance(item, dict) and len(item) == 1:
             op, arg = next(iter(item.items()))
             if op not in EDIT_OPS:
-                raise SteerError(f"{w}: unknown edit {op!r}. Valid edits: {usage}.")
+                raise SteerError(f"{w}: unknown edit {excerpt(op)}. Valid edits: {usage}.")
             if not EDIT_OPS[op]:
                 edits.append((op, None))
             else:
                 edits.append((op, _square(arg, f"{w}.{op}")))
         else:
-            raise SteerError(f"{w}: {item!r} is not an edit. Valid edits: {usage}.")
+            raise SteerError(f"{w}: {excerpt(item)} is not an edit. Valid edits: {usage}.")
     return tuple(edits)
 
 
@@ -285,7 +285,7 @@ def parse_vector(value: Any, where: str = "vector") -> VectorSpec:
         raise SteerError(f"{where}.kind: missing. Use one of {', '.join(VECTOR_KINDS)}, or give {where}.file.")
     a, b = parse_edits(f.data.get("a"), f.where("a")), parse_edits(f.data.get("b"), f.where("b"))
     if kind != "custom" and (f.has("a") or f.has("b")):
-        raise SteerError(f"{where}: 'a' and 'b' edit lists are only used with kind: custom (kind is {kind!r}).")
+        raise SteerError(f"{where}: 'a' and 'b' edit lists are only used with kind: custom (kind is {excerpt(kind)}).")
     if kind == "custom" and not (a or b):
         raise SteerError(f"{where}: kind custom needs edit lists 'a' and/or 'b', e.g. a: [{{cheese: [10, 4]}}].")
     mouse = _square(f.data["mouse"], f.where("mouse")) if f.has("mouse") else None
@@ -323,7 +323,7 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
         return coeffs
     if not isinstance(value, list):
         raise SteerError(
-            f"{where}: expected a list of numbers or {{from: A, to: B, step: S}}, got {_type_name(value)} ({value!r})."
+            f"{where}: expected a list of numbers or {{from: A, to: B, step: S}}, got {_type_name(value)} ({excerpt(value)})."
         )
     if not value:
         raise SteerError(f"{where}: the list is empty; give at least one coefficient.")
@@ -340,7 +340,7 @@ def parse_compose_items(value: Any, path: Path | None, where: str = "vectors") -
     if not isinstance(value, list) or not value:
         raise SteerError(
             f"{where}: expected a non-empty list of {{vector: ..., coeff: ...}} entries, got {_type_name(value)} "
-            f"({value!r})."
+            f"({excerpt(value)})."
         )
     items = []
     for i, item in enumerate(value):
@@ -359,12 +359,12 @@ def parse_compose_items(value: Any, path: Path | None, where: str = "vectors") -
 def parse_pairs(value: Any, where: str = "show") -> tuple[tuple[int, int], ...]:
     if not isinstance(value, list):
         raise SteerError(
-            f"{where}: expected a list of [source, target] seed pairs, got {_type_name(value)} ({value!r})."
+            f"{where}: expected a list of [source, target] seed pairs, got {_type_name(value)} ({excerpt(value)})."
         )
     pairs = []
     for i, item in enumerate(value):
         if not (isinstance(item, list) and len(item) == 2):
-            raise SteerError(f"{where}[{i}]: expected a [source, target] seed pair, got {item!r}.")
+            raise SteerError(f"{where}[{i}]: expected a [source, target] seed pair, got {excerpt(item)}.")
         pairs.append((_int(item[0], f"{where}[{i}][0]"), _int(item[1], f"{where}[{i}][1]")))
     return tuple(pairs)
 
@@ -417,11 +417,11 @@ def parse_layers(value: Any, where: str = "layers") -> tuple[str, ...]:
     if value == "all":
         return ()
     if not isinstance(value, list) or not value:
-        raise SteerError(f"{where}: expected 'all' or a non-empty list of hook names, got {value!r}.")
+        raise SteerError(f"{where}: expected 'all' or a non-empty list of hook names, got {excerpt(value)}.")
     names = []
     for i, v in enumerate(value):
         if not isinstance(v, str) or not v.strip():
-            raise SteerError(f"{where}[{i}]: expected a hook name such as block2.res1.resadd_out, got {v!r}.")
+            raise SteerError(f"{where}[{i}]: expected a hook name such as block2.res1.resadd_out, got {excerpt(v)}.")
         names.append(v.strip())
     return tuple(names)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from steer.checkpoints import sha256_of
-from steer.errors import SteerError
+from steer.errors import SteerError, excerpt
 from steer.hooks import check_shape
 from steer.session import Session, resolve_layer
 from steer.specs import DEFAULT_LAYER, Spec, VectorSpec
@@ -41,14 +41,14 @@ def _check_origin(session: Session, vec: SteeringVector, path: Path, where: str,
     sha, mode = vec.meta.get("checkpoint_sha256"), vec.meta.get("distribution_mode")
     if sha is not None and sha != session.checkpoint.sha256:
         raise SteerError(
-            f"{where}.file: {str(path)!r} was computed with checkpoint {str(vec.meta.get('checkpoint'))[:60]!r} "
+            f"{where}.file: {excerpt(str(path), 160)} was computed with checkpoint {str(vec.meta.get('checkpoint'))[:60]!r} "
             f"(sha256 {str(sha)[:12]}…), not this run's {session.checkpoint.name!r} (sha256 "
             f"{session.checkpoint.sha256[:12]}…). Recompute the vector with this checkpoint, or set "
             "`allow_other_checkpoint: true` in the spec to apply it anyway (the mismatch is then recorded)."
         )
     if mode is not None and mode != session.mode:
         raise SteerError(
-            f"{where}.file: {str(path)!r} was computed in {str(mode)[:10]!r} mode, but this run is in "
+            f"{where}.file: {excerpt(str(path), 160)} was computed in {str(mode)[:10]!r} mode, but this run is in "
             f"{session.mode!r} mode. Recompute the vector in {session.mode!r} mode, or set "
             "`allow_other_checkpoint: true` in the spec to apply it anyway (the mismatch is then recorded)."
         )
@@ -84,10 +84,10 @@ def load_vector_file(
     except SteerError as e:
         raise SteerError(str(e).replace("vector.file:", f"{where}.file:", 1)) from None
     _check_origin(session, vec, path, where, allow_other)
-    file_layer = resolve_layer(session.policy, vec.layer, f"{where}.file ({str(path)!r})")
+    file_layer = resolve_layer(session.policy, vec.layer, f"{where}.file ({excerpt(str(path), 160)})")
     if layer is not None and resolve_layer(session.policy, layer, layer_field) != file_layer:
         raise SteerError(
-            f"{layer_field}: {layer!r} is not the layer the vector file {str(path)!r} was computed at "
+            f"{layer_field}: {layer!r} is not the layer the vector file {excerpt(str(path), 160)} was computed at "
             f"({file_layer!r}). Drop `{layer_field}` or recompute the vector at that layer."
         )
     check_shape(session.policy, file_layer, vec.tensor, where=f"{where}.file")
