@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from steer.maze import Maze, Square
+from steer.stats import interval, paired_values, present, settings, wilcoxon_p
 from steer.vfield import DIRECTIONS, VectorField, direction_prob
 
 # -- the quantities --------------------------------------------------------------------------------
@@ -204,25 +205,40 @@ def delta(value: Any) -> float | None:
 # -- the summariser --------------------------------------------------------------------------------
 
 
-def describe(values: Sequence[float | None]) -> dict[str, float | int | None]:
-    """n, mean, median and quartiles of the defined values (mazes where a metric is undefined are left out)."""
-    present = np.array([v for v in values if v is not None], dtype=np.float64)
-    if not len(present):
-        return {"n": 0, "mean": None, "median": None, "q25": None, "q75": None}
-    q25, median, q75 = np.percentile(present, [25, 50, 75])
-    return {"n": len(present), "mean": float(present.mean()), "median": float(median), "q25": float(q25),
-            "q75": float(q75)}
+def describe(values: Sequence[float | None], intervals: bool = True) -> dict[str, Any]:
+    """n, mean, median and quartiles of the defined values (mazes where a metric is undefined are left out),
+    with 95% bootstrap intervals of the mean and the median over mazes (steer.stats)."""
+    x = present(values)
+    if not len(x):
+        out: dict[str, Any] = {"n": 0, "mean": None, "median": None, "q25": None, "q75": None}
+        return {**out, "mean_ci": None, "median_ci": None} if intervals else out
+    q25, median, q75 = np.percentile(x, [25, 50, 75])
+    out = {"n": len(x), "mean": float(x.mean()), "median": float(median), "q25": float(q25), "q75": float(q75)}
+    if intervals:
+        out["mean_ci"] = interval(x, np.mean)
+        out["median_ci"] = interval(x, np.median)
+    return out
+
+
+def describe_change(original: Sequence[float | None], patched: Sequence[float | None]) -> dict[str, Any]:
+    """Patched − original over the mazes where both are defined: its summary, intervals and a Wilcoxon p-value."""
+    before, after = paired_values(original, patched)
+    return {**describe(list(after - before)), "wilcoxon_p": wilcoxon_p(after, before)}
 
 
 def summarize(mazes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Every registered metric over mazes: each side of a field metric, or a comparison metric's one value."""
+    """Every registered metric over mazes: each side of a field metric and its change, or a comparison metric's
+    one value."""
     out: dict[str, Any] = {"mazes": len(mazes)}
     for name, metric in METRICS.items():
         if metric.paired:
-            out[name] = {side: describe([m[name][side] for m in mazes]) for side in ("original", "patched")}
+            sides = {side: [m[name][side] for m in mazes] for side in ("original", "patched")}
+            out[name] = {side: describe(v) for side, v in sides.items()}
+            out[name]["change"] = describe_change(sides["original"], sides["patched"])
         else:
             out[name] = describe([m[name] for m in mazes])
     out["with_decision_square"] = sum(1 for m in mazes if m["decision_square"] is not None)
+    out["statistics"] = settings()
     return out
 
 

@@ -86,15 +86,25 @@ def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]],
     return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summarize(done)})
 
 
-def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds", "p_top_right_ds")) -> str:
-    """Medians of the decision-square metrics, original → patched, and the median mean TV."""
-    parts = [f"{summary['mazes']} mazes ({summary['with_decision_square']} with a decision square)"]
-    for key in keys:
-        s = summary[key]
-        parts.append(f"median {METRICS[key].label} {fmt(s['original']['median'], 3)} -> "
-                     f"{fmt(s['patched']['median'], 3)}")
-    parts.append(f"median {METRICS['mean_tv'].label} {fmt(summary['mean_tv']['median'], 3)}")
-    return "; ".join(parts)
+def change_text(summary: dict[str, Any], key: str) -> str:
+    """'median 0.998 -> 0.101; mean change -0.86 (95% CI -0.91 to -0.80, Wilcoxon p 3e-10, n 53)'."""
+    s = summary[key]
+    change = s["change"]
+    ci = change["mean_ci"]
+    interval = f"95% CI {ci[0]:+.2f} to {ci[1]:+.2f}, " if ci else ""
+    p = f"Wilcoxon p {change['wilcoxon_p']:.2g}, " if change.get("wilcoxon_p") is not None else ""
+    return (f"{METRICS[key].label}: median {fmt(s['original']['median'], 3)} -> {fmt(s['patched']['median'], 3)}; "
+            f"mean change {fmt(change['mean'], 3)} ({interval}{p}n {change['n']})")
+
+
+def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds", "p_top_right_ds")) -> list[str]:
+    """The decision-square metrics, original → patched with the change's interval, and the mean TV."""
+    tv = summary["mean_tv"]
+    ci = tv["mean_ci"]
+    return [f"{summary['mazes']} mazes ({summary['with_decision_square']} with a decision square)",
+            *(change_text(summary, key) for key in keys),
+            f"{METRICS['mean_tv'].label}: mean {fmt(tv['mean'], 3)}"
+            + (f" (95% CI {ci[0]:.2f} to {ci[1]:.2f})" if ci else "")]
 
 
 STUDY = Study(
@@ -105,5 +115,5 @@ STUDY = Study(
     check=check,
     plan=plan,
     report=report,
-    summary=lambda r: [summary_line(r["summary"])],
+    summary=lambda r: summary_line(r["summary"]),
 )

@@ -86,8 +86,9 @@ def sweep_summary(coeffs: Sequence[float], mazes: Sequence[dict[str, Any]]) -> d
         per_coeff.append({"coeff": c, **summarize(rows)})
     bands = {}
     for key in METRICS:
-        at = [describe([patched_value(m["by_coeff"][i][key]) for m in mazes]) for i in range(len(coeffs))]
-        original = describe([m["original"][key] for m in mazes])
+        at = [describe([patched_value(m["by_coeff"][i][key]) for m in mazes], intervals=False)
+              for i in range(len(coeffs))]
+        original = describe([m["original"][key] for m in mazes], intervals=False)
         bands[key] = {"median": [s["median"] for s in at], "q25": [s["q25"] for s in at],
                       "q75": [s["q75"] for s in at], "n": [s["n"] for s in at], "original_median": original["median"]}
     return {"mazes": len(mazes), "by_coeff": per_coeff, "bands": bands}
