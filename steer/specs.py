@@ -31,6 +31,8 @@ declare keys only it reads, with their parsers, which land in `Spec.extra`):
     targets: [0, 2, 28]                 # transfer: seeds they are applied to (default: seeds)
     show: [[0, 2], [0, 28]]             # transfer: [source, target] pairs to draw as fields
     layers: all                         # layer-sweep: 'all' or a list of hook names
+    controls: [random, input_edit]      # apply: a norm-matched random vector and the input edit, beside the effect
+    control_seed: 0                     # apply: seeds the random vectors (with each maze's seed)
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Spec:
     coeff: float | None = None
     batch_size: int = 64  # 64 observations per forward pass ran fastest on small CPUs
     allow_other_checkpoint: bool = False  # apply vector files made with another checkpoint or mode
+    controls: tuple[str, ...] = ()  # random and/or input_edit (steer/controls.py)
+    control_seed: int = 0  # seeds the random controls (with each maze's seed)
     vectors: tuple[ComposeItem, ...] = ()
     coeffs: tuple[float, ...] = ()
     sources: tuple[int, ...] = ()
@@ -398,7 +402,8 @@ def _optional(data: dict[str, Any], key: str, parse: Any, *args: Any) -> Any:
 # Keys this module parses; each study accepts COMMON_KEYS and the ones it lists.
 TOP_KEYS = (
     "name", "checkpoint", "distribution_mode", "layer", "seeds", "target_edits", "vector", "coeff", "batch_size",
-    "allow_other_checkpoint", "vectors", "coeffs", "sources", "targets", "show", "layers", "grid_seeds",
+    "allow_other_checkpoint", "vectors", "coeffs", "sources", "targets", "show", "layers", "grid_seeds", "controls",
+    "control_seed",
 )
 COMMON_KEYS = (
     "name", "checkpoint", "distribution_mode", "layer", "target_edits", "batch_size", "allow_other_checkpoint",
@@ -410,6 +415,19 @@ def check_keys(spec: Spec, command: str, allowed: tuple[str, ...]) -> None:
     for key in spec.raw:
         if key not in allowed:
             raise SteerError(f"{key}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}.")
+
+
+CONTROL_NAMES = ("random", "input_edit")
+
+
+def parse_controls(value: Any, where: str = "controls") -> tuple[str, ...]:
+    """Which controls and references to measure beside the effect: random, input_edit."""
+    if not isinstance(value, list):
+        raise SteerError(f"{where}: expected a list such as [random, input_edit], got {excerpt(value)}.")
+    for i, name in enumerate(value):
+        if name not in CONTROL_NAMES:
+            raise SteerError(f"{where}[{i}]: {excerpt(name)} is not a control; use {', '.join(CONTROL_NAMES)}.")
+    return tuple(dict.fromkeys(value))
 
 
 def parse_layers(value: Any, where: str = "layers") -> tuple[str, ...]:
@@ -458,6 +476,8 @@ def parse_spec(
         coeff=f.get_float("coeff"),
         batch_size=f.get_int("batch_size", 64, 1, 65536) or 64,
         allow_other_checkpoint=f.get_bool("allow_other_checkpoint"),
+        controls=_optional(shared, "controls", parse_controls),
+        control_seed=f.get_int("control_seed", 0) or 0,
         vectors=_optional(data, "vectors", parse_compose_items, path),
         coeffs=_optional(data, "coeffs", parse_coeffs),
         sources=_optional(shared, "sources", parse_seeds, "sources"),

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from steer.captions import diff_panel
 from steer.errors import SteerError
 from steer.io import atomic_write_json
-from steer.metrics import METRICS, fmt, maze_metrics, summarize
+from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
+from steer.metrics import MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_metrics, summarize
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
 from steer.specs import Spec
@@ -42,15 +45,33 @@ class Plan:
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
-        original, patched = vector_fields(session.policy, inputs, self.layer, [None, coeff * vec.tensor],
-                                          spec.batch_size)
+        random = random_like(vec, random_seed(spec.control_seed, seed)) if "random" in spec.controls else None
+        deltas = [None, coeff * vec.tensor, *([coeff * random.tensor] if random is not None else [])]
+        original, patched, *control = vector_fields(session.policy, inputs, self.layer, deltas, spec.batch_size)
         source = vec.meta.get("source_seed")
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
+        panels = []
+        if spec.controls:
+            m["controls"] = {}
+        if random is not None:
+            m["controls"]["random"] = {"seed": random.meta["seed"], "norm": random.meta["norm"],
+                                       **effect_metrics(original, control[0])}
+            panels.append(Panel(target, control[0].positions, control[0].arrows,
+                                f"random vector, same norm (control)\n{_caption(m['controls']['random'], m)}"))
+        if "input_edit" in spec.controls:
+            ref = edited_field(session, inputs, original, patched, reference_edits(self.vector.pair, coeff),
+                               spec.batch_size)
+            m["controls"]["input_edit"] = reference_metrics(ref) if ref is not None else None
+            if ref is not None:
+                r = m["controls"]["input_edit"]
+                panels.append(Panel(ref.maze, ref.edited.positions, ref.edited.arrows,
+                                    f"input edit {', '.join(map(str, r['edits']))} (reference)\n"
+                                    f"{_caption(r, m)} · reproduced {fmt(r['reproduced'])}"))
         files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
         write_field_json(out / files[0], seed, original, patched)
         title = (f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
                  f" · {self.layer} · coeff {coeff:g} · {session.title}")
-        save_png(_figure(title, original, patched, m), out / files[1])
+        save_png(_figure(title, original, patched, m, panels), out / files[1])
         return "done", files, m
 
 
@@ -71,19 +92,47 @@ def write_field_json(path: Path, seed: int, original: VectorField, patched: Vect
     }, compact=True)
 
 
-def _figure(title: str, original: VectorField, patched: VectorField, m: dict[str, Any]):  # noqa: ANN202
-    key = "p_cheese_ds" if m["decision_square"] else "p_toward_cheese"
+def _headline_key(m: dict[str, Any]) -> str:
+    return "p_cheese_ds" if m["decision_square"] else "p_toward_cheese"
+
+
+def _caption(effect: dict[str, Any], m: dict[str, Any]) -> str:
+    key = _headline_key(m)
+    return f"{METRICS[key].label} = {fmt(effect[key]['patched'])}"
+
+
+def _figure(title: str, original: VectorField, patched: VectorField, m: dict[str, Any],
+            extra: list[Panel]) -> Image.Image:
+    key = _headline_key(m)
     label = METRICS[key].label
     panels = [
         Panel(original.maze, original.positions, original.arrows, f"original\n{label} = {fmt(m[key]['original'])}"),
         Panel(patched.maze, patched.positions, patched.arrows, f"patched\n{label} = {fmt(m[key]['patched'])}"),
         diff_panel(original, patched),
+        *extra,
     ]
     return figure(title, panels, footer=LEGEND)
 
 
+def control_summaries(done: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each control's and reference's metrics summarised like the effect's, over the mazes that have them."""
+    out: dict[str, Any] = {}
+    for name in ("random", "input_edit"):
+        rows = [{**m["controls"][name], **{k: m[k] for k in MAZE_KEYS}} for m in done
+                if m.get("controls", {}).get(name) is not None]
+        if rows or any(name in m.get("controls", {}) for m in done):
+            out[name] = summarize(rows)
+            if name == "input_edit":
+                out[name]["reproduced"] = describe([r["reproduced"] for r in rows])
+    return out
+
+
 def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
-    return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summarize(done)})
+    summary = summarize(done)
+    if spec.controls:
+        summary["controls"] = control_summaries(done)
+        summary["controls"]["random_seed"] = spec.control_seed
+    return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summary})
 
 
 def change_text(summary: dict[str, Any], key: str) -> str:
@@ -110,7 +159,7 @@ def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds"
 STUDY = Study(
     name="apply",
     help="Apply a vector with a coefficient to target mazes; write field PNGs, field JSON and metrics.json.",
-    keys=("seeds", "vector", "coeff"),
+    keys=("seeds", "vector", "coeff", "controls", "control_seed"),
     required=("seeds", "vector", "coeff"),
     check=check,
     plan=plan,
