@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff format --check $(LINTED)
 
 reproduce: install
-	$(BIN)/python -m steer.reproduce --out outputs/reproduce
+	$(BIN)/steer batch configs/reproduce.yaml --out outputs/reproduce --junit outputs/reproduce/claims.xml
 	@echo "Read outputs/reproduce/summary.md"
 
 bench: install

@@ -18,7 +18,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from steer.claims import junit as claims_junit
 from steer.errors import SteerError
+from steer.io import atomic_write_bytes
 from steer.progress import progress
 from steer.runner import run_study
 from steer.session import open_session
@@ -115,8 +117,12 @@ def batch(
     batch_file: Annotated[Path, typer.Argument(help="YAML batch file (see configs/reproduce.yaml).")],
     out_dir: OutOpt = None, device: DeviceOpt = "cpu", force: ForceOpt = False, workers: WorkersOpt = 1,
     allow_pickle_checkpoint: PickleOpt = False,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write the claims' verdicts as JUnit XML.")] = None,
 ) -> None:
-    """Run a list and/or grid of experiments, each into its own resumable folder."""
+    """Run a list and/or grid of experiments, each into its own resumable folder; judge the batch's claims.
+
+    Exits 1 when a claim's verdict differs from its `expect:`.
+    """
     from steer import batch as batches
 
     with _user_errors():
@@ -131,8 +137,20 @@ def batch(
         )
         reused = sum(e["reused_cells"] for e in report["experiments"])
         folders = [e["folder"] + "/" for e in report["experiments"]]
-        _done(folder, [*folders[:6], "batch.json"],
+        claims = report.get("claims", [])
+        _done(folder, [*folders[:6], "batch.json", *(["summary.md", "claims.json"] if claims else [])],
               f" ({len(report['experiments'])} experiments; {reused} finished cells reused)")
+        if junit is not None and claims:
+            atomic_write_bytes(junit, claims_junit(claims, b.name))
+        for row in claims:
+            mark = "[green]as expected[/]" if row["as_expected"] else f"[bold red]expected {row['expect']}[/]"
+            out.print(f"{escape(row['id'])}: [bold]{row['verdict']}[/] · {escape(row['shown'])} · {mark}",
+                      highlight=False, soft_wrap=True)
+        unexpected = [r["id"] for r in claims if not r["as_expected"]]
+        if unexpected:
+            err.print(f"[bold red]{len(unexpected)} claim(s) did not get their expected verdict:[/] "
+                      f"{escape(', '.join(unexpected))}", highlight=False)
+            raise typer.Exit(1)
 
 
 def main() -> None:

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from steer.errors import SteerError, excerpt
-from steer.io import atomic_write_json, load_yaml, prepare_out_dir
+from steer.claims import Claim, evaluate, markdown, parse_claims
+from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
 from steer.session import Session
 from steer.specs import Spec
@@ -110,6 +111,7 @@ def _grid(grid: Any, base: Path) -> list[Experiment]:
 class Batch:
     name: str
     experiments: tuple[Experiment, ...]
+    claims: tuple[Claim, ...] = ()
 
 
 def load_batch(path: str | Path) -> Batch:
@@ -117,9 +119,10 @@ def load_batch(path: str | Path) -> Batch:
     data = _load_yaml(path, "batch")
     if not isinstance(data, dict):
         raise SteerError(f"batch: {excerpt(str(path), 160)} must be a mapping with `experiments:` and/or `grid:`.")
-    unknown = [k for k in data if k not in ("name", "experiments", "grid")]
+    unknown = [k for k in data if k not in ("name", "experiments", "grid", "claims")]
     if unknown:
-        raise SteerError(f"{unknown[0]}: unknown key. Valid keys of a batch file: name, experiments, grid.")
+        raise SteerError(f"{excerpt(unknown[0])}: unknown key. Valid keys of a batch file: name, experiments, grid, "
+                         "claims.")
     items = data.get("experiments") or []
     if not isinstance(items, list):
         raise SteerError(f"experiments: expected a list, got {excerpt(items)}.")
@@ -132,7 +135,8 @@ def load_batch(path: str | Path) -> Batch:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SteerError(f"experiments: the name {dupes[0]!r} is used twice; each experiment needs its own folder.")
-    return Batch(str(data.get("name") or path.stem), tuple(exps))
+    claims = parse_claims(data.get("claims"), names)
+    return Batch(str(data.get("name") or path.stem), tuple(exps), claims)
 
 
 def run_batch(
@@ -169,6 +173,18 @@ def run_batch(
             report = run_study(study, exp.spec, session, out / exp.name, tick, force=force, workers=workers, plan=plan)
         index.append({"name": exp.name, "command": exp.command, "folder": exp.name,
                       "reused_cells": report.get("reused_cells", 0)})
-    result = {"batch": batch.name, "experiments": index}
+    result: dict[str, Any] = {"batch": batch.name, "experiments": index}
+    if batch.claims:
+        rows = evaluate(batch.claims, out)
+        result["claims"] = rows
+        atomic_write_json(out / "claims.json", rows)
+        first = next(iter(sessions.values()))
+        header = (f"# {batch.name}: claims and verdicts\n\nEach row: the post's sentence, the setting run, the "
+                  "criterion written in the batch file before the run, the measured effect over mazes (95% "
+                  "bootstrap interval, n, Wilcoxon signed-rank p for paired changes), a control, and the verdict "
+                  "that follows mechanically from interval and criterion. Default checkpoint "
+                  f"`{first.checkpoint.name}` (sha256 `{first.checkpoint.sha256[:16]}…`), {first.mode} mode. "
+                  "Per-maze values: each experiment's metrics.json.")
+        atomic_write_bytes(out / "summary.md", markdown(rows, header).encode())
     atomic_write_json(out / "batch.json", result)
     return result

@@ -109,7 +109,8 @@ def _target_pairs(session: Session, plan: Plan, seed: int, target: Maze, out: Pa
             "source": src.seed,
             "target": seed,
             "same_maze_dim": src.maze.maze_dim == target.maze_dim,
-            "same_cheese": src.maze.cheese == target.cheese,
+            # Two cheese-less mazes do not share a cheese square.
+            "same_cheese": src.maze.cheese is not None and src.maze.cheese == target.cheese,
             "source_maze_dim": src.maze.maze_dim,
             "source_cheese": maze_info(src.maze)["cheese"],
             **{f"target_{k}": m[k] for k in MAZE_KEYS},
@@ -157,7 +158,8 @@ def _pair_figure(session: Session, spec: Spec, src: Source, seed: int, original:
         diff_panel(original, patched),
     ]
     same = [what for what, ok in (("maze size", src.maze.maze_dim == maze.maze_dim),
-                                  ("cheese square", src.maze.cheese == maze.cheese)) if ok]
+                                  ("cheese square", src.maze.cheese is not None and src.maze.cheese == maze.cheese))
+            if ok]
     title = (f"seed {src.seed}'s {src.vector.kind} vector -> seed {seed} · coeff {spec.coeff:g} · "
              f"{src.vector.layer} · {session.title}")
     footer = f"same {' and '.join(same)} as the source · {LEGEND}" if same else LEGEND

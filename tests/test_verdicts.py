@@ -1,0 +1,84 @@
+"""Claims: verdicts follow mechanically from the interval and the criterion written in the batch file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cli.main import app
+from steer.claims import verdict
+from steer.errors import SteerError
+from steer.batch import load_batch
+
+
+@pytest.mark.parametrize(("ci", "criterion", "expected"), [
+    ([-0.9, -0.5], {"below": -0.3}, "holds"),
+    ([-0.4, -0.2], {"below": -0.3}, "inconclusive"),
+    ([-0.3, 0.1], {"below": -0.3}, "fails"),  # the whole interval on the other side (touching counts)
+    ([0.2, 0.4], {"above": 0.1}, "holds"),
+    ([0.0, 0.2], {"above": 0.1}, "inconclusive"),
+    ([-0.1, 0.1], {"above": 0.1}, "fails"),
+    ([-0.05, 0.05], {"within": [-0.1, 0.1]}, "holds"),
+    ([0.05, 0.2], {"within": [-0.1, 0.1]}, "inconclusive"),
+    ([0.2, 0.3], {"within": [-0.1, 0.1]}, "fails"),
+])
+def test_a_verdict_is_where_the_interval_lies_against_the_criterion(ci, criterion, expected) -> None:
+    assert verdict({"n": 20, "mean": sum(ci) / 2, "mean_ci": ci}, criterion) == expected
+
+
+def test_too_few_mazes_or_no_interval_is_vacuous() -> None:
+    assert verdict({"n": 4, "mean": -1, "mean_ci": [-1, -1]}, {"below": 0}) == "vacuous"
+    assert verdict({"n": 30, "median": 0.5, "median_ci": None}, {"statistic": "median", "above": 0}) == "vacuous"
+
+
+def _batch(tmp_path: Path, claims: list[dict]) -> Path:
+    path = tmp_path / "batch.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "small",
+        "experiments": [{"name": "minus", "command": "apply", "spec": {
+            "seeds": {"from": 0, "to": 11}, "vector": {"kind": "cheese"}, "coeff": -1, "controls": ["random"]}}],
+        "claims": claims,
+    }))
+    return path
+
+
+CLAIM = {"id": "cheese", "post": "Subtracting the cheese vector makes the agent ignore cheese.", "setting": "12 mazes",
+         "measure": {"experiment": "minus", "metric": "p_cheese_ds", "kind": "change"},
+         "control": {"experiment": "minus", "metric": "p_cheese_ds", "kind": "change", "source": "controls.random"}}
+
+
+def test_a_small_run_s_verdicts_follow_from_its_numbers_and_ci_fails_on_a_changed_verdict(tmp_path: Path) -> None:
+    claims = [{**CLAIM, "criterion": {"below": -0.3}, "expect": "holds"},
+              {**CLAIM, "id": "wrong-expectation", "criterion": {"above": 0.0}, "expect": "holds"}]
+    out, junit = tmp_path / "out", tmp_path / "claims.xml"
+    result = CliRunner().invoke(app, ["batch", str(_batch(tmp_path, claims)), "--out", str(out), "--junit", str(junit)])
+    assert result.exit_code == 1, result.output  # the second claim's verdict is not the expected one
+    assert "1 claim(s) did not get their expected verdict" in result.output
+    rows = {r["id"]: r for r in json.loads((out / "claims.json").read_text())}
+    # Recompute each verdict from the per-maze values in metrics.json, by hand.
+    report = json.loads((out / "minus" / "metrics.json").read_text())
+    change = report["summary"]["p_cheese_ds"]["change"]
+    assert rows["cheese"]["measured"]["mean_ci"] == change["mean_ci"]
+    low, high = change["mean_ci"]
+    assert rows["cheese"]["verdict"] == ("holds" if high < -0.3 else "fails" if low >= -0.3 else "inconclusive")
+    assert rows["wrong-expectation"]["verdict"] == "fails" and not rows["wrong-expectation"]["as_expected"]
+    control = report["summary"]["controls"]["random"]["p_cheese_ds"]["change"]
+    assert rows["cheese"]["control"]["mean_ci"] == control["mean_ci"]
+    summary = (out / "summary.md").read_text()
+    assert "Subtracting the cheese vector" in summary and "expected holds" in summary
+    cases = ET.parse(junit).getroot()
+    assert cases.get("tests") == "2" and cases.get("failures") == "1"
+    assert [c.get("name") for c in cases if c.find("failure") is not None] == ["wrong-expectation"]
+
+
+def test_claims_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    bad = [{**CLAIM, "criterion": {"below": -0.3}, "measure": {**CLAIM["measure"], "experiment": "nope"}}]
+    with pytest.raises(SteerError, match=r"claims\[0\].measure.experiment: 'nope' is not an experiment"):
+        load_batch(_batch(tmp_path, bad))
+    with pytest.raises(SteerError, match=r"claims\[0\].criterion: expected one of"):
+        load_batch(_batch(tmp_path, [{**CLAIM, "criterion": {"near": 0}}]))
