@@ -893,7 +893,6 @@ def background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 @pytest.mark.parametrize("c", PROC)
 def test_hostile_process(c: Case, background: dict[str, tuple[Sandbox, dict[str, Any], Watched]]) -> None:
     sb, before, w = background[c.id]
-    w.done.wait(c.timeout + 180); print("\nPROC", c.id, w.outcome.code, round(w.outcome.seconds, 1), w.outcome.peak_kib // 1024, "MiB", w.outcome.output[:150].replace("\n", " | "))
     assert w.done.wait(c.timeout + 180), f"[{c.id}] the watchdog never reaped the process"
     assert w.outcome is not None
     check(c, sb, before, w.outcome)
