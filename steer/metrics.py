@@ -115,20 +115,32 @@ class Metric:
     label: str  # for charts and console lines
     of_field: Callable[[VectorField], float | None] | None = None
     of_both: Callable[[VectorField, VectorField], float | None] | None = None
+    # Behaviour metrics come from the exact episode statistics (steer.chain.Behaviour), not one field: they
+    # need both facings of every square, so studies compute them only where asked (steer behaviour).
+    of_behaviour: Callable[[Any], float | None] | None = None
 
     @property
     def paired(self) -> bool:
         """Reported as {original, patched}; a comparison metric is one value per maze."""
-        return self.of_field is not None
+        return self.of_field is not None or self.of_behaviour is not None
 
-    def compute(self, original: VectorField, patched: VectorField) -> Any:
+    @property
+    def needs_behaviour(self) -> bool:
+        return self.of_behaviour is not None
+
+    def compute(self, original: Any, patched: Any) -> Any:
+        """The metric of a patch: fields for field and comparison metrics, Behaviours for behaviour metrics."""
+        if self.of_behaviour is not None:
+            return {"original": self.of_behaviour(original), "patched": self.of_behaviour(patched)}
         if self.of_field is not None:
             return {"original": self.of_field(original), "patched": self.of_field(patched)}
         assert self.of_both is not None
         return self.of_both(original, patched)
 
-    def unpatched(self, original: VectorField) -> float | None:
+    def unpatched(self, original: Any) -> float | None:
         """The metric's value for the policy left alone (a comparison metric compares the field with itself)."""
+        if self.of_behaviour is not None:
+            return self.of_behaviour(original)
         if self.of_field is not None:
             return self.of_field(original)
         assert self.of_both is not None
@@ -161,9 +173,15 @@ METRICS: dict[str, Metric] = {
         Metric("mean_tv", "mean TV distance from original", of_both=mean_tv),
         Metric("entropy", "mean action entropy (nats)", of_field=mean_entropy),
         Metric("wall_mass", "mean P(move into a wall)", of_field=wall_mass),
+        Metric("p_reach_cheese", "P(reach the cheese within 500 steps)", of_behaviour=lambda b: b.p_cheese),
+        Metric("p_reach_top_right", "P(visit the top-right square)", of_behaviour=lambda b: b.p_top_right),
+        Metric("steps_to_cheese", "expected steps to the cheese, if reached", of_behaviour=lambda b: b.steps_to_cheese),
+        Metric("mean_steps", "expected episode length (steps)", of_behaviour=lambda b: b.mean_steps),
     )
 }
-PAIRED = tuple(m.name for m in METRICS.values() if m.paired)
+FIELD_METRICS = {name: m for name, m in METRICS.items() if not m.needs_behaviour}
+BEHAVIOUR_METRICS = {name: m for name, m in METRICS.items() if m.needs_behaviour}
+PAIRED = tuple(name for name, m in FIELD_METRICS.items() if m.paired)
 MAZE_KEYS = ("maze_dim", "cheese", "decision_square")
 
 
@@ -177,8 +195,13 @@ def maze_info(maze: Maze) -> dict[str, Any]:
 
 
 def effect_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:
-    """Every registered metric of a patch."""
-    return {name: m.compute(original, patched) for name, m in METRICS.items()}
+    """Every registered field and comparison metric of a patch."""
+    return {name: m.compute(original, patched) for name, m in FIELD_METRICS.items()}
+
+
+def behaviour_metrics(original: Any, patched: Any) -> dict[str, Any]:
+    """Every registered behaviour metric of a patch, from two `steer.chain.Behaviour`s."""
+    return {name: m.compute(original, patched) for name, m in BEHAVIOUR_METRICS.items()}
 
 
 def maze_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:
@@ -187,8 +210,8 @@ def maze_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:
 
 
 def unpatched_metrics(original: VectorField) -> dict[str, float | None]:
-    """Every metric's value for the unpatched policy (comparison metrics: the field against itself)."""
-    return {name: m.unpatched(original) for name, m in METRICS.items()}
+    """Every field metric's value for the unpatched policy (comparison metrics: the field against itself)."""
+    return {name: m.unpatched(original) for name, m in FIELD_METRICS.items()}
 
 
 def patched_value(value: Any) -> float | None:
@@ -231,6 +254,10 @@ def summarize(mazes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     one value."""
     out: dict[str, Any] = {"mazes": len(mazes)}
     for name, metric in METRICS.items():
+        if mazes and not all(name in m for m in mazes):
+            continue  # behaviour metrics, where the study did not compute them
+        if metric.needs_behaviour and not mazes:
+            continue
         if metric.paired:
             sides = {side: [m[name][side] for m in mazes] for side in ("original", "patched")}
             out[name] = {side: describe(v) for side, v in sides.items()}

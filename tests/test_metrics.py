@@ -14,6 +14,7 @@ import pytest
 
 from steer.maze import CHEESE, EMPTY, WALL, Maze, MazeState
 from steer.metrics import (
+    FIELD_METRICS,
     MAZE_KEYS,
     METRICS,
     PAIRED,
@@ -252,6 +253,25 @@ def test_blocked_moves_marks_walls_and_the_world_edge():
     assert blocked_moves(open_world, []).shape == (0, 4)
 
 
+@covers("p_reach_cheese", "p_reach_top_right", "steps_to_cheese", "mean_steps")
+def test_behaviour_metrics_read_the_exact_episode_statistics():
+    # Behaviour metrics read a steer.chain.Behaviour; two stand-ins with hand-set numbers are enough here
+    # (tests/test_behaviour.py checks the numbers themselves against the real game).
+    from types import SimpleNamespace
+
+    from steer.metrics import BEHAVIOUR_METRICS, behaviour_metrics
+
+    before = SimpleNamespace(p_cheese=0.9, p_top_right=0.1, steps_to_cheese=12.5, mean_steps=61.25)
+    after = SimpleNamespace(p_cheese=0.2, p_top_right=0.7, steps_to_cheese=None, mean_steps=420.0)
+    got = behaviour_metrics(before, after)
+    assert set(got) == set(BEHAVIOUR_METRICS)
+    assert got["p_reach_cheese"] == {"original": 0.9, "patched": 0.2}
+    assert got["p_reach_top_right"] == {"original": 0.1, "patched": 0.7}
+    assert got["steps_to_cheese"] == {"original": 12.5, "patched": None}
+    assert got["mean_steps"] == {"original": 61.25, "patched": 420.0}
+    assert all(METRICS[name].paired and METRICS[name].needs_behaviour for name in BEHAVIOUR_METRICS)
+
+
 # -- the registry ----------------------------------------------------------------------------------------
 
 
@@ -264,7 +284,7 @@ def test_compute_and_unpatched_shapes():
     patched = make_field(T_MAZE, {(1, 3): {"U": 1.0}, (1, 4): {"L": 1.0}})
     assert set(PAIRED) == {name for name, m in METRICS.items() if m.of_field is not None}
     assert "mean_tv" not in PAIRED
-    for name, metric in METRICS.items():
+    for name, metric in FIELD_METRICS.items():
         value = metric.compute(original, patched)
         if metric.paired:
             assert value == {"original": metric.of_field(original), "patched": metric.of_field(patched)}, name
@@ -281,7 +301,7 @@ def test_maze_metrics_keys_and_the_value_helpers():
     original = make_field(T_MAZE, {(1, 3): {"R": 0.5, "U": 0.5}})
     patched = make_field(T_MAZE, {(1, 3): {"R": 0.25, "U": 0.75}})
     out = maze_metrics(original, patched)
-    assert list(out) == [*MAZE_KEYS, *METRICS]
+    assert list(out) == [*MAZE_KEYS, *FIELD_METRICS]
     assert (out["maze_dim"], out["cheese"], out["decision_square"]) == (5, [1, 5], [1, 3])
     assert out["p_cheese_ds"] == {"original": approx(0.5), "patched": approx(0.25)}
     assert patched_value(out["p_cheese_ds"]) == approx(0.25)
@@ -296,19 +316,26 @@ def test_maze_metrics_keys_and_the_value_helpers():
 def test_describe_matches_numpy_and_leaves_none_out():
     values = [3.0, None, 1.0, 4.0, None, 1.5, 9.0]
     # sorted 1, 1.5, 3, 4, 9: mean 18.5 / 5 = 3.7; median 3; q25 at index 1 → 1.5; q75 at index 3 → 4
-    assert describe(values) == {"n": 5, "mean": approx(3.7), "median": 3.0, "q25": 1.5, "q75": 4.0}
+    assert describe(values, intervals=False) == {"n": 5, "mean": approx(3.7), "median": 3.0, "q25": 1.5, "q75": 4.0}
+    with_ci = describe(values)  # intervals on by default; tests/test_stats.py checks them against scipy
+    assert with_ci["mean_ci"][0] <= 3.7 <= with_ci["mean_ci"][1] and with_ci["median_ci"][0] <= 3.0
     present = [v for v in values if v is not None]
     assert [describe(values)[k] for k in ("q25", "median", "q75")] == approx(np.percentile(present, [25, 50, 75]))
     # Even count, interpolated: 1 2 3 4 → q25 at index 0.75 → 1.75, median 2.5, q75 at 2.25 → 3.25
-    assert describe([4.0, None, 1.0, 3.0, 2.0]) == {"n": 4, "mean": 2.5, "median": 2.5, "q25": 1.75, "q75": 3.25}
-    assert describe([0.0]) == {"n": 1, "mean": 0.0, "median": 0.0, "q25": 0.0, "q75": 0.0}  # 0 is a value
+    assert describe([4.0, None, 1.0, 3.0, 2.0], intervals=False) == {"n": 4, "mean": 2.5, "median": 2.5, "q25": 1.75, "q75": 3.25}
+    assert describe([0.0], intervals=False) == {"n": 1, "mean": 0.0, "median": 0.0, "q25": 0.0, "q75": 0.0}  # a value
     empty = {"n": 0, "mean": None, "median": None, "q25": None, "q75": None}
-    assert describe([]) == empty
-    assert describe([None, None]) == empty
+    assert describe([], intervals=False) == empty
+    assert describe([None, None]) == {**empty, "mean_ci": None, "median_ci": None}
 
 
 def stats(n, **values):
     return {"n": n, **{key: approx(value) for key, value in values.items()}}
+
+
+def core(summary):
+    """A summary without its intervals (tests/test_stats.py checks those against scipy)."""
+    return {k: v for k, v in summary.items() if not k.endswith("_ci")}
 
 
 def test_summarize_keeps_original_and_patched_apart():
@@ -318,20 +345,22 @@ def test_summarize_keeps_original_and_patched_apart():
     mazes = [
         {
             "decision_square": square,
-            **{name: ({"original": o, "patched": p} if m.paired else tv) for name, m in METRICS.items()},
+            **{name: ({"original": o, "patched": p} if m.paired else tv) for name, m in FIELD_METRICS.items()},
         }
         for (o, p), tv, square in zip(sides, tvs, squares, strict=True)
     ]
     out = summarize(mazes)
-    assert set(out) == {"mazes", "with_decision_square", *METRICS}
+    assert set(out) == {"mazes", "with_decision_square", "statistics", *FIELD_METRICS}
     assert out["mazes"] == 3
     assert out["with_decision_square"] == 2  # [1, 3] and [0, 0]; None is not a decision square
     for name in PAIRED:
         # original 0.2, 0.6 → mean 0.4, q25 0.3, q75 0.5; patched 0.9, 0.5 → mean 0.7, q25 0.6, q75 0.8
-        assert out[name]["original"] == stats(2, mean=0.4, median=0.4, q25=0.3, q75=0.5), name
-        assert out[name]["patched"] == stats(2, mean=0.7, median=0.7, q25=0.6, q75=0.8), name
+        assert core(out[name]["original"]) == stats(2, mean=0.4, median=0.4, q25=0.3, q75=0.5), name
+        assert core(out[name]["patched"]) == stats(2, mean=0.7, median=0.7, q25=0.6, q75=0.8), name
+        # the change is over the one maze with both sides: 0.9 − 0.2
+        assert out[name]["change"]["n"] == 1 and out[name]["change"]["mean"] == approx(0.7), name
     # 0.1 0.2 0.3: mean 0.2, median 0.2, q25 0.15, q75 0.25
-    assert out["mean_tv"] == stats(3, mean=0.2, median=0.2, q25=0.15, q75=0.25)
-    none = describe([])
-    nothing = {name: {"original": none, "patched": none} if m.paired else none for name, m in METRICS.items()}
-    assert summarize([]) == {"mazes": 0, "with_decision_square": 0, **nothing}
+    assert core(out["mean_tv"]) == stats(3, mean=0.2, median=0.2, q25=0.15, q75=0.25)
+    empty = summarize([])
+    assert empty["mazes"] == 0 and empty["with_decision_square"] == 0
+    assert all(empty[name]["original"]["n"] == 0 and empty[name]["change"]["n"] == 0 for name in PAIRED)

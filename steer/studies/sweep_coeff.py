@@ -16,7 +16,8 @@ from typing import Any
 from PIL import Image
 
 from steer.errors import SteerError
-from steer.metrics import MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_info, patched_value, summarize
+from steer.metrics import FIELD_METRICS, MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_info, patched_value
+from steer.metrics import summarize
 from steer.metrics import unpatched_metrics
 from steer.render import LEGEND, BandSeries, Panel, band_charts, grid_figure, save_png
 from steer.session import Session
@@ -85,7 +86,7 @@ def sweep_summary(coeffs: Sequence[float], mazes: Sequence[dict[str, Any]]) -> d
         rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_coeff"][i]} for m in mazes]
         per_coeff.append({"coeff": c, **summarize(rows)})
     bands = {}
-    for key in METRICS:
+    for key in FIELD_METRICS:
         at = [describe([patched_value(m["by_coeff"][i][key]) for m in mazes], intervals=False)
               for i in range(len(coeffs))]
         original = describe([m["original"][key] for m in mazes], intervals=False)
@@ -113,7 +114,7 @@ def _grid(session: Session, plan: VectorPlan, entry: dict[str, Any], fields: Seq
 
 def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary: dict[str, Any]) -> Image.Image:
     series = []
-    for key, metric in METRICS.items():
+    for key, metric in FIELD_METRICS.items():
         b = summary["bands"][key]
         if not any(n for n in b["n"]):
             continue  # e.g. cheese metrics on cheese-removed mazes
