@@ -1,0 +1,250 @@
+"""`steer behaviour`: what the steered agent does over whole episodes, computed exactly, checked by real ones.
+
+A policy on a static maze is a Markov chain on (square, facing) states (steer/chain.py), so P(reach the
+cheese within the 500-step timeout), the expected steps, P(visit the top-right square), the expected visits
+per square and the greedy path follow exactly from the action probabilities in both facings, with no
+sampling noise. Per maze and condition (the original policy, then each coefficient of `coeffs`):
+
+    seeds: {from: 0, to: 99}
+    vector: {kind: cheese}              # as in `apply`: inline, {file: …}, source_seed
+    coeffs: [-1]                        # the patched conditions (or coeff: -1)
+    targets: {moved: [4, 10]}           # optional: extra squares, P(visit) and P(step toward it at the DS)
+    episodes: 400                       # optional: sampled episodes per maze and condition, beside the exact
+    episode_seed: 0                     # optional: seeds the sampled episodes
+    show: [0, 2]                        # optional: seeds with an occupancy figure and an episode GIF
+
+Per seed `behaviour-seed<N>.json` holds the occupancy maps and greedy paths; metrics.json the numbers and
+their summaries over mazes (intervals, and the patched − original change with a Wilcoxon p-value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from steer.behaviour_figs import episode_gif, occupancy_figure
+from steer.chain import Behaviour, behaviour
+from steer.episodes import sample_episodes
+from steer.errors import SteerError, excerpt
+from steer.io import atomic_write_json
+from steer.maze import Square
+from steer.metrics import BEHAVIOUR_METRICS, MAZE_KEYS, behaviour_metrics, describe, fmt, maze_info, p_step_at
+from steer.metrics import summarize
+from steer.render import BandSeries, band_charts, save_png
+from steer.session import Session
+from steer.specs import Spec, parse_seeds
+from steer.stats import settings
+from steer.study import CellResult, Report, Study, seed_list
+from steer.vector_plan import VectorPlan, plan_vector
+from steer.vfield import VectorField, facing_fields, facing_inputs
+
+MAX_EPISODES = 10_000
+
+
+def _targets(value: Any, where: str) -> dict[str, Square]:
+    if not isinstance(value, dict) or not value:
+        raise SteerError(f"{where}: expected a mapping of names to squares, e.g. {{moved_cheese: [4, 10]}}.")
+    out = {}
+    for name, square in value.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SteerError(f"{where}: {excerpt(name)} is not a target name; use letters, digits and '_'.")
+        if not (isinstance(square, list) and len(square) == 2 and all(type(v) is int and 0 <= v < 64 for v in square)):
+            raise SteerError(f"{where}.{name}: expected a square [row, col] (row 0 at the bottom), got "
+                             f"{excerpt(square)}.")
+        out[name] = (square[0], square[1])
+    return out
+
+
+def _episodes(value: Any, where: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_EPISODES:
+        raise SteerError(f"{where}: expected a number of episodes from 0 to {MAX_EPISODES}, got {excerpt(value)}.")
+    return value
+
+
+def _seed(value: Any, where: str) -> int:
+    if type(value) is not int or not 0 <= value < 2**31:
+        raise SteerError(f"{where}: expected a non-negative integer seed, got {excerpt(value)}.")
+    return value
+
+
+def check(spec: Spec) -> None:
+    if spec.vector is None:
+        raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
+    if (spec.coeff is None) == (not spec.coeffs):
+        raise SteerError("coeffs: give the patched conditions as coeffs: [-1, 1] (or one coeff: -1), not both.")
+    for i, seed in enumerate(spec.extra.get("show", ())):
+        if seed not in spec.seeds:
+            raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
+
+
+def conditions(spec: Spec) -> tuple[float, ...]:
+    return spec.coeffs or ((spec.coeff,) if spec.coeff is not None else ())
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    vector: VectorPlan
+
+    @property
+    def layer(self) -> str:
+        return self.vector.layer
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        spec = self.spec
+        try:
+            target = session.target_maze(spec, seed)
+            vec = self.vector.for_target(session, spec, seed)
+            targets: Mapping[str, Square] = spec.extra.get("targets", {})
+            for name, square in targets.items():
+                if not (0 <= square[0] < target.world_dim and 0 <= square[1] < target.world_dim):
+                    raise SteerError(f"targets.{name}: {list(square)} is outside the {target.world_dim}x"
+                                     f"{target.world_dim} world.")
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        coeffs = conditions(spec)
+        patch_sets = [(), *([(self.layer, vec.tensor, c)] for c in coeffs)]
+        fields = facing_fields(session.policy, facing_inputs(session.renderer, target, session.device), patch_sets,
+                               spec.batch_size)
+        behaviours = [behaviour(f, targets) for f in fields]
+        ds = target.decision_square()
+        rows = []
+        for c, f, b in zip((None, *coeffs), fields, behaviours, strict=True):
+            facing0 = VectorField(target, f.positions, f.probs[0])  # the facing a level starts in
+            row: dict[str, Any] = {
+                "coeff": c,
+                **{name: m.of_behaviour(b) for name, m in BEHAVIOUR_METRICS.items()},  # type: ignore[misc]
+                "p_reach_targets": dict(b.p_targets),
+                "p_target_ds": {name: p_step_at(facing0, ds, sq) for name, sq in targets.items()},
+                "greedy_end": b.greedy.end,
+                "greedy_steps": len(b.greedy.squares) - 1,
+            }
+            if spec.extra.get("episodes"):
+                eps = sample_episodes(session.policy, target, spec.extra["episodes"],
+                                      _episode_seed(spec, seed, c), list(patch_sets[len(rows)]),
+                                      prefill=session.renderer, batch_size=spec.batch_size)
+                low, high = eps.cheese_interval(0.99)
+                row["sampled"] = {**eps.to_json(), "p_cheese_ci99": [low, high],
+                                  "exact_in_ci99": bool(low <= b.p_cheese <= high)}
+            rows.append(row)
+        original = behaviours[0]
+        entry = {
+            "seed": seed,
+            **maze_info(target),
+            "vector_source_seed": vec.meta.get("source_seed"),
+            "original": rows[0],
+            "by_coeff": [{**r, **behaviour_metrics(original, b)} for r, b in zip(rows[1:], behaviours[1:], strict=True)],
+        }
+        files = [f"behaviour-seed{seed}.json"]
+        atomic_write_json(out / files[0], {
+            "seed": seed, "world_dim": target.world_dim,
+            "conditions": [{"coeff": c, **b.to_json()} for c, b in zip((None, *coeffs), behaviours, strict=True)],
+        }, compact=True)
+        if seed in spec.extra.get("show", ()):
+            files += _show(session, self, seed, target, patch_sets, coeffs, behaviours, out)
+        return "done", files, entry
+
+
+def _episode_seed(spec: Spec, seed: int, coeff: float | None) -> int:
+    # One stream per (spec seed, maze, condition), stable across runs and workers.
+    return (spec.extra.get("episode_seed", 0) * 1_000_003 + seed) * 1009 + (0 if coeff is None else
+                                                                            round(coeff * 1000) % 1_000_000 + 1)
+
+
+def _show(session: Session, plan: Plan, seed: int, target: Any, patch_sets: list[Any], coeffs: tuple[float, ...],
+          behaviours: list[Behaviour], out: Path) -> list[str]:
+    """An occupancy figure and an episode GIF per patched condition of a shown maze."""
+    files = []
+    for c, patches, b in zip(coeffs, patch_sets[1:], behaviours[1:], strict=True):
+        tag = f"seed{seed}-coeff{c:g}"
+        title = f"seed {seed} · {plan.vector.kind} vector × {c:g} at {plan.layer} · {session.title}"
+        img = occupancy_figure(target, behaviours[0], b, title=title, labels=("original", f"patched (× {c:g})"))
+        name = f"occupancy-{tag}.png"
+        save_png(img, out / name)
+        files.append(name)
+        # One real episode of each policy, from the same sampling seed, for the picture.
+        episode_seed = _episode_seed(plan.spec, seed, c)
+        first = sample_episodes(session.policy, target, 1, episode_seed, (), prefill=session.renderer).episodes[0]
+        second = sample_episodes(session.policy, target, 1, episode_seed, list(patches),
+                                 prefill=session.renderer).episodes[0]
+        name = f"episodes-{tag}.gif"
+        episode_gif(out / name, target, [("original", first), (f"patched (× {c:g})", second)], title=title)
+        files.append(name)
+    return files
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    assert spec.vector is not None
+    return Plan(spec, plan_vector(session, spec, spec.vector, conditions(spec)[0], "vector"))
+
+
+def _summary(coeffs: tuple[float, ...], mazes: list[dict[str, Any]]) -> dict[str, Any]:
+    by_coeff = []
+    for i, c in enumerate(coeffs):
+        rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_coeff"][i]} for m in mazes]
+        by_coeff.append({"coeff": c, **{k: v for k, v in summarize(rows).items() if k != "statistics"}})
+    original = {name: describe([m["original"][name] for m in mazes]) for name in BEHAVIOUR_METRICS}
+    sampled = [r["sampled"] for m in mazes for r in (m["original"], *m["by_coeff"]) if "sampled" in r]
+    out = {"mazes": len(mazes), "original": original, "by_coeff": by_coeff,
+           "statistics": settings()}
+    if sampled:
+        out["sampled_agree"] = {"conditions": len(sampled), "exact_in_ci99": sum(s["exact_in_ci99"] for s in sampled)}
+    return out
+
+
+def _chart(session: Session, plan: Plan, coeffs: tuple[float, ...], summary: dict[str, Any]) -> Image.Image:
+    series = []
+    for key in ("p_reach_cheese", "p_reach_top_right"):
+        stats = [summary["original"][key], *(row[key]["patched"] for row in summary["by_coeff"])]
+        ci = [s["mean_ci"] or [s["mean"], s["mean"]] for s in stats]
+        series.append(BandSeries(f"mean {BEHAVIOUR_METRICS[key].label}", [s["mean"] for s in stats],
+                                 [c[0] for c in ci], [c[1] for c in ci], [s["n"] for s in stats],
+                                 summary["original"][key]["mean"]))
+    title = f"{plan.vector.kind} vector at {plan.layer} · exact episode statistics · {summary['mazes']} mazes · " \
+            f"{session.title}"
+    return band_charts(title, ["original", *(f"× {c:g}" for c in coeffs)], series,
+                       footer="line: mean over mazes · band: 95% bootstrap interval · dashed: the original policy")
+
+
+def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+    coeffs = conditions(spec)
+    summary = _summary(coeffs, done)
+    figures = {"behaviour.png": _chart(session, plan, coeffs, summary)} if done else {}
+    return Report({"vector": plan.vector.describe(), "coeffs": list(coeffs), "mazes": done, "summary": summary},
+                  figures)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    s = report["summary"]
+    lines = []
+    for row in s["by_coeff"]:
+        parts = []
+        for key in ("p_reach_cheese", "p_reach_top_right"):
+            before, after, change = row[key]["original"], row[key]["patched"], row[key]["change"]
+            ci = change["mean_ci"]
+            parts.append(f"{BEHAVIOUR_METRICS[key].label} {fmt(before['mean'], 3)} -> {fmt(after['mean'], 3)}"
+                         + (f" (change 95% CI {ci[0]:+.3f} to {ci[1]:+.3f}, n {change['n']})" if ci else ""))
+        lines.append(f"coeff {row['coeff']:g}: " + "; ".join(parts))
+    if "sampled_agree" in s:
+        a = s["sampled_agree"]
+        lines.append(f"sampled episodes: the exact P(reach the cheese) lies in the 99% interval of the sample in "
+                     f"{a['exact_in_ci99']} of {a['conditions']} maze-conditions")
+    return lines
+
+
+STUDY = Study(
+    name="behaviour",
+    help="Exact episode statistics of the original and patched policies (P(reach cheese), steps, occupancy).",
+    keys=("seeds", "vector", "coeff", "coeffs"),
+    required=("seeds", "vector"),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary_lines,
+    own_keys={"targets": _targets, "episodes": _episodes, "episode_seed": _seed,
+              "show": lambda v, where: parse_seeds(v, where)},
+)

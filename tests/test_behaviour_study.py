@@ -1,0 +1,75 @@
+"""`steer behaviour` end to end on the real checkpoint: exact episode statistics, sampled episodes, figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app
+
+
+def run(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("behaviour")
+    spec = folder / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "seeds": [1, 2, 3], "vector": {"kind": "cheese"}, "coeffs": [-1], "episodes": 60, "show": [1],
+        "targets": {"corner": [14, 14]},
+    }))
+    result = run("behaviour", spec, "--out", folder / "out")
+    assert result.exit_code == 0, result.output
+    assert "P(reach the cheese within 500 steps)" in result.output
+    return folder / "out"
+
+
+def test_exact_statistics_per_maze_and_condition(out: Path) -> None:
+    report = json.loads((out / "metrics.json").read_text())
+    assert [m["seed"] for m in report["mazes"]] == [1, 2, 3]
+    for maze in report["mazes"]:
+        original, (patched,) = maze["original"], maze["by_coeff"]
+        for row in (original, patched):
+            assert 0 <= row["p_reach_cheese"] <= 1 and 0 <= row["p_reach_top_right"] <= 1
+            assert 0 < row["mean_steps"] <= 500 and row["greedy_end"] in ("cheese", "top_right", "loop", "timeout")
+            assert set(row["p_reach_targets"]) == {"corner"}
+        assert patched["p_reach_cheese"]["original"] == original["p_reach_cheese"]  # paired with the original
+        # Sampled episodes agree with the exact chain within a 99% binomial interval on most maze-conditions.
+        low, high = original["sampled"]["p_cheese_ci99"]
+        assert original["sampled"]["n"] == 60 and low <= high
+    agree = report["summary"]["sampled_agree"]
+    assert agree["conditions"] == 6 and agree["exact_in_ci99"] >= 5
+    # The unpatched agent on these mazes mostly reaches the cheese; subtracting the cheese vector lowers it.
+    change = report["summary"]["by_coeff"][0]["p_reach_cheese"]["change"]
+    assert change["n"] == 3 and change["mean"] < 0
+
+
+def test_files_and_figures(out: Path) -> None:
+    names = {p.name for p in out.iterdir()}
+    assert {"behaviour-seed1.json", "behaviour.png", "occupancy-seed1-coeff-1.png", "episodes-seed1-coeff-1.gif"} <= names
+    detail = json.loads((out / "behaviour-seed1.json").read_text())
+    occupancy = detail["conditions"][0]["occupancy"]
+    assert len(occupancy) == detail["world_dim"] == 15
+    gif = Image.open(out / "episodes-seed1-coeff-1.gif")
+    assert gif.n_frames > 1 and (out / "episodes-seed1-coeff-1.gif").stat().st_size < 1_000_000
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"coeff": -1}, "coeffs: give the patched conditions"),
+    ({"episodes": -5}, "episodes: expected a number of episodes from 0 to 10000"),
+    ({"show": [7]}, "show[0]: seed 7 is not one of the seeds"),
+    ({"targets": {"x": [1]}}, "targets.x: expected a square [row, col]"),
+])
+def test_bad_behaviour_specs_are_one_clear_error(tmp_path: Path, extra: dict, message: str) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"seeds": [1], "vector": {"kind": "cheese"}, "coeffs": [-1], **extra}))
+    result = run("behaviour", spec, "--out", tmp_path / "o")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
