@@ -251,3 +251,34 @@ def test_sampling_is_deterministic_per_episode(easy, policy) -> None:
     assert a.episodes == b.episodes
     assert a.episodes != c.episodes
     assert a.to_json()["n"] == 6 and len(a.to_json(with_episodes=True)["episodes"]) == 6
+
+
+# -- pictures ----------------------------------------------------------------------------------------------
+
+
+def test_episode_gif_is_small_and_capped(easy, tmp_path) -> None:
+    from PIL import Image
+
+    from steer.behaviour_figs import episode_gif
+    from steer.episodes import Episode
+
+    maze = easy.level(1)
+    # A 100-step walk back and forth along the greedy path of a hand-made policy, and a short one.
+    path = behaviour(one_hot(maze, (5, 5))).greedy.squares
+    bounce = [*path, *path[::-1]]
+    walk = [bounce[i % len(bounce)] for i in range(100)]
+    long = Episode(tuple((sq, 0) for sq in walk), 100, False, maze.cheese)
+    short = Episode(tuple((sq, 0) for sq in walk[:10]), 10, False, maze.cheese)
+    size = episode_gif(tmp_path / "a.gif", maze, [("original", short), ("patched", long)], max_frames=60)
+    assert size == (tmp_path / "a.gif").stat().st_size < 300_000
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.n_frames == 60 and gif.is_animated
+
+
+def test_occupancy_figure_draws_three_panels(easy) -> None:
+    from steer.behaviour_figs import occupancy_figure
+
+    maze = corridor(easy.level(28), 5)
+    right, stay = behaviour(one_hot(maze, (7, 7))), behaviour(one_hot(maze, (4, 4)))
+    img = occupancy_figure(maze, right, stay, title="right vs stay")
+    assert img.mode == "RGB" and img.width > 3 * 100 and img.height > 100
