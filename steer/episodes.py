@@ -22,7 +22,7 @@ import numpy as np
 import scipy.stats
 import torch
 
-from steer.env import MazeRenderer, Mode, _procgen_env
+from steer.env import MazeRenderer, Mode, _procgen_env  # the renderer's env factory, with its deadlock guard
 from steer.errors import SteerError
 from steer.hooks import patching
 from steer.maze import Maze, Square, read_mouse

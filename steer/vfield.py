@@ -169,9 +169,10 @@ def vector_field(
 
 # -- both facings -----------------------------------------------------------------------------------------
 #
-# The observation shows the mouse's square and which way its sprite faces (procgen's `is_reflected`: 1 after a
-# move right, 0 after a move left, and 0 at reset). Fields above render the maze's own facing, 0 for a level
-# as generated. The exact behaviour of a policy (steer.chain) needs the action distribution in both.
+# The observation shows the mouse's square and, on most squares, which way its sprite faces (procgen's
+# `is_reflected`: 1 after a move right, 0 after a move left, and 0 at reset); the sprite is a few pixels wide,
+# and where it falls on the pixel grid both facings can render alike. Fields above render the maze's own facing,
+# 0 for a level as generated. The exact behaviour of a policy (steer.chain) needs the action distribution in both.
 
 FACINGS = (0, 1)
 
