@@ -18,11 +18,12 @@ from steer.vectors import PairSpec, compute_vector
 from steer.vfield import FacingField, FieldInputs, facing_field, facing_inputs, vector_field
 
 LAYER = "block2.res1.resadd_out"
-# Easy levels whose patched episodes are short enough to sample 400 times in a test (most patched
-# episodes run to the timeout); patched, 30 reaches the cheese with P = 0.98 and 0 visits the top-right with
-# P = 0.19. benchmarks/behaviour_check.py runs the same check on more and larger mazes.
-EXACT_SEEDS = [0, 25, 30]
+# Small easy levels whose patched episodes are short enough to sample 400 times in a test (most patched
+# episodes run to the timeout); patched, 0 and 14 visit the top-right square with P = 0.19 and 0.47.
+# benchmarks/behaviour_check.py runs the same check on more and larger mazes, easy and hard.
+EXACT_SEEDS = [0, 14, 25]
 N_EPISODES = 400
+SLACK = 1e-9  # exact values carry float64 rounding; an interval ending exactly at 0 or 1 must still hold them
 
 
 def forced(action: int) -> list[tuple[str, torch.Tensor, float]]:
@@ -213,14 +214,18 @@ def test_targets_and_a_maze_without_cheese(easy, policy) -> None:
 
 def _agree(exact: float, successes: int, n: int) -> bool:
     ci = scipy.stats.binomtest(successes, n).proportion_ci(0.99)
-    return ci.low <= exact <= ci.high
+    return ci.low - SLACK <= exact <= ci.high + SLACK
 
 
-def _mean_agrees(exact: float, samples: np.ndarray) -> bool:
-    if samples.std() == 0:  # a t-interval has no width; the exact value must be the (near-certain) sample value
-        return abs(exact - samples[0]) < 0.01
+def _mean_agrees(exact: float, samples: np.ndarray, horizon: int = 500) -> bool:
+    if samples.std() == 0:
+        # All samples equal v: no t-interval. P(an episode differs from v) is at most the binomial bound p for
+        # 0 of n, and episodes last 1..horizon steps, so the mean lies in [v - p (v - 1), v + p (horizon - v)].
+        p = scipy.stats.binomtest(0, len(samples)).proportion_ci(0.99).high
+        v = samples[0]
+        return v - p * (v - 1) - SLACK <= exact <= v + p * (horizon - v) + SLACK
     ci = scipy.stats.ttest_1samp(samples, exact).confidence_interval(0.99)
-    return ci.low <= exact <= ci.high
+    return ci.low - SLACK <= exact <= ci.high + SLACK
 
 
 @pytest.mark.parametrize("seed", EXACT_SEEDS)
@@ -237,8 +242,12 @@ def test_sampled_episodes_agree_with_the_exact_chain(easy, policy, seed: int) ->
         tr = sum(e.visited(maze.top_right_square) for e in eps.episodes)
         assert _agree(b.p_top_right, tr, eps.n), (seed, bool(patches), b.p_top_right, eps.p_top_right)
         if reached.sum() > 1:
-            assert _mean_agrees(b.steps_to_cheese, eps.steps[reached]), (seed, b.steps_to_cheese, eps.steps_to_cheese)
-        assert _mean_agrees(b.mean_steps, eps.steps.astype(float)), (seed, b.mean_steps, eps.mean_steps)
+            assert _mean_agrees(b.steps_to_cheese, eps.steps[reached], b.horizon), (
+                seed,
+                b.steps_to_cheese,
+                eps.steps_to_cheese,
+            )
+        assert _mean_agrees(b.mean_steps, eps.steps.astype(float), b.horizon), (seed, b.mean_steps, eps.mean_steps)
 
 
 def test_sampling_is_deterministic_per_episode(easy, policy) -> None:
