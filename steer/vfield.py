@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from steer.env import MazeRenderer
 from steer.errors import SteerError
-from steer.hooks import patching
+from steer.hooks import check_shape, patching
 from steer.maze import Maze, Square
 from steer.policy import ImpalaPolicy, obs_to_tensor
 
@@ -186,3 +186,74 @@ def check_finite(probs: np.ndarray, layers: Sequence[str]) -> None:
         "coefficient so large that coefficient × vector overflows float32, or a checkpoint with non-finite "
         "weights. Check the vector file and the coefficient."
     )
+
+
+# -- both facings -----------------------------------------------------------------------------------------
+#
+# The observation shows the mouse's square and, on most squares, which way its sprite faces (procgen's
+# `is_reflected`: 1 after a move right, 0 after a move left, and 0 at reset); the sprite is a few pixels wide,
+# and where it falls on the pixel grid both facings can render alike. Fields above render the maze's own facing,
+# 0 for a level as generated. The exact behaviour of a policy (steer.chain) needs the action distribution in both.
+
+FACINGS = (0, 1)
+
+
+@dataclass(frozen=True)
+class FacingField:
+    """Action probabilities on every open non-cheese square in both facings."""
+
+    maze: Maze
+    positions: tuple[Square, ...]  # N squares, in `Maze.open_squares` order without the cheese
+    probs: np.ndarray  # (2, N, 15) float32: probs[facing, i] for facing 0 and 1
+
+    def index(self, square: Square) -> int:
+        return self.positions.index(square)
+
+
+def facing_inputs(renderer: MazeRenderer, maze: Maze, device: torch.device | str = "cpu") -> FieldInputs:
+    """Inputs holding every open non-cheese square twice: first all in facing 0, then all in facing 1.
+
+    One `FieldInputs` keeps the prefix memo and batching of `vector_field(s)`: both facings of the original
+    and every patched pass run as one set of observations.
+    """
+    cheese = maze.cheese
+    squares = tuple(sq for sq in maze.open_squares() if sq != cheese)
+    states = [s for facing in FACINGS for s in maze.with_mouse_states(squares, facing=facing)]
+    frames = renderer.observe_many(states)
+    return FieldInputs(maze, squares + squares, obs_to_tensor(frames, device))
+
+
+def _split_facings(field: VectorField) -> FacingField:
+    n = len(field.positions) // 2
+    return FacingField(field.maze, field.positions[:n], field.probs.reshape(2, n, -1))
+
+
+def facing_field(
+    policy: ImpalaPolicy, inputs: FieldInputs, patches: Sequence[Patch] = (), batch_size: int = BATCH_SIZE
+) -> FacingField:
+    """Both facings' action probabilities of `inputs` (from `facing_inputs`), with `patches` applied."""
+    return _split_facings(vector_field(policy, inputs, patches, batch_size))
+
+
+def facing_fields(
+    policy: ImpalaPolicy,
+    inputs: FieldInputs,
+    patch_sets: Sequence[Sequence[Patch]],
+    batch_size: int = BATCH_SIZE,
+) -> list[FacingField]:
+    """One `FacingField` per patch set (an empty set: unpatched).
+
+    When every non-empty set is one patch at one shared layer (the original and patched passes of a study),
+    the sets share one suffix batch through `vector_fields`; otherwise each runs on its own.
+    """
+    layers = {policy.resolve(layer) for patches in patch_sets for layer, _, _ in patches}
+    if len(layers) == 1 and all(len(patches) <= 1 for patches in patch_sets):
+        deltas: list[torch.Tensor | None] = []
+        for patches in patch_sets:
+            for layer, vector, _ in patches:
+                check_shape(policy, layer, vector)
+            deltas.append(patches[0][2] * patches[0][1] if patches else None)
+        fields = vector_fields(policy, inputs, layers.pop(), deltas, batch_size)
+    else:
+        fields = [vector_field(policy, inputs, patches, batch_size) for patches in patch_sets]
+    return [_split_facings(f) for f in fields]
