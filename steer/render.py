@@ -169,6 +169,7 @@ class BandSeries:
     q75: Sequence[float | None]
     n: Sequence[int]
     baseline: float | None = None  # drawn as a dashed line, e.g. the unpatched median
+    band: str = "median and 25-75% band"  # what line and band show, for the subtitle
 
 
 LINE_RGB = (24, 48, 120)
@@ -220,7 +221,7 @@ def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int]
     d = ImageDraw.Draw(img)
     n_max = max(series.n, default=0)
     d.text((left, 8), series.title, fill=TEXT_RGB, font=font(15))
-    d.text((left, 26), f"median and 25-75% band over mazes (n <= {n_max})", fill=(110, 110, 110), font=font(11))
+    d.text((left, 26), f"{series.band} over mazes (n <= {n_max})", fill=(110, 110, 110), font=font(11))
     present = [v for v in (*series.q25, *series.q75, *series.median, series.baseline) if v is not None]
     if not present:
         d.text((left, height // 2), "undefined in every maze", fill=(120, 120, 120), font=font(13))

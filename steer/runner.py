@@ -139,7 +139,7 @@ def run_study(
     done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers)
     built = study.report(plan, session, spec, done, skipped)
     cell_figures = [f for s in seeds for f in (run.manifest["cells"].get(f"seed-{s}") or {}).get("files", [])
-                    if f.endswith(".png")]
+                    if f.endswith((".png", ".gif"))]
     for name, image in built.figures.items():
         save_png(image, run.path / name)
     report = {

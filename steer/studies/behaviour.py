@@ -161,8 +161,8 @@ def _show(session: Session, plan: Plan, seed: int, target: Any, patch_sets: list
     files = []
     for c, patches, b in zip(coeffs, patch_sets[1:], behaviours[1:], strict=True):
         tag = f"seed{seed}-coeff{c:g}"
-        title = f"seed {seed} · {plan.vector.kind} vector × {c:g} at {plan.layer} · {session.title}"
-        img = occupancy_figure(target, behaviours[0], b, title=title, labels=("original", f"patched (× {c:g})"))
+        title = f"seed {seed} · {plan.vector.kind} vector x {c:g} at {plan.layer} · {session.title}"
+        img = occupancy_figure(target, behaviours[0], b, title=title, labels=("original", f"patched (x {c:g})"))
         name = f"occupancy-{tag}.png"
         save_png(img, out / name)
         files.append(name)
@@ -172,7 +172,7 @@ def _show(session: Session, plan: Plan, seed: int, target: Any, patch_sets: list
         second = sample_episodes(session.policy, target, 1, episode_seed, list(patches),
                                  prefill=session.renderer).episodes[0]
         name = f"episodes-{tag}.gif"
-        episode_gif(out / name, target, [("original", first), (f"patched (× {c:g})", second)], title=title)
+        episode_gif(out / name, target, [("original", first), (f"patched (x {c:g})", second)], title=title)
         files.append(name)
     return files
 
@@ -203,10 +203,10 @@ def _chart(session: Session, plan: Plan, coeffs: tuple[float, ...], summary: dic
         ci = [s["mean_ci"] or [s["mean"], s["mean"]] for s in stats]
         series.append(BandSeries(f"mean {BEHAVIOUR_METRICS[key].label}", [s["mean"] for s in stats],
                                  [c[0] for c in ci], [c[1] for c in ci], [s["n"] for s in stats],
-                                 summary["original"][key]["mean"]))
+                                 summary["original"][key]["mean"], band="mean and its 95% bootstrap interval"))
     title = f"{plan.vector.kind} vector at {plan.layer} · exact episode statistics · {summary['mazes']} mazes · " \
             f"{session.title}"
-    return band_charts(title, ["original", *(f"× {c:g}" for c in coeffs)], series,
+    return band_charts(title, ["original", *(f"x {c:g}" for c in coeffs)], series,
                        footer="line: mean over mazes · band: 95% bootstrap interval · dashed: the original policy")
 
 
