@@ -18,16 +18,16 @@ batch skips the cells that finished (unless --force).
 from __future__ import annotations
 
 import copy
-from contextlib import AbstractContextManager, nullcontext
 import itertools
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.errors import SteerError, excerpt
 from steer.claims import Claim, evaluate, markdown, parse_claims
+from steer.errors import SteerError, excerpt, shown_key
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
 from steer.session import Session
@@ -53,7 +53,9 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, where: str) -> None
     node = data
     for key in keys[:-1]:
         if not isinstance(node.get(key), dict):
-            raise SteerError(f"{where}: {excerpt(dotted)} goes through {excerpt(key)}, which is not a mapping in the spec.")
+            raise SteerError(
+                f"{where}: {excerpt(dotted)} goes through {excerpt(key)}, which is not a mapping in the spec."
+            )
         node = node[key]
     node[keys[-1]] = value
 
@@ -63,7 +65,7 @@ def _experiment(item: Any, where: str, base: Path) -> Experiment:
         raise SteerError(f"{where}: expected a mapping with name, command and spec, got {excerpt(item)}.")
     unknown = [k for k in item if k not in ("name", "command", "spec", "set")]
     if unknown:
-        raise SteerError(f"{where}.{unknown[0]}: unknown key. Valid keys: name, command, spec, set.")
+        raise SteerError(f"{where}.{shown_key(unknown[0])}: unknown key. Valid keys: name, command, spec, set.")
     name, command = item.get("name"), item.get("command")
     if not isinstance(name, str) or not _NAME.match(name):
         raise SteerError(f"{where}.name: {excerpt(name)} must be a folder name of letters, digits, '.', '_' or '-'.")
@@ -96,7 +98,7 @@ def _grid(grid: Any, base: Path) -> list[Experiment]:
     axes = grid["axes"]
     for key, values in axes.items():
         if not isinstance(values, list) or not values:
-            raise SteerError(f"grid.axes.{key}: expected a non-empty list of values, got {excerpt(values)}.")
+            raise SteerError(f"grid.axes.{shown_key(key)}: expected a non-empty list of values, got {excerpt(values)}.")
     out = []
     for combo in itertools.product(*axes.values()):
         settings = dict(zip(axes, combo, strict=True))

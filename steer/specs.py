@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from steer.env import MAX_SEED, MODES
-from steer.errors import SteerError, excerpt
+from steer.errors import SteerError, excerpt, shown_key
 from steer.io import load_yaml
 from steer.maze import Square
 from steer.vectors import EDIT_OPS, VECTOR_KINDS, Edit, PairSpec
@@ -136,12 +136,14 @@ class _Fields:
     def __init__(self, data: Any, path: str, allowed: tuple[str, ...]) -> None:
         where = path or "the spec"
         if not isinstance(data, dict):
-            raise SteerError(f"{where}: expected a mapping of keys to values, got {_type_name(data)} ({excerpt(data)}).")
+            raise SteerError(
+                f"{where}: expected a mapping of keys to values, got {_type_name(data)} ({excerpt(data)})."
+            )
         unknown = [k for k in data if k not in allowed]
         if unknown:
             key = unknown[0]
             raise SteerError(
-                f"{self._join(path, str(key))}: unknown key. Valid keys{' under ' + path if path else ''}: "
+                f"{self._join(path, shown_key(key))}: unknown key. Valid keys{' under ' + path if path else ''}: "
                 f"{', '.join(allowed)}."
             )
         self.data, self.path = data, path
@@ -161,7 +163,9 @@ class _Fields:
             return default
         value = self.data[key]
         if not isinstance(value, str) or not value.strip():
-            raise SteerError(f"{self.where(key)}: expected a non-empty string, got {_type_name(value)} ({excerpt(value)}).")
+            raise SteerError(
+                f"{self.where(key)}: expected a non-empty string, got {_type_name(value)} ({excerpt(value)})."
+            )
         return value.strip()
 
     def get_choice(self, key: str, options: tuple[str, ...], default: str | None = None) -> str | None:
@@ -327,7 +331,8 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
         return coeffs
     if not isinstance(value, list):
         raise SteerError(
-            f"{where}: expected a list of numbers or {{from: A, to: B, step: S}}, got {_type_name(value)} ({excerpt(value)})."
+            f"{where}: expected a list of numbers or {{from: A, to: B, step: S}}, got {_type_name(value)} "
+            f"({excerpt(value)})."
         )
     if not value:
         raise SteerError(f"{where}: the list is empty; give at least one coefficient.")
@@ -414,7 +419,9 @@ def check_keys(spec: Spec, command: str, allowed: tuple[str, ...]) -> None:
     """Refuse keys another command reads: here they would be silently ignored, which hides mixed-up specs."""
     for key in spec.raw:
         if key not in allowed:
-            raise SteerError(f"{key}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}.")
+            raise SteerError(
+                f"{shown_key(key)}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}."
+            )
 
 
 CONTROL_NAMES = ("random", "input_edit")
