@@ -468,12 +468,7 @@ ckpt_case("checkpoint-dev-zero", lambda sb: "/dev/zero", says=("checkpoint: ",),
 ckpt_case(
     "checkpoint-int64-weights",
     lambda sb: sb.checkpoint("int.pth", {"state_dict": {k: v.to(torch.int64) for k, v in sb.shared.state().items()}}),
-    says=("error: checkpoint: ",),
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="integer weights are cast to float silently (vector files refuse non-float32); "
-        "the run then fails with a misleading 'observations identical' error and leaves out/metrics.json",
-    ),
+    says=("error: checkpoint: ", "holds int64 values"),
 )
 ckpt_case(
     "checkpoint-memory-bomb-scale-200",
