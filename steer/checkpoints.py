@@ -142,7 +142,7 @@ def locate(ref: str | os.PathLike[str] | None) -> Path:
     ref = str(ref)
     path = Path(ref).expanduser()
     try:
-        is_dir, is_file = path.is_dir(), path.is_file()
+        is_dir, is_file, exists = path.is_dir(), path.is_file(), path.exists()
     except OSError as e:  # e.g. a name longer than the file system allows
         raise SteerError(
             f"checkpoint: {excerpt(ref)} cannot be used as a file name ({e.strerror or e}). {_HOW}"
@@ -152,6 +152,10 @@ def locate(ref: str | os.PathLike[str] | None) -> Path:
             f"checkpoint: {excerpt(ref, 160)} is a folder, not a checkpoint file. Name the .pth file in it. {_HOW}"
         )
     if ref not in KNOWN and (path.suffix or os.sep in ref):
+        if exists and not is_file:  # a device (/dev/zero), a pipe or a socket: reading it may never end
+            raise SteerError(
+                f"checkpoint: {excerpt(ref, 160)} is not a regular file (it is a device, pipe or socket). {_HOW}"
+            )
         if not is_file:
             raise SteerError(f"checkpoint: file {excerpt(ref, 160)} does not exist. {_HOW}")
         return path
