@@ -188,9 +188,10 @@ class _Fields:
         return _int(self.data[key], self.where(key), low, high)
 
     def get_float(self, key: str) -> float | None:
+        """A coefficient (`coeff`, `vectors[].coeff`): finite, and at most MAX_COEFF in magnitude."""
         if not self.has(key):
             return None
-        return finite_float(self.data[key], self.where(key))
+        return coefficient(self.data[key], self.where(key))
 
 
 def _int(value: Any, where: str, low: int = 0, high: int = MAX_SEED) -> int:
@@ -218,6 +219,22 @@ def finite_float(value: Any, where: str) -> float:
     if not math.isfinite(value):
         raise SteerError(f"{where}: {excerpt(value)} is not a finite number; use a real coefficient such as -1 or 2.5.")
     return float(value)
+
+
+MAX_COEFF = 1e6  # |coefficient|; steered activations are float32, and past ~1e38 they overflow to inf
+
+
+def coefficient(value: Any, where: str) -> float:
+    """A finite coefficient of magnitude at most MAX_COEFF, refused while parsing: a huge one would pass as a
+    number, then make the run stop mid-way on non-finite activations with an output folder half written."""
+    c = finite_float(value, where)
+    if abs(c) > MAX_COEFF:
+        raise SteerError(
+            f"{where}: {c:g} is too large; steer computes activations in float32, where a vector scaled this much "
+            f"overflows to values that are not finite. Use a coefficient from -{MAX_COEFF:,.0f} to "
+            f"{MAX_COEFF:,.0f}, such as -1 or 2.5."
+        )
+    return c
 
 
 def _square(value: Any, where: str) -> Square:
@@ -307,7 +324,8 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
     """A list of coefficients, or an inclusive range {from, to, step}; negatives and zero are allowed."""
     if isinstance(value, dict):
         f = _Fields(value, where, ("from", "to", "step"))
-        first, last, step = f.get_float("from"), f.get_float("to"), f.get_float("step")
+        # Their magnitude is checked below, once the range is known to be short (its size is the better message).
+        first, last, step = (finite_float(f.data[k], f.where(k)) if f.has(k) else None for k in ("from", "to", "step"))
         if first is None or last is None or step is None:
             raise SteerError(
                 f"{where}: a coefficient range needs 'from', 'to' and 'step', e.g. {{from: -2, to: 2, step: 0.5}}."
@@ -321,6 +339,8 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
         steps = (last - first) / step
         if not steps < MAX_COEFFS:  # also catches an overflow to inf
             raise SteerError(f"{where}: the range holds more than the {MAX_COEFFS} coefficients allowed.")
+        coefficient(first, f.where("from"))
+        coefficient(last, f.where("to"))
         # The small slack keeps 'to' in the range when (to - from) / step is an integer up to float rounding.
         count = math.floor(steps + 1e-9) + 1
         # Rounding drops float noise (0.1 * 3); adding 0.0 turns a -0.0 into 0.0.
@@ -338,7 +358,7 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
         raise SteerError(f"{where}: the list is empty; give at least one coefficient.")
     if len(value) > MAX_COEFFS:
         raise SteerError(f"{where}: {len(value)} coefficients is more than the {MAX_COEFFS} allowed.")
-    coeffs = tuple(finite_float(v, f"{where}[{i}]") for i, v in enumerate(value))
+    coeffs = tuple(coefficient(v, f"{where}[{i}]") for i, v in enumerate(value))
     for i, c in enumerate(coeffs):
         if c in coeffs[:i]:
             raise SteerError(f"{where}[{i}]: coefficient {c:g} is listed twice.")

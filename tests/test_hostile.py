@@ -274,13 +274,7 @@ spec_case("coeff-1e308", {**GOOD, "coeff": 1e308}, says=("not finite",), untouch
 spec_case(
     "coeff-1e39-beyond-float32",
     {**GOOD, "coeff": 1e39},
-    says=("coeff",),
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="1e39 is outside float32 yet passes validation; the run then fails mid-way (exit 2, "
-        "'seed 1: the action probabilities are not finite') and leaves out/manifest.json behind, where the README "
-        "says a user error leaves no output folder",
-    ),
+    says=("coeff: 1e+39 is too large", "float32"),
 )
 spec_case(
     "sweep-coeff-range-of-1e9",
