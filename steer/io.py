@@ -86,7 +86,8 @@ def append_json_line(path: Path, obj: Any) -> None:
 
 
 def read_json_lines(path: Path) -> list[Any]:
-    """The whole lines of a file written by `append_json_line`; a torn or garbled line is skipped."""
+    """The whole lines of a file written by `append_json_line`; a torn, garbled or too deeply nested line is
+    skipped."""
     try:
         lines = Path(path).read_bytes().splitlines()
     except OSError:
@@ -95,7 +96,7 @@ def read_json_lines(path: Path) -> list[Any]:
     for line in lines:
         try:
             out.append(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     return out
 

@@ -159,7 +159,7 @@ class RunFolder:
             return None
         try:
             data = json.loads(f.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json can parse
             return {"command": "unknown", "started": "unknown"}  # unreadable: treat as a different run
         if not isinstance(data, dict):
             return {"command": "unknown", "started": "unknown"}
