@@ -112,6 +112,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
+json_safe = _clean  # a value as `append_json_line` and `atomic_write_json` write it
+
+
 def atomic_write_json(path: Path, obj: Any, compact: bool = False) -> None:
     """Indented for people to read; `compact` for bulk arrays (json's C encoder only runs without indent)."""
     text = json.dumps(_clean(obj), separators=(",", ":")) if compact else json.dumps(_clean(obj), indent=1)

@@ -466,6 +466,29 @@ def test_a_cell_whose_png_was_deleted_is_computed_again(tmp_path: Path) -> None:
     assert again.finished("seed-1") is None
 
 
+def test_a_record_steer_did_not_write_as_it_is_is_computed_again(tmp_path: Path) -> None:
+    """A reused result must hold what the report reads: an edited, truncated or hand-made record is recomputed."""
+    out = tmp_path / "out"
+    cells = [f"seed-{s}" for s in range(8)]
+    run = _open_run(out, {"name": "a"}, cells)
+    for seed in range(8):
+        run.record(f"seed-{seed}", "done", [], {"seed": seed, "p_cheese_ds": 0.5, "nan": float("nan")})
+    run.close("complete")
+    manifest = json.loads((out / "manifest.json").read_text())
+    cell = manifest["cells"]
+    del cell["seed-1"]["result"]
+    cell["seed-2"]["result"] = 5
+    cell["seed-3"]["result"] = {}
+    cell["seed-4"]["result"] = {"seed": 4}  # the seed is right, the report's keys are gone
+    cell["seed-5"]["result"]["seed"] = 6  # another cell's result
+    cell["seed-6"]["files"] = [7]
+    del cell["seed-7"]["check"]  # a record written before records were checked, or by hand
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    again = _open_run(out, {"name": "a"}, cells)
+    assert [c for c in cells if again.finished(c)] == ["seed-0"]
+    assert sorted(again.manifest["cells"]) == ["seed-0"]  # the others are not carried into the new manifest
+
+
 # -- run identity: input files count, seeds can grow -----------------------------------------------
 
 
