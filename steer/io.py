@@ -121,9 +121,24 @@ def atomic_write_json(path: Path, obj: Any, compact: bool = False) -> None:
     atomic_write_bytes(path, (text + "\n").encode())
 
 
+def out_path(path: Path) -> Path:
+    """The output folder `path` names, as every check and write must use it: absolute, with `.` and `..`
+    removed and the links among its parents resolved, so `NEW/..` is the folder it lands in, not a folder
+    `NEW` to create. The last component is kept as given (a link there is the caller's to check or refuse).
+    """
+    try:
+        absolute = Path(os.path.abspath(path))  # `..` removed as written: `ghost/..` needs no folder `ghost`
+        return absolute.parent.resolve() / absolute.name if absolute.name else absolute
+    except (OSError, RuntimeError, ValueError) as e:  # a link loop, a name too long, a NUL byte
+        raise SteerError(
+            f"--out: {excerpt(str(path), 160)} cannot be used as a folder name "
+            f"({getattr(e, 'strerror', None) or e}). Choose a shorter or plainer path."
+        ) from None
+
+
 def prepare_out_dir(path: Path) -> Path:
-    """Create the output folder, or say clearly why it cannot be used."""
-    path = Path(path)
+    """Create the output folder (see `out_path`), or say clearly why it cannot be used."""
+    path = out_path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):

@@ -15,7 +15,7 @@ of the identity lets a run grow: re-running with more seeds reuses the finished 
 The manifest is read back from disk, so it is untrusted: a file name it lists is used only if it stays
 inside the folder (`steer.io.inside`), both to reuse a finished cell and to delete old outputs on `force`; a
 cell's record is reused only if it is the one steer wrote (its `check` hash, the cell's seed; see
-`_valid_record`), else the cell is computed again.
+`_valid_record`), else the cell is computed again; the output path is used as `steer.io.out_path` resolves it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from steer.io import (
     atomic_write_json,
     inside,
     json_safe,
+    out_path,
     prepare_out_dir,
     read_json_lines,
 )
@@ -154,20 +155,28 @@ class RunFolder:
         if identity is None:
             identity = run_identity(command, spec, sha, provenance["distribution_mode"])
         fp = identity_hash(identity)
-        path = Path(path)
-        old = cls._read(path)
+        path = out_path(path)  # `NEW/..` is checked as the folder it lands in, where it lands
+        shown = excerpt(str(path), 160)
+        try:
+            old = cls._read(path)
+            foreign = old is None and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir())
+        except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte, no permission
+            raise SteerError(
+                f"--out: {shown} cannot be used as the output folder ({getattr(e, 'strerror', None) or e}). "
+                "Choose a shorter or plainer path you can write to."
+            ) from None
         resumed: dict[str, Any] = {}
         if old is not None and old.get("fingerprint") == fp and not force:
             resumed = old["cells"] if isinstance(old.get("cells"), dict) else {}
         elif old is not None and not force:
             raise SteerError(
-                f"--out: {str(path)!r} holds the results of a different run ({_said(old.get('command'))} of "
+                f"--out: {shown} holds the results of a different run ({_said(old.get('command'))} of "
                 f"{_said(old.get('spec_name', 'another spec'))}, started {_said(old.get('started'))}). Re-run with "
                 "--force to replace them, or choose another --out folder."
             )
-        elif old is None and not force and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
+        elif foreign and not force:
             raise SteerError(
-                f"--out: {str(path)!r} already holds files that steer did not write (no {MANIFEST}). Choose an "
+                f"--out: {shown} already holds files that steer did not write (no {MANIFEST}). Choose an "
                 "empty or new folder, or re-run with --force to write there anyway."
             )
         path = prepare_out_dir(path)

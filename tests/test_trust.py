@@ -489,6 +489,17 @@ def test_a_record_steer_did_not_write_as_it_is_is_computed_again(tmp_path: Path)
     assert sorted(again.manifest["cells"]) == ["seed-0"]  # the others are not carried into the new manifest
 
 
+def test_out_through_dotdot_is_checked_where_it_lands(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(SteerError, match="already holds files that steer did not write"):
+        _open_run(tmp_path / "new" / "..", {"name": "a"}, ["seed-0"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+    run = _open_run(tmp_path / "ghost" / ".." / "out", {"name": "a"}, ["seed-0"])
+    assert run.path == (tmp_path / "out").resolve() and not (tmp_path / "ghost").exists()
+    with pytest.raises(SteerError, match=r"--out: .* cannot be used as the output folder"):
+        _open_run(tmp_path / ("x" * 5000), {"name": "a"}, ["seed-0"])
+
+
 # -- run identity: input files count, seeds can grow -----------------------------------------------
 
 
