@@ -159,6 +159,12 @@ class RunFolder:
         shown = excerpt(str(path), 160)
         try:
             old = cls._read(path)
+            if (path / JOURNAL).is_dir() and not (path / JOURNAL).is_symlink():
+                raise SteerError(
+                    f"--out: {shown} holds a folder {JOURNAL}, which steer did not write (its journal of finished "
+                    "cells is a file of that name) and will not delete, even with --force. Move that folder away, "
+                    "or choose another --out folder."
+                )
             foreign = old is None and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir())
         except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte, no permission
             raise SteerError(

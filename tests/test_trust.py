@@ -489,6 +489,17 @@ def test_a_record_steer_did_not_write_as_it_is_is_computed_again(tmp_path: Path)
     assert sorted(again.manifest["cells"]) == ["seed-0"]  # the others are not carried into the new manifest
 
 
+def test_a_journal_that_is_a_folder_is_refused_even_with_force(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _open_run(out, {"name": "a"}, ["seed-0"]).close("complete")
+    (out / "cells.jsonl").mkdir()
+    (out / "cells.jsonl" / "mine.txt").write_text("keep me")
+    for force in (False, True):
+        with pytest.raises(SteerError, match=r"holds a folder cells\.jsonl, which steer did not write"):
+            _open_run(out, {"name": "a"}, ["seed-0"], force=force)
+    assert (out / "cells.jsonl" / "mine.txt").read_text() == "keep me"
+
+
 def test_out_through_dotdot_is_checked_where_it_lands(tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(SteerError, match="already holds files that steer did not write"):
