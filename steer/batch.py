@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -34,7 +36,8 @@ from steer.session import Session
 from steer.specs import Spec
 from steer.studies import STUDIES
 
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+MAX_EXPERIMENTS = 10_000  # in one batch, its grid's combinations included
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,10 @@ def _experiment(item: Any, where: str, base: Path) -> Experiment:
     if unknown:
         raise SteerError(f"{where}.{shown_key(unknown[0])}: unknown key. Valid keys: name, command, spec, set.")
     name, command = item.get("name"), item.get("command")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise SteerError(f"{where}.name: {excerpt(name)} must be a folder name of letters, digits, '.', '_' or '-'.")
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 255:
+        raise SteerError(
+            f"{where}.name: {excerpt(name)} must be a folder name of letters, digits, '.', '_' or '-' (at most 255)."
+        )
     if command not in STUDIES:
         raise SteerError(f"{where}.command: {excerpt(command)} is not one of {', '.join(STUDIES)}.")
     raw = item.get("spec")
@@ -97,15 +102,28 @@ def _grid(grid: Any, base: Path) -> list[Experiment]:
         raise SteerError("grid: expected {command, spec, axes: {key: [values, ...], ...}}.")
     axes = grid["axes"]
     for key, values in axes.items():
+        if not isinstance(key, str) or not key:
+            raise SteerError(f"grid.axes: {shown_key(key)} is not a spec key; name one such as coeff or vector.kind.")
         if not isinstance(values, list) or not values:
-            raise SteerError(f"grid.axes.{shown_key(key)}: expected a non-empty list of values, got {excerpt(values)}.")
+            raise SteerError(
+                f"grid.axes.{shown_key(key)}: expected a non-empty list of values, got {excerpt(values)}."
+            )
+    # Counted before anything is expanded: 1000 x 1000 values would take hours to plan.
+    count = math.prod(len(values) for values in axes.values())
+    if count > MAX_EXPERIMENTS:
+        sizes = " x ".join(str(len(values)) for values in axes.values())
+        raise SteerError(
+            f"grid: its axes make {count} experiments ({sizes}), more than the {MAX_EXPERIMENTS} allowed in one "
+            "batch; use fewer values per axis, or split the grid over several batch files."
+        )
     out = []
     for combo in itertools.product(*axes.values()):
         settings = dict(zip(axes, combo, strict=True))
         label = "_".join(f"{k.split('.')[-1]}={v}" for k, v in settings.items())
         name = re.sub(r"[^A-Za-z0-9._=-]", "-", label).replace("=", "-")
         item = {"name": name, "command": grid.get("command"), "spec": grid.get("spec"), "set": settings}
-        out.append(_experiment(item, f"grid[{label}]", base))
+        shown = label if len(label) <= 120 and label.isprintable() else excerpt(label, 120)
+        out.append(_experiment(item, f"grid[{shown}]", base))
     return out
 
 
@@ -128,13 +146,19 @@ def load_batch(path: str | Path) -> Batch:
     items = data.get("experiments") or []
     if not isinstance(items, list):
         raise SteerError(f"experiments: expected a list, got {excerpt(items)}.")
+    if len(items) > MAX_EXPERIMENTS:
+        raise SteerError(f"experiments: {len(items)} experiments is more than the {MAX_EXPERIMENTS} allowed in one "
+                         "batch; split them over several batch files.")
     exps = [_experiment(item, f"experiments[{i}]", path.parent) for i, item in enumerate(items)]
     if data.get("grid") is not None:
         exps += _grid(data["grid"], path.parent)
     if not exps:
         raise SteerError("batch: no experiments; give `experiments:` and/or `grid:`.")
+    if len(exps) > MAX_EXPERIMENTS:
+        raise SteerError(f"batch: {len(exps)} experiments is more than the {MAX_EXPERIMENTS} allowed in one batch; "
+                         "split them over several batch files.")
     names = [e.name for e in exps]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = [n for n, times in Counter(names).items() if times > 1]
     if dupes:
         raise SteerError(f"experiments: the name {dupes[0]!r} is used twice; each experiment needs its own folder.")
     claims = parse_claims(data.get("claims"), names)
