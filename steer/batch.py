@@ -33,7 +33,7 @@ from steer.errors import SteerError, excerpt, shown_key
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
 from steer.session import Session
-from steer.specs import Spec
+from steer.specs import Spec, is_plain_name
 from steer.studies import STUDIES
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -149,6 +149,13 @@ def load_batch(path: str | Path) -> Batch:
     if len(items) > MAX_EXPERIMENTS:
         raise SteerError(f"experiments: {len(items)} experiments is more than the {MAX_EXPERIMENTS} allowed in one "
                          "batch; split them over several batch files.")
+    # The name becomes the batch's output folder (outputs/<name>/), so, like a spec's, one plain folder name.
+    name = data.get("name")
+    if name is not None and not (isinstance(name, str) and is_plain_name(name)):
+        raise SteerError(
+            f"name: {excerpt(name)} is not a plain folder name; it names the batch's output folder. Use letters, "
+            "digits, '.', '_' and '-' only (not '.' or '..'), e.g. name: my-batch."
+        )
     exps = [_experiment(item, f"experiments[{i}]", path.parent) for i, item in enumerate(items)]
     if data.get("grid") is not None:
         exps += _grid(data["grid"], path.parent)
@@ -162,7 +169,8 @@ def load_batch(path: str | Path) -> Batch:
     if dupes:
         raise SteerError(f"experiments: the name {dupes[0]!r} is used twice; each experiment needs its own folder.")
     claims = parse_claims(data.get("claims"), names)
-    return Batch(str(data.get("name") or path.stem), tuple(exps), claims)
+    stem = path.stem if path.stem not in (".", "..") else "batch"  # a batch file called '...yaml'
+    return Batch(name or stem, tuple(exps), claims)
 
 
 def run_batch(

@@ -471,6 +471,11 @@ def parse_layers(value: Any, where: str = "layers") -> tuple[str, ...]:
     return tuple(names)
 
 
+def is_plain_name(name: str) -> bool:
+    """One plain folder name: ASCII letters, digits, '.', '_' and '-', not '.' or '..' (never a path)."""
+    return name not in (".", "..") and bool(name) and all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
+
+
 def parse_spec(
     data: Any, path: Path | None = None, require: tuple[str, ...] = (), own: Mapping[str, Any] | None = None
 ) -> Spec:
@@ -484,7 +489,7 @@ def parse_spec(
     vector = _beside_spec(parse_vector(data["vector"]), path) if f.has("vector") else None
     # The name becomes the output folder (outputs/<name>/), so it must be one plain folder name, never a path.
     name = f.get_str("name") or (path.stem if path else "experiment")
-    if f.has("name") and (name in (".", "..") or not all(c.isascii() and (c.isalnum() or c in "._-") for c in name)):
+    if f.has("name") and not is_plain_name(name):
         raise SteerError(
             f"name: {excerpt(name)} is not a plain folder name; it names the output folder. Use letters, digits, "
             "'.', '_' and '-' only (not '.' or '..'), e.g. name: cheese-vector."

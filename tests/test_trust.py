@@ -21,6 +21,7 @@ import yaml
 
 import steer
 from steer import checkpoints
+from steer.batch import load_batch
 from steer.errors import SteerError, excerpt
 from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml, sha256_file
 from steer.runs import RunFolder, fingerprint, identity_hash, run_identity
@@ -509,6 +510,18 @@ def test_out_through_dotdot_is_checked_where_it_lands(tmp_path: Path) -> None:
     assert run.path == (tmp_path / "out").resolve() and not (tmp_path / "ghost").exists()
     with pytest.raises(SteerError, match=r"--out: .* cannot be used as the output folder"):
         _open_run(tmp_path / ("x" * 5000), {"name": "a"}, ["seed-0"])
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "..", ".", "a/b", "/abs", "", "a\nb", 7])
+def test_a_batch_name_must_be_a_plain_folder_name(tmp_path: Path, name: object) -> None:
+    exp = {"name": "a", "command": "compute-vector", "spec": {"seeds": [1], "vector": {"kind": "cheese"}}}
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(yaml.safe_dump({"name": name, "experiments": [exp]}))
+    with pytest.raises(SteerError, match=r"^name: .* is not a plain folder name"):
+        load_batch(batch)
+    dots = tmp_path / "...yaml"  # its stem is '..': the batch is named 'batch' instead
+    dots.write_text(yaml.safe_dump({"experiments": [exp]}))
+    assert load_batch(dots).name == "batch"
 
 
 # -- run identity: input files count, seeds can grow -----------------------------------------------
