@@ -105,9 +105,7 @@ def _grid(grid: Any, base: Path) -> list[Experiment]:
         if not isinstance(key, str) or not key:
             raise SteerError(f"grid.axes: {shown_key(key)} is not a spec key; name one such as coeff or vector.kind.")
         if not isinstance(values, list) or not values:
-            raise SteerError(
-                f"grid.axes.{shown_key(key)}: expected a non-empty list of values, got {excerpt(values)}."
-            )
+            raise SteerError(f"grid.axes.{shown_key(key)}: expected a non-empty list of values, got {excerpt(values)}.")
     # Counted before anything is expanded: 1000 x 1000 values would take hours to plan.
     count = math.prod(len(values) for values in axes.values())
     if count > MAX_EXPERIMENTS:
@@ -147,8 +145,10 @@ def load_batch(path: str | Path) -> Batch:
     if not isinstance(items, list):
         raise SteerError(f"experiments: expected a list, got {excerpt(items)}.")
     if len(items) > MAX_EXPERIMENTS:
-        raise SteerError(f"experiments: {len(items)} experiments is more than the {MAX_EXPERIMENTS} allowed in one "
-                         "batch; split them over several batch files.")
+        raise SteerError(
+            f"experiments: {len(items)} experiments is more than the {MAX_EXPERIMENTS} allowed in one batch; split "
+            "them over several batch files."
+        )
     # The name becomes the batch's output folder (outputs/<name>/), so, like a spec's, one plain folder name.
     name = data.get("name")
     if name is not None and not (isinstance(name, str) and is_plain_name(name)):
@@ -162,8 +162,10 @@ def load_batch(path: str | Path) -> Batch:
     if not exps:
         raise SteerError("batch: no experiments; give `experiments:` and/or `grid:`.")
     if len(exps) > MAX_EXPERIMENTS:
-        raise SteerError(f"batch: {len(exps)} experiments is more than the {MAX_EXPERIMENTS} allowed in one batch; "
-                         "split them over several batch files.")
+        raise SteerError(
+            f"batch: {len(exps)} experiments is more than the {MAX_EXPERIMENTS} allowed in one batch; split them "
+            "over several batch files."
+        )
     names = [e.name for e in exps]
     dupes = [n for n, times in Counter(names).items() if times > 1]
     if dupes:
