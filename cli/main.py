@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from steer.claims import junit as claims_junit
-from steer.errors import SteerError
+from steer.errors import SteerError, printable
 from steer.io import atomic_write_bytes
 from steer.progress import progress
 from steer.runner import run_study
@@ -61,7 +61,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except SteerError as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        # The message may quote a file's bytes: control characters are escaped, markup too, as a last defence.
+        err.print(f"[bold red]error:[/] {escape(printable(str(e)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted:[/] finished files were kept; no file was left half-written.")
@@ -144,12 +145,12 @@ def batch(
             atomic_write_bytes(junit, claims_junit(claims, b.name))
         for row in claims:
             mark = "[green]as expected[/]" if row["as_expected"] else f"[bold red]expected {row['expect']}[/]"
-            out.print(f"{escape(row['id'])}: [bold]{row['verdict']}[/] · {escape(row['shown'])} · {mark}",
-                      highlight=False, soft_wrap=True)
+            shown = f"{escape(printable(row['id']))}: [bold]{row['verdict']}[/] · {escape(printable(row['shown']))}"
+            out.print(f"{shown} · {mark}", highlight=False, soft_wrap=True)
         unexpected = [r["id"] for r in claims if not r["as_expected"]]
         if unexpected:
             err.print(f"[bold red]{len(unexpected)} claim(s) did not get their expected verdict:[/] "
-                      f"{escape(', '.join(unexpected))}", highlight=False)
+                      f"{escape(printable(', '.join(unexpected)))}", highlight=False)
             raise typer.Exit(1)
 
 

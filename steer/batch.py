@@ -18,23 +18,26 @@ batch skips the cells that finished (unless --force).
 from __future__ import annotations
 
 import copy
-from contextlib import AbstractContextManager, nullcontext
 import itertools
+import math
 import re
+from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.errors import SteerError, excerpt
 from steer.claims import Claim, evaluate, markdown, parse_claims
+from steer.errors import SteerError, excerpt, shown_key
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
 from steer.session import Session
-from steer.specs import Spec
+from steer.specs import Spec, is_plain_name
 from steer.studies import STUDIES
 
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+MAX_EXPERIMENTS = 10_000  # in one batch, its grid's combinations included
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,9 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, where: str) -> None
     node = data
     for key in keys[:-1]:
         if not isinstance(node.get(key), dict):
-            raise SteerError(f"{where}: {excerpt(dotted)} goes through {excerpt(key)}, which is not a mapping in the spec.")
+            raise SteerError(
+                f"{where}: {excerpt(dotted)} goes through {excerpt(key)}, which is not a mapping in the spec."
+            )
         node = node[key]
     node[keys[-1]] = value
 
@@ -63,10 +68,12 @@ def _experiment(item: Any, where: str, base: Path) -> Experiment:
         raise SteerError(f"{where}: expected a mapping with name, command and spec, got {excerpt(item)}.")
     unknown = [k for k in item if k not in ("name", "command", "spec", "set")]
     if unknown:
-        raise SteerError(f"{where}.{unknown[0]}: unknown key. Valid keys: name, command, spec, set.")
+        raise SteerError(f"{where}.{shown_key(unknown[0])}: unknown key. Valid keys: name, command, spec, set.")
     name, command = item.get("name"), item.get("command")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise SteerError(f"{where}.name: {excerpt(name)} must be a folder name of letters, digits, '.', '_' or '-'.")
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 255:
+        raise SteerError(
+            f"{where}.name: {excerpt(name)} must be a folder name of letters, digits, '.', '_' or '-' (at most 255)."
+        )
     if command not in STUDIES:
         raise SteerError(f"{where}.command: {excerpt(command)} is not one of {', '.join(STUDIES)}.")
     raw = item.get("spec")
@@ -95,15 +102,26 @@ def _grid(grid: Any, base: Path) -> list[Experiment]:
         raise SteerError("grid: expected {command, spec, axes: {key: [values, ...], ...}}.")
     axes = grid["axes"]
     for key, values in axes.items():
+        if not isinstance(key, str) or not key:
+            raise SteerError(f"grid.axes: {shown_key(key)} is not a spec key; name one such as coeff or vector.kind.")
         if not isinstance(values, list) or not values:
-            raise SteerError(f"grid.axes.{key}: expected a non-empty list of values, got {excerpt(values)}.")
+            raise SteerError(f"grid.axes.{shown_key(key)}: expected a non-empty list of values, got {excerpt(values)}.")
+    # Counted before anything is expanded: 1000 x 1000 values would take hours to plan.
+    count = math.prod(len(values) for values in axes.values())
+    if count > MAX_EXPERIMENTS:
+        sizes = " x ".join(str(len(values)) for values in axes.values())
+        raise SteerError(
+            f"grid: its axes make {count} experiments ({sizes}), more than the {MAX_EXPERIMENTS} allowed in one "
+            "batch; use fewer values per axis, or split the grid over several batch files."
+        )
     out = []
     for combo in itertools.product(*axes.values()):
         settings = dict(zip(axes, combo, strict=True))
         label = "_".join(f"{k.split('.')[-1]}={v}" for k, v in settings.items())
         name = re.sub(r"[^A-Za-z0-9._=-]", "-", label).replace("=", "-")
         item = {"name": name, "command": grid.get("command"), "spec": grid.get("spec"), "set": settings}
-        out.append(_experiment(item, f"grid[{label}]", base))
+        shown = label if len(label) <= 120 and label.isprintable() else excerpt(label, 120)
+        out.append(_experiment(item, f"grid[{shown}]", base))
     return out
 
 
@@ -126,17 +144,35 @@ def load_batch(path: str | Path) -> Batch:
     items = data.get("experiments") or []
     if not isinstance(items, list):
         raise SteerError(f"experiments: expected a list, got {excerpt(items)}.")
+    if len(items) > MAX_EXPERIMENTS:
+        raise SteerError(
+            f"experiments: {len(items)} experiments is more than the {MAX_EXPERIMENTS} allowed in one batch; split "
+            "them over several batch files."
+        )
+    # The name becomes the batch's output folder (outputs/<name>/), so, like a spec's, one plain folder name.
+    name = data.get("name")
+    if name is not None and not (isinstance(name, str) and is_plain_name(name)):
+        raise SteerError(
+            f"name: {excerpt(name)} is not a plain folder name; it names the batch's output folder. Use letters, "
+            "digits, '.', '_' and '-' only (not '.' or '..'), e.g. name: my-batch."
+        )
     exps = [_experiment(item, f"experiments[{i}]", path.parent) for i, item in enumerate(items)]
     if data.get("grid") is not None:
         exps += _grid(data["grid"], path.parent)
     if not exps:
         raise SteerError("batch: no experiments; give `experiments:` and/or `grid:`.")
+    if len(exps) > MAX_EXPERIMENTS:
+        raise SteerError(
+            f"batch: {len(exps)} experiments is more than the {MAX_EXPERIMENTS} allowed in one batch; split them "
+            "over several batch files."
+        )
     names = [e.name for e in exps]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = [n for n, times in Counter(names).items() if times > 1]
     if dupes:
         raise SteerError(f"experiments: the name {dupes[0]!r} is used twice; each experiment needs its own folder.")
     claims = parse_claims(data.get("claims"), names)
-    return Batch(str(data.get("name") or path.stem), tuple(exps), claims)
+    stem = path.stem if path.stem not in (".", "..") else "batch"  # a batch file called '...yaml'
+    return Batch(name or stem, tuple(exps), claims)
 
 
 def run_batch(

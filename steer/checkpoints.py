@@ -10,7 +10,9 @@ A checkpoint file is untrusted input: it is read with `torch.load(weights_only=T
 tensors and plain containers but refuses to import arbitrary Python objects, since unpickling those runs code
 chosen by whoever made the file. A legacy checkpoint that needs that is refused unless the caller passes
 `allow_pickle=True` (the CLI's `--allow-pickle-checkpoint`). Loaded weights are checked against the policy
-(names, shapes, finite values) so a wrong file is one clear message, never a broken policy.
+(a channel scale of 1 to MAX_SCALE, then names, shapes and floating dtypes, all before the policy is built, then
+finite values in float32) so a wrong file is one clear message, never a broken policy or a huge allocation.
+float16, bfloat16 and float64 weights are converted to float32 (float64 rounds); integer weights are refused.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def locate(ref: str | os.PathLike[str] | None) -> Path:
     ref = str(ref)
     path = Path(ref).expanduser()
     try:
-        is_dir, is_file = path.is_dir(), path.is_file()
+        is_dir, is_file, exists = path.is_dir(), path.is_file(), path.exists()
     except OSError as e:  # e.g. a name longer than the file system allows
         raise SteerError(
             f"checkpoint: {excerpt(ref)} cannot be used as a file name ({e.strerror or e}). {_HOW}"
@@ -150,6 +152,10 @@ def locate(ref: str | os.PathLike[str] | None) -> Path:
             f"checkpoint: {excerpt(ref, 160)} is a folder, not a checkpoint file. Name the .pth file in it. {_HOW}"
         )
     if ref not in KNOWN and (path.suffix or os.sep in ref):
+        if exists and not is_file:  # a device (/dev/zero), a pipe or a socket: reading it may never end
+            raise SteerError(
+                f"checkpoint: {excerpt(ref, 160)} is not a regular file (it is a device, pipe or socket). {_HOW}"
+            )
         if not is_file:
             raise SteerError(f"checkpoint: file {excerpt(ref, 160)} does not exist. {_HOW}")
         return path
@@ -245,17 +251,50 @@ def _state_dict(raw: object, path: Path) -> dict[str, torch.Tensor]:
     )
 
 
-def _shape(t: torch.Tensor) -> str:
-    return "[" + ", ".join(str(n) for n in t.shape) + "]"
+def _shape(t: torch.Tensor | torch.Size) -> str:
+    return "[" + ", ".join(str(n) for n in (t if isinstance(t, torch.Size) else t.shape)) + "]"
 
 
-def _check_fits(policy: ImpalaPolicy, state: dict[str, object], path: Path) -> None:
-    """Every tensor the policy needs, with its shape, and nothing else; the first few problems are named.
+MAX_SCALE = 8  # the known checkpoints have channel scale 1 and 4; a scale-8 policy already holds ~30M weights
+
+
+def _scale(state: dict[str, object], path: Path) -> int:
+    """The channel scale the first layer declares, refused unless 1..MAX_SCALE.
+
+    Read before anything is built: a tiny file can declare 160,000 channels, and a policy that wide would
+    take terabytes.
+    """
+    weight = state.get("embedder.block1.conv.weight")
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
+        raise SteerError(
+            f"checkpoint: {_shown(path)} has no 'embedder.block1.conv.weight'; it is not an Impala maze policy. {_HOW}"
+        )
+    channels = int(weight.shape[0])
+    scale, rem = divmod(channels, 16)
+    if rem or scale < 1:
+        raise SteerError(f"checkpoint: {_shown(path)} has {channels} first-layer channels; expected 16·k.")
+    if scale > MAX_SCALE:
+        raise SteerError(
+            f"checkpoint: {_shown(path)} declares {channels} first-layer channels (channel scale {scale}); steer "
+            f"loads Impala maze policies of channel scale 1 to {MAX_SCALE} (16 to {16 * MAX_SCALE} channels; the "
+            f"known checkpoints have scale 1 and 4). Use a checkpoint of procgen maze's Impala policy. {_HOW}"
+        )
+    return scale
+
+
+def expected_shapes(scale: int) -> dict[str, torch.Size]:
+    """The name and shape of every tensor of an `ImpalaPolicy(scale)`, without allocating its weights."""
+    with torch.device("meta"):  # shapes only: no memory is allocated for the weights
+        return {key: t.shape for key, t in ImpalaPolicy(scale).state_dict().items()}
+
+
+def _check_fits(expected: dict[str, torch.Size], scale: int, state: dict[str, object], path: Path) -> None:
+    """Every tensor the policy needs, with its shape and a floating dtype, and nothing else; the first few
+    problems are named.
 
     torch's own load_state_dict error lists every mismatch on its own line (and its first line says
     nothing), so the message is built here: which key, the shape expected and the shape found.
     """
-    expected = policy.state_dict()
     problems: list[str] = []
     for key, want in expected.items():
         got = state.get(key)
@@ -263,18 +302,31 @@ def _check_fits(policy: ImpalaPolicy, state: dict[str, object], path: Path) -> N
             problems.append(f"tensor {key!r} is missing")
         elif not isinstance(got, torch.Tensor):
             problems.append(f"{key!r} is {excerpt(got, 40)}, not a tensor")
-        elif got.shape != want.shape:
+        elif got.shape != want:
             problems.append(f"tensor {key!r} has shape {_shape(got)}, expected {_shape(want)}")
     problems += [f"{excerpt(key, 60)} is not a tensor of this policy" for key in state if key not in expected]
     if problems:
         more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
         raise SteerError(
-            f"checkpoint: {_shown(path)} does not fit the Impala maze policy of channel scale {policy.scale}: "
+            f"checkpoint: {_shown(path)} does not fit the Impala maze policy of channel scale {scale}: "
             f"{'; '.join(problems[:3])}{more}. Use a checkpoint of procgen maze's Impala policy. {_HOW}"
         )
+    for key, got in state.items():
+        if isinstance(got, torch.Tensor) and not got.dtype.is_floating_point:
+            raise SteerError(
+                f"checkpoint: {_shown(path)} tensor {key!r} holds {str(got.dtype).removeprefix('torch.')} values; a "
+                "policy's weights are floating point (float32; float16, bfloat16 and float64 are converted to "
+                "float32). The file is not a trained policy's weights; use another checkpoint."
+            )
+
+
+def _as_float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights as the policy holds them (float32): float16/bfloat16 convert exactly, float64 rounds."""
+    return {key: t if t.dtype == torch.float32 else t.to(torch.float32) for key, t in state.items()}
 
 
 def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """No NaN or inf, once in float32 (a float64 1e300 is finite, but not as the policy's float32)."""
     for key, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
@@ -300,17 +352,12 @@ def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu", allow_p
             f"{sha}, not {known.sha256}. The file is corrupt or a different model; replace it."
         )
     state = _state_dict(_read(path, allow_pickle), path)
-    weight = state.get("embedder.block1.conv.weight")
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
-        raise SteerError(
-            f"checkpoint: {_shown(path)} has no 'embedder.block1.conv.weight'; it is not an Impala maze policy. {_HOW}"
-        )
-    scale, rem = divmod(int(weight.shape[0]), 16)
-    if rem or scale < 1:
-        raise SteerError(f"checkpoint: {_shown(path)} has {weight.shape[0]} first-layer channels; expected 16·k.")
-    policy = ImpalaPolicy(scale)
-    _check_fits(policy, state, path)
+    scale = _scale(state, path)
+    # Every name, shape and dtype is checked against the expected ones before the policy is built.
+    _check_fits(expected_shapes(scale), scale, state, path)
+    state = _as_float32(state)
     _check_finite(state, path)
+    policy = ImpalaPolicy(scale)
     try:
         policy.load_state_dict(state, strict=True)
     except RuntimeError as e:  # _check_fits should have said why; keep one line of torch's reason if not

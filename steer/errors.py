@@ -62,3 +62,21 @@ def excerpt(value: Any, limit: int = EXCERPT_LIMIT) -> str:
         noun = ("entry" if n == 1 else "entries") if isinstance(value, dict) else ("item" if n == 1 else "items")
         text += f" ({kind} of {n} {noun})"
     return text
+
+
+def shown_key(key: Any) -> str:
+    """A mapping key read from a file, as text for a message: as is when a short printable string (`seeds`),
+    else `excerpt`'s repr, so a key holding terminal escapes, bidi controls or a megabyte of text is shown
+    escaped and short (`'\\x1b]0;pwned\\x07'`), never raw."""
+    if isinstance(key, str) and key and len(key) <= 60 and key.isprintable() and key.strip() == key:
+        return key
+    return excerpt(key, 60)
+
+
+def printable(text: str) -> str:
+    """`text` as one paragraph of printable characters: line breaks and tabs become spaces, any other
+    control or format character (ESC, BEL, bidi overrides) its escape (`\\x1b`), so no message can move the
+    cursor, retitle the terminal or reorder what follows it."""
+    return "".join(
+        c if c.isprintable() else " " if c in "\n\r\t" else c.encode("unicode_escape").decode("ascii") for c in text
+    )

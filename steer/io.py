@@ -86,7 +86,8 @@ def append_json_line(path: Path, obj: Any) -> None:
 
 
 def read_json_lines(path: Path) -> list[Any]:
-    """The whole lines of a file written by `append_json_line`; a torn or garbled line is skipped."""
+    """The whole lines of a file written by `append_json_line`; a torn, garbled or too deeply nested line is
+    skipped."""
     try:
         lines = Path(path).read_bytes().splitlines()
     except OSError:
@@ -95,7 +96,7 @@ def read_json_lines(path: Path) -> list[Any]:
     for line in lines:
         try:
             out.append(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     return out
 
@@ -111,15 +112,33 @@ def _clean(value: Any) -> Any:
     return value
 
 
+json_safe = _clean  # a value as `append_json_line` and `atomic_write_json` write it
+
+
 def atomic_write_json(path: Path, obj: Any, compact: bool = False) -> None:
     """Indented for people to read; `compact` for bulk arrays (json's C encoder only runs without indent)."""
     text = json.dumps(_clean(obj), separators=(",", ":")) if compact else json.dumps(_clean(obj), indent=1)
     atomic_write_bytes(path, (text + "\n").encode())
 
 
+def out_path(path: Path) -> Path:
+    """The output folder `path` names, as every check and write must use it: absolute, with `.` and `..`
+    removed and the links among its parents resolved, so `NEW/..` is the folder it lands in, not a folder
+    `NEW` to create. The last component is kept as given (a link there is the caller's to check or refuse).
+    """
+    try:
+        absolute = Path(os.path.abspath(path))  # `..` removed as written: `ghost/..` needs no folder `ghost`
+        return absolute.parent.resolve() / absolute.name if absolute.name else absolute
+    except (OSError, RuntimeError, ValueError) as e:  # a link loop, a name too long, a NUL byte
+        raise SteerError(
+            f"--out: {excerpt(str(path), 160)} cannot be used as a folder name "
+            f"({getattr(e, 'strerror', None) or e}). Choose a shorter or plainer path."
+        ) from None
+
+
 def prepare_out_dir(path: Path) -> Path:
-    """Create the output folder, or say clearly why it cannot be used."""
-    path = Path(path)
+    """Create the output folder (see `out_path`), or say clearly why it cannot be used."""
+    path = out_path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):

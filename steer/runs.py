@@ -13,7 +13,9 @@ the checkpoint, the mode and the sha256 of every input file. A caller that leave
 of the identity lets a run grow: re-running with more seeds reuses the finished cells and computes the rest.
 
 The manifest is read back from disk, so it is untrusted: a file name it lists is used only if it stays
-inside the folder (`steer.io.inside`), both to reuse a finished cell and to delete old outputs on `force`.
+inside the folder (`steer.io.inside`), both to reuse a finished cell and to delete old outputs on `force`; a
+cell's record is reused only if it is the one steer wrote (its `check` hash, the cell's seed; see
+`_valid_record`), else the cell is computed again; the output path is used as `steer.io.out_path` resolves it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from typing import Any
 
 from steer import __version__
 from steer.errors import SteerError, excerpt
-from steer.io import append_json_line, atomic_write_json, inside, prepare_out_dir, read_json_lines
+from steer.io import (
+    append_json_line,
+    atomic_write_json,
+    inside,
+    json_safe,
+    out_path,
+    prepare_out_dir,
+    read_json_lines,
+)
 
 MANIFEST = "manifest.json"
 JOURNAL = "cells.jsonl"
@@ -85,6 +95,39 @@ def fingerprint(
     return identity_hash(run_identity(command, spec, checkpoint_sha256, mode, inputs))
 
 
+def _record_check(cell: str, rec: Mapping[str, Any]) -> str | None:
+    """A hash of a cell's record as written to disk (NaN as null; JSON keeps key order), or None when the
+    record cannot be written as JSON (nested too deeply, not JSON data)."""
+    try:
+        blob = json.dumps(json_safe([cell, rec.get("status"), rec.get("files"), rec.get("result")]))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _valid_record(cell: str, rec: Any) -> bool:
+    """Whether `rec` is a finished cell's record as `RunFolder.record` wrote it: status done or skipped, files a
+    list of names, a result mapping whose int `seed` is the cell's (`seed-N`), and a `check` that matches.
+
+    The record is read back from disk, so it is untrusted: one with no result, a result of another type or one
+    missing the keys the study's report reads (an edit, a bad merge, a torn write) would crash the report.
+    The check covers all of that at once; a record that fails is computed again, never an error.
+    """
+    if not isinstance(rec, dict) or rec.get("status") not in ("done", "skipped"):
+        return False
+    files, result = rec.get("files"), rec.get("result")
+    if not isinstance(files, list) or not all(isinstance(name, str) for name in files):
+        return False
+    if not isinstance(result, dict):
+        return False
+    number = cell.removeprefix("seed-")
+    seed = result.get("seed")
+    if number != cell and not (type(seed) is int and str(seed) == number):
+        return False
+    check = rec.get("check")
+    return isinstance(check, str) and check == _record_check(cell, rec)
+
+
 @dataclass
 class RunFolder:
     path: Path
@@ -112,20 +155,34 @@ class RunFolder:
         if identity is None:
             identity = run_identity(command, spec, sha, provenance["distribution_mode"])
         fp = identity_hash(identity)
-        path = Path(path)
-        old = cls._read(path)
+        path = out_path(path)  # `NEW/..` is checked as the folder it lands in, where it lands
+        shown = excerpt(str(path), 160)
+        try:
+            old = cls._read(path)
+            if (path / JOURNAL).is_dir() and not (path / JOURNAL).is_symlink():
+                raise SteerError(
+                    f"--out: {shown} holds a folder {JOURNAL}, which steer did not write (its journal of finished "
+                    "cells is a file of that name) and will not delete, even with --force. Move that folder away, "
+                    "or choose another --out folder."
+                )
+            foreign = old is None and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir())
+        except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte, no permission
+            raise SteerError(
+                f"--out: {shown} cannot be used as the output folder ({getattr(e, 'strerror', None) or e}). "
+                "Choose a shorter or plainer path you can write to."
+            ) from None
         resumed: dict[str, Any] = {}
         if old is not None and old.get("fingerprint") == fp and not force:
             resumed = old["cells"] if isinstance(old.get("cells"), dict) else {}
         elif old is not None and not force:
             raise SteerError(
-                f"--out: {str(path)!r} holds the results of a different run ({_said(old.get('command'))} of "
+                f"--out: {shown} holds the results of a different run ({_said(old.get('command'))} of "
                 f"{_said(old.get('spec_name', 'another spec'))}, started {_said(old.get('started'))}). Re-run with "
                 "--force to replace them, or choose another --out folder."
             )
-        elif old is None and not force and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
+        elif foreign and not force:
             raise SteerError(
-                f"--out: {str(path)!r} already holds files that steer did not write (no {MANIFEST}). Choose an "
+                f"--out: {shown} already holds files that steer did not write (no {MANIFEST}). Choose an "
                 "empty or new folder, or re-run with --force to write there anyway."
             )
         path = prepare_out_dir(path)
@@ -141,11 +198,12 @@ class RunFolder:
             "checkpoint_sha256": sha,
             "provenance": provenance,
             "git_revision": git_revision(),
-            "started": old.get("started") if resumed and old else _now(),
+            "started": old.get("started") if resumed and old and isinstance(old.get("started"), str) else _now(),
             "resumed_at": _now() if resumed else None,
             "finished": None,
             "status": "running",
-            "cells": {k: v for k, v in resumed.items() if k in cells},
+            # Only records steer wrote as they are: anything else is computed again (and never written back).
+            "cells": {k: v for k, v in resumed.items() if k in cells and _valid_record(k, v)},
         }
         run = cls(path, manifest)
         run._save()
@@ -159,7 +217,7 @@ class RunFolder:
             return None
         try:
             data = json.loads(f.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested past what json can parse
             return {"command": "unknown", "started": "unknown"}  # unreadable: treat as a different run
         if not isinstance(data, dict):
             return {"command": "unknown", "started": "unknown"}
@@ -205,16 +263,16 @@ class RunFolder:
     def finished(self, cell: str) -> dict[str, Any] | None:
         """The stored record of a cell that finished, else None (it is computed again).
 
-        Finished means: status done or skipped, and every file it lists is present and inside the folder (a
-        name leading out of it, e.g. an edited manifest's `../x` or a symlink, does not count as present).
+        Finished means: a record as `record` wrote it (see `_valid_record`: status done or skipped, a list of
+        file names, a result mapping for this cell's seed, and the check that it was not edited since), and
+        every file it lists is present and inside the folder (a name leading out of it, e.g. an edited
+        manifest's `../x` or a symlink, does not count as present). So a reused result always holds what the
+        study's report reads.
         """
         rec = self.manifest["cells"].get(cell)
-        if not isinstance(rec, dict) or rec.get("status") not in ("done", "skipped"):
+        if not _valid_record(cell, rec):
             return None
-        files = rec.get("files")
-        if not isinstance(files, list):
-            return None
-        for name in files:
+        for name in rec["files"]:
             target = inside(self.path, name)
             if target is None or not target.is_file():
                 return None
@@ -222,6 +280,7 @@ class RunFolder:
 
     def record(self, cell: str, status: str, files: list[str], result: Any) -> None:
         rec = {"status": status, "files": files, "result": result, "finished": _now()}
+        rec["check"] = _record_check(cell, rec)
         append_json_line(self.path / JOURNAL, {"cell": cell, "record": rec})
         self.manifest["cells"][cell] = rec
 

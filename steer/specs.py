@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from steer.env import MAX_SEED, MODES
-from steer.errors import SteerError, excerpt
+from steer.errors import SteerError, excerpt, shown_key
 from steer.io import load_yaml
 from steer.maze import Square
 from steer.vectors import EDIT_OPS, VECTOR_KINDS, Edit, PairSpec
@@ -136,12 +136,14 @@ class _Fields:
     def __init__(self, data: Any, path: str, allowed: tuple[str, ...]) -> None:
         where = path or "the spec"
         if not isinstance(data, dict):
-            raise SteerError(f"{where}: expected a mapping of keys to values, got {_type_name(data)} ({excerpt(data)}).")
+            raise SteerError(
+                f"{where}: expected a mapping of keys to values, got {_type_name(data)} ({excerpt(data)})."
+            )
         unknown = [k for k in data if k not in allowed]
         if unknown:
             key = unknown[0]
             raise SteerError(
-                f"{self._join(path, str(key))}: unknown key. Valid keys{' under ' + path if path else ''}: "
+                f"{self._join(path, shown_key(key))}: unknown key. Valid keys{' under ' + path if path else ''}: "
                 f"{', '.join(allowed)}."
             )
         self.data, self.path = data, path
@@ -161,7 +163,9 @@ class _Fields:
             return default
         value = self.data[key]
         if not isinstance(value, str) or not value.strip():
-            raise SteerError(f"{self.where(key)}: expected a non-empty string, got {_type_name(value)} ({excerpt(value)}).")
+            raise SteerError(
+                f"{self.where(key)}: expected a non-empty string, got {_type_name(value)} ({excerpt(value)})."
+            )
         return value.strip()
 
     def get_choice(self, key: str, options: tuple[str, ...], default: str | None = None) -> str | None:
@@ -184,9 +188,10 @@ class _Fields:
         return _int(self.data[key], self.where(key), low, high)
 
     def get_float(self, key: str) -> float | None:
+        """A coefficient (`coeff`, `vectors[].coeff`): finite, and at most MAX_COEFF in magnitude."""
         if not self.has(key):
             return None
-        return finite_float(self.data[key], self.where(key))
+        return coefficient(self.data[key], self.where(key))
 
 
 def _int(value: Any, where: str, low: int = 0, high: int = MAX_SEED) -> int:
@@ -214,6 +219,22 @@ def finite_float(value: Any, where: str) -> float:
     if not math.isfinite(value):
         raise SteerError(f"{where}: {excerpt(value)} is not a finite number; use a real coefficient such as -1 or 2.5.")
     return float(value)
+
+
+MAX_COEFF = 1e6  # |coefficient|; steered activations are float32, and past ~1e38 they overflow to inf
+
+
+def coefficient(value: Any, where: str) -> float:
+    """A finite coefficient of magnitude at most MAX_COEFF, refused while parsing: a huge one would pass as a
+    number, then make the run stop mid-way on non-finite activations with an output folder half written."""
+    c = finite_float(value, where)
+    if abs(c) > MAX_COEFF:
+        raise SteerError(
+            f"{where}: {c:g} is too large; steer computes activations in float32, where a vector scaled this much "
+            f"overflows to values that are not finite. Use a coefficient from -{MAX_COEFF:,.0f} to "
+            f"{MAX_COEFF:,.0f}, such as -1 or 2.5."
+        )
+    return c
 
 
 def _square(value: Any, where: str) -> Square:
@@ -303,7 +324,8 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
     """A list of coefficients, or an inclusive range {from, to, step}; negatives and zero are allowed."""
     if isinstance(value, dict):
         f = _Fields(value, where, ("from", "to", "step"))
-        first, last, step = f.get_float("from"), f.get_float("to"), f.get_float("step")
+        # Their magnitude is checked below, once the range is known to be short (its size is the better message).
+        first, last, step = (finite_float(f.data[k], f.where(k)) if f.has(k) else None for k in ("from", "to", "step"))
         if first is None or last is None or step is None:
             raise SteerError(
                 f"{where}: a coefficient range needs 'from', 'to' and 'step', e.g. {{from: -2, to: 2, step: 0.5}}."
@@ -317,6 +339,8 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
         steps = (last - first) / step
         if not steps < MAX_COEFFS:  # also catches an overflow to inf
             raise SteerError(f"{where}: the range holds more than the {MAX_COEFFS} coefficients allowed.")
+        coefficient(first, f.where("from"))
+        coefficient(last, f.where("to"))
         # The small slack keeps 'to' in the range when (to - from) / step is an integer up to float rounding.
         count = math.floor(steps + 1e-9) + 1
         # Rounding drops float noise (0.1 * 3); adding 0.0 turns a -0.0 into 0.0.
@@ -327,13 +351,14 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
         return coeffs
     if not isinstance(value, list):
         raise SteerError(
-            f"{where}: expected a list of numbers or {{from: A, to: B, step: S}}, got {_type_name(value)} ({excerpt(value)})."
+            f"{where}: expected a list of numbers or {{from: A, to: B, step: S}}, got {_type_name(value)} "
+            f"({excerpt(value)})."
         )
     if not value:
         raise SteerError(f"{where}: the list is empty; give at least one coefficient.")
     if len(value) > MAX_COEFFS:
         raise SteerError(f"{where}: {len(value)} coefficients is more than the {MAX_COEFFS} allowed.")
-    coeffs = tuple(finite_float(v, f"{where}[{i}]") for i, v in enumerate(value))
+    coeffs = tuple(coefficient(v, f"{where}[{i}]") for i, v in enumerate(value))
     for i, c in enumerate(coeffs):
         if c in coeffs[:i]:
             raise SteerError(f"{where}[{i}]: coefficient {c:g} is listed twice.")
@@ -414,7 +439,9 @@ def check_keys(spec: Spec, command: str, allowed: tuple[str, ...]) -> None:
     """Refuse keys another command reads: here they would be silently ignored, which hides mixed-up specs."""
     for key in spec.raw:
         if key not in allowed:
-            raise SteerError(f"{key}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}.")
+            raise SteerError(
+                f"{shown_key(key)}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}."
+            )
 
 
 CONTROL_NAMES = ("random", "input_edit")
@@ -444,6 +471,11 @@ def parse_layers(value: Any, where: str = "layers") -> tuple[str, ...]:
     return tuple(names)
 
 
+def is_plain_name(name: str) -> bool:
+    """One plain folder name: ASCII letters, digits, '.', '_' and '-', not '.' or '..' (never a path)."""
+    return name not in (".", "..") and bool(name) and all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
+
+
 def parse_spec(
     data: Any, path: Path | None = None, require: tuple[str, ...] = (), own: Mapping[str, Any] | None = None
 ) -> Spec:
@@ -457,7 +489,7 @@ def parse_spec(
     vector = _beside_spec(parse_vector(data["vector"]), path) if f.has("vector") else None
     # The name becomes the output folder (outputs/<name>/), so it must be one plain folder name, never a path.
     name = f.get_str("name") or (path.stem if path else "experiment")
-    if f.has("name") and (name in (".", "..") or not all(c.isascii() and (c.isalnum() or c in "._-") for c in name)):
+    if f.has("name") and not is_plain_name(name):
         raise SteerError(
             f"name: {excerpt(name)} is not a plain folder name; it names the output folder. Use letters, digits, "
             "'.', '_' and '-' only (not '.' or '..'), e.g. name: cheese-vector."

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from steer.env import MAX_SEED, MODES, MazeRenderer, _procgen_env
-from steer.errors import SteerError
+from steer.errors import SteerError, shown_key
 from steer.maze import CHEESE, EMPTY, WALL, Maze
 from steer.specs import MAX_COEFFS, TOP_KEYS, Spec, load_spec, parse_spec
 from steer.studies import STUDIES
@@ -256,7 +256,8 @@ UNKNOWN_KEY = ": unknown key. Valid keys"
 
 
 def _all_keys(data: Any, seen: set[int] | None = None) -> set[str]:
-    """str() of every mapping key anywhere in `data` (what an unknown-key message may name)."""
+    """Every mapping key anywhere in `data` as an unknown-key message may name it: as is when printable
+    (`str()`), else escaped (`shown_key`)."""
     seen = set() if seen is None else seen
     if id(data) in seen:
         return set()
@@ -264,7 +265,7 @@ def _all_keys(data: Any, seen: set[int] | None = None) -> set[str]:
     keys: set[str] = set()
     if isinstance(data, dict):
         for k, v in data.items():
-            keys.add(str(k))
+            keys |= {str(k), shown_key(k)}
             keys |= _all_keys(v, seen)
     elif isinstance(data, list):
         for v in data:

@@ -8,13 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
+from steer.errors import SteerError
+from steer.runner import run_cell
 from steer.vectors import SteeringVector
+from steer.vfield import check_finite
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -99,13 +103,25 @@ def test_the_value_head_is_refused_as_an_injection_layer(tmp_path: Path, command
     assert not (tmp_path / "o").exists()
 
 
-def test_a_coefficient_that_overflows_float32_stops_the_run_naming_seed_and_layer(tmp_path: Path) -> None:
+def test_a_coefficient_that_overflows_float32_is_refused_before_any_output(tmp_path: Path) -> None:
     result = run("apply", spec_file(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": 1e39}),
                  "--out", tmp_path / "o")
     assert result.exit_code == 2, result.output
-    assert "seed 1: the action probabilities are not finite" in result.output
-    assert "block2.res1.resadd_out" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "o" / "metrics.json").exists()
+    assert "coeff: 1e+39 is too large" in result.output and "float32" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_non_finite_action_probabilities_stop_the_run_naming_seed_and_layer() -> None:
+    class Diverging:
+        layer = "block2.res1.resadd_out"
+
+        def cell(self, session: object, seed: int, out: Path) -> None:
+            check_finite(np.array([float("nan")]), [self.layer])
+
+    with pytest.raises(SteerError) as info:
+        run_cell(Diverging(), None, 1, Path("unused"))
+    assert str(info.value).startswith("seed 1: the action probabilities are not finite")
+    assert "block2.res1.resadd_out" in str(info.value)
 
 
 def test_a_run_where_every_maze_is_skipped_exits_non_zero(tmp_path: Path) -> None:

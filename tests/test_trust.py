@@ -21,6 +21,7 @@ import yaml
 
 import steer
 from steer import checkpoints
+from steer.batch import load_batch
 from steer.errors import SteerError, excerpt
 from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml, sha256_file
 from steer.runs import RunFolder, fingerprint, identity_hash, run_identity
@@ -464,6 +465,63 @@ def test_a_cell_whose_png_was_deleted_is_computed_again(tmp_path: Path) -> None:
     again = _open_run(out, {"name": "a"}, ["seed-0", "seed-1"])
     assert again.finished("seed-0") == {**again.manifest["cells"]["seed-0"]} and again.finished("seed-0")
     assert again.finished("seed-1") is None
+
+
+def test_a_record_steer_did_not_write_as_it_is_is_computed_again(tmp_path: Path) -> None:
+    """A reused result must hold what the report reads: an edited, truncated or hand-made record is recomputed."""
+    out = tmp_path / "out"
+    cells = [f"seed-{s}" for s in range(8)]
+    run = _open_run(out, {"name": "a"}, cells)
+    for seed in range(8):
+        run.record(f"seed-{seed}", "done", [], {"seed": seed, "p_cheese_ds": 0.5, "nan": float("nan")})
+    run.close("complete")
+    manifest = json.loads((out / "manifest.json").read_text())
+    cell = manifest["cells"]
+    del cell["seed-1"]["result"]
+    cell["seed-2"]["result"] = 5
+    cell["seed-3"]["result"] = {}
+    cell["seed-4"]["result"] = {"seed": 4}  # the seed is right, the report's keys are gone
+    cell["seed-5"]["result"]["seed"] = 6  # another cell's result
+    cell["seed-6"]["files"] = [7]
+    del cell["seed-7"]["check"]  # a record written before records were checked, or by hand
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    again = _open_run(out, {"name": "a"}, cells)
+    assert [c for c in cells if again.finished(c)] == ["seed-0"]
+    assert sorted(again.manifest["cells"]) == ["seed-0"]  # the others are not carried into the new manifest
+
+
+def test_a_journal_that_is_a_folder_is_refused_even_with_force(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _open_run(out, {"name": "a"}, ["seed-0"]).close("complete")
+    (out / "cells.jsonl").mkdir()
+    (out / "cells.jsonl" / "mine.txt").write_text("keep me")
+    for force in (False, True):
+        with pytest.raises(SteerError, match=r"holds a folder cells\.jsonl, which steer did not write"):
+            _open_run(out, {"name": "a"}, ["seed-0"], force=force)
+    assert (out / "cells.jsonl" / "mine.txt").read_text() == "keep me"
+
+
+def test_out_through_dotdot_is_checked_where_it_lands(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(SteerError, match="already holds files that steer did not write"):
+        _open_run(tmp_path / "new" / "..", {"name": "a"}, ["seed-0"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+    run = _open_run(tmp_path / "ghost" / ".." / "out", {"name": "a"}, ["seed-0"])
+    assert run.path == (tmp_path / "out").resolve() and not (tmp_path / "ghost").exists()
+    with pytest.raises(SteerError, match=r"--out: .* cannot be used as the output folder"):
+        _open_run(tmp_path / ("x" * 5000), {"name": "a"}, ["seed-0"])
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "..", ".", "a/b", "/abs", "", "a\nb", 7])
+def test_a_batch_name_must_be_a_plain_folder_name(tmp_path: Path, name: object) -> None:
+    exp = {"name": "a", "command": "compute-vector", "spec": {"seeds": [1], "vector": {"kind": "cheese"}}}
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(yaml.safe_dump({"name": name, "experiments": [exp]}))
+    with pytest.raises(SteerError, match=r"^name: .* is not a plain folder name"):
+        load_batch(batch)
+    dots = tmp_path / "...yaml"  # its stem is '..': the batch is named 'batch' instead
+    dots.write_text(yaml.safe_dump({"experiments": [exp]}))
+    assert load_batch(dots).name == "batch"
 
 
 # -- run identity: input files count, seeds can grow -----------------------------------------------
