@@ -28,6 +28,8 @@ DS_RGB = (240, 120, 0)
 CORNER_RGB = (40, 150, 200)
 TEXT_RGB = (20, 20, 20)
 BG_RGB = (255, 255, 255)
+START_RGB = (120, 120, 130)  # the start square's corner mark
+TICK_RGB = (120, 120, 120)
 
 
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -53,16 +55,24 @@ def _crop(maze: Maze) -> tuple[int, int, int, int]:
 def draw_panel(panel: Panel, cell: int, base: Maze | None = None) -> Image.Image:
     maze = panel.maze
     r0, r1, c0, c1 = _crop(base or maze)
+    # Row numbers on the left and column numbers below: the [row, col] a spec's edits use, row 0 at the bottom.
+    ox, tick_h = 22, 16
     h, w = (r1 - r0 + 1) * cell, (c1 - c0 + 1) * cell
     size = 15
     caption_h = 2 * (size + 5) + 8
-    img = Image.new("RGB", (w, h + caption_h), BG_RGB)
+    img = Image.new("RGB", (ox + w, h + tick_h + caption_h), BG_RGB)
     d = ImageDraw.Draw(img)
 
     def box(sq: Square, inset: float = 0) -> tuple[float, float, float, float]:
-        x = (sq[1] - c0) * cell
+        x = ox + (sq[1] - c0) * cell
         y = (r1 - sq[0]) * cell  # row 0 is the bottom of the world, the top of an image
         return (x + inset, y + inset, x + cell - inset, y + cell - inset)
+
+    ticks = font(10)
+    for row in range(r0, r1 + 1):
+        d.text((ox - 4, (r1 - row + 0.5) * cell), str(row), fill=TICK_RGB, font=ticks, anchor="rm")
+    for col in range(c0, c1 + 1):
+        d.text((ox + (col - c0 + 0.5) * cell, h + 3), str(col), fill=TICK_RGB, font=ticks, anchor="mt")
 
     opened = set() if base is None else {
         (int(r), int(c)) for r, c in zip(*np.nonzero((maze.grid != WALL) & (base.grid == WALL)), strict=True)
@@ -79,6 +89,9 @@ def draw_panel(panel: Panel, cell: int, base: Maze | None = None) -> Image.Image
         d.rectangle(box(ds, 1), outline=DS_RGB, width=max(2, cell // 10))
     if maze.cheese is not None:
         d.ellipse(box(maze.cheese, cell * 0.2), fill=CHEESE_RGB, outline=(150, 110, 0), width=2)
+    sx0, _, _, sy1 = box(maze.start_square)
+    mark = max(4.0, cell * 0.28)
+    d.polygon([(sx0 + 1, sy1 - 1), (sx0 + 1, sy1 - 1 - mark), (sx0 + 1 + mark, sy1 - 1)], fill=START_RGB)
 
     half = cell * 0.45
     for sq, (ax, ay) in zip(panel.positions, panel.arrows, strict=True):
@@ -98,7 +111,7 @@ def draw_panel(panel: Panel, cell: int, base: Maze | None = None) -> Image.Image
         d.polygon([tip, left, right], fill=panel.color)
 
     for i, line in enumerate(panel.caption.split("\n")[:2]):
-        d.text((4, h + 6 + i * (size + 5)), line, fill=TEXT_RGB, font=font(size))
+        d.text((4, h + tick_h + 6 + i * (size + 5)), line, fill=TEXT_RGB, font=font(size))
     return img
 
 
@@ -138,7 +151,8 @@ def figure(title: str, panels: Sequence[Panel], footer: str = "", base: Maze | N
     return tile(title, _draw_panels(panels, base), columns=len(panels), footer=footer)
 
 
-LEGEND = "yellow: cheese · orange box: decision square · blue box: inner top-right square · arrows: net action"
+LEGEND = ("yellow: cheese · orange box: decision square · blue box: inner top-right square · grey corner: start "
+          "square · arrows: net action · numbers: [row, col], row 0 at the bottom")
 
 
 def save_png(img: Image.Image, path: Path) -> None:
