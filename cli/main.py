@@ -154,6 +154,22 @@ def batch(
             raise typer.Exit(1)
 
 
+@app.command("report")
+def report(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A run folder a steer command wrote (it holds manifest.json).", show_default=False
+        ),
+    ],
+) -> None:
+    """Rebuild report.html in a finished run folder from its manifest and report JSON."""
+    from steer.html import write_report_html
+
+    with _user_errors():
+        _done(folder, [write_report_html(folder).name], " (open it in a browser; it needs no network)")
+
+
 def main() -> None:
     app()
 
