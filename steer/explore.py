@@ -233,6 +233,14 @@ class Explorer:
             if key not in PARAMETERS:
                 raise SteerError(f"{excerpt(key, 40)}: unknown parameter. Valid parameters: {', '.join(PARAMETERS)}.")
         seed = check_seed(data.get("seed"), "seed")
+        # Checked here, not left to the spec parser: its message about a missing key points at spec files.
+        if data.get("coeff") is None:
+            raise SteerError("coeff: missing; set the coefficient to multiply the vector by, e.g. -1 or 2.5.")
+        if data.get("vector") is None:
+            raise SteerError(
+                'vector: missing; give {"kind": "cheese"} or {"kind": "top_right"} (optionally with '
+                '"source_seed" and "mouse"), or {"file": PATH} for a saved vector.'
+            )
         vector = data.get("vector")
         if isinstance(vector, dict) and "file" in vector:
             vector = {**vector, "file": self._spec_path(self.confine(vector["file"]))}

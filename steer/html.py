@@ -67,7 +67,8 @@ def num(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        # Probabilities read best as 0.971 and 1.000; tiny values and p-values keep two significant digits.
+        return f"{value:.3f}" if value == 0 or 0.001 <= abs(value) < 10_000 else f"{value:.2g}"
     if isinstance(value, str):
         return value if len(value) <= MAX_INLINE_CHARS else value[:MAX_INLINE_CHARS] + "…"
     if isinstance(value, list) and len(value) <= 12 and all(_is_number(v) or v is None for v in value):
@@ -163,7 +164,8 @@ class StatBlock:
 
     title: str
     rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path label, describe() dict)
-    facts: list[tuple[str, Any]] = field(default_factory=list)  # (path label, plain value)
+    facts: list[tuple[str, Any]] = field(default_factory=list)  # (path label, a plain value)
+    series: list[tuple[str, Any]] = field(default_factory=list)  # (path label, a list: chart data, shown folded)
 
 
 def _is_interval(value: Any) -> bool:
@@ -184,7 +186,7 @@ def _item_title(item: Mapping[str, Any]) -> tuple[str, str | None]:
     """A list item's title from its first plain value (`coeff 1`, `layer block2.res1.resadd_out`)."""
     for key, value in item.items():
         if _is_number(value) or isinstance(value, str):
-            return f"{key} {num(value)}", key
+            return f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}", key
     return "", None
 
 
@@ -197,11 +199,14 @@ def _walk(value: Any, path: list[str], block: StatBlock, blocks: list[StatBlock]
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         for i, item in enumerate(value):
             title, used = _item_title(item)
-            sub = StatBlock(" · ".join([*path, title or f"#{i}"]))
+            sub = StatBlock(title or " · ".join([*path, f"#{i}"]))
             for key, v in item.items():
                 if key != used:
                     _walk(v, [label(str(key))], sub, blocks)
             blocks.append(sub)
+    elif isinstance(value, list | dict) or len(path) > 1:
+        # Lists, and values nested below the top (a sweep's chart bands), are chart data: shown folded.
+        block.series.append((" · ".join(path), value))
     else:
         block.facts.append((" · ".join(path), value))
 
@@ -216,7 +221,7 @@ def summary_blocks(summary: Any) -> tuple[list[StatBlock], list[str]]:
     for block in blocks:
         for _, stat in block.rows:
             columns.update(dict.fromkeys(stat))
-    return [b for b in blocks if b.rows or b.facts], list(columns)
+    return [b for b in blocks if b.rows or b.facts or b.series], list(columns)
 
 
 # -- tables of rows: mazes, vectors, pairs, skipped -------------------------------------------------------
@@ -415,7 +420,12 @@ def _at_a_glance(report: Mapping[str, Any], manifest: Mapping[str, Any], spec: A
     ]
     vector = report.get("vector")
     if isinstance(vector, dict):
-        rows.append(("vector", vector.get("label") or ", ".join(f"{k} {num(v)}" for k, v in vector.items())))
+        rows.append(("vector", _vector_text(vector)))
+    coeffs = report.get("coeffs")
+    if isinstance(coeffs, list):
+        rows.append(("coefficients", ", ".join(f"{c:g}" if _is_number(c) else str(c) for c in coeffs)))
+    elif isinstance(vector, dict) and _is_number(vector.get("coeff")):
+        rows.append(("coefficient", f"{vector['coeff']:g}"))
     mazes, skipped = report.get("mazes"), report.get("skipped")
     if isinstance(mazes, list):
         rows.append(
@@ -427,6 +437,15 @@ def _at_a_glance(report: Mapping[str, Any], manifest: Mapping[str, Any], spec: A
     if report.get("reused_cells"):
         rows.append(("resumed", f"{report['reused_cells']} cells reused from an earlier run of the same spec"))
     return rows
+
+
+def _vector_text(vector: Mapping[str, Any]) -> str:
+    """`cheese vector, each maze's own` / `top_right vector of seed 5` / `cheese vector from file v.pt`."""
+    text = f"{vector.get('kind', '?')} vector"
+    if vector.get("file"):
+        return f"{text} from file {vector['file']}"
+    source = vector.get("source_seed")
+    return f"{text} of seed {source}" if source is not None else f"{text}, each maze's own"
 
 
 REPORT_KEYS_SHOWN_ELSEWHERE = {"command", "spec", "provenance", "summary", "figures", "skipped"}
