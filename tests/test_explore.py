@@ -255,6 +255,12 @@ def test_the_page_draws_what_the_server_computes(explorer) -> None:
         assert f"{view['metrics']['p_cheese_ds']['patched']:.3f}" in numbers
 
 
+def test_steer_explore_refuses_a_vectors_option_that_is_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    result = CliRunner().invoke(app, ["explore", "--port", "0", "--vectors", str(tmp_path / "file")])
+    assert result.exit_code == 2 and "--vectors:" in result.output and "is not a folder" in result.output
+
+
 def test_steer_explore_refuses_a_busy_port() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
