@@ -197,7 +197,11 @@ def explore(
         web.check_port(host, port)  # before the checkpoint loads: a busy port is found in a second
         explorer = web.Explorer.open(checkpoint, device, [vectors] if vectors else [], allow_pickle_checkpoint)
         if host not in web.LOCAL_NAMES and host != "::1":
-            err.print(f"[yellow]note:[/] listening on {escape(host)}: anyone who can reach it can use the explorer.")
+            # Requests must still name this address (or a local name) in their Host header: DNS rebinding guard.
+            err.print(
+                f"[yellow]note:[/] listening on {escape(host)}: anyone who can reach it can use the explorer. "
+                "Requests must address it by that name or a local one; 0.0.0.0 accepts only local names."
+            )
         out.print(
             f"steer explore: open [bold]{web.url_for(host, port)}[/] in a browser (Ctrl-C stops it)", highlight=False
         )

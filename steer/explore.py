@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -384,17 +385,19 @@ class Explorer:
         return f"{raw['name']}.yaml", head + body
 
     def vector_files(self) -> list[str]:
-        """Vector files (.pt) under the allowed folders, for the page's picker; a bounded, shallow search."""
-        found: list[str] = []
+        """Vector files (.pt) under the allowed folders, for the page's picker: a bounded, shallow walk that
+        skips hidden folders (.venv, .git hold many files and no vectors)."""
+        found: dict[str, None] = {}
         for root in self.roots:
-            for pattern in ("*.pt", "*/*.pt", "*/*/*.pt", "*/*/*/*.pt"):
-                for path in sorted(root.glob(pattern)):
-                    if any(part.startswith(".") for part in path.relative_to(root).parts):
-                        continue  # .venv, .git: no vectors there, and many files
-                    found.append(self._spec_path(path.resolve()))
-                    if len(found) >= MAX_VECTOR_FILES:
-                        return list(dict.fromkeys(found))
-        return list(dict.fromkeys(found))
+            for folder, dirs, files in os.walk(root):
+                depth = len(Path(folder).relative_to(root).parts)
+                dirs[:] = [] if depth >= 3 else sorted(d for d in dirs if not d.startswith((".", "__")))
+                for name in sorted(files):
+                    if name.endswith(".pt"):
+                        found[self._spec_path((Path(folder) / name).resolve())] = None
+                        if len(found) >= MAX_VECTOR_FILES:
+                            return list(found)
+        return list(found)
 
     def page_config(self) -> dict[str, Any]:
         ck = self.checkpoint
