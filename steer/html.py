@@ -394,7 +394,18 @@ def _provenance(report: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[
     return rows
 
 
-BASIC_STATS = ("n", "mean", "median", "q25", "q75")
+COLUMN_NOTES = {
+    "n": "mazes where the quantity is defined (P(· | decision square) needs a maze with a decision square)",
+    "mean": "mean over those mazes",
+    "median": "median over those mazes",
+    "q25": "25th percentile over those mazes",
+    "q75": "75th percentile over those mazes",
+    "mean_ci": "95% bootstrap interval of the mean",
+    "median_ci": "95% bootstrap interval of the median",
+    "ci_low": "lower end of the interval",
+    "ci_high": "upper end of the interval",
+    "wilcoxon_p": "Wilcoxon signed-rank p-value of the paired change (patched − original), on change rows",
+}
 
 
 def _what(command: str) -> str:
@@ -462,6 +473,7 @@ def report_context(folder: Path, manifest: dict[str, Any], report: dict[str, Any
     figures = report.get("figures") if isinstance(report.get("figures"), list) else []
     assert isinstance(figures, list)
     shown = [Figure(str(f), caption(str(f), by_seed), data_uri(folder, f)) for f in dict.fromkeys(figures)]
+    per_maze = {f for files in cell_files.values() for f in files}
     tables = [
         make_table(key, TABLE_TITLES.get(key, label(key)), value, cell_files)
         for key, value in report.items()
@@ -486,7 +498,9 @@ def report_context(folder: Path, manifest: dict[str, Any], report: dict[str, Any
         "provenance": _provenance(report, manifest),
         "blocks": blocks,
         "columns": columns,
-        "figures": [f for f in shown if f.name.endswith(".png")],
+        # Study-level figures (charts, matrices) at full width; one figure per maze in a grid of smaller ones.
+        "figures": [f for f in shown if f.name.endswith(".png") and f.name not in per_maze],
+        "maze_figures": [f for f in shown if f.name.endswith(".png") and f.name in per_maze],
         "legend": LEGEND,
         "tables": tables,
         "skipped": make_table("skipped", "Skipped", skipped, {}) if skipped else None,
@@ -496,7 +510,7 @@ def report_context(folder: Path, manifest: dict[str, Any], report: dict[str, Any
         "metric_labels": [(name, m.label) for name, m in METRICS.items()],
         "what": _what(command),
         "at_a_glance": _at_a_glance(report, manifest, spec),
-        "interval_columns": [c for c in columns if c not in BASIC_STATS],
+        "column_notes": [(c, COLUMN_NOTES.get(c, "as the report gives it")) for c in columns],
     }
 
 

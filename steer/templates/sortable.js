@@ -26,3 +26,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
+// A per-maze figure widens to the page's width on click, and back.
+document.querySelectorAll(".figures.mazes figure").forEach(function (fig) {
+  fig.addEventListener("click", function () { fig.classList.toggle("wide"); });
+});
