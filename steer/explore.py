@@ -52,7 +52,7 @@ from steer.env import MazeRenderer, check_seed
 from steer.errors import SteerError, excerpt
 from steer.html import environment
 from steer.maze import WALL, Maze
-from steer.metrics import METRICS, maze_info
+from steer.metrics import BEHAVIOUR_METRICS, FIELD_METRICS, METRICS, maze_info
 from steer.session import Session
 from steer.specs import DEFAULT_LAYER, Spec
 from steer.studies import STUDIES
@@ -112,13 +112,13 @@ class MazeEntry:
 
     @classmethod
     def compute(cls, inputs: FieldInputs, original: VectorField) -> MazeEntry:
-        values = {name: m.of_field(original) for name, m in METRICS.items() if m.of_field is not None}
+        values = {name: m.of_field(original) for name, m in FIELD_METRICS.items() if m.of_field is not None}
         return cls(inputs, original, maze_info(original.maze), values)
 
     def metrics(self, patched: VectorField) -> dict[str, Any]:
         """`steer.metrics.maze_metrics(original, patched)`, reusing the original side."""
         out = dict(self.info)
-        for name, m in METRICS.items():
+        for name, m in FIELD_METRICS.items():
             if m.of_field is not None:
                 out[name] = {"original": self.original_values[name], "patched": m.of_field(patched)}
             else:
@@ -127,11 +127,14 @@ class MazeEntry:
 
 
 def episode_statistics(session: Session, maze: Maze, original: VectorField, patched: VectorField) -> Any:
-    """Exact episode statistics of the original and patched policies on this maze: a placeholder.
+    """Exact episode statistics of the original and patched policies on this maze: the place for them, empty.
 
-    When `steer/chain.py` (exact episode statistics) lands on main, compute them here and return a JSON-able
-    mapping, e.g. {"p_reach_cheese": {"original": …, "patched": …}, …}; the page shows whatever this returns
-    in its "Episode statistics" box (hidden while this returns None).
+    `steer/chain.py` computes them (steer.metrics' behaviour metrics: P(reach the cheese), P(visit the top-right
+    square), expected steps), but from fields of both facings of every square, several times the work of a
+    coefficient change; the behaviour study's author adds them here. Return
+    `steer.metrics.behaviour_metrics(original_behaviour, patched_behaviour)`, i.e. {metric name: {"original":
+    …, "patched": …}}: the page shows them in its "Episode statistics" table with the registry's labels
+    (hidden while this returns None). Cache them per maze (`MazeEntry`) for the original side.
     """
     return None
 
@@ -155,7 +158,7 @@ class Explorer:
         self.roots = tuple(dict.fromkeys(r.resolve() for r in roots))
         self._sessions: dict[str, Session] = {}
         self._levels: LRU[tuple[str, int], Maze] = LRU(64)
-        self._mazes: LRU[tuple[str, bytes], MazeEntry] = LRU(8)
+        self._mazes: LRU[tuple[str, bytes], MazeEntry] = LRU(4)  # a 25x25 maze with its prefix is ~60 MB
         self._vectors: LRU[str, SteeringVector] = LRU(32)
         # procgen environments, the prefix memo and the caches are not thread-safe; views are quick, so one at
         # a time is fine (the page sends at most one request at a time anyway).
@@ -356,7 +359,7 @@ class Explorer:
             "positions": [list(p) for p in entry.original.positions],
             "original": {"arrows": entry.original.arrows.tolist()},
             "patched": {"arrows": patched.arrows.tolist()},
-            "metrics": {name: metrics[name] for name in METRICS},
+            "metrics": {name: metrics[name] for name in FIELD_METRICS},
             "episode": episode,
             "timing": {
                 "compute_ms": round(1000 * (time.perf_counter() - start), 1),
@@ -407,7 +410,9 @@ class Explorer:
             "layers": self.layers,
             "default_layer": DEFAULT_LAYER,
             "kinds": [k for k in KINDS if k != "custom"],
-            "metrics": [{"name": m.name, "label": m.label, "paired": m.paired} for m in METRICS.values()],
+            "metrics": [{"name": m.name, "label": m.label, "paired": m.paired} for m in FIELD_METRICS.values()],
+            # Labels for episode_statistics' numbers, once it returns them (steer.metrics' behaviour metrics).
+            "episode_labels": {m.name: m.label for m in BEHAVIOUR_METRICS.values()},
         }
 
 
