@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean
+.PHONY: install demo test lint bench reproduce clean explore browser
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,25 @@ demo: install
 
 LINTED := steer cli tests benchmarks
 
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's chromium through chromium-driver. Installed here when missing and we are root
+# with apt-get; otherwise say why those tests will skip. Never fails the build.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (apt-get) for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "could not install chromium/chromium-driver: the browser tests will be skipped"; \
+	else \
+		echo "chromium or chromedriver missing (not root, or no apt-get): the browser tests will be skipped;" \
+			"install Debian's chromium and chromium-driver to run them"; \
+	fi
+
+explore: install
+	@echo "steer explore: the URL is printed below; Ctrl-C stops it"
+	$(BIN)/steer explore
 
 lint: install
 	$(BIN)/ruff check $(LINTED)

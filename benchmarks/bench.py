@@ -7,9 +7,11 @@ taken on a 2-core CPU.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -128,6 +130,41 @@ def naive_workload(ck: checkpoints.Checkpoint, ref: ReferencePolicy, seeds: rang
     return fields
 
 
+def explorer_latency(ck: checkpoints.Checkpoint, changes: int = 20) -> dict[str, Any]:
+    """`steer explore` on a free port: time coefficient changes on a 15x15 maze over HTTP, end to end."""
+    import urllib.request
+
+    from steer.explore import Explorer, Running
+
+    def post(url: str, coeff: float) -> dict[str, Any]:
+        body = {"seed": 28, "coeff": coeff, "vector": {"kind": "cheese"}}
+        headers = {"Content-Type": "application/json"}
+        with urllib.request.urlopen(
+            urllib.request.Request(url + "api/field", json.dumps(body).encode(), headers), timeout=60
+        ) as response:
+            return json.loads(response.read())
+
+    with Running(Explorer(ck)) as url:
+        post(url, -1.0)  # the maze's first view: level, vector, observations, prefix (not a coefficient change)
+        post(url, -0.9)  # first suffix pass: kernel selection
+        times, server = [], []
+        for i in range(changes):
+            start = time.perf_counter()
+            view = post(url, round(-2 + 4 * i / changes, 2))
+            times.append(time.perf_counter() - start)
+            server.append(view["timing"]["compute_ms"])
+    ms = sorted(1000 * t for t in times)
+    return {
+        "seed": 28,
+        "squares": len(view["positions"]),
+        "changes": changes,
+        "median_ms": statistics.median(ms),
+        "p90_ms": ms[int(0.9 * (len(ms) - 1))],
+        "max_ms": ms[-1],
+        "server_median_ms": statistics.median(server),
+    }
+
+
 def main() -> None:
     allocator = keep_freed_memory()  # as every steer command does; the naive baseline runs with it too
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -154,6 +191,7 @@ def main() -> None:
     results["cheese_statistic_phases_s"] = phases
     coeffs = [-3, -2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 3]
     results["sweep_10_coeffs_20_seeds_s"] = timed(lambda: coefficient_sweep(ck, range(20), coeffs), few)
+    results["explorer_coeff_change_15x15"] = explorer_latency(ck)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
     slow = int(os.environ.get("BENCH_NAIVE_REPEATS", "3"))
@@ -190,6 +228,16 @@ def print_table(r: dict[str, Any]) -> None:
                  "prefix once per maze, suffix per coefficient"))
     rows.append(("  naive baseline, same sweep", f"{r['naive_sweep_10_coeffs_20_seeds_s']:.2f} s",
                  f"steer is {r['naive_sweep_10_coeffs_20_seeds_s'] / r['sweep_10_coeffs_20_seeds_s']:.1f}x faster"))
+    if "explorer_coeff_change_15x15" in r:
+        e = r["explorer_coeff_change_15x15"]
+        rows.append(
+            (
+                f"steer explore: coefficient change, 15x15 maze ({e['squares']} squares), HTTP round trip",
+                f"{e['median_ms']:.0f} ms",
+                f"median of {e['changes']}; p90 {e['p90_ms']:.0f} ms, server "
+                f"{e['server_median_ms']:.0f} ms; goal <= 150 ms",
+            )
+        )
     width = max(len(a) for a, _, _ in rows)
     few = max(1, r["repeats"] // 2)
     print(f"steer benchmarks ({r['machine']['cpus']} CPUs, torch {r['machine']['torch']}; steer figures: median of "
@@ -201,4 +249,9 @@ def print_table(r: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["explore"]:  # only the explorer's latency: `python benchmarks/bench.py explore`
+        keep_freed_memory()
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        print(json.dumps(explorer_latency(checkpoints.load()), indent=1))
+    else:
+        main()

@@ -154,6 +154,60 @@ def batch(
             raise typer.Exit(1)
 
 
+@app.command("report")
+def report(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A run folder a steer command wrote (it holds manifest.json).", show_default=False
+        ),
+    ],
+) -> None:
+    """Rebuild report.html in a finished run folder from its manifest and report JSON."""
+    from steer.html import write_report_html
+
+    with _user_errors():
+        _done(folder, [write_report_html(folder).name], " (open it in a browser; it needs no network)")
+
+
+@app.command("explore")
+def explore(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on. Keep 127.0.0.1 unless others must reach it: the explorer has no login.",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: a free one).")] = 8765,
+    checkpoint: CkptOpt = None,
+    vectors: Annotated[
+        Path | None,
+        typer.Option("--vectors", help="A folder of vector files the page may load (besides the working folder)."),
+    ] = None,
+    device: DeviceOpt = "cpu",
+    allow_pickle_checkpoint: PickleOpt = False,
+) -> None:
+    """Open a local web app: pick a maze and a vector, move the coefficient, edit the maze, watch the field."""
+    from steer import explore as web
+
+    with _user_errors():
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        port = port or web.free_port(host)
+        web.check_port(host, port)  # before the checkpoint loads: a busy port is found in a second
+        explorer = web.Explorer.open(checkpoint, device, [vectors] if vectors else [], allow_pickle_checkpoint)
+        if host not in web.LOCAL_NAMES and host != "::1":
+            # Requests must still name this address (or a local name) in their Host header: DNS rebinding guard.
+            err.print(
+                f"[yellow]note:[/] listening on {escape(host)}: anyone who can reach it can use the explorer. "
+                "Requests must address it by that name or a local one; 0.0.0.0 accepts only local names."
+            )
+        out.print(
+            f"steer explore: open [bold]{web.url_for(host, port)}[/] in a browser (Ctrl-C stops it)", highlight=False
+        )
+        web.serve(explorer, host, port)
+
+
 def main() -> None:
     app()
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from steer.claims import Claim, evaluate, markdown, parse_claims
 from steer.errors import SteerError, excerpt, shown_key
+from steer.html import write_summary_html
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
 from steer.session import Session
@@ -222,5 +223,6 @@ def run_batch(
                   f"`{first.checkpoint.name}` (sha256 `{first.checkpoint.sha256[:16]}…`), {first.mode} mode. "
                   "Per-maze values: each experiment's metrics.json.")
         atomic_write_bytes(out / "summary.md", markdown(rows, header).encode())
+        write_summary_html(out, rows, batch.name, {**first.checkpoint.provenance(), "mode": first.mode})
     atomic_write_json(out / "batch.json", result)
     return result

@@ -22,12 +22,13 @@ from typing import Any
 import torch
 
 from steer.errors import SteerError
+from steer.html import write_report_html
 from steer.render import save_png
 from steer.runs import RunFolder, run_identity
 from steer.session import Recipe, Session, open_session, provenance
 from steer.specs import Spec
-from steer.study import CellResult, Plan, Study
 from steer.studies import study_for
+from steer.study import CellResult, Plan, Study
 from steer.vector_plan import vector_inputs
 from steer.vfield import NonFiniteError
 
@@ -152,6 +153,7 @@ def run_study(
         "figures": [*cell_figures, *built.figures],
     }
     run.complete(report, name=study.report_name, figures=list(built.figures))
+    run.add_report(write_report_html(run.path).name)
     if not done and skipped:
         first = skipped[0]
         raise SteerError(

@@ -289,6 +289,11 @@ class RunFolder:
         atomic_write_json(self.path / name, report)
         self.close("complete", reports=[name, *figures])
 
+    def add_report(self, name: str) -> None:
+        """List one more file made from the finished report (report.html), so `--force` removes it too."""
+        self.manifest["reports"] = [*self.manifest.get("reports", []), name]
+        self._save()
+
     def close(self, status: str, reports: list[str] | None = None) -> None:
         self.manifest["status"] = status
         self.manifest["finished"] = _now()

@@ -99,7 +99,7 @@ def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
     result = run("sweep-coeff", spec, "--out", out)
     assert result.exit_code == 0, result.output
     expected = {"sweep-fields-seed0.png", "sweep-fields-seed29.png", "sweep-metrics.png", "metrics.json",
-                "manifest.json"}
+                "manifest.json", "report.html"}
     assert "sweep-fields-seed29.png" in result.output and "sweep-fields-seed0.png" in result.output
     assert {p.name for p in out.iterdir()} == expected
     report = metrics(out)
@@ -140,10 +140,11 @@ def test_transfer_matrix_heat_map_and_fields(tmp_path: Path) -> None:
     out = tmp_path / "transfer"
     result = run("transfer", spec, "--out", out)
     assert result.exit_code == 0, result.output
-    expected = {"transfer-matrix.png", "transfer-src0-tgt29.png", "metrics.json", "manifest.json"}
+    expected = {"transfer-matrix.png", "transfer-src0-tgt29.png", "metrics.json", "manifest.json", "report.html"}
     assert {p.name for p in out.iterdir()} == expected
     report = metrics(out)
-    assert report["effect_metric"] == "p_cheese_ds" and report["figures"] == ["transfer-src0-tgt29.png", "transfer-matrix.png"]
+    assert report["effect_metric"] == "p_cheese_ds"
+    assert report["figures"] == ["transfer-src0-tgt29.png", "transfer-matrix.png"]
     m = report["matrices"]
     assert np.array(m["effect"]).shape == (2, 2)
     assert m["same_maze_dim"] == [[True, False], [False, True]] and m["same_cheese"] == [[True, False], [False, True]]

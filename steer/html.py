@@ -1,0 +1,578 @@
+"""Self-contained HTML pages for run folders: `report.html` (every study) and `summary.html` (`make reproduce`).
+
+A page is built from what a run folder already holds, never from a study's objects, so it works for every
+study, including ones added later: `manifest.json` names the report JSON (its `reports` list), and the
+report holds the spec, provenance, `summary`, `figures` and any lists of per-maze rows.
+
+    from steer.html import write_report_html
+    write_report_html(Path("outputs/demo"))          # -> outputs/demo/report.html
+
+Pages open from the file system with no network: figures are inlined as base64 data URIs (each PNG once),
+styles and the few lines of table-sorting script are inline. Everything read from the folder is untrusted
+(a manifest can be edited): values are escaped by Jinja's autoescape, and file names go through
+`steer.io.inside`, so a page never inlines or links a file outside its folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from steer.errors import SteerError, excerpt
+from steer.io import atomic_write_bytes, inside
+from steer.metrics import METRICS
+from steer.render import LEGEND
+
+REPORT_HTML = "report.html"
+SUMMARY_HTML = "summary.html"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_FLATTEN_DEPTH = 3  # nested mappings deeper than this are shown as compact JSON in one cell
+MAX_INLINE_CHARS = 240  # a value shown as text in a table is cut here (the JSON file has all of it)
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The template environment: templates beside this module, autoescape on for every template."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a typo in a template fails the tests, not silently renders ""
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = num
+    env.filters["column_title"] = _column_title
+    env.tests["realnumber"] = _is_number  # Jinja's own `number` test counts booleans as numbers
+    env.globals["sort_script"] = (TEMPLATES / "sortable.js").read_text()
+    env.globals["style"] = (TEMPLATES / "page.css").read_text()
+    return env
+
+
+def num(value: Any) -> str:
+    """A value for a table cell: numbers to 4 significant digits, None as a dash, the rest as compact text."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Probabilities read best as 0.971 and 1.000; tiny values and p-values keep two significant digits.
+        return f"{value:.3f}" if value == 0 or 0.001 <= abs(value) < 10_000 else f"{value:.2g}"
+    if isinstance(value, str):
+        return value if len(value) <= MAX_INLINE_CHARS else value[:MAX_INLINE_CHARS] + "…"
+    if isinstance(value, list) and len(value) <= 12 and all(_is_number(v) or v is None for v in value):
+        return "[" + ", ".join(num(v) for v in value) + "]"  # a square [r, c], a short series
+    text = json.dumps(value, separators=(", ", ": "), default=str)
+    return text if len(text) <= MAX_INLINE_CHARS else text[:MAX_INLINE_CHARS] + "…"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def label(key: str) -> str:
+    """A readable name for a key: the metric registry's label for metric names."""
+    metric = METRICS.get(key)
+    return metric.label if metric is not None else key.replace("_", " ")
+
+
+# -- reading a run folder ------------------------------------------------------------------------------
+
+
+def _dir_error(folder: Path, problem: str) -> SteerError:
+    return SteerError(
+        f"DIR: {excerpt(str(folder), 160)} {problem} Give a run folder that a steer command wrote (it holds "
+        "manifest.json and the run's report, e.g. outputs/demo)."
+    )
+
+
+def _read_json(path: Path, folder: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _dir_error(folder, f"has no {what}.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise _dir_error(folder, f"has a {what} that cannot be read ({getattr(e, 'strerror', None) or e}).") from None
+    except ValueError as e:
+        raise _dir_error(folder, f"has a {what} that is not valid JSON ({excerpt(str(e), 80)}).") from None
+
+
+def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(manifest, report, report file name) of a finished run folder, or one SteerError naming DIR."""
+    folder = Path(folder)
+    try:
+        is_dir, exists = folder.is_dir(), folder.exists()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise _dir_error(folder, f"cannot be used as a folder name ({e.strerror or e}).") from None
+    if not exists:
+        raise _dir_error(folder, "does not exist.")
+    if not is_dir:
+        raise _dir_error(folder, "is a file, not a folder.")
+    manifest = _read_json(folder / "manifest.json", folder, "manifest.json")
+    if not isinstance(manifest, dict):
+        raise _dir_error(folder, "has a manifest.json that is not a steer manifest.")
+    reports = manifest.get("reports")
+    names = [r for r in reports if isinstance(r, str) and r.endswith(".json")] if isinstance(reports, list) else []
+    if not names:
+        status = manifest.get("status")
+        raise _dir_error(
+            folder,
+            f"holds a run that has not finished (status {excerpt(status, 40)}), so there is no report to show yet. "
+            "Run the same command again to finish it (finished cells are reused), then `steer report` it.",
+        )
+    name = names[0]
+    path = inside(folder, name)
+    if path is None:
+        raise _dir_error(folder, f"has a manifest naming a report outside the folder ({excerpt(name, 60)}).")
+    report = _read_json(path, folder, name)
+    if not isinstance(report, dict):
+        raise _dir_error(folder, f"has a {name} that is not a steer report.")
+    return manifest, report, name
+
+
+def data_uri(folder: Path, name: Any) -> str | None:
+    """A PNG inside `folder` as a data URI; None when it is missing, outside the folder or not a PNG."""
+    path = inside(folder, name)
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(PNG_MAGIC):
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+# -- the summary: whatever describe() dicts the report's summary holds ------------------------------------
+
+
+@dataclass
+class StatBlock:
+    """A group of summary rows: the top level, or one item of a list such as `by_coeff` or `by_layer`."""
+
+    title: str
+    rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path label, describe() dict)
+    facts: list[tuple[str, Any]] = field(default_factory=list)  # (path label, a plain value)
+    series: list[tuple[str, Any]] = field(default_factory=list)  # (path label, a list: chart data, shown folded)
+
+
+def _is_interval(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)
+
+
+def _is_stat(value: Any) -> bool:
+    """A `steer.metrics.describe` result, whatever keys it grows (ci_low/ci_high, mean_ci: [low, high], a
+    p-value, …): a mapping with a count `n` whose values are numbers, intervals, short text or undefined."""
+    return (
+        isinstance(value, dict)
+        and _is_number(value.get("n"))
+        and all(v is None or _is_number(v) or isinstance(v, str) or _is_interval(v) for v in value.values())
+    )
+
+
+def _item_title(item: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A list item's title from its first plain value (`coeff 1`, `layer block2.res1.resadd_out`)."""
+    for key, value in item.items():
+        if _is_number(value) or isinstance(value, str):
+            return f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}", key
+    return "", None
+
+
+def _walk(value: Any, path: list[str], block: StatBlock, blocks: list[StatBlock]) -> None:
+    if _is_stat(value):
+        block.rows.append((" · ".join(path) or "value", value))
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            _walk(sub, [*path, label(str(key))], block, blocks)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, item in enumerate(value):
+            title, used = _item_title(item)
+            sub = StatBlock(title or " · ".join([*path, f"#{i}"]))
+            for key, v in item.items():
+                if key != used:
+                    _walk(v, [label(str(key))], sub, blocks)
+            blocks.append(sub)
+    elif isinstance(value, list | dict) or len(path) > 1:
+        # Lists, and values nested below the top (a sweep's chart bands), are chart data: shown folded.
+        block.series.append((" · ".join(path), value))
+    else:
+        block.facts.append((" · ".join(path), value))
+
+
+def summary_blocks(summary: Any) -> tuple[list[StatBlock], list[str]]:
+    """The summary as blocks of rows, and the statistic columns (`n` first, then in first-seen order)."""
+    top = StatBlock("")
+    blocks: list[StatBlock] = [top]
+    if summary is not None:
+        _walk(summary, [], top, blocks)
+    columns: dict[str, None] = {"n": None}
+    for block in blocks:
+        for _, stat in block.rows:
+            columns.update(dict.fromkeys(stat))
+    return [b for b in blocks if b.rows or b.facts or b.series], list(columns)
+
+
+# -- tables of rows: mazes, vectors, pairs, skipped -------------------------------------------------------
+
+
+def flatten(row: Mapping[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """A row's cells: nested mappings as dotted columns; lists of mappings (by_coeff, singles) left out."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and depth < MAX_FLATTEN_DEPTH:
+            out.update(flatten(value, f"{name}.", depth + 1))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            continue  # per-item lists do not fit a cell; the report JSON has them
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass
+class Table:
+    key: str  # the report key the rows came from
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    links: list[list[tuple[str, str]]]  # per row: (text, href) of the files its cell wrote
+    left_out: list[str]  # keys of per-item lists left out of the cells
+
+
+def _column_title(column: str) -> str:
+    """A column's tooltip: each part's label (`p_cheese_ds.patched` -> P(cheese | decision square) · patched)."""
+    return " · ".join(label(part) for part in column.split("."))
+
+
+def make_table(key: str, title: str, items: Sequence[Any], cell_files: Mapping[int, list[str]]) -> Table:
+    rows = [flatten(item) for item in items if isinstance(item, dict)]
+    columns: dict[str, None] = {}
+    left_out: dict[str, None] = {}
+    for item, flat in zip((i for i in items if isinstance(i, dict)), rows, strict=True):
+        columns.update(dict.fromkeys(flat))
+        left_out.update(
+            dict.fromkeys(
+                k for k, v in item.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+            )
+        )
+    names = list(columns)
+    links = []
+    for flat in rows:
+        seed = flat.get("seed")
+        files = cell_files.get(seed, []) if isinstance(seed, int) else []
+        links.append([(f, f"#fig-{f}" if f.endswith(".png") else f) for f in files])
+    return Table(key, title, names, [[flat.get(c) for c in names] for flat in rows], links, list(left_out))
+
+
+TABLE_TITLES = {
+    "mazes": "Per-maze results",
+    "vectors": "Vectors written",
+    "pairs": "Source × target pairs",
+}
+
+
+# -- figures ----------------------------------------------------------------------------------------------
+
+
+CAPTIONS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"field-seed(\d+)\.png"),
+        "Seed {0}: the original policy's vector field, the patched field, and their difference (red).",
+    ),
+    (re.compile(r"sweep-fields-seed(\d+)\.png"), "Seed {0}: the vector field at each coefficient of the sweep."),
+    (
+        re.compile(r"compose-seed(\d+)\.png"),
+        "Seed {0}: the original field, each vector alone, all vectors together, and the joint change.",
+    ),
+    (re.compile(r"transfer-src(\d+)-tgt(\d+)\.png"), "The vector of seed {0} applied to the maze of seed {1}."),
+    (
+        re.compile(r"sweep-metrics\.png"),
+        "Every metric against the coefficient: the median over mazes (line) and the 25–75% band; dashed: unpatched.",
+    ),
+    (
+        re.compile(r"transfer-matrix\.png"),
+        "The effect of each source seed's vector (rows) on each target maze (columns).",
+    ),
+    (re.compile(r"layer-sweep\.png"), "The effect of the same vector kind added at each hook point of the network."),
+]
+
+
+def caption(name: str, mazes: Mapping[int, Mapping[str, Any]]) -> str:
+    """What a figure shows, from its file name; a per-seed figure adds the maze's headline number."""
+    for pattern, text in CAPTIONS:
+        m = pattern.fullmatch(name)
+        if m:
+            out = text.format(*m.groups())
+            if m.groups() and len(m.groups()) == 1:
+                out += _headline(mazes.get(int(m.group(1))))
+            return out
+    return ""  # a figure this module has no words for: its file name alone
+
+
+def _headline(maze: Mapping[str, Any] | None) -> str:
+    if not maze:
+        return ""
+    value = maze.get("p_cheese_ds")
+    if isinstance(value, dict) and _is_number(value.get("original")) and _is_number(value.get("patched")):
+        return f" {METRICS['p_cheese_ds'].label}: {num(value['original'])} → {num(value['patched'])}."
+    return ""
+
+
+@dataclass
+class Figure:
+    name: str
+    caption: str
+    uri: str | None  # None: the file is missing or not a PNG (the page says so)
+
+
+# -- the report page --------------------------------------------------------------------------------------
+
+
+def _cell_files(manifest: Mapping[str, Any]) -> dict[int, list[str]]:
+    """seed -> the files its cell wrote, from the manifest (cells are named `seed-N`)."""
+    cells = manifest.get("cells")
+    out: dict[int, list[str]] = {}
+    if not isinstance(cells, dict):
+        return out
+    for name, rec in cells.items():
+        m = re.fullmatch(r"seed-(\d+)", str(name))
+        if m and isinstance(rec, dict) and isinstance(rec.get("files"), list):
+            out[int(m.group(1))] = [f for f in rec["files"] if isinstance(f, str)]
+    return out
+
+
+def _json_files(folder: Path, manifest: Mapping[str, Any], report_name: str) -> list[str]:
+    """The JSON files of the run: manifest, report, then each cell's, those present inside the folder."""
+    names = ["manifest.json", report_name]
+    for files in _cell_files(manifest).values():
+        names += [f for f in files if f.endswith(".json")]
+    return [n for n in dict.fromkeys(names) if (p := inside(folder, n)) is not None and p.is_file()]
+
+
+def _provenance(report: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    prov = report.get("provenance") if isinstance(report.get("provenance"), dict) else {}
+    assert isinstance(prov, dict)
+    ck = prov.get("checkpoint") if isinstance(prov.get("checkpoint"), dict) else {}
+    assert isinstance(ck, dict)
+    rows: list[tuple[str, Any]] = [
+        ("checkpoint", ck.get("name")),
+        ("checkpoint sha256", ck.get("sha256")),
+        ("checkpoint file", ck.get("path")),
+        ("trained in", ck.get("training_mode")),
+        ("mode run in", prov.get("distribution_mode")),
+        ("layer", prov.get("layer")),
+    ]
+    versions = prov.get("versions")
+    if isinstance(versions, dict):
+        rows.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    inputs = prov.get("inputs")
+    if isinstance(inputs, list):
+        for item in inputs:
+            if isinstance(item, dict):
+                rows.append(("input file", f"{item.get('path')} (sha256 {item.get('sha256')})"))
+        if not inputs:
+            rows.append(("input files", "none besides the checkpoint"))
+    rows += [
+        ("git revision", manifest.get("git_revision")),
+        ("started", manifest.get("started")),
+        ("finished", manifest.get("finished")),
+        ("status", manifest.get("status")),
+        ("run fingerprint", manifest.get("fingerprint")),
+    ]
+    return rows
+
+
+COLUMN_NOTES = {
+    "n": "mazes where the quantity is defined (P(· | decision square) needs a maze with a decision square)",
+    "mean": "mean over those mazes",
+    "median": "median over those mazes",
+    "q25": "25th percentile over those mazes",
+    "q75": "75th percentile over those mazes",
+    "mean_ci": "95% bootstrap interval of the mean",
+    "median_ci": "95% bootstrap interval of the median",
+    "ci_low": "lower end of the interval",
+    "ci_high": "upper end of the interval",
+    "wilcoxon_p": "Wilcoxon signed-rank p-value of the paired change (patched − original), on change rows",
+}
+
+
+def _what(command: str) -> str:
+    """The study's one-line help, as the page's first sentence."""
+    from steer.studies import STUDIES  # here, not at the top: the runner imports this module
+
+    study = STUDIES.get(command)
+    return f"{study.help.rstrip('.')}." if study is not None else ""
+
+
+def _at_a_glance(report: Mapping[str, Any], manifest: Mapping[str, Any], spec: Any) -> list[tuple[str, Any]]:
+    """The few facts a reader needs first: what ran, on what, with which vector, over how many mazes."""
+    prov = report.get("provenance") if isinstance(report.get("provenance"), dict) else {}
+    assert isinstance(prov, dict)
+    ck = prov.get("checkpoint") if isinstance(prov.get("checkpoint"), dict) else {}
+    assert isinstance(ck, dict)
+    sha = ck.get("sha256")
+    rows: list[tuple[str, Any]] = [
+        ("command", f"steer {report.get('command') or manifest.get('command')}"),
+        ("checkpoint", f"{ck.get('name')} (sha256 {sha[:12]}…)" if isinstance(sha, str) else ck.get("name")),
+        ("mode", prov.get("distribution_mode")),
+        ("layer", prov.get("layer")),
+    ]
+    vector = report.get("vector")
+    if isinstance(vector, dict):
+        rows.append(("vector", _vector_text(vector)))
+    coeffs = report.get("coeffs")
+    if isinstance(coeffs, list):
+        rows.append(("coefficients", ", ".join(f"{c:g}" if _is_number(c) else str(c) for c in coeffs)))
+    elif isinstance(vector, dict) and _is_number(vector.get("coeff")):
+        rows.append(("coefficient", f"{vector['coeff']:g}"))
+    mazes, skipped = report.get("mazes"), report.get("skipped")
+    if isinstance(mazes, list):
+        rows.append(
+            (
+                "mazes",
+                f"{len(mazes)} done" + (f", {len(skipped)} skipped" if isinstance(skipped, list) and skipped else ""),
+            )
+        )
+    if report.get("reused_cells"):
+        rows.append(("resumed", f"{report['reused_cells']} cells reused from an earlier run of the same spec"))
+    return rows
+
+
+def _vector_text(vector: Mapping[str, Any]) -> str:
+    """`cheese vector, each maze's own` / `top_right vector of seed 5` / `cheese vector from file v.pt`."""
+    text = f"{vector.get('kind', '?')} vector"
+    if vector.get("file"):
+        return f"{text} from file {vector['file']}"
+    source = vector.get("source_seed")
+    return f"{text} of seed {source}" if source is not None else f"{text}, each maze's own"
+
+
+REPORT_KEYS_SHOWN_ELSEWHERE = {"command", "spec", "provenance", "summary", "figures", "skipped"}
+
+
+def report_context(folder: Path, manifest: dict[str, Any], report: dict[str, Any], report_name: str) -> dict[str, Any]:
+    """Everything the report template shows, from the folder's manifest and report."""
+    spec = report.get("spec", manifest.get("spec"))
+    command = str(report.get("command") or manifest.get("command") or "run")
+    cell_files = _cell_files(manifest)
+    items = report.get("mazes") if isinstance(report.get("mazes"), list) else []
+    assert isinstance(items, list)
+    by_seed = {m["seed"]: m for m in items if isinstance(m, dict) and isinstance(m.get("seed"), int)}
+    figures = report.get("figures") if isinstance(report.get("figures"), list) else []
+    assert isinstance(figures, list)
+    shown = [Figure(str(f), caption(str(f), by_seed), data_uri(folder, f)) for f in dict.fromkeys(figures)]
+    per_maze = {f for files in cell_files.values() for f in files}
+    tables = [
+        make_table(key, TABLE_TITLES.get(key, label(key)), value, cell_files)
+        for key, value in report.items()
+        if key not in REPORT_KEYS_SHOWN_ELSEWHERE
+        and isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) for v in value)
+    ]
+    details = [
+        (key, value)
+        for key, value in report.items()
+        if key not in REPORT_KEYS_SHOWN_ELSEWHERE and key not in {t.key for t in tables}
+    ]
+    skipped = report.get("skipped") if isinstance(report.get("skipped"), list) else []
+    blocks, columns = summary_blocks(report.get("summary"))
+    spec_name = spec.get("name") if isinstance(spec, dict) else None
+    return {
+        "title": f"steer {command}" + (f" · {spec_name}" if spec_name else ""),
+        "command": command,
+        "folder": str(folder),
+        "spec_yaml": yaml.safe_dump(spec, sort_keys=False, allow_unicode=True) if spec is not None else "",
+        "provenance": _provenance(report, manifest),
+        "blocks": blocks,
+        "columns": columns,
+        # Study-level figures (charts, matrices) at full width; one figure per maze in a grid of smaller ones.
+        "figures": [f for f in shown if f.name.endswith(".png") and f.name not in per_maze],
+        "maze_figures": [f for f in shown if f.name.endswith(".png") and f.name in per_maze],
+        "legend": LEGEND,
+        "tables": tables,
+        "skipped": make_table("skipped", "Skipped", skipped, {}) if skipped else None,
+        "details": details,
+        "json_files": _json_files(folder, manifest, report_name),
+        "report_name": report_name,
+        "metric_labels": [(name, m.label) for name, m in METRICS.items()],
+        "what": _what(command),
+        "at_a_glance": _at_a_glance(report, manifest, spec),
+        "column_notes": [(c, COLUMN_NOTES.get(c, "as the report gives it")) for c in columns],
+    }
+
+
+def _write(path: Path, text: str) -> Path:
+    try:
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except SteerError as e:  # the writer names --out; here the folder came as DIR
+        raise SteerError(str(e).replace("--out:", "DIR:", 1)) from None
+    return path
+
+
+def write_report_html(folder: Path) -> Path:
+    """Write `report.html` into a finished run folder from its manifest and report JSON; returns its path."""
+    folder = Path(folder)
+    manifest, report, name = read_run(folder)
+    html = environment().get_template("report.html.j2").render(report_context(folder, manifest, report, name))
+    return _write(folder / REPORT_HTML, html)
+
+
+# -- a batch's claims page (make reproduce) -------------------------------------------------------------
+
+VERDICT_CLASSES = {"holds": "holds", "fails": "fails", "inconclusive": "unsure", "vacuous": "unsure"}
+
+
+@dataclass
+class FigureLink:
+    href: str  # relative to the summary page
+    uri: str | None  # the PNG inlined; None when missing or outside the folder
+    report: str | None  # the experiment's report.html, when it has one
+
+
+def _figure_link(out: Path, href: Any) -> FigureLink:
+    href = str(href)
+    page = f"{href.split('/', 1)[0]}/{REPORT_HTML}"
+    path = inside(out, page)
+    return FigureLink(href, data_uri(out, href), page if path is not None and path.is_file() else None)
+
+
+def write_summary_html(out: Path, rows: Sequence[Mapping[str, Any]], batch: str, checkpoint: Mapping[str, Any]) -> Path:
+    """`summary.html` beside a batch's `summary.md`: the claims, verdicts and figures (inlined), each experiment's
+    report linked. `rows` are `steer.claims.evaluate`'s; `checkpoint` has name, sha256 and the mode run in."""
+    out = Path(out)
+    claims = [
+        {
+            **row,
+            "verdict_class": VERDICT_CLASSES.get(str(row.get("verdict")), ""),
+            "figure_links": [_figure_link(out, f) for f in row.get("figures") or []],
+        }
+        for row in rows
+    ]
+    counts = {v: sum(1 for r in rows if r.get("verdict") == v) for v in VERDICT_CLASSES}
+    reports = sorted(p.parent.name for p in out.glob(f"*/{REPORT_HTML}"))
+    html = (
+        environment()
+        .get_template("summary.html.j2")
+        .render(
+            title=f"{batch}: claims and verdicts",
+            checkpoint=checkpoint,
+            claims=claims,
+            counts=counts,
+            reports=reports,
+            legend=LEGEND,
+        )
+    )
+    return _write(out / SUMMARY_HTML, html)
