@@ -62,9 +62,17 @@ def field_figures(ck: checkpoints.Checkpoint, ref: ReferencePolicy, mode: str, s
     naive_patch = ("embedder.block2.res1.resadd", vec.tensor, -1.0)
     t_naive = timed(lambda: reference_field(ref, maze.to_bytes(), mode, naive_patch, batch_size=1), 3)
     return {
-        "mode": mode, "seed": seed, "world_dim": maze.world_dim, "maze_dim": maze.maze_dim, "squares": n,
-        "original_s": t_orig, "patched_s": t_patched, "squares_per_s_original": n / t_orig,
-        "squares_per_s_patched": n / t_patched, "naive_patched_s": t_naive, "speedup_vs_naive": t_naive / t_patched,
+        "mode": mode,
+        "seed": seed,
+        "world_dim": maze.world_dim,
+        "maze_dim": maze.maze_dim,
+        "squares": n,
+        "original_s": t_orig,
+        "patched_s": t_patched,
+        "squares_per_s_original": n / t_orig,
+        "squares_per_s_patched": n / t_patched,
+        "naive_patched_s": t_naive,
+        "speedup_vs_naive": t_naive / t_patched,
         # A diff needs both fields: the naive way renders and runs the network twice.
         "speedup_vs_naive_original_plus_patched": 2 * t_naive / (t_orig + t_patched),
     }
@@ -172,8 +180,12 @@ def main() -> None:
     ck = checkpoints.load()
     ref = ReferencePolicy(torch.load(ck.path, map_location="cpu", weights_only=False)["state_dict"])
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
         "checkpoint": ck.provenance(),
         "repeats": repeats,
         "allocator_tuned": allocator,
@@ -209,25 +221,54 @@ def print_table(r: dict[str, Any]) -> None:
     for key, label in (("field_hard_25x25", "25x25 hard maze"), ("field_easy_15x15", "15x15 easy maze")):
         f = r[key]
         rows += [
-            (f"{label}: vector field, original (render + forward)", f"{f['original_s']:.3f} s",
-             f"{f['squares_per_s_original']:.0f} squares/s"),
-            (f"{label}: vector field, patched (observations reused)", f"{f['patched_s']:.3f} s",
-             f"{f['squares_per_s_patched']:.0f} squares/s"),
-            (f"{label}: naive baseline, patched (env per square, batch 1)", f"{f['naive_patched_s']:.3f} s",
-             f"{f['naive_patched_s'] / f['original_s']:.1f}x a fresh steer field, "
-             f"{f['speedup_vs_naive']:.0f}x a patched one"),
+            (
+                f"{label}: vector field, original (render + forward)",
+                f"{f['original_s']:.3f} s",
+                f"{f['squares_per_s_original']:.0f} squares/s",
+            ),
+            (
+                f"{label}: vector field, patched (observations reused)",
+                f"{f['patched_s']:.3f} s",
+                f"{f['squares_per_s_patched']:.0f} squares/s",
+            ),
+            (
+                f"{label}: naive baseline, patched (env per square, batch 1)",
+                f"{f['naive_patched_s']:.3f} s",
+                f"{f['naive_patched_s'] / f['original_s']:.1f}x a fresh steer field, "
+                f"{f['speedup_vs_naive']:.0f}x a patched one",
+            ),
         ]
     medians = r["cheese_statistic_median_p_cheese_ds"]
-    rows.append(("cheese-vector statistic, seeds 0-99 (easy)", f"{r['cheese_statistic_100_seeds_s']:.2f} s",
-                 f"median P(cheese|DS) {medians['original']:.3f} -> {medians['patched']:.3f}"))
+    rows.append(
+        (
+            "cheese-vector statistic, seeds 0-99 (easy)",
+            f"{r['cheese_statistic_100_seeds_s']:.2f} s",
+            f"median P(cheese|DS) {medians['original']:.3f} -> {medians['patched']:.3f}",
+        )
+    )
     for phase, seconds in r["cheese_statistic_phases_s"].items():
         rows.append((f"  of which {phase}", f"{seconds:.2f} s", ""))
-    rows.append(("  naive baseline, same statistic", f"{r['naive_cheese_statistic_100_seeds_s']:.2f} s",
-                 f"steer is {r['naive_cheese_statistic_100_seeds_s'] / r['cheese_statistic_100_seeds_s']:.1f}x faster"))
-    rows.append(("coefficient sweep, 10 coeffs x 20 seeds (easy)", f"{r['sweep_10_coeffs_20_seeds_s']:.2f} s",
-                 "prefix once per maze, suffix per coefficient"))
-    rows.append(("  naive baseline, same sweep", f"{r['naive_sweep_10_coeffs_20_seeds_s']:.2f} s",
-                 f"steer is {r['naive_sweep_10_coeffs_20_seeds_s'] / r['sweep_10_coeffs_20_seeds_s']:.1f}x faster"))
+    rows.append(
+        (
+            "  naive baseline, same statistic",
+            f"{r['naive_cheese_statistic_100_seeds_s']:.2f} s",
+            f"steer is {r['naive_cheese_statistic_100_seeds_s'] / r['cheese_statistic_100_seeds_s']:.1f}x faster",
+        )
+    )
+    rows.append(
+        (
+            "coefficient sweep, 10 coeffs x 20 seeds (easy)",
+            f"{r['sweep_10_coeffs_20_seeds_s']:.2f} s",
+            "prefix once per maze, suffix per coefficient",
+        )
+    )
+    rows.append(
+        (
+            "  naive baseline, same sweep",
+            f"{r['naive_sweep_10_coeffs_20_seeds_s']:.2f} s",
+            f"steer is {r['naive_sweep_10_coeffs_20_seeds_s'] / r['sweep_10_coeffs_20_seeds_s']:.1f}x faster",
+        )
+    )
     if "explorer_coeff_change_15x15" in r:
         e = r["explorer_coeff_change_15x15"]
         rows.append(
@@ -240,9 +281,11 @@ def print_table(r: dict[str, Any]) -> None:
         )
     width = max(len(a) for a, _, _ in rows)
     few = max(1, r["repeats"] // 2)
-    print(f"steer benchmarks ({r['machine']['cpus']} CPUs, torch {r['machine']['torch']}; steer figures: median of "
-          f"{r['repeats']} runs after a warm-up ({few} for the statistic and sweep); naive statistic and sweep: "
-          f"median of {r['naive_repeats']})")
+    print(
+        f"steer benchmarks ({r['machine']['cpus']} CPUs, torch {r['machine']['torch']}; steer figures: median of "
+        f"{r['repeats']} runs after a warm-up ({few} for the statistic and sweep); naive statistic and sweep: "
+        f"median of {r['naive_repeats']})"
+    )
     for a, b, c in rows:
         print(f"  {a:<{width}}  {b:>9}  {c}")
     print(f"wrote {OUT / 'bench.json'}")

@@ -48,8 +48,10 @@ WorkersOpt = Annotated[
 ]
 PickleOpt = Annotated[
     bool,
-    typer.Option("--allow-pickle-checkpoint", help="Load a legacy pickled checkpoint; this runs code from the "
-                 "file, so use it only for a file you trust."),
+    typer.Option(
+        "--allow-pickle-checkpoint",
+        help="Load a legacy pickled checkpoint; this runs code from the file, so use it only for a file you trust.",
+    ),
 ]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace the results of a different run in the output folder; recompute all.")
@@ -88,8 +90,13 @@ def _study_command(study: Study) -> Callable[..., None]:
     """The `steer <study>` command: validate the spec, load the checkpoint, run under a progress bar, report."""
 
     def command(
-        spec: SpecArg, out_dir: OutOpt = None, checkpoint: CkptOpt = None, device: DeviceOpt = "cpu",
-        force: ForceOpt = False, workers: WorkersOpt = 1, allow_pickle_checkpoint: PickleOpt = False,
+        spec: SpecArg,
+        out_dir: OutOpt = None,
+        checkpoint: CkptOpt = None,
+        device: DeviceOpt = "cpu",
+        force: ForceOpt = False,
+        workers: WorkersOpt = 1,
+        allow_pickle_checkpoint: PickleOpt = False,
     ) -> None:
         with _user_errors():
             torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -116,7 +123,10 @@ for _study in STUDIES.values():
 @app.command("batch")
 def batch(
     batch_file: Annotated[Path, typer.Argument(help="YAML batch file (see configs/reproduce.yaml).")],
-    out_dir: OutOpt = None, device: DeviceOpt = "cpu", force: ForceOpt = False, workers: WorkersOpt = 1,
+    out_dir: OutOpt = None,
+    device: DeviceOpt = "cpu",
+    force: ForceOpt = False,
+    workers: WorkersOpt = 1,
     allow_pickle_checkpoint: PickleOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write the claims' verdicts as JUnit XML.")] = None,
 ) -> None:
@@ -131,7 +141,10 @@ def batch(
         b = batches.load_batch(batch_file)
         folder = out_dir or Path("outputs") / b.name
         report = batches.run_batch(
-            b, lambda spec: open_session(spec, None, device, allow_pickle_checkpoint), folder, force=force,
+            b,
+            lambda spec: open_session(spec, None, device, allow_pickle_checkpoint),
+            folder,
+            force=force,
             workers=workers,
             on_start=lambda e: err.print(f"[bold]{escape(e.name)}[/] ({e.command})", highlight=False),
             progress=lambda label, total: progress(label, total, err),
@@ -139,8 +152,11 @@ def batch(
         reused = sum(e["reused_cells"] for e in report["experiments"])
         folders = [e["folder"] + "/" for e in report["experiments"]]
         claims = report.get("claims", [])
-        _done(folder, [*folders[:6], "batch.json", *(["summary.md", "claims.json"] if claims else [])],
-              f" ({len(report['experiments'])} experiments; {reused} finished cells reused)")
+        _done(
+            folder,
+            [*folders[:6], "batch.json", *(["summary.md", "claims.json"] if claims else [])],
+            f" ({len(report['experiments'])} experiments; {reused} finished cells reused)",
+        )
         if junit is not None and claims:
             atomic_write_bytes(junit, claims_junit(claims, b.name))
         for row in claims:
@@ -149,8 +165,11 @@ def batch(
             out.print(f"{shown} · {mark}", highlight=False, soft_wrap=True)
         unexpected = [r["id"] for r in claims if not r["as_expected"]]
         if unexpected:
-            err.print(f"[bold red]{len(unexpected)} claim(s) did not get their expected verdict:[/] "
-                      f"{escape(printable(', '.join(unexpected)))}", highlight=False)
+            err.print(
+                f"[bold red]{len(unexpected)} claim(s) did not get their expected verdict:[/] "
+                f"{escape(printable(', '.join(unexpected)))}",
+                highlight=False,
+            )
             raise typer.Exit(1)
 
 

@@ -22,21 +22,21 @@ metrics → files):
 
 __version__ = "0.1.0"
 
-from steer.checkpoints import Checkpoint  # noqa: E402 - __version__ first: these modules read it
-from steer.checkpoints import load as load_checkpoint  # noqa: E402
-from steer.env import MazeRenderer  # noqa: E402
-from steer.errors import SteerError  # noqa: E402
-from steer.maze import Maze  # noqa: E402
-from steer.metrics import METRICS, Metric, describe, maze_metrics, summarize  # noqa: E402
-from steer.runner import run_spec, run_study  # noqa: E402
-from steer.session import Session, open_session  # noqa: E402
-from steer.specs import Spec, load_spec  # noqa: E402
-from steer.studies import STUDIES, study_for  # noqa: E402
-from steer.study import Report, Study  # noqa: E402
-from steer.vector_plan import VectorPlan, plan_vector  # noqa: E402
-from steer.vectors import KINDS as VECTOR_KINDS  # noqa: E402
-from steer.vectors import PairSpec, SteeringVector, VectorKind, compute_vector  # noqa: E402
-from steer.vfield import FieldInputs, VectorField, vector_field, vector_fields  # noqa: E402
+from steer.checkpoints import Checkpoint
+from steer.checkpoints import load as load_checkpoint
+from steer.env import MazeRenderer
+from steer.errors import SteerError
+from steer.maze import Maze
+from steer.metrics import METRICS, Metric, describe, maze_metrics, summarize
+from steer.runner import run_spec, run_study
+from steer.session import Session, open_session
+from steer.specs import Spec, load_spec
+from steer.studies import STUDIES, study_for
+from steer.study import Report, Study
+from steer.vector_plan import VectorPlan, plan_vector
+from steer.vectors import KINDS as VECTOR_KINDS
+from steer.vectors import PairSpec, SteeringVector, VectorKind, compute_vector
+from steer.vfield import FieldInputs, VectorField, vector_field, vector_fields
 
 __all__ = [
     "METRICS",

@@ -140,8 +140,9 @@ def load_batch(path: str | Path) -> Batch:
         raise SteerError(f"batch: {excerpt(str(path), 160)} must be a mapping with `experiments:` and/or `grid:`.")
     unknown = [k for k in data if k not in ("name", "experiments", "grid", "claims")]
     if unknown:
-        raise SteerError(f"{excerpt(unknown[0])}: unknown key. Valid keys of a batch file: name, experiments, grid, "
-                         "claims.")
+        raise SteerError(
+            f"{excerpt(unknown[0])}: unknown key. Valid keys of a batch file: name, experiments, grid, claims."
+        )
     items = data.get("experiments") or []
     if not isinstance(items, list):
         raise SteerError(f"experiments: expected a list, got {excerpt(items)}.")
@@ -208,20 +209,28 @@ def run_batch(
         study = STUDIES[exp.command]
         with progress(exp.name, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
             report = run_study(study, exp.spec, session, out / exp.name, tick, force=force, workers=workers, plan=plan)
-        index.append({"name": exp.name, "command": exp.command, "folder": exp.name,
-                      "reused_cells": report.get("reused_cells", 0)})
+        index.append(
+            {
+                "name": exp.name,
+                "command": exp.command,
+                "folder": exp.name,
+                "reused_cells": report.get("reused_cells", 0),
+            }
+        )
     result: dict[str, Any] = {"batch": batch.name, "experiments": index}
     if batch.claims:
         rows = evaluate(batch.claims, out)
         result["claims"] = rows
         atomic_write_json(out / "claims.json", rows)
         first = next(iter(sessions.values()))
-        header = (f"# {batch.name}: claims and verdicts\n\nEach row: the post's sentence, the setting run, the "
-                  "criterion written in the batch file before the run, the measured effect over mazes (95% "
-                  "bootstrap interval, n, Wilcoxon signed-rank p for paired changes), a control, and the verdict "
-                  "that follows mechanically from interval and criterion. Default checkpoint "
-                  f"`{first.checkpoint.name}` (sha256 `{first.checkpoint.sha256[:16]}…`), {first.mode} mode. "
-                  "Per-maze values: each experiment's metrics.json.")
+        header = (
+            f"# {batch.name}: claims and verdicts\n\nEach row: the post's sentence, the setting run, the "
+            "criterion written in the batch file before the run, the measured effect over mazes (95% "
+            "bootstrap interval, n, Wilcoxon signed-rank p for paired changes), a control, and the verdict "
+            "that follows mechanically from interval and criterion. Default checkpoint "
+            f"`{first.checkpoint.name}` (sha256 `{first.checkpoint.sha256[:16]}…`), {first.mode} mode. "
+            "Per-maze values: each experiment's metrics.json."
+        )
         atomic_write_bytes(out / "summary.md", markdown(rows, header).encode())
         write_summary_html(out, rows, batch.name, {**first.checkpoint.provenance(), "mode": first.mode})
     atomic_write_json(out / "batch.json", result)

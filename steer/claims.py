@@ -67,8 +67,7 @@ class Claim:
 
 # -- parsing ---------------------------------------------------------------------------------------
 
-_CLAIM_KEYS = ("id", "post", "setting", "measure", "criterion", "control", "precondition", "expect", "figures",
-               "extra")
+_CLAIM_KEYS = ("id", "post", "setting", "measure", "criterion", "control", "precondition", "expect", "figures", "extra")
 
 
 def parse_claims(value: Any, experiments: Sequence[str]) -> tuple[Claim, ...]:
@@ -100,9 +99,20 @@ def parse_claims(value: Any, experiments: Sequence[str]) -> tuple[Claim, ...]:
             _check_criterion(pre["criterion"], f"{where}.precondition.criterion")
         if item.get("expect") is not None and item["expect"] not in VERDICTS:
             raise SteerError(f"{where}.expect: {excerpt(item['expect'])} is not one of {', '.join(VERDICTS)}.")
-        out.append(Claim(str(item["id"]), str(item["post"]), str(item["setting"]), item["measure"],
-                         item["criterion"], item.get("control"), pre, item.get("expect"),
-                         tuple(item.get("figures") or ()), bool(item.get("extra", False))))
+        out.append(
+            Claim(
+                str(item["id"]),
+                str(item["post"]),
+                str(item["setting"]),
+                item["measure"],
+                item["criterion"],
+                item.get("control"),
+                pre,
+                item.get("expect"),
+                tuple(item.get("figures") or ()),
+                bool(item.get("extra", False)),
+            )
+        )
     ids = [c.id for c in out]
     if len(set(ids)) < len(ids):
         raise SteerError("claims: two claims share an id; give each its own.")
@@ -124,8 +134,10 @@ def _check_measure(m: Any, where: str, experiments: Sequence[str]) -> None:
 
 def _check_criterion(c: Any, where: str) -> None:
     if not isinstance(c, dict) or sum(k in c for k in ("above", "below", "within")) != 1:
-        raise SteerError(f"{where}: expected one of {{above: x}}, {{below: x}}, {{within: [lo, hi]}}, "
-                         "with an optional statistic: mean | median.")
+        raise SteerError(
+            f"{where}: expected one of {{above: x}}, {{below: x}}, {{within: [lo, hi]}}, "
+            "with an optional statistic: mean | median."
+        )
     if c.get("statistic", "mean") not in ("mean", "median"):
         raise SteerError(f"{where}.statistic: use mean or median.")
 
@@ -144,11 +156,21 @@ def _get(record: Any, dotted: str) -> Any:
 def _rows(report: dict[str, Any], m: dict[str, Any]) -> list[dict[str, Any]]:
     """One record per maze (or per transfer pair) that the measure reads, keyed by seed."""
     if "pairs" in m:
-        pick = {"own": lambda p: p["source"] == p["target"],
-                "same_dim": lambda p: p["source"] != p["target"] and p["same_maze_dim"],
-                "other_dim": lambda p: not p["same_maze_dim"]}[m["pairs"]]
-        rows = [{**p["metrics"], "seed": (p["source"], p["target"]), "maze_dim": p["target_maze_dim"],
-                 "source_maze_dim": p["source_maze_dim"]} for p in report["pairs"] if pick(p)]
+        pick = {
+            "own": lambda p: p["source"] == p["target"],
+            "same_dim": lambda p: p["source"] != p["target"] and p["same_maze_dim"],
+            "other_dim": lambda p: not p["same_maze_dim"],
+        }[m["pairs"]]
+        rows = [
+            {
+                **p["metrics"],
+                "seed": (p["source"], p["target"]),
+                "maze_dim": p["target_maze_dim"],
+                "source_maze_dim": p["source_maze_dim"],
+            }
+            for p in report["pairs"]
+            if pick(p)
+        ]
     else:
         rows = []
         for maze in report["mazes"]:
@@ -176,8 +198,15 @@ def _per_maze(rows: list[dict[str, Any]], m: dict[str, Any]) -> dict[Any, Any]:
         value = None if rec is None else rec.get(m["metric"])
         if isinstance(value, dict):
             side = m.get("side")
-            value = value[side] if side else (None if value["original"] is None or value["patched"] is None
-                                              else value["patched"] - value["original"])
+            value = (
+                value[side]
+                if side
+                else (
+                    None
+                    if value["original"] is None or value["patched"] is None
+                    else value["patched"] - value["original"]
+                )
+            )
         out[_key(row["seed"])] = value
     return out
 
@@ -266,19 +295,32 @@ def evaluate(claims: Sequence[Claim], out: Path) -> list[dict[str, Any]]:
             pre = measure(reports, claim.precondition["measure"])
             if verdict(pre, claim.precondition["criterion"]) != "holds":
                 got = "vacuous"
-                why = (f"precondition not met: {claim.precondition.get('reason', '')} "
-                       f"({describe_criterion(claim.precondition['criterion'])}; measured "
-                       f"{_shown(pre, claim.precondition['criterion'].get('statistic', 'mean'))})")
+                why = (
+                    f"precondition not met: {claim.precondition.get('reason', '')} "
+                    f"({describe_criterion(claim.precondition['criterion'])}; measured "
+                    f"{_shown(pre, claim.precondition['criterion'].get('statistic', 'mean'))})"
+                )
         if got == "vacuous" and not why:
             why = f"fewer than {claim.criterion.get('min_n', MIN_MAZES)} mazes to measure"
         control = measure(reports, claim.control) if claim.control else None
-        rows.append({
-            "id": claim.id, "post": claim.post, "setting": claim.setting, "extra_setting": claim.extra,
-            "criterion": describe_criterion(claim.criterion), "measured": result, "shown": _shown(result, stat),
-            "control": control, "control_shown": _shown(control, stat) if control else "—",
-            "verdict": got, "why": why, "expect": claim.expect,
-            "as_expected": claim.expect is None or claim.expect == got, "figures": list(claim.figures),
-        })
+        rows.append(
+            {
+                "id": claim.id,
+                "post": claim.post,
+                "setting": claim.setting,
+                "extra_setting": claim.extra,
+                "criterion": describe_criterion(claim.criterion),
+                "measured": result,
+                "shown": _shown(result, stat),
+                "control": control,
+                "control_shown": _shown(control, stat) if control else "—",
+                "verdict": got,
+                "why": why,
+                "expect": claim.expect,
+                "as_expected": claim.expect is None or claim.expect == got,
+                "figures": list(claim.figures),
+            }
+        )
     return rows
 
 
@@ -286,17 +328,33 @@ def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = [header, "", "| claim (the post) | setting | criterion (set before the run) | measured | control | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| claim (the post) | setting | criterion (set before the run) | measured | control | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         verdict_text = f"**{r['verdict']}**" + (f" ({r['why']})" if r["why"] else "")
         if not r["as_expected"]:
             verdict_text += f" — expected {r['expect']}"
         setting = ("*extra setting:* " if r["extra_setting"] else "") + r["setting"]
         figures = " ".join(f"[{Path(f).name}]({f})" for f in r["figures"])
-        lines.append("| " + " | ".join(cell(x) for x in (
-            f"{r['post']} `{r['id']}`", f"{setting} {figures}".strip(), r["criterion"], r["shown"],
-            r["control_shown"], verdict_text)) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                cell(x)
+                for x in (
+                    f"{r['post']} `{r['id']}`",
+                    f"{setting} {figures}".strip(),
+                    r["criterion"],
+                    r["shown"],
+                    r["control_shown"],
+                    verdict_text,
+                )
+            )
+            + " |"
+        )
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
     return "\n".join(lines) + "\n"
@@ -304,7 +362,9 @@ def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
 
 def junit(rows: Sequence[dict[str, Any]], name: str) -> bytes:
     """One JUnit test case per claim: a failure where the verdict is not the expected one."""
-    suite = ET.Element("testsuite", name=name, tests=str(len(rows)), failures=str(sum(not r["as_expected"] for r in rows)))
+    suite = ET.Element(
+        "testsuite", name=name, tests=str(len(rows)), failures=str(sum(not r["as_expected"] for r in rows))
+    )
     for r in rows:
         case = ET.SubElement(suite, "testcase", classname=name, name=r["id"])
         if not r["as_expected"]:

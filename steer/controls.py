@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from steer.session import Session
 
 
-
 def random_seed(control_seed: int, maze_seed: int) -> int:
     """The seed of one maze's random control: the same spec and maze always draw the same vector."""
     return control_seed * 1_000_003 + maze_seed
@@ -63,8 +62,14 @@ class EditedField:
     edited: VectorField
 
 
-def edited_field(session: Session, inputs: FieldInputs, original: VectorField, patched: VectorField,
-                 edits: tuple[Edit, ...], batch_size: int) -> EditedField | None:
+def edited_field(
+    session: Session,
+    inputs: FieldInputs,
+    original: VectorField,
+    patched: VectorField,
+    edits: tuple[Edit, ...],
+    batch_size: int,
+) -> EditedField | None:
     """The policy on the edited target maze; None when the coefficient's sign has no edit (e.g. +cheese)."""
     if not edits:
         return None
@@ -73,8 +78,9 @@ def edited_field(session: Session, inputs: FieldInputs, original: VectorField, p
     keep = [i for i, sq in enumerate(inputs.positions) if edited.is_open(sq)]
     positions = tuple(inputs.positions[i] for i in keep)
     frames = session.renderer.observe_positions(edited, positions)
-    field = vector_field(session.policy, FieldInputs(edited, positions, obs_to_tensor(frames, session.device)),
-                         batch_size=batch_size)
+    field = vector_field(
+        session.policy, FieldInputs(edited, positions, obs_to_tensor(frames, session.device)), batch_size=batch_size
+    )
     # The edited maze's probabilities, read with the target's geometry (its cheese, decision square, walls).
     return EditedField(
         edits,
@@ -90,5 +96,10 @@ def reference_metrics(ref: EditedField) -> dict[str, Any]:
     edit_tv = mean_tv(ref.original, ref.edited)
     left_tv = mean_tv(ref.patched, ref.edited)
     reproduced = None if not edit_tv or left_tv is None else 1.0 - left_tv / edit_tv
-    return {"edits": edits_to_json(ref.edits), "squares": len(ref.original.positions),
-            **effect_metrics(ref.original, ref.edited), "tv_patched_to_edited": left_tv, "reproduced": reproduced}
+    return {
+        "edits": edits_to_json(ref.edits),
+        "squares": len(ref.original.positions),
+        **effect_metrics(ref.original, ref.edited),
+        "tv_patched_to_edited": left_tv,
+        "reproduced": reproduced,
+    }

@@ -44,9 +44,7 @@ def check_shape(policy: ImpalaPolicy, layer: str, vector: torch.Tensor, where: s
 
 
 @contextmanager
-def patching(
-    policy: ImpalaPolicy, patches: Sequence[tuple[str, torch.Tensor, float]]
-) -> Iterator[None]:
+def patching(policy: ImpalaPolicy, patches: Sequence[tuple[str, torch.Tensor, float]]) -> Iterator[None]:
     """Add `coeff * vector` at each `(layer, vector, coeff)` during forward passes; several may share a layer."""
     removers = []
     for layer, vector, coeff in patches:

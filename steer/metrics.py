@@ -109,7 +109,8 @@ def wall_mass(field: VectorField) -> float | None:
 
 @dataclass(frozen=True)
 class Metric:
-    """One number per maze: computed on each field (`of_field`) or on the original and patched fields together (`of_both`)."""
+    """One number per maze: from each field (`of_field`), from the original and patched fields together
+    (`of_both`), or from each policy's exact episode statistics (`of_behaviour`)."""
 
     name: str
     label: str  # for charts and console lines
@@ -191,7 +192,11 @@ def _listed(square: Square | None) -> list[int] | None:
 
 def maze_info(maze: Maze) -> dict[str, Any]:
     """The keys that describe a maze rather than a patch."""
-    return {"maze_dim": maze.maze_dim, "cheese": _listed(maze.cheese), "decision_square": _listed(maze.decision_square())}
+    return {
+        "maze_dim": maze.maze_dim,
+        "cheese": _listed(maze.cheese),
+        "decision_square": _listed(maze.decision_square()),
+    }
 
 
 def effect_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:

@@ -25,8 +25,14 @@ def progress(label: str, total: int, console: Console) -> Iterator[OnCell]:
     if mode == "0":
         yield lambda seed: None
     elif mode == "bar" or (mode != "lines" and console.is_terminal):
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=False) as bar:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
             task = bar.add_task(escape(label), total=total)
             yield lambda seed: bar.update(task, advance=1, description=escape(f"{label} (seed {seed})"))
     else:
@@ -42,7 +48,11 @@ def _lines(label: str, total: int, console: Console) -> OnCell:
         now = time.monotonic()
         if now - state["said"] >= LINE_EVERY_S or state["done"] == total:
             state["said"] = now
-            console.print(f"{label}: {state['done']}/{total} cells (last: seed {seed}), {now - start:.0f} s",
-                          highlight=False, markup=False, soft_wrap=True)
+            console.print(
+                f"{label}: {state['done']}/{total} cells (last: seed {seed}), {now - start:.0f} s",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
     return tick

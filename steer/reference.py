@@ -81,9 +81,13 @@ class ReferencePolicy(nn.Module):
 
 def _inner_grid(grid: np.ndarray) -> tuple[np.ndarray, int]:
     g, pad = grid, 0
-    while g.shape[0] > 2 and (g[0] == WALL).all() and (g[-1] == WALL).all() and (g[:, 0] == WALL).all() and (
-        g[:, -1] == WALL
-    ).all():
+    while (
+        g.shape[0] > 2
+        and (g[0] == WALL).all()
+        and (g[-1] == WALL).all()
+        and (g[:, 0] == WALL).all()
+        and (g[:, -1] == WALL).all()
+    ):
         g, pad = g[1:-1, 1:-1], pad + 1
     return g, pad
 

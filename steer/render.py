@@ -74,9 +74,11 @@ def draw_panel(panel: Panel, cell: int, base: Maze | None = None) -> Image.Image
     for col in range(c0, c1 + 1):
         d.text((ox + (col - c0 + 0.5) * cell, h + 3), str(col), fill=TICK_RGB, font=ticks, anchor="mt")
 
-    opened = set() if base is None else {
-        (int(r), int(c)) for r, c in zip(*np.nonzero((maze.grid != WALL) & (base.grid == WALL)), strict=True)
-    }
+    opened = (
+        set()
+        if base is None
+        else {(int(r), int(c)) for r, c in zip(*np.nonzero((maze.grid != WALL) & (base.grid == WALL)), strict=True)}
+    )
     for row in range(r0, r1 + 1):
         for col in range(c0, c1 + 1):
             code = maze.grid[row, col]
@@ -123,8 +125,9 @@ def _draw_panels(panels: Sequence[Panel], base: Maze | None) -> list[Image.Image
     return [draw_panel(p, cell, base=ref) for p in panels]
 
 
-def tile(title: str, images: Sequence[Image.Image], columns: int, footer: str = "", gap: int = 16,
-         min_width: int = 760) -> Image.Image:
+def tile(
+    title: str, images: Sequence[Image.Image], columns: int, footer: str = "", gap: int = 16, min_width: int = 760
+) -> Image.Image:
     """Images in rows of `columns` (cells sized to the largest) under a title, with an optional footer."""
     pad, title_h = 12, 34
     lines = footer.split("\n") if footer else []
@@ -151,8 +154,10 @@ def figure(title: str, panels: Sequence[Panel], footer: str = "", base: Maze | N
     return tile(title, _draw_panels(panels, base), columns=len(panels), footer=footer)
 
 
-LEGEND = ("yellow: cheese · orange box: decision square · blue box: inner top-right square · grey corner: start "
-          "square · arrows: net action · numbers: [row, col], row 0 at the bottom")
+LEGEND = (
+    "yellow: cheese · orange box: decision square · blue box: inner top-right square · grey corner: start "
+    "square · arrows: net action · numbers: [row, col], row 0 at the bottom"
+)
 
 
 def save_png(img: Image.Image, path: Path) -> None:
@@ -258,8 +263,7 @@ def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int]
         label = _tick_label(t, step)
         d.text((left - 6 - d.textlength(label, font=font(11)), py(t) - 7), label, fill=TEXT_RGB, font=font(11))
     for i, label in enumerate(xlabels):
-        d.text((px(i) - d.textlength(label, font=font(11)) / 2, top + plot_h + 6), label, fill=TEXT_RGB,
-               font=font(11))
+        d.text((px(i) - d.textlength(label, font=font(11)) / 2, top + plot_h + 6), label, fill=TEXT_RGB, font=font(11))
     d.text((left + plot_w / 2 - 30, height - 18), "coefficient", fill=(90, 90, 90), font=font(11))
     d.rectangle((left, top, width - right, top + plot_h), outline=(160, 160, 160))
     if series.baseline is not None:
@@ -280,8 +284,9 @@ def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int]
     return img
 
 
-def band_charts(title: str, xlabels: Sequence[str], series: Sequence[BandSeries], footer: str = "",
-                columns: int = 3) -> Image.Image:
+def band_charts(
+    title: str, xlabels: Sequence[str], series: Sequence[BandSeries], footer: str = "", columns: int = 3
+) -> Image.Image:
     """Small-multiple charts of several metrics against the same x positions, in rows of `columns`."""
     return tile(title, [band_chart(s, xlabels) for s in series], columns, footer=footer, gap=8, min_width=0)
 
@@ -320,8 +325,9 @@ def heatmap(
     d = ImageDraw.Draw(out)
     d.text((pad, pad), title, fill=TEXT_RGB, font=font(18))
     x0, y0 = pad + label_w, pad + title_h + header_h
-    d.text((pad, pad + title_h), f"rows: {axis_titles[0]} · columns: {axis_titles[1]}", fill=(90, 90, 90),
-           font=font(12))
+    d.text(
+        (pad, pad + title_h), f"rows: {axis_titles[0]} · columns: {axis_titles[1]}", fill=(90, 90, 90), font=font(12)
+    )
     for j, label in enumerate(col_labels):
         d.text((x0 + j * cell_w + 6, pad + title_h + 20), label, fill=TEXT_RGB, font=font(13))
     present = [abs(v) for row in values for v in row if v is not None]

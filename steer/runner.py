@@ -95,8 +95,12 @@ def run_cells(
                     on_cell(seed)
         if workers > 1 and len(todo) > 1:
             ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                                     initargs=(session.recipe(), plan, run.path, torch.get_num_threads())) as pool:
+            with ProcessPoolExecutor(
+                min(workers, len(todo)),
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(session.recipe(), plan, run.path, torch.get_num_threads()),
+            ) as pool:
                 for future in as_completed([pool.submit(_work, seed) for seed in todo]):
                     keep(*future.result())
         else:
@@ -134,13 +138,22 @@ def run_study(
     inputs = vector_inputs(session, spec)
     prov = {**provenance(session, plan.layer), "inputs": inputs}
     seeds = study.cells(spec)
-    identity = run_identity(study.name, spec.identity(keep_seeds=not study.grows), session.checkpoint.sha256,
-                            session.mode, {i["path"]: i["sha256"] for i in inputs})
+    identity = run_identity(
+        study.name,
+        spec.identity(keep_seeds=not study.grows),
+        session.checkpoint.sha256,
+        session.mode,
+        {i["path"]: i["sha256"] for i in inputs},
+    )
     run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force, identity)
     done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers)
     built = study.report(plan, session, spec, done, skipped)
-    cell_figures = [f for s in seeds for f in (run.manifest["cells"].get(f"seed-{s}") or {}).get("files", [])
-                    if f.endswith((".png", ".gif"))]
+    cell_figures = [
+        f
+        for s in seeds
+        for f in (run.manifest["cells"].get(f"seed-{s}") or {}).get("files", [])
+        if f.endswith((".png", ".gif"))
+    ]
     for name, image in built.figures.items():
         save_png(image, run.path / name)
     report = {
@@ -176,5 +189,6 @@ def run_spec(
     study = study_for(command)
     parsed = study.load(spec)
     session = open_session(parsed, checkpoint, device)
-    return run_study(study, parsed, session, Path(out) if out else Path("outputs") / parsed.name, force=force,
-                     workers=workers)
+    return run_study(
+        study, parsed, session, Path(out) if out else Path("outputs") / parsed.name, force=force, workers=workers
+    )

@@ -1,7 +1,7 @@
 """A session: a loaded checkpoint, the environment mode experiments run in, and a renderer for that mode.
 
-    session = open_session(load_spec("configs/demo.yaml"))
-    session.policy, session.renderer, session.mode
+session = open_session(load_spec("configs/demo.yaml"))
+session.policy, session.renderer, session.mode
 """
 
 from __future__ import annotations
@@ -48,8 +48,14 @@ class Session:
 
     def recipe(self) -> Recipe:
         """What a worker process needs to rebuild this session (checkpoints and envs do not pickle)."""
-        return (str(self.checkpoint.path), self.mode, self.mode_source, self.device, self.allow_pickle,
-                self.checkpoint.sha256)
+        return (
+            str(self.checkpoint.path),
+            self.mode,
+            self.mode_source,
+            self.device,
+            self.allow_pickle,
+            self.checkpoint.sha256,
+        )
 
     @classmethod
     def from_recipe(cls, recipe: Recipe) -> Session:
@@ -57,8 +63,10 @@ class Session:
         keep_freed_memory()
         ck = checkpoints.load(path, device=device, allow_pickle=allow_pickle)
         if ck.sha256 != sha256:  # the file changed under the run: its cells would mix two networks
-            raise SteerError(f"checkpoint: {path!r} changed while the run was going (sha256 {ck.sha256[:12]}…, "
-                             f"was {sha256[:12]}…). Run again.")
+            raise SteerError(
+                f"checkpoint: {path!r} changed while the run was going (sha256 {ck.sha256[:12]}…, "
+                f"was {sha256[:12]}…). Run again."
+            )
         return cls(ck, mode, source, MazeRenderer(mode), device, allow_pickle)
 
     def target_maze(self, spec: Spec, seed: int) -> Maze:
@@ -82,9 +90,7 @@ def resolve_layer(policy: ImpalaPolicy, name: str, where: str) -> str:
     return display_name(site)
 
 
-def open_session(
-    spec: Spec, checkpoint: str | None = None, device: str = "cpu", allow_pickle: bool = False
-) -> Session:
+def open_session(spec: Spec, checkpoint: str | None = None, device: str = "cpu", allow_pickle: bool = False) -> Session:
     """Load the checkpoint (CLI value, else the spec's, else STEER_CHECKPOINT/default) and check the layer.
 
     `allow_pickle` lets a legacy checkpoint that only full unpickling reads load; that runs code from the file,

@@ -214,8 +214,10 @@ def finite_float(value: Any, where: str) -> float:
         try:
             value = float(value)
         except OverflowError:  # a YAML integer past float range; its digits are not worth echoing
-            raise SteerError(f"{where}: an integer of {value.bit_length()} bits is too large for a number; use a "
-                             "real coefficient such as -1 or 2.5.") from None
+            raise SteerError(
+                f"{where}: an integer of {value.bit_length()} bits is too large for a number; use a "
+                "real coefficient such as -1 or 2.5."
+            ) from None
     if not math.isfinite(value):
         raise SteerError(f"{where}: {excerpt(value)} is not a finite number; use a real coefficient such as -1 or 2.5.")
     return float(value)
@@ -346,8 +348,9 @@ def parse_coeffs(value: Any, where: str = "coeffs") -> tuple[float, ...]:
         # Rounding drops float noise (0.1 * 3); adding 0.0 turns a -0.0 into 0.0.
         coeffs = tuple(round(first + i * step, 12) + 0.0 for i in range(count))
         if len(set(coeffs)) < len(coeffs):
-            raise SteerError(f"{where}.step: {step:g} is too small to tell the coefficients apart; use a step of at "
-                             "least 1e-9.")
+            raise SteerError(
+                f"{where}.step: {step:g} is too small to tell the coefficients apart; use a step of at least 1e-9."
+            )
         return coeffs
     if not isinstance(value, list):
         raise SteerError(
@@ -405,8 +408,9 @@ def _beside_spec(vector: VectorSpec, path: Path | None, where: str = "vector") -
     try:
         here = vector.file.exists()
     except OSError as e:  # e.g. a name longer than the file system allows
-        raise SteerError(f"{where}.file: {str(vector.file)[:80]!r} cannot be used as a file name "
-                         f"({e.strerror or e}).") from None
+        raise SteerError(
+            f"{where}.file: {str(vector.file)[:80]!r} cannot be used as a file name ({e.strerror or e})."
+        ) from None
     return vector if here else VectorSpec(file=path.parent / vector.file)
 
 
@@ -415,8 +419,9 @@ def _seeds(data: dict[str, Any], own: Mapping[str, Any]) -> tuple[int, ...]:
     if data.get("seeds") is None and data.get("targets") is not None and "targets" not in own:
         return parse_seeds(data["targets"], "targets")
     if data.get("seeds") is None and data.get("sources") is not None:
-        raise SteerError("targets: missing; transfer applies the vectors of `sources` to `targets` (or give `seeds` "
-                         "for both).")
+        raise SteerError(
+            "targets: missing; transfer applies the vectors of `sources` to `targets` (or give `seeds` for both)."
+        )
     return parse_seeds(data.get("seeds"))
 
 
@@ -426,12 +431,34 @@ def _optional(data: dict[str, Any], key: str, parse: Any, *args: Any) -> Any:
 
 # Keys this module parses; each study accepts COMMON_KEYS and the ones it lists.
 TOP_KEYS = (
-    "name", "checkpoint", "distribution_mode", "layer", "seeds", "target_edits", "vector", "coeff", "batch_size",
-    "allow_other_checkpoint", "vectors", "coeffs", "sources", "targets", "show", "layers", "grid_seeds", "controls",
+    "name",
+    "checkpoint",
+    "distribution_mode",
+    "layer",
+    "seeds",
+    "target_edits",
+    "vector",
+    "coeff",
+    "batch_size",
+    "allow_other_checkpoint",
+    "vectors",
+    "coeffs",
+    "sources",
+    "targets",
+    "show",
+    "layers",
+    "grid_seeds",
+    "controls",
     "control_seed",
 )
 COMMON_KEYS = (
-    "name", "checkpoint", "distribution_mode", "layer", "target_edits", "batch_size", "allow_other_checkpoint",
+    "name",
+    "checkpoint",
+    "distribution_mode",
+    "layer",
+    "target_edits",
+    "batch_size",
+    "allow_other_checkpoint",
 )
 
 

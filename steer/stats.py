@@ -27,9 +27,16 @@ SEED = 20230321
 
 def settings() -> dict[str, Any]:
     """What a report records so its intervals and p-values can be recomputed."""
-    return {"bootstrap": {"method": METHOD, "resamples": RESAMPLES, "confidence": CONFIDENCE, "seed": SEED,
-                          "over": "mazes"},
-            "paired_test": "scipy.stats.wilcoxon(patched, original), two-sided, zero_method='wilcox'"}
+    return {
+        "bootstrap": {
+            "method": METHOD,
+            "resamples": RESAMPLES,
+            "confidence": CONFIDENCE,
+            "seed": SEED,
+            "over": "mazes",
+        },
+        "paired_test": "scipy.stats.wilcoxon(patched, original), two-sided, zero_method='wilcox'",
+    }
 
 
 def interval(values: np.ndarray, statistic: Callable[..., Any]) -> list[float] | None:
@@ -38,8 +45,16 @@ def interval(values: np.ndarray, statistic: Callable[..., Any]) -> list[float] |
         return None
     if np.all(values == values[0]):  # every resample is the same: the interval is that value
         return [float(values[0]), float(values[0])]
-    res = stats.bootstrap((values,), statistic, n_resamples=RESAMPLES, confidence_level=CONFIDENCE, method=METHOD,
-                          random_state=np.random.default_rng(SEED), vectorized=True, axis=-1)
+    res = stats.bootstrap(
+        (values,),
+        statistic,
+        n_resamples=RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method=METHOD,
+        random_state=np.random.default_rng(SEED),
+        vectorized=True,
+        axis=-1,
+    )
     return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
 
 

@@ -41,7 +41,8 @@ def _check_origin(session: Session, vec: SteeringVector, path: Path, where: str,
     sha, mode = vec.meta.get("checkpoint_sha256"), vec.meta.get("distribution_mode")
     if sha is not None and sha != session.checkpoint.sha256:
         raise SteerError(
-            f"{where}.file: {excerpt(str(path), 160)} was computed with checkpoint {str(vec.meta.get('checkpoint'))[:60]!r} "
+            f"{where}.file: {excerpt(str(path), 160)} was computed with checkpoint "
+            f"{excerpt(str(vec.meta.get('checkpoint')), 60)} "
             f"(sha256 {str(sha)[:12]}…), not this run's {session.checkpoint.name!r} (sha256 "
             f"{session.checkpoint.sha256[:12]}…). Recompute the vector with this checkpoint, or set "
             "`allow_other_checkpoint: true` in the spec to apply it anyway (the mismatch is then recorded)."
@@ -62,13 +63,15 @@ def vector_inputs(session: Session, spec: Spec) -> list[dict[str, Any]]:
     for path in dict.fromkeys(files):
         vec = SteeringVector.load(path)
         sha, mode = vec.meta.get("checkpoint_sha256"), vec.meta.get("distribution_mode")
-        out.append({
-            "path": str(path),
-            "sha256": sha256_of(Path(path)),
-            "checkpoint_sha256": sha,
-            "distribution_mode": mode,
-            "matches_session": sha in (None, session.checkpoint.sha256) and mode in (None, session.mode),
-        })
+        out.append(
+            {
+                "path": str(path),
+                "sha256": sha256_of(Path(path)),
+                "checkpoint_sha256": sha,
+                "distribution_mode": mode,
+                "matches_session": sha in (None, session.checkpoint.sha256) and mode in (None, session.mode),
+            }
+        )
     return out
 
 
@@ -125,13 +128,24 @@ class VectorPlan:
 
     def describe(self) -> dict[str, Any]:
         """The vector as reports record it."""
-        return {"label": self.label, "kind": self.kind, "coeff": self.coeff, "layer": self.layer,
-                "source_seed": self.source_seed, "file": str(self.file) if self.file else None}
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "coeff": self.coeff,
+            "layer": self.layer,
+            "source_seed": self.source_seed,
+            "file": str(self.file) if self.file else None,
+        }
 
 
 def plan_vector(
-    session: Session, spec: Spec, vspec: VectorSpec, coeff: float, where: str,
-    layer: str | None = None, label: str | None = None,
+    session: Session,
+    spec: Spec,
+    vspec: VectorSpec,
+    coeff: float,
+    where: str,
+    layer: str | None = None,
+    label: str | None = None,
 ) -> VectorPlan:
     """Resolve a vector spec before any target is touched: load its file or build its source-seed vector.
 

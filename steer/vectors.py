@@ -59,8 +59,13 @@ KINDS: dict[str, VectorKind] = {
     k.name: k
     for k in (
         VectorKind("cheese", "the level − the level without cheese", (), (("remove_cheese", None),), "p_cheese_ds"),
-        VectorKind("top_right", "the level with a path to the top-right corner − the level",
-                   (("top_right_path", None),), (), "p_top_right_ds"),
+        VectorKind(
+            "top_right",
+            "the level with a path to the top-right corner − the level",
+            (("top_right_path", None),),
+            (),
+            "p_top_right_ds",
+        ),
         VectorKind("custom", "edits `a` − edits `b`", (), (), "mean_tv"),
     )
 }

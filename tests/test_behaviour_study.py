@@ -21,10 +21,18 @@ def run(*args: object):
 def out(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("behaviour")
     spec = folder / "spec.yaml"
-    spec.write_text(yaml.safe_dump({
-        "seeds": [1, 2, 3], "vector": {"kind": "cheese"}, "coeffs": [-1], "episodes": 40, "show": [1],
-        "targets": {"corner": [14, 14]},
-    }))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "seeds": [1, 2, 3],
+                "vector": {"kind": "cheese"},
+                "coeffs": [-1],
+                "episodes": 40,
+                "show": [1],
+                "targets": {"corner": [14, 14]},
+            }
+        )
+    )
     result = run("behaviour", spec, "--out", folder / "out")
     assert result.exit_code == 0, result.output
     assert "P(reach the cheese within 500 steps)" in result.output
@@ -37,7 +45,7 @@ def test_exact_statistics_per_maze_and_condition(out: Path) -> None:
     for maze in report["mazes"]:
         original, (patched,) = maze["original"], maze["by_coeff"]
         for row, side in ((original, None), (patched, "patched")):
-            value = (lambda key, r=row, s=side: r[key] if s is None else r[key][s])  # noqa: E731
+            value = lambda key, r=row, s=side: r[key] if s is None else r[key][s]  # noqa: E731
             assert 0 <= value("p_reach_cheese") <= 1 and 0 <= value("p_reach_top_right") <= 1
             assert 0 < value("mean_steps") <= 500 and row["greedy_end"] in ("cheese", "top_right", "loop", "timeout")
             assert set(row["p_reach_targets"]) == {"corner"}
@@ -54,7 +62,12 @@ def test_exact_statistics_per_maze_and_condition(out: Path) -> None:
 
 def test_files_and_figures(out: Path) -> None:
     names = {p.name for p in out.iterdir()}
-    assert {"behaviour-seed1.json", "behaviour.png", "occupancy-seed1-coeff-1.png", "episodes-seed1-coeff-1.gif"} <= names
+    assert {
+        "behaviour-seed1.json",
+        "behaviour.png",
+        "occupancy-seed1-coeff-1.png",
+        "episodes-seed1-coeff-1.gif",
+    } <= names
     detail = json.loads((out / "behaviour-seed1.json").read_text())
     occupancy = detail["conditions"][0]["occupancy"]
     assert len(occupancy) == detail["world_dim"] == 15
@@ -62,12 +75,15 @@ def test_files_and_figures(out: Path) -> None:
     assert gif.n_frames > 1 and (out / "episodes-seed1-coeff-1.gif").stat().st_size < 1_000_000
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"coeff": -1}, "coeffs: give the patched conditions"),
-    ({"episodes": -5}, "episodes: expected a number of episodes from 0 to 10000"),
-    ({"show": [7]}, "show[0]: seed 7 is not one of the seeds"),
-    ({"targets": {"x": [1]}}, "targets.x: expected a square [row, col]"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"coeff": -1}, "coeffs: give the patched conditions"),
+        ({"episodes": -5}, "episodes: expected a number of episodes from 0 to 10000"),
+        ({"show": [7]}, "show[0]: seed 7 is not one of the seeds"),
+        ({"targets": {"x": [1]}}, "targets.x: expected a square [row, col]"),
+    ],
+)
 def test_bad_behaviour_specs_are_one_clear_error(tmp_path: Path, extra: dict, message: str) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"seeds": [1], "vector": {"kind": "cheese"}, "coeffs": [-1], **extra}))

@@ -161,8 +161,9 @@ def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp
     from steer import STUDIES, open_session, run_study
 
     apply = STUDIES["apply"]
-    spec = apply.load(write_spec(tmp_path, {"name": "resume", "seeds": [1, 2, 3, 4], "vector": {"kind": "cheese"},
-                                            "coeff": -1}))
+    spec = apply.load(
+        write_spec(tmp_path, {"name": "resume", "seeds": [1, 2, 3, 4], "vector": {"kind": "cheese"}, "coeff": -1})
+    )
     session = open_session(spec)
     out = tmp_path / "run"
 
@@ -195,8 +196,12 @@ def test_a_hard_killed_run_resumes_from_its_cell_journal(tmp_path: Path) -> None
     spec = write_spec(tmp_path, {"seeds": {"from": 0, "to": 39}, "vector": {"kind": "cheese"}, "coeff": -1})
     out = tmp_path / "run"
     journal = out / "cells.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "apply", str(spec), "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "apply", str(spec), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if journal.is_file() and journal.read_bytes().count(b"\n") >= 3:
@@ -285,15 +290,19 @@ def test_a_full_disk_mid_run_is_one_clear_error_with_no_partial_file(tmp_path: P
     assert len(json.loads((out / "metrics.json").read_text())["mazes"]) == 3
 
 
-@pytest.mark.parametrize("layer", ["block2.res1.resadd_out", "embedder.block2.res1.resadd_out", "block3.res1.resadd_out"])
-def test_an_explicit_layer_that_is_not_the_vector_files_layer_is_refused_naming_layer(tmp_path: Path,
-                                                                                     layer: str) -> None:
+@pytest.mark.parametrize(
+    "layer", ["block2.res1.resadd_out", "embedder.block2.res1.resadd_out", "block3.res1.resadd_out"]
+)
+def test_an_explicit_layer_that_is_not_the_vector_files_layer_is_refused_naming_layer(
+    tmp_path: Path, layer: str
+) -> None:
     # The default layer written out explicitly used to slip through (the spec could not tell "given" from
     # "defaulted") and run silently at the file's block2.res2 layer.
     vec = SteeringVector("block2.res2.resadd_out", torch.zeros(32, 16, 16), "cheese", {"source_seed": 0})
     vec.save(tmp_path / "vec.pt")
-    spec = write_spec(tmp_path, {"seeds": [1], "layer": layer, "vector": {"file": str(tmp_path / "vec.pt")},
-                                 "coeff": -1})
+    spec = write_spec(
+        tmp_path, {"seeds": [1], "layer": layer, "vector": {"file": str(tmp_path / "vec.pt")}, "coeff": -1}
+    )
     result = run("apply", spec, "--out", tmp_path / "o")
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: layer: ") and "block2.res2.resadd_out" in result.output
@@ -303,8 +312,15 @@ def test_an_explicit_layer_that_is_not_the_vector_files_layer_is_refused_naming_
 def test_a_layer_that_restates_the_vector_files_layer_is_accepted(tmp_path: Path) -> None:
     vec = SteeringVector("block2.res2.resadd_out", torch.zeros(32, 16, 16), "cheese", {"source_seed": 0})
     vec.save(tmp_path / "vec.pt")
-    spec = write_spec(tmp_path, {"seeds": [1], "layer": "embedder.block2.res2.resadd_out",
-                                 "vector": {"file": str(tmp_path / "vec.pt")}, "coeff": -1})
+    spec = write_spec(
+        tmp_path,
+        {
+            "seeds": [1],
+            "layer": "embedder.block2.res2.resadd_out",
+            "vector": {"file": str(tmp_path / "vec.pt")},
+            "coeff": -1,
+        },
+    )
     result = run("apply", spec, "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "o" / "metrics.json").read_text())["provenance"]["layer"] == "block2.res2.resadd_out"

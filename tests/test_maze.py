@@ -137,7 +137,6 @@ def test_fast_mouse_states_equal_full_serialisation(renderer) -> None:
         maze.with_mouse_states([(0, 0)])
 
 
-
 def test_a_dropped_environment_is_finalized_without_cffis_binding_lock() -> None:
     """Regression: the collector finalizing an env while another env held gym3's binding lock hung the suite.
 

@@ -322,7 +322,13 @@ def test_describe_matches_numpy_and_leaves_none_out():
     present = [v for v in values if v is not None]
     assert [describe(values)[k] for k in ("q25", "median", "q75")] == approx(np.percentile(present, [25, 50, 75]))
     # Even count, interpolated: 1 2 3 4 → q25 at index 0.75 → 1.75, median 2.5, q75 at 2.25 → 3.25
-    assert describe([4.0, None, 1.0, 3.0, 2.0], intervals=False) == {"n": 4, "mean": 2.5, "median": 2.5, "q25": 1.75, "q75": 3.25}
+    assert describe([4.0, None, 1.0, 3.0, 2.0], intervals=False) == {
+        "n": 4,
+        "mean": 2.5,
+        "median": 2.5,
+        "q25": 1.75,
+        "q75": 3.25,
+    }
     assert describe([0.0], intervals=False) == {"n": 1, "mean": 0.0, "median": 0.0, "q25": 0.0, "q75": 0.0}  # a value
     empty = {"n": 0, "mean": None, "median": None, "q25": None, "q75": None}
     assert describe([], intervals=False) == empty

@@ -52,9 +52,11 @@ def test_patching_adds_exactly_coeff_times_vector_and_is_removed(policy, obs) ->
     vec = torch.randn(32, 16, 16)
     with torch.no_grad():
         base_logits, _ = policy(obs)
-        with recording(policy, ["block2.res1.conv2", "block2.maxpool"]) as acts, patching(
-            policy, [("block2.res1.resadd_out", vec, -2.5)]
-        ), recording(policy, ["block2.res1.resadd_out"]) as patched:
+        with (
+            recording(policy, ["block2.res1.conv2", "block2.maxpool"]) as acts,
+            patching(policy, [("block2.res1.resadd_out", vec, -2.5)]),
+            recording(policy, ["block2.res1.resadd_out"]) as patched,
+        ):
             logits, _ = policy(obs)
         expected = acts["block2.res1.conv2"] + acts["block2.maxpool"] - 2.5 * vec
         assert torch.allclose(patched["block2.res1.resadd_out"], expected, atol=1e-5)
@@ -116,7 +118,6 @@ def test_environment_variable_selects_the_checkpoint(monkeypatch, tmp_path: Path
     monkeypatch.setenv(checkpoints.ENV_VAR, str(tmp_path / "nope.pth"))
     with pytest.raises(SteerError, match=r"nope\.pth"):
         checkpoints.locate(None)
-
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning is glibc's mallopt")

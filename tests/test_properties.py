@@ -35,9 +35,7 @@ from steer.vectors import EDIT_OPS, VECTOR_KINDS
 RENDERERS = {mode: MazeRenderer(mode) for mode in MODES}
 WORLD_DIM = {"easy": 15, "hard": 25}
 
-MAZE_SETTINGS = settings(
-    max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+MAZE_SETTINGS = settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 seeds = st.integers(min_value=0, max_value=10_000)
 modes = st.sampled_from(MODES)
@@ -325,8 +323,7 @@ def parse_or_steer_error(data: Any, require: tuple[str, ...] = ()) -> Spec | Non
         except SteerError as e:
             assert_well_formed(str(e), data)
             # a key of another study, a key this study requires, or one of its own checks
-            assert any(k not in allowed for k in spec.raw) or "missing" in str(e) or all(
-                k in allowed for k in spec.raw)
+            assert any(k not in allowed for k in spec.raw) or "missing" in str(e) or all(k in allowed for k in spec.raw)
         else:
             assert all(k in allowed for k in spec.raw)
     return spec
@@ -673,10 +670,46 @@ def test_valid_example_specs_parse() -> None:
 # load_spec: YAML text built from fragments (valid and broken), arbitrary text and bytes, and dumped junk.
 yaml_fragments = st.sampled_from(
     [
-        "seeds:", " [0, 1, 2]", " {from: 0, to: 3}", "\n", "  ", "- ", "vector:", "  kind: cheese", "  file: v.pt",
-        "coeff:", " -1", " .nan", " 1e400", " 1.0e400", "coeffs: [1, 2]", "target_edits: [remove_cheese]",
-        "{", "}", "[", "]", ": ", "? ", "&a ", "*a", "*b", "!!binary ", "!!set ", "!!python/object:os.system ",
-        "'", '"', "\t", "#", "%YAML 1.1\n", "---\n", "...\n", "name: 2020-01-01", "0x1F", "~", "yes", "\\x00",
+        "seeds:",
+        " [0, 1, 2]",
+        " {from: 0, to: 3}",
+        "\n",
+        "  ",
+        "- ",
+        "vector:",
+        "  kind: cheese",
+        "  file: v.pt",
+        "coeff:",
+        " -1",
+        " .nan",
+        " 1e400",
+        " 1.0e400",
+        "coeffs: [1, 2]",
+        "target_edits: [remove_cheese]",
+        "{",
+        "}",
+        "[",
+        "]",
+        ": ",
+        "? ",
+        "&a ",
+        "*a",
+        "*b",
+        "!!binary ",
+        "!!set ",
+        "!!python/object:os.system ",
+        "'",
+        '"',
+        "\t",
+        "#",
+        "%YAML 1.1\n",
+        "---\n",
+        "...\n",
+        "name: 2020-01-01",
+        "0x1F",
+        "~",
+        "yes",
+        "\\x00",
     ]
 )
 yaml_texts = st.lists(yaml_fragments | st.text(max_size=5), max_size=12).map("".join)

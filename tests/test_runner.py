@@ -40,10 +40,13 @@ def report(folder: Path) -> dict:
 
 def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path) -> None:
     vecs = tmp_path / "vecs"
-    assert run("compute-vector", spec_file(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"),
-               "--out", vecs).exit_code == 0
-    spec = spec_file(tmp_path, {"seeds": [1, 2], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")},
-                                "coeff": -1})
+    assert (
+        run(
+            "compute-vector", spec_file(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"), "--out", vecs
+        ).exit_code
+        == 0
+    )
+    spec = spec_file(tmp_path, {"seeds": [1, 2], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")}, "coeff": -1})
     out = tmp_path / "out"
     assert run("apply", spec, "--out", out).exit_code == 0
     first = report(out)
@@ -62,8 +65,12 @@ def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path
 
 def test_equivalent_specs_are_one_run_and_a_run_grows_with_its_seeds(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert run("apply", spec_file(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1}),
-               "--out", out).exit_code == 0
+    assert (
+        run(
+            "apply", spec_file(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1}), "--out", out
+        ).exit_code
+        == 0
+    )
     # -1.0 instead of -1, and a range instead of the list: the same run, every cell reused.
     same = spec_file(tmp_path, "seeds: {from: 1, to: 2}\nvector: {kind: cheese}\ncoeff: -1.0\n", "same.yaml")
     result = run("apply", same, "--out", out)
@@ -80,15 +87,22 @@ def test_equivalent_specs_are_one_run_and_a_run_grows_with_its_seeds(tmp_path: P
 
 def test_a_vector_file_from_another_checkpoint_is_refused_unless_allowed(tmp_path: Path) -> None:
     vecs = tmp_path / "vecs"
-    made = run("compute-vector", spec_file(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"),
-               "--out", vecs, "--checkpoint", "maze-rr5-easy-2M")
+    made = run(
+        "compute-vector",
+        spec_file(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"),
+        "--out",
+        vecs,
+        "--checkpoint",
+        "maze-rr5-easy-2M",
+    )
     assert made.exit_code == 0, made.output
     data = {"seeds": [1], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")}, "coeff": -1}
     refused = run("apply", spec_file(tmp_path, data), "--out", tmp_path / "o1")
     assert refused.exit_code == 2 and "allow_other_checkpoint: true" in refused.output
     assert "maze-rr5-easy-2M" in refused.output and not (tmp_path / "o1").exists()
-    allowed = run("apply", spec_file(tmp_path, {**data, "allow_other_checkpoint": True}, "a.yaml"),
-                  "--out", tmp_path / "o2")
+    allowed = run(
+        "apply", spec_file(tmp_path, {**data, "allow_other_checkpoint": True}, "a.yaml"), "--out", tmp_path / "o2"
+    )
     assert allowed.exit_code == 0, allowed.output
     (entry,) = report(tmp_path / "o2")["provenance"]["inputs"]
     assert entry["matches_session"] is False and entry["checkpoint_sha256"].startswith("56aaec5a")
@@ -104,8 +118,12 @@ def test_the_value_head_is_refused_as_an_injection_layer(tmp_path: Path, command
 
 
 def test_a_coefficient_that_overflows_float32_is_refused_before_any_output(tmp_path: Path) -> None:
-    result = run("apply", spec_file(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": 1e39}),
-                 "--out", tmp_path / "o")
+    result = run(
+        "apply",
+        spec_file(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": 1e39}),
+        "--out",
+        tmp_path / "o",
+    )
     assert result.exit_code == 2, result.output
     assert "coeff: 1e+39 is too large" in result.output and "float32" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
@@ -126,18 +144,31 @@ def test_non_finite_action_probabilities_stop_the_run_naming_seed_and_layer() ->
 
 def test_a_run_where_every_maze_is_skipped_exits_non_zero(tmp_path: Path) -> None:
     # Easy seed 28 fills the world: no path to the top-right corner can be opened.
-    result = run("apply", spec_file(tmp_path, {"seeds": [28], "vector": {"kind": "top_right"}, "coeff": 1}),
-                 "--out", tmp_path / "o")
+    result = run(
+        "apply",
+        spec_file(tmp_path, {"seeds": [28], "vector": {"kind": "top_right"}, "coeff": 1}),
+        "--out",
+        tmp_path / "o",
+    )
     assert result.exit_code == 2 and "every one of the 1 mazes was skipped (seed 28" in result.output
     assert report(tmp_path / "o")["skipped"][0]["seed"] == 28  # the report says why
 
 
 def test_batch_checks_every_layer_before_the_first_experiment_runs(tmp_path: Path) -> None:
-    batch = spec_file(tmp_path, {"experiments": [
-        {"name": "ok", "command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}},
-        {"name": "bad", "command": "apply",
-         "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1, "layer": "block9"}},
-    ]}, "batch.yaml")
+    batch = spec_file(
+        tmp_path,
+        {
+            "experiments": [
+                {"name": "ok", "command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}},
+                {
+                    "name": "bad",
+                    "command": "apply",
+                    "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1, "layer": "block9"},
+                },
+            ]
+        },
+        "batch.yaml",
+    )
     result = run("batch", batch, "--out", tmp_path / "out")
     assert result.exit_code == 2 and "experiment 'bad' (apply): layer: 'block9'" in result.output
     assert not (tmp_path / "out").exists()
@@ -145,8 +176,13 @@ def test_batch_checks_every_layer_before_the_first_experiment_runs(tmp_path: Pat
 
 def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     spec = spec_file(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1})
-    done = subprocess.run([sys.executable, "-m", "cli.main", "apply", str(spec), "--out", str(tmp_path / "o")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "apply", str(spec), "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "apply: 2/2 cells (last: seed 2)" in done.stderr
     help_text = runner.invoke(app, ["apply", "--help"], env={"COLUMNS": "250"}).output
@@ -158,8 +194,15 @@ def test_output_files_get_the_users_umask(tmp_path: Path) -> None:
 
     old = os.umask(0o022)
     try:
-        assert run("apply", spec_file(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}),
-                   "--out", tmp_path / "o").exit_code == 0
+        assert (
+            run(
+                "apply",
+                spec_file(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}),
+                "--out",
+                tmp_path / "o",
+            ).exit_code
+            == 0
+        )
     finally:
         os.umask(old)
     for name in ("metrics.json", "manifest.json", "field-seed1.png", "vfield-seed1.json"):
@@ -169,7 +212,8 @@ def test_output_files_get_the_users_umask(tmp_path: Path) -> None:
 def test_zero_vector_files_apply_but_a_nan_vector_file_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "nan.pt"
     SteeringVector("block2.res1.resadd_out", torch.full((32, 16, 16), float("nan")), "cheese").save(bad)
-    result = run("apply", spec_file(tmp_path, {"seeds": [1], "vector": {"file": str(bad)}, "coeff": -1}),
-                 "--out", tmp_path / "o")
+    result = run(
+        "apply", spec_file(tmp_path, {"seeds": [1], "vector": {"file": str(bad)}, "coeff": -1}), "--out", tmp_path / "o"
+    )
     assert result.exit_code == 2 and "vector.file" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o").exists()

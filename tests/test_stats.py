@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,14 @@ from steer.metrics import describe, describe_change
 
 
 def _scipy_ci(values: np.ndarray, statistic, settings: dict) -> list[float]:
-    res = stats.bootstrap((values,), statistic, n_resamples=settings["resamples"],
-                          confidence_level=settings["confidence"], method=settings["method"],
-                          random_state=np.random.default_rng(settings["seed"]))
+    res = stats.bootstrap(
+        (values,),
+        statistic,
+        n_resamples=settings["resamples"],
+        confidence_level=settings["confidence"],
+        method=settings["method"],
+        random_state=np.random.default_rng(settings["seed"]),
+    )
     return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
 
 
@@ -54,8 +58,15 @@ def test_report_intervals_and_p_values_equal_scipy_on_the_stored_per_maze_values
 
 
 def test_degenerate_samples_get_honest_intervals_not_nan() -> None:
-    assert describe([]) == {"n": 0, "mean": None, "median": None, "q25": None, "q75": None, "mean_ci": None,
-                            "median_ci": None}
+    assert describe([]) == {
+        "n": 0,
+        "mean": None,
+        "median": None,
+        "q25": None,
+        "q75": None,
+        "mean_ci": None,
+        "median_ci": None,
+    }
     one = describe([0.5, None])
     assert one["n"] == 1 and one["mean_ci"] is None  # one maze: no interval
     same = describe([1.0, 1.0, 1.0])

@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER = "block2.res1.resadd_out"
 
 
-
 def run(*args: object):
     return runner.invoke(app, [str(a) for a in args])
 
@@ -44,13 +43,16 @@ def metrics(folder: Path) -> dict:
 
 
 def test_compose_two_vectors_at_two_layers(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, {
-        "seeds": [0, 6, 29],
-        "vectors": [
-            {"vector": {"kind": "cheese"}, "coeff": -1},
-            {"vector": {"kind": "top_right"}, "coeff": 1, "layer": "block3.res1.resadd_out", "label": "corner"},
-        ],
-    })
+    spec = write_spec(
+        tmp_path,
+        {
+            "seeds": [0, 6, 29],
+            "vectors": [
+                {"vector": {"kind": "cheese"}, "coeff": -1},
+                {"vector": {"kind": "top_right"}, "coeff": 1, "layer": "block3.res1.resadd_out", "label": "corner"},
+            ],
+        },
+    )
     out = tmp_path / "compose"
     result = run("compose", spec, "--out", out)
     assert result.exit_code == 0, result.output
@@ -71,10 +73,13 @@ def test_compose_two_vectors_at_two_layers(tmp_path: Path) -> None:
 def test_composing_with_a_zero_vector_is_exactly_additive(tmp_path: Path) -> None:
     zero = SteeringVector(layer=LAYER, tensor=torch.zeros(32, 16, 16), kind="custom")
     zero.save(tmp_path / "zero.pt")
-    spec = write_spec(tmp_path, {
-        "seeds": [0],
-        "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}, {"vector": {"file": "zero.pt"}, "coeff": 3}],
-    })
+    spec = write_spec(
+        tmp_path,
+        {
+            "seeds": [0],
+            "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}, {"vector": {"file": "zero.pt"}, "coeff": 3}],
+        },
+    )
     result = run("compose", spec, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     (maze,) = metrics(tmp_path / "out")["mazes"]
@@ -91,15 +96,27 @@ def test_additivity_error_is_relative_to_the_joint_change() -> None:
 
 
 def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, {
-        "seeds": [0, 6, 29], "target_edits": ["remove_cheese"], "vector": {"kind": "top_right"},
-        "coeffs": {"from": -1, "to": 1, "step": 1}, "grid_seeds": [29, 0],
-    })
+    spec = write_spec(
+        tmp_path,
+        {
+            "seeds": [0, 6, 29],
+            "target_edits": ["remove_cheese"],
+            "vector": {"kind": "top_right"},
+            "coeffs": {"from": -1, "to": 1, "step": 1},
+            "grid_seeds": [29, 0],
+        },
+    )
     out = tmp_path / "sweep"
     result = run("sweep-coeff", spec, "--out", out)
     assert result.exit_code == 0, result.output
-    expected = {"sweep-fields-seed0.png", "sweep-fields-seed29.png", "sweep-metrics.png", "metrics.json",
-                "manifest.json", "report.html"}
+    expected = {
+        "sweep-fields-seed0.png",
+        "sweep-fields-seed29.png",
+        "sweep-metrics.png",
+        "metrics.json",
+        "manifest.json",
+        "report.html",
+    }
     assert "sweep-fields-seed29.png" in result.output and "sweep-fields-seed0.png" in result.output
     assert {p.name for p in out.iterdir()} == expected
     report = metrics(out)
@@ -134,9 +151,16 @@ def test_cached_suffix_matches_a_full_patched_forward(policy, easy, layer: str, 
 
 
 def test_transfer_matrix_heat_map_and_fields(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, {
-        "sources": [0, 29], "targets": [0, 29], "vector": {"kind": "cheese"}, "coeff": -1, "show": [[0, 29]],
-    })
+    spec = write_spec(
+        tmp_path,
+        {
+            "sources": [0, 29],
+            "targets": [0, 29],
+            "vector": {"kind": "cheese"},
+            "coeff": -1,
+            "show": [[0, 29]],
+        },
+    )
     out = tmp_path / "transfer"
     result = run("transfer", spec, "--out", out)
     assert result.exit_code == 0, result.output
@@ -156,27 +180,48 @@ def test_transfer_matrix_heat_map_and_fields(tmp_path: Path) -> None:
 
 BAD_SPECS = [
     ("compose", {"seeds": [0], "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}]}, "vectors:"),
-    ("compose", {"seeds": [0], "vectors": [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"},
-                                                                            "coeff": 1}]}, "vectors[0].coeff"),
-    ("compose", {"seeds": [0], "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1},
-                                           {"vector": {"kind": "top_right"}, "coeff": 1, "layer": "block9"}]},
-     "vectors[1].layer"),
+    (
+        "compose",
+        {"seeds": [0], "vectors": [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"}, "coeff": 1}]},
+        "vectors[0].coeff",
+    ),
+    (
+        "compose",
+        {
+            "seeds": [0],
+            "vectors": [
+                {"vector": {"kind": "cheese"}, "coeff": -1},
+                {"vector": {"kind": "top_right"}, "coeff": 1, "layer": "block9"},
+            ],
+        },
+        "vectors[1].layer",
+    ),
     ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": [1, ".nan"]}, "coeffs[1]"),
-    ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": {"from": 0, "to": 2, "step": -1}},
-     "coeffs.step"),
+    (
+        "sweep-coeff",
+        {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": {"from": 0, "to": 2, "step": -1}},
+        "coeffs.step",
+    ),
     ("sweep-coeff", {"seeds": [0], "vector": {"kind": "cheese"}, "coeffs": [1], "coeff": 1}, "coeff:"),
-    ("sweep-coeff", {"seeds": [0, 1], "vector": {"kind": "cheese"}, "coeffs": [1], "grid_seeds": [1, 5]},
-     "grid_seeds[1]"),
+    (
+        "sweep-coeff",
+        {"seeds": [0, 1], "vector": {"kind": "cheese"}, "coeffs": [1], "grid_seeds": [1, 5]},
+        "grid_seeds[1]",
+    ),
     ("apply", {"seeds": [0], "vector": {"kind": "cheese"}, "coeff": -1, "grid_seeds": [0]}, "grid_seeds:"),
-    ("transfer", {"sources": [0], "targets": [2], "vector": {"kind": "cheese"}, "coeff": -1, "show": [[2, 0]]},
-     "show[0][0]"),
+    (
+        "transfer",
+        {"sources": [0], "targets": [2], "vector": {"kind": "cheese"}, "coeff": -1, "show": [[2, 0]]},
+        "show[0][0]",
+    ),
     ("transfer", {"sources": [0], "vector": {"kind": "cheese"}, "coeff": -1}, "targets:"),
 ]
 
 
 @pytest.mark.parametrize(("command", "spec", "field"), BAD_SPECS)
-def test_bad_spec_exits_2_naming_the_field_and_writes_nothing(tmp_path: Path, command: str, spec: dict,
-                                                               field: str) -> None:
+def test_bad_spec_exits_2_naming_the_field_and_writes_nothing(
+    tmp_path: Path, command: str, spec: dict, field: str
+) -> None:
     out = tmp_path / "out"
     result = run(command, write_spec(tmp_path, spec), "--out", out)
     assert result.exit_code == 2, result.output
@@ -187,8 +232,9 @@ def test_bad_spec_exits_2_naming_the_field_and_writes_nothing(tmp_path: Path, co
 def test_top_right_plus_one_pulls_toward_the_corner_on_cheese_removed_mazes(tmp_path: Path) -> None:
     """Turner et al.: adding the top-right vector raises the pull toward the top-right when there is no cheese."""
     seeds = [0, 3, 5, 8, 11, 20, 22, 29]  # small mazes (3x3 to 9x9) with a margin for the top-right path
-    spec = write_spec(tmp_path, {"seeds": seeds, "target_edits": ["remove_cheese"], "vector": {"kind": "top_right"},
-                                 "coeffs": [1]})
+    spec = write_spec(
+        tmp_path, {"seeds": seeds, "target_edits": ["remove_cheese"], "vector": {"kind": "top_right"}, "coeffs": [1]}
+    )
     result = run("sweep-coeff", spec, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     mazes = metrics(tmp_path / "out")["mazes"]
@@ -209,11 +255,14 @@ def test_large_top_right_coefficients_break_the_policy_down(tmp_path: Path) -> N
     assert all(m["by_coeff"][0]["mean_tv"] > 0.3 for m in mazes)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ({"from": 0, "to": 0.3, "step": 0.1}, (0.0, 0.1, 0.2, 0.3)),
-    ({"from": 1, "to": -1, "step": -1}, (1.0, 0.0, -1.0)),
-    ([-1, "2.5", 20], (-1.0, 2.5, 20.0)),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"from": 0, "to": 0.3, "step": 0.1}, (0.0, 0.1, 0.2, 0.3)),
+        ({"from": 1, "to": -1, "step": -1}, (1.0, 0.0, -1.0)),
+        ([-1, "2.5", 20], (-1.0, 2.5, 20.0)),
+    ],
+)
 def test_coefficient_lists_and_ranges(value: object, expected: tuple[float, ...]) -> None:
     assert parse_coeffs(value) == expected
 
@@ -251,18 +300,29 @@ def test_layer_sweep_rejects_keys_and_layers_it_does_not_use(tmp_path: Path) -> 
 def test_batch_with_a_grid_resumes_and_force_recomputes(tmp_path: Path) -> None:
     (tmp_path / "apply.yaml").write_text(yaml.safe_dump({"seeds": [1, 3], "vector": {"kind": "cheese"}, "coeff": -1}))
     batch = tmp_path / "batch.yaml"
-    batch.write_text(yaml.safe_dump({
-        "name": "b",
-        "experiments": [{"name": "plus", "command": "apply", "spec": "apply.yaml", "set": {"coeff": 1}}],
-        "grid": {"command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}},
-                 "axes": {"coeff": [-1, 2], "vector.kind": ["cheese", "top_right"]}},
-    }))
+    batch.write_text(
+        yaml.safe_dump(
+            {
+                "name": "b",
+                "experiments": [{"name": "plus", "command": "apply", "spec": "apply.yaml", "set": {"coeff": 1}}],
+                "grid": {
+                    "command": "apply",
+                    "spec": {"seeds": [1], "vector": {"kind": "cheese"}},
+                    "axes": {"coeff": [-1, 2], "vector.kind": ["cheese", "top_right"]},
+                },
+            }
+        )
+    )
     out = tmp_path / "out"
     result = run("batch", batch, "--out", out)
     assert result.exit_code == 0, result.output
     index = json.loads((out / "batch.json").read_text())["experiments"]
     assert [e["name"] for e in index] == [
-        "plus", "coeff--1_kind-cheese", "coeff--1_kind-top_right", "coeff-2_kind-cheese", "coeff-2_kind-top_right",
+        "plus",
+        "coeff--1_kind-cheese",
+        "coeff--1_kind-top_right",
+        "coeff-2_kind-cheese",
+        "coeff-2_kind-top_right",
     ]
     plus = json.loads((out / "plus" / "metrics.json").read_text())
     assert [m["coeff"] for m in plus["mazes"]] == [1, 1]
@@ -277,10 +337,24 @@ def test_batch_with_a_grid_resumes_and_force_recomputes(tmp_path: Path) -> None:
 
 def test_batch_validates_every_experiment_before_running(tmp_path: Path) -> None:
     batch = tmp_path / "batch.yaml"
-    batch.write_text(yaml.safe_dump({"experiments": [
-        {"name": "ok", "command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}},
-        {"name": "bad", "command": "apply", "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": "x"}},
-    ]}))
+    batch.write_text(
+        yaml.safe_dump(
+            {
+                "experiments": [
+                    {
+                        "name": "ok",
+                        "command": "apply",
+                        "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1},
+                    },
+                    {
+                        "name": "bad",
+                        "command": "apply",
+                        "spec": {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": "x"},
+                    },
+                ]
+            }
+        )
+    )
     result = run("batch", batch, "--out", tmp_path / "out")
     assert result.exit_code == 2 and "experiments[1] (bad): coeff: expected a number" in result.output
     assert not (tmp_path / "out").exists()
@@ -300,8 +374,13 @@ def test_top_right_breaks_down_at_large_coefficients_and_composes_past_cheese_al
 
     compose = tmp_path / "compose"
     compose.mkdir()
-    spec = write_spec(compose, {"seeds": seeds, "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1},
-                                                            {"vector": {"kind": "top_right"}, "coeff": 1}]})
+    spec = write_spec(
+        compose,
+        {
+            "seeds": seeds,
+            "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}, {"vector": {"kind": "top_right"}, "coeff": 1}],
+        },
+    )
     assert run("compose", spec, "--out", compose / "out").exit_code == 0
     mazes = json.loads((compose / "out" / "metrics.json").read_text())["mazes"]
     both = np.median([m["p_top_right_ds"]["patched"] for m in mazes])

@@ -11,22 +11,25 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
+from steer.batch import load_batch
 from steer.claims import verdict
 from steer.errors import SteerError
-from steer.batch import load_batch
 
 
-@pytest.mark.parametrize(("ci", "criterion", "expected"), [
-    ([-0.9, -0.5], {"below": -0.3}, "holds"),
-    ([-0.4, -0.2], {"below": -0.3}, "inconclusive"),
-    ([-0.3, 0.1], {"below": -0.3}, "fails"),  # the whole interval on the other side (touching counts)
-    ([0.2, 0.4], {"above": 0.1}, "holds"),
-    ([0.0, 0.2], {"above": 0.1}, "inconclusive"),
-    ([-0.1, 0.1], {"above": 0.1}, "fails"),
-    ([-0.05, 0.05], {"within": [-0.1, 0.1]}, "holds"),
-    ([0.05, 0.2], {"within": [-0.1, 0.1]}, "inconclusive"),
-    ([0.2, 0.3], {"within": [-0.1, 0.1]}, "fails"),
-])
+@pytest.mark.parametrize(
+    ("ci", "criterion", "expected"),
+    [
+        ([-0.9, -0.5], {"below": -0.3}, "holds"),
+        ([-0.4, -0.2], {"below": -0.3}, "inconclusive"),
+        ([-0.3, 0.1], {"below": -0.3}, "fails"),  # the whole interval on the other side (touching counts)
+        ([0.2, 0.4], {"above": 0.1}, "holds"),
+        ([0.0, 0.2], {"above": 0.1}, "inconclusive"),
+        ([-0.1, 0.1], {"above": 0.1}, "fails"),
+        ([-0.05, 0.05], {"within": [-0.1, 0.1]}, "holds"),
+        ([0.05, 0.2], {"within": [-0.1, 0.1]}, "inconclusive"),
+        ([0.2, 0.3], {"within": [-0.1, 0.1]}, "fails"),
+    ],
+)
 def test_a_verdict_is_where_the_interval_lies_against_the_criterion(ci, criterion, expected) -> None:
     assert verdict({"n": 20, "mean": sum(ci) / 2, "mean_ci": ci}, criterion) == expected
 
@@ -38,23 +41,43 @@ def test_too_few_mazes_or_no_interval_is_vacuous() -> None:
 
 def _batch(tmp_path: Path, claims: list[dict]) -> Path:
     path = tmp_path / "batch.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "small",
-        "experiments": [{"name": "minus", "command": "apply", "spec": {
-            "seeds": {"from": 0, "to": 11}, "vector": {"kind": "cheese"}, "coeff": -1, "controls": ["random"]}}],
-        "claims": claims,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "small",
+                "experiments": [
+                    {
+                        "name": "minus",
+                        "command": "apply",
+                        "spec": {
+                            "seeds": {"from": 0, "to": 11},
+                            "vector": {"kind": "cheese"},
+                            "coeff": -1,
+                            "controls": ["random"],
+                        },
+                    }
+                ],
+                "claims": claims,
+            }
+        )
+    )
     return path
 
 
-CLAIM = {"id": "cheese", "post": "Subtracting the cheese vector makes the agent ignore cheese.", "setting": "12 mazes",
-         "measure": {"experiment": "minus", "metric": "p_cheese_ds", "kind": "change"},
-         "control": {"experiment": "minus", "metric": "p_cheese_ds", "kind": "change", "source": "controls.random"}}
+CLAIM = {
+    "id": "cheese",
+    "post": "Subtracting the cheese vector makes the agent ignore cheese.",
+    "setting": "12 mazes",
+    "measure": {"experiment": "minus", "metric": "p_cheese_ds", "kind": "change"},
+    "control": {"experiment": "minus", "metric": "p_cheese_ds", "kind": "change", "source": "controls.random"},
+}
 
 
 def test_a_small_run_s_verdicts_follow_from_its_numbers_and_ci_fails_on_a_changed_verdict(tmp_path: Path) -> None:
-    claims = [{**CLAIM, "criterion": {"below": -0.3}, "expect": "holds"},
-              {**CLAIM, "id": "wrong-expectation", "criterion": {"above": 0.0}, "expect": "holds"}]
+    claims = [
+        {**CLAIM, "criterion": {"below": -0.3}, "expect": "holds"},
+        {**CLAIM, "id": "wrong-expectation", "criterion": {"above": 0.0}, "expect": "holds"},
+    ]
     out, junit = tmp_path / "out", tmp_path / "claims.xml"
     result = CliRunner().invoke(app, ["batch", str(_batch(tmp_path, claims)), "--out", str(out), "--junit", str(junit)])
     assert result.exit_code == 1, result.output  # the second claim's verdict is not the expected one

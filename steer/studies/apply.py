@@ -9,9 +9,9 @@ from typing import Any
 from PIL import Image
 
 from steer.captions import diff_panel
+from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
 from steer.errors import SteerError
 from steer.io import atomic_write_json
-from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
 from steer.metrics import MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_metrics, summarize
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
@@ -54,23 +54,41 @@ class Plan:
         if spec.controls:
             m["controls"] = {}
         if random is not None:
-            m["controls"]["random"] = {"seed": random.meta["seed"], "norm": random.meta["norm"],
-                                       **effect_metrics(original, control[0])}
-            panels.append(Panel(target, control[0].positions, control[0].arrows,
-                                f"random vector, same norm (control)\n{_caption(m['controls']['random'], m)}"))
+            m["controls"]["random"] = {
+                "seed": random.meta["seed"],
+                "norm": random.meta["norm"],
+                **effect_metrics(original, control[0]),
+            }
+            panels.append(
+                Panel(
+                    target,
+                    control[0].positions,
+                    control[0].arrows,
+                    f"random vector, same norm (control)\n{_caption(m['controls']['random'], m)}",
+                )
+            )
         if "input_edit" in spec.controls:
-            ref = edited_field(session, inputs, original, patched, reference_edits(self.vector.pair, coeff),
-                               spec.batch_size)
+            ref = edited_field(
+                session, inputs, original, patched, reference_edits(self.vector.pair, coeff), spec.batch_size
+            )
             m["controls"]["input_edit"] = reference_metrics(ref) if ref is not None else None
             if ref is not None:
                 r = m["controls"]["input_edit"]
-                panels.append(Panel(ref.maze, ref.edited.positions, ref.edited.arrows,
-                                    f"input edit {', '.join(map(str, r['edits']))} (reference)\n"
-                                    f"{_caption(r, m)} · reproduced {fmt(r['reproduced'])}"))
+                panels.append(
+                    Panel(
+                        ref.maze,
+                        ref.edited.positions,
+                        ref.edited.arrows,
+                        f"input edit {', '.join(map(str, r['edits']))} (reference)\n"
+                        f"{_caption(r, m)} · reproduced {fmt(r['reproduced'])}",
+                    )
+                )
         files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
         write_field_json(out / files[0], seed, original, patched)
-        title = (f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
-                 f" · {self.layer} · coeff {coeff:g} · {session.title}")
+        title = (
+            f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
+            f" · {self.layer} · coeff {coeff:g} · {session.title}"
+        )
         save_png(_figure(title, original, patched, m, panels), out / files[1])
         return "done", files, m
 
@@ -82,14 +100,18 @@ def plan(spec: Spec, session: Session) -> Plan:
 
 def write_field_json(path: Path, seed: int, original: VectorField, patched: VectorField) -> None:
     maze = original.maze
-    atomic_write_json(path, {
-        "seed": seed,
-        "world_dim": maze.world_dim,
-        "maze_dim": maze.maze_dim,
-        "positions": [list(p) for p in original.positions],
-        "original": original.to_json(),
-        "patched": patched.to_json(),
-    }, compact=True)
+    atomic_write_json(
+        path,
+        {
+            "seed": seed,
+            "world_dim": maze.world_dim,
+            "maze_dim": maze.maze_dim,
+            "positions": [list(p) for p in original.positions],
+            "original": original.to_json(),
+            "patched": patched.to_json(),
+        },
+        compact=True,
+    )
 
 
 def _headline_key(m: dict[str, Any]) -> str:
@@ -101,8 +123,9 @@ def _caption(effect: dict[str, Any], m: dict[str, Any]) -> str:
     return f"{METRICS[key].label} = {fmt(effect[key]['patched'])}"
 
 
-def _figure(title: str, original: VectorField, patched: VectorField, m: dict[str, Any],
-            extra: list[Panel]) -> Image.Image:
+def _figure(
+    title: str, original: VectorField, patched: VectorField, m: dict[str, Any], extra: list[Panel]
+) -> Image.Image:
     key = _headline_key(m)
     label = METRICS[key].label
     panels = [
@@ -118,8 +141,11 @@ def control_summaries(done: list[dict[str, Any]]) -> dict[str, Any]:
     """Each control's and reference's metrics summarised like the effect's, over the mazes that have them."""
     out: dict[str, Any] = {}
     for name in ("random", "input_edit"):
-        rows = [{**m["controls"][name], **{k: m[k] for k in MAZE_KEYS}} for m in done
-                if m.get("controls", {}).get(name) is not None]
+        rows = [
+            {**m["controls"][name], **{k: m[k] for k in MAZE_KEYS}}
+            for m in done
+            if m.get("controls", {}).get(name) is not None
+        ]
         if rows or any(name in m.get("controls", {}) for m in done):
             out[name] = summarize(rows)
             if name == "input_edit":
@@ -127,7 +153,9 @@ def control_summaries(done: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
     summary = summarize(done)
     if spec.controls:
         summary["controls"] = control_summaries(done)
@@ -142,18 +170,22 @@ def change_text(summary: dict[str, Any], key: str) -> str:
     ci = change["mean_ci"]
     interval = f"95% CI {ci[0]:+.2f} to {ci[1]:+.2f}, " if ci else ""
     p = f"Wilcoxon p {change['wilcoxon_p']:.2g}, " if change.get("wilcoxon_p") is not None else ""
-    return (f"{METRICS[key].label}: median {fmt(s['original']['median'], 3)} -> {fmt(s['patched']['median'], 3)}; "
-            f"mean change {fmt(change['mean'], 3)} ({interval}{p}n {change['n']})")
+    return (
+        f"{METRICS[key].label}: median {fmt(s['original']['median'], 3)} -> {fmt(s['patched']['median'], 3)}; "
+        f"mean change {fmt(change['mean'], 3)} ({interval}{p}n {change['n']})"
+    )
 
 
 def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds", "p_top_right_ds")) -> list[str]:
     """The decision-square metrics, original → patched with the change's interval, and the mean TV."""
     tv = summary["mean_tv"]
     ci = tv["mean_ci"]
-    return [f"{summary['mazes']} mazes ({summary['with_decision_square']} with a decision square)",
-            *(change_text(summary, key) for key in keys),
-            f"{METRICS['mean_tv'].label}: mean {fmt(tv['mean'], 3)}"
-            + (f" (95% CI {ci[0]:.2f} to {ci[1]:.2f})" if ci else "")]
+    return [
+        f"{summary['mazes']} mazes ({summary['with_decision_square']} with a decision square)",
+        *(change_text(summary, key) for key in keys),
+        f"{METRICS['mean_tv'].label}: mean {fmt(tv['mean'], 3)}"
+        + (f" (95% CI {ci[0]:.2f} to {ci[1]:.2f})" if ci else ""),
+    ]
 
 
 STUDY = Study(

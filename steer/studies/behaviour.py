@@ -32,8 +32,16 @@ from steer.episodes import sample_episodes
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_json
 from steer.maze import Square
-from steer.metrics import BEHAVIOUR_METRICS, MAZE_KEYS, behaviour_metrics, describe, fmt, maze_info, p_step_at
-from steer.metrics import summarize
+from steer.metrics import (
+    BEHAVIOUR_METRICS,
+    MAZE_KEYS,
+    behaviour_metrics,
+    describe,
+    fmt,
+    maze_info,
+    p_step_at,
+    summarize,
+)
 from steer.render import BandSeries, band_charts, save_png
 from steer.session import Session
 from steer.specs import Spec, parse_seeds
@@ -53,8 +61,9 @@ def _targets(value: Any, where: str) -> dict[str, Square]:
         if not isinstance(name, str) or not name.isidentifier():
             raise SteerError(f"{where}: {excerpt(name)} is not a target name; use letters, digits and '_'.")
         if not (isinstance(square, list) and len(square) == 2 and all(type(v) is int and 0 <= v < 64 for v in square)):
-            raise SteerError(f"{where}.{name}: expected a square [row, col] (row 0 at the bottom), got "
-                             f"{excerpt(square)}.")
+            raise SteerError(
+                f"{where}.{name}: expected a square [row, col] (row 0 at the bottom), got {excerpt(square)}."
+            )
         out[name] = (square[0], square[1])
     return out
 
@@ -102,14 +111,16 @@ class Plan:
             targets: Mapping[str, Square] = spec.extra.get("targets", {})
             for name, square in targets.items():
                 if not (0 <= square[0] < target.world_dim and 0 <= square[1] < target.world_dim):
-                    raise SteerError(f"targets.{name}: {list(square)} is outside the {target.world_dim}x"
-                                     f"{target.world_dim} world.")
+                    raise SteerError(
+                        f"targets.{name}: {list(square)} is outside the {target.world_dim}x{target.world_dim} world."
+                    )
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         coeffs = conditions(spec)
         patch_sets = [(), *([(self.layer, vec.tensor, c)] for c in coeffs)]
-        fields = facing_fields(session.policy, facing_inputs(session.renderer, target, session.device), patch_sets,
-                               spec.batch_size)
+        fields = facing_fields(
+            session.policy, facing_inputs(session.renderer, target, session.device), patch_sets, spec.batch_size
+        )
         behaviours = [behaviour(f, targets) for f in fields]
         ds = target.decision_square()
         rows = []
@@ -124,12 +135,21 @@ class Plan:
                 "greedy_steps": len(b.greedy.squares) - 1,
             }
             if spec.extra.get("episodes"):
-                eps = sample_episodes(session.policy, target, spec.extra["episodes"],
-                                      _episode_seed(spec, seed, c), list(patch_sets[len(rows)]),
-                                      prefill=session.renderer, batch_size=spec.batch_size)
+                eps = sample_episodes(
+                    session.policy,
+                    target,
+                    spec.extra["episodes"],
+                    _episode_seed(spec, seed, c),
+                    list(patch_sets[len(rows)]),
+                    prefill=session.renderer,
+                    batch_size=spec.batch_size,
+                )
                 low, high = eps.cheese_interval(0.99)
-                row["sampled"] = {**eps.to_json(), "p_cheese_ci99": [low, high],
-                                  "exact_in_ci99": bool(low <= b.p_cheese <= high)}
+                row["sampled"] = {
+                    **eps.to_json(),
+                    "p_cheese_ci99": [low, high],
+                    "exact_in_ci99": bool(low <= b.p_cheese <= high),
+                }
             rows.append(row)
         original = behaviours[0]
         entry = {
@@ -137,13 +157,20 @@ class Plan:
             **maze_info(target),
             "vector_source_seed": vec.meta.get("source_seed"),
             "original": rows[0],
-            "by_coeff": [{**r, **behaviour_metrics(original, b)} for r, b in zip(rows[1:], behaviours[1:], strict=True)],
+            "by_coeff": [
+                {**r, **behaviour_metrics(original, b)} for r, b in zip(rows[1:], behaviours[1:], strict=True)
+            ],
         }
         files = [f"behaviour-seed{seed}.json"]
-        atomic_write_json(out / files[0], {
-            "seed": seed, "world_dim": target.world_dim,
-            "conditions": [{"coeff": c, **b.to_json()} for c, b in zip((None, *coeffs), behaviours, strict=True)],
-        }, compact=True)
+        atomic_write_json(
+            out / files[0],
+            {
+                "seed": seed,
+                "world_dim": target.world_dim,
+                "conditions": [{"coeff": c, **b.to_json()} for c, b in zip((None, *coeffs), behaviours, strict=True)],
+            },
+            compact=True,
+        )
         if seed in spec.extra.get("show", ()):
             files += _show(session, self, seed, target, patch_sets, coeffs, behaviours, out)
         return "done", files, entry
@@ -151,12 +178,21 @@ class Plan:
 
 def _episode_seed(spec: Spec, seed: int, coeff: float | None) -> int:
     # One stream per (spec seed, maze, condition), stable across runs and workers.
-    return (spec.extra.get("episode_seed", 0) * 1_000_003 + seed) * 1009 + (0 if coeff is None else
-                                                                            round(coeff * 1000) % 1_000_000 + 1)
+    return (spec.extra.get("episode_seed", 0) * 1_000_003 + seed) * 1009 + (
+        0 if coeff is None else round(coeff * 1000) % 1_000_000 + 1
+    )
 
 
-def _show(session: Session, plan: Plan, seed: int, target: Any, patch_sets: list[Any], coeffs: tuple[float, ...],
-          behaviours: list[Behaviour], out: Path) -> list[str]:
+def _show(
+    session: Session,
+    plan: Plan,
+    seed: int,
+    target: Any,
+    patch_sets: list[Any],
+    coeffs: tuple[float, ...],
+    behaviours: list[Behaviour],
+    out: Path,
+) -> list[str]:
     """An occupancy figure and an episode GIF per patched condition of a shown maze."""
     files = []
     for c, patches, b in zip(coeffs, patch_sets[1:], behaviours[1:], strict=True):
@@ -169,8 +205,9 @@ def _show(session: Session, plan: Plan, seed: int, target: Any, patch_sets: list
         # One real episode of each policy, from the same sampling seed, for the picture.
         episode_seed = _episode_seed(plan.spec, seed, c)
         first = sample_episodes(session.policy, target, 1, episode_seed, (), prefill=session.renderer).episodes[0]
-        second = sample_episodes(session.policy, target, 1, episode_seed, list(patches),
-                                 prefill=session.renderer).episodes[0]
+        second = sample_episodes(
+            session.policy, target, 1, episode_seed, list(patches), prefill=session.renderer
+        ).episodes[0]
         name = f"episodes-{tag}.gif"
         episode_gif(out / name, target, [("original", first), (f"patched (x {c:g})", second)], title=title)
         files.append(name)
@@ -189,8 +226,7 @@ def _summary(coeffs: tuple[float, ...], mazes: list[dict[str, Any]]) -> dict[str
         by_coeff.append({"coeff": c, **{k: v for k, v in summarize(rows).items() if k != "statistics"}})
     original = {name: describe([m["original"][name] for m in mazes]) for name in BEHAVIOUR_METRICS}
     sampled = [r["sampled"] for m in mazes for r in (m["original"], *m["by_coeff"]) if "sampled" in r]
-    out = {"mazes": len(mazes), "original": original, "by_coeff": by_coeff,
-           "statistics": settings()}
+    out = {"mazes": len(mazes), "original": original, "by_coeff": by_coeff, "statistics": settings()}
     if sampled:
         out["sampled_agree"] = {"conditions": len(sampled), "exact_in_ci99": sum(s["exact_in_ci99"] for s in sampled)}
     return out
@@ -201,21 +237,38 @@ def _chart(session: Session, plan: Plan, coeffs: tuple[float, ...], summary: dic
     for key in ("p_reach_cheese", "p_reach_top_right"):
         stats = [summary["original"][key], *(row[key]["patched"] for row in summary["by_coeff"])]
         ci = [s["mean_ci"] or [s["mean"], s["mean"]] for s in stats]
-        series.append(BandSeries(f"mean {BEHAVIOUR_METRICS[key].label}", [s["mean"] for s in stats],
-                                 [c[0] for c in ci], [c[1] for c in ci], [s["n"] for s in stats],
-                                 summary["original"][key]["mean"], band="mean and its 95% bootstrap interval"))
-    title = f"{plan.vector.kind} vector at {plan.layer} · exact episode statistics · {summary['mazes']} mazes · " \
-            f"{session.title}"
-    return band_charts(title, ["original", *(f"x {c:g}" for c in coeffs)], series,
-                       footer="line: mean over mazes · band: 95% bootstrap interval · dashed: the original policy")
+        series.append(
+            BandSeries(
+                f"mean {BEHAVIOUR_METRICS[key].label}",
+                [s["mean"] for s in stats],
+                [c[0] for c in ci],
+                [c[1] for c in ci],
+                [s["n"] for s in stats],
+                summary["original"][key]["mean"],
+                band="mean and its 95% bootstrap interval",
+            )
+        )
+    title = (
+        f"{plan.vector.kind} vector at {plan.layer} · exact episode statistics · {summary['mazes']} mazes · "
+        f"{session.title}"
+    )
+    return band_charts(
+        title,
+        ["original", *(f"x {c:g}" for c in coeffs)],
+        series,
+        footer="line: mean over mazes · band: 95% bootstrap interval · dashed: the original policy",
+    )
 
 
-def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
     coeffs = conditions(spec)
     summary = _summary(coeffs, done)
     figures = {"behaviour.png": _chart(session, plan, coeffs, summary)} if done else {}
-    return Report({"vector": plan.vector.describe(), "coeffs": list(coeffs), "mazes": done, "summary": summary},
-                  figures)
+    return Report(
+        {"vector": plan.vector.describe(), "coeffs": list(coeffs), "mazes": done, "summary": summary}, figures
+    )
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
@@ -226,13 +279,17 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         for key in ("p_reach_cheese", "p_reach_top_right"):
             before, after, change = row[key]["original"], row[key]["patched"], row[key]["change"]
             ci = change["mean_ci"]
-            parts.append(f"{BEHAVIOUR_METRICS[key].label} {fmt(before['mean'], 3)} -> {fmt(after['mean'], 3)}"
-                         + (f" (change 95% CI {ci[0]:+.3f} to {ci[1]:+.3f}, n {change['n']})" if ci else ""))
+            parts.append(
+                f"{BEHAVIOUR_METRICS[key].label} {fmt(before['mean'], 3)} -> {fmt(after['mean'], 3)}"
+                + (f" (change 95% CI {ci[0]:+.3f} to {ci[1]:+.3f}, n {change['n']})" if ci else "")
+            )
         lines.append(f"coeff {row['coeff']:g}: " + "; ".join(parts))
     if "sampled_agree" in s:
         a = s["sampled_agree"]
-        lines.append(f"sampled episodes: the exact P(reach the cheese) lies in the 99% interval of the sample in "
-                     f"{a['exact_in_ci99']} of {a['conditions']} maze-conditions")
+        lines.append(
+            f"sampled episodes: the exact P(reach the cheese) lies in the 99% interval of the sample in "
+            f"{a['exact_in_ci99']} of {a['conditions']} maze-conditions"
+        )
     return lines
 
 
@@ -245,6 +302,10 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary_lines,
-    own_keys={"targets": _targets, "episodes": _episodes, "episode_seed": _seed,
-              "show": lambda v, where: parse_seeds(v, where)},
+    own_keys={
+        "targets": _targets,
+        "episodes": _episodes,
+        "episode_seed": _seed,
+        "show": lambda v, where: parse_seeds(v, where),
+    },
 )

@@ -62,14 +62,21 @@ class Plan:
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    return Plan(spec, tuple(
-        plan_vector(session, spec, item.vector, item.coeff, f"vectors[{i}]", item.layer, item.label)
-        for i, item in enumerate(spec.vectors)
-    ))
+    return Plan(
+        spec,
+        tuple(
+            plan_vector(session, spec, item.vector, item.coeff, f"vectors[{i}]", item.layer, item.label)
+            for i, item in enumerate(spec.vectors)
+        ),
+    )
 
 
 def _compose_seed(
-    session: Session, spec: Spec, seed: int, target: Any, plans: Sequence[VectorPlan],
+    session: Session,
+    spec: Spec,
+    seed: int,
+    target: Any,
+    plans: Sequence[VectorPlan],
     vectors: Sequence[SteeringVector],
 ) -> tuple[dict[str, Any], Image.Image]:
     policy, bs = session.policy, spec.batch_size
@@ -93,8 +100,12 @@ def _compose_seed(
 
 
 def _figure(
-    title: str, original: VectorField, singles: Sequence[VectorField], together: VectorField,
-    plans: Sequence[VectorPlan], m: dict[str, Any],
+    title: str,
+    original: VectorField,
+    singles: Sequence[VectorField],
+    together: VectorField,
+    plans: Sequence[VectorPlan],
+    m: dict[str, Any],
 ) -> Image.Image:
     maze, pos = original.maze, original.positions
     panels = [Panel(maze, pos, original.arrows, "original\n" + headline(maze, m, "original"))]
@@ -102,25 +113,38 @@ def _figure(
         caption = headline(maze, {**s, "decision_square": m["decision_square"]}, "patched")
         panels.append(Panel(maze, pos, single.arrows, f"{plan.label} alone\n{caption}"))
     panels.append(Panel(maze, pos, together.arrows, "all together\n" + headline(maze, m, "patched")))
-    panels.append(Panel(maze, pos, together.arrows - original.arrows,
-                        f"all - original\nadditivity error {fmt(m['additivity_error'])}", color=DIFF_RGB))
+    panels.append(
+        Panel(
+            maze,
+            pos,
+            together.arrows - original.arrows,
+            f"all - original\nadditivity error {fmt(m['additivity_error'])}",
+            color=DIFF_RGB,
+        )
+    )
     layers = ", ".join(dict.fromkeys(f"{p.label} at {p.layer}" for p in plans))
     return figure(title, panels, footer=f"{layers} · {LEGEND}")
 
 
-def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
-    return Report({
-        "vectors": [p.describe() for p in plan.vectors],
-        "mazes": done,
-        "summary": {**summarize(done), "additivity_error": describe([m["additivity_error"] for m in done])},
-    })
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    return Report(
+        {
+            "vectors": [p.describe() for p in plan.vectors],
+            "mazes": done,
+            "summary": {**summarize(done), "additivity_error": describe([m["additivity_error"] for m in done])},
+        }
+    )
 
 
 def summary(report: dict[str, Any]) -> list[str]:
     s = report["summary"]
-    return [f"{s['mazes']} mazes: median additivity error {fmt(s['additivity_error']['median'], 3)}; median "
-            f"P(cheese | decision square) {fmt(s['p_cheese_ds']['original']['median'], 3)} -> "
-            f"{fmt(s['p_cheese_ds']['patched']['median'], 3)}"]
+    return [
+        f"{s['mazes']} mazes: median additivity error {fmt(s['additivity_error']['median'], 3)}; median "
+        f"P(cheese | decision square) {fmt(s['p_cheese_ds']['original']['median'], 3)} -> "
+        f"{fmt(s['p_cheese_ds']['patched']['median'], 3)}"
+    ]
 
 
 STUDY = Study(

@@ -49,7 +49,9 @@ def plan(spec: Spec, session: Session) -> Plan:
     return Plan(spec, spec.vector.pair, resolve_layer(session.policy, spec.effective_layer, "layer"))
 
 
-def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
     return Report({"vectors": done})
 
 

@@ -23,8 +23,10 @@ from steer.vfield import FieldInputs, vector_field
 
 def check(spec: Spec) -> None:
     if spec.vector is None or spec.vector.pair is None or spec.vector.source_seed is not None:
-        raise SteerError("vector: a layer sweep computes each maze's own vector at every layer; give an inline "
-                         "vector spec such as {kind: cheese} without file or source_seed.")
+        raise SteerError(
+            "vector: a layer sweep computes each maze's own vector at every layer; give an inline "
+            "vector spec such as {kind: cheese} without file or source_seed."
+        )
     if spec.coeff is None:
         raise SteerError("coeff: missing; give the coefficient to apply at every layer, e.g. coeff: -1.")
 
@@ -61,8 +63,9 @@ class Plan:
         by_layer = []
         for layer, vec in zip(self.layers, vectors, strict=True):
             patched = vector_field(policy, inputs, [(layer, vec.tensor, spec.coeff)], batch_size=bs)
-            by_layer.append({"layer": layer, "vector_norm": float(vec.tensor.norm()),
-                             **effect_metrics(original, patched)})
+            by_layer.append(
+                {"layer": layer, "vector_norm": float(vec.tensor.norm()), **effect_metrics(original, patched)}
+            )
         return "done", [], {"seed": seed, **maze_info(target), "by_layer": by_layer}
 
 
@@ -82,25 +85,32 @@ def _chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) ->
     values = [row[key]["patched"]["median"] for row in per_layer]
     original = per_layer[0][key]["original"]["median"] if per_layer else None
     n = per_layer[0]["mazes"] if per_layer else 0
-    title = (f"{spec.vector.pair.kind} vector x {spec.coeff:g} at each layer · median {METRICS[key].label} · "
-             f"{n} mazes · {session.title}")
+    title = (
+        f"{spec.vector.pair.kind} vector x {spec.coeff:g} at each layer · median {METRICS[key].label} · "
+        f"{n} mazes · {session.title}"
+    )
     footer = f"dashed: the unpatched policy · highlighted: the default layer {DEFAULT_LAYER}"
     return bar_rows(title, labels, values, reference=original, footer=footer, highlight=DEFAULT_LAYER)
 
 
-def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
     assert spec.vector is not None and spec.vector.pair is not None
     per_layer = []
     for i, layer in enumerate(plan.layers):
         rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_layer"][i]} for m in done]
         per_layer.append({"layer": layer, **summarize(rows)})
     figures = {"layer-sweep.png": _chart(session, spec, per_layer)} if done else {}
-    return Report({
-        "vector": {"kind": spec.vector.pair.kind, "coeff": spec.coeff},
-        "layers": list(plan.layers),
-        "mazes": done,
-        "summary": {"mazes": len(done), "by_layer": per_layer},
-    }, figures)
+    return Report(
+        {
+            "vector": {"kind": spec.vector.pair.kind, "coeff": spec.coeff},
+            "layers": list(plan.layers),
+            "mazes": done,
+            "summary": {"mazes": len(done), "by_layer": per_layer},
+        },
+        figures,
+    )
 
 
 def summary(report: dict[str, Any]) -> list[str]:
@@ -109,8 +119,10 @@ def summary(report: dict[str, Any]) -> list[str]:
     if not best:
         return [f"{len(rows)} layers, {report['summary']['mazes']} mazes"]
     low = min(best, key=lambda r: r["p_cheese_ds"]["patched"]["median"])
-    return [f"{len(rows)} layers, {report['summary']['mazes']} mazes: lowest median P(cheese | decision square) "
-            f"{fmt(low['p_cheese_ds']['patched']['median'], 3)} at {low['layer']}"]
+    return [
+        f"{len(rows)} layers, {report['summary']['mazes']} mazes: lowest median P(cheese | decision square) "
+        f"{fmt(low['p_cheese_ds']['patched']['median'], 3)} at {low['layer']}"
+    ]
 
 
 STUDY = Study(

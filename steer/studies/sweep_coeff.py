@@ -16,9 +16,18 @@ from typing import Any
 from PIL import Image
 
 from steer.errors import SteerError
-from steer.metrics import FIELD_METRICS, MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_info, patched_value
-from steer.metrics import summarize
-from steer.metrics import unpatched_metrics
+from steer.metrics import (
+    FIELD_METRICS,
+    MAZE_KEYS,
+    METRICS,
+    describe,
+    effect_metrics,
+    fmt,
+    maze_info,
+    patched_value,
+    summarize,
+    unpatched_metrics,
+)
 from steer.render import LEGEND, BandSeries, Panel, band_charts, grid_figure, save_png
 from steer.session import Session
 from steer.specs import Spec
@@ -34,8 +43,10 @@ def check(spec: Spec) -> None:
         raise SteerError("coeffs: missing; give a list such as [-1, 1, 2] or a range {from: -2, to: 2, step: 0.5}.")
     for i, seed in enumerate(spec.grid_seeds):
         if seed not in spec.seeds:
-            raise SteerError(f"grid_seeds[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}); "
-                             "a field grid can only be drawn for a maze the sweep runs.")
+            raise SteerError(
+                f"grid_seeds[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}); "
+                "a field grid can only be drawn for a maze the sweep runs."
+            )
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,9 @@ class Plan:
             **maze_info(target),
             "vector_source_seed": vec.meta.get("source_seed"),
             "original": unpatched_metrics(original),
-            "by_coeff": [{"coeff": c, **effect_metrics(original, f)}
-                         for c, f in zip(self.spec.coeffs, fields, strict=True)],
+            "by_coeff": [
+                {"coeff": c, **effect_metrics(original, f)} for c, f in zip(self.spec.coeffs, fields, strict=True)
+            ],
         }
         files = []
         if seed in self.grid_seeds:
@@ -75,8 +87,9 @@ class Plan:
 
 def plan(spec: Spec, session: Session) -> Plan:
     assert spec.vector is not None
-    return Plan(spec, plan_vector(session, spec, spec.vector, 1.0, "vector"),
-                frozenset(spec.grid_seeds or spec.seeds[:1]))
+    return Plan(
+        spec, plan_vector(session, spec, spec.vector, 1.0, "vector"), frozenset(spec.grid_seeds or spec.seeds[:1])
+    )
 
 
 def sweep_summary(coeffs: Sequence[float], mazes: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -87,11 +100,17 @@ def sweep_summary(coeffs: Sequence[float], mazes: Sequence[dict[str, Any]]) -> d
         per_coeff.append({"coeff": c, **summarize(rows)})
     bands = {}
     for key in FIELD_METRICS:
-        at = [describe([patched_value(m["by_coeff"][i][key]) for m in mazes], intervals=False)
-              for i in range(len(coeffs))]
+        at = [
+            describe([patched_value(m["by_coeff"][i][key]) for m in mazes], intervals=False) for i in range(len(coeffs))
+        ]
         original = describe([m["original"][key] for m in mazes], intervals=False)
-        bands[key] = {"median": [s["median"] for s in at], "q25": [s["q25"] for s in at],
-                      "q75": [s["q75"] for s in at], "n": [s["n"] for s in at], "original_median": original["median"]}
+        bands[key] = {
+            "median": [s["median"] for s in at],
+            "q25": [s["q25"] for s in at],
+            "q75": [s["q75"] for s in at],
+            "n": [s["n"] for s in at],
+            "original_median": original["median"],
+        }
     return {"mazes": len(mazes), "by_coeff": per_coeff, "bands": bands}
 
 
@@ -127,18 +146,26 @@ def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary:
     return band_charts(title, [f"{c:g}" for c in coeffs], series, footer=footer)
 
 
-def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
     summary = sweep_summary(spec.coeffs, done)
     figures = {"sweep-metrics.png": _chart(session, plan.vector, spec.coeffs, summary)} if done else {}
-    return Report({"vector": plan.vector.describe(), "coeffs": list(spec.coeffs), "mazes": done, "summary": summary},
-                  figures)
+    return Report(
+        {"vector": plan.vector.describe(), "coeffs": list(spec.coeffs), "mazes": done, "summary": summary}, figures
+    )
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     keys = ("mean_tv", "p_toward_top_right", "entropy", "wall_mass")
-    return [f"coeff {row['coeff']:g}: " + ", ".join(
-        f"{METRICS[k].label} {fmt(patched_value(row[k])['median'] if METRICS[k].paired else row[k]['median'], 3)}"
-        for k in keys) for row in report["summary"]["by_coeff"]]
+    return [
+        f"coeff {row['coeff']:g}: "
+        + ", ".join(
+            f"{METRICS[k].label} {fmt(patched_value(row[k])['median'] if METRICS[k].paired else row[k]['median'], 3)}"
+            for k in keys
+        )
+        for row in report["summary"]["by_coeff"]
+    ]
 
 
 STUDY = Study(

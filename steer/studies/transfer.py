@@ -35,8 +35,10 @@ def check(spec: Spec) -> None:
     if spec.vector is None:
         raise SteerError("vector: missing; give an inline vector spec such as {kind: cheese}.")
     if spec.vector.file is not None:
-        raise SteerError("vector.file: transfer computes one vector per source seed; give an inline vector spec "
-                         "such as {kind: cheese}.")
+        raise SteerError(
+            "vector.file: transfer computes one vector per source seed; give an inline vector spec "
+            "such as {kind: cheese}."
+        )
     if spec.vector.source_seed is not None:
         raise SteerError("vector.source_seed: transfer takes its source seeds from `sources`; remove source_seed.")
     if spec.coeff is None:
@@ -74,8 +76,11 @@ class Plan:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         figures: list[str] = []
         pairs = _target_pairs(session, self, seed, target, out, figures)
-        return "done", figures, {"seed": seed, "maze": {"seed": seed, **maze_info(target)}, "pairs": pairs,
-                                 "figures": figures}
+        return (
+            "done",
+            figures,
+            {"seed": seed, "maze": {"seed": seed, **maze_info(target)}, "pairs": pairs, "figures": figures},
+        )
 
 
 def plan(spec: Spec, session: Session) -> Plan:
@@ -94,8 +99,9 @@ def plan(spec: Spec, session: Session) -> Plan:
     return Plan(spec, layer, sources, tuple(skips))
 
 
-def _target_pairs(session: Session, plan: Plan, seed: int, target: Maze, out: Path,
-                  figures: list[str]) -> list[dict[str, Any]]:
+def _target_pairs(
+    session: Session, plan: Plan, seed: int, target: Maze, out: Path, figures: list[str]
+) -> list[dict[str, Any]]:
     """Every source vector on one target; the target's prefix up to the layer runs once."""
     spec = plan.spec
     assert spec.coeff is not None
@@ -105,19 +111,21 @@ def _target_pairs(session: Session, plan: Plan, seed: int, target: Maze, out: Pa
     rows = []
     for src, patched in zip(plan.sources.values(), patched_fields, strict=True):
         m = maze_metrics(original, patched)
-        rows.append({
-            "source": src.seed,
-            "target": seed,
-            "same_maze_dim": src.maze.maze_dim == target.maze_dim,
-            # Two cheese-less mazes do not share a cheese square.
-            "same_cheese": src.maze.cheese is not None and src.maze.cheese == target.cheese,
-            "source_maze_dim": src.maze.maze_dim,
-            "source_cheese": maze_info(src.maze)["cheese"],
-            **{f"target_{k}": m[k] for k in MAZE_KEYS},
-            **{f"delta_{k}": delta(m[k]) for k in PAIRED},
-            "mean_tv": m["mean_tv"],
-            "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
-        })
+        rows.append(
+            {
+                "source": src.seed,
+                "target": seed,
+                "same_maze_dim": src.maze.maze_dim == target.maze_dim,
+                # Two cheese-less mazes do not share a cheese square.
+                "same_cheese": src.maze.cheese is not None and src.maze.cheese == target.cheese,
+                "source_maze_dim": src.maze.maze_dim,
+                "source_cheese": maze_info(src.maze)["cheese"],
+                **{f"target_{k}": m[k] for k in MAZE_KEYS},
+                **{f"delta_{k}": delta(m[k]) for k in PAIRED},
+                "mean_tv": m["mean_tv"],
+                "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
+            }
+        )
         if (src.seed, seed) in spec.show:
             name = f"transfer-src{src.seed}-tgt{seed}.png"
             save_png(_pair_figure(session, spec, src, seed, original, patched, m), out / name)
@@ -131,8 +139,9 @@ def effect_key(kind: str) -> str:
     return f"delta_{metric}" if METRICS[metric].paired else metric
 
 
-def _matrices(sources: Sequence[int], targets: Sequence[int], pairs: Sequence[dict[str, Any]],
-              kind: str) -> dict[str, Any]:
+def _matrices(
+    sources: Sequence[int], targets: Sequence[int], pairs: Sequence[dict[str, Any]], kind: str
+) -> dict[str, Any]:
     """Source × target matrices (rows: sources) of each effect; None where undefined or skipped."""
     by_pair = {(p["source"], p["target"]): p for p in pairs}
 
@@ -149,25 +158,36 @@ def _matrices(sources: Sequence[int], targets: Sequence[int], pairs: Sequence[di
     }
 
 
-def _pair_figure(session: Session, spec: Spec, src: Source, seed: int, original: VectorField,
-                 patched: VectorField, m: dict[str, Any]) -> Image.Image:
+def _pair_figure(
+    session: Session, spec: Spec, src: Source, seed: int, original: VectorField, patched: VectorField, m: dict[str, Any]
+) -> Image.Image:
     maze = original.maze
     panels = [
         Panel(maze, original.positions, original.arrows, "original\n" + headline(maze, m, "original")),
-        Panel(maze, patched.positions, patched.arrows, f"with seed {src.seed}'s vector\n" + headline(maze, m, "patched")),
+        Panel(
+            maze, patched.positions, patched.arrows, f"with seed {src.seed}'s vector\n" + headline(maze, m, "patched")
+        ),
         diff_panel(original, patched),
     ]
-    same = [what for what, ok in (("maze size", src.maze.maze_dim == maze.maze_dim),
-                                  ("cheese square", src.maze.cheese is not None and src.maze.cheese == maze.cheese))
-            if ok]
-    title = (f"seed {src.seed}'s {src.vector.kind} vector -> seed {seed} · coeff {spec.coeff:g} · "
-             f"{src.vector.layer} · {session.title}")
+    same = [
+        what
+        for what, ok in (
+            ("maze size", src.maze.maze_dim == maze.maze_dim),
+            ("cheese square", src.maze.cheese is not None and src.maze.cheese == maze.cheese),
+        )
+        if ok
+    ]
+    title = (
+        f"seed {src.seed}'s {src.vector.kind} vector -> seed {seed} · coeff {spec.coeff:g} · "
+        f"{src.vector.layer} · {session.title}"
+    )
     footer = f"same {' and '.join(same)} as the source · {LEGEND}" if same else LEGEND
     return figure(title, panels, footer=footer)
 
 
-def _heatmap(session: Session, spec: Spec, plan: Plan, mazes: dict[int, dict[str, Any]], matrices: dict[str, Any],
-             kind: str) -> Image.Image:
+def _heatmap(
+    session: Session, spec: Spec, plan: Plan, mazes: dict[int, dict[str, Any]], matrices: dict[str, Any], kind: str
+) -> Image.Image:
     sources, targets = transfer_seeds(spec)
 
     def label(seed: int, skipped: bool) -> str:
@@ -180,10 +200,19 @@ def _heatmap(session: Session, spec: Spec, plan: Plan, mazes: dict[int, dict[str
     metric = METRICS[KINDS[kind].effect_metric]
     what = f"change in {metric.label}" if metric.paired else metric.label
     title = f"{kind} vectors across mazes · coeff {spec.coeff:g} · {what} · {session.title}"
-    footer = ("n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
-              "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square")
-    return heatmap(title, rows, columns, matrices["effect"], notes,
-                   axis_titles=("source (vector from)", "target (applied to)"), footer=footer)
+    footer = (
+        "n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
+        "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square"
+    )
+    return heatmap(
+        title,
+        rows,
+        columns,
+        matrices["effect"],
+        notes,
+        axis_titles=("source (vector from)", "target (applied to)"),
+        footer=footer,
+    )
 
 
 def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
@@ -191,7 +220,9 @@ def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
     return f"same {' + '.join(same)}" if same else ""
 
 
-def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> Report:
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
     assert spec.vector is not None and spec.vector.pair is not None
     kind = spec.vector.pair.kind
     sources, targets = transfer_seeds(spec)
@@ -199,24 +230,31 @@ def report(plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]],
     info = {d["seed"]: d["maze"] for d in done}
     info.update({seed: {"seed": seed, **maze_info(src.maze)} for seed, src in plan.sources.items()})
     matrices = _matrices(sources, targets, pairs, kind)
-    return Report({
-        "skipped": [*plan.source_skips,
-                    *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped)],
-        "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.coeff},
-        "sources": list(sources),
-        "targets": list(targets),
-        "mazes": [info[seed] for seed in sorted(info)],
-        "effect_metric": KINDS[kind].effect_metric,
-        "matrices": matrices,
-        "pairs": pairs,
-    }, {"transfer-matrix.png": _heatmap(session, spec, plan, info, matrices, kind)})
+    return Report(
+        {
+            "skipped": [
+                *plan.source_skips,
+                *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped),
+            ],
+            "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.coeff},
+            "sources": list(sources),
+            "targets": list(targets),
+            "mazes": [info[seed] for seed in sorted(info)],
+            "effect_metric": KINDS[kind].effect_metric,
+            "matrices": matrices,
+            "pairs": pairs,
+        },
+        {"transfer-matrix.png": _heatmap(session, spec, plan, info, matrices, kind)},
+    )
 
 
 def summary(report: dict[str, Any]) -> list[str]:
     values = [v for row in report["matrices"]["effect"] for v in row if v is not None]
     span = f", from {min(values):+.3f} to {max(values):+.3f}" if values else ""
-    return [f"{len(report['sources'])} x {len(report['targets'])} pairs; effect = change in {report['effect_metric']}, "
-            f"defined for {len(values)}{span}"]
+    return [
+        f"{len(report['sources'])} x {len(report['targets'])} pairs; effect = change in {report['effect_metric']}, "
+        f"defined for {len(values)}{span}"
+    ]
 
 
 STUDY = Study(
