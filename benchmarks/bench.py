@@ -22,12 +22,14 @@ import torch
 
 from steer import checkpoints
 from steer.allocator import keep_freed_memory
+from steer.chain import behaviour
 from steer.env import MazeRenderer
+from steer.episodes import sample_episodes
 from steer.io import atomic_write_json
 from steer.metrics import maze_metrics, summarize
 from steer.reference import ReferencePolicy, reference_field
 from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, vector_field, vector_fields
+from steer.vfield import FieldInputs, facing_fields, facing_inputs, vector_field, vector_fields
 
 LAYER = "block2.res1.resadd_out"
 OUT = Path("outputs/bench")
@@ -138,6 +140,32 @@ def naive_workload(ck: checkpoints.Checkpoint, ref: ReferencePolicy, seeds: rang
     return fields
 
 
+def exact_behaviour(ck: checkpoints.Checkpoint, seeds: range) -> int:
+    """`steer behaviour`'s work: both facings of every square, original and −cheese, and the exact chains."""
+    renderer = MazeRenderer("easy")
+    mazes = 0
+    for seed in seeds:
+        maze = renderer.level(seed)
+        vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
+        fields = facing_fields(ck.policy, facing_inputs(renderer, maze), [(), [(LAYER, vec.tensor, -1.0)]])
+        for f in fields:
+            behaviour(f)
+        mazes += 1
+    return mazes
+
+
+def sampled_episodes_per_maze_s(ck: checkpoints.Checkpoint, seeds: range, episodes: int) -> float:
+    """Seconds to sample `episodes` real episodes per maze (original and −cheese), measured on `seeds`."""
+    renderer = MazeRenderer("easy")
+    start = time.perf_counter()
+    for seed in seeds:
+        maze = renderer.level(seed)
+        vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
+        for patches in ((), [(LAYER, vec.tensor, -1.0)]):
+            sample_episodes(ck.policy, maze, episodes, seed, patches, prefill=renderer)
+    return (time.perf_counter() - start) / len(seeds)
+
+
 def explorer_latency(ck: checkpoints.Checkpoint, changes: int = 20) -> dict[str, Any]:
     """`steer explore` on a free port: time coefficient changes on a 15x15 maze over HTTP, end to end."""
     import urllib.request
@@ -203,6 +231,11 @@ def main() -> None:
     results["cheese_statistic_phases_s"] = phases
     coeffs = [-3, -2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 3]
     results["sweep_10_coeffs_20_seeds_s"] = timed(lambda: coefficient_sweep(ck, range(20), coeffs), few)
+    results["exact_behaviour_100_seeds_s"] = timed(lambda: exact_behaviour(ck, seeds), few)
+    # Sampling is slow (a patched episode that never finds the cheese runs all 500 steps), so it is measured
+    # with 100 episodes on 5 mazes and scaled to 1,000 episodes on 100 mazes: a lower bound on the real cost.
+    per_maze = sampled_episodes_per_maze_s(ck, range(5), 100)
+    results["sampled_behaviour_1000_episodes_100_seeds_s_estimate"] = per_maze * 10 * 100
     results["explorer_coeff_change_15x15"] = explorer_latency(ck)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
@@ -269,6 +302,23 @@ def print_table(r: dict[str, Any]) -> None:
             f"steer is {r['naive_sweep_10_coeffs_20_seeds_s'] / r['sweep_10_coeffs_20_seeds_s']:.1f}x faster",
         )
     )
+    if "exact_behaviour_100_seeds_s" in r:
+        exact, field = r["exact_behaviour_100_seeds_s"], r["cheese_statistic_100_seeds_s"]
+        sampled = r["sampled_behaviour_1000_episodes_100_seeds_s_estimate"]
+        rows.append(
+            (
+                "exact behaviour, seeds 0-99, original and -cheese (easy)",
+                f"{exact:.2f} s",
+                f"{exact / field:.1f}x the field statistic (goal <= 2.5x)",
+            )
+        )
+        rows.append(
+            (
+                "  sampling 1,000 episodes per maze instead (estimate)",
+                f"{sampled:.0f} s",
+                f"{sampled / exact:.0f}x the exact computation",
+            )
+        )
     if "explorer_coeff_change_15x15" in r:
         e = r["explorer_coeff_change_15x15"]
         rows.append(
