@@ -25,7 +25,8 @@ import torch
 from steer.env import MazeRenderer, Mode, _procgen_env  # the renderer's env factory, with its deadlock guard
 from steer.errors import SteerError
 from steer.hooks import patching
-from steer.maze import Maze, Square, read_mouse
+from steer.maze import Maze, Square
+from steer.maze_state import read_mouse
 from steer.policy import ImpalaPolicy, obs_to_tensor
 from steer.vfield import BATCH_SIZE, Patch, action_probs
 

@@ -22,7 +22,8 @@ from torch import nn
 from torch.distributions import Categorical
 
 from steer.env import _procgen_env
-from steer.maze import CHEESE, EMPTY, WALL, MazeState
+from steer.maze import CHEESE, EMPTY, WALL
+from steer.maze_state import MazeState
 
 
 class _ResidualAdd(nn.Module):
