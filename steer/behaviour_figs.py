@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from steer.chain import Behaviour, GreedyPath
+from steer.charts import diverging
 from steer.episodes import Episode
 from steer.io import atomic_write_bytes
 from steer.maze import WALL, Maze, Square
@@ -26,7 +27,6 @@ from steer.render import (
     TEXT_RGB,
     WALL_RGB,
     _crop,
-    diverging,
     font,
     text_width,
     tile,

@@ -3,6 +3,9 @@
 The schematic is cropped to the open part of the world (plus one wall ring), so a 3x3 maze in a 15x15
 world is as legible as a full one. Arrows point where the policy's probability mass moves the mouse;
 an arrow of length one cell-half means the policy is certain. Diff panels use the same scale.
+
+This module draws maze panels and lays images out (`tile`, `figure`, `grid_figure`); charts without a
+maze (metric bands, heat maps, bar rows) are in steer/charts.py.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ TICK_RGB = (120, 120, 120)
 
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
+
+
+def text_width(text: str, size: int) -> float:
+    """Width in pixels of `text` in the default font at `size`."""
+    return ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text, font=font(size))
 
 
 @dataclass(frozen=True)
@@ -168,248 +176,8 @@ def save_png(img: Image.Image, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-# -- study figures: panel grids, metric-vs-coefficient charts, heat maps --------------------------------
-
-
 def grid_figure(
     title: str, panels: Sequence[Panel], columns: int, footer: str = "", base: Maze | None = None
 ) -> Image.Image:
     """Panels in rows of `columns` under one title; like `figure`, all panels share one cell size and crop."""
     return tile(title, _draw_panels(panels, base), columns, footer=footer)
-
-
-@dataclass(frozen=True)
-class BandSeries:
-    """One metric over the x positions of a chart: median line and 25–75% band; None where undefined."""
-
-    title: str
-    median: Sequence[float | None]
-    q25: Sequence[float | None]
-    q75: Sequence[float | None]
-    n: Sequence[int]
-    baseline: float | None = None  # drawn as a dashed line, e.g. the unpatched median
-    band: str = "median and 25-75% band"  # what line and band show, for the subtitle
-
-
-LINE_RGB = (24, 48, 120)
-BAND_RGB = (196, 208, 236)
-BASELINE_RGB = (150, 150, 150)
-GRID_RGB = (228, 228, 228)
-
-
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (steps of 1, 2 or 5 times a power of ten) covering [low, high]."""
-    span = max(high - low, 1e-9)
-    raw = span / max(count - 1, 1)
-    power = 10 ** np.floor(np.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = np.floor(low / step) * step
-    return [float(v) for v in np.arange(first, high + step * 0.5, step)]
-
-
-def _tick_label(value: float, step: float) -> str:
-    decimals = max(0, int(-np.floor(np.log10(step)))) if step < 1 else 0
-    return f"{value:.{decimals}f}"
-
-
-def _dashed_hline(d: ImageDraw.ImageDraw, x0: float, x1: float, y: float, color: tuple[int, int, int]) -> None:
-    x = x0
-    while x < x1:
-        d.line([(x, y), (min(x + 6, x1), y)], fill=color, width=2)
-        x += 11
-
-
-def _runs(values: Sequence[float | None]) -> list[list[int]]:
-    """Index runs where values are defined: a line or band is broken where a metric is undefined."""
-    runs: list[list[int]] = []
-    for i, v in enumerate(values):
-        if v is None:
-            continue
-        if runs and runs[-1][-1] == i - 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return runs
-
-
-def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int] = (440, 300)) -> Image.Image:
-    """One small chart: x at evenly spaced positions labelled `xlabels`, y auto-ranged with round ticks."""
-    width, height = size
-    left, right, top, bottom = 56, 14, 44, 46
-    img = Image.new("RGB", size, BG_RGB)
-    d = ImageDraw.Draw(img)
-    n_max = max(series.n, default=0)
-    d.text((left, 8), series.title, fill=TEXT_RGB, font=font(15))
-    d.text((left, 26), f"{series.band} over mazes (n <= {n_max})", fill=(110, 110, 110), font=font(11))
-    present = [v for v in (*series.q25, *series.q75, *series.median, series.baseline) if v is not None]
-    if not present:
-        d.text((left, height // 2), "undefined in every maze", fill=(120, 120, 120), font=font(13))
-        return img
-    lo, hi = min(present), max(present)
-    pad = 0.08 * (hi - lo) or max(0.05 * abs(hi), 0.05)
-    y_lo, y_hi = lo - pad, hi + pad
-    ticks = [t for t in nice_ticks(y_lo, y_hi) if y_lo <= t <= y_hi]
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def px(i: int) -> float:
-        return left + (plot_w * (i + 0.5) / len(xlabels))
-
-    def py(v: float) -> float:
-        return top + plot_h * (1 - (v - y_lo) / (y_hi - y_lo))
-
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-    for t in ticks:
-        d.line([(left, py(t)), (width - right, py(t))], fill=GRID_RGB, width=1)
-        label = _tick_label(t, step)
-        d.text((left - 6 - d.textlength(label, font=font(11)), py(t) - 7), label, fill=TEXT_RGB, font=font(11))
-    for i, label in enumerate(xlabels):
-        d.text((px(i) - d.textlength(label, font=font(11)) / 2, top + plot_h + 6), label, fill=TEXT_RGB, font=font(11))
-    d.text((left + plot_w / 2 - 30, height - 18), "coefficient", fill=(90, 90, 90), font=font(11))
-    d.rectangle((left, top, width - right, top + plot_h), outline=(160, 160, 160))
-    if series.baseline is not None:
-        _dashed_hline(d, left, width - right, py(series.baseline), BASELINE_RGB)
-    for run in _runs([None if a is None or b is None else a for a, b in zip(series.q25, series.q75, strict=True)]):
-        upper = [(px(i), py(series.q75[i])) for i in run]  # type: ignore[arg-type]
-        lower = [(px(i), py(series.q25[i])) for i in reversed(run)]  # type: ignore[arg-type]
-        if len(run) == 1:  # a single defined point: draw its band as a short bar
-            d.line([(upper[0][0], upper[0][1]), (lower[0][0], lower[0][1])], fill=BAND_RGB, width=10)
-        else:
-            d.polygon(upper + lower, fill=BAND_RGB)
-    for run in _runs(series.median):
-        points = [(px(i), py(series.median[i])) for i in run]  # type: ignore[arg-type]
-        if len(points) > 1:
-            d.line(points, fill=LINE_RGB, width=3)
-        for x, y in points:
-            d.ellipse((x - 3.5, y - 3.5, x + 3.5, y + 3.5), fill=LINE_RGB)
-    return img
-
-
-def band_charts(
-    title: str, xlabels: Sequence[str], series: Sequence[BandSeries], footer: str = "", columns: int = 3
-) -> Image.Image:
-    """Small-multiple charts of several metrics against the same x positions, in rows of `columns`."""
-    return tile(title, [band_chart(s, xlabels) for s in series], columns, footer=footer, gap=8, min_width=0)
-
-
-NEG_RGB = (33, 102, 172)
-POS_RGB = (178, 24, 43)
-NA_RGB = (225, 225, 225)
-
-
-def diverging(value: float, limit: float) -> tuple[int, int, int]:
-    """White at 0, blue toward -limit, red toward +limit."""
-    t = max(-1.0, min(1.0, value / limit)) if limit > 0 else 0.0
-    end = POS_RGB if t > 0 else NEG_RGB
-    return tuple(round(255 + (c - 255) * abs(t)) for c in end)  # type: ignore[return-value]
-
-
-def heatmap(
-    title: str,
-    row_labels: Sequence[str],
-    col_labels: Sequence[str],
-    values: Sequence[Sequence[float | None]],
-    notes: Sequence[Sequence[str]] | None = None,
-    axis_titles: tuple[str, str] = ("rows", "columns"),
-    footer: str = "",
-) -> Image.Image:
-    """A matrix as coloured cells (diverging, symmetric about 0) with each value and an optional note written in."""
-    cell_w, cell_h = 112, 58
-    label_w = max([text_width(lbl, 13) for lbl in row_labels] + [60]) + 16
-    pad, title_h, header_h, scale_h = 12, 34, 44, 44
-    footer_h = 22 * len(footer.split("\n")) if footer else 0
-    n_rows, n_cols = len(row_labels), len(col_labels)
-    texts = [text_width(title, 18), *(text_width(line, 13) for line in footer.split("\n") if footer)]
-    width = int(max(2 * pad + label_w + n_cols * cell_w, 2 * pad + max(texts), 560))
-    height = 2 * pad + title_h + header_h + n_rows * cell_h + scale_h + footer_h
-    out = Image.new("RGB", (width, height), BG_RGB)
-    d = ImageDraw.Draw(out)
-    d.text((pad, pad), title, fill=TEXT_RGB, font=font(18))
-    x0, y0 = pad + label_w, pad + title_h + header_h
-    d.text(
-        (pad, pad + title_h), f"rows: {axis_titles[0]} · columns: {axis_titles[1]}", fill=(90, 90, 90), font=font(12)
-    )
-    for j, label in enumerate(col_labels):
-        d.text((x0 + j * cell_w + 6, pad + title_h + 20), label, fill=TEXT_RGB, font=font(13))
-    present = [abs(v) for row in values for v in row if v is not None]
-    limit = max(present, default=0.0)
-    for i, label in enumerate(row_labels):
-        y = y0 + i * cell_h
-        d.text((pad, y + cell_h / 2 - 8), label, fill=TEXT_RGB, font=font(13))
-        for j in range(n_cols):
-            v = values[i][j]
-            x = x0 + j * cell_w
-            fill = NA_RGB if v is None else diverging(v, limit)
-            d.rectangle((x, y, x + cell_w - 2, y + cell_h - 2), fill=fill, outline=(200, 200, 200))
-            strong = v is not None and limit > 0 and abs(v) / limit > 0.6
-            ink = (255, 255, 255) if strong else TEXT_RGB
-            d.text((x + 8, y + 8), "n/a" if v is None else f"{v:+.3f}", fill=ink, font=font(17))
-            if notes and notes[i][j]:
-                d.text((x + 8, y + 34), notes[i][j], fill=ink, font=font(11))
-    _scale_bar(d, x0, y0 + n_rows * cell_h + 12, limit)
-    for k, line in enumerate(footer.split("\n") if footer else []):
-        d.text((pad, height - pad - footer_h + 4 + 22 * k), line, fill=(90, 90, 90), font=font(13))
-    return out
-
-
-def text_width(text: str, size: int) -> float:
-    """Width in pixels of `text` in the default font at `size`."""
-    return ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text, font=font(size))
-
-
-def _scale_bar(d: ImageDraw.ImageDraw, x: float, y: float, limit: float, width: int = 220) -> None:
-    for k in range(width):
-        v = (2 * k / (width - 1) - 1) * limit
-        d.line([(x + k, y), (x + k, y + 10)], fill=diverging(v, limit))
-    for frac, value in ((0.0, -limit), (0.5, 0.0), (1.0, limit)):
-        label = f"{value:+.2f}" if value else "0"
-        d.text((x + frac * width - text_width(label, 11) / 2, y + 13), label, fill=TEXT_RGB, font=font(11))
-
-
-def bar_rows(
-    title: str,
-    labels: Sequence[str],
-    values: Sequence[float | None],
-    reference: float | None = None,
-    footer: str = "",
-    value_range: tuple[float, float] = (0.0, 1.0),
-    highlight: str | None = None,
-) -> Image.Image:
-    """One horizontal bar per label (legible with 40+ rows); a dashed line marks `reference`."""
-    row_h, pad, label_w, bar_w = 18, 12, 250, 420
-    top = pad + 34
-    height = top + row_h * len(labels) + 40 + (26 if footer else 0)
-    width = int(max(pad * 2 + label_w + bar_w + 70, text_width(title, 16) + 2 * pad))
-    img = Image.new("RGB", (width, height), BG_RGB)
-    d = ImageDraw.Draw(img)
-    d.text((pad, pad), title, fill=TEXT_RGB, font=font(16))
-    lo, hi = value_range
-
-    def x_of(v: float) -> float:
-        return pad + label_w + bar_w * (min(max(v, lo), hi) - lo) / (hi - lo)
-
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        y = top + i * row_h
-        bold = label == highlight
-        d.text((pad, y + 2), label, fill=(180, 60, 0) if bold else TEXT_RGB, font=font(13))
-        if value is None:
-            d.text((x_of(lo) + 4, y + 2), "n/a", fill=(120, 120, 120), font=font(12))
-            continue
-        d.rectangle((x_of(lo), y + 3, x_of(value), y + row_h - 3), fill=(200, 90, 20) if bold else ARROW_RGB)
-        d.text((x_of(value) + 4, y + 2), f"{value:.2f}", fill=TEXT_RGB, font=font(12))
-    axis_y = top + row_h * len(labels) + 4
-    d.line((x_of(lo), axis_y, x_of(hi), axis_y), fill=TEXT_RGB)
-    for t in nice_ticks(lo, hi):
-        d.line((x_of(t), axis_y, x_of(t), axis_y + 4), fill=TEXT_RGB)
-        d.text((x_of(t) - 8, axis_y + 6), f"{t:g}", fill=TEXT_RGB, font=font(12))
-    if reference is not None:
-        _dashed_vline(d, x_of(reference), top, axis_y, (90, 90, 90))
-    if footer:
-        d.text((pad, height - pad - 18), footer, fill=(90, 90, 90), font=font(13))
-    return img
-
-
-def _dashed_vline(d: ImageDraw.ImageDraw, x: float, y0: float, y1: float, color: tuple[int, int, int]) -> None:
-    y = y0
-    while y < y1:
-        d.line((x, y, x, min(y + 5, y1)), fill=color, width=2)
-        y += 9

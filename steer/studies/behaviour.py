@@ -28,6 +28,7 @@ from PIL import Image
 
 from steer.behaviour_figs import episode_gif, occupancy_figure
 from steer.chain import Behaviour, behaviour
+from steer.charts import BandSeries, band_charts
 from steer.episodes import sample_episodes
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_json
@@ -42,7 +43,7 @@ from steer.metrics import (
     p_step_at,
     summarize,
 )
-from steer.render import BandSeries, band_charts, save_png
+from steer.render import save_png
 from steer.session import Session
 from steer.specs import Spec, parse_seeds
 from steer.stats import settings

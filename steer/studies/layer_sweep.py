@@ -9,10 +9,10 @@ from typing import Any
 
 from PIL import Image
 
+from steer.charts import bar_rows
 from steer.errors import SteerError
 from steer.metrics import MAZE_KEYS, METRICS, effect_metrics, fmt, maze_info, summarize
 from steer.policy import ImpalaPolicy
-from steer.render import bar_rows
 from steer.session import Session, resolve_layer
 from steer.specs import DEFAULT_LAYER, Spec
 from steer.study import CellResult, Report, Study

@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from steer.charts import BandSeries, band_charts
 from steer.errors import SteerError
 from steer.metrics import (
     FIELD_METRICS,
@@ -28,7 +29,7 @@ from steer.metrics import (
     summarize,
     unpatched_metrics,
 )
-from steer.render import LEGEND, BandSeries, Panel, band_charts, grid_figure, save_png
+from steer.render import LEGEND, Panel, grid_figure, save_png
 from steer.session import Session
 from steer.specs import Spec
 from steer.study import CellResult, Report, Study, seed_list

@@ -14,10 +14,11 @@ from typing import Any
 from PIL import Image
 
 from steer.captions import diff_panel, headline
+from steer.charts import heatmap
 from steer.errors import SteerError
 from steer.maze import Maze
 from steer.metrics import MAZE_KEYS, METRICS, PAIRED, delta, maze_info, maze_metrics
-from steer.render import LEGEND, Panel, figure, heatmap, save_png
+from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session, resolve_layer
 from steer.specs import Spec
 from steer.study import CellResult, Report, Study, seed_list
