@@ -35,17 +35,18 @@ import torch
 import yaml
 
 from steer import checkpoints
+from steer.chain import Behaviour, behaviour
 from steer.checkpoints import Checkpoint
 from steer.env import MazeRenderer, check_seed
 from steer.errors import SteerError, excerpt
 from steer.maze import WALL, Maze
-from steer.metrics import BEHAVIOUR_METRICS, FIELD_METRICS, METRICS, maze_info
+from steer.metrics import BEHAVIOUR_METRICS, FIELD_METRICS, METRICS, behaviour_metrics, maze_info
 from steer.session import Session
 from steer.specs import DEFAULT_LAYER, Spec
 from steer.studies import STUDIES
 from steer.vector_plan import plan_vector
 from steer.vectors import KINDS, SteeringVector, apply_edits
-from steer.vfield import FieldInputs, VectorField, vector_fields
+from steer.vfield import FieldInputs, VectorField, facing_fields, facing_inputs, vector_fields
 
 PARAMETERS = ("seed", "distribution_mode", "layer", "coeff", "vector", "target_edits")
 MAX_VECTOR_FILES = 200  # listed in the page's file picker
@@ -101,17 +102,24 @@ class MazeEntry:
         return out
 
 
-def episode_statistics(session: Session, maze: Maze, original: VectorField, patched: VectorField) -> Any:
-    """Exact episode statistics of the original and patched policies on this maze: the place for them, empty.
+class EpisodeCache:
+    """Both facings of one maze's squares (observations and memoised prefix) and the original policy's exact
+    behaviour, computed once per maze; a coefficient change then reruns only the network suffix on them."""
 
-    `steer/chain.py` computes them (steer.metrics' behaviour metrics: P(reach the cheese), P(visit the top-right
-    square), expected steps), but from fields of both facings of every square, several times the work of a
-    coefficient change; the behaviour study's author adds them here. Return
-    `steer.metrics.behaviour_metrics(original_behaviour, patched_behaviour)`, i.e. {metric name: {"original":
-    …, "patched": …}}: the page shows them in its "Episode statistics" table with the registry's labels
-    (hidden while this returns None). Cache them per maze (`MazeEntry`) for the original side.
-    """
-    return None
+    def __init__(self) -> None:
+        self._by_maze: LRU[tuple[str, bytes], tuple[FieldInputs, Behaviour]] = LRU(2)  # both facings: 2x a field
+
+    def statistics(self, session: Session, maze: Maze, layer: str, delta: torch.Tensor, batch_size: int) -> Any:
+        """`steer.metrics.behaviour_metrics(original, patched)`: exact episode statistics (steer/chain.py)."""
+        key = (session.mode, maze.to_bytes())
+        cached = self._by_maze.get(key)
+        if cached is None:
+            inputs = facing_inputs(session.renderer, maze, session.device)
+            (original,) = facing_fields(session.policy, inputs, [()], batch_size)
+            cached = self._by_maze.put(key, (inputs, behaviour(original)))
+        inputs, before = cached
+        (patched,) = facing_fields(session.policy, inputs, [[(layer, delta, 1.0)]], batch_size)
+        return behaviour_metrics(before, behaviour(patched))
 
 
 def _rows(grid: Any) -> list[str]:
@@ -134,6 +142,7 @@ class Explorer:
         self._sessions: dict[str, Session] = {}
         self._levels: LRU[tuple[str, int], Maze] = LRU(64)
         self._mazes: LRU[tuple[str, bytes], MazeEntry] = LRU(4)  # a 25x25 maze with its prefix is ~60 MB
+        self._episodes = EpisodeCache()
         self._vectors: LRU[str, SteeringVector] = LRU(32)
         # procgen environments, the prefix memo and the caches are not thread-safe; views are quick, so one at
         # a time is fine (the page sends at most one request at a time anyway).
@@ -306,7 +315,7 @@ class Explorer:
             (patched,) = vector_fields(
                 session.policy, entry.inputs, vec.layer, [spec.coeff * vec.tensor], spec.batch_size
             )
-            episode = episode_statistics(session, target, entry.original, patched)
+            episode = self._episodes.statistics(session, target, vec.layer, spec.coeff * vec.tensor, spec.batch_size)
         metrics = entry.metrics(patched)
         mouse = vec.meta.get("mouse")
         return {

@@ -60,7 +60,23 @@ def test_field_json_for_a_seed(client, easy: MazeRenderer) -> None:
     assert len(view["original"]["arrows"]) == len(view["patched"]["arrows"]) == len(view["positions"])
     m = view["metrics"]
     assert m["p_cheese_ds"]["original"] > 0.99 and m["p_cheese_ds"]["patched"] < 0.5
-    assert view["layer"] == LAYER and view["episode"] is None
+    assert view["layer"] == LAYER
+
+
+def test_the_view_carries_the_exact_episode_statistics_of_both_policies(client, ckpt, easy: MazeRenderer) -> None:
+    from steer.chain import maze_behaviours
+    from steer.metrics import BEHAVIOUR_METRICS
+    from steer.vectors import PairSpec, compute_vector
+
+    view = field(client, coeff=-2)
+    maze = easy.level(0)
+    vec = compute_vector(ckpt.policy, easy, maze, PairSpec("cheese"), LAYER)
+    before, after = maze_behaviours(ckpt.policy, easy, maze, [(), [(LAYER, vec.tensor, -2.0)]])
+    episode = view["episode"]
+    assert set(episode) == set(BEHAVIOUR_METRICS)
+    assert episode["p_reach_cheese"]["original"] == pytest.approx(before.p_cheese, abs=1e-5)
+    assert episode["p_reach_cheese"]["patched"] == pytest.approx(after.p_cheese, abs=1e-5)
+    assert episode["mean_steps"]["patched"] == pytest.approx(after.mean_steps, rel=1e-4)
 
 
 def test_a_coefficient_change_reruns_only_the_suffix_and_matches_vector_field(client, ckpt, easy) -> None:
@@ -238,6 +254,7 @@ def test_the_page_draws_what_the_server_computes(explorer) -> None:
 
         square = [8, 6]
         canvas = d.find_element("id", "canvas-original")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)  # as a user scrolls to it
         at = d.execute_script("return window.explorer.centerOf(8, 6)")
         size = canvas.size
         from selenium.webdriver.common.action_chains import ActionChains
