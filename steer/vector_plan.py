@@ -168,3 +168,16 @@ def plan_vector(
     origin = f" (seed {vspec.source_seed})" if vspec.source_seed is not None else ""
     name = label or f"{coeff:+g} x {vspec.pair.kind}{origin}"
     return VectorPlan(where, vspec.pair.kind, resolved, coeff, name, pair=vspec.pair, fixed=fixed)
+
+
+@dataclass(frozen=True)
+class OneVectorPlan:
+    """The start of a study plan built around one vector (apply, sweep-coeff, behaviour): the spec and the
+    vector's plan; the study's subclass adds its `cell`."""
+
+    spec: Spec
+    vector: VectorPlan
+
+    @property
+    def layer(self) -> str:
+        return self.vector.layer

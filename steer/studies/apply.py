@@ -17,7 +17,7 @@ from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
 from steer.specs import Spec
 from steer.study import CellResult, Report, Study
-from steer.vector_plan import VectorPlan, plan_vector
+from steer.vector_plan import OneVectorPlan, plan_vector
 from steer.vfield import FieldInputs, VectorField, vector_fields
 
 
@@ -29,14 +29,7 @@ def check(spec: Spec) -> None:
 
 
 @dataclass(frozen=True)
-class Plan:
-    spec: Spec
-    vector: VectorPlan
-
-    @property
-    def layer(self) -> str:
-        return self.vector.layer
-
+class Plan(OneVectorPlan):
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         spec, coeff = self.spec, self.vector.coeff
         try:

@@ -48,7 +48,7 @@ from steer.session import Session
 from steer.specs import Spec, parse_seeds
 from steer.stats import settings
 from steer.study import CellResult, Report, Study, seed_list
-from steer.vector_plan import VectorPlan, plan_vector
+from steer.vector_plan import OneVectorPlan, plan_vector
 from steer.vfield import VectorField, facing_fields, facing_inputs
 
 MAX_EPISODES = 10_000
@@ -96,14 +96,7 @@ def conditions(spec: Spec) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class Plan:
-    spec: Spec
-    vector: VectorPlan
-
-    @property
-    def layer(self) -> str:
-        return self.vector.layer
-
+class Plan(OneVectorPlan):
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         spec = self.spec
         try:

@@ -33,7 +33,7 @@ from steer.render import LEGEND, Panel, grid_figure, save_png
 from steer.session import Session
 from steer.specs import Spec
 from steer.study import CellResult, Report, Study, seed_list
-from steer.vector_plan import VectorPlan, plan_vector
+from steer.vector_plan import OneVectorPlan, VectorPlan, plan_vector
 from steer.vfield import FieldInputs, VectorField, vector_fields
 
 
@@ -51,14 +51,8 @@ def check(spec: Spec) -> None:
 
 
 @dataclass(frozen=True)
-class Plan:
-    spec: Spec
-    vector: VectorPlan
+class Plan(OneVectorPlan):
     grid_seeds: frozenset[int]  # the mazes whose fields are drawn across coefficients
-
-    @property
-    def layer(self) -> str:
-        return self.vector.layer
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         try:
