@@ -334,6 +334,21 @@ def _beside_spec(vector: VectorSpec, path: Path | None, where: str = "vector") -
 CONTROL_NAMES = ("random", "input_edit")
 
 
+def parse_metrics(value: Any, where: str = "metrics") -> tuple[str, ...]:
+    """Costly metrics a study computes only when asked: the behaviour metrics of steer.metrics."""
+    from steer.metrics import BEHAVIOUR_METRICS  # here, not at the top: metrics loads torch, specs need not
+
+    if not isinstance(value, list):
+        raise SteerError(f"{where}: expected a list such as [p_reach_cheese], got {excerpt(value)}.")
+    for i, name in enumerate(value):
+        if name not in BEHAVIOUR_METRICS:
+            raise SteerError(
+                f"{where}[{i}]: {excerpt(name)} is not a metric to ask for; the field metrics are always computed, "
+                f"and these on request: {', '.join(BEHAVIOUR_METRICS)}."
+            )
+    return tuple(dict.fromkeys(value))
+
+
 def parse_controls(value: Any, where: str = "controls") -> tuple[str, ...]:
     """Which controls and references to measure beside the effect: random, input_edit."""
     if not isinstance(value, list):

@@ -63,6 +63,7 @@ from steer.spec_values import (
     parse_controls,
     parse_edits,
     parse_layers,
+    parse_metrics,
     parse_pairs,
     parse_seeds,
     parse_vector,
@@ -116,6 +117,7 @@ class Spec:
     batch_size: int = 64  # 64 observations per forward pass ran fastest on small CPUs
     allow_other_checkpoint: bool = False  # apply vector files made with another checkpoint or mode
     controls: tuple[str, ...] = ()  # random and/or input_edit (steer/controls.py)
+    metrics: tuple[str, ...] = ()  # behaviour metrics to compute too (costly: both facings of every square)
     control_seed: int = 0  # seeds the random controls (with each maze's seed)
     vectors: tuple[ComposeItem, ...] = ()
     coeffs: tuple[float, ...] = ()
@@ -192,6 +194,7 @@ TOP_KEYS = (
     "grid_seeds",
     "controls",
     "control_seed",
+    "metrics",
 )
 COMMON_KEYS = (
     "name",
@@ -251,6 +254,7 @@ def parse_spec(
         batch_size=f.get_int("batch_size", 64, 1, 65536) or 64,
         allow_other_checkpoint=f.get_bool("allow_other_checkpoint"),
         controls=_optional(shared, "controls", parse_controls),
+        metrics=_optional(shared, "metrics", parse_metrics),
         control_seed=f.get_int("control_seed", 0) or 0,
         vectors=_optional(data, "vectors", parse_compose_items, path),
         coeffs=_optional(data, "coeffs", parse_coeffs),

@@ -90,3 +90,39 @@ def test_bad_behaviour_specs_are_one_clear_error(tmp_path: Path, extra: dict, me
     result = run("behaviour", spec, "--out", tmp_path / "o")
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_sweep_and_apply_report_behaviour_metrics_when_asked(tmp_path: Path, ckpt, easy) -> None:
+    from steer.chain import maze_behaviours
+    from steer.vectors import PairSpec, compute_vector
+
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeffs": [-1, 0], "metrics": ["p_reach_cheese"]}
+        )
+    )
+    assert run("sweep-coeff", spec, "--out", tmp_path / "sweep").exit_code == 0
+    report = json.loads((tmp_path / "sweep" / "metrics.json").read_text())
+    maze = report["mazes"][0]
+    minus, zero = maze["by_coeff"]
+    assert zero["p_reach_cheese"]["patched"] == pytest.approx(maze["original"]["p_reach_cheese"], abs=1e-6)
+    level = easy.level(1)
+    vec = compute_vector(ckpt.policy, easy, level, PairSpec("cheese"), "block2.res1.resadd_out")
+    _, direct = maze_behaviours(ckpt.policy, easy, level, [(), [("block2.res1.resadd_out", vec.tensor, -1.0)]])
+    assert minus["p_reach_cheese"]["patched"] == pytest.approx(direct.p_cheese, abs=1e-5)
+    assert "p_reach_cheese" in report["summary"]["bands"] and "p_reach_top_right" not in maze["original"]
+
+    spec = tmp_path / "apply.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1, "metrics": ["p_reach_cheese", "mean_steps"]}
+        )
+    )
+    assert run("apply", spec, "--out", tmp_path / "apply").exit_code == 0
+    applied = json.loads((tmp_path / "apply" / "metrics.json").read_text())
+    assert applied["mazes"][0]["p_reach_cheese"]["patched"] == pytest.approx(direct.p_cheese, abs=1e-5)
+    assert applied["summary"]["mean_steps"]["change"]["n"] == 1
+    spec.write_text(yaml.safe_dump({"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1, "metrics": ["tv"]}))
+    bad = run("apply", spec, "--out", tmp_path / "bad")
+    assert bad.exit_code == 2 and "metrics[0]: 'tv' is not a metric to ask for" in bad.output

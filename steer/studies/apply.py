@@ -9,10 +9,11 @@ from typing import Any
 from PIL import Image
 
 from steer.captions import diff_panel
+from steer.chain import maze_behaviours
 from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
 from steer.errors import SteerError
 from steer.io import atomic_write_json
-from steer.metrics import MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_metrics, summarize
+from steer.metrics import BEHAVIOUR_METRICS, MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_metrics, summarize
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
 from steer.specs import Spec
@@ -43,6 +44,11 @@ class Plan(OneVectorPlan):
         original, patched, *control = vector_fields(session.policy, inputs, self.layer, deltas, spec.batch_size)
         source = vec.meta.get("source_seed")
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
+        if spec.metrics:  # asked-for behaviour metrics: exact episode statistics of both policies
+            before, after = maze_behaviours(
+                session.policy, session.renderer, target, [(), [(self.layer, vec.tensor, coeff)]]
+            )
+            m.update({n: BEHAVIOUR_METRICS[n].compute(before, after) for n in spec.metrics})
         panels = []
         if spec.controls:
             m["controls"] = {}
@@ -184,7 +190,7 @@ def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds"
 STUDY = Study(
     name="apply",
     help="Apply a vector with a coefficient to target mazes; write field PNGs, field JSON and metrics.json.",
-    keys=("seeds", "vector", "coeff", "controls", "control_seed"),
+    keys=("seeds", "vector", "coeff", "controls", "control_seed", "metrics"),
     required=("seeds", "vector", "coeff"),
     check=check,
     plan=plan,

@@ -15,9 +15,11 @@ from typing import Any
 
 from PIL import Image
 
+from steer.chain import maze_behaviours
 from steer.charts import BandSeries, band_charts
 from steer.errors import SteerError
 from steer.metrics import (
+    BEHAVIOUR_METRICS,
     FIELD_METRICS,
     MAZE_KEYS,
     METRICS,
@@ -73,6 +75,12 @@ class Plan(OneVectorPlan):
                 {"coeff": c, **effect_metrics(original, f)} for c, f in zip(self.spec.coeffs, fields, strict=True)
             ],
         }
+        if self.spec.metrics:  # asked-for behaviour metrics: exact episode statistics at every coefficient
+            patch_sets = [(), *([(self.layer, vec.tensor, c)] for c in self.spec.coeffs)]
+            before, *after = maze_behaviours(session.policy, session.renderer, target, patch_sets)
+            entry["original"].update({n: BEHAVIOUR_METRICS[n].unpatched(before) for n in self.spec.metrics})
+            for row, b in zip(entry["by_coeff"], after, strict=True):
+                row.update({n: BEHAVIOUR_METRICS[n].compute(before, b) for n in self.spec.metrics})
         files = []
         if seed in self.grid_seeds:
             files.append(f"sweep-fields-seed{seed}.png")
@@ -94,7 +102,7 @@ def sweep_summary(coeffs: Sequence[float], mazes: Sequence[dict[str, Any]]) -> d
         rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_coeff"][i]} for m in mazes]
         per_coeff.append({"coeff": c, **summarize(rows)})
     bands = {}
-    for key in FIELD_METRICS:
+    for key in [*FIELD_METRICS, *(k for k in BEHAVIOUR_METRICS if mazes and k in mazes[0]["original"])]:
         at = [
             describe([patched_value(m["by_coeff"][i][key]) for m in mazes], intervals=False) for i in range(len(coeffs))
         ]
@@ -128,8 +136,8 @@ def _grid(session: Session, plan: VectorPlan, entry: dict[str, Any], fields: Seq
 
 def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary: dict[str, Any]) -> Image.Image:
     series = []
-    for key, metric in FIELD_METRICS.items():
-        b = summary["bands"][key]
+    for key, b in summary["bands"].items():
+        metric = METRICS[key]
         if not any(n for n in b["n"]):
             continue  # e.g. cheese metrics on cheese-removed mazes
         series.append(BandSeries(metric.label, b["median"], b["q25"], b["q75"], b["n"], b["original_median"]))
@@ -166,7 +174,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="sweep-coeff",
     help="Apply one vector at each of several coefficients; chart each metric against the coefficient.",
-    keys=("seeds", "vector", "coeffs", "grid_seeds"),
+    keys=("seeds", "vector", "coeffs", "grid_seeds", "metrics"),
     required=("seeds", "vector", "coeffs"),
     check=check,
     plan=plan,
