@@ -39,8 +39,9 @@ _worker: tuple[Session, Plan, Path] | None = None
 
 def _init_worker(recipe: Recipe, plan: Plan, out: Path, threads: int) -> None:
     global _worker
-    # The parent's thread count, not one: oneDNN picks its convolution blocking by thread count, and a
-    # different blocking changes float32 rounding. Same threads, same bits as `--workers 1`.
+    # One thread per worker: the processes share the cores, and a single-threaded process does not stall
+    # when another holds a core (two OpenMP threads wait on each other). The bits do not depend on the thread
+    # count: tests/test_cli.py checks `--workers 2` against one two-thread process byte for byte.
     torch.set_num_threads(threads)
     _worker = (Session.from_recipe(recipe), plan, out)
 
@@ -99,7 +100,7 @@ def run_cells(
                 min(workers, len(todo)),
                 mp_context=ctx,
                 initializer=_init_worker,
-                initargs=(session.recipe(), plan, run.path, torch.get_num_threads()),
+                initargs=(session.recipe(), plan, run.path, 1),
             ) as pool:
                 for future in as_completed([pool.submit(_work, seed) for seed in todo]):
                     keep(*future.result())
