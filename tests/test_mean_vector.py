@@ -66,3 +66,19 @@ def test_unbuildable_seeds_are_skipped_and_listed(session: Session) -> None:
     plan = plan_vector(session, spec, spec.vector, 1.0, "vector")
     assert plan.fixed is not None
     assert plan.fixed.meta["source_seeds"] == [0] and plan.fixed.meta["skipped_source_seeds"] == [6]
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "message"),
+    [
+        ("compute-vector", {}, "vector.source_seeds: compute-vector writes one vector per seed"),
+        ("transfer", {"coeff": -1}, "vector.source_seeds: transfer computes one vector per source"),
+        ("layer-sweep", {"coeff": -1}, "without file, source_seed or source_seeds"),
+    ],
+)
+def test_studies_that_build_their_own_vectors_refuse_a_mean(command: str, extra: dict, message: str) -> None:
+    from steer.studies import STUDIES
+
+    spec = {"seeds": [0], "vector": {"kind": "cheese", "source_seeds": [0, 1]}, **extra}
+    with pytest.raises(SteerError, match=message.replace(".", r"\.")):
+        STUDIES[command].parse(spec)
