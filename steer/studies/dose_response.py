@@ -78,8 +78,8 @@ def downstream_sites(session: Session, layer: str, asked: tuple[str, ...] | None
             ) from None
         if not start < policy.site_index(site) <= last:
             raise SteerError(
-                f"{where}: {display_name(site)} is not downstream of the layer {layer} (or is the value head); "
-                f"give sites after the layer, up to fc_policy."
+                f"{where}: {display_name(site)} is not downstream of the layer {display_name(layer)} (or is the value "
+                "head); give sites after the layer, up to fc_policy."
             )
         out.append(site)
     return tuple(sorted(dict.fromkeys(out), key=policy.site_index))
