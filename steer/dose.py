@@ -55,15 +55,17 @@ class SiteDose:
 
         Reductions run over every dimension but t in place: flattening first would copy the channels-last
         activations, and with one call per t or pair the bookkeeping cost more than the network pass itself.
+        Each chunk is reduced in float32 (a float64 reduction ran 3x slower; one chunk's relative rounding,
+        ~1e-6, is far below what the float32 activations themselves carry) and summed over chunks in float64.
         """
         d = patched - base.unsqueeze(0)
         rest = tuple(range(1, d.ndim))
-        self.sq += d.square().sum(rest, dtype=torch.float64).cpu().numpy()
+        self.sq += d.square().sum(rest).cpu().double().numpy()
         if self.pairs:
             neg = torch.tensor([p[1] for p in self.pairs], device=d.device)
             pos = torch.tensor([p[2] for p in self.pairs], device=d.device)
             both = d.index_select(0, neg) + d.index_select(0, pos)
-            self.sum_sq += both.square().sum(rest, dtype=torch.float64).cpu().numpy()
+            self.sum_sq += both.square().sum(rest).cpu().double().numpy()
         if self.relu:
             flipped = (patched > 0) != (base > 0).unsqueeze(0)
             self.flips += flipped.sum(rest).cpu().numpy()
