@@ -123,10 +123,17 @@ def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int]
 
 
 def band_charts(
-    title: str, xlabels: Sequence[str], series: Sequence[BandSeries], footer: str = "", columns: int = 3
+    title: str,
+    xlabels: Sequence[str],
+    series: Sequence[BandSeries],
+    footer: str = "",
+    columns: int = 3,
+    size: tuple[int, int] = (440, 300),
 ) -> Image.Image:
-    """Small-multiple charts of several metrics against the same x positions, in rows of `columns`."""
-    return tile(title, [band_chart(s, xlabels) for s in series], columns, footer=footer, gap=8, min_width=0)
+    """Small-multiple charts of several metrics against the same x positions, in rows of `columns`; `size`
+    is one chart's, wider where many x labels must fit."""
+    charts = [band_chart(s, xlabels, size) for s in series]
+    return tile(title, charts, columns, footer=footer, gap=8, min_width=0)
 
 
 NEG_RGB = (33, 102, 172)

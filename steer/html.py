@@ -252,6 +252,8 @@ def _vector_text(vector: Mapping[str, Any]) -> str:
     text = f"{vector.get('kind', '?')} vector"
     if vector.get("file"):
         return f"{text} from file {vector['file']}"
+    if vector.get("source_seeds"):
+        return f"{text}, mean over {len(vector['source_seeds'])} mazes"
     source = vector.get("source_seed")
     return f"{text} of seed {source}" if source is not None else f"{text}, each maze's own"
 

@@ -29,6 +29,7 @@ class VectorSpec:
     pair: PairSpec | None = None  # inline
     source_seed: int | None = None  # None: each target's own vector
     file: Path | None = None  # a saved vector instead
+    source_seeds: tuple[int, ...] | None = None  # the mean of the pair's vectors over these mazes
 
 
 @dataclass(frozen=True)
@@ -218,12 +219,18 @@ def parse_edits(value: Any, where: str) -> tuple[Edit, ...]:
 
 def parse_vector(value: Any, where: str = "vector") -> VectorSpec:
     if isinstance(value, dict) and "file" in value:
+        for key in ("source_seed", "source_seeds"):
+            if key in value:
+                raise SteerError(
+                    f"{where}.{key}: a vector file is already computed; give either {where}.file or an inline "
+                    f"vector with {key}, not both."
+                )
         f = _Fields(value, where, ("file",))
         name = f.get_str("file")
         if name is None:
             raise SteerError(f"{where}.file: empty; give the path of a vector file made by `steer compute-vector`.")
         return VectorSpec(file=Path(name))
-    f = _Fields(value, where, ("kind", "source_seed", "mouse", "a", "b"))
+    f = _Fields(value, where, ("kind", "source_seed", "source_seeds", "mouse", "a", "b"))
     kind = f.get_choice("kind", VECTOR_KINDS)
     if kind is None:
         raise SteerError(f"{where}.kind: missing. Use one of {', '.join(VECTOR_KINDS)}, or give {where}.file.")
@@ -233,7 +240,12 @@ def parse_vector(value: Any, where: str = "vector") -> VectorSpec:
     if kind == "custom" and not (a or b):
         raise SteerError(f"{where}: kind custom needs edit lists 'a' and/or 'b', e.g. a: [{{cheese: [10, 4]}}].")
     mouse = _square(f.data["mouse"], f.where("mouse")) if f.has("mouse") else None
-    return VectorSpec(pair=PairSpec(kind, a, b, mouse), source_seed=f.get_int("source_seed"))
+    if f.has("source_seed") and f.has("source_seeds"):
+        raise SteerError(
+            f"{where}: give source_seed (one maze's vector) or source_seeds (the mean over several mazes), not both."
+        )
+    sources = parse_seeds(f.data["source_seeds"], f.where("source_seeds")) if f.has("source_seeds") else None
+    return VectorSpec(pair=PairSpec(kind, a, b, mouse), source_seed=f.get_int("source_seed"), source_seeds=sources)
 
 
 MAX_COEFFS = 1000
@@ -341,7 +353,7 @@ def parse_metrics(value: Any, where: str = "metrics") -> tuple[str, ...]:
     if not isinstance(value, list):
         raise SteerError(f"{where}: expected a list such as [p_reach_cheese], got {excerpt(value)}.")
     for i, name in enumerate(value):
-        if not isinstance(name, str) or name not in BEHAVIOUR_METRICS:
+        if not isinstance(name, str) or name not in BEHAVIOUR_METRICS:  # a list or mapping is unhashable
             raise SteerError(
                 f"{where}[{i}]: {excerpt(name)} is not a metric to ask for; the field metrics are always computed, "
                 f"and these on request: {', '.join(BEHAVIOUR_METRICS)}."

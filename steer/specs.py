@@ -15,6 +15,7 @@ This module holds the `Spec`, the tables of keys and the whole-spec parse; the p
     vector:                             # an inline pair spec ...
       kind: cheese                      #   cheese | top_right | custom
       source_seed: 0                    #   optional; default: each target maze's own vector
+      # source_seeds: {from: 0, to: 99} #   or: the mean of the pair's vectors over these mazes
       mouse: [6, 6]                     #   optional; default: the level's start square
       a: [{cheese: [10, 4]}]            #   custom only: edits for the two observations
       b: []

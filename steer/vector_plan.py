@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from steer.checkpoints import sha256_of
 from steer.errors import SteerError, excerpt
 from steer.hooks import check_shape
@@ -32,6 +34,38 @@ def build_vector(
         "checkpoint": session.checkpoint.name,
     }
     return compute_vector(session.policy, session.renderer, session.target_maze(spec, seed), pair, layer, meta, where)
+
+
+def mean_vector(
+    session: Session, spec: Spec, seeds: tuple[int, ...], pair: PairSpec, layer: str, where: str = "vector"
+) -> SteeringVector:
+    """The mean of `pair`'s vectors over `seeds`' mazes; a seed whose pair cannot be built is skipped (and listed).
+
+    Every maze of one mode renders the same 64x64 observation, so the vectors share one shape and average.
+    """
+    built: list[SteeringVector] = []
+    skipped: dict[int, str] = {}
+    for seed in seeds:
+        try:
+            built.append(build_vector(session, spec, seed, pair, layer))
+        except SteerError as e:
+            skipped[seed] = str(e)
+    if not built:
+        first, reason = next(iter(skipped.items()))
+        raise SteerError(
+            f"{where}.source_seeds: none of the {len(seeds)} seeds gives a {pair.kind} vector (seed {first}: "
+            f"{excerpt(reason, 200)}). Choose seeds whose mazes can build the pair."
+        )
+    # Per-maze keys (the mouse square of each pair) would describe only the first maze; they are dropped.
+    meta = {k: v for k, v in built[0].meta.items() if k not in ("mouse", "mouse_a", "mouse_b")}
+    meta.update(
+        source_seed=None,
+        source_seeds=[v.meta["source_seed"] for v in built],
+        skipped_source_seeds=list(skipped),
+        skipped_reasons={str(k): excerpt(r, 200) for k, r in skipped.items()},
+    )
+    tensor = torch.stack([v.tensor for v in built]).mean(0)
+    return SteeringVector(layer=built[0].layer, tensor=tensor, kind=pair.kind, meta=meta)
 
 
 def _check_origin(session: Session, vec: SteeringVector, path: Path, where: str, allow_other: bool) -> None:
@@ -126,6 +160,11 @@ class VectorPlan:
         """The seed a fixed vector came from; None for each target's own vector."""
         return self.fixed.meta.get("source_seed") if self.fixed is not None else None
 
+    @property
+    def source_seeds(self) -> list[int] | None:
+        """The seeds a mean vector averages over; None for a single maze's vector."""
+        return self.fixed.meta.get("source_seeds") if self.fixed is not None else None
+
     def describe(self) -> dict[str, Any]:
         """The vector as reports record it."""
         return {
@@ -134,6 +173,12 @@ class VectorPlan:
             "coeff": self.coeff,
             "layer": self.layer,
             "source_seed": self.source_seed,
+            **({"source_seeds": self.source_seeds} if self.source_seeds is not None else {}),
+            **(
+                {"skipped_source_seeds": self.fixed.meta.get("skipped_source_seeds", [])}
+                if self.fixed is not None and self.source_seeds is not None
+                else {}
+            ),
             "file": str(self.file) if self.file else None,
         }
 
@@ -165,7 +210,11 @@ def plan_vector(
             fixed = build_vector(session, spec, vspec.source_seed, vspec.pair, resolved)
         except SteerError as e:
             raise SteerError(f"{where}.source_seed: seed {vspec.source_seed}: {e}") from None
+    elif vspec.source_seeds is not None:
+        fixed = mean_vector(session, spec, vspec.source_seeds, vspec.pair, resolved, where)
     origin = f" (seed {vspec.source_seed})" if vspec.source_seed is not None else ""
+    if fixed is not None and vspec.source_seeds is not None:
+        origin = f" (mean of {len(fixed.meta['source_seeds'])} mazes)"
     name = label or f"{coeff:+g} x {vspec.pair.kind}{origin}"
     return VectorPlan(where, vspec.pair.kind, resolved, coeff, name, pair=vspec.pair, fixed=fixed)
 

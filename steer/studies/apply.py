@@ -84,10 +84,9 @@ class Plan(OneVectorPlan):
                 )
         files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
         write_field_json(out / files[0], seed, original, patched)
-        title = (
-            f"seed {seed} · {vec.kind} vector{'' if source == seed else f' from seed {source}'}"
-            f" · {self.layer} · coeff {coeff:g} · {session.title}"
-        )
+        sources = vec.meta.get("source_seeds")
+        origin = f" (mean of {len(sources)} mazes)" if sources else "" if source == seed else f" from seed {source}"
+        title = f"seed {seed} · {vec.kind} vector{origin} · {self.layer} · coeff {coeff:g} · {session.title}"
         save_png(_figure(title, original, patched, m, panels), out / files[1])
         return "done", files, m
 

@@ -26,6 +26,11 @@ def check(spec: Spec) -> None:
             "vector.source_seed: compute-vector makes a vector from each seed in `seeds`; list the source seed "
             "there instead."
         )
+    if spec.vector.source_seeds is not None:
+        raise SteerError(
+            "vector.source_seeds: compute-vector writes one vector per seed in `seeds`, not a mean; apply the mean "
+            "directly by giving source_seeds in the `vector` of apply, sweep-coeff, behaviour or dose-response."
+        )
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from steer.vfield import FieldInputs, vector_field
 
 
 def check(spec: Spec) -> None:
-    if spec.vector is None or spec.vector.pair is None or spec.vector.source_seed is not None:
+    vec = spec.vector
+    if vec is None or vec.pair is None or vec.source_seed is not None or vec.source_seeds is not None:
         raise SteerError(
             "vector: a layer sweep computes each maze's own vector at every layer; give an inline "
-            "vector spec such as {kind: cheese} without file or source_seed."
+            "vector spec such as {kind: cheese} without file, source_seed or source_seeds."
         )
     if spec.coeff is None:
         raise SteerError("coeff: missing; give the coefficient to apply at every layer, e.g. coeff: -1.")

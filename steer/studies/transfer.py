@@ -42,6 +42,11 @@ def check(spec: Spec) -> None:
         )
     if spec.vector.source_seed is not None:
         raise SteerError("vector.source_seed: transfer takes its source seeds from `sources`; remove source_seed.")
+    if spec.vector.source_seeds is not None:
+        raise SteerError(
+            "vector.source_seeds: transfer computes one vector per source in `sources`; remove source_seeds "
+            "(to apply a mean vector, use `steer apply` with it)."
+        )
     if spec.coeff is None:
         raise SteerError("coeff: missing; give the coefficient to multiply each source's vector by, e.g. coeff: -1.")
     if spec.sources and spec.targets and spec.raw.get("seeds") is not None:

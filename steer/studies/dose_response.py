@@ -1,0 +1,315 @@
+"""`steer dose-response`: how a vector's effect grows with its coefficient t at every site downstream of it.
+
+    seeds: {from: 0, to: 49}
+    vector: {kind: top_right}           # own, source_seed, source_seeds (a mean) or file, as in `apply`
+    ts: [-1, -0.1, 0.1, 1]              # optional; default ±[0.01, 0.03, 0.1, 0.3, 1, 2, 5, 10, 20]
+    sites: [block3.res1.resadd_out]     # optional; default every hook point after the layer through fc_policy
+    asymmetry_threshold: 0.2            # optional; where the add/subtract asymmetry at t = 1 is reported
+
+Per maze and site: ||D(t)||, the linearity ratio, the odd asymmetry and (at ReLU outputs) the fraction of units
+whose on/off state flips (`steer.dose`), the same at the action probabilities, and P(cheese | DS),
+P(top-right | DS) and mean TV at each t. The prefix up to the layer runs once per maze; the suffix runs for all
+t at once in batches, and only running sums are kept, so memory does not grow with the number of t.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from steer.charts import BandSeries, band_charts, heatmap
+from steer.dose import DEFAULT_TS, SiteDose, sign_pairs
+from steer.errors import SteerError, excerpt
+from steer.metrics import METRICS, describe, fmt, maze_info
+from steer.policy import display_name
+from steer.session import Session
+from steer.spec_values import finite_float, parse_coeffs, parse_layers
+from steer.specs import Spec
+from steer.study import CellResult, Report, Study
+from steer.vector_plan import OneVectorPlan, plan_vector
+from steer.vfield import FieldInputs, VectorField, action_probs, check_finite
+
+PROBS = "action_probs"  # the pseudo-site after fc_policy: the policy's action distribution
+BEHAVIOUR = ("p_cheese_ds", "p_top_right_ds", "mean_tv")
+MEASURES = ("norm", "linearity", "relu_flips")  # per t; the asymmetry is per |t|
+
+
+def parse_ts(value: Any, where: str = "ts") -> tuple[float, ...]:
+    """Coefficients as `coeffs` takes them, sorted; 0 is refused (it is the baseline every D(t) is taken from)."""
+    ts = parse_coeffs(value, where)
+    if 0 in ts:
+        raise SteerError(f"{where}: 0 is the baseline D(t) is measured from, computed always; leave it out.")
+    return tuple(sorted(ts))
+
+
+def parse_threshold(value: Any, where: str = "asymmetry_threshold") -> float:
+    x = finite_float(value, where)
+    if not 0 < x < 1:
+        raise SteerError(f"{where}: {x:g} is out of range; the asymmetry lies in [0, 1], so use a number in (0, 1).")
+    return x
+
+
+def _is_relu(site: str) -> bool:
+    """A ReLU output, by internal (`block2.res1.relu1`) or display (`relu3_out`) name."""
+    return site.rsplit(".", 1)[-1].startswith("relu")
+
+
+def downstream_sites(session: Session, layer: str, asked: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Internal names of the measured sites: those asked for (each after the layer), or every site after it."""
+    policy = session.policy
+    start = policy.site_index(layer)
+    last = policy.site_index("fc_policy")
+    if not asked:
+        # `flatten` is relu3 reshaped: the same numbers, so measuring it twice would add nothing.
+        return tuple(s.name for s in policy.sites[start + 1 : last + 1] if s.name != "flatten")
+    out = []
+    for i, name in enumerate(asked):
+        where = f"sites[{i}]"
+        try:
+            site = policy.resolve(name)
+        except SteerError:
+            raise SteerError(
+                f"{where}: {excerpt(name)} is not a hook point of this policy. Valid names: "
+                f"{', '.join(policy.hook_names)}."
+            ) from None
+        if not start < policy.site_index(site) <= last:
+            raise SteerError(
+                f"{where}: {display_name(site)} is not downstream of the layer {display_name(layer)} (or is the value "
+                "head); give sites after the layer, up to fc_policy."
+            )
+        out.append(site)
+    return tuple(sorted(dict.fromkeys(out), key=policy.site_index))
+
+
+@dataclass(frozen=True)
+class Plan(OneVectorPlan):
+    ts: tuple[float, ...]
+    sites: tuple[str, ...]  # internal names, in network order
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        try:
+            target = session.target_maze(self.spec, seed)
+            vec = self.vector.for_target(session, self.spec, seed)
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        policy, inputs = session.policy, FieldInputs.render(session.renderer, target, session.device)
+        site = policy.resolve(self.layer)
+        ts = (0.0, *self.ts)
+        k, n = len(ts), len(inputs.positions)
+        acc = {s: SiteDose(self.ts, _is_relu(s)) for s in (*self.sites, PROBS)}
+        probs = []
+        keep = frozenset({*self.sites, "fc_policy"})
+        # Observations × t per suffix pass ≈ 4 × batch_size: the measures reduce every kept site per pass, and
+        # on 2 cores passes of ~256 ran a third faster than ~64 (per-pass overhead of ~22 sites' reductions).
+        step = max(1, 4 * self.spec.batch_size // k)
+        with torch.inference_mode():
+            values = inputs.prefix(policy, site, self.spec.batch_size)
+            delta = vec.tensor.to(values[site].device)
+            for i in range(0, n, step):
+                batch = {}
+                for name, v in values.items():
+                    chunk = v[i : i + step]
+                    batch[name] = torch.cat([chunk + t * delta for t in ts] if name == site else [chunk] * k)
+                got = policy.run(batch, start=site, keep=keep)
+                got[PROBS] = action_probs(got["fc_policy"])
+                for s, a in acc.items():
+                    per_t = got[s].reshape(k, -1, *got[s].shape[1:])
+                    a.add(per_t[0], per_t[1:])
+                probs.append(got[PROBS].reshape(k, -1, got[PROBS].shape[-1]).cpu())
+        by_t = torch.cat(probs, dim=1).numpy()
+        check_finite(by_t, [self.layer])
+        fields = [VectorField(target, inputs.positions, p) for p in by_t]
+        behaviour = {
+            name: [METRICS[name].compute(fields[0], f) for f in fields[1:]] for name in BEHAVIOUR
+        }  # the field metrics give {original, patched}; mean TV is one number
+        entry = {
+            "seed": seed,
+            **maze_info(target),
+            "vector_source_seed": vec.meta.get("source_seed"),
+            "vector_norm": float(vec.tensor.norm()),
+            "original": {name: METRICS[name].unpatched(fields[0]) for name in BEHAVIOUR[:2]},
+            "behaviour": {
+                name: [v["patched"] if isinstance(v, dict) else v for v in values_]
+                for name, values_ in behaviour.items()
+            },
+            "sites": {_shown(s): a.result() for s, a in acc.items()},
+        }
+        return "done", [], entry
+
+
+def _shown(site: str) -> str:
+    return site if site == PROBS else display_name(site)
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    assert spec.vector is not None
+    vector = plan_vector(session, spec, spec.vector, 1.0, "vector")
+    site = session.policy.resolve(vector.layer)
+    if site in ("fc_policy", "fc_value"):
+        raise SteerError(f"layer: {vector.layer} has no site after it to measure; use an earlier layer.")
+    ts = spec.extra.get("ts", DEFAULT_TS)
+    return Plan(spec, vector, ts, downstream_sites(session, site, spec.extra.get("sites")))
+
+
+def _over_mazes(rows: list[list[float | None] | None], count: int) -> list[dict[str, Any]]:
+    """Each position's summary (with intervals) over the mazes that have the measure."""
+    present = [r for r in rows if r is not None]
+    return [describe([r[i] for r in present]) for i in range(count)] if present else []
+
+
+def dose_summary(
+    ts: tuple[float, ...], sites: list[str], mazes: list[dict[str, Any]], threshold: float
+) -> dict[str, Any]:
+    magnitudes = [m for m, _, _ in sign_pairs(ts)]
+    out: dict[str, Any] = {"mazes": len(mazes), "ts": list(ts), "magnitudes": magnitudes, "sites": {}}
+    for s in sites:
+        rows = [m["sites"][s] for m in mazes]
+        out["sites"][s] = {key: _over_mazes([r[key] for r in rows], len(ts)) for key in MEASURES}
+        out["sites"][s]["asymmetry"] = _over_mazes([r["asymmetry"] for r in rows], len(magnitudes))
+    out["behaviour"] = {name: _over_mazes([m["behaviour"][name] for m in mazes], len(ts)) for name in BEHAVIOUR}
+    out["original"] = {name: describe([m["original"][name] for m in mazes]) for name in BEHAVIOUR[:2]}
+    # A ReLU output is asymmetric by construction wherever units sit near zero, so the first site past the
+    # threshold is also reported among the others (convolutions, residual stream, fc, logits, probabilities).
+    stream = [s for s in sites if not _is_relu(s)]
+    for key, among in (("first_asymmetric", sites), ("first_asymmetric_non_relu", stream)):
+        firsts = [_first_over(out, among, j, mag, threshold) for j, mag in enumerate(magnitudes)]
+        at_one = next((f for f in firsts if f["t"] == 1), None)
+        out[f"{key}_site"] = {
+            "threshold": threshold,
+            **(at_one or {"t": 1.0, "site": None, "median_asymmetry": None, "note": "t = ±1 is not in ts"}),
+        }
+        out[f"{key}_by_t"] = firsts
+    return out
+
+
+def _first_over(summary: dict[str, Any], sites: list[str], j: int, mag: float, threshold: float) -> dict[str, Any]:
+    """The first of `sites` (network order) whose median asymmetry at the j-th |t| exceeds `threshold`."""
+    for s in sites:
+        v = summary["sites"][s]["asymmetry"][j]["median"] if summary["sites"][s]["asymmetry"] else None
+        if v is not None and v > threshold:
+            return {"t": mag, "site": s, "median_asymmetry": v}
+    return {"t": mag, "site": None, "median_asymmetry": None}
+
+
+def _series(summary: dict[str, Any], sites: list[str], key: str, log: bool = False) -> list[BandSeries]:
+    def tr(v: float | None) -> float | None:
+        return math.log10(v) if log and v is not None and v > 0 else (None if log else v)
+
+    series = []
+    for s in sites:
+        rows = summary["sites"][s][key]
+        if not rows:
+            continue
+        series.append(
+            BandSeries(
+                s, [tr(r["median"]) for r in rows], [tr(r["q25"]) for r in rows], [tr(r["q75"]) for r in rows],
+                [r["n"] for r in rows], baseline=1.0 if key == "linearity" else None,
+            )
+        )  # fmt: skip
+    return series
+
+
+def t_label(t: float) -> str:
+    """A short x label: '-.03', '+1', '+20' (the leading zero dropped so 18 labels fit under one chart)."""
+    text = f"{t:+g}"
+    return text.replace("0.", ".", 1) if abs(t) < 1 else text
+
+
+def _figures(plan: Plan, session: Session, summary: dict[str, Any], threshold: float) -> dict[str, Any]:
+    sites = list(summary["sites"])
+    labels = [t_label(t) for t in plan.ts]
+    size = (max(440, 34 * len(labels) + 80), 300)  # room for every t label under the chart
+    head = f"{plan.vector.label} at {plan.layer} · {summary['mazes']} mazes · {session.title}"
+    spacing = "t is evenly spaced on the x axis, not to scale"
+    figures = {
+        "dose-norm.png": band_charts(
+            f"log10 ||D(t)|| per site · {head}", labels, _series(summary, sites, "norm", log=True), spacing, 4, size
+        ),
+        "dose-linearity.png": band_charts(
+            f"linearity ratio ||D(t)|| / (|t| · slope at smallest |t|) · {head}",
+            labels,
+            _series(summary, sites, "linearity"),
+            f"dashed: 1 (a linear response) · {spacing}",
+            4,
+            size,
+        ),
+    }
+    flips = _series(summary, sites, "relu_flips")
+    if flips:
+        figures["dose-relu-flips.png"] = band_charts(
+            f"fraction of ReLU units flipped vs t = 0 · {head}", labels, flips, spacing, 4, size
+        )
+    behaviour = []
+    for name in BEHAVIOUR:
+        rows = summary["behaviour"][name]
+        if rows and any(r["n"] for r in rows):
+            base = summary["original"][name]["median"] if name in summary["original"] else None
+            behaviour.append(
+                BandSeries(
+                    METRICS[name].label, [r["median"] for r in rows], [r["q25"] for r in rows],
+                    [r["q75"] for r in rows], [r["n"] for r in rows], baseline=base,
+                )
+            )  # fmt: skip
+    if behaviour:
+        figures["dose-behaviour.png"] = band_charts(
+            f"behaviour against t · {head}", labels, behaviour, f"dashed: median at t = 0 · {spacing}", 3, size
+        )
+    mags = summary["magnitudes"]
+    if mags:
+        values = [[r["median"] for r in summary["sites"][s]["asymmetry"]] or [None] * len(mags) for s in sites]
+        notes = [["> threshold" if v is not None and v > threshold else "" for v in row] for row in values]
+        figures["dose-asymmetry.png"] = heatmap(
+            f"odd asymmetry ||D(t)+D(-t)|| / (||D(t)||+||D(-t)||), median over mazes · {head}",
+            sites,
+            [f"|t| = {m:g}" for m in mags],
+            values,
+            notes,
+            ("site (network order)", "|t|"),
+            footer=f"0: adding and subtracting mirror each other · 1: both push the same way · threshold {threshold:g}",
+        )
+    return figures
+
+
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    threshold = spec.extra.get("asymmetry_threshold", 0.2)
+    sites = [_shown(s) for s in (*plan.sites, PROBS)]
+    summary = dose_summary(plan.ts, sites, done, threshold)
+    figures = _figures(plan, session, summary, threshold) if done else {}
+    body = {"vector": plan.vector.describe(), "ts": list(plan.ts), "sites": sites, "mazes": done, "summary": summary}
+    return Report(body, figures)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    s = report["summary"]
+    lines = [f"{s['mazes']} mazes, {len(s['ts'])} values of t, {len(s['sites'])} sites"]
+    for key, what in (("first_asymmetric_site", "site"), ("first_asymmetric_non_relu_site", "non-ReLU site")):
+        first = s[key]
+        if first["site"] is not None:
+            lines.append(
+                f"first {what} with median asymmetry > {first['threshold']:g} at t = ±1: {first['site']} "
+                f"({fmt(first['median_asymmetry'], 3)})"
+            )
+        else:
+            lines.append(f"no {what} has median asymmetry > {first['threshold']:g} at t = ±1")
+    probs = s["sites"].get(PROBS, {}).get("asymmetry", [])
+    for mag, row in zip(s["magnitudes"], probs, strict=False):
+        lines.append(f"|t| = {mag:g}: action-probability asymmetry median {fmt(row['median'], 3)}")
+    return lines
+
+
+STUDY = Study(
+    name="dose-response",
+    help="Measure how a vector's effect grows with its coefficient at every downstream site (linearity, asymmetry).",
+    keys=("seeds", "vector"),
+    required=("seeds", "vector"),
+    plan=plan,
+    report=report,
+    summary=summary_lines,
+    own_keys={"ts": parse_ts, "sites": parse_layers, "asymmetry_threshold": parse_threshold},
+)
