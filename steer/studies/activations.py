@@ -122,7 +122,6 @@ class Plan:
         return "done", files, {"seed": seed, "rows": len(positions), "maze_dim": maze.maze_dim, "files": files}
 
 
-
 def plan(spec: Spec, session: Session) -> Plan:
     policy = session.policy
     sites = spec.extra.get("sites", (DEFAULT_LAYER,))
