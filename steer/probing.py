@@ -33,7 +33,7 @@ def _model(kind: str) -> Any:
     if kind == "continuous":
         # RidgeCV's own alpha choice is efficient leave-one-row-out; it only picks alpha, the score is GroupKFold's.
         return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
-    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=5, max_iter=500))
+    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=5, max_iter=500, scoring="accuracy"))
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, folds: int) -> np.ndarray:
@@ -41,6 +41,8 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, fol
     pred = np.empty_like(y)
     with warnings.catch_warnings():  # a probe that converges slowly still scores; the score says how well
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # scikit-learn 1.8+ announces LogisticRegressionCV default changes; the settings used here are explicit.
+        warnings.simplefilter("ignore", FutureWarning)
         for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
             if kind == "categorical" and len(np.unique(y[train])) < 2:
                 pred[test] = y[train][0]  # one class in training: the probe can only predict it
