@@ -341,7 +341,7 @@ def parse_metrics(value: Any, where: str = "metrics") -> tuple[str, ...]:
     if not isinstance(value, list):
         raise SteerError(f"{where}: expected a list such as [p_reach_cheese], got {excerpt(value)}.")
     for i, name in enumerate(value):
-        if name not in BEHAVIOUR_METRICS:
+        if not isinstance(name, str) or name not in BEHAVIOUR_METRICS:  # a list is unhashable: no dict lookup
             raise SteerError(
                 f"{where}[{i}]: {excerpt(name)} is not a metric to ask for; the field metrics are always computed, "
                 f"and these on request: {', '.join(BEHAVIOUR_METRICS)}."

@@ -82,7 +82,7 @@ def parse_features(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise SteerError(f"{where}: expected a non-empty list of feature names, e.g. [{DEFAULT_FEATURE}].")
     for i, name in enumerate(value):
-        if name not in FEATURES:
+        if not isinstance(name, str) or name not in FEATURES:  # a list item is unhashable: no dict lookup
             raise SteerError(f"{where}[{i}]: {excerpt(name)} is not a feature. Features: {', '.join(FEATURES)}.")
     return tuple(dict.fromkeys(value))
 
