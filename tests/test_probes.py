@@ -149,6 +149,7 @@ def test_activations_then_probe_end_to_end(tmp_path: Path) -> None:
         ({"seeds": [0, 9]}, "not in"),
         ({"features": ["nope"]}, "is not a feature"),
         ({"sites": ["block1.conv"]}, "is not stored in"),
+        ({"layer": "fc"}, "reads the sites and mazes"),
     ):
         pspec.write_text(yaml.safe_dump({"activations": str(acts), "seeds": [0, 1, 2], **bad}))
         result = run("probe", pspec, "--out", tmp_path / "bad")

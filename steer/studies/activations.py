@@ -52,6 +52,11 @@ def _sites(value: Any, where: str) -> tuple[str, ...]:
     return names
 
 
+def check(spec: Spec) -> None:
+    if spec.layer is not None:  # a shared key this study would otherwise ignore silently
+        raise SteerError("layer: `steer activations` stores the hook points listed under `sites:`; use sites: [...].")
+
+
 def act_filename(seed: int, site: str) -> str:
     return f"acts-seed{seed}-{site}.npz"
 
@@ -183,6 +188,7 @@ STUDY = Study(
     required=("seeds",),
     plan=plan,
     report=report,
+    check=check,
     summary=summary,
     own_keys={"sites": _sites, "squares": _choice(SQUARES), "dtype": _choice(DTYPES)},
     report_name="activations.json",

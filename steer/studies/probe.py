@@ -104,6 +104,11 @@ def _sites(spec: Spec) -> tuple[str, ...]:
 
 
 def check(spec: Spec) -> None:
+    for key in ("layer", "target_edits"):  # shared keys a probe would otherwise ignore silently
+        if spec.raw.get(key) is not None:
+            raise SteerError(
+                f"{key}: `steer probe` reads the sites and mazes of its activations run; set {key} in that run's spec."
+            )
     ref = _ref(spec)
     for i, name in enumerate(spec.extra.get("sites", ())):
         if name not in ref.sites:
@@ -165,7 +170,9 @@ def _depth_chart(feature: str, done: list[dict[str, Any]], best: str | None) -> 
     metric = next((r["metric"] for _, r in rows if "metric" in r), "r2")
     values = [r.get("score") for _, r in rows]
     labels = [f"{s}  [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]" if r.get("ci") else s for s, r in rows]
+    # A round left end so the ticks line up: 0 unless a score is negative (a probe worse than the mean).
     low = min([0.0, *(v for v in values if v is not None)])
+    low = 0.0 if low >= 0 else (-0.5 if low >= -0.5 else -1.0)
     shuffled = [r["shuffled"]["score"] for _, r in rows if "shuffled" in r]
     return bar_rows(
         f"{feature}: held-out {'R2' if metric == 'r2' else 'accuracy'} by site (GroupKFold over mazes)",
@@ -173,7 +180,7 @@ def _depth_chart(feature: str, done: list[dict[str, Any]], best: str | None) -> 
         values,
         reference=max(shuffled) if shuffled else None,
         footer="bars: pooled out-of-fold score, 95% bootstrap interval over mazes; dashed: best shuffled-feature score",
-        value_range=(max(low, -1.0), 1.0),
+        value_range=(low, 1.0),
         highlight=next((lab for lab, (s, _) in zip(labels, rows, strict=True) if s == best), None),
     )
 
