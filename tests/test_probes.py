@@ -139,6 +139,7 @@ def test_activations_then_probe_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rep = json.loads((out / "probe.json").read_text())
     assert [c["site"] for c in rep["probes"]] == ["block3.res1.resadd_out", "fc"]
+    assert rep["activations"]["checkpoint"].startswith("maze-rr5-easy-160M sha256 ")
     assert all(c["probes"]["maze_dim"]["folds"] == 5 for c in rep["probes"])
     assert (out / "probe-maze_dim.png").is_file() and (out / "channels-maze_dim.png").is_file()
     assert len(rep["best"]["maze_dim"]["channels"]) in (32, 256)

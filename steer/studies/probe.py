@@ -42,6 +42,7 @@ class ActivationsRef:
 
     path: str
     sha256: str
+    checkpoint: str  # the name and sha256 of the network that produced the activations (the probe loads none)
     sites: tuple[str, ...]
     chunks: tuple[tuple[int, int, str, tuple[tuple[str, str], ...]], ...]  # (seed, rows, features file, site files)
 
@@ -65,6 +66,8 @@ def parse_activations(value: Any, where: str) -> ActivationsRef:
     try:
         data = json.loads(report.read_text())
         sites = tuple(str(s) for s in data["sites"])
+        ck = data["provenance"]["checkpoint"]
+        checkpoint = f"{ck['name']} sha256 {ck['sha256']}"
         chunks = tuple(
             (int(c["seed"]), int(c["rows"]), str(c["features"]), tuple((str(s), str(f)) for s, f in c["sites"].items()))
             for c in data["chunks"]
@@ -75,7 +78,7 @@ def parse_activations(value: Any, where: str) -> ActivationsRef:
         for name in (feats, *(f for _, f in files)):
             if inside(folder, name) is None:
                 raise SteerError(f"{where}: {report} names {excerpt(name)}, which is not a file inside its folder.")
-    return ActivationsRef(str(folder), sha256_file(report), sites, chunks)
+    return ActivationsRef(str(folder), sha256_file(report), checkpoint, sites, chunks)
 
 
 def parse_features(value: Any, where: str) -> tuple[str, ...]:
@@ -219,7 +222,7 @@ def report(
     ref = _ref(spec)
     return Report(
         {
-            "activations": {"path": ref.path, "sha256": ref.sha256},
+            "activations": {"path": ref.path, "sha256": ref.sha256, "checkpoint": ref.checkpoint},
             "sites": list(plan.sites),
             "features": {f: FEATURES[f] for f in plan.features},
             "mazes": len(spec.seeds),
