@@ -257,7 +257,7 @@ def parse_spec(
         controls=_optional(shared, "controls", parse_controls),
         metrics=_optional(shared, "metrics", parse_metrics),
         control_seed=f.get_int("control_seed", 0) or 0,
-        vectors=_optional(data, "vectors", parse_compose_items, path),
+        vectors=_optional(shared, "vectors", parse_compose_items, path),
         coeffs=_optional(data, "coeffs", parse_coeffs),
         sources=_optional(shared, "sources", parse_seeds, "sources"),
         targets=_optional(shared, "targets", parse_seeds, "targets"),

@@ -1,0 +1,114 @@
+"""`steer compose-map`: the additivity measure on arrays, a small run on the real checkpoint, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from cli.main import app
+from steer.studies.compose_map import additivity_sums, prediction_errors, ratio
+
+runner = CliRunner()
+PAIR = [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"}}]
+
+
+def run_spec(tmp_path: Path, spec: dict) -> tuple[int, str, Path]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["compose-map", str(path), "--out", str(out)])
+    return result.exit_code, result.output, out
+
+
+def test_additivity_error_is_zero_for_a_linear_function() -> None:
+    rng = np.random.default_rng(0)
+    v1, v2, x = rng.normal(size=(3, 40))
+    w = rng.normal(size=(40, 7))
+    ss, ts = [-2.0, 0.0, 1.0, 3.0], [-1.0, 0.0, 0.5]
+    values = torch.tensor(np.array([[(x + s * v1 + t * v2) @ w for t in ts] for s in ss]))
+    res, joint = additivity_sums(values, 1, 1)
+    errors = ratio(res.numpy(), joint.numpy())
+    assert errors[1][1] is None  # Δ(0, 0) = 0
+    assert all(e is None or e < 1e-9 for row in errors for e in row)
+    # A nonlinear function is not additive off the axes, and still exactly 0 on them.
+    res, joint = additivity_sums(torch.tanh(values), 1, 1)
+    errors = ratio(res.numpy(), joint.numpy())
+    assert errors[0][0] > 1e-3
+    assert [errors[1][j] for j in (0, 2)] == [0.0, 0.0] and [errors[i][1] for i in (0, 2, 3)] == [0.0] * 3
+
+
+def test_prediction_error_is_exact_on_the_axes() -> None:
+    values = [[0.1, 0.3, 0.7], [0.2, 0.4, None], [0.9, 0.6, 0.05]]
+    errors = prediction_errors(values, 1, 1)
+    assert errors[1] == [0.0, 0.0, None] and [errors[0][1], errors[2][1]] == [0.0, 0.0]
+    assert errors[0][0] == pytest.approx(abs((0.1 - 0.3) - (0.2 - 0.4)))
+    assert errors[0][2] is None  # its (0, t) neighbour is undefined
+
+
+def test_compose_map_two_mazes(tmp_path: Path) -> None:
+    code, output, out = run_spec(tmp_path, {"seeds": [0, 29], "vectors": PAIR, "grid": {"s": [-1, 1], "t": [-1, 0, 1]}})
+    assert code == 0, output
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["grid"] == {"s": [-1.0, 0.0, 1.0], "t": [-1.0, 0.0, 1.0]}  # 0 added to s
+    assert report["references"] == ["self", "random"] and len(report["mazes"]) == 2
+    for maze in report["mazes"]:
+        assert maze["random_seed"] == maze["seed"]  # control_seed 0
+        assert set(maze["combos"]) == {"pair", "self", "random"}
+        for combo in maze["combos"].values():
+            assert set(combo["additivity_error"]) == {"action_probs", "block2.res2.resadd_out", "fc"}
+            grids = [*combo["additivity_error"].values(), *combo["prediction_error"].values()]
+            for grid in grids:
+                assert len(grid) == 3 and all(len(row) == 3 for row in grid)
+                assert all(grid[1][j] in (0.0, None) and grid[j][1] in (0.0, None) for j in range(3))
+                assert all(v is None or 0 <= v < float("inf") for row in grid for v in row)
+            assert combo["additivity_error"]["action_probs"][1][1] is None
+            assert combo["additivity_error"]["action_probs"][0][0] > 0
+    summary = report["summary"]["combos"]["pair"]["additivity_error"]["action_probs"]
+    assert summary["on_axes"]["median"] == 0.0 and summary["off_axes"]["n"] == 2
+    assert {p.name for p in out.glob("*.png")} == {
+        "compose-map-pair.png",
+        "compose-map-self.png",
+        "compose-map-random.png",
+        "compose-map-prediction-p_cheese_ds.png",
+        "compose-map-prediction-p_top_right_ds.png",
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"vectors": [PAIR[0], {**PAIR[1], "layer": "block3.res1.resadd_out"}]}, "vectors[1].layer"),
+        ({"vectors": PAIR, "grid": {"s": "big", "t": [0, 1]}}, "grid.s"),
+        ({"vectors": PAIR, "grid": {"s": [1, "x"]}}, "grid.s[1]"),
+        ({"vectors": PAIR, "grid": [1, 2]}, "grid"),
+        ({"vectors": [{**PAIR[0], "coeff": -1}, PAIR[1]]}, "vectors[0].coeff"),
+        ({"vectors": PAIR[:1]}, "vectors"),
+        ({"vectors": PAIR, "references": ["other"]}, "references[0]"),
+    ],
+)
+def test_compose_map_bad_input(tmp_path: Path, spec: dict, field: str) -> None:
+    code, output, out = run_spec(tmp_path, {"seeds": [0], **spec})
+    assert code == 2, output
+    assert f"{field}:" in output
+    assert not out.exists()
+
+
+def test_compose_map_cell_matches_compose(tmp_path: Path) -> None:
+    """The batched suffix gives what `steer compose` (hooks on a full forward pass) gives for the cell (1, -1)."""
+    code, output, out = run_spec(tmp_path, {"seeds": [29], "vectors": PAIR, "grid": {"s": [1], "t": [-1]}})
+    assert code == 0, output
+    cell = json.loads((out / "metrics.json").read_text())["mazes"][0]["combos"]["pair"]["behaviour"]
+    spec = tmp_path / "compose.yaml"
+    spec.write_text(yaml.safe_dump({"seeds": [29], "vectors": [{**PAIR[0], "coeff": 1}, {**PAIR[1], "coeff": -1}]}))
+    result = runner.invoke(app, ["compose", str(spec), "--out", str(tmp_path / "compose")])
+    assert result.exit_code == 0, result.output
+    maze = json.loads((tmp_path / "compose" / "metrics.json").read_text())["mazes"][0]
+    for name in ("p_cheese_ds", "p_top_right_ds"):
+        assert cell[name][1][0] == pytest.approx(maze[name]["patched"], abs=1e-5)  # s = 1, t = -1
+        assert cell[name][0][1] == pytest.approx(maze[name]["original"], abs=1e-5)  # s = 0, t = 0
