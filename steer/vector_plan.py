@@ -19,7 +19,7 @@ from steer.checkpoints import sha256_of
 from steer.errors import SteerError, excerpt
 from steer.hooks import check_shape
 from steer.session import Session, resolve_layer
-from steer.specs import DEFAULT_LAYER, Spec, VectorSpec
+from steer.specs import DEFAULT_LAYER, Spec, VectorSpec, _beside_spec
 from steer.vectors import PairSpec, SteeringVector, compute_vector
 
 
@@ -93,6 +93,9 @@ def vector_inputs(session: Session, spec: Spec) -> list[dict[str, Any]]:
     """The vector files a spec reads, with their sha256 and where they came from (for provenance and resume)."""
     files = [spec.vector.file] if spec.vector is not None and spec.vector.file is not None else []
     files += [item.vector.file for item in spec.vectors if item.vector.file is not None]
+    # A study's own `vectors` key (compose-map) is parsed without the spec's path: resolve its files here.
+    own = [_beside_spec(item.vector, spec.path) for item in spec.extra.get("vectors", ())]
+    files += [v.file for v in own if v.file is not None]
     out = []
     for path in dict.fromkeys(files):
         vec = SteeringVector.load(path)

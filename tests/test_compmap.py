@@ -112,3 +112,20 @@ def test_compose_map_cell_matches_compose(tmp_path: Path) -> None:
     for name in ("p_cheese_ds", "p_top_right_ds"):
         assert cell[name][1][0] == pytest.approx(maze[name]["patched"], abs=1e-5)  # s = 1, t = -1
         assert cell[name][0][1] == pytest.approx(maze[name]["original"], abs=1e-5)  # s = 0, t = 0
+
+
+def test_compose_map_records_a_vector_file_beside_the_spec(tmp_path: Path) -> None:
+    """A relative vector file is found beside the spec and recorded (path, sha256) in the run's inputs."""
+    path = tmp_path / "vec.yaml"
+    path.write_text(yaml.safe_dump({"seeds": [2], "vector": {"kind": "cheese"}}))
+    assert runner.invoke(app, ["compute-vector", str(path), "--out", str(tmp_path / "vecs")]).exit_code == 0
+    spec = {
+        "seeds": [29],
+        "vectors": [{"vector": {"file": "vecs/vector-cheese-seed2.pt"}}, PAIR[1]],
+        "grid": {"s": [1]},
+    }
+    code, output, out = run_spec(tmp_path, spec)
+    assert code == 0, output
+    report = json.loads((out / "metrics.json").read_text())
+    assert [Path(i["path"]).name for i in report["provenance"]["inputs"]] == ["vector-cheese-seed2.pt"]
+    assert report["vectors"][0]["source_seed"] == 2 and report["grid"]["t"] == [-2, -1, -0.5, 0, 0.5, 1, 2]
