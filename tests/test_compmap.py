@@ -90,6 +90,7 @@ def test_compose_map_two_mazes(tmp_path: Path) -> None:
         ({"vectors": [{**PAIR[0], "coeff": -1}, PAIR[1]]}, "vectors[0].coeff"),
         ({"vectors": PAIR[:1]}, "vectors"),
         ({"vectors": PAIR, "references": ["other"]}, "references[0]"),
+        ({"vectors": PAIR, "sites": ["block1.conv"]}, "sites[0]"),
     ],
 )
 def test_compose_map_bad_input(tmp_path: Path, spec: dict, field: str) -> None:
