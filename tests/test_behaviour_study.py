@@ -126,3 +126,42 @@ def test_sweep_and_apply_report_behaviour_metrics_when_asked(tmp_path: Path, ckp
     spec.write_text(yaml.safe_dump({"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1, "metrics": ["tv"]}))
     bad = run("apply", spec, "--out", tmp_path / "bad")
     assert bad.exit_code == 2 and "metrics[0]: 'tv' is not a metric to ask for" in bad.output
+
+
+def test_compose_and_transfer_report_behaviour_metrics_when_asked(tmp_path: Path) -> None:
+    spec = tmp_path / "compose.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "seeds": [1],
+                "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}, {"vector": {"kind": "top_right"}, "coeff": 1}],
+                "metrics": ["p_reach_top_right"],
+            }
+        )
+    )
+    assert run("compose", spec, "--out", tmp_path / "compose").exit_code == 0
+    maze = json.loads((tmp_path / "compose" / "metrics.json").read_text())["mazes"][0]
+    together, (cheese, top_right) = maze["p_reach_top_right"], maze["singles"]
+    assert together["original"] == cheese["p_reach_top_right"]["original"] == top_right["p_reach_top_right"]["original"]
+    assert 0 <= together["patched"] <= 1
+
+    spec = tmp_path / "transfer.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "sources": [1, 3],
+                "targets": [1],
+                "vector": {"kind": "cheese"},
+                "coeff": -1,
+                "metrics": ["p_reach_cheese"],
+            }
+        )
+    )
+    assert run("transfer", spec, "--out", tmp_path / "transfer").exit_code == 0
+    pairs = json.loads((tmp_path / "transfer" / "metrics.json").read_text())["pairs"]
+    own = next(p for p in pairs if p["source"] == 1)
+    other = next(p for p in pairs if p["source"] == 3)
+    assert (
+        own["delta_p_reach_cheese"] < other["delta_p_reach_cheese"] + 1e-9
+    )  # a maze's own vector acts at least as much
+    assert own["metrics"]["p_reach_cheese"]["original"] == other["metrics"]["p_reach_cheese"]["original"]

@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image
 
 from steer.captions import DIFF_RGB, headline
+from steer.chain import maze_behaviours
 from steer.errors import SteerError
-from steer.metrics import describe, effect_metrics, fmt, maze_metrics, summarize
+from steer.metrics import BEHAVIOUR_METRICS, describe, effect_metrics, fmt, maze_metrics, summarize
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
 from steer.specs import Spec
@@ -95,6 +96,13 @@ def _compose_seed(
             for plan, vec, single in zip(plans, vectors, singles, strict=True)
         ],
     }
+    if spec.metrics:  # asked-for behaviour metrics, for each vector alone and for all together
+        before, *alone, joint = maze_behaviours(
+            policy, session.renderer, target, [(), *([patch] for patch in patches), patches]
+        )
+        m.update({n: BEHAVIOUR_METRICS[n].compute(before, joint) for n in spec.metrics})
+        for single, b in zip(m["singles"], alone, strict=True):
+            single.update({n: BEHAVIOUR_METRICS[n].compute(before, b) for n in spec.metrics})
     title = f"seed {seed} · compose {' and '.join(p.label for p in plans)} · {session.title}"
     return m, _figure(title, original, singles, together, plans, m)
 
@@ -150,7 +158,7 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="compose",
     help="Apply several vectors together (each with its own coefficient and layer); measure their additivity.",
-    keys=("seeds", "vectors"),
+    keys=("seeds", "vectors", "metrics"),
     required=("seeds", "vectors"),
     check=check,
     plan=plan,

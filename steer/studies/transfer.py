@@ -14,10 +14,11 @@ from typing import Any
 from PIL import Image
 
 from steer.captions import diff_panel, headline
+from steer.chain import maze_behaviours
 from steer.charts import heatmap
 from steer.errors import SteerError
 from steer.maze import Maze
-from steer.metrics import MAZE_KEYS, METRICS, PAIRED, delta, maze_info, maze_metrics
+from steer.metrics import BEHAVIOUR_METRICS, MAZE_KEYS, METRICS, PAIRED, delta, maze_info, maze_metrics
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session, resolve_layer
 from steer.specs import Spec
@@ -114,9 +115,15 @@ def _target_pairs(
     inputs = FieldInputs.render(session.renderer, target, session.device)
     deltas = [None, *(spec.coeff * src.vector.tensor for src in plan.sources.values())]
     original, *patched_fields = vector_fields(session.policy, inputs, plan.layer, deltas, spec.batch_size)
+    behaviours: list[Any] = []
+    if spec.metrics:  # asked-for behaviour metrics: exact episode statistics with each source's vector
+        patch_sets = [(), *([(plan.layer, spec.coeff * src.vector.tensor, 1.0)] for src in plan.sources.values())]
+        behaviours = maze_behaviours(session.policy, session.renderer, target, patch_sets)
     rows = []
-    for src, patched in zip(plan.sources.values(), patched_fields, strict=True):
+    for i, (src, patched) in enumerate(zip(plan.sources.values(), patched_fields, strict=True)):
         m = maze_metrics(original, patched)
+        if behaviours:
+            m.update({n: BEHAVIOUR_METRICS[n].compute(behaviours[0], behaviours[i + 1]) for n in spec.metrics})
         rows.append(
             {
                 "source": src.seed,
@@ -127,7 +134,7 @@ def _target_pairs(
                 "source_maze_dim": src.maze.maze_dim,
                 "source_cheese": maze_info(src.maze)["cheese"],
                 **{f"target_{k}": m[k] for k in MAZE_KEYS},
-                **{f"delta_{k}": delta(m[k]) for k in PAIRED},
+                **{f"delta_{k}": delta(m[k]) for k in (*PAIRED, *spec.metrics)},
                 "mean_tv": m["mean_tv"],
                 "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
             }
@@ -266,7 +273,7 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="transfer",
     help="Apply vectors computed on source mazes to target mazes; write a source x target effect matrix.",
-    keys=("seeds", "sources", "targets", "vector", "coeff", "show"),
+    keys=("seeds", "sources", "targets", "vector", "coeff", "show", "metrics"),
     required=("vector", "coeff"),
     check=check,
     plan=plan,
