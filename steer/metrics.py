@@ -204,9 +204,9 @@ def effect_metrics(original: VectorField, patched: VectorField) -> dict[str, Any
     return {name: m.compute(original, patched) for name, m in FIELD_METRICS.items()}
 
 
-def behaviour_metrics(original: Any, patched: Any) -> dict[str, Any]:
-    """Every registered behaviour metric of a patch, from two `steer.chain.Behaviour`s."""
-    return {name: m.compute(original, patched) for name, m in BEHAVIOUR_METRICS.items()}
+def behaviour_metrics(original: Any, patched: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The registered behaviour metrics of a patch (all, or `names`), from two `steer.chain.Behaviour`s."""
+    return {name: BEHAVIOUR_METRICS[name].compute(original, patched) for name in names or BEHAVIOUR_METRICS}
 
 
 def maze_metrics(original: VectorField, patched: VectorField) -> dict[str, Any]:

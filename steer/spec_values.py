@@ -12,6 +12,7 @@ steer.specs re-exports every public name here, so `from steer.specs import parse
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -346,29 +347,35 @@ def _beside_spec(vector: VectorSpec, path: Path | None, where: str = "vector") -
 CONTROL_NAMES = ("random", "input_edit")
 
 
+def parse_names(value: Any, where: str, options: Sequence[str], example: str, unknown: str) -> tuple[str, ...]:
+    """A list of names from `options`, duplicates dropped; `unknown` says why another name is refused."""
+    if not isinstance(value, list):
+        raise SteerError(f"{where}: expected a list such as {example}, got {excerpt(value)}.")
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or name not in options:  # a list or mapping is unhashable
+            raise SteerError(f"{where}[{i}]: {excerpt(name)} {unknown}")
+    return tuple(dict.fromkeys(value))
+
+
 def parse_metrics(value: Any, where: str = "metrics") -> tuple[str, ...]:
     """Costly metrics a study computes only when asked: the behaviour metrics of steer.metrics."""
     from steer.metrics import BEHAVIOUR_METRICS  # here, not at the top: metrics loads torch, specs need not
 
-    if not isinstance(value, list):
-        raise SteerError(f"{where}: expected a list such as [p_reach_cheese], got {excerpt(value)}.")
-    for i, name in enumerate(value):
-        if not isinstance(name, str) or name not in BEHAVIOUR_METRICS:  # a list or mapping is unhashable
-            raise SteerError(
-                f"{where}[{i}]: {excerpt(name)} is not a metric to ask for; the field metrics are always computed, "
-                f"and these on request: {', '.join(BEHAVIOUR_METRICS)}."
-            )
-    return tuple(dict.fromkeys(value))
+    return parse_names(
+        value,
+        where,
+        tuple(BEHAVIOUR_METRICS),
+        "[p_reach_cheese]",
+        "is not a metric to ask for; the field metrics are always computed, and these on request: "
+        f"{', '.join(BEHAVIOUR_METRICS)}.",
+    )
 
 
 def parse_controls(value: Any, where: str = "controls") -> tuple[str, ...]:
     """Which controls and references to measure beside the effect: random, input_edit."""
-    if not isinstance(value, list):
-        raise SteerError(f"{where}: expected a list such as [random, input_edit], got {excerpt(value)}.")
-    for i, name in enumerate(value):
-        if not isinstance(name, str) or name not in CONTROL_NAMES:
-            raise SteerError(f"{where}[{i}]: {excerpt(name)} is not a control; use {', '.join(CONTROL_NAMES)}.")
-    return tuple(dict.fromkeys(value))
+    return parse_names(
+        value, where, CONTROL_NAMES, "[random, input_edit]", f"is not a control; use {', '.join(CONTROL_NAMES)}."
+    )
 
 
 def parse_layers(value: Any, where: str = "layers") -> tuple[str, ...]:

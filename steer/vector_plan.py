@@ -18,6 +18,7 @@ import torch
 from steer.checkpoints import sha256_of
 from steer.errors import SteerError, excerpt
 from steer.hooks import check_shape
+from steer.maze import Maze
 from steer.session import Session, resolve_layer
 from steer.specs import DEFAULT_LAYER, Spec, VectorSpec, _beside_spec
 from steer.vectors import PairSpec, SteeringVector, compute_vector
@@ -233,3 +234,7 @@ class OneVectorPlan:
     @property
     def layer(self) -> str:
         return self.vector.layer
+
+    def target_and_vector(self, session: Session, seed: int) -> tuple[Maze, SteeringVector]:
+        """The maze a cell runs on and the vector it adds there; SteerError (the seed is skipped) if either fails."""
+        return session.target_maze(self.spec, seed), self.vector.for_target(session, self.spec, seed)

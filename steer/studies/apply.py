@@ -13,7 +13,16 @@ from steer.chain import maze_behaviours
 from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
 from steer.errors import SteerError
 from steer.io import atomic_write_json
-from steer.metrics import BEHAVIOUR_METRICS, MAZE_KEYS, METRICS, describe, effect_metrics, fmt, maze_metrics, summarize
+from steer.metrics import (
+    MAZE_KEYS,
+    METRICS,
+    behaviour_metrics,
+    describe,
+    effect_metrics,
+    fmt,
+    maze_metrics,
+    summarize,
+)
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
 from steer.specs import Spec
@@ -34,8 +43,7 @@ class Plan(OneVectorPlan):
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         spec, coeff = self.spec, self.vector.coeff
         try:
-            target = session.target_maze(spec, seed)
-            vec = self.vector.for_target(session, spec, seed)
+            target, vec = self.target_and_vector(session, seed)
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
@@ -48,7 +56,7 @@ class Plan(OneVectorPlan):
             before, after = maze_behaviours(
                 session.policy, session.renderer, target, [(), [(self.layer, vec.tensor, coeff)]]
             )
-            m.update({n: BEHAVIOUR_METRICS[n].compute(before, after) for n in spec.metrics})
+            m.update(behaviour_metrics(before, after, spec.metrics))
         panels = []
         if spec.controls:
             m["controls"] = {}

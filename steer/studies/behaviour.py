@@ -100,8 +100,7 @@ class Plan(OneVectorPlan):
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         spec = self.spec
         try:
-            target = session.target_maze(spec, seed)
-            vec = self.vector.for_target(session, spec, seed)
+            target, vec = self.target_and_vector(session, seed)
             targets: Mapping[str, Square] = spec.extra.get("targets", {})
             for name, square in targets.items():
                 if not (0 <= square[0] < target.world_dim and 0 <= square[1] < target.world_dim):

@@ -17,7 +17,7 @@ from PIL import Image
 from steer.captions import DIFF_RGB, headline
 from steer.chain import maze_behaviours
 from steer.errors import SteerError
-from steer.metrics import BEHAVIOUR_METRICS, describe, effect_metrics, fmt, maze_metrics, summarize
+from steer.metrics import behaviour_metrics, describe, effect_metrics, fmt, maze_metrics, summarize
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
 from steer.specs import Spec
@@ -100,9 +100,9 @@ def _compose_seed(
         before, *alone, joint = maze_behaviours(
             policy, session.renderer, target, [(), *([patch] for patch in patches), patches]
         )
-        m.update({n: BEHAVIOUR_METRICS[n].compute(before, joint) for n in spec.metrics})
+        m.update(behaviour_metrics(before, joint, spec.metrics))
         for single, b in zip(m["singles"], alone, strict=True):
-            single.update({n: BEHAVIOUR_METRICS[n].compute(before, b) for n in spec.metrics})
+            single.update(behaviour_metrics(before, b, spec.metrics))
     title = f"seed {seed} · compose {' and '.join(p.label for p in plans)} · {session.title}"
     return m, _figure(title, original, singles, together, plans, m)
 

@@ -32,7 +32,7 @@ from steer.errors import SteerError, excerpt
 from steer.metrics import METRICS, describe, fmt, maze_info
 from steer.policy import display_name
 from steer.session import Session
-from steer.spec_values import ComposeItem, _beside_spec, _Fields, parse_coeffs, parse_layers, parse_vector
+from steer.spec_values import ComposeItem, _beside_spec, _Fields, parse_coeffs, parse_layers, parse_names, parse_vector
 from steer.specs import Spec
 from steer.study import CellResult, Report, Study
 from steer.vector_plan import VectorPlan, plan_vector
@@ -74,12 +74,7 @@ def parse_grid(value: Any, where: str = "grid") -> dict[str, tuple[float, ...]]:
 
 
 def parse_references(value: Any, where: str = "references") -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise SteerError(f"{where}: expected a list such as [self, random], got {excerpt(value)}.")
-    for i, name in enumerate(value):
-        if not isinstance(name, str) or name not in REFERENCES:
-            raise SteerError(f"{where}[{i}]: {excerpt(name)} is not a reference; use {', '.join(REFERENCES)}.")
-    return tuple(dict.fromkeys(value))
+    return parse_names(value, where, REFERENCES, "[self, random]", f"is not a reference; use {', '.join(REFERENCES)}.")
 
 
 def additivity_sums(values: torch.Tensor, i0: int, j0: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -92,8 +92,7 @@ class Plan(OneVectorPlan):
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         try:
-            target = session.target_maze(self.spec, seed)
-            vec = self.vector.for_target(session, self.spec, seed)
+            target, vec = self.target_and_vector(session, seed)
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         policy, inputs = session.policy, FieldInputs.render(session.renderer, target, session.device)

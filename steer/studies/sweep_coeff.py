@@ -23,6 +23,7 @@ from steer.metrics import (
     FIELD_METRICS,
     MAZE_KEYS,
     METRICS,
+    behaviour_metrics,
     describe,
     effect_metrics,
     fmt,
@@ -58,8 +59,7 @@ class Plan(OneVectorPlan):
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         try:
-            target = session.target_maze(self.spec, seed)
-            vec = self.vector.for_target(session, self.spec, seed)
+            target, vec = self.target_and_vector(session, seed)
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
@@ -80,7 +80,7 @@ class Plan(OneVectorPlan):
             before, *after = maze_behaviours(session.policy, session.renderer, target, patch_sets)
             entry["original"].update({n: BEHAVIOUR_METRICS[n].unpatched(before) for n in self.spec.metrics})
             for row, b in zip(entry["by_coeff"], after, strict=True):
-                row.update({n: BEHAVIOUR_METRICS[n].compute(before, b) for n in self.spec.metrics})
+                row.update(behaviour_metrics(before, b, self.spec.metrics))
         files = []
         if seed in self.grid_seeds:
             files.append(f"sweep-fields-seed{seed}.png")

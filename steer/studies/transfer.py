@@ -18,7 +18,15 @@ from steer.chain import maze_behaviours
 from steer.charts import heatmap
 from steer.errors import SteerError
 from steer.maze import Maze
-from steer.metrics import BEHAVIOUR_METRICS, MAZE_KEYS, METRICS, PAIRED, delta, maze_info, maze_metrics
+from steer.metrics import (
+    MAZE_KEYS,
+    METRICS,
+    PAIRED,
+    behaviour_metrics,
+    delta,
+    maze_info,
+    maze_metrics,
+)
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session, resolve_layer
 from steer.specs import Spec
@@ -123,7 +131,7 @@ def _target_pairs(
     for i, (src, patched) in enumerate(zip(plan.sources.values(), patched_fields, strict=True)):
         m = maze_metrics(original, patched)
         if behaviours:
-            m.update({n: BEHAVIOUR_METRICS[n].compute(behaviours[0], behaviours[i + 1]) for n in spec.metrics})
+            m.update(behaviour_metrics(behaviours[0], behaviours[i + 1], spec.metrics))
         rows.append(
             {
                 "source": src.seed,
