@@ -7,18 +7,17 @@ prints where its results went. User errors print one paragraph and exit with cod
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from steer.claims import junit as claims_junit
+from steer.cores import use_free_cores
 from steer.errors import SteerError, printable
 from steer.io import atomic_write_bytes
 from steer.progress import progress
@@ -44,7 +43,14 @@ CkptOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Torch device: cpu, or cuda where present.")]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", min=1, max=64, help="Processes to spread seeds over (results are identical).")
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="Single-threaded processes to spread seeds over; default one per core (results are identical).",
+        show_default=False,
+    ),
 ]
 PickleOpt = Annotated[
     bool,
@@ -95,11 +101,11 @@ def _study_command(study: Study) -> Callable[..., None]:
         checkpoint: CkptOpt = None,
         device: DeviceOpt = "cpu",
         force: ForceOpt = False,
-        workers: WorkersOpt = 1,
+        workers: WorkersOpt = None,
         allow_pickle_checkpoint: PickleOpt = False,
     ) -> None:
         with _user_errors():
-            torch.set_num_threads(max(1, os.cpu_count() or 1))
+            use_free_cores()
             parsed = study.load(spec)  # in full, before the checkpoint is loaded
             session = open_session(parsed, checkpoint, device, allow_pickle_checkpoint)
             folder = out_dir or Path("outputs") / parsed.name
@@ -126,7 +132,7 @@ def batch(
     out_dir: OutOpt = None,
     device: DeviceOpt = "cpu",
     force: ForceOpt = False,
-    workers: WorkersOpt = 1,
+    workers: WorkersOpt = None,
     allow_pickle_checkpoint: PickleOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write the claims' verdicts as JUnit XML.")] = None,
 ) -> None:
@@ -137,7 +143,7 @@ def batch(
     from steer import batch as batches
 
     with _user_errors():
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        use_free_cores()
         b = batches.load_batch(batch_file)
         folder = out_dir or Path("outputs") / b.name
         report = batches.run_batch(
@@ -211,7 +217,7 @@ def explore(
     from steer import explore as web
 
     with _user_errors():
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        use_free_cores()
         port = port or web.free_port(host)
         web.check_port(host, port)  # before the checkpoint loads: a busy port is found in a second
         explorer = web.Explorer.open(checkpoint, device, [vectors] if vectors else [], allow_pickle_checkpoint)

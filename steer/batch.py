@@ -182,7 +182,7 @@ def run_batch(
     open_session: Callable[[Spec], Session],
     out: Path,
     force: bool = False,
-    workers: int = 1,
+    workers: int | None = 1,
     on_start: Callable[[Experiment], None] | None = None,
     progress: Callable[[str, int], AbstractContextManager[Callable[[int], None]]] | None = None,
 ) -> dict[str, Any]:

@@ -12,15 +12,20 @@ or, with a session kept open across runs (as `batch` and notebooks do):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
+import pickle
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from steer.cores import usable_cores
 from steer.errors import SteerError
 from steer.html import write_report_html
 from steer.render import save_png
@@ -34,16 +39,27 @@ from steer.vfield import NonFiniteError
 
 OnCell = Callable[[int], None]
 
-_worker: tuple[Session, Plan, Path] | None = None
+_session: Session | None = None  # a worker process's own session, built once
 
 
-def _init_worker(recipe: Recipe, plan: Plan, out: Path, threads: int) -> None:
-    global _worker
-    # One thread per worker: the processes share the cores, and a single-threaded process does not stall
-    # when another holds a core (two OpenMP threads wait on each other). The bits do not depend on the thread
-    # count: tests/test_cli.py checks `--workers 2` against one two-thread process byte for byte.
-    torch.set_num_threads(threads)
-    _worker = (Session.from_recipe(recipe), plan, out)
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    return usable_cores()
+
+
+def _init_worker(recipe: Recipe) -> None:
+    global _session
+    # One thread per worker: a single-threaded process does not stall when another process holds a core
+    # (steer.cores says why). The bits do not depend on the thread count: tests/test_cli.py checks workers
+    # against one two-thread process.
+    torch.set_num_threads(1)
+    _session = Session.from_recipe(recipe, render_threads=1)
+
+
+@lru_cache(maxsize=2)
+def _plan(blob: bytes) -> Plan:
+    # A task carries its run's pickled plan; each worker unpickles a plan once, not once per cell.
+    return pickle.loads(blob)
 
 
 def run_cell(plan: Plan, session: Session, seed: int, out: Path) -> CellResult:
@@ -54,10 +70,39 @@ def run_cell(plan: Plan, session: Session, seed: int, out: Path) -> CellResult:
         raise SteerError(f"seed {seed}: {e}") from None
 
 
-def _work(seed: int) -> tuple[int, CellResult]:
-    assert _worker is not None
-    session, plan, out = _worker
-    return seed, run_cell(plan, session, seed, out)
+def _work(blob: bytes, out: Path, seed: int) -> tuple[int, CellResult]:
+    assert _session is not None
+    return seed, run_cell(_plan(blob), _session, seed, out)
+
+
+# The worker processes outlive one run: starting one costs a second or two (torch import, checkpoint load),
+# so a batch's experiments, a notebook's runs and a test session's runs share them. One pool at a time,
+# for one checkpoint and device; a different session replaces it.
+_pool: tuple[tuple[Recipe, int], ProcessPoolExecutor] | None = None
+
+
+def worker_pool(recipe: Recipe, workers: int) -> ProcessPoolExecutor:
+    """The pool of `workers` single-threaded processes holding the session `recipe` describes."""
+    global _pool
+    key = (recipe, workers)
+    if _pool is not None and _pool[0] == key:
+        return _pool[1]
+    close_workers()
+    ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(recipe,))
+    _pool = (key, pool)
+    return pool
+
+
+def close_workers() -> None:
+    """Stop the worker processes (they are started again when needed)."""
+    global _pool
+    if _pool is not None:
+        _pool[1].shutdown(wait=True, cancel_futures=True)
+        _pool = None
+
+
+atexit.register(close_workers)
 
 
 def run_cells(
@@ -66,13 +111,15 @@ def run_cells(
     plan: Plan,
     session: Session,
     on_cell: OnCell | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Run `plan.cell` per seed, reusing cells a previous run of the same spec finished; record each as it ends.
 
-    With `workers > 1` the seeds are spread over that many processes, each with its own procgen environment
-    and policy; results are gathered back in seed order. Returns (done results, skipped results, reused count).
+    With `workers > 1` (None: one per core) and more than one cell to compute, the seeds are spread over that
+    many single-threaded processes, each with its own procgen environment and policy; only this process
+    writes the run folder. Returns (done results, skipped results, reused count), in seed order.
     """
+    workers = default_workers() if workers is None else workers
     records: dict[int, tuple[str, dict[str, Any]]] = {}
     reused = 0
 
@@ -95,15 +142,18 @@ def run_cells(
                 if on_cell:
                     on_cell(seed)
         if workers > 1 and len(todo) > 1:
-            ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
-            with ProcessPoolExecutor(
-                min(workers, len(todo)),
-                mp_context=ctx,
-                initializer=_init_worker,
-                initargs=(session.recipe(), plan, run.path, 1),
-            ) as pool:
-                for future in as_completed([pool.submit(_work, seed) for seed in todo]):
+            pool = worker_pool(session.recipe(), workers)
+            blob = pickle.dumps(plan)
+            futures = [pool.submit(_work, blob, run.path.resolve(), seed) for seed in todo]
+            try:
+                for future in as_completed(futures):
                     keep(*future.result())
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                if not isinstance(sys.exc_info()[1], SteerError):
+                    close_workers()  # Ctrl-C reached the workers too, or one died: start afresh next time
+                raise
         else:
             for seed in todo:
                 keep(seed, run_cell(plan, session, seed, run.path))
@@ -125,7 +175,7 @@ def run_study(
     out: Path,
     on_cell: OnCell | None = None,
     force: bool = False,
-    workers: int = 1,
+    workers: int | None = 1,
     plan: Plan | None = None,
 ) -> dict[str, Any]:
     """Run one study on one spec into `out`; returns the report it wrote (metrics.json for most studies).
@@ -184,7 +234,7 @@ def run_spec(
     checkpoint: str | None = None,
     device: str = "cpu",
     force: bool = False,
-    workers: int = 1,
+    workers: int | None = 1,
 ) -> dict[str, Any]:
     """Load a spec file and run it as the study `command` (`apply`, `sweep-coeff`, …) into `out`."""
     study = study_for(command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ class Session:
     def recipe(self) -> Recipe:
         """What a worker process needs to rebuild this session (checkpoints and envs do not pickle)."""
         return (
-            str(self.checkpoint.path),
+            str(Path(self.checkpoint.path).resolve()),  # workers may outlive a change of directory
             self.mode,
             self.mode_source,
             self.device,
@@ -58,7 +59,7 @@ class Session:
         )
 
     @classmethod
-    def from_recipe(cls, recipe: Recipe) -> Session:
+    def from_recipe(cls, recipe: Recipe, render_threads: int | None = None) -> Session:
         path, mode, source, device, allow_pickle, sha256 = recipe
         keep_freed_memory()
         ck = checkpoints.load(path, device=device, allow_pickle=allow_pickle)
@@ -67,7 +68,7 @@ class Session:
                 f"checkpoint: {path!r} changed while the run was going (sha256 {ck.sha256[:12]}…, "
                 f"was {sha256[:12]}…). Run again."
             )
-        return cls(ck, mode, source, MazeRenderer(mode), device, allow_pickle)
+        return cls(ck, mode, source, MazeRenderer(mode, render_threads), device, allow_pickle)
 
     def target_maze(self, spec: Spec, seed: int) -> Maze:
         """The maze a spec means by `seed`: the generated level with the spec's `target_edits`."""

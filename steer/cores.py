@@ -1,0 +1,50 @@
+"""How many cores steer may use, and how many of them are free right now.
+
+Why it matters: torch's OpenMP threads split every layer evenly and wait for each other at its end. When
+another process holds one of the cores, the thread that shares it is descheduled for whole time slices and
+every layer waits for it: a field took 16x longer on this project's 2-core machine, where one thread
+(which the scheduler simply moves to the free core) is only ~1.7x slower than two. So steer runs its cells in
+single-threaded worker processes by default (`steer.runner`), and the work it does in-process (one cell, the
+explorer) uses only the cores that are not busy when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def busy_elsewhere(samples: int = 3, gap_s: float = 0.01) -> int:
+    """Processes other than this one running now: the least of a few samples of the kernel's runnable count.
+
+    /proc/loadavg's fourth field is "runnable/total" scheduling entities at this instant, this thread
+    included; the least of three samples ignores a process that only flickers. 0 where it cannot be read.
+    """
+    least = None
+    for i in range(samples):
+        try:
+            running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+        least = running if least is None else min(least, running)
+        if i + 1 < samples:
+            time.sleep(gap_s)
+    return max(0, (least or 1) - 1)
+
+
+def use_free_cores() -> int:
+    """Set torch's thread count to the usable cores that no other process is running on; returns it."""
+    threads = max(1, usable_cores() - busy_elsewhere())
+    torch.set_num_threads(threads)
+    return threads
