@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ reproduce: install
 
 bench: install
 	$(BIN)/python benchmarks/bench.py
+
+# On a machine with a GPU and a CUDA build of torch in .venv: the same studies on cuda and cpu, compared.
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf outputs/*/ .pytest_cache

@@ -19,15 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bound import bound_rows, physical_figures
+from shared_machine import shared_machine_figures, shared_rows
 
 from steer import checkpoints
 from steer.allocator import keep_freed_memory
 from steer.chain import behaviour
+from steer.cores import usable_cores
 from steer.env import MazeRenderer
 from steer.episodes import sample_episodes
 from steer.io import atomic_write_json
 from steer.metrics import maze_metrics, summarize
 from steer.reference import ReferencePolicy, reference_field
+from steer.session import Session
 from steer.vectors import PairSpec, compute_vector
 from steer.vfield import FieldInputs, facing_fields, facing_inputs, vector_field, vector_fields
 
@@ -237,6 +241,17 @@ def main() -> None:
     per_maze = sampled_episodes_per_maze_s(ck, range(5), 100)
     results["sampled_behaviour_1000_episodes_100_seeds_s_estimate"] = per_maze * 10 * 100
     results["explorer_coeff_change_15x15"] = explorer_latency(ck)
+    session = Session.from_recipe((str(ck.path.resolve()), "easy", "checkpoint", "cpu", False, ck.sha256))
+    hard_renderer = MazeRenderer("hard")
+    hard = hard_renderer.level(100)
+    results["shared_machine"] = shared_machine_figures(
+        session, lambda: vector_field(ck.policy, FieldInputs.render(hard_renderer, hard)), repeats
+    )
+    renderer = MazeRenderer("easy")
+    levels = [renderer.level(s) for s in seeds]
+    squares = sum(len(m.open_squares()) - (m.cheese is not None) for m in levels)
+    fields = {k: results[k]["squares"] for k in ("field_hard_25x25", "field_easy_15x15")}
+    results["physical"] = physical_figures(ck.policy, LAYER, usable_cores(), fields, squares, len(levels))
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
     slow = int(os.environ.get("BENCH_NAIVE_REPEATS", "3"))
@@ -329,6 +344,7 @@ def print_table(r: dict[str, Any]) -> None:
                 f"{e['server_median_ms']:.0f} ms; goal <= 150 ms",
             )
         )
+    rows += bound_rows(r) + shared_rows(r)
     width = max(len(a) for a, _, _ in rows)
     few = max(1, r["repeats"] // 2)
     print(
