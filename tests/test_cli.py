@@ -245,12 +245,16 @@ def test_a_different_run_is_not_overwritten_without_force(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("mode", ["easy", "hard"])
-def test_workers_give_the_same_results_as_one_process(tmp_path: Path, mode: str) -> None:
-    # Workers run one thread each; the parent runs two. The bits must not depend on that.
+def test_workers_give_the_same_results_as_one_process(tmp_path: Path, mode: str, monkeypatch) -> None:
+    # Workers run one thread each; the parent one per core (as if no other process ran). The bits must not
+    # depend on that.
+    import steer.cores
+
+    monkeypatch.setattr(steer.cores, "busy_elsewhere", lambda: 0)
     spec = write_spec(
         tmp_path, {"seeds": [1, 2, 3, 5], "vector": {"kind": "cheese"}, "coeff": -1, "distribution_mode": mode}
     )
-    assert run("apply", spec, "--out", tmp_path / "one").exit_code == 0
+    assert run("apply", spec, "--out", tmp_path / "one", "--workers", "1").exit_code == 0
     result = run("apply", spec, "--out", tmp_path / "two", "--workers", "2")
     assert result.exit_code == 0, result.output
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
@@ -280,7 +284,7 @@ def test_a_full_disk_mid_run_is_one_clear_error_with_no_partial_file(tmp_path: P
     monkeypatch.setattr(steer.io.os, "fsync", fsync_until_full)
     spec = write_spec(tmp_path, {"seeds": [1, 2, 3], "vector": {"kind": "cheese"}, "coeff": -1})
     out = tmp_path / "out"
-    result = run("apply", spec, "--out", out)
+    result = run("apply", spec, "--out", out, "--workers", "1")  # in this process, where fsync is patched
     assert result.exit_code == 2, result.output
     assert "No space left on device" in result.output and "run the same command again to resume" in result.output
     assert "Traceback" not in result.output

@@ -1,0 +1,60 @@
+"""Cores and workers: the default executor on a shared machine (steer/cores.py, steer/runner.py)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import torch
+
+from steer import runner
+from steer.cores import busy_elsewhere, usable_cores, use_free_cores
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="needs two cores: one to keep busy, one to measure on")
+def test_in_process_work_leaves_a_core_another_process_is_running_on() -> None:
+    before = torch.get_num_threads()
+    busy = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+    busy.start()
+    try:
+        deadline = time.monotonic() + 30
+        while busy_elsewhere() < 1 and time.monotonic() < deadline:  # until it has started spinning
+            time.sleep(0.1)
+        assert busy_elsewhere() >= 1
+        assert use_free_cores() == torch.get_num_threads() < usable_cores()
+    finally:
+        busy.terminate()
+        busy.join()
+        torch.set_num_threads(before)
+
+
+def test_the_default_is_one_worker_per_usable_core() -> None:
+    import os
+
+    assert runner.default_workers() == usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_runs_share_one_pool_of_workers_and_a_new_checkpoint_replaces_it(tmp_path) -> None:
+    import yaml
+
+    from steer import checkpoints
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1}))
+    first = runner.run_spec("apply", spec, tmp_path / "a", workers=2)
+    pool = runner._pool
+    assert pool is not None
+    second = runner.run_spec("apply", spec, tmp_path / "b", workers=2)
+    assert runner._pool is pool  # the same processes: no second start-up
+    assert first["mazes"] == second["mazes"]
+    # A copy of the checkpoint under another path is another session: its pool replaces the old one.
+    copy = tmp_path / "copy.pth"
+    copy.write_bytes(checkpoints.load().path.read_bytes())
+    runner.run_spec("apply", spec, tmp_path / "c", checkpoint=str(copy), workers=2)
+    assert runner._pool is not None and runner._pool is not pool
