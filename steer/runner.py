@@ -15,8 +15,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing
+import os
 import pickle
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
@@ -47,8 +50,17 @@ def default_workers() -> int:
     return usable_cores()
 
 
-def _init_worker(recipe: Recipe) -> None:
+def _exit_with_parent(parent: int) -> None:
+    # A parent killed with SIGKILL cannot stop its workers, and they never see the task queue close (each
+    # holds its write end too): without this they would wait forever, orphaned.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _init_worker(recipe: Recipe, parent: int) -> None:
     global _session
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="steer-parent-watch").start()
     # One thread per worker: a single-threaded process does not stall when another process holds a core
     # (steer.cores says why). The bits do not depend on the thread count: tests/test_cli.py checks workers
     # against one two-thread process.
@@ -89,7 +101,7 @@ def worker_pool(recipe: Recipe, workers: int) -> ProcessPoolExecutor:
         return _pool[1]
     close_workers()
     ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(recipe,))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(recipe, os.getpid()))
     _pool = (key, pool)
     return pool
 

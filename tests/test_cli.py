@@ -16,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
+from steer.cores import usable_cores
 from steer.vectors import SteeringVector
 
 runner = CliRunner()
@@ -191,6 +192,19 @@ def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp
     assert clean["mazes"] == report["mazes"] and clean["summary"] == report["summary"]
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_a_hard_killed_run_resumes_from_its_cell_journal(tmp_path: Path) -> None:
     """SIGKILL leaves no chance to update the manifest; the cells journal still says what finished."""
     spec = write_spec(tmp_path, {"seeds": {"from": 0, "to": 39}, "vector": {"kind": "cheese"}, "coeff": -1})
@@ -207,8 +221,14 @@ def test_a_hard_killed_run_resumes_from_its_cell_journal(tmp_path: Path) -> None
         if journal.is_file() and journal.read_bytes().count(b"\n") >= 3:
             break
         time.sleep(0.02)
+    workers = _children(proc.pid)
+    assert workers or usable_cores() == 1  # the default spreads cells over worker processes
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "worker processes outlived their parent"
     killed = json.loads((out / "manifest.json").read_text())
     assert killed["status"] == "running" and not killed["cells"]  # the manifest never saw a cell
     with journal.open("ab") as f:
