@@ -2,7 +2,8 @@
 
 The 100-seed statistic runs here the way `steer apply` runs its cells by default: one single-threaded worker
 process per core (`steer.runner.worker_pool`), seeds handed out one at a time. The same workload in one
-process with one OpenMP thread per core is the comparison. A competing process is a pure-Python busy loop,
+process with one OpenMP thread per free core (what steer uses for in-process work) is the comparison. A
+competing process is a pure-Python busy loop,
 the shape of a colleague's job on a shared machine.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+from steer.cores import use_free_cores
 from steer.metrics import maze_metrics, summarize
 from steer.runner import _work, default_workers, worker_pool
 from steer.session import Session
@@ -100,15 +102,18 @@ def shared_machine_figures(
     """Field and statistic times, idle and beside a busy loop, in-process (threads = cores) and with workers."""
     cores = default_workers()
     started = warm(session, cores)
-    threads = torch.get_num_threads()
-    result: dict[str, Any] = {"cores": cores, "in_process_threads": threads, "worker_start_s": started}
+    before = torch.get_num_threads()
+    result: dict[str, Any] = {"cores": cores, "worker_start_s": started}
     for label, busy in (("idle", False), ("busy", True)):
         with busy_core() if busy else _nothing():
+            threads = use_free_cores()  # as every steer command does when it starts
             result[label] = {
+                "in_process_threads": threads,
                 "field_in_process_s": median_time(field, repeats),
                 "statistic_in_process_s": median_time(lambda: statistic_in_process(session, seeds), 1),
                 "statistic_workers_s": median_time(lambda: statistic_with_workers(session, seeds, cores), 1),
             }
+    torch.set_num_threads(before)
     return result
 
 
@@ -126,7 +131,7 @@ def shared_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             f"shared machine: {s['cores']} single-threaded workers (start-up, once per session)",
             f"{s['worker_start_s']:.2f} s",
-            f"in-process work uses {s['in_process_threads']} threads",
+            f"in-process threads: {s['idle']['in_process_threads']} idle, {s['busy']['in_process_threads']} busy",
         )
     ]
     for key, label in (
