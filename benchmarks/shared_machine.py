@@ -2,9 +2,8 @@
 
 The 100-seed statistic runs here the way `steer apply` runs its cells by default: one single-threaded worker
 process per core (`steer.runner.worker_pool`), seeds handed out one at a time. The same workload in one
-process with one OpenMP thread per free core (what steer uses for in-process work) is the comparison. A
-competing process is a pure-Python busy loop,
-the shape of a colleague's job on a shared machine.
+process with one OpenMP thread per free core (what steer uses for in-process work) is the comparison. The
+competing process is a pure-Python busy loop, the shape of a colleague's job on a shared machine.
 """
 
 from __future__ import annotations
