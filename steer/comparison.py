@@ -16,11 +16,12 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from steer.charts import GRID_RGB, _dashed_hline, _tick_label, nice_ticks
-from steer.metrics import describe, describe_change
+from steer.metrics import MAZE_KEYS, METRICS, delta, describe, describe_change, summarize
 from steer.render import BG_RGB, TEXT_RGB, font, text_width
 
 # Series colours of the paired chart: the averaged vector, each target's own vector, other single mazes.
-SERIES_RGB = {"mean": (200, 90, 20), "own": (24, 48, 120), "other": (120, 120, 120)}
+SERIES_RGB = {"mean": (200, 90, 20), "vector": (200, 90, 20), "own": (24, 48, 120), "other": (120, 120, 120)}
+COMPARISONS = ("own",)  # apply's `compare:` names
 
 
 def mean_label(seeds: Sequence[int]) -> str:
@@ -73,6 +74,44 @@ def compare_series(series: Mapping[str, Sequence[float | None]], in_sample: Sequ
             block[f"{names[1]}_minus_{names[2]}"] = paired(pick[names[1]], pick[names[2]])
         out[subset] = block
     return out
+
+
+def change_of(value: Any) -> float | None:
+    """A metric's effect on one maze: patched − original for a field metric, the value for a comparison metric."""
+    return delta(value) if isinstance(value, dict) else value
+
+
+def effect_key(metric: str) -> str:
+    """How an effect metric is keyed in the comparison summaries: `delta_<name>` for a field metric."""
+    return f"delta_{metric}" if METRICS[metric].paired else metric
+
+
+def own_summary(mazes: Sequence[dict[str, Any]], effect_metric: str) -> dict[str, Any]:
+    """`steer apply` with `compare: [own]`: the spec's vector against each maze's own vector of the same pair.
+
+    `own`: the own vectors' metrics summarised like the effect's (over the mazes where the own pair could be
+    built); `by_target`: per metric the two effects per maze and `vector_minus_own` with its interval and
+    Wilcoxon p-value (all / held-out / in-sample mazes); `norms`: each vector's L2 norm over mazes.
+    """
+    have = [m for m in mazes if m["compare"]["own"] is not None]
+    rows = [{**m["compare"]["own"], **{k: m[k] for k in MAZE_KEYS}} for m in have]
+    in_sample = [m["compare"]["own"]["in_sample"] for m in have]
+    by_target: dict[str, Any] = {"targets": [m["seed"] for m in have]}
+    for metric in dict.fromkeys((effect_metric, "mean_tv")):
+        series = {
+            "vector": [change_of(m[metric]) for m in have],
+            "own": [change_of(m["compare"]["own"][metric]) for m in have],
+        }
+        by_target[effect_key(metric)] = compare_series(series, in_sample)
+    return {
+        "own": summarize(rows),
+        "by_target": by_target,
+        "norms": {
+            "vector": describe([m["vector_norm"] for m in mazes]),
+            "own": describe([m["compare"]["own"]["norm"] for m in have]),
+        },
+        "unbuilt": {str(m["seed"]): m["compare"]["own_reason"] for m in mazes if m["compare"]["own"] is None},
+    }
 
 
 def paired_chart(
