@@ -60,7 +60,7 @@ def test_transfer_mean_row_is_apply_with_the_mean_vector(runs: tuple[dict, dict,
         assert abs(own["p_cheese_ds"]["patched"] - diag[seed]["metrics"]["p_cheese_ds"]["patched"]) < 1e-5
         assert own["in_sample"] == (seed == 0)
     # The averaged vector barely moves these mazes; each own vector moves its decision square by more than 0.3.
-    block = transfer["by_source"]["delta_p_cheese_ds"]
+    block = transfer["summary"]["by_source"]["delta_p_cheese_ds"]
     assert set(block) == {"all", "held_out", "in_sample"}
     assert block["all"]["own"]["n"] == 2 and block["all"]["own"]["mean"] < -0.3
     assert block["all"]["mean_minus_own"]["mean"] > 0.3 and "wilcoxon_p" in block["all"]["mean_minus_own"]

@@ -310,7 +310,7 @@ def _mean_report(
         "mean_pairs": [mean_pairs[t] for t in targets],
         # Per target (the unit of every interval): the mean's effect, the target's own vector's (the diagonal)
         # and the mean over the other single sources' effects; paired differences with Wilcoxon p-values.
-        "by_source": {"targets": targets, **{k: compare_series(series(k), in_sample) for k in keys}},
+        "summary": {"by_source": {"targets": targets, **{k: compare_series(series(k), in_sample) for k in keys}}},
     }
     chart = paired_chart(
         f"{kind} vector, coeff {spec.coeff:g}: {label} against each target's own · {session.title}",
@@ -372,8 +372,8 @@ def summary(report: dict[str, Any]) -> list[str]:
         f"{len(report['sources'])} x {len(report['targets'])} pairs; effect = change in {report['effect_metric']}, "
         f"defined for {len(values)}{span}"
     ]
-    if "by_source" in report:
-        block = report["by_source"][effect_key(report["vector"]["kind"])]
+    if "summary" in report:
+        block = report["summary"]["by_source"][effect_key(report["vector"]["kind"])]
         for subset, b in block.items():
             lines.append(
                 f"{report['mean_vector']['label']} vs own, {subset.replace('_', ' ')} targets: mean effect "
