@@ -122,13 +122,16 @@ def paired_chart(
     ylabel: str,
     footer: str = "",
     marked: Sequence[bool] = (),
+    marked_note: str = "",
 ) -> Image.Image:
     """One column per target (those where any series is defined), a dot per series joined by a thin line.
 
-    `names` gives each series' legend text; `marked` targets (in sample) get an asterisk after their label.
-    A dashed line marks 0 (no effect).
+    `names` gives each series' legend text; `marked` targets (in sample) get an asterisk after their label,
+    and the footer `marked_note` where any is drawn. A dashed line marks 0 (no effect).
     """
     keep = [i for i in range(len(labels)) if any(series[k][i] is not None for k in series)]
+    if any(marked[i] for i in keep) and marked_note:  # the asterisk is explained only where one is drawn
+        footer = f"{footer}\n* {marked_note}" if footer else f"* {marked_note}"
     col_w, left, right, top, bottom = 28, 64, 16, 74, 70
     plot_h = 300
     width = max(left + right + col_w * max(len(keep), 1), 560, int(text_width(title, 16)) + 24)

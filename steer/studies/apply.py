@@ -242,9 +242,9 @@ def _own_chart(plan: Plan, session: Session, done: list[dict[str, Any]], metric:
         {"vector": [change_of(m[metric]) for m in have], "own": [change_of(m["compare"]["own"][metric]) for m in have]},
         {"vector": label, "own": "the maze's own vector"},
         _what(metric),
-        footer="* in sample: the maze's own pair is one of the vector's sources; a column per maze where the effect "
-        "is defined",
+        footer="a column per maze where the effect is defined",
         marked=[m["compare"]["own"]["in_sample"] for m in have],
+        marked_note="in sample: the maze's own pair is one of the vector's sources",
     )
 
 

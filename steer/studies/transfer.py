@@ -318,9 +318,9 @@ def _mean_report(
         series(effect_key(kind)),
         {"mean": label, "own": "the target's own vector", "other": "mean over the other single sources"},
         _what(kind),
-        footer="* in sample: the target's own pair is one of the averaged vectors; a column per target "
-        "where the effect is defined",
+        footer="a column per target where the effect is defined",
         marked=in_sample,
+        marked_note="in sample: the target's own pair is one of the averaged vectors",
     )
     return body, {"transfer-mean-vs-own.png": chart}
 
