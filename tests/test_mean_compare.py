@@ -125,3 +125,12 @@ def test_bad_comparison_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "compare: own compares" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_heat_map_sets_the_mean_row_apart() -> None:
+    from steer.charts import heatmap
+
+    values = [[-0.5, 0.0], [0.0, -0.4], [0.0, 0.01]]
+    plain = heatmap("t", ["seed 0", "seed 1", "mean of seeds 0-1 (2 mazes)"], ["a", "b"], values)
+    split = heatmap("t", ["seed 0", "seed 1", "mean of seeds 0-1 (2 mazes)"], ["a", "b"], values, divider_before=2)
+    assert split.size[1] == plain.size[1] + 14 and split.size[0] == plain.size[0]
