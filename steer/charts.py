@@ -156,8 +156,11 @@ def heatmap(
     notes: Sequence[Sequence[str]] | None = None,
     axis_titles: tuple[str, str] = ("rows", "columns"),
     footer: str = "",
+    divider_before: int | None = None,
 ) -> Image.Image:
-    """A matrix as coloured cells (diverging, symmetric about 0) with each value and an optional note written in."""
+    """A matrix as coloured cells (diverging, symmetric about 0) with each value and an optional note written in.
+
+    `divider_before`: a row index; a gap and a line set the rows from there on apart (e.g. a summary row)."""
     cell_w, cell_h = 112, 58
     label_w = max([text_width(lbl, 13) for lbl in row_labels] + [60]) + 16
     pad, title_h, header_h, scale_h = 12, 34, 44, 44
@@ -165,7 +168,8 @@ def heatmap(
     n_rows, n_cols = len(row_labels), len(col_labels)
     texts = [text_width(title, 18), *(text_width(line, 13) for line in footer.split("\n") if footer)]
     width = int(max(2 * pad + label_w + n_cols * cell_w, 2 * pad + max(texts), 560))
-    height = 2 * pad + title_h + header_h + n_rows * cell_h + scale_h + footer_h
+    gap = 14 if divider_before is not None else 0
+    height = 2 * pad + title_h + header_h + n_rows * cell_h + gap + scale_h + footer_h
     out = Image.new("RGB", (width, height), BG_RGB)
     d = ImageDraw.Draw(out)
     d.text((pad, pad), title, fill=TEXT_RGB, font=font(18))
@@ -178,7 +182,9 @@ def heatmap(
     present = [abs(v) for row in values for v in row if v is not None]
     limit = max(present, default=0.0)
     for i, label in enumerate(row_labels):
-        y = y0 + i * cell_h
+        y = y0 + i * cell_h + (gap if divider_before is not None and i >= divider_before else 0)
+        if i == divider_before:
+            d.line((pad, y - gap / 2, x0 + n_cols * cell_w, y - gap / 2), fill=TEXT_RGB, width=2)
         d.text((pad, y + cell_h / 2 - 8), label, fill=TEXT_RGB, font=font(13))
         for j in range(n_cols):
             v = values[i][j]
@@ -190,7 +196,7 @@ def heatmap(
             d.text((x + 8, y + 8), "n/a" if v is None else f"{v:+.3f}", fill=ink, font=font(17))
             if notes and notes[i][j]:
                 d.text((x + 8, y + 34), notes[i][j], fill=ink, font=font(11))
-    _scale_bar(d, x0, y0 + n_rows * cell_h + 12, limit)
+    _scale_bar(d, x0, y0 + n_rows * cell_h + gap + 12, limit)
     for k, line in enumerate(footer.split("\n") if footer else []):
         d.text((pad, height - pad - footer_h + 4 + 22 * k), line, fill=(90, 90, 90), font=font(13))
     return out

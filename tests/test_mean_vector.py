@@ -72,7 +72,6 @@ def test_unbuildable_seeds_are_skipped_and_listed(session: Session) -> None:
     ("command", "extra", "message"),
     [
         ("compute-vector", {}, "vector.source_seeds: compute-vector writes one vector per seed"),
-        ("transfer", {"coeff": -1}, "vector.source_seeds: transfer computes one vector per source"),
         ("layer-sweep", {"coeff": -1}, "without file, source_seed or source_seeds"),
     ],
 )

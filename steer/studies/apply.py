@@ -1,4 +1,9 @@
-"""`steer apply`: add `coeff × vector` on each target maze; per seed a field PNG and field JSON, and metrics.json."""
+"""`steer apply`: add `coeff × vector` on each target maze; per seed a field PNG and field JSON, and metrics.json.
+
+`compare: [own]` also adds each target's own vector of the spec's pair (same coefficient and layer) beside a
+fixed vector (a mean over `vector.source_seeds`, or one `source_seed`'s), so one run reports both effects per
+maze and their paired difference (steer/comparison.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from PIL import Image
 
 from steer.captions import diff_panel
 from steer.chain import maze_behaviours
+from steer.comparison import COMPARISONS, change_of, difference_text, effect_key, mean_label, own_summary, paired_chart
 from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
 from steer.errors import SteerError
 from steer.io import atomic_write_json
@@ -25,9 +31,11 @@ from steer.metrics import (
 )
 from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session
+from steer.spec_values import parse_names
 from steer.specs import Spec
 from steer.study import CellResult, Report, Study
-from steer.vector_plan import OneVectorPlan, plan_vector
+from steer.vector_plan import OneVectorPlan, build_vector, plan_vector
+from steer.vectors import KINDS, SteeringVector
 from steer.vfield import FieldInputs, VectorField, vector_fields
 
 
@@ -36,6 +44,24 @@ def check(spec: Spec) -> None:
         raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
     if spec.coeff is None:
         raise SteerError("coeff: missing; give the coefficient to multiply the vector by, e.g. coeff: -1.")
+    if "own" in spec.extra.get("compare", ()):
+        if spec.vector.file is not None:
+            raise SteerError(
+                "compare: own builds each target's own vector from the spec's pair, and a vector file has no pair "
+                "to rebuild; give an inline vector such as {kind: cheese, source_seeds: {from: 0, to: 99}} "
+                "instead of vector.file, or remove compare."
+            )
+        if spec.vector.source_seed is None and spec.vector.source_seeds is None:
+            raise SteerError(
+                "compare: own compares the vector with each target's own vector, but this vector (no source_seed "
+                "or source_seeds) already is each target's own; give vector.source_seeds (a mean over mazes) or "
+                "vector.source_seed, or remove compare."
+            )
+
+
+def parse_compare(value: Any, where: str) -> tuple[str, ...]:
+    """What to set beside the spec's vector on every maze: own (each target's own vector of the same pair)."""
+    return parse_names(value, where, COMPARISONS, "[own]", f"is not a comparison; use {', '.join(COMPARISONS)}.")
 
 
 @dataclass(frozen=True)
@@ -48,7 +74,9 @@ class Plan(OneVectorPlan):
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
         random = random_like(vec, random_seed(spec.control_seed, seed)) if "random" in spec.controls else None
-        deltas = [None, coeff * vec.tensor, *([coeff * random.tensor] if random is not None else [])]
+        own, own_reason = self.own_vector(session, seed)
+        extra = [v for v in (random, own) if v is not None]
+        deltas = [None, coeff * vec.tensor, *(coeff * v.tensor for v in extra)]
         original, patched, *control = vector_fields(session.policy, inputs, self.layer, deltas, spec.batch_size)
         source = vec.meta.get("source_seed")
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
@@ -58,6 +86,25 @@ class Plan(OneVectorPlan):
             )
             m.update(behaviour_metrics(before, after, spec.metrics))
         panels = []
+        if "own" in spec.extra.get("compare", ()):
+            m["vector_norm"] = float(vec.tensor.float().norm())
+            m["compare"] = {"own": None, "own_reason": own_reason}
+            if own is not None:
+                own_field = control[-1]
+                sources = vec.meta.get("source_seeds") or [vec.meta.get("source_seed")]
+                m["compare"]["own"] = {
+                    "norm": float(own.tensor.float().norm()),
+                    "in_sample": seed in sources,  # the maze's own pair is (one of) the vector's sources
+                    **effect_metrics(original, own_field),
+                }
+                panels.append(
+                    Panel(
+                        target,
+                        own_field.positions,
+                        own_field.arrows,
+                        f"the maze's own vector\n{_caption(m['compare']['own'], m)}",
+                    )
+                )
         if spec.controls:
             m["controls"] = {}
         if random is not None:
@@ -97,6 +144,16 @@ class Plan(OneVectorPlan):
         title = f"seed {seed} · {vec.kind} vector{origin} · {self.layer} · coeff {coeff:g} · {session.title}"
         save_png(_figure(title, original, patched, m, panels), out / files[1])
         return "done", files, m
+
+    def own_vector(self, session: Session, seed: int) -> tuple[SteeringVector | None, str | None]:
+        """The maze's own vector of the spec's pair when `compare: [own]` asks for it, or why it has none."""
+        if "own" not in self.spec.extra.get("compare", ()):
+            return None, None
+        assert self.vector.pair is not None
+        try:
+            return build_vector(session, self.spec, seed, self.vector.pair, self.layer), None
+        except SteerError as e:  # e.g. a top-right pair in a maze that fills the world: the vector still applies
+            return None, str(e)
 
 
 def plan(spec: Spec, session: Session) -> Plan:
@@ -166,7 +223,29 @@ def report(
     if spec.controls:
         summary["controls"] = control_summaries(done)
         summary["controls"]["random_seed"] = spec.control_seed
-    return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summary})
+    figures = {}
+    if "own" in spec.extra.get("compare", ()):
+        metric = KINDS[plan.vector.kind].effect_metric
+        summary["compare"] = own_summary(done, metric)
+        figures["compare-own.png"] = _own_chart(plan, session, done, metric)
+    return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summary}, figures)
+
+
+def _own_chart(plan: Plan, session: Session, done: list[dict[str, Any]], metric: str) -> Image.Image:
+    """The spec's vector and each maze's own, one column per maze, for the kind's effect metric."""
+    have = [m for m in done if m["compare"]["own"] is not None]
+    sources = plan.vector.source_seeds
+    label = mean_label(sources) if sources else f"seed {plan.vector.source_seed}'s vector"
+    return paired_chart(
+        f"{plan.vector.kind} vector, coeff {plan.vector.coeff:g}: {label} against each maze's own · {session.title}",
+        [str(m["seed"]) for m in have],
+        {"vector": [change_of(m[metric]) for m in have], "own": [change_of(m["compare"]["own"][metric]) for m in have]},
+        {"vector": label, "own": "the maze's own vector"},
+        _what(metric),
+        footer="a column per maze where the effect is defined",
+        marked=[m["compare"]["own"]["in_sample"] for m in have],
+        marked_note="in sample: the maze's own pair is one of the vector's sources",
+    )
 
 
 def change_text(summary: dict[str, Any], key: str) -> str:
@@ -202,5 +281,27 @@ STUDY = Study(
     check=check,
     plan=plan,
     report=report,
-    summary=lambda r: summary_line(r["summary"]),
+    summary=lambda r: summary_line(r["summary"]) + compare_lines(r),
+    own_keys={"compare": parse_compare},
 )
+
+
+def _what(metric: str) -> str:
+    return f"change in {METRICS[metric].label}" if METRICS[metric].paired else METRICS[metric].label
+
+
+def compare_lines(report: dict[str, Any]) -> list[str]:
+    """With `compare: [own]`: the vector's effect against each maze's own, per subset of mazes."""
+    if "compare" not in report["summary"]:
+        return []
+    c = report["summary"]["compare"]
+    metric = KINDS[report["vector"]["kind"]].effect_metric
+    key = effect_key(metric)
+    norms = c["norms"]
+    lines = [f"norms: this vector median {fmt(norms['vector']['median'])}, own vectors {fmt(norms['own']['median'])}"]
+    for subset, b in c["by_target"][key].items():
+        lines.append(
+            f"vs own ({subset.replace('_', ' ')} mazes), {_what(metric)}: mean {fmt(b['vector']['mean'], 3)} vs "
+            f"{fmt(b['own']['mean'], 3)}; {difference_text(b['vector_minus_own'])}"
+        )
+    return lines

@@ -1,7 +1,9 @@
 """`steer transfer`: vectors computed on `sources` mazes applied to `targets` mazes, as a source × target matrix.
 
 The matrix shows the effect metric of the vector kind (steer.vectors.KINDS); every registered field metric's
-change has its own matrix in metrics.json.
+change has its own matrix in metrics.json. With `vector.source_seeds`, the mean of the pair's vectors over
+those mazes is applied to every target too: an extra row, summarised against each target's own vector and
+the other single mazes' vectors (steer/comparison.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PIL import Image
 from steer.captions import diff_panel, headline
 from steer.chain import maze_behaviours
 from steer.charts import heatmap
+from steer.comparison import compare_series, difference_text, mean_label, paired_chart
 from steer.errors import SteerError
 from steer.maze import Maze
 from steer.metrics import (
@@ -24,6 +27,8 @@ from steer.metrics import (
     PAIRED,
     behaviour_metrics,
     delta,
+    describe,
+    fmt,
     maze_info,
     maze_metrics,
 )
@@ -31,7 +36,7 @@ from steer.render import LEGEND, Panel, figure, save_png
 from steer.session import Session, resolve_layer
 from steer.specs import Spec
 from steer.study import CellResult, Report, Study, seed_list
-from steer.vector_plan import build_vector
+from steer.vector_plan import build_vector, mean_vector
 from steer.vectors import KINDS, SteeringVector
 from steer.vfield import FieldInputs, VectorField, vector_fields
 
@@ -51,11 +56,6 @@ def check(spec: Spec) -> None:
         )
     if spec.vector.source_seed is not None:
         raise SteerError("vector.source_seed: transfer takes its source seeds from `sources`; remove source_seed.")
-    if spec.vector.source_seeds is not None:
-        raise SteerError(
-            "vector.source_seeds: transfer computes one vector per source in `sources`; remove source_seeds "
-            "(to apply a mean vector, use `steer apply` with it)."
-        )
     if spec.coeff is None:
         raise SteerError("coeff: missing; give the coefficient to multiply each source's vector by, e.g. coeff: -1.")
     if spec.sources and spec.targets and spec.raw.get("seeds") is not None:
@@ -83,6 +83,7 @@ class Plan:
     layer: str
     sources: dict[int, Source]
     source_skips: tuple[dict[str, Any], ...]
+    mean: SteeringVector | None = None  # the mean over vector.source_seeds, applied to every target too
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         try:
@@ -90,12 +91,9 @@ class Plan:
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         figures: list[str] = []
-        pairs = _target_pairs(session, self, seed, target, out, figures)
-        return (
-            "done",
-            figures,
-            {"seed": seed, "maze": {"seed": seed, **maze_info(target)}, "pairs": pairs, "figures": figures},
-        )
+        pairs, mean_pair = _target_pairs(session, self, seed, target, out, figures)
+        result = {"seed": seed, "maze": {"seed": seed, **maze_info(target)}, "pairs": pairs, "figures": figures}
+        return "done", figures, {**result, **({"mean_pair": mean_pair} if mean_pair is not None else {})}
 
 
 def plan(spec: Spec, session: Session) -> Plan:
@@ -111,27 +109,49 @@ def plan(spec: Spec, session: Session) -> Plan:
             skips.append({"seed": seed, "role": "source", "reason": f"as a source: {e}"})
     if not sources:
         raise SteerError(f"sources: no source seed gives a vector ({skips[0]['reason']}); choose other seeds.")
-    return Plan(spec, layer, sources, tuple(skips))
+    mean = None
+    if spec.vector.source_seeds is not None:
+        mean = mean_vector(session, spec, spec.vector.source_seeds, spec.vector.pair, layer)
+    return Plan(spec, layer, sources, tuple(skips), mean)
 
 
 def _target_pairs(
     session: Session, plan: Plan, seed: int, target: Maze, out: Path, figures: list[str]
-) -> list[dict[str, Any]]:
-    """Every source vector on one target; the target's prefix up to the layer runs once."""
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Every source vector (and the mean, if asked) on one target; the target's prefix up to the layer runs once."""
     spec = plan.spec
     assert spec.coeff is not None
+    vectors = [src.vector for src in plan.sources.values()] + ([plan.mean] if plan.mean is not None else [])
     inputs = FieldInputs.render(session.renderer, target, session.device)
-    deltas = [None, *(spec.coeff * src.vector.tensor for src in plan.sources.values())]
+    deltas = [None, *(spec.coeff * v.tensor for v in vectors)]
     original, *patched_fields = vector_fields(session.policy, inputs, plan.layer, deltas, spec.batch_size)
     behaviours: list[Any] = []
     if spec.metrics:  # asked-for behaviour metrics: exact episode statistics with each source's vector
-        patch_sets = [(), *([(plan.layer, spec.coeff * src.vector.tensor, 1.0)] for src in plan.sources.values())]
+        patch_sets = [(), *([(plan.layer, spec.coeff * v.tensor, 1.0)] for v in vectors)]
         behaviours = maze_behaviours(session.policy, session.renderer, target, patch_sets)
-    rows = []
-    for i, (src, patched) in enumerate(zip(plan.sources.values(), patched_fields, strict=True)):
-        m = maze_metrics(original, patched)
+
+    def measures(i: int) -> dict[str, Any]:
+        m = maze_metrics(original, patched_fields[i])
         if behaviours:
             m.update(behaviour_metrics(behaviours[0], behaviours[i + 1], spec.metrics))
+        return m
+
+    mean_pair = None
+    if plan.mean is not None:
+        m = measures(len(vectors) - 1)
+        mean_pair = {
+            "source": "mean",
+            "target": seed,
+            # In sample: the target's own pair is one of the vectors the mean averages.
+            "in_sample": seed in plan.mean.meta["source_seeds"],
+            **{f"target_{k}": m[k] for k in MAZE_KEYS},
+            **{f"delta_{k}": delta(m[k]) for k in (*PAIRED, *spec.metrics)},
+            "mean_tv": m["mean_tv"],
+            "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
+        }
+    rows = []
+    for i, (src, patched) in enumerate(zip(plan.sources.values(), patched_fields, strict=False)):
+        m = measures(i)
         rows.append(
             {
                 "source": src.seed,
@@ -151,7 +171,7 @@ def _target_pairs(
             name = f"transfer-src{src.seed}-tgt{seed}.png"
             save_png(_pair_figure(session, spec, src, seed, original, patched, m), out / name)
             figures.append(name)
-    return rows
+    return rows, mean_pair
 
 
 def effect_key(kind: str) -> str:
@@ -207,7 +227,13 @@ def _pair_figure(
 
 
 def _heatmap(
-    session: Session, spec: Spec, plan: Plan, mazes: dict[int, dict[str, Any]], matrices: dict[str, Any], kind: str
+    session: Session,
+    spec: Spec,
+    plan: Plan,
+    mazes: dict[int, dict[str, Any]],
+    matrices: dict[str, Any],
+    kind: str,
+    mean_row: dict[str, Any] | None = None,
 ) -> Image.Image:
     sources, targets = transfer_seeds(spec)
 
@@ -218,22 +244,90 @@ def _heatmap(
     rows = [label(s, s not in plan.sources) for s in sources]
     columns = [label(t, t not in mazes) for t in targets]
     notes = [[_pair_note(matrices, i, j) for j in range(len(targets))] for i in range(len(sources))]
-    metric = METRICS[KINDS[kind].effect_metric]
-    what = f"change in {metric.label}" if metric.paired else metric.label
-    title = f"{kind} vectors across mazes · coeff {spec.coeff:g} · {what} · {session.title}"
+    title = f"{kind} vectors across mazes · coeff {spec.coeff:g} · {_what(kind)} · {session.title}"
     footer = (
         "n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
         "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square"
     )
+    values = matrices["effect"]
+    if mean_row is not None:  # the averaged vector: one more row, below a divider
+        rows = [*rows, mean_row["label"]]
+        values = [*values, mean_row["effect"]]
+        notes = [*notes, ["in sample" if s else "held out" for s in mean_row["in_sample"]]]
+        footer += (
+            f"\nlast row: {mean_row['label']}, one vector for every target · in sample: the target's own pair "
+            "is one of those averaged"
+        )
     return heatmap(
         title,
         rows,
         columns,
-        matrices["effect"],
+        values,
         notes,
         axis_titles=("source (vector from)", "target (applied to)"),
         footer=footer,
+        divider_before=len(sources) if mean_row is not None else None,
     )
+
+
+def _mean_report(
+    plan: Plan, session: Session, spec: Spec, kind: str, done: list[dict[str, Any]], pairs: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Image.Image]]:
+    """The averaged vector's row, and per target its effect beside the target's own and the other sources'."""
+    assert plan.mean is not None
+    targets = [t for t in transfer_seeds(spec)[1] if t in {d["seed"] for d in done}]
+    mean_pairs = {d["seed"]: {**d["mean_pair"], "effect": d["mean_pair"][effect_key(kind)]} for d in done}
+    by_pair = {(p["source"], p["target"]): p for p in pairs}
+    label, in_sample = mean_label(plan.mean.meta["source_seeds"]), [mean_pairs[t]["in_sample"] for t in targets]
+    keys = dict.fromkeys((effect_key(kind), "mean_tv"))
+
+    def series(key: str) -> dict[str, list[float | None]]:
+        def other(t: int) -> float | None:  # the mean over the other single sources of their effect on t
+            vals = [by_pair[(s, t)][key] for s in plan.sources if s != t and by_pair[(s, t)][key] is not None]
+            return sum(vals) / len(vals) if vals else None
+
+        return {
+            "mean": [mean_pairs[t][key] for t in targets],
+            "own": [by_pair[(t, t)][key] if (t, t) in by_pair else None for t in targets],
+            "other": [other(t) for t in targets],
+        }
+
+    all_targets = transfer_seeds(spec)[1]
+    row = {  # aligned with `targets`, like a matrix row; None where a target was skipped
+        "label": label,
+        **{k: [mean_pairs[t][k] if t in mean_pairs else None for t in all_targets] for k in ("effect", *keys)},
+        "in_sample": [t in plan.mean.meta["source_seeds"] for t in all_targets],
+    }
+    body = {
+        "mean_vector": {
+            "label": label,
+            "source_seeds": plan.mean.meta["source_seeds"],
+            "skipped_source_seeds": plan.mean.meta["skipped_source_seeds"],
+            "norm": float(plan.mean.tensor.float().norm()),
+            "single_norms": describe([float(src.vector.tensor.float().norm()) for src in plan.sources.values()]),
+        },
+        "mean_row": row,
+        "mean_pairs": [mean_pairs[t] for t in targets],
+        # Per target (the unit of every interval): the mean's effect, the target's own vector's (the diagonal)
+        # and the mean over the other single sources' effects; paired differences with Wilcoxon p-values.
+        "summary": {"by_source": {"targets": targets, **{k: compare_series(series(k), in_sample) for k in keys}}},
+    }
+    chart = paired_chart(
+        f"{kind} vector, coeff {spec.coeff:g}: {label} against each target's own · {session.title}",
+        [str(t) for t in targets],
+        series(effect_key(kind)),
+        {"mean": label, "own": "the target's own vector", "other": "mean over the other single sources"},
+        _what(kind),
+        footer="a column per target where the effect is defined",
+        marked=in_sample,
+        marked_note="in sample: the target's own pair is one of the averaged vectors",
+    )
+    return body, {"transfer-mean-vs-own.png": chart}
+
+
+def _what(kind: str) -> str:
+    metric = METRICS[KINDS[kind].effect_metric]
+    return f"change in {metric.label}" if metric.paired else metric.label
 
 
 def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
@@ -251,6 +345,7 @@ def report(
     info = {d["seed"]: d["maze"] for d in done}
     info.update({seed: {"seed": seed, **maze_info(src.maze)} for seed, src in plan.sources.items()})
     matrices = _matrices(sources, targets, pairs, kind)
+    extra, figures = _mean_report(plan, session, spec, kind, done, pairs) if plan.mean is not None else ({}, {})
     return Report(
         {
             "skipped": [
@@ -264,18 +359,27 @@ def report(
             "effect_metric": KINDS[kind].effect_metric,
             "matrices": matrices,
             "pairs": pairs,
+            **extra,
         },
-        {"transfer-matrix.png": _heatmap(session, spec, plan, info, matrices, kind)},
+        {"transfer-matrix.png": _heatmap(session, spec, plan, info, matrices, kind, extra.get("mean_row")), **figures},
     )
 
 
 def summary(report: dict[str, Any]) -> list[str]:
     values = [v for row in report["matrices"]["effect"] for v in row if v is not None]
     span = f", from {min(values):+.3f} to {max(values):+.3f}" if values else ""
-    return [
+    lines = [
         f"{len(report['sources'])} x {len(report['targets'])} pairs; effect = change in {report['effect_metric']}, "
         f"defined for {len(values)}{span}"
     ]
+    if "summary" in report:
+        block = report["summary"]["by_source"][effect_key(report["vector"]["kind"])]
+        for subset, b in block.items():
+            lines.append(
+                f"{report['mean_vector']['label']} vs own, {subset.replace('_', ' ')} targets: mean effect "
+                f"{fmt(b['mean']['mean'], 3)} vs {fmt(b['own']['mean'], 3)}; {difference_text(b['mean_minus_own'])}"
+            )
+    return lines
 
 
 STUDY = Study(
