@@ -22,7 +22,7 @@ TS = (-2.0, -1.0, -0.1, 0.1, 1.0, 2.0)
 def _dose(ts: tuple[float, ...], f, x: torch.Tensor, v: torch.Tensor, relu: bool = False) -> dict:
     """The measures of site function `f` at input `x` with `t * v` added, over all of `ts` in one chunk."""
     acc = SiteDose(ts, relu)
-    acc.add(f(x), torch.stack([f(x + t * v) for t in ts]))
+    acc.add(torch.cat([f(x + t * v) for t in (0.0, *ts)]), len(ts) + 1)
     return acc.result()
 
 
