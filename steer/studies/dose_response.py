@@ -128,19 +128,22 @@ class Plan(OneVectorPlan):
         by_t = torch.cat(probs, dim=1).numpy()
         check_finite(by_t, [self.layer])
         fields = [VectorField(target, inputs.positions, p) for p in by_t]
+        # A field metric of each patched field alone (`unpatched` of that field: computing it with the original
+        # would redo the original's decision square and paths at every t); mean TV compares the two.
         behaviour = {
-            name: [METRICS[name].compute(fields[0], f) for f in fields[1:]] for name in BEHAVIOUR
-        }  # the field metrics give {original, patched}; mean TV is one number
+            name: [
+                METRICS[name].unpatched(f) if METRICS[name].paired else METRICS[name].compute(fields[0], f)
+                for f in fields[1:]
+            ]
+            for name in BEHAVIOUR
+        }
         entry = {
             "seed": seed,
             **maze_info(target),
             "vector_source_seed": vec.meta.get("source_seed"),
             "vector_norm": float(vec.tensor.norm()),
             "original": {name: METRICS[name].unpatched(fields[0]) for name in BEHAVIOUR[:2]},
-            "behaviour": {
-                name: [v["patched"] if isinstance(v, dict) else v for v in values_]
-                for name, values_ in behaviour.items()
-            },
+            "behaviour": behaviour,
             "sites": {_shown(s): a.result() for s, a in acc.items()},
         }
         return "done", [], entry
