@@ -170,6 +170,19 @@ def sampled_episodes_per_maze_s(ck: checkpoints.Checkpoint, seeds: range, episod
     return (time.perf_counter() - start) / len(seeds)
 
 
+def dose_response_s(repeats: int) -> dict[str, Any]:
+    """`steer dose-response configs/dose-response.yaml` (20 values of t, seeds 0-49, 21 sites and the action
+    probabilities) in this process: session, cells, summaries with intervals, figures and files. `force` so that
+    no cell of an earlier run is reused."""
+    from steer.runner import run_spec
+
+    out = OUT / "dose-response"
+    report: dict[str, Any] = {}
+    seconds = timed(lambda: report.update(run_spec("dose-response", "configs/dose-response.yaml", out, force=True)),
+                    repeats, warm_up=False)  # fmt: skip
+    return {"seconds": seconds, "mazes": report["summary"]["mazes"], "ts": len(report["ts"])}
+
+
 def explorer_latency(ck: checkpoints.Checkpoint, changes: int = 20) -> dict[str, Any]:
     """`steer explore` on a free port: time coefficient changes on a 15x15 maze over HTTP, end to end."""
     import urllib.request
@@ -252,6 +265,7 @@ def main() -> None:
     squares = sum(len(m.open_squares()) - (m.cheese is not None) for m in levels)
     fields = {k: results[k]["squares"] for k in ("field_hard_25x25", "field_easy_15x15")}
     results["physical"] = physical_figures(ck.policy, LAYER, usable_cores(), fields, squares, len(levels))
+    results["dose_response_20_ts_50_seeds"] = dose_response_s(few)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
     slow = int(os.environ.get("BENCH_NAIVE_REPEATS", "3"))
@@ -345,6 +359,15 @@ def print_table(r: dict[str, Any]) -> None:
             )
         )
     rows += bound_rows(r) + shared_rows(r)
+    if "dose_response_20_ts_50_seeds" in r:
+        dose = r["dose_response_20_ts_50_seeds"]
+        rows.append(
+            (
+                f"steer dose-response, {dose['ts']} values of t x seeds 0-49 ({dose['mazes']} mazes), 22 sites",
+                f"{dose['seconds']:.1f} s",
+                "whole run in process (cells, ~1,300 bootstrap summaries, figures); goal well under a minute",
+            )
+        )
     width = max(len(a) for a, _, _ in rows)
     few = max(1, r["repeats"] // 2)
     print(

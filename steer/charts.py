@@ -259,3 +259,66 @@ def _dashed_vline(d: ImageDraw.ImageDraw, x: float, y0: float, y1: float, color:
     while y < y1:
         d.line((x, y, x, min(y + 5, y1)), fill=color, width=2)
         y += 9
+
+
+@dataclass(frozen=True)
+class IntervalSeries:
+    """One marker per row with a horizontal interval line; None where undefined."""
+
+    title: str
+    rgb: tuple[int, int, int]
+    value: Sequence[float | None]
+    low: Sequence[float | None]
+    high: Sequence[float | None]
+
+
+def interval_rows(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[IntervalSeries],
+    value_range: tuple[float, float],
+    footer: str = "",
+) -> Image.Image:
+    """Rows of labels (e.g. sites in network order), each with one marker and interval per series, offset
+    vertically within the row so that overlapping intervals stay apart; a legend names the series."""
+    row_h, pad, bar_w = 8 + 7 * len(series), 12, 520
+    label_w = int(max([text_width(label, 13) for label in labels] + [60])) + 16
+    top = pad + 34 + 22
+    height = top + row_h * len(labels) + 40 + 22 * len(footer.split("\n") if footer else [])
+    lines = footer.split("\n") if footer else []
+    width = int(max(pad * 2 + label_w + bar_w + 20, *(text_width(t, 16) + 2 * pad for t in [title, *lines])))
+    img = Image.new("RGB", (width, height), BG_RGB)
+    d = ImageDraw.Draw(img)
+    d.text((pad, pad), title, fill=TEXT_RGB, font=font(16))
+    lo, hi = value_range
+
+    def x_of(v: float) -> float:
+        return pad + label_w + bar_w * (min(max(v, lo), hi) - lo) / (hi - lo)
+
+    x = pad + label_w
+    for s in series:  # the legend
+        d.ellipse((x, top - 16, x + 8, top - 8), fill=s.rgb)
+        d.text((x + 12, top - 19), s.title, fill=TEXT_RGB, font=font(12))
+        x += text_width(s.title, 12) + 34
+    axis_y = top + row_h * len(labels) + 4
+    for i, label in enumerate(labels):  # backgrounds and labels, then the grid, then the markers on top
+        y = top + i * row_h
+        if i % 2:
+            d.rectangle((pad + label_w, y, pad + label_w + bar_w, y + row_h - 1), fill=(246, 246, 246))
+        d.text((pad, y + row_h / 2 - 8), label, fill=TEXT_RGB, font=font(13))
+    d.line((x_of(lo), axis_y, x_of(hi), axis_y), fill=TEXT_RGB)
+    for t in nice_ticks(lo, hi, 8):
+        if lo <= t <= hi:
+            d.line((x_of(t), top, x_of(t), axis_y + 4), fill=GRID_RGB)
+            d.text((x_of(t) - text_width(f"{t:g}", 12) / 2, axis_y + 6), f"{t:g}", fill=TEXT_RGB, font=font(12))
+    for i in range(len(labels)):
+        for k, s in enumerate(series):
+            yy = top + i * row_h + 6 + 7 * k
+            low, high, value = s.low[i], s.high[i], s.value[i]
+            if low is not None and high is not None:
+                d.line((x_of(low), yy, x_of(high), yy), fill=s.rgb, width=2)
+            if value is not None:
+                d.ellipse((x_of(value) - 3.5, yy - 3.5, x_of(value) + 3.5, yy + 3.5), fill=s.rgb)
+    for k, line in enumerate(lines):
+        d.text((pad, axis_y + 26 + 22 * k), line, fill=(90, 90, 90), font=font(13))
+    return img

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from steer.maze import Maze, Square
-from steer.stats import interval, paired_values, present, settings, wilcoxon_p
+from steer.stats import intervals as interval_rows
+from steer.stats import median, paired_values, present, settings, wilcoxon_p
 from steer.vfield import DIRECTIONS, VectorField, direction_prob
 
 # -- the quantities --------------------------------------------------------------------------------
@@ -236,15 +237,30 @@ def delta(value: Any) -> float | None:
 def describe(values: Sequence[float | None], intervals: bool = True) -> dict[str, Any]:
     """n, mean, median and quartiles of the defined values (mazes where a metric is undefined are left out),
     with 95% bootstrap intervals of the mean and the median over mazes (steer.stats)."""
-    x = present(values)
-    if not len(x):
-        out: dict[str, Any] = {"n": 0, "mean": None, "median": None, "q25": None, "q75": None}
-        return {**out, "mean_ci": None, "median_ci": None} if intervals else out
-    q25, median, q75 = np.percentile(x, [25, 50, 75])
-    out = {"n": len(x), "mean": float(x.mean()), "median": float(median), "q25": float(q25), "q75": float(q75)}
+    return describe_many([values], intervals)[0]
+
+
+def describe_many(columns: Sequence[Sequence[float | None]], intervals: bool = True) -> list[dict[str, Any]]:
+    """`describe` of each of many value lists, with the bootstraps of lists of equal length run together
+    (`steer.stats.intervals`: the same numbers as one call each, a fraction of the time)."""
+    xs = [present(values) for values in columns]
+    out: list[dict[str, Any]] = []
+    for x in xs:
+        if not len(x):
+            empty: dict[str, Any] = {"n": 0, "mean": None, "median": None, "q25": None, "q75": None}
+            out.append({**empty, "mean_ci": None, "median_ci": None} if intervals else empty)
+            continue
+        q25, mid, q75 = np.percentile(x, [25, 50, 75])
+        out.append({"n": len(x), "mean": float(x.mean()), "median": float(mid), "q25": float(q25), "q75": float(q75)})
     if intervals:
-        out["mean_ci"] = interval(x, np.mean)
-        out["median_ci"] = interval(x, np.median)
+        by_n: dict[int, list[int]] = {}
+        for i, x in enumerate(xs):
+            if len(x):
+                by_n.setdefault(len(x), []).append(i)
+        for chosen in by_n.values():
+            means, medians = interval_rows(np.stack([xs[i] for i in chosen]), (np.mean, median))
+            for i, mean_ci, median_ci in zip(chosen, means, medians, strict=True):
+                out[i]["mean_ci"], out[i]["median_ci"] = mean_ci, median_ci
     return out
 
 

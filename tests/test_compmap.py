@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
+from steer.compose_figs import site_map
 from steer.studies.compose_map import additivity_sums, prediction_errors, ratio
+from steer.vectors import SteeringVector
 
 runner = CliRunner()
 PAIR = [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"}}]
@@ -61,7 +64,7 @@ def test_compose_map_two_mazes(tmp_path: Path) -> None:
         assert maze["random_seed"] == maze["seed"]  # control_seed 0
         assert set(maze["combos"]) == {"pair", "self", "random"}
         for combo in maze["combos"].values():
-            assert set(combo["additivity_error"]) == {"action_probs", "block2.res2.resadd_out", "fc"}
+            assert list(combo["additivity_error"]) == report["sites"]
             grids = [*combo["additivity_error"].values(), *combo["prediction_error"].values()]
             for grid in grids:
                 assert len(grid) == 3 and all(len(row) == 3 for row in grid)
@@ -69,6 +72,9 @@ def test_compose_map_two_mazes(tmp_path: Path) -> None:
                 assert all(v is None or 0 <= v < float("inf") for row in grid for v in row)
             assert combo["additivity_error"]["action_probs"][1][1] is None
             assert combo["additivity_error"]["action_probs"][0][0] > 0
+    # Every site after the layer (flatten is relu3 again), through fc_policy, then the probabilities.
+    assert report["sites"][:2] == ["action_probs", "block2.res2.relu1_out"] and len(report["sites"]) == 22
+    assert "flatten" not in report["sites"] and report["sites"][-1] == "fc_policy"
     summary = report["summary"]["combos"]["pair"]["additivity_error"]["action_probs"]
     assert summary["on_axes"]["median"] == 0.0 and summary["off_axes"]["n"] == 2
     assert {p.name for p in out.glob("*.png")} == {
@@ -77,7 +83,49 @@ def test_compose_map_two_mazes(tmp_path: Path) -> None:
         "compose-map-random.png",
         "compose-map-prediction-p_cheese_ds.png",
         "compose-map-prediction-p_top_right_ds.png",
+        "compose-map-sites-pair.png",
+        "compose-map-sites-self.png",
+        "compose-map-sites-random.png",
+        "compose-map-depth.png",
     }
+    # One tile per site plus the colour scale, six to a row: four rows of tiles for 22 sites.
+    tile = site_map("x", [[0.1] * 3] * 3, [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], labels=True)
+    with Image.open(out / "compose-map-sites-pair.png") as img:
+        assert 4 * tile.height < img.height < 5 * tile.height + 120 and img.width >= 6 * tile.width
+    # The pair is not additive at the output: its tile there has red cells.
+    cells = report["summary"]["combos"]["pair"]["additivity_error"]["action_probs"]["cells"]
+    assert _red_pixels(site_map("p", [[c["median"] for c in row] for row in cells], [-1, 0, 1], [-1, 0, 1], True))
+
+
+def _red_pixels(img: Image.Image) -> int:
+    """Pixels of the error colour scale (red well above blue); text, axes, white and grey cells have none."""
+    rgb = np.asarray(img.convert("RGB")).astype(int)
+    return int(((rgb[..., 0] - rgb[..., 2]) > 40).sum())
+
+
+def test_composing_with_a_zero_vector_is_exactly_additive(tmp_path: Path) -> None:
+    """v1 with a zero v2 (and so a zero random reference): Δ(s, t) = Δ(s, 0), so every error at every site is 0
+    (None on the s = 0 row, where Δ = 0), and the per-site tiles have no coloured cell."""
+    zero = SteeringVector("block2.res1.resadd_out", torch.zeros(32, 16, 16), "custom", {"note": "zero"})
+    zero.save(tmp_path / "zero.pt")
+    spec = {
+        "seeds": [29],
+        "vectors": [PAIR[0], {"vector": {"file": "zero.pt"}}],
+        "grid": {"s": [-1, 1], "t": [-1, 1]},
+        "references": ["random"],
+    }
+    code, output, out = run_spec(tmp_path, spec)
+    assert code == 0, output
+    report = json.loads((out / "metrics.json").read_text())
+    assert len(report["sites"]) == 22
+    for combo in report["mazes"][0]["combos"].values():
+        for site, grid in combo["additivity_error"].items():
+            assert grid[1] == [None, None, None], site  # s = 0: no change at all
+            assert all(abs(v) < 1e-6 for i in (0, 2) for v in grid[i]), site
+    maps = report["summary"]["combos"]["pair"]["additivity_error"]
+    for site in report["sites"]:
+        medians = [[c["median"] for c in row] for row in maps[site]["cells"]]
+        assert _red_pixels(site_map(site, medians, [-1, 0, 1], [-1, 0, 1], labels=True)) == 0, site
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
+from steer import checkpoints
 from steer.dose import DEFAULT_TS, SiteDose, asymmetries, linearity_ratios, sign_pairs
+from steer.env import MazeRenderer
 from steer.errors import SteerError
 from steer.studies.dose_response import STUDY, parse_ts
+from steer.vectors import PairSpec, compute_vector
+from steer.vfield import FieldInputs, vector_field
 
 TS = (-2.0, -1.0, -0.1, 0.1, 1.0, 2.0)
 
@@ -22,7 +27,7 @@ TS = (-2.0, -1.0, -0.1, 0.1, 1.0, 2.0)
 def _dose(ts: tuple[float, ...], f, x: torch.Tensor, v: torch.Tensor, relu: bool = False) -> dict:
     """The measures of site function `f` at input `x` with `t * v` added, over all of `ts` in one chunk."""
     acc = SiteDose(ts, relu)
-    acc.add(f(x), torch.stack([f(x + t * v) for t in ts]))
+    acc.add(torch.cat([f(x + t * v) for t in (0.0, *ts)]), len(ts) + 1)
     return acc.result()
 
 
@@ -102,3 +107,25 @@ def test_dose_response_end_to_end(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump({**spec, "sites": ["block1.conv"]}))
     result = CliRunner().invoke(app, ["dose-response", str(bad), "--out", str(tmp_path / "bad")])
     assert result.exit_code != 0 and "sites[0]: block1.conv is not downstream" in result.output
+
+
+def test_layer_inside_a_block_matches_a_hooked_forward_pass(tmp_path: Path) -> None:
+    """At block2.res2.conv1 the suffix also reads the residual stream, which each t's block must repeat; D(±1)
+    at the action probabilities equals patched − original fields from hooked passes (steer.vfield)."""
+    spec = {"seeds": [0], "layer": "block2.res2.conv1", "vector": {"kind": "cheese"}, "ts": [-1, 1]}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**spec, "sites": ["block2.res2.resadd_out"]}))
+    result = CliRunner().invoke(app, ["dose-response", str(path), "--out", str(tmp_path / "dose")])
+    assert result.exit_code == 0, result.output
+    maze = json.loads((tmp_path / "dose" / "metrics.json").read_text())["mazes"][0]
+    ck, renderer = checkpoints.load(), MazeRenderer("easy")
+    level = renderer.level(0)
+    vec = compute_vector(ck.policy, renderer, level, PairSpec("cheese"), "block2.res2.conv1")
+    assert maze["vector_norm"] == pytest.approx(float(vec.tensor.norm()), rel=1e-6)
+    inputs = FieldInputs.render(renderer, level)
+    original = vector_field(ck.policy, inputs).probs
+    for i, t in enumerate((-1.0, 1.0)):
+        patched = vector_field(ck.policy, inputs, [("block2.res2.conv1", vec.tensor, t)]).probs
+        assert maze["sites"]["action_probs"]["norm"][i] == pytest.approx(
+            float(np.linalg.norm(patched - original)), rel=1e-4
+        )

@@ -11,7 +11,9 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer.metrics import describe, describe_change
+from steer.metrics import describe, describe_change, describe_many
+from steer.stats import median
+from steer.stats import settings as stats_settings
 
 
 def _scipy_ci(values: np.ndarray, statistic, settings: dict) -> list[float]:
@@ -73,3 +75,35 @@ def test_degenerate_samples_get_honest_intervals_not_nan() -> None:
     assert same["mean_ci"] == [1.0, 1.0] and same["median_ci"] == [1.0, 1.0]
     unchanged = describe_change([0.2, 0.4, None], [0.2, 0.4, 0.9])
     assert unchanged["n"] == 2 and unchanged["mean"] == 0 and unchanged["wilcoxon_p"] is None
+
+
+def test_batched_intervals_equal_one_scipy_call_per_row() -> None:
+    """describe_many bootstraps rows of equal length together; each interval is what its own scipy call gives."""
+    rng = np.random.default_rng(3)
+    columns = [
+        list(rng.normal(size=12)),
+        list(rng.integers(0, 3, size=12).astype(float)),  # ties, as P = 0 or 1 give
+        [None, *rng.normal(size=11)],  # another length: its own bootstrap
+        list(rng.normal(size=7)),
+        [0.5] * 12,
+        [1.0],
+    ]
+    settings = stats_settings()["bootstrap"]
+    for values, got in zip(columns, describe_many(columns), strict=True):
+        x = np.array([v for v in values if v is not None])
+        if len(x) < 2:
+            assert got["mean_ci"] is None and got["median_ci"] is None
+        elif np.all(x == x[0]):
+            assert got["mean_ci"] == got["median_ci"] == [x[0], x[0]]
+        else:
+            assert got["median_ci"] == _scipy_ci(x, np.median, settings)  # bit for bit
+            assert got["mean_ci"] == pytest.approx(_scipy_ci(x, np.mean, settings), rel=1e-14)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 40])
+def test_sort_median_equals_numpy_median(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = np.concatenate([rng.normal(size=(50, n)), rng.integers(0, 2, size=(50, n)).astype(float)])
+    assert np.array_equal(median(x), np.median(x, axis=-1))
+    assert np.array_equal(median(x.T, axis=0), np.median(x.T, axis=0))
+    assert np.isnan(median(np.array([1.0, np.nan, 2.0])))

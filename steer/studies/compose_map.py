@@ -4,7 +4,7 @@
     vectors: [{vector: {kind: cheese}}, {vector: {kind: top_right}}]   # no coeff: the grid gives them
     grid: {s: [-2, -1, 0, 1, 2], t: [-1, 0, 1]}   # optional; default s = t = [-2, -1, -0.5, 0, 0.5, 1, 2]
     references: [self, random]                    # optional; default both
-    sites: [block3.conv, fc]                      # optional; default the next resadd_out after the layer, and fc
+    sites: [block3.conv, fc]                      # optional; default every site after the layer through fc_policy
 
 Per maze and cell (s, t), with Δ(s, t) = f(x + s·v1 + t·v2) − f(x): the additivity error
 ‖Δ(s,t) − Δ(s,0) − Δ(0,t)‖ / ‖Δ(s,t)‖ (Frobenius over squares; None at (0, 0)) at the action probabilities and
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from steer import compose_figs
 from steer.charts import heatmap
 from steer.controls import random_like, random_seed
 from steer.errors import SteerError, excerpt
@@ -116,13 +117,13 @@ def prediction_errors(values: list[list[float | None]], i0: int, j0: int) -> lis
 
 
 def downstream(session: Session, layer: str, asked: tuple[str, ...] | None) -> tuple[str, ...]:
-    """Internal site names measured besides the probabilities: those asked for, or the next resadd and fc."""
+    """Internal site names measured besides the probabilities: those asked for, or every site after the layer
+    through fc_policy (the per-site maps show where along the network the non-additivity appears)."""
     policy = session.policy
     start, last = policy.site_index(layer), policy.site_index("fc_policy")
     if asked is None:
-        after = [s.name for s in policy.sites[start + 1 : last + 1]]
-        nxt = next((s for s in after if s.endswith("resadd")), None)
-        return tuple(s for s in (nxt, "fc") if s is not None and s in after)
+        # `flatten` is relu3 reshaped: the same numbers, so measuring it twice would add nothing.
+        return tuple(s.name for s in policy.sites[start + 1 : last + 1] if s.name != "flatten")
     out = []
     for i, name in enumerate(asked):
         try:
@@ -333,6 +334,9 @@ def report(
                 cells,
                 f"||D(s,t) - D(s,0) - D(0,t)|| / ||D(s,t)|| · {foot}",
             )
+        # Per-site maps and the error against depth: sites in network order, the probabilities last.
+        order = [*(display_name(s) for s in plan.sites), PROBS]
+        figures.update(compose_figs.figures(summary, order, names, head))
         for name in BEHAVIOUR:
             cells = summary["combos"]["pair"]["prediction_error"][name]["cells"]
             figures[f"compose-map-prediction-{name}.png"] = _map(

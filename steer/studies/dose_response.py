@@ -24,7 +24,7 @@ import torch
 from steer.charts import BandSeries, band_charts, heatmap
 from steer.dose import DEFAULT_TS, SiteDose, sign_pairs
 from steer.errors import SteerError, excerpt
-from steer.metrics import METRICS, describe, fmt, maze_info
+from steer.metrics import METRICS, describe, describe_many, fmt, maze_info
 from steer.policy import display_name
 from steer.session import Session
 from steer.spec_values import finite_float, parse_coeffs, parse_layers
@@ -107,37 +107,55 @@ class Plan(OneVectorPlan):
         step = max(1, 4 * self.spec.batch_size // k)
         with torch.inference_mode():
             values = inputs.prefix(policy, site, self.spec.batch_size)
-            delta = vec.tensor.to(values[site].device)
+            x = values[site]
+            # t · delta for every t at once, as (k, 1, ...): the same float32 products as t * delta one t at a time.
+            scaled = torch.tensor(ts, dtype=x.dtype, device=x.device).view(k, *[1] * x.ndim) * vec.tensor.to(x)
             for i in range(0, n, step):
                 batch = {}
-                for name, v in values.items():
+                for name, v in values.items():  # other values: the residual stream when the layer is inside a block
                     chunk = v[i : i + step]
-                    batch[name] = torch.cat([chunk + t * delta for t in ts] if name == site else [chunk] * k)
+                    batch[name] = buf = _batch(chunk, k)
+                    blocks = buf.view(k, *chunk.shape)
+                    if name == site:
+                        torch.add(chunk, scaled, out=blocks)
+                    else:
+                        blocks.copy_(chunk.expand_as(blocks))
                 got = policy.run(batch, start=site, keep=keep)
                 got[PROBS] = action_probs(got["fc_policy"])
                 for s, a in acc.items():
-                    per_t = got[s].reshape(k, -1, *got[s].shape[1:])
-                    a.add(per_t[0], per_t[1:])
+                    a.add(got[s], k)
                 probs.append(got[PROBS].reshape(k, -1, got[PROBS].shape[-1]).cpu())
         by_t = torch.cat(probs, dim=1).numpy()
         check_finite(by_t, [self.layer])
         fields = [VectorField(target, inputs.positions, p) for p in by_t]
+        # A field metric of each patched field alone (`unpatched` of that field: computing it with the original
+        # would redo the original's decision square and paths at every t); mean TV compares the two.
         behaviour = {
-            name: [METRICS[name].compute(fields[0], f) for f in fields[1:]] for name in BEHAVIOUR
-        }  # the field metrics give {original, patched}; mean TV is one number
+            name: [
+                METRICS[name].unpatched(f) if METRICS[name].paired else METRICS[name].compute(fields[0], f)
+                for f in fields[1:]
+            ]
+            for name in BEHAVIOUR
+        }
         entry = {
             "seed": seed,
             **maze_info(target),
             "vector_source_seed": vec.meta.get("source_seed"),
             "vector_norm": float(vec.tensor.norm()),
             "original": {name: METRICS[name].unpatched(fields[0]) for name in BEHAVIOUR[:2]},
-            "behaviour": {
-                name: [v["patched"] if isinstance(v, dict) else v for v in values_]
-                for name, values_ in behaviour.items()
-            },
+            "behaviour": behaviour,
             "sites": {_shown(s): a.result() for s, a in acc.items()},
         }
         return "done", [], entry
+
+
+def _batch(chunk: torch.Tensor, k: int) -> torch.Tensor:
+    """An empty batch of k copies of `chunk`, in its memory layout (the convolutions run channels-last), so
+    the k blocks are written in place rather than built and then copied into that layout."""
+    shape = (k * chunk.shape[0], *chunk.shape[1:])
+    if chunk.ndim == 4 and chunk.is_contiguous(memory_format=torch.channels_last):
+        return torch.empty(shape, dtype=chunk.dtype, device=chunk.device, memory_format=torch.channels_last)
+    return torch.empty(shape, dtype=chunk.dtype, device=chunk.device)
 
 
 def _shown(site: str) -> str:
@@ -154,22 +172,43 @@ def plan(spec: Spec, session: Session) -> Plan:
     return Plan(spec, vector, ts, downstream_sites(session, site, spec.extra.get("sites")))
 
 
-def _over_mazes(rows: list[list[float | None] | None], count: int) -> list[dict[str, Any]]:
-    """Each position's summary (with intervals) over the mazes that have the measure."""
-    present = [r for r in rows if r is not None]
-    return [describe([r[i] for r in present]) for i in range(count)] if present else []
+class _Columns:
+    """Summaries asked for one by one and computed together (`describe_many` batches the bootstraps)."""
+
+    def __init__(self) -> None:
+        self.columns: list[list[float | None]] = []
+
+    def over_mazes(self, rows: list[list[float | None] | None], count: int) -> list[int]:
+        """Each position's values over the mazes that have the measure, as placeholders for `fill`."""
+        present = [r for r in rows if r is not None]
+        if not present:
+            return []
+        self.columns += [[r[i] for r in present] for i in range(count)]
+        return list(range(len(self.columns) - count, len(self.columns)))
+
+    def fill(self, tree: Any) -> Any:
+        return _replace(tree, describe_many(self.columns))
+
+
+def _replace(tree: Any, summaries: list[dict[str, Any]]) -> Any:
+    if isinstance(tree, dict):
+        return {k: _replace(v, summaries) for k, v in tree.items()}
+    return [summaries[i] for i in tree]
 
 
 def dose_summary(
     ts: tuple[float, ...], sites: list[str], mazes: list[dict[str, Any]], threshold: float
 ) -> dict[str, Any]:
     magnitudes = [m for m, _, _ in sign_pairs(ts)]
-    out: dict[str, Any] = {"mazes": len(mazes), "ts": list(ts), "magnitudes": magnitudes, "sites": {}}
+    out: dict[str, Any] = {"mazes": len(mazes), "ts": list(ts), "magnitudes": magnitudes}
+    cols = _Columns()
+    per_site: dict[str, Any] = {}
     for s in sites:
         rows = [m["sites"][s] for m in mazes]
-        out["sites"][s] = {key: _over_mazes([r[key] for r in rows], len(ts)) for key in MEASURES}
-        out["sites"][s]["asymmetry"] = _over_mazes([r["asymmetry"] for r in rows], len(magnitudes))
-    out["behaviour"] = {name: _over_mazes([m["behaviour"][name] for m in mazes], len(ts)) for name in BEHAVIOUR}
+        per_site[s] = {key: cols.over_mazes([r[key] for r in rows], len(ts)) for key in MEASURES}
+        per_site[s]["asymmetry"] = cols.over_mazes([r["asymmetry"] for r in rows], len(magnitudes))
+    behaviour = {name: cols.over_mazes([m["behaviour"][name] for m in mazes], len(ts)) for name in BEHAVIOUR}
+    out["sites"], out["behaviour"] = cols.fill({"sites": per_site, "behaviour": behaviour}).values()
     out["original"] = {name: describe([m["original"][name] for m in mazes]) for name in BEHAVIOUR[:2]}
     # A ReLU output is asymmetric by construction wherever units sit near zero, so the first site past the
     # threshold is also reported among the others (convolutions, residual stream, fc, logits, probabilities).
