@@ -37,12 +37,13 @@ from steer.allocator import keep_freed_memory
 from steer.env import MazeRenderer
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_bytes, inside
-from steer.session import Recipe, Session
+from steer.session import Recipe, Session, provenance
 from steer.study import CellResult, Plan
 
 EXECUTORS = ("local", "ray")
 INSTALL = 'pip install -e ".[ray]"'
-CHUNKS_PER_CPU = 4  # chunks per cluster CPU: few enough that scheduling is cheap, enough to balance the load
+CHUNKS_PER_CPU = 4  # at least this many tasks per cluster CPU, so that the load balances at the end of a run
+MAX_CHUNK = 8  # seeds per task at most: what a Ctrl-C or a lost worker loses, and the journal's lag behind
 CONNECT_TIMEOUT_S = 5.0  # a head that does not answer a TCP connect within this is reported, not waited for
 
 # Per Ray worker process (a worker is reused across tasks): sessions by checkpoint and mode, the latest plan.
@@ -50,9 +51,11 @@ _sessions: dict[tuple[str, str, str, bool], Session] = {}
 _plan: dict[str, Plan] = {}
 # On the driver: the checkpoint bytes' object-store reference per (Ray job, sha256), put once per session.
 _checkpoint_refs: dict[tuple[str, str], Any] = {}
+_versions: dict[str, str] = {}  # this process's, from `stack_versions`
 _remote_chunk: Any = None  # `run_chunk` as a Ray remote function, made once per driver process
 
 WireCell = tuple[int, str, list[tuple[str, bytes]], dict[str, Any]]  # seed, status, (name, bytes) per file, result
+Reply = tuple[list[WireCell], str | None, dict[str, str]]  # a task's cells, the error that stopped it, its versions
 
 
 def check_executor(executor: str, address: str | None) -> None:
@@ -131,8 +134,13 @@ def started(executor: str, address: str | None) -> Iterator[None]:
 
 
 def chunk_size(cells: int, cpus: int) -> int:
-    """Seeds per task: about CHUNKS_PER_CPU tasks per CPU, so per-task overhead is paid a few times per worker."""
-    return max(1, math.ceil(cells / (max(1, cpus) * CHUNKS_PER_CPU)))
+    """Seeds per task: CHUNKS_PER_CPU tasks per CPU or more, at most MAX_CHUNK seeds each.
+
+    A task costs a few milliseconds to schedule and return on a warm worker (`make bench` measures it) while
+    a cell takes tens to hundreds, so chunks of up to 8 keep that overhead near 1% without leaving one
+    worker busy with a long last chunk while the others idle.
+    """
+    return min(MAX_CHUNK, max(1, math.ceil(cells / (max(1, cpus) * CHUNKS_PER_CPU))))
 
 
 def ray_cells(plan: Plan, session: Session, seeds: tuple[int, ...], out: Path) -> Iterator[tuple[int, CellResult]]:
@@ -143,6 +151,7 @@ def ray_cells(plan: Plan, session: Session, seeds: tuple[int, ...], out: Path) -
     """
     ray = import_ray()
     remote = _remote(ray)
+    here = stack_versions(session)
     checkpoint = _checkpoint_ref(ray, session)
     plan_ref = ray.put(plan)
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -156,7 +165,22 @@ def ray_cells(plan: Plan, session: Session, seeds: tuple[int, ...], out: Path) -
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            cells, error = ray.get(ready[0])
+            try:
+                cells, error, there = ray.get(ready[0])
+            except ray.exceptions.RayTaskError:
+                raise  # a bug in a cell: its traceback, as the local executor shows it
+            except ray.exceptions.RayError as e:  # a worker or node lost past Ray's retries, an object lost
+                raise SteerError(
+                    f"--executor ray: the cluster lost a task ({type(e).__name__}: {excerpt(str(e), 200)}). The "
+                    "cells finished before it are kept; run the same command again to resume."
+                ) from None
+            if (
+                there and there != here
+            ):  # another torch or steer on a node would compute other numbers under this run's name
+                raise SteerError(
+                    f"--executor ray: a Ray worker runs {_shown(there)}, this process {_shown(here)}. Install the "
+                    "same steer, torch, numpy and procgen on every node of the cluster."
+                )
             for seed, status, files, result in cells:
                 for name, blob in files:
                     _write(out, name, blob, seed)
@@ -167,6 +191,18 @@ def ray_cells(plan: Plan, session: Session, seeds: tuple[int, ...], out: Path) -
         for ref in pending:
             with contextlib.suppress(Exception):  # a task that already ended cannot be cancelled
                 ray.cancel(ref)
+
+
+def stack_versions(session: Session) -> dict[str, str]:
+    """The versions that decide a cell's numbers, as provenance records them (Python's is Ray's own concern);
+    read once per process."""
+    if not _versions:
+        _versions.update({k: str(v) for k, v in provenance(session, "")["versions"].items() if k != "python"})
+    return dict(_versions)
+
+
+def _shown(versions: dict[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in versions.items())
 
 
 def _write(out: Path, name: str, blob: bytes, seed: int) -> None:
@@ -180,7 +216,7 @@ def _write(out: Path, name: str, blob: bytes, seed: int) -> None:
 def _remote(ray: ModuleType) -> Any:
     global _remote_chunk
     if _remote_chunk is None:
-        _remote_chunk = ray.remote(num_cpus=1, max_retries=0)(run_chunk)
+        _remote_chunk = ray.remote(num_cpus=1)(run_chunk)  # a crashed worker's chunk is retried: cells are pure
     return _remote_chunk
 
 
@@ -213,7 +249,8 @@ def run_chunk(
     try:
         session = _worker_session(ray, recipe, checkpoint[0])
     except SteerError as e:
-        return [], str(e)
+        return [], str(e), {}
+    versions = stack_versions(session)
     key = plan_ref[0].hex()
     if key not in _plan:
         _plan.clear()  # one plan at a time: a batch's runs come one after another
@@ -226,15 +263,16 @@ def run_chunk(
             try:
                 status, names, result = run_cell(plan, session, seed, folder)
             except SteerError as e:
-                return cells, str(e)
+                return cells, str(e), versions
             files = []
             for name in names:
                 path = inside(folder, name)
                 if path is None or not path.is_file():
-                    return cells, f"seed {seed}: the cell listed {excerpt(name)} but wrote no such file in its folder."
+                    missing = f"seed {seed}: the cell listed {excerpt(name)} but wrote no such file in its folder."
+                    return cells, missing, versions
                 files.append((name, path.read_bytes()))
         cells.append((seed, status, files, result))
-    return cells, None
+    return cells, None, versions
 
 
 def _worker_session(ray: ModuleType, recipe: Recipe, checkpoint: Any) -> Session:

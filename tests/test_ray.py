@@ -84,6 +84,13 @@ def test_started_shuts_down_only_the_ray_it_started(monkeypatch) -> None:
     assert calls == ["init", "shutdown"]
 
 
+def test_chunks_give_every_cpu_several_tasks_and_stay_small() -> None:
+    assert executors.chunk_size(4, 2) == 1  # a tiny run: one seed per task
+    assert executors.chunk_size(40, 2) == 5  # 8 tasks for 2 CPUs
+    assert executors.chunk_size(1700, 2) == executors.MAX_CHUNK  # a long run: many tasks of 8, not 8 of 213
+    assert executors.chunk_size(1, 64) == 1
+
+
 @needs_ray
 def test_an_unreachable_address_is_one_clear_error_within_seconds(tmp_path: Path) -> None:
     import ray
@@ -181,3 +188,16 @@ def test_a_run_interrupted_on_one_executor_resumes_on_the_other(tmp_path: Path, 
             ):
                 assert (out / name).read_bytes() == blob, name
     assert cluster.is_initialized()
+
+
+@needs_ray
+def test_a_worker_with_other_versions_is_refused(tmp_path: Path, cluster, monkeypatch) -> None:
+    # The driver believes it runs another torch: the workers' real versions then differ from it.
+    real = executors.stack_versions
+    monkeypatch.setattr(executors, "stack_versions", lambda session: {**real(session), "torch": "0.0-driver"})
+    spec = write(tmp_path, {**APPLY, "seeds": [1]}, "spec.yaml")
+    result = run("apply", spec, "--out", tmp_path / "o", "--executor", "ray")
+    assert result.exit_code == 2, result.output
+    assert "a Ray worker runs" in result.output and "torch 0.0-driver" in result.output
+    assert "Install the same steer, torch, numpy and procgen on every node" in result.output
+    assert not (tmp_path / "o" / "field-seed1.png").exists()  # nothing computed under the wrong versions is kept
