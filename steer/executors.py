@@ -124,7 +124,10 @@ def started(executor: str, address: str | None) -> Iterator[None]:
     except ConnectionError as e:
         raise SteerError(
             f"--address: could not connect to a Ray cluster at {excerpt(address)} ({excerpt(str(e), 160)}). Start "
-            "one with `ray start --head` and pass the address it prints, or leave --address out."
+            "one with `ray start --head` and pass the address it prints, or leave --address out. A cluster with "
+            "token authentication (on by default for `ray start` since Ray 2.59) also needs RAY_AUTH_MODE=token "
+            "and its token (~/.ray/auth_token or RAY_AUTH_TOKEN) in steer's environment; on the head node, "
+            "--address auto finds both."
         ) from None
     try:
         yield
