@@ -120,7 +120,9 @@ def started(executor: str, address: str | None) -> Iterator[None]:
     if address is not None:
         _check_reachable(address)
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        # "local": a new instance of our own, even where RAY_ADDRESS or a (perhaps stale) `ray start` on this machine
+        # would make Ray connect there; that cluster is `--address auto`.
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except ConnectionError as e:
         raise SteerError(
             f"--address: could not connect to a Ray cluster at {excerpt(address)} ({excerpt(str(e), 160)}). Start "
