@@ -131,6 +131,11 @@ def started(executor: str, address: str | None) -> Iterator[None]:
             "and its token (~/.ray/auth_token or RAY_AUTH_TOKEN) in steer's environment; on the head node, "
             "--address auto finds both."
         ) from None
+    except RuntimeError as e:  # e.g. a cluster of another Ray or Python version: Ray's message says which
+        raise SteerError(
+            f"--executor ray: Ray could not start or connect ({excerpt(str(e), 240)}). Fix what it names, or use "
+            "--executor local."
+        ) from None
     try:
         yield
     finally:
@@ -179,9 +184,8 @@ def ray_cells(plan: Plan, session: Session, seeds: tuple[int, ...], out: Path) -
                     f"--executor ray: the cluster lost a task ({type(e).__name__}: {excerpt(str(e), 200)}). The "
                     "cells finished before it are kept; run the same command again to resume."
                 ) from None
-            if (
-                there and there != here
-            ):  # another torch or steer on a node would compute other numbers under this run's name
+            # Another torch or steer on a node would compute other numbers under this run's name.
+            if there and there != here:
                 raise SteerError(
                     f"--executor ray: a Ray worker runs {_shown(there)}, this process {_shown(here)}. Install the "
                     "same steer, torch, numpy and procgen on every node of the cluster."
