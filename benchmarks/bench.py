@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,14 @@ def main() -> None:
     results["naive_cheese_statistic_100_seeds_s"] = timed(lambda: naive_workload(ck, ref, seeds, [-1.0]), slow, False)
     results["naive_sweep_10_coeffs_20_seeds_s"] = timed(lambda: naive_workload(ck, ref, range(20), coeffs), slow, False)
 
+    # Last: the Ray executor against the local one on a small batch (skipped without the ray extra).
+    if find_spec("ray") is None:
+        results["ray_vs_local"] = {"skipped": 'ray is not installed (pip install -e ".[ray]")'}
+    else:
+        from bench_ray import ray_vs_local
+
+        results["ray_vs_local"] = ray_vs_local()
+
     OUT.mkdir(parents=True, exist_ok=True)
     atomic_write_json(OUT / "bench.json", results)
     print_table(results)
@@ -368,6 +377,10 @@ def print_table(r: dict[str, Any]) -> None:
                 "whole run in process (cells, ~1,300 bootstrap summaries, figures); goal well under a minute",
             )
         )
+    if "ray_vs_local" in r:
+        from bench_ray import rows as ray_rows
+
+        rows += ray_rows(r["ray_vs_local"])
     width = max(len(a) for a, _, _ in rows)
     few = max(1, r["repeats"] // 2)
     print(

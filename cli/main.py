@@ -19,6 +19,7 @@ from rich.markup import escape
 from steer.claims import junit as claims_junit
 from steer.cores import use_free_cores
 from steer.errors import SteerError, printable
+from steer.executors import check_executor
 from steer.io import atomic_write_bytes
 from steer.progress import progress
 from steer.runner import run_study
@@ -50,6 +51,22 @@ WorkersOpt = Annotated[
         max=64,
         help="Single-threaded processes to spread seeds over; default one per core (results are identical).",
         show_default=False,
+    ),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where cells run: local (this machine; see --workers) or ray (Ray tasks; needs the ray extra). "
+        "The results are byte-identical.",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="With --executor ray: the Ray cluster to use (HOST:PORT from `ray start --head`, ray://HOST:PORT, or "
+        "auto). Without it a local Ray instance is started for the run and stopped after.",
     ),
 ]
 PickleOpt = Annotated[
@@ -102,15 +119,28 @@ def _study_command(study: Study) -> Callable[..., None]:
         device: DeviceOpt = "cpu",
         force: ForceOpt = False,
         workers: WorkersOpt = None,
+        executor: ExecutorOpt = "local",
+        address: AddressOpt = None,
         allow_pickle_checkpoint: PickleOpt = False,
     ) -> None:
         with _user_errors():
             use_free_cores()
             parsed = study.load(spec)  # in full, before the checkpoint is loaded
+            check_executor(executor, address)
             session = open_session(parsed, checkpoint, device, allow_pickle_checkpoint)
             folder = out_dir or Path("outputs") / parsed.name
             with progress(study.name, len(study.cells(parsed)), err) as tick:
-                report = run_study(study, parsed, session, folder, tick, force=force, workers=workers)
+                report = run_study(
+                    study,
+                    parsed,
+                    session,
+                    folder,
+                    tick,
+                    force=force,
+                    workers=workers,
+                    executor=executor,
+                    address=address,
+                )
             _report_skipped(report)
             for line in study.summary(report):
                 out.print(line, highlight=False, soft_wrap=True)
@@ -133,6 +163,8 @@ def batch(
     device: DeviceOpt = "cpu",
     force: ForceOpt = False,
     workers: WorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     allow_pickle_checkpoint: PickleOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write the claims' verdicts as JUnit XML.")] = None,
 ) -> None:
@@ -152,6 +184,8 @@ def batch(
             folder,
             force=force,
             workers=workers,
+            executor=executor,
+            address=address,
             on_start=lambda e: err.print(f"[bold]{escape(e.name)}[/] ({e.command})", highlight=False),
             progress=lambda label, total: progress(label, total, err),
         )

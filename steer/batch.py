@@ -30,6 +30,7 @@ from typing import Any
 
 from steer.claims import Claim, evaluate, markdown, parse_claims
 from steer.errors import SteerError, excerpt, shown_key
+from steer.executors import check_executor, started
 from steer.html import write_summary_html
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.runner import run_study
@@ -183,6 +184,8 @@ def run_batch(
     out: Path,
     force: bool = False,
     workers: int | None = 1,
+    executor: str = "local",
+    address: str | None = None,
     on_start: Callable[[Experiment], None] | None = None,
     progress: Callable[[str, int], AbstractContextManager[Callable[[int], None]]] | None = None,
 ) -> dict[str, Any]:
@@ -190,7 +193,9 @@ def run_batch(
 
     Every experiment is planned (checkpoint loaded, layers resolved, vector files and source vectors built)
     before the first one runs, so a bad layer in the last experiment fails before the first spends any time.
+    With `executor="ray"` one Ray connection (or local instance) serves every experiment.
     """
+    check_executor(executor, address)
     sessions: dict[tuple[Any, ...], Session] = {}
     plans = []
     for exp in batch.experiments:
@@ -203,20 +208,23 @@ def run_batch(
             raise SteerError(f"experiment {exp.name!r} ({exp.command}): {e}") from None
     out = prepare_out_dir(out)
     index = []
-    for exp, session, plan in plans:
-        if on_start:
-            on_start(exp)
-        study = STUDIES[exp.command]
-        with progress(exp.name, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
-            report = run_study(study, exp.spec, session, out / exp.name, tick, force=force, workers=workers, plan=plan)
-        index.append(
-            {
-                "name": exp.name,
-                "command": exp.command,
-                "folder": exp.name,
-                "reused_cells": report.get("reused_cells", 0),
-            }
-        )
+    with started(executor, address):
+        for exp, session, plan in plans:
+            if on_start:
+                on_start(exp)
+            study = STUDIES[exp.command]
+            with progress(exp.name, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
+                report = run_study(
+                    study, exp.spec, session, out / exp.name, tick, force, workers, plan, executor, address
+                )
+            index.append(
+                {
+                    "name": exp.name,
+                    "command": exp.command,
+                    "folder": exp.name,
+                    "reused_cells": report.get("reused_cells", 0),
+                }
+            )
     result: dict[str, Any] = {"batch": batch.name, "experiments": index}
     if batch.claims:
         rows = evaluate(batch.claims, out)

@@ -153,7 +153,7 @@ def _cell_files(manifest: Mapping[str, Any]) -> dict[int, list[str]]:
 def _json_files(folder: Path, manifest: Mapping[str, Any], report_name: str) -> list[str]:
     """The JSON files of the run: manifest, report, then each cell's, those present inside the folder."""
     names = ["manifest.json", report_name]
-    for files in _cell_files(manifest).values():
+    for _, files in sorted(_cell_files(manifest).items()):  # by seed: the page must not depend on finishing order
         names += [f for f in files if f.endswith(".json")]
     return [n for n in dict.fromkeys(names) if (p := inside(folder, n)) is not None and p.is_file()]
 

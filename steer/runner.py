@@ -30,6 +30,7 @@ import torch
 
 from steer.cores import usable_cores
 from steer.errors import SteerError
+from steer.executors import check_executor, ray_cells, started
 from steer.html import write_report_html
 from steer.render import save_png
 from steer.runs import RunFolder, run_identity
@@ -124,12 +125,16 @@ def run_cells(
     session: Session,
     on_cell: OnCell | None = None,
     workers: int | None = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Run `plan.cell` per seed, reusing cells a previous run of the same spec finished; record each as it ends.
 
     With `workers > 1` (None: one per core) and more than one cell to compute, the seeds are spread over that
-    many single-threaded processes, each with its own procgen environment and policy; only this process
-    writes the run folder. Returns (done results, skipped results, reused count), in seed order.
+    many single-threaded processes, each with its own procgen environment and policy. With `executor="ray"`
+    they run as Ray tasks on the cluster already connected (`steer.executors.started`), else at `address`,
+    else on a local Ray instance started for this run. Either way only this process writes the run folder.
+    Returns (done results, skipped results, reused count), in seed order.
     """
     workers = default_workers() if workers is None else workers
     records: dict[int, tuple[str, dict[str, Any]]] = {}
@@ -153,7 +158,11 @@ def run_cells(
                 reused += 1
                 if on_cell:
                     on_cell(seed)
-        if workers > 1 and len(todo) > 1:
+        if executor == "ray" and todo:
+            with started("ray", address), contextlib.closing(ray_cells(plan, session, tuple(todo), run.path)) as cells:
+                for seed, result in cells:
+                    keep(seed, result)
+        elif workers > 1 and len(todo) > 1:
             pool = worker_pool(session.recipe(), workers)
             blob = pickle.dumps(plan)
             futures = [pool.submit(_work, blob, run.path.resolve(), seed) for seed in todo]
@@ -189,13 +198,17 @@ def run_study(
     force: bool = False,
     workers: int | None = 1,
     plan: Plan | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Run one study on one spec into `out`; returns the report it wrote (metrics.json for most studies).
 
     `plan`: the study's plan for this spec and session when the caller made it already (batch plans every
-    experiment before running any).
+    experiment before running any). `executor`: "local" (this process, or `workers` processes) or "ray"
+    (Ray tasks, on the cluster at `address` or a local Ray instance); the results are byte-identical.
     """
     study.validate(spec)
+    check_executor(executor, address)
     if plan is None:
         plan = study.plan(spec, session)  # vectors resolve here: a bad file or source seed leaves no folder behind
     inputs = vector_inputs(session, spec)
@@ -209,7 +222,7 @@ def run_study(
         {i["path"]: i["sha256"] for i in inputs},
     )
     run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force, identity)
-    done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers)
+    done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers, executor, address)
     built = study.report(plan, session, spec, done, skipped)
     cell_figures = [
         f
@@ -247,11 +260,13 @@ def run_spec(
     device: str = "cpu",
     force: bool = False,
     workers: int | None = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Load a spec file and run it as the study `command` (`apply`, `sweep-coeff`, …) into `out`."""
     study = study_for(command)
     parsed = study.load(spec)
+    check_executor(executor, address)  # before the checkpoint loads
     session = open_session(parsed, checkpoint, device)
-    return run_study(
-        study, parsed, session, Path(out) if out else Path("outputs") / parsed.name, force=force, workers=workers
-    )
+    folder = Path(out) if out else Path("outputs") / parsed.name
+    return run_study(study, parsed, session, folder, force=force, workers=workers, executor=executor, address=address)
