@@ -146,6 +146,7 @@ def bound_rows(r: dict) -> list[tuple[str, str, str]]:
     }
     if "shared_machine" in r:
         measured["cheese_statistic_100_seeds (workers)"] = r["shared_machine"]["idle"]["statistic_workers_s"]
+        measured["field_hard_25x25_original (one thread)"] = r["shared_machine"]["idle"]["field_one_thread_s"]
     for name, seconds in measured.items():
         least = b[name.split(" ")[0]]
         rows.append(

@@ -4,14 +4,21 @@ Why it matters: torch's OpenMP threads split every layer evenly and wait for eac
 another process holds one of the cores, the thread that shares it is descheduled for whole time slices and
 every layer waits for it: a field took 16x longer on this project's 2-core machine, where one thread
 (which the scheduler simply moves to the free core) is only ~1.7x slower than two. So steer runs its cells in
-single-threaded worker processes by default (`steer.runner`), and the work it does in-process (one cell, the
-explorer) uses only the cores that are not busy when it starts.
+single-threaded worker processes by default (`steer.runner`), runs a cell in its own process single-threaded
+too, and gives the rest of its in-process work (plans, reports, the explorer) only the cores that are not busy
+when it starts.
+
+Single-threaded cells also make a run's bytes independent of where it ran: convolutions give the same bits
+at any thread count, but float32 sums over large tensors (the norms compose, dose-response and layer-sweep
+report) are split between threads and round differently (about 1e-7 relative).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -48,3 +55,14 @@ def use_free_cores() -> int:
     threads = max(1, usable_cores() - busy_elsewhere())
     torch.set_num_threads(threads)
     return threads
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for the block (cells: the same bits as in a worker process), then as before."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

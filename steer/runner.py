@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from steer.cores import usable_cores
+from steer.cores import one_thread, usable_cores
 from steer.errors import SteerError
 from steer.executors import check_executor, ray_cells, started
 from steer.html import write_report_html
@@ -176,8 +176,9 @@ def run_cells(
                     close_workers()  # Ctrl-C reached the workers too, or one died: start afresh next time
                 raise
         else:
-            for seed in todo:
-                keep(seed, run_cell(plan, session, seed, run.path))
+            with one_thread():  # as in a worker: the run's bytes do not depend on where its cells ran
+                for seed in todo:
+                    keep(seed, run_cell(plan, session, seed, run.path))
     except BaseException:
         # Ctrl-C, a full disk or a crash: finished cells and their files stay; the manifest says the run
         # stopped, unless it cannot be written either (the original error is the one to report).

@@ -266,8 +266,8 @@ def test_a_different_run_is_not_overwritten_without_force(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("mode", ["easy", "hard"])
 def test_workers_give_the_same_results_as_one_process(tmp_path: Path, mode: str, monkeypatch) -> None:
-    # Workers run one thread each; the parent one per core (as if no other process ran). The bits must not
-    # depend on that.
+    # Workers are other processes, each with its own environment; the parent has a torch thread per core (as
+    # if no other process ran) and runs its cells on one. The bits must not depend on any of that.
     import steer.cores
 
     monkeypatch.setattr(steer.cores, "busy_elsewhere", lambda: 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,3 +59,56 @@ def test_runs_share_one_pool_of_workers_and_a_new_checkpoint_replaces_it(tmp_pat
     copy.write_bytes(checkpoints.load().path.read_bytes())
     runner.run_spec("apply", spec, tmp_path / "c", checkpoint=str(copy), workers=2)
     assert runner._pool is not None and runner._pool is not pool
+
+
+@pytest.mark.parametrize(
+    "command, spec",
+    [
+        ("dose-response", {"seeds": [0, 29], "vector": {"kind": "top_right"}, "ts": [-1, 0.1, 1]}),
+        (
+            "compose",
+            {
+                "seeds": [0, 29],
+                "vectors": [
+                    {"vector": {"kind": "cheese"}, "coeff": -1},
+                    {"vector": {"kind": "top_right"}, "coeff": 1},
+                ],
+            },
+        ),
+    ],
+)
+def test_a_runs_bytes_do_not_depend_on_where_its_cells_ran(tmp_path, monkeypatch, command: str, spec: dict) -> None:
+    # These studies sum float32 activations, which rounds differently on two threads than on one; in-process
+    # cells run on one thread like the workers', with the parent on two threads (as if no other process ran).
+    import yaml
+    from typer.testing import CliRunner
+
+    import steer.cores
+    from cli.main import app
+
+    monkeypatch.setattr(steer.cores, "busy_elsewhere", lambda: 0)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    for workers in ("1", "2"):
+        result = CliRunner().invoke(app, [command, str(path), "--out", str(tmp_path / workers), "--workers", workers])
+        assert result.exit_code == 0, result.output
+    one, two = ((tmp_path / w / "metrics.json").read_bytes() for w in ("1", "2"))
+    assert one == two
+
+
+def test_fields_have_the_same_bits_on_one_thread_and_two() -> None:
+    from steer import checkpoints
+    from steer.env import MazeRenderer
+    from steer.vfield import FieldInputs, vector_field
+
+    policy, renderer = checkpoints.load().policy, MazeRenderer("hard")
+    inputs = FieldInputs.render(renderer, renderer.level(100))
+    before = torch.get_num_threads()
+    try:
+        fields = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            fields.append(vector_field(policy, inputs).probs)
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(fields[0], fields[1])
