@@ -117,7 +117,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (f"same batch, {r['cells']} apply cells, {cpus} CPUs, load {load[0]:.1f}-{load[1]:.1f}:", "", ""),
         ("  local, 1 process, 1 thread", f"{sec['local_1_process']:.2f} s", f"{rate['local_1_process']:.2f} cells/s"),
         (
-            f"  local, --workers {cpus} (a pool per experiment)",
+            f"  local, {cpus} single-threaded workers (the default; pool start-up included)",
             f"{sec[f'local_{cpus}_workers']:.2f} s",
             f"{rate[f'local_{cpus}_workers']:.2f} cells/s",
         ),
