@@ -13,7 +13,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from bound import bound_rows, physical_figures
 from shared_machine import shared_machine_figures, shared_rows
+from timing import timed
 
 from steer import checkpoints
 from steer.allocator import keep_freed_memory
@@ -38,17 +39,6 @@ from steer.vfield import FieldInputs, facing_fields, facing_inputs, vector_field
 
 LAYER = "block2.res1.resadd_out"
 OUT = Path("outputs/bench")
-
-
-def timed(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> float:
-    if warm_up:
-        fn()  # first-call allocations and oneDNN kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def field_figures(ck: checkpoints.Checkpoint, ref: ReferencePolicy, mode: str, seed: int, repeats: int) -> dict:

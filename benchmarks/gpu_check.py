@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from shared_machine import statistic_in_process
+from timing import timed
 
 from steer import checkpoints, run_spec
 from steer.env import MazeRenderer
 from steer.io import atomic_write_json
-from steer.metrics import maze_metrics, summarize
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, vector_field, vector_fields
+from steer.session import Session
+from steer.vfield import FieldInputs, vector_field
 
 LAYER = "block2.res1.resadd_out"
 # Probabilities in float32 agree to ~1e-6 between backends; exact-chain quantities amplify that a little.
@@ -79,33 +78,14 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {"leaves": len(left), "max_abs_diff": worst, "mismatches": bad[:20], "n_mismatches": len(bad)}
 
 
-def timed(fn: Any, repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def speed(device: str) -> dict[str, float]:
     ck = checkpoints.load(device=device)
     hard = MazeRenderer("hard")
     maze = hard.level(100)  # a full 25x25 maze, 337 squares
-    field_s = timed(lambda: vector_field(ck.policy, FieldInputs.render(hard, maze, device)))
-    easy = MazeRenderer("easy")
-
-    def statistic() -> None:
-        per_maze = []
-        for seed in range(100):
-            m = easy.level(seed)
-            vec = compute_vector(ck.policy, easy, m, PairSpec("cheese"), LAYER)
-            inputs = FieldInputs.render(easy, m, device)
-            per_maze.append(maze_metrics(*vector_fields(ck.policy, inputs, LAYER, [None, -1.0 * vec.tensor])))
-        summarize(per_maze)
-
-    return {"field_25x25_original_s": field_s, "cheese_statistic_100_seeds_s": timed(statistic, 2)}
+    field_s = timed(lambda: vector_field(ck.policy, FieldInputs.render(hard, maze, device)), 5)
+    session = Session(ck, "easy", "checkpoint", MazeRenderer("easy"), device)
+    statistic_s = timed(lambda: statistic_in_process(session, range(100)), 2)
+    return {"field_25x25_original_s": field_s, "cheese_statistic_100_seeds_s": statistic_s}
 
 
 def main(argv: list[str] | None = None) -> int:

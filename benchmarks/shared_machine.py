@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from timing import timed
 
 from steer.cores import one_thread
 from steer.metrics import maze_metrics, summarize
@@ -41,7 +41,7 @@ class StatisticPlan:
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         maze = session.renderer.level(seed)
         vec = compute_vector(session.policy, session.renderer, maze, PairSpec("cheese"), self.layer)
-        inputs = FieldInputs.render(session.renderer, maze)
+        inputs = FieldInputs.render(session.renderer, maze, session.device)
         original, patched = vector_fields(session.policy, inputs, self.layer, [None, -1.0 * vec.tensor])
         return "done", [], maze_metrics(original, patched)
 
@@ -85,16 +85,6 @@ def busy_core() -> Iterator[None]:
         proc.join()
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def shared_machine_figures(
     session: Session, field: Callable[[], Any], repeats: int, seeds: range = range(100)
 ) -> dict[str, Any]:
@@ -108,15 +98,15 @@ def shared_machine_figures(
         for label, busy in (("idle", False), ("busy", True)):
             with busy_core() if busy else _nothing():
                 torch.set_num_threads(cores)
-                threaded_field = median_time(field, repeats)
-                threaded_statistic = median_time(lambda: statistic_in_process(session, seeds), 1)
+                threaded_field = timed(field, repeats)
+                threaded_statistic = timed(lambda: statistic_in_process(session, seeds), 1)
                 with one_thread():
-                    lone_field = median_time(field, repeats)
+                    lone_field = timed(field, repeats)
                 result[label] = {
                     "field_one_thread_s": lone_field,
                     "field_threads_s": threaded_field,
                     "statistic_threads_s": threaded_statistic,
-                    "statistic_workers_s": median_time(lambda: statistic_with_workers(session, seeds, cores), 1),
+                    "statistic_workers_s": timed(lambda: statistic_with_workers(session, seeds, cores), 1),
                 }
     finally:
         torch.set_num_threads(before)

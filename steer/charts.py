@@ -7,7 +7,7 @@ colours and `tile` of steer/render.py but draw no maze, which is why they live a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,13 +225,9 @@ def bar_rows(
     top = pad + 34
     height = top + row_h * len(labels) + 40 + (26 if footer else 0)
     width = int(max(pad * 2 + label_w + bar_w + 70, text_width(title, 16) + 2 * pad))
-    img = Image.new("RGB", (width, height), BG_RGB)
-    d = ImageDraw.Draw(img)
-    d.text((pad, pad), title, fill=TEXT_RGB, font=font(16))
+    img, d = _titled(width, height, title, pad)
     lo, hi = value_range
-
-    def x_of(v: float) -> float:
-        return pad + label_w + bar_w * (min(max(v, lo), hi) - lo) / (hi - lo)
+    x_of = _x_scale(pad + label_w, bar_w, value_range)
 
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + i * row_h
@@ -252,6 +248,20 @@ def bar_rows(
     if footer:
         d.text((pad, height - pad - 18), footer, fill=(90, 90, 90), font=font(13))
     return img
+
+
+def _titled(width: int, height: int, title: str, pad: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    """A blank chart with its title in the top-left corner."""
+    img = Image.new("RGB", (width, height), BG_RGB)
+    d = ImageDraw.Draw(img)
+    d.text((pad, pad), title, fill=TEXT_RGB, font=font(16))
+    return img, d
+
+
+def _x_scale(left: float, width: float, value_range: tuple[float, float]) -> Callable[[float], float]:
+    """Pixel x of a value on a horizontal axis spanning `value_range`; values outside it sit at its ends."""
+    lo, hi = value_range
+    return lambda v: left + width * (min(max(v, lo), hi) - lo) / (hi - lo)
 
 
 def _dashed_vline(d: ImageDraw.ImageDraw, x: float, y0: float, y1: float, color: tuple[int, int, int]) -> None:
@@ -287,13 +297,9 @@ def interval_rows(
     height = top + row_h * len(labels) + 40 + 22 * len(footer.split("\n") if footer else [])
     lines = footer.split("\n") if footer else []
     width = int(max(pad * 2 + label_w + bar_w + 20, *(text_width(t, 16) + 2 * pad for t in [title, *lines])))
-    img = Image.new("RGB", (width, height), BG_RGB)
-    d = ImageDraw.Draw(img)
-    d.text((pad, pad), title, fill=TEXT_RGB, font=font(16))
+    img, d = _titled(width, height, title, pad)
     lo, hi = value_range
-
-    def x_of(v: float) -> float:
-        return pad + label_w + bar_w * (min(max(v, lo), hi) - lo) / (hi - lo)
+    x_of = _x_scale(pad + label_w, bar_w, value_range)
 
     x = pad + label_w
     for s in series:  # the legend
