@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _cli import run
 from PIL import Image
-from typer.testing import CliRunner
-
-from cli.main import app
-
-
-def run(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -11,26 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from _cli import run, write_spec
 from PIL import Image
-from typer.testing import CliRunner
 
-from cli.main import app
 from steer.cores import usable_cores
 from steer.vectors import SteeringVector
 
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def write_spec(tmp_path: Path, spec: object, name: str = "spec.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec))
-    return path
 
 
 def test_demo_config_writes_png_field_json_and_metrics(tmp_path: Path) -> None:

@@ -10,19 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
+from _cli import run
 
-from cli.main import app
 from steer.env import MazeRenderer
 from steer.features import corner_distance, feature_rows, top_right_most
 from steer.maze import WALL
 from steer.probing import channel_correlations, out_of_fold, probe
-
-runner = CliRunner()
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def planted(mazes: int = 60, rows: int = 3, dims: int = 50, noise: float = 0.05) -> tuple[np.ndarray, ...]:

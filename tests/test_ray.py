@@ -17,12 +17,10 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from _cli import run
 
-from cli.main import app
 from steer import executors
 
-runner = CliRunner()
 needs_ray = pytest.mark.skipif(
     find_spec("ray") is None, reason='the ray extra is not installed (pip install -e ".[ray]")'
 )
@@ -34,10 +32,6 @@ BATCH = {
         {"name": "plus", "command": "apply", "spec": {**APPLY, "seeds": [2, 5]}, "set": {"coeff": 1}},
     ],
 }
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def write(folder: Path, data: object, name: str) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from _cli import run, write_spec
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -24,16 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def spec_file(folder: Path, data: object, name: str = "spec.yaml") -> Path:
-    path = folder / name
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
-    return path
-
-
 def report(folder: Path) -> dict:
     return json.loads((folder / "metrics.json").read_text())
 
@@ -42,11 +32,16 @@ def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path
     vecs = tmp_path / "vecs"
     assert (
         run(
-            "compute-vector", spec_file(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"), "--out", vecs
+            "compute-vector",
+            write_spec(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"),
+            "--out",
+            vecs,
         ).exit_code
         == 0
     )
-    spec = spec_file(tmp_path, {"seeds": [1, 2], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")}, "coeff": -1})
+    spec = write_spec(
+        tmp_path, {"seeds": [1, 2], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")}, "coeff": -1}
+    )
     out = tmp_path / "out"
     assert run("apply", spec, "--out", out).exit_code == 0
     first = report(out)
@@ -67,21 +62,21 @@ def test_equivalent_specs_are_one_run_and_a_run_grows_with_its_seeds(tmp_path: P
     out = tmp_path / "out"
     assert (
         run(
-            "apply", spec_file(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1}), "--out", out
+            "apply", write_spec(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1}), "--out", out
         ).exit_code
         == 0
     )
     # -1.0 instead of -1, and a range instead of the list: the same run, every cell reused.
-    same = spec_file(tmp_path, "seeds: {from: 1, to: 2}\nvector: {kind: cheese}\ncoeff: -1.0\n", "same.yaml")
+    same = write_spec(tmp_path, "seeds: {from: 1, to: 2}\nvector: {kind: cheese}\ncoeff: -1.0\n", "same.yaml")
     result = run("apply", same, "--out", out)
     assert result.exit_code == 0 and report(out)["reused_cells"] == 2, result.output
     # More seeds: the finished two are reused, the third computed.
-    grown = spec_file(tmp_path, {"seeds": [1, 2, 3], "vector": {"kind": "cheese"}, "coeff": -1}, "grown.yaml")
+    grown = write_spec(tmp_path, {"seeds": [1, 2, 3], "vector": {"kind": "cheese"}, "coeff": -1}, "grown.yaml")
     result = run("apply", grown, "--out", out)
     assert result.exit_code == 0 and report(out)["reused_cells"] == 2, result.output
     assert [m["seed"] for m in report(out)["mazes"]] == [1, 2, 3]
     # Another coefficient is another run.
-    other = spec_file(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": 1}, "other.yaml")
+    other = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": 1}, "other.yaml")
     assert run("apply", other, "--out", out).exit_code == 2
 
 
@@ -89,7 +84,7 @@ def test_a_vector_file_from_another_checkpoint_is_refused_unless_allowed(tmp_pat
     vecs = tmp_path / "vecs"
     made = run(
         "compute-vector",
-        spec_file(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"),
+        write_spec(tmp_path, {"seeds": [0], "vector": {"kind": "cheese"}}, "v.yaml"),
         "--out",
         vecs,
         "--checkpoint",
@@ -97,11 +92,11 @@ def test_a_vector_file_from_another_checkpoint_is_refused_unless_allowed(tmp_pat
     )
     assert made.exit_code == 0, made.output
     data = {"seeds": [1], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")}, "coeff": -1}
-    refused = run("apply", spec_file(tmp_path, data), "--out", tmp_path / "o1")
+    refused = run("apply", write_spec(tmp_path, data), "--out", tmp_path / "o1")
     assert refused.exit_code == 2 and "allow_other_checkpoint: true" in refused.output
     assert "maze-rr5-easy-2M" in refused.output and not (tmp_path / "o1").exists()
     allowed = run(
-        "apply", spec_file(tmp_path, {**data, "allow_other_checkpoint": True}, "a.yaml"), "--out", tmp_path / "o2"
+        "apply", write_spec(tmp_path, {**data, "allow_other_checkpoint": True}, "a.yaml"), "--out", tmp_path / "o2"
     )
     assert allowed.exit_code == 0, allowed.output
     (entry,) = report(tmp_path / "o2")["provenance"]["inputs"]
@@ -112,7 +107,7 @@ def test_a_vector_file_from_another_checkpoint_is_refused_unless_allowed(tmp_pat
 def test_the_value_head_is_refused_as_an_injection_layer(tmp_path: Path, command: str) -> None:
     data = {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}
     data.update({"layer": "fc_value"} if command == "apply" else {"layers": ["block2.res1.resadd_out", "fc_value"]})
-    result = run(command, spec_file(tmp_path, data), "--out", tmp_path / "o")
+    result = run(command, write_spec(tmp_path, data), "--out", tmp_path / "o")
     assert result.exit_code == 2 and "is the value head" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
 
@@ -120,7 +115,7 @@ def test_the_value_head_is_refused_as_an_injection_layer(tmp_path: Path, command
 def test_a_coefficient_that_overflows_float32_is_refused_before_any_output(tmp_path: Path) -> None:
     result = run(
         "apply",
-        spec_file(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": 1e39}),
+        write_spec(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": 1e39}),
         "--out",
         tmp_path / "o",
     )
@@ -146,7 +141,7 @@ def test_a_run_where_every_maze_is_skipped_exits_non_zero(tmp_path: Path) -> Non
     # Easy seed 28 fills the world: no path to the top-right corner can be opened.
     result = run(
         "apply",
-        spec_file(tmp_path, {"seeds": [28], "vector": {"kind": "top_right"}, "coeff": 1}),
+        write_spec(tmp_path, {"seeds": [28], "vector": {"kind": "top_right"}, "coeff": 1}),
         "--out",
         tmp_path / "o",
     )
@@ -155,7 +150,7 @@ def test_a_run_where_every_maze_is_skipped_exits_non_zero(tmp_path: Path) -> Non
 
 
 def test_batch_checks_every_layer_before_the_first_experiment_runs(tmp_path: Path) -> None:
-    batch = spec_file(
+    batch = write_spec(
         tmp_path,
         {
             "experiments": [
@@ -175,7 +170,7 @@ def test_batch_checks_every_layer_before_the_first_experiment_runs(tmp_path: Pat
 
 
 def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
-    spec = spec_file(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1})
+    spec = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1})
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "apply", str(spec), "--out", str(tmp_path / "o")],
         cwd=ROOT,
@@ -197,7 +192,7 @@ def test_output_files_get_the_users_umask(tmp_path: Path) -> None:
         assert (
             run(
                 "apply",
-                spec_file(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}),
+                write_spec(tmp_path, {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}),
                 "--out",
                 tmp_path / "o",
             ).exit_code
@@ -213,7 +208,10 @@ def test_zero_vector_files_apply_but_a_nan_vector_file_is_refused(tmp_path: Path
     bad = tmp_path / "nan.pt"
     SteeringVector("block2.res1.resadd_out", torch.full((32, 16, 16), float("nan")), "cheese").save(bad)
     result = run(
-        "apply", spec_file(tmp_path, {"seeds": [1], "vector": {"file": str(bad)}, "coeff": -1}), "--out", tmp_path / "o"
+        "apply",
+        write_spec(tmp_path, {"seeds": [1], "vector": {"file": str(bad)}, "coeff": -1}),
+        "--out",
+        tmp_path / "o",
     )
     assert result.exit_code == 2 and "vector.file" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o").exists()

@@ -10,29 +10,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from _cli import run, write_spec
 from PIL import Image
-from typer.testing import CliRunner
 
-from cli.main import app
 from steer.hooks import patching
 from steer.specs import parse_coeffs
 from steer.studies.compose import additivity_error
 from steer.vectors import PairSpec, SteeringVector, compute_vector
 from steer.vfield import FieldInputs, action_probs, vector_field
 
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = "block2.res1.resadd_out"
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def write_spec(tmp_path: Path, spec: object) -> Path:
-    path = tmp_path / "spec.yaml"
-    path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec))
-    return path
 
 
 def metrics(folder: Path) -> dict:
