@@ -82,8 +82,17 @@ def change_of(value: Any) -> float | None:
 
 
 def effect_key(metric: str) -> str:
-    """How an effect metric is keyed in the comparison summaries: `delta_<name>` for a field metric."""
+    """How an effect metric is keyed in the summaries and transfer's matrices: `delta_<name>` for a field
+    metric (its change), the name itself for a comparison metric."""
     return f"delta_{metric}" if METRICS[metric].paired else metric
+
+
+def own_series(mazes: Sequence[dict[str, Any]], metric: str) -> dict[str, list[float | None]]:
+    """Per maze whose own vector was built: the spec's vector's effect and the own vector's, on `metric`."""
+    return {
+        "vector": [change_of(m[metric]) for m in mazes],
+        "own": [change_of(m["compare"]["own"][metric]) for m in mazes],
+    }
 
 
 def own_summary(mazes: Sequence[dict[str, Any]], effect_metric: str) -> dict[str, Any]:
@@ -98,11 +107,7 @@ def own_summary(mazes: Sequence[dict[str, Any]], effect_metric: str) -> dict[str
     in_sample = [m["compare"]["own"]["in_sample"] for m in have]
     by_target: dict[str, Any] = {"targets": [m["seed"] for m in have]}
     for metric in dict.fromkeys((effect_metric, "mean_tv")):
-        series = {
-            "vector": [change_of(m[metric]) for m in have],
-            "own": [change_of(m["compare"]["own"][metric]) for m in have],
-        }
-        by_target[effect_key(metric)] = compare_series(series, in_sample)
+        by_target[effect_key(metric)] = compare_series(own_series(have, metric), in_sample)
     return {
         "own": summarize(rows),
         "by_target": by_target,

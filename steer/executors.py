@@ -303,5 +303,6 @@ def _worker_session(ray: ModuleType, recipe: Recipe, checkpoint: Any) -> Session
             local.write_bytes(blob)
             ck = checkpoints.load(local, device=device, allow_pickle=allow_pickle)
         ck = dataclasses.replace(ck, path=Path(path))
-        _sessions[key] = Session(ck, mode, source, MazeRenderer(mode), device, allow_pickle)
+        # One rendering thread, as the local workers: each worker holds one CPU of the cluster.
+        _sessions[key] = Session(ck, mode, source, MazeRenderer(mode, threads=1), device, allow_pickle)
     return _sessions[key]

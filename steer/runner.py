@@ -17,7 +17,6 @@ import contextlib
 import multiprocessing
 import os
 import pickle
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -62,9 +61,8 @@ def _exit_with_parent(parent: int) -> None:
 def _init_worker(recipe: Recipe, parent: int) -> None:
     global _session
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="steer-parent-watch").start()
-    # One thread per worker: a single-threaded process does not stall when another process holds a core
-    # (steer.cores says why). The bits do not depend on the thread count: tests/test_cli.py checks workers
-    # against one two-thread process.
+    # One thread per worker, as for a cell in the parent (steer.cores says why): a single-threaded process does
+    # not stall when another process holds a core, and the run's bytes do not depend on where its cells ran.
     torch.set_num_threads(1)
     _session = Session.from_recipe(recipe, render_threads=1)
 
@@ -169,10 +167,10 @@ def run_cells(
             try:
                 for future in as_completed(futures):
                     keep(*future.result())
-            except BaseException:
+            except BaseException as e:
                 for future in futures:
                     future.cancel()
-                if not isinstance(sys.exc_info()[1], SteerError):
+                if not isinstance(e, SteerError):
                     close_workers()  # Ctrl-C reached the workers too, or one died: start afresh next time
                 raise
         else:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from steer.captions import diff_panel
 from steer.chain import maze_behaviours
-from steer.comparison import COMPARISONS, change_of, difference_text, effect_key, mean_label, own_summary, paired_chart
+from steer.comparison import COMPARISONS, difference_text, effect_key, mean_label, own_series, own_summary, paired_chart
 from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
 from steer.errors import SteerError
 from steer.io import atomic_write_json
@@ -239,7 +239,7 @@ def _own_chart(plan: Plan, session: Session, done: list[dict[str, Any]], metric:
     return paired_chart(
         f"{plan.vector.kind} vector, coeff {plan.vector.coeff:g}: {label} against each maze's own · {session.title}",
         [str(m["seed"]) for m in have],
-        {"vector": [change_of(m[metric]) for m in have], "own": [change_of(m["compare"]["own"][metric]) for m in have]},
+        own_series(have, metric),
         {"vector": label, "own": "the maze's own vector"},
         _what(metric),
         footer="a column per maze where the effect is defined",

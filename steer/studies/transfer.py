@@ -19,6 +19,7 @@ from steer.captions import diff_panel, headline
 from steer.chain import maze_behaviours
 from steer.charts import heatmap
 from steer.comparison import compare_series, difference_text, mean_label, paired_chart
+from steer.comparison import effect_key as metric_key
 from steer.errors import SteerError
 from steer.maze import Maze
 from steer.metrics import (
@@ -136,18 +137,22 @@ def _target_pairs(
             m.update(behaviour_metrics(behaviours[0], behaviours[i + 1], spec.metrics))
         return m
 
+    def effects(m: dict[str, Any]) -> dict[str, Any]:  # what a pair's row holds of its measures
+        return {
+            **{f"target_{k}": m[k] for k in MAZE_KEYS},
+            **{f"delta_{k}": delta(m[k]) for k in (*PAIRED, *spec.metrics)},
+            "mean_tv": m["mean_tv"],
+            "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
+        }
+
     mean_pair = None
     if plan.mean is not None:
-        m = measures(len(vectors) - 1)
         mean_pair = {
             "source": "mean",
             "target": seed,
             # In sample: the target's own pair is one of the vectors the mean averages.
             "in_sample": seed in plan.mean.meta["source_seeds"],
-            **{f"target_{k}": m[k] for k in MAZE_KEYS},
-            **{f"delta_{k}": delta(m[k]) for k in (*PAIRED, *spec.metrics)},
-            "mean_tv": m["mean_tv"],
-            "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
+            **effects(measures(len(vectors) - 1)),
         }
     rows = []
     for i, (src, patched) in enumerate(zip(plan.sources.values(), patched_fields, strict=False)):
@@ -161,10 +166,7 @@ def _target_pairs(
                 "same_cheese": src.maze.cheese is not None and src.maze.cheese == target.cheese,
                 "source_maze_dim": src.maze.maze_dim,
                 "source_cheese": maze_info(src.maze)["cheese"],
-                **{f"target_{k}": m[k] for k in MAZE_KEYS},
-                **{f"delta_{k}": delta(m[k]) for k in (*PAIRED, *spec.metrics)},
-                "mean_tv": m["mean_tv"],
-                "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
+                **effects(m),
             }
         )
         if (src.seed, seed) in spec.show:
@@ -176,8 +178,7 @@ def _target_pairs(
 
 def effect_key(kind: str) -> str:
     """The matrix entry that shows a vector kind's effect: the change in its metric (TV for a comparison metric)."""
-    metric = KINDS[kind].effect_metric
-    return f"delta_{metric}" if METRICS[metric].paired else metric
+    return metric_key(KINDS[kind].effect_metric)
 
 
 def _matrices(
