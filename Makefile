@@ -7,25 +7,39 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs
 
+# pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
-	touch $(STAMP)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing steer, $(TORCH) and the dev tools into $(VENV) (pip's log: $(VENV)/install.log)"
+	@( $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install "$(TORCH)" \
+		&& $(BIN)/python -m pip install -e ".[dev]" ) > $(VENV)/install.log 2>&1 \
+		|| { tail -n 30 $(VENV)/install.log; echo "make install failed: the whole log is $(VENV)/install.log"; exit 1; }
+	@$(BIN)/python -c "import numpy, procgen, steer, torch; \
+		print(f'installed steer {steer.__version__} with torch {torch.__version__}, numpy {numpy.__version__}, procgen into $(VENV)')"
+	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
 	$(BIN)/steer apply configs/demo.yaml --out outputs/demo
-	@echo "Open outputs/demo/field-seed0.png (vector fields) and outputs/demo/metrics.json (numbers)."
+	@echo "Open outputs/demo/field-seed1.png (the vector fields), outputs/demo/report.html (the run's page) and"
+	@echo "outputs/demo/metrics.json (the numbers)."
+
+# Golden values for the cross-machine check (tests/test_golden.py): only for a change meant to move numbers.
+golden: install
+	$(BIN)/python tests/golden.py --write
 
 LINTED := steer cli tests benchmarks
 
-test: install lint browser
+test: install lint browser docs
 	$(BIN)/python -m pytest -q
+
+# The docs site (MkDocs Material); --strict fails on a broken link or a page missing from the nav.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet -d outputs/site
+	@echo "docs built: outputs/site/index.html"
 
 # The browser tests drive Debian's chromium through chromium-driver. Installed here when missing and we are root
 # with apt-get; otherwise say why those tests will skip. Never fails the build.
@@ -55,9 +69,11 @@ reproduce: install
 bench: install
 	$(BIN)/python benchmarks/bench.py
 
-# On a machine with a GPU and a CUDA build of torch in .venv: the same studies on cuda and cpu, compared.
-gpu-check: install
-	$(BIN)/python benchmarks/gpu_check.py
+# On a machine with a GPU: the same studies on cuda and cpu, compared. GPU_PYTHON is a Python whose torch is a
+# CUDA build, with steer installed beside it (docs/speed.md, "On a GPU"); by default this project's .venv.
+GPU_PYTHON ?= $(BIN)/python
+gpu-check: $(if $(filter $(BIN)/python,$(GPU_PYTHON)),install)
+	$(GPU_PYTHON) benchmarks/gpu_check.py
 
 clean:
 	rm -rf outputs/*/ .pytest_cache

@@ -1,15 +1,15 @@
 """Speed of steer's hot paths, with a naive notebook-style baseline measured in the same process.
 
 Run with `make bench`. Every figure is the median of several timed runs after a warm-up run. Writes
-`outputs/bench/bench.json` and prints a table. Timings depend on the machine; the figures in the README were
-taken on a 2-core CPU.
+`outputs/bench/bench.json` and prints a table. Timings depend a lot on the machine (between two 2-core AVX-512
+CPUs the share of the physical bound differed 2-3x), so both record the CPU model, the ISA torch dispatches to,
+the measured peak and the load average; docs/speed.md names the machine of every figure it quotes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -19,6 +19,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from bound import bound_rows, physical_figures
 from shared_machine import shared_machine_figures, shared_rows
@@ -27,7 +28,7 @@ from timing import timed
 from steer import checkpoints
 from steer.allocator import keep_freed_memory
 from steer.chain import behaviour
-from steer.cores import usable_cores
+from steer.cores import load_average, machine, usable_cores
 from steer.env import MazeRenderer
 from steer.episodes import sample_episodes
 from steer.io import atomic_write_json
@@ -209,6 +210,26 @@ def explorer_latency(ck: checkpoints.Checkpoint, changes: int = 20) -> dict[str,
     }
 
 
+def thread_count_bits(ck: checkpoints.Checkpoint) -> dict[str, Any]:
+    """Does a field have the same bits on one torch thread and on two, on this CPU? A measurement, not a promise.
+
+    On the AMD Zen 4 machine where steer began it did; on an Intel Ice Lake the last float32 bit differed. Cells
+    run on one thread wherever they run, so a run's bytes never depend on it (docs/reproducibility.md).
+    """
+    renderer = MazeRenderer("hard")
+    inputs = FieldInputs.render(renderer, renderer.level(100))
+    before = torch.get_num_threads()
+    try:
+        fields = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            fields.append(vector_field(ck.policy, inputs).probs)
+    finally:
+        torch.set_num_threads(before)
+    gap = np.abs(fields[0].astype(np.float64) - fields[1])
+    return {"identical": bool(np.array_equal(*fields)), "max_abs_difference": float(gap.max()), "squares": len(gap)}
+
+
 def main() -> None:
     allocator = keep_freed_memory()  # as every steer command does; the naive baseline runs with it too
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -216,11 +237,13 @@ def main() -> None:
     ck = checkpoints.load()
     ref = ReferencePolicy(torch.load(ck.path, map_location="cpu", weights_only=False)["state_dict"])
     results: dict[str, Any] = {
+        # Figures differ a lot between CPUs: every one is recorded with the machine it came from.
         "machine": {
+            **machine(),
             "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "load_average_start": load_average(),
         },
         "checkpoint": ck.provenance(),
         "repeats": repeats,
@@ -272,6 +295,8 @@ def main() -> None:
 
         results["ray_vs_local"] = ray_vs_local()
 
+    results["thread_count_bits"] = thread_count_bits(ck)
+    results["machine"]["load_average_end"] = load_average()
     OUT.mkdir(parents=True, exist_ok=True)
     atomic_write_json(OUT / "bench.json", results)
     print_table(results)
@@ -367,14 +392,27 @@ def print_table(r: dict[str, Any]) -> None:
                 "whole run in process (cells, ~1,300 bootstrap summaries, figures); goal well under a minute",
             )
         )
+    bits = r["thread_count_bits"]
+    rows.append(
+        (
+            "same field bits on 1 and 2 torch threads (this CPU)",
+            "yes" if bits["identical"] else "no",
+            f"largest difference {bits['max_abs_difference']:.1e} (not a promise: docs/reproducibility.md)",
+        )
+    )
     if "ray_vs_local" in r:
         from bench_ray import rows as ray_rows
 
         rows += ray_rows(r["ray_vs_local"])
     width = max(len(a) for a, _, _ in rows)
     few = max(1, r["repeats"] // 2)
+    m = r["machine"]
     print(
-        f"steer benchmarks ({r['machine']['cpus']} CPUs, torch {r['machine']['torch']}; steer figures: median of "
+        f"steer benchmarks on {m['cpu']}, {m['cores']} usable cores, torch {m['torch']} dispatching to {m['isa']}, "
+        f"load average {m['load_average_start']} at the start and {m['load_average_end']} at the end"
+    )
+    print(
+        f"(steer figures: median of "
         f"{r['repeats']} runs after a warm-up ({few} for the statistic and sweep); naive statistic and sweep: "
         f"median of {r['naive_repeats']})"
     )

@@ -8,14 +8,15 @@ single-threaded worker processes by default (`steer.runner`), runs a cell in its
 too, and gives the rest of its in-process work (plans, reports, the explorer) only the cores that are not busy
 when it starts.
 
-Single-threaded cells also make a run's bytes independent of where it ran: convolutions give the same bits
-at any thread count, but float32 sums over large tensors (the norms compose, dose-response and layer-sweep
-report) are split between threads and round differently (about 1e-7 relative).
+Single-threaded cells also make a run's bytes independent of where it ran on one machine: float32 sums over
+large tensors (the norms compose, dose-response and layer-sweep report) are split between threads and round
+differently (about 1e-7 relative), and on some CPUs (seen on an Intel Ice Lake) so do convolutions.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,39 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def cpu_model() -> str:
+    """The CPU's model name, family and model numbers (from /proc/cpuinfo), e.g. "AMD EPYC (family 25 model 17)"."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
+
+
+def machine() -> dict[str, str | int]:
+    """What a figure was measured on: the CPU, the vector ISA torch's kernels dispatch to, the usable cores."""
+    return {
+        "cpu": cpu_model(),
+        "isa": torch.backends.cpu.get_cpu_capability(),
+        "cores": usable_cores(),
+        "arch": platform.machine(),
+    }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the system does not tell."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def busy_elsewhere(samples: int = 3, gap_s: float = 0.01) -> int:

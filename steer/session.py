@@ -17,6 +17,7 @@ import torch
 
 from steer import __version__, checkpoints
 from steer.allocator import keep_freed_memory
+from steer.cores import machine
 from steer.env import MazeRenderer
 from steer.errors import SteerError, excerpt
 from steer.maze import Maze
@@ -117,6 +118,8 @@ def provenance(session: Session, layer: str) -> dict[str, Any]:
         "distribution_mode": session.mode,
         "distribution_mode_source": session.mode_source,
         "layer": layer,
+        # the driver's CPU and kernels: numbers agree across machines only within docs/reproducibility.md's tolerance
+        "machine": {k: v for k, v in machine().items() if k != "cores"},
         "versions": {
             "steer": __version__,
             "python": platform.python_version(),

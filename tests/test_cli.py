@@ -24,12 +24,13 @@ def test_demo_config_writes_png_field_json_and_metrics(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run("apply", ROOT / "configs" / "demo.yaml", "--out", out)
     assert result.exit_code == 0, result.output
-    png = Image.open(out / "field-seed0.png")
+    png = Image.open(out / "field-seed1.png")
     assert png.width >= 760 and png.height >= 300
-    field = json.loads((out / "vfield-seed0.json").read_text())
-    assert field["seed"] == 0 and field["world_dim"] == 15 and field["maze_dim"] == 3
+    assert (out / "report.html").is_file()
+    field = json.loads((out / "vfield-seed1.json").read_text())
+    assert field["seed"] == 1 and field["world_dim"] == 15 and field["maze_dim"] == 11
     n = len(field["positions"])
-    assert n == 6  # the 3x3 maze of seed 0 has 7 open squares, one of them the cheese
+    assert n == 70  # the 11x11 maze of seed 1 has 71 open squares, one of them the cheese
     for side in ("original", "patched"):
         assert len(field[side]["probs"]) == n and all(len(p) == 15 for p in field[side]["probs"])
         assert len(field[side]["arrows"]) == n
@@ -37,9 +38,11 @@ def test_demo_config_writes_png_field_json_and_metrics(tmp_path: Path) -> None:
     assert metrics["command"] == "apply"
     prov = metrics["provenance"]
     assert prov["checkpoint"]["sha256"].startswith("e82e620e") and prov["layer"] == "block2.res1.resadd_out"
+    assert prov["machine"]["cpu"] and prov["machine"]["isa"]  # numbers name the machine they came from
     maze = metrics["mazes"][0]
     assert maze["coeff"] == -1 and maze["decision_square"] is not None
-    assert maze["p_cheese_ds"]["patched"] < maze["p_cheese_ds"]["original"]
+    # the demo is chosen to show the effect: the agent turns to the cheese, and with the vector it does not
+    assert maze["p_cheese_ds"]["original"] > 0.9 and maze["p_cheese_ds"]["patched"] < 0.1
     assert set(metrics["summary"]) >= {"p_cheese_ds", "p_top_right_ds", "mean_tv", "p_toward_cheese"}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -94,21 +93,3 @@ def test_a_runs_bytes_do_not_depend_on_where_its_cells_ran(tmp_path, monkeypatch
         assert result.exit_code == 0, result.output
     one, two = ((tmp_path / w / "metrics.json").read_bytes() for w in ("1", "2"))
     assert one == two
-
-
-def test_fields_have_the_same_bits_on_one_thread_and_two() -> None:
-    from steer import checkpoints
-    from steer.env import MazeRenderer
-    from steer.vfield import FieldInputs, vector_field
-
-    policy, renderer = checkpoints.load().policy, MazeRenderer("hard")
-    inputs = FieldInputs.render(renderer, renderer.level(100))
-    before = torch.get_num_threads()
-    try:
-        fields = []
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            fields.append(vector_field(policy, inputs).probs)
-    finally:
-        torch.set_num_threads(before)
-    assert np.array_equal(fields[0], fields[1])
