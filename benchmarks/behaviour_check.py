@@ -1,4 +1,4 @@
-"""Exact behaviour (steer.chain) against real sampled episodes (steer.episodes), and what each costs.
+"""Exact behaviour (steer.analysis.chain) against real sampled episodes (steer.analysis.episodes), and what each costs.
 
 For each maze, original and patched (the maze's own cheese vector x -1 at block2.res1.resadd_out), it prints
 the exact P(reach the cheese), P(visit the inner top-right square), mean steps to the cheese and mean episode
@@ -25,13 +25,13 @@ import numpy as np
 import scipy.stats
 import torch
 
-from steer import checkpoints
-from steer.chain import Behaviour, behaviour
-from steer.env import MazeRenderer
-from steer.episodes import Episodes, sample_episodes
+from steer.analysis.chain import Behaviour, behaviour
+from steer.analysis.episodes import Episodes, sample_episodes
 from steer.io import atomic_write_json
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import facing_fields, facing_inputs
+from steer.maze.env import MazeRenderer
+from steer.net import checkpoints
+from steer.net.vectors import PairSpec, compute_vector
+from steer.net.vfield import facing_fields, facing_inputs
 
 LAYER = "block2.res1.resadd_out"
 OUT = Path("outputs/behaviour-check")

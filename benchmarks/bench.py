@@ -25,18 +25,18 @@ from bound import bound_rows, physical_figures
 from shared_machine import shared_machine_figures, shared_rows
 from timing import timed
 
-from steer import checkpoints
-from steer.allocator import keep_freed_memory
-from steer.chain import behaviour
-from steer.cores import load_average, machine, usable_cores
-from steer.env import MazeRenderer
-from steer.episodes import sample_episodes
+from steer.analysis.chain import behaviour
+from steer.analysis.episodes import sample_episodes
+from steer.analysis.metrics import maze_metrics, summarize
 from steer.io import atomic_write_json
-from steer.metrics import maze_metrics, summarize
-from steer.reference import ReferencePolicy, reference_field
-from steer.session import Session
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, facing_fields, facing_inputs, vector_field, vector_fields
+from steer.maze.env import MazeRenderer
+from steer.net import checkpoints
+from steer.net.reference import ReferencePolicy, reference_field
+from steer.net.vectors import PairSpec, compute_vector
+from steer.net.vfield import FieldInputs, facing_fields, facing_inputs, vector_field, vector_fields
+from steer.run.allocator import keep_freed_memory
+from steer.run.cores import load_average, machine, usable_cores
+from steer.run.session import Session
 
 LAYER = "block2.res1.resadd_out"
 OUT = Path("outputs/bench")
@@ -166,7 +166,7 @@ def dose_response_s(repeats: int) -> dict[str, Any]:
     """`steer dose-response configs/dose-response.yaml` (20 values of t, seeds 0-49, 21 sites and the action
     probabilities) in this process: session, cells, summaries with intervals, figures and files. `force` so that
     no cell of an earlier run is reused."""
-    from steer.runner import run_spec
+    from steer.studies import run_spec
 
     out = OUT / "dose-response"
     report: dict[str, Any] = {}
@@ -179,7 +179,7 @@ def explorer_latency(ck: checkpoints.Checkpoint, changes: int = 20) -> dict[str,
     """`steer explore` on a free port: time coefficient changes on a 15x15 maze over HTTP, end to end."""
     import urllib.request
 
-    from steer.explore import Explorer, Running
+    from steer.explore.app import Explorer, Running
 
     def post(url: str, coeff: float) -> dict[str, Any]:
         body = {"seed": 28, "coeff": coeff, "vector": {"kind": "cheese"}}

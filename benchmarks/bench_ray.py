@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from steer import executors
 from steer.batch import Batch, Experiment, run_batch
-from steer.session import open_session
+from steer.run import executors
+from steer.run.session import open_session
 from steer.studies import STUDIES
 
 

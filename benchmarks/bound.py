@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from steer.env import MazeRenderer
-from steer.policy import ImpalaPolicy
+from steer.maze.env import MazeRenderer
+from steer.net.policy import ImpalaPolicy
 
 
 def peak_flops(threads: int, n: int = 2048, repeats: int = 7) -> float:

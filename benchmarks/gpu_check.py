@@ -23,11 +23,12 @@ import torch
 from shared_machine import statistic_in_process
 from timing import timed
 
-from steer import checkpoints, run_spec
-from steer.env import MazeRenderer
+from steer import run_spec
 from steer.io import atomic_write_json
-from steer.session import Session
-from steer.vfield import FieldInputs, vector_field
+from steer.maze.env import MazeRenderer
+from steer.net import checkpoints
+from steer.net.vfield import FieldInputs, vector_field
+from steer.run.session import Session
 
 LAYER = "block2.res1.resadd_out"
 # Probabilities in float32 agree to ~1e-6 between backends; exact-chain quantities amplify that a little.

@@ -1,7 +1,7 @@
 """steer's default executor on this machine, idle and with another process holding one core.
 
 The 100-seed statistic runs here the way `steer apply` runs its cells by default: one single-threaded worker
-process per core (`steer.runner.worker_pool`), seeds handed out one at a time. The same workload in one
+process per core (`steer.run.runner.worker_pool`), seeds handed out one at a time. The same workload in one
 process with one OpenMP thread per core (steer's way before) is the comparison. The competing process is a
 pure-Python busy loop, the shape of a colleague's job on a shared machine.
 """
@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from timing import timed
 
-from steer.cores import one_thread
-from steer.metrics import maze_metrics, summarize
-from steer.runner import _work, default_workers, worker_pool
-from steer.session import Session
-from steer.study import CellResult
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, vector_fields
+from steer.analysis.metrics import maze_metrics, summarize
+from steer.net.vectors import PairSpec, compute_vector
+from steer.net.vfield import FieldInputs, vector_fields
+from steer.run.cores import one_thread
+from steer.run.runner import _work, default_workers, worker_pool
+from steer.run.session import Session
+from steer.run.study import CellResult
 
 LAYER = "block2.res1.resadd_out"
 

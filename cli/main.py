@@ -16,16 +16,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from steer.claims import junit as claims_junit
-from steer.cores import use_free_cores
+from steer.analysis.claims import junit as claims_junit
 from steer.errors import SteerError, printable
-from steer.executors import check_executor
 from steer.io import atomic_write_bytes
-from steer.progress import progress
-from steer.runner import run_study
-from steer.session import open_session
+from steer.run.cores import use_free_cores
+from steer.run.executors import check_executor
+from steer.run.progress import progress
+from steer.run.runner import run_study
+from steer.run.session import open_session
+from steer.run.study import Study
 from steer.studies import STUDIES
-from steer.study import Study
 
 app = typer.Typer(
     add_completion=False,
@@ -223,10 +223,12 @@ def report(
     ],
 ) -> None:
     """Rebuild report.html in a finished run folder from its manifest and report JSON."""
-    from steer.html import write_report_html
+    from steer.report.html import read_run, write_report_html
 
     with _user_errors():
-        _done(folder, [write_report_html(folder).name], " (open it in a browser; it needs no network)")
+        study = STUDIES.get(str(read_run(folder)[0].get("command")))
+        page = write_report_html(folder, study.help if study is not None else "")
+        _done(folder, [page.name], " (open it in a browser; it needs no network)")
 
 
 @app.command("explore")
@@ -248,7 +250,7 @@ def explore(
     allow_pickle_checkpoint: PickleOpt = False,
 ) -> None:
     """Open a local web app: pick a maze and a vector, move the coefficient, edit the maze, watch the field."""
-    from steer import explore as web
+    from steer.explore import app as web
 
     with _user_errors():
         use_free_cores()

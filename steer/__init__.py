@@ -20,23 +20,22 @@ metrics → files):
     steer.STUDIES, steer.METRICS, steer.VECTOR_KINDS                   # the registries
 """
 
-__version__ = "0.1.0"
-
-from steer.checkpoints import Checkpoint
-from steer.checkpoints import load as load_checkpoint
-from steer.env import MazeRenderer
+from steer.analysis.metrics import METRICS, Metric, describe, maze_metrics, summarize
 from steer.errors import SteerError
-from steer.maze import Maze
-from steer.metrics import METRICS, Metric, describe, maze_metrics, summarize
-from steer.runner import run_spec, run_study
-from steer.session import Session, open_session
-from steer.specs import Spec, load_spec
-from steer.studies import STUDIES, study_for
-from steer.study import Report, Study
-from steer.vector_plan import VectorPlan, plan_vector
-from steer.vectors import KINDS as VECTOR_KINDS
-from steer.vectors import PairSpec, SteeringVector, VectorKind, compute_vector
-from steer.vfield import FieldInputs, VectorField, vector_field, vector_fields
+from steer.maze.env import MazeRenderer
+from steer.maze.layout import Maze
+from steer.net.checkpoints import Checkpoint
+from steer.net.checkpoints import load as load_checkpoint
+from steer.net.vectors import KINDS as VECTOR_KINDS
+from steer.net.vectors import PairSpec, SteeringVector, VectorKind, compute_vector
+from steer.net.vfield import FieldInputs, VectorField, vector_field, vector_fields
+from steer.run.runner import run_study
+from steer.run.session import Session, open_session
+from steer.run.specs import Spec, load_spec
+from steer.run.study import Report, Study
+from steer.run.vector_plan import VectorPlan, plan_vector
+from steer.studies import STUDIES, run_spec, study_for
+from steer.version import __version__
 
 __all__ = [
     "METRICS",

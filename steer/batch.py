@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.claims import Claim, evaluate, markdown, parse_claims
+from steer.analysis.claims import Claim, evaluate, markdown, parse_claims
 from steer.errors import SteerError, excerpt, shown_key
-from steer.executors import check_executor, started
-from steer.html import write_summary_html
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
-from steer.runner import run_study
-from steer.session import Session
-from steer.specs import Spec, is_plain_name
+from steer.report.html import write_summary_html
+from steer.run.executors import check_executor, started
+from steer.run.runner import run_study
+from steer.run.session import Session
+from steer.run.specs import Spec, is_plain_name
 from steer.studies import STUDIES
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steer import checkpoints
-from steer.env import MazeRenderer
+from steer.maze.env import MazeRenderer
+from steer.net import checkpoints
 
 torch.set_num_threads(2)
 

@@ -1,4 +1,4 @@
-"""Exact behaviour (steer.chain) against the real game: transitions, facing, timeout, and sampled episodes."""
+"""Exact behaviour (steer.analysis.chain) against the real game: transitions, facing, timeout, and sampled episodes."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 import scipy.stats
 import torch
 
-from steer.chain import MOVES, behaviour, build_chain, horizon_of, maze_behaviours, next_state
-from steer.env import _procgen_env
-from steer.episodes import sample_episodes
+from steer.analysis.chain import MOVES, behaviour, build_chain, horizon_of, maze_behaviours, next_state
+from steer.analysis.episodes import sample_episodes
 from steer.errors import SteerError
-from steer.maze import CHEESE, EMPTY, WALL, Maze, read_mouse
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FacingField, FieldInputs, facing_field, facing_inputs, vector_field
+from steer.maze.env import _procgen_env
+from steer.maze.layout import CHEESE, EMPTY, WALL, Maze, read_mouse
+from steer.net.vectors import PairSpec, compute_vector
+from steer.net.vfield import FacingField, FieldInputs, facing_field, facing_inputs, vector_field
 
 LAYER = "block2.res1.resadd_out"
 # Small easy levels whose patched episodes are short enough to sample 400 times in a test (most patched
@@ -268,8 +268,8 @@ def test_sampling_is_deterministic_per_episode(easy, policy) -> None:
 def test_episode_gif_is_small_and_capped(easy, tmp_path) -> None:
     from PIL import Image
 
-    from steer.behaviour_figs import episode_gif
-    from steer.episodes import Episode
+    from steer.analysis.episodes import Episode
+    from steer.report.behaviour_figs import episode_gif
 
     maze = easy.level(1)
     # A 100-step walk back and forth along the greedy path of a hand-made policy, and a short one.
@@ -285,7 +285,7 @@ def test_episode_gif_is_small_and_capped(easy, tmp_path) -> None:
 
 
 def test_occupancy_figure_draws_three_panels(easy) -> None:
-    from steer.behaviour_figs import occupancy_figure
+    from steer.report.behaviour_figs import occupancy_figure
 
     maze = corridor(easy.level(28), 5)
     right, stay = behaviour(one_hot(maze, (7, 7))), behaviour(one_hot(maze, (4, 4)))

@@ -87,8 +87,8 @@ def test_bad_behaviour_specs_are_one_clear_error(tmp_path: Path, extra: dict, me
 
 
 def test_sweep_and_apply_report_behaviour_metrics_when_asked(tmp_path: Path, ckpt, easy) -> None:
-    from steer.chain import maze_behaviours
-    from steer.vectors import PairSpec, compute_vector
+    from steer.analysis.chain import maze_behaviours
+    from steer.net.vectors import PairSpec, compute_vector
 
     spec = tmp_path / "sweep.yaml"
     spec.write_text(

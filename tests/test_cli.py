@@ -14,8 +14,8 @@ import torch
 from _cli import run, write_spec
 from PIL import Image
 
-from steer.cores import usable_cores
-from steer.vectors import SteeringVector
+from steer.net.vectors import SteeringVector
+from steer.run.cores import usable_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -258,9 +258,9 @@ def test_a_different_run_is_not_overwritten_without_force(tmp_path: Path) -> Non
 def test_workers_give_the_same_results_as_one_process(tmp_path: Path, mode: str, monkeypatch) -> None:
     # Workers are other processes, each with its own environment; the parent has a torch thread per core (as
     # if no other process ran) and runs its cells on one. The bits must not depend on any of that.
-    import steer.cores
+    import steer.run.cores
 
-    monkeypatch.setattr(steer.cores, "busy_elsewhere", lambda: 0)
+    monkeypatch.setattr(steer.run.cores, "busy_elsewhere", lambda: 0)
     spec = write_spec(
         tmp_path, {"seeds": [1, 2, 3, 5], "vector": {"kind": "cheese"}, "coeff": -1, "distribution_mode": mode}
     )

@@ -13,9 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer.compose_figs import site_map
+from steer.net.vectors import SteeringVector
+from steer.report.compose_figs import site_map
 from steer.studies.compose_map import additivity_sums, prediction_errors, ratio
-from steer.vectors import SteeringVector
 
 runner = CliRunner()
 PAIR = [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"}}]

@@ -1,4 +1,4 @@
-"""Cores and workers: the default executor on a shared machine (steer/cores.py, steer/runner.py)."""
+"""Cores and workers: the default executor on a shared machine (steer/run/cores.py, steer/run/runner.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import time
 import pytest
 import torch
 
-from steer import runner
-from steer.cores import busy_elsewhere, usable_cores, use_free_cores
+from steer.run import runner
+from steer.run.cores import busy_elsewhere, usable_cores, use_free_cores
+from steer.studies import run_spec
 
 
 def _spin() -> None:
@@ -43,20 +44,20 @@ def test_the_default_is_one_worker_per_usable_core() -> None:
 def test_runs_share_one_pool_of_workers_and_a_new_checkpoint_replaces_it(tmp_path) -> None:
     import yaml
 
-    from steer import checkpoints
+    from steer.net import checkpoints
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": -1}))
-    first = runner.run_spec("apply", spec, tmp_path / "a", workers=2)
+    first = run_spec("apply", spec, tmp_path / "a", workers=2)
     pool = runner._pool
     assert pool is not None
-    second = runner.run_spec("apply", spec, tmp_path / "b", workers=2)
+    second = run_spec("apply", spec, tmp_path / "b", workers=2)
     assert runner._pool is pool  # the same processes: no second start-up
     assert first["mazes"] == second["mazes"]
     # A copy of the checkpoint under another path is another session: its pool replaces the old one.
     copy = tmp_path / "copy.pth"
     copy.write_bytes(checkpoints.load().path.read_bytes())
-    runner.run_spec("apply", spec, tmp_path / "c", checkpoint=str(copy), workers=2)
+    run_spec("apply", spec, tmp_path / "c", checkpoint=str(copy), workers=2)
     assert runner._pool is not None and runner._pool is not pool
 
 
@@ -82,10 +83,10 @@ def test_a_runs_bytes_do_not_depend_on_where_its_cells_ran(tmp_path, monkeypatch
     import yaml
     from typer.testing import CliRunner
 
-    import steer.cores
+    import steer.run.cores
     from cli.main import app
 
-    monkeypatch.setattr(steer.cores, "busy_elsewhere", lambda: 0)
+    monkeypatch.setattr(steer.run.cores, "busy_elsewhere", lambda: 0)
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     for workers in ("1", "2"):

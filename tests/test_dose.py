@@ -13,13 +13,13 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer import checkpoints
-from steer.dose import DEFAULT_TS, SiteDose, asymmetries, linearity_ratios, sign_pairs
-from steer.env import MazeRenderer
 from steer.errors import SteerError
+from steer.maze.env import MazeRenderer
+from steer.net import checkpoints
+from steer.net.dose import DEFAULT_TS, SiteDose, asymmetries, linearity_ratios, sign_pairs
+from steer.net.vectors import PairSpec, compute_vector
+from steer.net.vfield import FieldInputs, vector_field
 from steer.studies.dose_response import STUDY, parse_ts
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, vector_field
 
 TS = (-2.0, -1.0, -0.1, 0.1, 1.0, 2.0)
 
@@ -111,7 +111,7 @@ def test_dose_response_end_to_end(tmp_path: Path) -> None:
 
 def test_layer_inside_a_block_matches_a_hooked_forward_pass(tmp_path: Path) -> None:
     """At block2.res2.conv1 the suffix also reads the residual stream, which each t's block must repeat; D(±1)
-    at the action probabilities equals patched − original fields from hooked passes (steer.vfield)."""
+    at the action probabilities equals patched − original fields from hooked passes (steer.net.vfield)."""
     spec = {"seeds": [0], "layer": "block2.res2.conv1", "vector": {"kind": "cheese"}, "ts": [-1, 1]}
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({**spec, "sites": ["block2.res2.resadd_out"]}))

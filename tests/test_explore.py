@@ -16,12 +16,12 @@ from _browser import chrome
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer.env import MazeRenderer
-from steer.explore import Explorer, Running, create_app
-from steer.specs import parse_spec
+from steer.explore.app import Explorer, Running, create_app
+from steer.maze.env import MazeRenderer
+from steer.net.vectors import PairSpec, compute_vector
+from steer.net.vfield import FieldInputs, vector_field
+from steer.run.specs import parse_spec
 from steer.studies import STUDIES
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, vector_field
 
 starlette_testclient = pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs httpx")
 
@@ -64,9 +64,9 @@ def test_field_json_for_a_seed(client, easy: MazeRenderer) -> None:
 
 
 def test_the_view_carries_the_exact_episode_statistics_of_both_policies(client, ckpt, easy: MazeRenderer) -> None:
-    from steer.chain import maze_behaviours
-    from steer.metrics import BEHAVIOUR_METRICS
-    from steer.vectors import PairSpec, compute_vector
+    from steer.analysis.chain import maze_behaviours
+    from steer.analysis.metrics import BEHAVIOUR_METRICS
+    from steer.net.vectors import PairSpec, compute_vector
 
     view = field(client, coeff=-2)
     maze = easy.level(0)

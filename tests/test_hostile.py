@@ -39,8 +39,8 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer import checkpoints
-from steer.vectors import FORMAT
+from steer.net import checkpoints
+from steer.net.vectors import FORMAT
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_OUTPUT = 2000  # characters of console output a refused input may produce

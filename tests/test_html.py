@@ -15,7 +15,7 @@ from _browser import chrome
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer.html import REPORT_HTML, summary_blocks, write_report_html, write_summary_html
+from steer.report.html import REPORT_HTML, summary_blocks, write_report_html, write_summary_html
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from steer.env import _procgen_env
 from steer.errors import SteerError
-from steer.maze import CHEESE, EMPTY, WALL, Maze
+from steer.maze.env import _procgen_env
+from steer.maze.layout import CHEESE, EMPTY, WALL, Maze
 
 SEEDS = [0, 1, 2, 5, 28, 100, 4321]
 
@@ -165,7 +165,7 @@ def test_a_dropped_environment_is_finalized_without_cffis_binding_lock() -> None
 
 
 def test_rendering_on_several_threads_gives_the_same_frames_in_order() -> None:
-    from steer.env import MazeRenderer
+    from steer.maze.env import MazeRenderer
 
     one, three = MazeRenderer("hard", threads=1), MazeRenderer("hard", threads=3)
     maze = one.level(100)  # a full 25x25 maze: 337 open squares, split over three threads

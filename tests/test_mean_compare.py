@@ -128,7 +128,7 @@ def test_bad_comparison_exits_2_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_heat_map_sets_the_mean_row_apart() -> None:
-    from steer.charts import heatmap
+    from steer.report.charts import heatmap
 
     values = [[-0.5, 0.0], [0.0, -0.4], [0.0, 0.01]]
     plain = heatmap("t", ["seed 0", "seed 1", "mean of seeds 0-1 (2 mazes)"], ["a", "b"], values)

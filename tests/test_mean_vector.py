@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from steer.errors import SteerError
-from steer.session import Session
-from steer.spec_values import parse_vector
-from steer.specs import parse_spec
-from steer.vector_plan import build_vector, plan_vector
+from steer.run.session import Session
+from steer.run.spec_values import parse_vector
+from steer.run.specs import parse_spec
+from steer.run.vector_plan import build_vector, plan_vector
 
 LAYER = "block2.res1.resadd_out"
 

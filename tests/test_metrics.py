@@ -12,8 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from steer.maze import CHEESE, EMPTY, WALL, Maze, MazeState
-from steer.metrics import (
+from steer.analysis.metrics import (
     FIELD_METRICS,
     MAZE_KEYS,
     METRICS,
@@ -32,7 +31,8 @@ from steer.metrics import (
     unpatched_metrics,
     wall_mass,
 )
-from steer.vfield import DOWN, LEFT, NOOP, RIGHT, UP, VectorField
+from steer.maze.layout import CHEESE, EMPTY, WALL, Maze, MazeState
+from steer.net.vfield import DOWN, LEFT, NOOP, RIGHT, UP, VectorField
 
 # -- hand-made mazes -------------------------------------------------------------------------------------
 
@@ -255,11 +255,11 @@ def test_blocked_moves_marks_walls_and_the_world_edge():
 
 @covers("p_reach_cheese", "p_reach_top_right", "steps_to_cheese", "mean_steps")
 def test_behaviour_metrics_read_the_exact_episode_statistics():
-    # Behaviour metrics read a steer.chain.Behaviour; two stand-ins with hand-set numbers are enough here
+    # Behaviour metrics read a steer.analysis.chain.Behaviour; two stand-ins with hand-set numbers are enough here
     # (tests/test_behaviour.py checks the numbers themselves against the real game).
     from types import SimpleNamespace
 
-    from steer.metrics import BEHAVIOUR_METRICS, behaviour_metrics
+    from steer.analysis.metrics import BEHAVIOUR_METRICS, behaviour_metrics
 
     before = SimpleNamespace(p_cheese=0.9, p_top_right=0.1, steps_to_cheese=12.5, mean_steps=61.25)
     after = SimpleNamespace(p_cheese=0.2, p_top_right=0.7, steps_to_cheese=None, mean_steps=420.0)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from steer import checkpoints
 from steer.errors import SteerError
-from steer.hooks import patching, recording
-from steer.policy import ImpalaPolicy, obs_to_tensor
+from steer.net import checkpoints
+from steer.net.hooks import patching, recording
+from steer.net.policy import ImpalaPolicy, obs_to_tensor
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +122,6 @@ def test_environment_variable_selects_the_checkpoint(monkeypatch, tmp_path: Path
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning is glibc's mallopt")
 def test_allocator_tuning_takes_effect_on_glibc() -> None:
-    from steer.allocator import keep_freed_memory
+    from steer.run.allocator import keep_freed_memory
 
     assert keep_freed_memory() is True

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from _cli import run
 
-from steer.env import MazeRenderer
-from steer.features import corner_distance, feature_rows, top_right_most
-from steer.maze import WALL
-from steer.probing import channel_correlations, out_of_fold, probe
+from steer.analysis.probing import channel_correlations, out_of_fold, probe
+from steer.maze.env import MazeRenderer
+from steer.maze.features import corner_distance, feature_rows, top_right_most
+from steer.maze.layout import WALL
 
 
 def planted(mazes: int = 60, rows: int = 3, dims: int = 50, noise: float = 0.05) -> tuple[np.ndarray, ...]:

@@ -24,12 +24,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from steer.env import MAX_SEED, MODES, MazeRenderer, _procgen_env
 from steer.errors import SteerError, shown_key
-from steer.maze import CHEESE, EMPTY, WALL, Maze
-from steer.specs import MAX_COEFFS, TOP_KEYS, Spec, load_spec, parse_spec
+from steer.maze.env import MAX_SEED, MODES, MazeRenderer, _procgen_env
+from steer.maze.layout import CHEESE, EMPTY, WALL, Maze
+from steer.net.vectors import EDIT_OPS, VECTOR_KINDS
+from steer.run.specs import MAX_COEFFS, TOP_KEYS, Spec, load_spec, parse_spec
 from steer.studies import STUDIES
-from steer.vectors import EDIT_OPS, VECTOR_KINDS
 
 # One renderer per mode, built once for the whole module (each `level` call makes its own procgen env).
 RENDERERS = {mode: MazeRenderer(mode) for mode in MODES}

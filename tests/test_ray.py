@@ -19,7 +19,7 @@ import pytest
 import yaml
 from _cli import run
 
-from steer import executors
+from steer.run import executors
 
 needs_ray = pytest.mark.skipif(
     find_spec("ray") is None, reason='the ray extra is not installed (pip install -e ".[ray]")'

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from steer.errors import SteerError
-from steer.runner import run_cell
-from steer.vectors import SteeringVector
-from steer.vfield import check_finite
+from steer.net.vectors import SteeringVector
+from steer.net.vfield import check_finite
+from steer.run.study import run_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -11,9 +11,9 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer.metrics import describe, describe_change, describe_many
-from steer.stats import median
-from steer.stats import settings as stats_settings
+from steer.analysis.metrics import describe, describe_change, describe_many
+from steer.analysis.stats import median
+from steer.analysis.stats import settings as stats_settings
 
 
 def _scipy_ci(values: np.ndarray, statistic, settings: dict) -> list[float]:

@@ -13,11 +13,11 @@ import yaml
 from _cli import run, write_spec
 from PIL import Image
 
-from steer.hooks import patching
-from steer.specs import parse_coeffs
+from steer.net.hooks import patching
+from steer.net.vectors import PairSpec, SteeringVector, compute_vector
+from steer.net.vfield import FieldInputs, action_probs, vector_field
+from steer.run.specs import parse_coeffs
 from steer.studies.compose import additivity_error
-from steer.vectors import PairSpec, SteeringVector, compute_vector
-from steer.vfield import FieldInputs, action_probs, vector_field
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = "block2.res1.resadd_out"

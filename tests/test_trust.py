@@ -20,13 +20,13 @@ import torch
 import yaml
 
 import steer
-from steer import checkpoints
 from steer.batch import load_batch
 from steer.errors import SteerError, excerpt
 from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml, sha256_file
-from steer.runs import RunFolder, fingerprint, identity_hash, run_identity
-from steer.specs import load_spec, parse_spec
-from steer.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
+from steer.net import checkpoints
+from steer.net.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
+from steer.run.runs import RunFolder, fingerprint, identity_hash, run_identity
+from steer.run.specs import load_spec, parse_spec
 
 # -- excerpt: a value in a message is at most a short excerpt -------------------------------------
 

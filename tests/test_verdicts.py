@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
+from steer.analysis.claims import verdict
 from steer.batch import load_batch
-from steer.claims import verdict
 from steer.errors import SteerError
 
 

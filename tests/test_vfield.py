@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from steer.hooks import patching
-from steer.reference import ReferencePolicy, reference_field
-from steer.vectors import PairSpec, compute_vector
-from steer.vfield import FieldInputs, action_probs, vector_field
+from steer.net.hooks import patching
+from steer.net.reference import ReferencePolicy, reference_field
+from steer.net.vectors import PairSpec, compute_vector
+from steer.net.vfield import FieldInputs, action_probs, vector_field
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_arrows_are_net_direction_probabilities(easy, policy) -> None:
 
 def test_the_unpatched_policy_heads_for_the_cheese(easy, policy) -> None:
     """A trained policy's field should lead to the cheese on most squares; a broken render would not."""
-    from steer.metrics import p_toward
+    from steer.analysis.metrics import p_toward
 
     values = []
     for seed in range(10):
@@ -53,7 +53,7 @@ def test_the_unpatched_policy_heads_for_the_cheese(easy, policy) -> None:
 
 
 def test_batched_fields_equal_separate_patched_passes(easy, policy) -> None:
-    from steer.vfield import vector_fields
+    from steer.net.vfield import vector_fields
 
     maze = easy.level(4)
     vec = compute_vector(policy, easy, maze, PairSpec("cheese"), "block2.res1.resadd_out").tensor

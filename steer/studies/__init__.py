@@ -1,16 +1,22 @@
 """The study registry: every module in this package that declares `STUDY` is a `steer` command.
 
-Adding a study is adding one module here (see README, "Adding a study"); the CLI, `batch` and the public
-API find it through `STUDIES`.
+Adding a study is adding one module here (docs/adding-a-study.md); the CLI, `batch` and the public API find
+it through `STUDIES`, and `run_spec` runs one by name. The runner below (`steer.run.runner`) is handed a
+`Study` and never looks one up, so the registry imports the runner and not the other way round.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
+from typing import Any
 
 from steer.errors import SteerError
-from steer.study import Study
+from steer.run.executors import check_executor
+from steer.run.runner import run_study
+from steer.run.session import open_session
+from steer.run.study import Study
 
 
 def _discover() -> dict[str, Study]:
@@ -33,3 +39,23 @@ def study_for(command: str) -> Study:
     if command not in STUDIES:
         raise SteerError(f"command: {command!r} is not a study. Studies: {', '.join(STUDIES)}.")
     return STUDIES[command]
+
+
+def run_spec(
+    command: str,
+    spec: str | Path,
+    out: str | Path | None = None,
+    checkpoint: str | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    workers: int | None = 1,
+    executor: str = "local",
+    address: str | None = None,
+) -> dict[str, Any]:
+    """Load a spec file and run it as the study `command` (`apply`, `sweep-coeff`, …) into `out`."""
+    study = study_for(command)
+    parsed = study.load(spec)
+    check_executor(executor, address)  # before the checkpoint loads
+    session = open_session(parsed, checkpoint, device)
+    folder = Path(out) if out else Path("outputs") / parsed.name
+    return run_study(study, parsed, session, folder, force=force, workers=workers, executor=executor, address=address)

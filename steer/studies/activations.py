@@ -1,7 +1,7 @@
 """`steer activations`: store the policy's activations at chosen sites for every (maze, mouse square), with features.
 
 Per seed (one cell) it writes `acts-seed{N}-{site}.npz` per site (array `x`, shape (rows, *site shape), float16
-by default) and `features-seed{N}.csv` (one row per mouse square, in the same order: `steer.features`). Each
+by default) and `features-seed{N}.csv` (one row per mouse square, in the same order: `steer.maze.features`). Each
 cell is written to disk when it finishes and nothing is kept in memory across cells, so 1,000 mazes stream to
 disk; `activations.json` lists the chunks (seed, rows, files) for `steer probe` and for notebooks.
 
@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from steer.errors import SteerError, excerpt
-from steer.features import COLUMNS, FEATURES, feature_rows
 from steer.io import atomic_write_bytes
-from steer.maze import Square
-from steer.policy import obs_to_tensor
-from steer.session import Session
-from steer.spec_values import parse_layers
-from steer.specs import DEFAULT_LAYER, Spec
-from steer.study import CellResult, Report, Study
+from steer.maze.features import COLUMNS, FEATURES, feature_rows
+from steer.maze.layout import Square
+from steer.net.policy import obs_to_tensor
+from steer.run.session import Session
+from steer.run.spec_values import parse_layers
+from steer.run.specs import DEFAULT_LAYER, Spec
+from steer.run.study import CellResult, Report, Study
 
 SQUARES = ("all", "start")
 DTYPES = ("float16", "float32")
@@ -73,7 +73,7 @@ def npz_bytes(x: np.ndarray) -> bytes:
 
 
 def csv_bytes(rows: list[dict[str, float]]) -> bytes:
-    """Feature rows as CSV (NaN written as an empty field), columns in `steer.features.COLUMNS` order."""
+    """Feature rows as CSV (NaN written as an empty field), columns in `steer.maze.features.COLUMNS` order."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)

@@ -2,7 +2,7 @@
 
 `compare: [own]` also adds each target's own vector of the spec's pair (same coefficient and layer) beside a
 fixed vector (a mean over `vector.source_seeds`, or one `source_seed`'s), so one run reports both effects per
-maze and their paired difference (steer/comparison.py).
+maze and their paired difference (steer/analysis/comparison.py).
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from typing import Any
 
 from PIL import Image
 
-from steer.captions import diff_panel
-from steer.chain import maze_behaviours
-from steer.comparison import COMPARISONS, difference_text, effect_key, mean_label, own_series, own_summary, paired_chart
-from steer.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
-from steer.errors import SteerError
-from steer.io import atomic_write_json
-from steer.metrics import (
+from steer.analysis.chain import maze_behaviours
+from steer.analysis.comparison import COMPARISONS, difference_text, effect_key, mean_label, own_series, own_summary
+from steer.analysis.controls import edited_field, random_like, random_seed, reference_edits, reference_metrics
+from steer.analysis.metrics import (
     MAZE_KEYS,
     METRICS,
     behaviour_metrics,
@@ -29,14 +26,18 @@ from steer.metrics import (
     maze_metrics,
     summarize,
 )
-from steer.render import LEGEND, Panel, figure, save_png
-from steer.session import Session
-from steer.spec_values import parse_names
-from steer.specs import Spec
-from steer.study import CellResult, Report, Study
-from steer.vector_plan import OneVectorPlan, build_vector, plan_vector
-from steer.vectors import KINDS, SteeringVector
-from steer.vfield import FieldInputs, VectorField, vector_fields
+from steer.errors import SteerError
+from steer.io import atomic_write_json
+from steer.net.vectors import KINDS, SteeringVector
+from steer.net.vfield import FieldInputs, VectorField, vector_fields
+from steer.report.captions import diff_panel
+from steer.report.charts import paired_chart
+from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.run.session import Session
+from steer.run.spec_values import parse_names
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study
+from steer.run.vector_plan import OneVectorPlan, build_vector, plan_vector
 
 
 def check(spec: Spec) -> None:
@@ -122,9 +123,8 @@ class Plan(OneVectorPlan):
                 )
             )
         if "input_edit" in spec.controls:
-            ref = edited_field(
-                session, inputs, original, patched, reference_edits(self.vector.pair, coeff), spec.batch_size
-            )
+            edits = reference_edits(self.vector.pair, coeff)
+            ref = edited_field(session.policy, session.renderer, inputs, original, patched, edits, spec.batch_size)
             m["controls"]["input_edit"] = reference_metrics(ref) if ref is not None else None
             if ref is not None:
                 r = m["controls"]["input_edit"]

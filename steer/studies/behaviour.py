@@ -1,6 +1,6 @@
 """`steer behaviour`: what the steered agent does over whole episodes, computed exactly, checked by real ones.
 
-A policy on a static maze is a Markov chain on (square, facing) states (steer/chain.py), so P(reach the
+A policy on a static maze is a Markov chain on (square, facing) states (steer/analysis/chain.py), so P(reach the
 cheese within the 500-step timeout), the expected steps, P(visit the top-right square), the expected visits
 per square and the greedy path follow exactly from the action probabilities in both facings, with no
 sampling noise. Per maze and condition (the original policy, then each coefficient of `coeffs`):
@@ -26,14 +26,9 @@ from typing import Any
 
 from PIL import Image
 
-from steer.behaviour_figs import episode_gif, occupancy_figure
-from steer.chain import Behaviour, behaviour
-from steer.charts import BandSeries, band_charts
-from steer.episodes import sample_episodes
-from steer.errors import SteerError, excerpt
-from steer.io import atomic_write_json
-from steer.maze import Square
-from steer.metrics import (
+from steer.analysis.chain import Behaviour, behaviour
+from steer.analysis.episodes import sample_episodes
+from steer.analysis.metrics import (
     BEHAVIOUR_METRICS,
     MAZE_KEYS,
     behaviour_metrics,
@@ -43,13 +38,18 @@ from steer.metrics import (
     p_step_at,
     summarize,
 )
-from steer.render import save_png
-from steer.session import Session
-from steer.specs import Spec, parse_seeds
-from steer.stats import settings
-from steer.study import CellResult, Report, Study, seed_list
-from steer.vector_plan import OneVectorPlan, plan_vector
-from steer.vfield import VectorField, facing_fields, facing_inputs
+from steer.analysis.stats import settings
+from steer.errors import SteerError, excerpt
+from steer.io import atomic_write_json
+from steer.maze.layout import Square
+from steer.net.vfield import VectorField, facing_fields, facing_inputs
+from steer.report.behaviour_figs import episode_gif, occupancy_figure
+from steer.report.charts import BandSeries, band_charts
+from steer.report.render import save_png
+from steer.run.session import Session
+from steer.run.specs import Spec, parse_seeds
+from steer.run.study import CellResult, Report, Study, seed_list
+from steer.run.vector_plan import OneVectorPlan, plan_vector
 
 MAX_EPISODES = 10_000
 

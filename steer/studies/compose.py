@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from steer.captions import DIFF_RGB, headline
-from steer.chain import maze_behaviours
+from steer.analysis.chain import maze_behaviours
+from steer.analysis.metrics import behaviour_metrics, describe, effect_metrics, fmt, maze_metrics, summarize
 from steer.errors import SteerError
-from steer.metrics import behaviour_metrics, describe, effect_metrics, fmt, maze_metrics, summarize
-from steer.render import LEGEND, Panel, figure, save_png
-from steer.session import Session
-from steer.specs import Spec
-from steer.study import CellResult, Report, Study
-from steer.vector_plan import VectorPlan, plan_vector
-from steer.vectors import SteeringVector
-from steer.vfield import FieldInputs, VectorField, vector_field
+from steer.net.vectors import SteeringVector
+from steer.net.vfield import FieldInputs, VectorField, vector_field
+from steer.report.captions import DIFF_RGB, headline
+from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.run.session import Session
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study
+from steer.run.vector_plan import VectorPlan, plan_vector
 
 
 def additivity_error(original: np.ndarray, singles: Sequence[np.ndarray], together: np.ndarray) -> float | None:

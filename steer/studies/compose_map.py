@@ -26,18 +26,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from steer import compose_figs
-from steer.charts import heatmap
-from steer.controls import random_like, random_seed
+from steer.analysis.controls import random_like, random_seed
+from steer.analysis.metrics import METRICS, describe, fmt, maze_info
 from steer.errors import SteerError, excerpt
-from steer.metrics import METRICS, describe, fmt, maze_info
-from steer.policy import display_name
-from steer.session import Session
-from steer.spec_values import ComposeItem, _beside_spec, _Fields, parse_coeffs, parse_layers, parse_names, parse_vector
-from steer.specs import Spec
-from steer.study import CellResult, Report, Study
-from steer.vector_plan import VectorPlan, plan_vector
-from steer.vfield import FieldInputs, VectorField, action_probs, check_finite
+from steer.net.policy import display_name
+from steer.net.vfield import FieldInputs, VectorField, action_probs, check_finite
+from steer.report import compose_figs
+from steer.report.charts import heatmap
+from steer.run.session import Session
+from steer.run.spec_values import (
+    ComposeItem,
+    _beside_spec,
+    _Fields,
+    parse_coeffs,
+    parse_layers,
+    parse_names,
+    parse_vector,
+)
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study
+from steer.run.vector_plan import VectorPlan, plan_vector
 
 PROBS = "action_probs"  # the pseudo-site after fc_policy
 DEFAULT_AXIS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)

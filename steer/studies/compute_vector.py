@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from steer.errors import SteerError
-from steer.session import Session, resolve_layer
-from steer.specs import Spec
-from steer.study import CellResult, Report, Study
-from steer.vector_plan import build_vector
-from steer.vectors import PairSpec
+from steer.net.vectors import PairSpec
+from steer.run.session import Session, resolve_layer
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study
+from steer.run.vector_plan import build_vector
 
 
 def vector_filename(kind: str, seed: int) -> str:

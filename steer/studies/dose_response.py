@@ -7,7 +7,7 @@
     asymmetry_threshold: 0.2            # optional; where the add/subtract asymmetry at t = 1 is reported
 
 Per maze and site: ||D(t)||, the linearity ratio, the odd asymmetry and (at ReLU outputs) the fraction of units
-whose on/off state flips (`steer.dose`), the same at the action probabilities, and P(cheese | DS),
+whose on/off state flips (`steer.net.dose`), the same at the action probabilities, and P(cheese | DS),
 P(top-right | DS) and mean TV at each t. The prefix up to the layer runs once per maze; the suffix runs for all
 t at once in batches, and only running sums are kept, so memory does not grow with the number of t.
 """
@@ -21,17 +21,17 @@ from typing import Any
 
 import torch
 
-from steer.charts import BandSeries, band_charts, heatmap
-from steer.dose import DEFAULT_TS, SiteDose, sign_pairs
+from steer.analysis.metrics import METRICS, describe, describe_many, fmt, maze_info
 from steer.errors import SteerError, excerpt
-from steer.metrics import METRICS, describe, describe_many, fmt, maze_info
-from steer.policy import display_name
-from steer.session import Session
-from steer.spec_values import finite_float, parse_coeffs, parse_layers
-from steer.specs import Spec
-from steer.study import CellResult, Report, Study
-from steer.vector_plan import OneVectorPlan, plan_vector
-from steer.vfield import FieldInputs, VectorField, action_probs, check_finite
+from steer.net.dose import DEFAULT_TS, SiteDose, sign_pairs
+from steer.net.policy import display_name
+from steer.net.vfield import FieldInputs, VectorField, action_probs, check_finite
+from steer.report.charts import BandSeries, band_charts, heatmap
+from steer.run.session import Session
+from steer.run.spec_values import finite_float, parse_coeffs, parse_layers
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study
+from steer.run.vector_plan import OneVectorPlan, plan_vector
 
 PROBS = "action_probs"  # the pseudo-site after fc_policy: the policy's action distribution
 BEHAVIOUR = ("p_cheese_ds", "p_top_right_ds", "mean_tv")

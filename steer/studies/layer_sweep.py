@@ -9,16 +9,16 @@ from typing import Any
 
 from PIL import Image
 
-from steer.charts import bar_rows
+from steer.analysis.metrics import MAZE_KEYS, METRICS, effect_metrics, fmt, maze_info, summarize
 from steer.errors import SteerError
-from steer.metrics import MAZE_KEYS, METRICS, effect_metrics, fmt, maze_info, summarize
-from steer.policy import ImpalaPolicy
-from steer.session import Session, resolve_layer
-from steer.specs import DEFAULT_LAYER, Spec
-from steer.study import CellResult, Report, Study
-from steer.vector_plan import build_vector
-from steer.vectors import KINDS
-from steer.vfield import FieldInputs, vector_field
+from steer.net.policy import ImpalaPolicy
+from steer.net.vectors import KINDS
+from steer.net.vfield import FieldInputs, vector_field
+from steer.report.charts import bar_rows
+from steer.run.session import Session, resolve_layer
+from steer.run.specs import DEFAULT_LAYER, Spec
+from steer.run.study import CellResult, Report, Study
+from steer.run.vector_plan import build_vector
 
 
 def check(spec: Spec) -> None:

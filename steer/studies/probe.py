@@ -7,7 +7,7 @@
     folds: 5                            # GroupKFold over mazes
 
 The cells are the sites (cell i is the i-th site in network order), each probed for every feature
-(`steer.probing`). The report charts held-out probe quality against depth and, for each feature's best
+(`steer.analysis.probing`). The report charts held-out probe quality against depth and, for each feature's best
 site, the correlation of each channel's spatial mean with the feature.
 """
 
@@ -21,16 +21,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from steer.charts import bar_rows
+from steer.analysis.probing import channel_correlations, probe
 from steer.errors import SteerError, excerpt
-from steer.features import FEATURES
 from steer.io import inside, sha256_file
-from steer.probing import channel_correlations, probe
-from steer.session import Session
-from steer.spec_values import parse_layers
-from steer.specs import Spec
+from steer.maze.features import FEATURES
+from steer.report.charts import bar_rows
+from steer.run.session import Session
+from steer.run.spec_values import parse_layers
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study
 from steer.studies.activations import read_features
-from steer.study import CellResult, Report, Study
 
 DEFAULT_FEATURE = "top_right_reachable_corner_dist"
 MAX_CHANNEL_BARS = 40  # fc has 256 units: the strongest 40 are legible, the rest are listed in the JSON

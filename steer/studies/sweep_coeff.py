@@ -15,10 +15,8 @@ from typing import Any
 
 from PIL import Image
 
-from steer.chain import maze_behaviours
-from steer.charts import BandSeries, band_charts
-from steer.errors import SteerError
-from steer.metrics import (
+from steer.analysis.chain import maze_behaviours
+from steer.analysis.metrics import (
     BEHAVIOUR_METRICS,
     FIELD_METRICS,
     MAZE_KEYS,
@@ -32,12 +30,14 @@ from steer.metrics import (
     summarize,
     unpatched_metrics,
 )
-from steer.render import LEGEND, Panel, grid_figure, save_png
-from steer.session import Session
-from steer.specs import Spec
-from steer.study import CellResult, Report, Study, seed_list
-from steer.vector_plan import OneVectorPlan, VectorPlan, plan_vector
-from steer.vfield import FieldInputs, VectorField, vector_fields
+from steer.errors import SteerError
+from steer.net.vfield import FieldInputs, VectorField, vector_fields
+from steer.report.charts import BandSeries, band_charts
+from steer.report.render import LEGEND, Panel, grid_figure, save_png
+from steer.run.session import Session
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study, seed_list
+from steer.run.vector_plan import OneVectorPlan, VectorPlan, plan_vector
 
 
 def check(spec: Spec) -> None:

@@ -1,9 +1,9 @@
 """`steer transfer`: vectors computed on `sources` mazes applied to `targets` mazes, as a source × target matrix.
 
-The matrix shows the effect metric of the vector kind (steer.vectors.KINDS); every registered field metric's
+The matrix shows the effect metric of the vector kind (steer.net.vectors.KINDS); every registered field metric's
 change has its own matrix in metrics.json. With `vector.source_seeds`, the mean of the pair's vectors over
 those mazes is applied to every target too: an extra row, summarised against each target's own vector and
-the other single mazes' vectors (steer/comparison.py).
+the other single mazes' vectors (steer/analysis/comparison.py).
 """
 
 from __future__ import annotations
@@ -15,14 +15,10 @@ from typing import Any
 
 from PIL import Image
 
-from steer.captions import diff_panel, headline
-from steer.chain import maze_behaviours
-from steer.charts import heatmap
-from steer.comparison import compare_series, difference_text, mean_label, paired_chart
-from steer.comparison import effect_key as metric_key
-from steer.errors import SteerError
-from steer.maze import Maze
-from steer.metrics import (
+from steer.analysis.chain import maze_behaviours
+from steer.analysis.comparison import compare_series, difference_text, mean_label
+from steer.analysis.comparison import effect_key as metric_key
+from steer.analysis.metrics import (
     MAZE_KEYS,
     METRICS,
     PAIRED,
@@ -33,13 +29,17 @@ from steer.metrics import (
     maze_info,
     maze_metrics,
 )
-from steer.render import LEGEND, Panel, figure, save_png
-from steer.session import Session, resolve_layer
-from steer.specs import Spec
-from steer.study import CellResult, Report, Study, seed_list
-from steer.vector_plan import build_vector, mean_vector
-from steer.vectors import KINDS, SteeringVector
-from steer.vfield import FieldInputs, VectorField, vector_fields
+from steer.errors import SteerError
+from steer.maze.layout import Maze
+from steer.net.vectors import KINDS, SteeringVector
+from steer.net.vfield import FieldInputs, VectorField, vector_fields
+from steer.report.captions import diff_panel, headline
+from steer.report.charts import heatmap, paired_chart
+from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.run.session import Session, resolve_layer
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study, seed_list
+from steer.run.vector_plan import build_vector, mean_vector
 
 
 def transfer_seeds(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:

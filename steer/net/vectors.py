@@ -1,0 +1,262 @@
+"""Steering vectors: activation differences between paired maze observations, saved with their provenance.
+
+A pair is two edited copies of one level. Both start with the mouse on the pair's square (`mouse`, by
+default the level's start square); then each side's edits apply, so a `{mouse: [r, c]}` edit moves the mouse
+in that observation only. The vector is activations(a) - activations(b) at one layer:
+- `cheese`:    a = the level as generated, b = the same level with the cheese removed
+- `top_right`: a = the level with an L-path opened to the world's top-right corner, b = the level
+- `custom`:    a and b are any two edit lists applied to the level (they may differ only by the mouse)
+A pair whose two observations are identical is an error: its vector would be zero.
+
+Vector files are untrusted input: they are read with `torch.load(weights_only=True)` and every field is
+checked (format, layer, kind, a finite float32 tensor, meta), each failure one message naming `vector.file`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from steer.errors import SteerError, excerpt
+from steer.io import atomic_write_bytes
+from steer.maze.env import MazeRenderer
+from steer.maze.layout import Maze, Square
+from steer.net.checkpoints import pickle_global
+from steer.net.hooks import patching
+from steer.net.policy import ImpalaPolicy, display_name, obs_to_tensor
+from steer.version import __version__
+
+Edit = tuple[str, Square | None]  # ("remove_cheese", None), ("cheese", (r, c)), ("mouse", (r, c)), ...
+EDIT_OPS: dict[str, bool] = {  # op -> takes a square
+    "remove_cheese": False,
+    "top_right_path": False,
+    "cheese": True,
+    "mouse": True,
+    "wall": True,
+    "open": True,
+}
+
+
+@dataclass(frozen=True)
+class VectorKind:
+    """A kind of vector: the edits that make its two observations, and the metric that shows its effect."""
+
+    name: str
+    doc: str
+    a: tuple[Edit, ...]  # edits for the first observation (custom: the spec's `a`)
+    b: tuple[Edit, ...]
+    effect_metric: str  # a name in steer.analysis.metrics.METRICS: what transfer matrices and layer charts show
+
+
+KINDS: dict[str, VectorKind] = {
+    k.name: k
+    for k in (
+        VectorKind("cheese", "the level − the level without cheese", (), (("remove_cheese", None),), "p_cheese_ds"),
+        VectorKind(
+            "top_right",
+            "the level with a path to the top-right corner − the level",
+            (("top_right_path", None),),
+            (),
+            "p_top_right_ds",
+        ),
+        VectorKind("custom", "edits `a` − edits `b`", (), (), "mean_tv"),
+    )
+}
+VECTOR_KINDS = tuple(KINDS)
+FORMAT = "steer.vector/1"
+
+
+def apply_edits(maze: Maze, edits: Sequence[Edit]) -> Maze:
+    for op, square in edits:
+        if op == "remove_cheese":
+            maze = maze.without_cheese()
+        elif op == "top_right_path":
+            maze = maze.with_top_right_path()
+        elif op == "cheese":
+            maze = maze.with_cheese(square)
+        elif op == "mouse":
+            maze = maze.with_mouse(square)
+        elif op == "wall":
+            maze = maze.with_wall(square)
+        elif op == "open":
+            maze = maze.with_open(square)
+        else:
+            raise SteerError(f"Unknown maze edit {op!r}; valid edits: {', '.join(EDIT_OPS)}.")
+    return maze
+
+
+def edits_to_json(edits: Sequence[Edit]) -> list[Any]:
+    return [op if sq is None else {op: list(sq)} for op, sq in edits]
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """How to build the two observations of a vector from one level."""
+
+    kind: str
+    a: tuple[Edit, ...] = ()
+    b: tuple[Edit, ...] = ()
+    mouse: Square | None = None  # None: the level's start square
+
+    def edits(self) -> tuple[tuple[Edit, ...], tuple[Edit, ...]]:
+        if self.kind == "custom":
+            return self.a, self.b
+        kind = KINDS[self.kind]
+        return kind.a, kind.b
+
+    def build(self, level: Maze) -> tuple[Maze, Maze]:
+        """The two observations: the mouse put on the pair's square first, then each side's edits.
+
+        Placing the mouse before the edits (not after, which undid them) is what lets a `{mouse: [r, c]}`
+        edit in `a` or `b` move the mouse in that observation.
+        """
+        edits_a, edits_b = self.edits()
+        if self.kind == "cheese" and level.cheese is None:
+            raise SteerError("A cheese vector needs a level with cheese; this level has none.")
+        base = level.with_mouse(self.mouse or level.start_square)
+        return apply_edits(base, edits_a), apply_edits(base, edits_b)
+
+    def describe(self) -> dict[str, Any]:
+        edits_a, edits_b = self.edits()
+        return {"kind": self.kind, "a": edits_to_json(edits_a), "b": edits_to_json(edits_b)}
+
+
+@dataclass
+class SteeringVector:
+    """An activation-space direction at one layer, plus where it came from."""
+
+    layer: str
+    tensor: torch.Tensor  # one observation's activation shape, e.g. (32, 16, 16) at block2
+    kind: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def apply(self, policy: ImpalaPolicy, coeff: float = 1.0) -> Iterator[None]:
+        """Add `coeff * self` at `self.layer` for every forward pass inside the block."""
+        with patching(policy, [(self.layer, self.tensor, coeff)]):
+            yield
+
+    def save(self, path: Path) -> None:
+        buf = io.BytesIO()
+        torch.save(
+            {"format": FORMAT, "layer": self.layer, "kind": self.kind, "tensor": self.tensor.cpu(), "meta": self.meta},
+            buf,
+        )
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SteeringVector:
+        """A vector file written by `save`, every field checked: a bad file is one SteerError, never a crash."""
+        path = Path(path)
+        shown = excerpt(str(path), 160)
+        how = "Make one with `steer compute-vector SPEC.yaml`."
+        try:
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as e:  # e.g. a name longer than the file system allows
+            raise SteerError(f"vector.file: {shown} cannot be used as a file name ({e.strerror or e}).") from None
+        if is_dir:
+            raise SteerError(f"vector.file: {shown} is a folder, not a vector file. {how}")
+        if not is_file:
+            raise SteerError(f"vector.file: {shown} does not exist. {how}")
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            name = pickle_global(e)
+            if name is not None:
+                raise SteerError(
+                    f"vector.file: {shown} needs the Python object {excerpt(name)} to load, and unpickling it would "
+                    f"run code from the file; a steer vector file never does, so it is refused. {how}"
+                ) from None
+            raise SteerError(f"vector.file: {shown} is not a steer vector file ({type(e).__name__}). {how}") from None
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise SteerError(f"vector.file: {shown} is not a steer vector file (format {FORMAT!r}). {how}")
+
+        def bad(key: str, expected: str, got: str | None = None) -> SteerError:
+            if got is None:
+                got = excerpt(raw[key]) if key in raw else "nothing"
+            return SteerError(
+                f"vector.file: {shown} field {key!r}: expected {expected}, got {got}. The file is damaged or was "
+                f"not written by steer; recompute it. {how}"
+            )
+
+        layer, kind, tensor, meta = raw.get("layer"), raw.get("kind"), raw.get("tensor"), raw.get("meta", {})
+        if not isinstance(layer, str) or not layer.strip() or len(layer) > 200:
+            raise bad("layer", "a hook name such as 'block2.res1.resadd_out'")
+        if kind not in VECTOR_KINDS:
+            raise bad("kind", f"one of {', '.join(VECTOR_KINDS)}")
+        if not isinstance(tensor, torch.Tensor) or tensor.layout != torch.strided:
+            raise bad("tensor", "a dense tensor")
+        described = f"a {str(tensor.dtype).removeprefix('torch.')} tensor of shape {list(tensor.shape)}"
+        if tensor.dtype != torch.float32:
+            # Refused, not converted: float64 would silently lose precision, an integer tensor is no vector.
+            raise bad("tensor", "a float32 tensor (steer writes float32)", described)
+        if tensor.ndim == 0 or tensor.numel() == 0:
+            raise bad("tensor", "one observation's activations, e.g. of shape [32, 16, 16]", described)
+        if not bool(torch.isfinite(tensor).all()):
+            count = int((~torch.isfinite(tensor)).sum())
+            raise bad("tensor", "finite values", f"{described} with {count} NaN or infinite values")
+        if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
+            raise bad("meta", "a mapping of names to values")
+        source = meta.get("source_seed")
+        if source is not None and (isinstance(source, bool) or not isinstance(source, int)):
+            raise SteerError(
+                f"vector.file: {shown} field 'meta.source_seed': expected a level seed, got {excerpt(source)}. "
+                f"The file is damaged or was not written by steer; recompute it. {how}"
+            )
+        return cls(layer=layer.strip(), tensor=tensor.detach(), kind=kind, meta=dict(meta))
+
+
+def activations(policy: ImpalaPolicy, renderer: MazeRenderer, mazes: Sequence[Maze], layer: str) -> torch.Tensor:
+    """Activations at `layer` for the observations of `mazes`, batch first."""
+    site = policy.resolve(layer)
+    device = next(policy.parameters()).device
+    obs = obs_to_tensor(renderer.observe_many([m.to_bytes() for m in mazes]), device)
+    with torch.no_grad():
+        return policy.run({"input": obs}, stop=site, keep=frozenset({site}))[site]
+
+
+def compute_vector(
+    policy: ImpalaPolicy,
+    renderer: MazeRenderer,
+    level: Maze,
+    pair: PairSpec,
+    layer: str,
+    meta: dict[str, Any] | None = None,
+    where: str = "vector",
+) -> SteeringVector:
+    """activations(a) - activations(b) for `pair` on `level`; identical observations are a SteerError at `where`."""
+    a, b = pair.build(level)
+    edits_a, edits_b = pair.edits()
+
+    def zero() -> SteerError:
+        return SteerError(
+            f"{where}: the two observations of this {pair.kind} pair are identical on this level (a: "
+            f"{excerpt(edits_to_json(edits_a))}, b: {excerpt(edits_to_json(edits_b))}); the vector would be zero. "
+            "Give edits that change this level, e.g. a: [{cheese: [r, c]}] or a: [{mouse: [r, c]}] with b: []."
+        )
+
+    if a.to_bytes() == b.to_bytes():  # before rendering: nothing to compute
+        raise zero()
+    acts = activations(policy, renderer, [a, b], layer)
+    diff = acts[0] - acts[1]
+    if not bool(diff.any()):  # different states that render the same observation
+        raise zero()
+    base = pair.mouse or level.start_square
+    info = {
+        "pair": pair.describe(),
+        "mouse": list(base),
+        **({"mouse_a": list(a.mouse)} if a.mouse != base else {}),
+        **({"mouse_b": list(b.mouse)} if b.mouse != base else {}),
+        "distribution_mode": renderer.mode,
+        "steer_version": __version__,
+        **(meta or {}),
+    }
+    name = display_name(policy.resolve(layer))
+    return SteeringVector(layer=name, tensor=diff, kind=pair.kind, meta=info)

@@ -1,0 +1,241 @@
+"""The one runner every study goes through: check → plan → provenance → run folder → cells → report → files.
+
+    from steer import run_spec                         # by name, through the study registry (steer.studies)
+    report = run_spec("apply", "configs/demo.yaml", out="outputs/demo")
+
+or, with a session kept open across runs (as `batch` and notebooks do), handing the runner the study:
+
+    study = STUDIES["apply"]
+    spec = study.parse(yaml.safe_load(open("configs/demo.yaml")), Path("configs/demo.yaml"))
+    report = run_study(study, spec, open_session(spec), Path("outputs/demo"))
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from steer.errors import SteerError
+from steer.report.html import write_report_html
+from steer.report.render import save_png
+from steer.run.cores import one_thread, usable_cores
+from steer.run.executors import check_executor, ray_cells, started
+from steer.run.runs import RunFolder, run_identity
+from steer.run.session import Recipe, Session, provenance
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Plan, Study, run_cell
+from steer.run.vector_plan import vector_inputs
+
+OnCell = Callable[[int], None]
+
+_session: Session | None = None  # a worker process's own session, built once
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    return usable_cores()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A parent killed with SIGKILL cannot stop its workers, and they never see the task queue close (each
+    # holds its write end too): without this they would wait forever, orphaned.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _init_worker(recipe: Recipe, parent: int) -> None:
+    global _session
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="steer-parent-watch").start()
+    # One thread per worker, as for a cell in the parent (steer.run.cores says why): a single-threaded process does
+    # not stall when another process holds a core, and the run's bytes do not depend on where its cells ran.
+    torch.set_num_threads(1)
+    _session = Session.from_recipe(recipe, render_threads=1)
+
+
+@lru_cache(maxsize=2)
+def _plan(blob: bytes) -> Plan:
+    # A task carries its run's pickled plan; each worker unpickles a plan once, not once per cell.
+    return pickle.loads(blob)
+
+
+def _work(blob: bytes, out: Path, seed: int) -> tuple[int, CellResult]:
+    assert _session is not None
+    return seed, run_cell(_plan(blob), _session, seed, out)
+
+
+# The worker processes outlive one run: starting one costs a second or two (torch import, checkpoint load),
+# so a batch's experiments, a notebook's runs and a test session's runs share them. One pool at a time,
+# for one checkpoint and device; a different session replaces it.
+_pool: tuple[tuple[Recipe, int], ProcessPoolExecutor] | None = None
+
+
+def worker_pool(recipe: Recipe, workers: int) -> ProcessPoolExecutor:
+    """The pool of `workers` single-threaded processes holding the session `recipe` describes."""
+    global _pool
+    key = (recipe, workers)
+    if _pool is not None and _pool[0] == key:
+        return _pool[1]
+    close_workers()
+    ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(recipe, os.getpid()))
+    _pool = (key, pool)
+    return pool
+
+
+def close_workers() -> None:
+    """Stop the worker processes (they are started again when needed)."""
+    global _pool
+    if _pool is not None:
+        _pool[1].shutdown(wait=True, cancel_futures=True)
+        _pool = None
+
+
+atexit.register(close_workers)
+
+
+def run_cells(
+    run: RunFolder,
+    seeds: tuple[int, ...],
+    plan: Plan,
+    session: Session,
+    on_cell: OnCell | None = None,
+    workers: int | None = 1,
+    executor: str = "local",
+    address: str | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Run `plan.cell` per seed, reusing cells a previous run of the same spec finished; record each as it ends.
+
+    With `workers > 1` (None: one per core) and more than one cell to compute, the seeds are spread over that
+    many single-threaded processes, each with its own procgen environment and policy. With `executor="ray"`
+    they run as Ray tasks on the cluster already connected (`steer.run.executors.started`), else at `address`,
+    else on a local Ray instance started for this run. Either way only this process writes the run folder.
+    Returns (done results, skipped results, reused count), in seed order.
+    """
+    workers = default_workers() if workers is None else workers
+    records: dict[int, tuple[str, dict[str, Any]]] = {}
+    reused = 0
+
+    def keep(seed: int, result: CellResult) -> None:
+        status, files, data = result
+        run.record(f"seed-{seed}", status, files, data)
+        records[seed] = (status, data)
+        if on_cell:
+            on_cell(seed)
+
+    try:
+        todo = []
+        for seed in seeds:
+            rec = run.finished(f"seed-{seed}")
+            if rec is None:
+                todo.append(seed)
+            else:
+                records[seed] = (rec["status"], rec["result"])
+                reused += 1
+                if on_cell:
+                    on_cell(seed)
+        if executor == "ray" and todo:
+            with started("ray", address), contextlib.closing(ray_cells(plan, session, tuple(todo), run.path)) as cells:
+                for seed, result in cells:
+                    keep(seed, result)
+        elif workers > 1 and len(todo) > 1:
+            pool = worker_pool(session.recipe(), workers)
+            blob = pickle.dumps(plan)
+            futures = [pool.submit(_work, blob, run.path.resolve(), seed) for seed in todo]
+            try:
+                for future in as_completed(futures):
+                    keep(*future.result())
+            except BaseException as e:
+                for future in futures:
+                    future.cancel()
+                if not isinstance(e, SteerError):
+                    close_workers()  # Ctrl-C reached the workers too, or one died: start afresh next time
+                raise
+        else:
+            with one_thread():  # as in a worker: the run's bytes do not depend on where its cells ran
+                for seed in todo:
+                    keep(seed, run_cell(plan, session, seed, run.path))
+    except BaseException:
+        # Ctrl-C, a full disk or a crash: finished cells and their files stay; the manifest says the run
+        # stopped, unless it cannot be written either (the original error is the one to report).
+        with contextlib.suppress(SteerError):
+            run.close("interrupted")
+        raise
+    done = [records[s][1] for s in seeds if records[s][0] == "done"]
+    skipped = [records[s][1] for s in seeds if records[s][0] != "done"]
+    return done, skipped, reused
+
+
+def run_study(
+    study: Study,
+    spec: Spec,
+    session: Session,
+    out: Path,
+    on_cell: OnCell | None = None,
+    force: bool = False,
+    workers: int | None = 1,
+    plan: Plan | None = None,
+    executor: str = "local",
+    address: str | None = None,
+) -> dict[str, Any]:
+    """Run one study on one spec into `out`; returns the report it wrote (metrics.json for most studies).
+
+    `plan`: the study's plan for this spec and session when the caller made it already (batch plans every
+    experiment before running any). `executor`: "local" (this process, or `workers` processes) or "ray"
+    (Ray tasks, on the cluster at `address` or a local Ray instance); the results are byte-identical.
+    """
+    study.validate(spec)
+    check_executor(executor, address)
+    if plan is None:
+        plan = study.plan(spec, session)  # vectors resolve here: a bad file or source seed leaves no folder behind
+    inputs = vector_inputs(session, spec)
+    prov = {**provenance(session, plan.layer), "inputs": inputs}
+    seeds = study.cells(spec)
+    identity = run_identity(
+        study.name,
+        spec.identity(keep_seeds=not study.grows),
+        session.checkpoint.sha256,
+        session.mode,
+        {i["path"]: i["sha256"] for i in inputs},
+    )
+    run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force, identity)
+    done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers, executor, address)
+    built = study.report(plan, session, spec, done, skipped)
+    cell_figures = [
+        f
+        for s in seeds
+        for f in (run.manifest["cells"].get(f"seed-{s}") or {}).get("files", [])
+        if f.endswith((".png", ".gif"))
+    ]
+    for name, image in built.figures.items():
+        save_png(image, run.path / name)
+    report = {
+        "command": study.name,
+        "spec": spec.raw,
+        "provenance": prov,
+        "skipped": skipped,
+        "reused_cells": reused,
+        **built.body,
+        "figures": [*cell_figures, *built.figures],
+    }
+    run.complete(report, name=study.report_name, figures=list(built.figures))
+    run.add_report(write_report_html(run.path, study.help).name)
+    if not done and skipped:
+        first = skipped[0]
+        raise SteerError(
+            f"seeds: every one of the {len(skipped)} mazes was skipped (seed {first['seed']}: {first['reason']}). "
+            f"{run.path / study.report_name} lists each reason; choose seeds where the vector can be built."
+        )
+    return report

@@ -1,0 +1,112 @@
+"""What a study is: the declaration one module in `steer/studies/` makes, and the runner executes.
+
+A study declares its command name, the spec keys it accepts and requires, its checks (run before anything
+is loaded), a `plan` (vectors resolved, before the run folder opens) whose `cell` computes one seed, how the
+report and figures are built from the finished cells, and its console summary. Everything else (validation
+order, provenance, the run folder, resume, workers, atomic files, marking the run complete) is written once,
+in `steer.run.runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+
+from steer.errors import SteerError
+from steer.net.vfield import NonFiniteError
+from steer.run.session import Session
+from steer.run.specs import COMMON_KEYS, Spec, check_keys, load_spec, parse_spec
+
+CellResult = tuple[str, list[str], dict[str, Any]]  # ("done" | "skipped", files written, the cell's result)
+KeyParser = Callable[[Any, str], Any]  # (value, field path) -> parsed value, or SteerError
+
+
+class Plan(Protocol):
+    """A study's resolved work: picklable (worker processes get a copy), one `cell` per seed."""
+
+    layer: str  # the injection layer(s), for provenance
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult: ...
+
+
+def run_cell(plan: Plan, session: Session, seed: int, out: Path) -> CellResult:
+    """One cell, wherever it runs (this process, a worker, a Ray task); an error that stops the run names the
+    maze it happened on."""
+    try:
+        return plan.cell(session, seed, out)
+    except NonFiniteError as e:
+        raise SteerError(f"seed {seed}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a study adds to the common report keys, and the figures drawn from all cells."""
+
+    body: dict[str, Any]
+    figures: dict[str, Image.Image] = field(default_factory=dict)
+
+
+def _no_checks(spec: Spec) -> None:
+    return None
+
+
+def _seeds(spec: Spec) -> tuple[int, ...]:
+    return spec.seeds
+
+
+def _no_lines(report: dict[str, Any]) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str  # the command: `steer <name>`
+    help: str  # one line: the command's help
+    keys: tuple[str, ...]  # spec keys beyond COMMON_KEYS (parsed by steer.run.specs)
+    required: tuple[str, ...]
+    plan: Callable[[Spec, Session], Plan]
+    report: Callable[[Plan, Session, Spec, list[dict[str, Any]], list[dict[str, Any]]], Report]
+    check: Callable[[Spec], None] = _no_checks  # checks that need no checkpoint
+    cells: Callable[[Spec], tuple[int, ...]] = _seeds  # the seeds that are cells (transfer: its targets)
+    summary: Callable[[dict[str, Any]], list[str]] = _no_lines  # console lines from the report
+    own_keys: Mapping[str, KeyParser] = field(default_factory=dict)  # keys only this study reads, with parsers
+    # True when every cell depends on its own seed alone, so a run given more seeds reuses the finished cells;
+    # False when the seeds feed every cell (transfer's sources default to its seeds).
+    grows: bool = True
+    report_name: str = "metrics.json"
+
+    @property
+    def allowed_keys(self) -> tuple[str, ...]:
+        return (*COMMON_KEYS, *self.keys, *self.own_keys)
+
+    def load(self, path: str | Path) -> Spec:
+        """Read a YAML spec file for this study, checked in full."""
+        spec = load_spec(path, self.required, self.own_keys)
+        self.validate(spec)
+        return spec
+
+    def parse(self, data: Any, path: Path | None = None) -> Spec:
+        """A spec for this study, checked in full: keys, required keys, and the study's own checks."""
+        spec = parse_spec(data, path, self.required, self.own_keys)
+        self.validate(spec)
+        return spec
+
+    def validate(self, spec: Spec) -> None:
+        check_keys(spec, self.name, self.allowed_keys)
+        for key in self.required:
+            if key not in spec.raw or spec.raw[key] is None:
+                raise SteerError(f"{key}: missing; `steer {self.name}` needs it. See configs/ for examples.")
+        self.check(spec)
+
+    def listing(self, report: dict[str, Any]) -> list[str]:
+        """The files the console names when the run ends."""
+        return [*report.get("figures", []), self.report_name]
+
+
+def seed_list(seeds: Sequence[int]) -> str:
+    """Seeds for a message: the first ten."""
+    return ", ".join(map(str, seeds[:10])) + (", …" if len(seeds) > 10 else "")
