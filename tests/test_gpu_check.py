@@ -32,3 +32,21 @@ def test_without_a_gpu_the_check_says_so_and_exits_2(tmp_path: Path, capsys: pyt
     assert gpu_check.main(["--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "not available here" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_cuda_device_computes_in_full_float32_not_tf32() -> None:
+    # cuDNN's default TF32 convolutions would move probabilities by ~1e-3 against the CPU; the flags are plain
+    # settings, so this runs without a GPU.
+    from steer.net.checkpoints import full_float32
+
+    before = torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+        full_float32("cpu")
+        assert torch.backends.cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "high"
+        full_float32("cuda:0")
+        assert not torch.backends.cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.backends.cudnn.allow_tf32 = before[0]
+        torch.set_float32_matmul_precision(before[1])

@@ -336,6 +336,15 @@ def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
             )
 
 
+def full_float32(device: str) -> None:
+    """On a CUDA device, compute in full float32: cuDNN convolutions use TF32 by default on Ampere and later GPUs,
+    which keeps 10 bits of mantissa and moves probabilities by ~1e-3, far beyond the reproducibility contract's
+    tolerance (docs/reproducibility.md). A no-op on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")  # the fc layers: no TF32 matrix products either
+
+
 def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu", allow_pickle: bool = False) -> Checkpoint:
     """Locate, hash and load a checkpoint into an `ImpalaPolicy` in eval mode.
 
@@ -366,6 +375,7 @@ def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu", allow_p
             f"checkpoint: {_shown(path)} does not fit the Impala maze policy: {excerpt(detail[0], 200)} {_HOW}"
         ) from None
     # Channels-last weights match the NHWC layout procgen frames arrive in; CPU convolutions run faster so.
+    full_float32(device)
     policy.eval().to(device=device, memory_format=torch.channels_last)
     for p in policy.parameters():
         p.requires_grad_(False)
