@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results
 
 # pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
@@ -38,7 +38,7 @@ test: install lint browser docs
 
 # The docs site (MkDocs Material); --strict fails on a broken link or a page missing from the nav.
 docs: install
-	$(BIN)/mkdocs build --strict --quiet -d outputs/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d outputs/site
 	@echo "docs built: outputs/site/index.html"
 
 # The browser tests drive Debian's chromium through chromium-driver. Installed here when missing and we are root
@@ -65,6 +65,10 @@ lint: install
 reproduce: install
 	$(BIN)/steer batch configs/reproduce.yaml --out outputs/reproduce --junit outputs/reproduce/claims.xml
 	@echo "Read outputs/reproduce/summary.md"
+
+# The README's headline table and docs/claims.json from the last make reproduce (nothing copied by hand).
+results: install
+	$(BIN)/python -m steer.report.headline outputs/reproduce/claims.json
 
 bench: install
 	$(BIN)/python benchmarks/bench.py
