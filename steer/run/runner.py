@@ -34,7 +34,7 @@ from steer.run.cores import one_thread, usable_cores
 from steer.run.executors import check_executor, ray_cells, started
 from steer.run.runs import RunFolder, run_identity
 from steer.run.session import Recipe, Session, provenance
-from steer.run.specs import Spec
+from steer.run.specs import Spec, check_seed_modes
 from steer.run.study import CellResult, Plan, Study, run_cell
 from steer.run.vector_plan import vector_inputs
 
@@ -197,6 +197,7 @@ def run_study(
     (Ray tasks, on the cluster at `address` or a local Ray instance); the results are byte-identical.
     """
     study.validate(spec)
+    check_seed_modes(spec, session.mode)
     check_executor(executor, address)
     if plan is None:
         plan = study.plan(spec, session)  # vectors resolve here: a bad file or source seed leaves no folder behind

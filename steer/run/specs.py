@@ -9,7 +9,7 @@ This module holds the `Spec`, the tables of keys and the whole-spec parse; the p
     checkpoint: maze-rr5-easy-160M      # optional; a known name or a path (--checkpoint overrides)
     distribution_mode: easy             # optional; default: the mode the checkpoint was trained in
     layer: block2.res1.resadd_out       # optional; any hook name of the policy
-    seeds: [0, 1, 2]                    # or {from: 0, to: 99} (inclusive)
+    seeds: [0, 1, 2]                    # or {from: 0, to: 99} (inclusive), or a rule {from: 0, count: 24, where: …}
     target_edits: [remove_cheese]       # optional; edits applied to every target maze
     coeff: -1                           # apply: the coefficient
     vector:                             # an inline pair spec ...
@@ -55,6 +55,7 @@ from steer.run.spec_values import (
     MAX_COEFFS,
     MAX_SEEDS,
     ComposeItem,
+    DrawnSeeds,
     VectorSpec,
     _beside_spec,
     _Fields,
@@ -157,6 +158,29 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def check_seed_modes(spec: Spec, mode: str) -> None:
+    """Seeds a rule drew by looking at the mazes were drawn in one mode; the run must be in that mode too."""
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, DrawnSeeds):
+            if value.mode != mode:
+                raise SteerError(
+                    f"{where}: this seed rule looked at {value.mode}-mode mazes, but the run is in {mode} mode; "
+                    f"add mode: {mode} to the rule."
+                )
+        elif is_dataclass(value) and not isinstance(value, type):
+            for f in fields(value):
+                walk(getattr(value, f.name), f"{where}.{f.name}" if where else f.name)
+        elif isinstance(value, tuple | list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}" if where else str(k))
+
+    walk(spec, "")
 
 
 def _seeds(data: dict[str, Any], own: Mapping[str, Any]) -> tuple[int, ...]:
