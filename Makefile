@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	@( $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install "$(TORCH)" \
 		&& $(BIN)/python -m pip install -e ".[dev]" ) > $(VENV)/install.log 2>&1 \
 		|| { tail -n 30 $(VENV)/install.log; echo "make install failed: the whole log is $(VENV)/install.log"; exit 1; }
-	@$(BIN)/python -c "import numpy, procgen, steer, torch; \
-		print(f'installed steer {steer.__version__} with torch {torch.__version__}, numpy {numpy.__version__}, procgen into $(VENV)')"
+	@$(BIN)/python -c "import numpy, steer, steer.maze.env, torch; from steer.run.session import procgen_version as p; \
+		print(f'installed steer {steer.__version__} with torch {torch.__version__}, numpy {numpy.__version__}, {p()} into $(VENV)')"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -62,11 +62,14 @@ lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
+# Every claim on a discovery and a replication sample (exits 1 when a verdict changes); then the README's
+# headline table and docs/claims.json from this run, so no number in them is copied by hand.
 reproduce: install
 	$(BIN)/steer batch configs/reproduce.yaml --out outputs/reproduce --junit outputs/reproduce/claims.xml
-	@echo "Read outputs/reproduce/summary.md"
+	$(BIN)/python -m steer.report.headline outputs/reproduce/claims.json
+	@echo "Read outputs/reproduce/summary.md (or summary.html); README.md's table now shows this run."
 
-# The README's headline table and docs/claims.json from the last make reproduce (nothing copied by hand).
+# Only the README's table and docs/claims.json, from the last make reproduce.
 results: install
 	$(BIN)/python -m steer.report.headline outputs/reproduce/claims.json
 

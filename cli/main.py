@@ -167,16 +167,27 @@ def batch(
     address: AddressOpt = None,
     allow_pickle_checkpoint: PickleOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write the claims' verdicts as JUnit XML.")] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds",
+            metavar="FROM-TO",
+            help="Run the whole batch on these mazes instead: every experiment draws its mazes again from FROM "
+            "by its own rule, and the claims are judged on this sample alone.",
+        ),
+    ] = None,
 ) -> None:
     """Run a list and/or grid of experiments, each into its own resumable folder; judge the batch's claims.
 
-    Exits 1 when a claim's verdict differs from its `expect:`.
+    With `samples:` in the batch file every experiment also runs on the replication sample, and a claim holds or
+    fails only when both samples say so. Exits 1 when a claim's verdict differs from its `expect:`.
     """
     from steer import batch as batches
 
     with _user_errors():
         use_free_cores()
-        b = batches.load_batch(batch_file)
+        drawn = batches.parse_seed_range(seeds) if seeds is not None else None
+        b = batches.load_batch(batch_file, drawn)
         folder = out_dir or Path("outputs") / b.name
         report = batches.run_batch(
             b,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.claims import Claim, evaluate, markdown, parse_claims
+from steer.analysis.claims import Claim, evaluate, markdown, parse_claims, replicated
 from steer.errors import SteerError, excerpt, shown_key
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.report.html import write_summary_html
@@ -39,6 +39,7 @@ from steer.run.specs import Spec, is_plain_name
 from steer.studies import STUDIES
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
+REPLICATION = "replication"  # the replication sample's experiments run in this subfolder of the batch's
 MAX_EXPERIMENTS = 10_000  # in one batch, its grid's combinations included
 
 
@@ -65,7 +66,70 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any, where: str) -> None
     node[keys[-1]] = value
 
 
-def _experiment(item: Any, where: str, base: Path) -> Experiment:
+# -- drawing a batch again on other mazes ------------------------------------------------------------------
+# Spec keys that name a sample of mazes (redrawn), and keys that pick a few of them to draw (dropped: each
+# study's default, the first of the new seeds, takes their place).
+SAMPLE_KEYS = ("seeds", "sources", "targets")
+PICK_KEYS = ("show", "grid_seeds")
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Every experiment's mazes drawn again `offset` seeds on, by the rule they were drawn by, inside [low, high]."""
+
+    offset: int
+    low: int
+    high: int
+
+
+def _redrawn(value: Any, shift: Shift, where: str) -> Any:
+    if isinstance(value, dict) and "from" in value:
+        out = {**value, "from": _as_int(value["from"], where) + shift.offset}
+        out["to"] = min(_as_int(value["to"], where) + shift.offset, shift.high) if "to" in value else shift.high
+        rule = any(k in value for k in ("count", "per_maze_dim", "where", "mode"))
+        if not rule and "to" in value and _as_int(value["to"], where) + shift.offset > shift.high:
+            raise SteerError(  # a plain range keeps its length, so it must fit inside the new sample
+                f"{where}: the range {value['from']}-{value['to']} moved by {shift.offset} runs past "
+                f"{shift.high}, the end of the sample; give a larger sample."
+            )
+        return out
+    if isinstance(value, list) and len(value) == 1:
+        return value  # one maze drawn for a figure (an illustration): it keeps its seed
+    if isinstance(value, list):
+        raise SteerError(
+            f"{where}: a list of {len(value)} seeds names these mazes and no others, so it cannot be drawn again "
+            "on a new sample; write it as a range {from: A, to: B} or a rule {from: A, count: N, where: {...}} "
+            "(docs/statistics.md#samples-of-mazes)."
+        )
+    return value
+
+
+def _as_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SteerError(f"{where}: expected integer seeds, got {excerpt(value)}.")
+    return value
+
+
+def redraw(data: dict[str, Any], shift: Shift, where: str) -> dict[str, Any]:
+    """A spec's raw mapping with every sample of mazes drawn again under `shift` (mean vectors' sources too)."""
+    out = copy.deepcopy(data)
+    for key in SAMPLE_KEYS:
+        if key in out:
+            out[key] = _redrawn(out[key], shift, f"{where}.{key}")
+    for key in PICK_KEYS:
+        out.pop(key, None)
+    vectors = [("vector", out.get("vector"))] + [(f"vectors[{i}]", v) for i, v in enumerate(out.get("vectors") or [])]
+    for name, vec in vectors:
+        if isinstance(vec, dict):
+            inner = vec.get("vector") if isinstance(vec.get("vector"), dict) else vec  # compose items nest one
+            if "source_seeds" in inner:
+                inner["source_seeds"] = _redrawn(inner["source_seeds"], shift, f"{where}.{name}.source_seeds")
+            if isinstance(inner.get("source_seed"), int) and not isinstance(inner["source_seed"], bool):
+                inner["source_seed"] += shift.offset
+    return out
+
+
+def _experiment(item: Any, where: str, base: Path, shift: Shift | None = None) -> Experiment:
     if not isinstance(item, dict):
         raise SteerError(f"{where}: expected a mapping with name, command and spec, got {excerpt(item)}.")
     unknown = [k for k in item if k not in ("name", "command", "spec", "set")]
@@ -92,6 +156,8 @@ def _experiment(item: Any, where: str, base: Path) -> Experiment:
     for key, value in overrides.items():
         _set_path(data, str(key), value, f"{where}.set")
     data["name"] = name
+    if shift is not None:
+        data = redraw(data, shift, where)
     try:
         spec = STUDIES[command].parse(data, spec_path)
     except SteerError as e:
@@ -99,7 +165,7 @@ def _experiment(item: Any, where: str, base: Path) -> Experiment:
     return Experiment(name, command, spec)
 
 
-def _grid(grid: Any, base: Path) -> list[Experiment]:
+def _grid(grid: Any, base: Path, shift: Shift | None = None) -> list[Experiment]:
     if not isinstance(grid, dict) or not isinstance(grid.get("axes"), dict) or not grid["axes"]:
         raise SteerError("grid: expected {command, spec, axes: {key: [values, ...], ...}}.")
     axes = grid["axes"]
@@ -123,7 +189,7 @@ def _grid(grid: Any, base: Path) -> list[Experiment]:
         name = re.sub(r"[^A-Za-z0-9._=-]", "-", label).replace("=", "-")
         item = {"name": name, "command": grid.get("command"), "spec": grid.get("spec"), "set": settings}
         shown = label if len(label) <= 120 and label.isprintable() else excerpt(label, 120)
-        out.append(_experiment(item, f"grid[{shown}]", base))
+        out.append(_experiment(item, f"grid[{shown}]", base, shift))
     return out
 
 
@@ -132,17 +198,73 @@ class Batch:
     name: str
     experiments: tuple[Experiment, ...]
     claims: tuple[Claim, ...] = ()
+    # The same experiments drawn again on the replication sample (run into replication/), when the batch has one.
+    replication: tuple[Experiment, ...] = ()
+    samples: dict[str, Any] | None = None  # {discovery: [from, to], replication: [from, to]} as run
 
 
-def load_batch(path: str | Path) -> Batch:
+def _sample(value: Any, where: str) -> tuple[int, int]:
+    if not isinstance(value, dict) or set(value) != {"from", "to"}:
+        raise SteerError(f"{where}: expected a range of seeds {{from: A, to: B}}, got {excerpt(value)}.")
+    low, high = _as_int(value["from"], f"{where}.from"), _as_int(value["to"], f"{where}.to")
+    if high < low:
+        raise SteerError(f"{where}: 'to' ({high}) is below 'from' ({low}).")
+    return low, high
+
+
+def parse_seed_range(text: str, where: str = "--seeds") -> tuple[int, int]:
+    """`FROM-TO` (inclusive), as `steer batch --seeds 300-999` takes it."""
+    m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if m is None or int(m[2]) < int(m[1]):
+        raise SteerError(f"{where}: {excerpt(text)} is not a range of seeds FROM-TO with FROM <= TO, e.g. 300-999.")
+    return int(m[1]), int(m[2])
+
+
+def _spec_seeds(spec: Spec) -> set[int]:
+    found = set(spec.seeds) | set(spec.sources or ()) | set(spec.targets or ())
+    for vec in [spec.vector, *(item.vector for item in spec.vectors or ())]:
+        if vec is not None and vec.source_seeds:
+            found |= set(vec.source_seeds)
+    return found
+
+
+def _inside(exps: list[Experiment], low: int, high: int, what: str) -> None:
+    """Every sample of mazes lies in [low, high]; one-maze illustrations may keep their seed."""
+    for exp in exps:
+        seeds = _spec_seeds(exp.spec)
+        outside = sorted(s for s in seeds if not low <= s <= high)
+        if outside and len(seeds) > 1:
+            raise SteerError(
+                f"experiment {exp.name!r}: seed {outside[0]} lies outside the {what} sample {low}-{high}; "
+                "draw its mazes inside it, or widen the sample."
+            )
+
+
+def load_batch(path: str | Path, seeds: tuple[int, int] | None = None) -> Batch:
+    """The batch file at `path`; with `seeds` (FROM, TO), every experiment drawn again on those mazes alone."""
     path = Path(path)
     data = _load_yaml(path, "batch")
     if not isinstance(data, dict):
         raise SteerError(f"batch: {excerpt(str(path), 160)} must be a mapping with `experiments:` and/or `grid:`.")
-    unknown = [k for k in data if k not in ("name", "experiments", "grid", "claims")]
+    unknown = [k for k in data if k not in ("name", "experiments", "grid", "claims", "samples")]
     if unknown:
         raise SteerError(
-            f"{excerpt(unknown[0])}: unknown key. Valid keys of a batch file: name, experiments, grid, claims."
+            f"{excerpt(unknown[0])}: unknown key. Valid keys of a batch file: name, experiments, grid, claims, samples."
+        )
+    samples = data.get("samples")
+    if samples is not None and (not isinstance(samples, dict) or set(samples) - {"discovery", "replication"}):
+        raise SteerError(
+            "samples: expected {discovery: {from: A, to: B}, replication: {from: C, to: D}} (disjoint ranges)."
+        )
+    samples = samples or {}
+    discovery = _sample(samples["discovery"], "samples.discovery") if "discovery" in samples else None
+    replication = _sample(samples["replication"], "samples.replication") if "replication" in samples else None
+    if replication is not None and discovery is None:
+        raise SteerError("samples.discovery: missing; the replication sample is drawn like the discovery one.")
+    if discovery and replication and not (replication[0] > discovery[1] or replication[1] < discovery[0]):
+        raise SteerError(
+            f"samples: the discovery {discovery[0]}-{discovery[1]} and replication {replication[0]}-{replication[1]} "
+            "samples overlap; a replication needs mazes the discovery never saw."
         )
     items = data.get("experiments") or []
     if not isinstance(items, list):
@@ -159,9 +281,26 @@ def load_batch(path: str | Path) -> Batch:
             f"name: {excerpt(name)} is not a plain folder name; it names the batch's output folder. Use letters, "
             "digits, '.', '_' and '-' only (not '.' or '..'), e.g. name: my-batch."
         )
-    exps = [_experiment(item, f"experiments[{i}]", path.parent) for i, item in enumerate(items)]
-    if data.get("grid") is not None:
-        exps += _grid(data["grid"], path.parent)
+    start = discovery[0] if discovery else 0
+
+    def draw(shift: Shift | None) -> list[Experiment]:
+        exps = [_experiment(item, f"experiments[{i}]", path.parent, shift) for i, item in enumerate(items)]
+        if data.get("grid") is not None:
+            exps += _grid(data["grid"], path.parent, shift)
+        return exps
+
+    if seeds is not None:  # --seeds: this sample alone
+        exps = draw(Shift(seeds[0] - start, *seeds))
+        _inside(exps, *seeds, "--seeds")
+        discovery, replication = seeds, None
+    else:
+        exps = draw(None)
+        if discovery is not None:
+            _inside(exps, *discovery, "discovery")
+    again: list[Experiment] = []
+    if replication is not None:
+        again = draw(Shift(replication[0] - start, *replication))
+        _inside(again, *replication, "replication")
     if not exps:
         raise SteerError("batch: no experiments; give `experiments:` and/or `grid:`.")
     if len(exps) > MAX_EXPERIMENTS:
@@ -173,9 +312,16 @@ def load_batch(path: str | Path) -> Batch:
     dupes = [n for n, times in Counter(names).items() if times > 1]
     if dupes:
         raise SteerError(f"experiments: the name {dupes[0]!r} is used twice; each experiment needs its own folder.")
+    if again and REPLICATION in names:
+        raise SteerError(
+            f"experiments: the name {REPLICATION!r} is the replication sample's folder; rename that experiment."
+        )
     claims = parse_claims(data.get("claims"), names)
     stem = path.stem if path.stem not in (".", "..") else "batch"  # a batch file called '...yaml'
-    return Batch(name or stem, tuple(exps), claims)
+    drawn = {"discovery": list(discovery) if discovery else None}
+    if replication is not None:
+        drawn["replication"] = list(replication)
+    return Batch(name or stem, tuple(exps), claims, tuple(again), drawn)
 
 
 def run_batch(
@@ -198,44 +344,60 @@ def run_batch(
     check_executor(executor, address)
     sessions: dict[tuple[Any, ...], Session] = {}
     plans = []
-    for exp in batch.experiments:
+    runs = [(exp, exp.name) for exp in batch.experiments]
+    runs += [(exp, f"{REPLICATION}/{exp.name}") for exp in batch.replication]
+    for exp, folder in runs:
         key = (exp.spec.checkpoint, exp.spec.distribution_mode)
         try:
             if key not in sessions:
                 sessions[key] = open_session(exp.spec)
-            plans.append((exp, sessions[key], STUDIES[exp.command].plan(exp.spec, sessions[key])))
+            plans.append((exp, folder, sessions[key], STUDIES[exp.command].plan(exp.spec, sessions[key])))
         except SteerError as e:
-            raise SteerError(f"experiment {exp.name!r} ({exp.command}): {e}") from None
+            raise SteerError(f"experiment {folder!r} ({exp.command}): {e}") from None
     out = prepare_out_dir(out)
     index = []
     with started(executor, address):
-        for exp, session, plan in plans:
+        for exp, folder, session, plan in plans:
             if on_start:
-                on_start(exp)
+                on_start(exp if folder == exp.name else Experiment(folder, exp.command, exp.spec))
             study = STUDIES[exp.command]
-            with progress(exp.name, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
+            with progress(folder, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
                 report = run_study(
-                    study, exp.spec, session, out / exp.name, tick, force, workers, plan, executor, address
+                    study, exp.spec, session, out / folder, tick, force, workers, plan, executor, address
                 )
             index.append(
                 {
                     "name": exp.name,
                     "command": exp.command,
-                    "folder": exp.name,
+                    "folder": folder,
+                    "sample": REPLICATION if folder != exp.name else "discovery",
                     "reused_cells": report.get("reused_cells", 0),
                 }
             )
-    result: dict[str, Any] = {"batch": batch.name, "experiments": index}
+    result: dict[str, Any] = {"batch": batch.name, "samples": batch.samples, "experiments": index}
     if batch.claims:
         rows = evaluate(batch.claims, out)
+        if batch.replication:
+            rows = replicated(rows, evaluate(batch.claims, out / REPLICATION))
         result["claims"] = rows
         atomic_write_json(out / "claims.json", rows)
         first = next(iter(sessions.values()))
+        samples = ""
+        if batch.replication:
+            (d0, d1), (r0, r1) = batch.samples["discovery"], batch.samples["replication"]
+            samples = (
+                f" Each claim is measured on a discovery sample (the experiments' mazes, seeds {d0}-{d1}) and "
+                f"on a disjoint replication sample (the same experiments drawn again from seeds {r0}-{r1} by "
+                "their own rules); it holds or fails only when both samples say so, and one holding while the "
+                "other fails is 'does not replicate'. Pooled: every maze of both samples."
+            )
         header = (
             f"# {batch.name}: claims and verdicts\n\nEach row: the post's sentence, the setting run, the "
             "criterion written in the batch file before the run, the measured effect over mazes (95% "
-            "bootstrap interval, n, Wilcoxon signed-rank p for paired changes), a control, and the verdict "
-            "that follows mechanically from interval and criterion. Default checkpoint "
+            "bootstrap interval, n, Wilcoxon signed-rank p for paired changes, Holm-adjusted p over the batch, "
+            "the effect detectable at this n with 80% power), the fractions of mazes moved the claimed way, "
+            "the opposite way and not at all (95% Wilson intervals), a control, and the verdict that follows "
+            f"mechanically from interval and criterion.{samples} Default checkpoint "
             f"`{first.checkpoint.name}` (sha256 `{first.checkpoint.sha256[:16]}…`), {first.mode} mode. "
             "Per-maze values: each experiment's metrics.json."
         )

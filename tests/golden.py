@@ -83,7 +83,7 @@ def compute() -> dict[str, Any]:
     values["claim"] = {
         "measure": CLAIM_MEASURE,
         "criterion": CLAIM_CRITERION,
-        "result": result,
+        "result": {k: result[k] for k in ("n", "mean", "median", "q25", "q75", "mean_ci", "median_ci", "wilcoxon_p")},
         "verdict": verdict(result, CLAIM_CRITERION),
     }
     return values

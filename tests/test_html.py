@@ -171,6 +171,11 @@ def test_batch_summary_html_inlines_its_figures(tmp_path: Path, run_folder: Path
         "criterion": "95% CI of the mean below -0.3",
         "shown": "mean -0.860 [-0.91, -0.80]",
         "control_shown": "—",
+        "steerability_shown": "claimed way 0.91 [0.80, 0.96], opposite 0.02, unmoved 0.07 (n 53)",
+        "control_steerability": None,
+        "control_steerability_shown": "—",
+        "mde": 0.123,
+        "wilcoxon_p_holm": 0.004,
         "verdict": "holds",
         "why": "",
         "expect": "holds",
@@ -184,6 +189,8 @@ def test_batch_summary_html_inlines_its_figures(tmp_path: Path, run_folder: Path
     assert len(srcs) == 1  # the missing figure and the one outside the folder are not inlined
     assert "&lt;b&gt;works&lt;/b&gt;" in html and 'href="cheese/report.html"' in html
     assert "1 holds" in html and "1 inconclusive" in html and "expected holds" in html
+    assert "claimed way 0.91 [0.80, 0.96]" in html and "Holm p 0.004" in html and "detectable at this n: 0.123" in html
+    assert "2 claims have a paired test" in html
 
 
 def test_report_opens_from_disk_in_a_browser(run_folder: Path) -> None:

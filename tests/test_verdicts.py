@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -32,6 +33,31 @@ from steer.errors import SteerError
 )
 def test_a_verdict_is_where_the_interval_lies_against_the_criterion(ci, criterion, expected) -> None:
     assert verdict({"n": 20, "mean": sum(ci) / 2, "mean_ci": ci}, criterion) == expected
+
+
+def test_an_interval_wider_than_the_stated_precision_is_underpowered_whatever_side_it_is_on() -> None:
+    result = {"n": 20, "mean": -0.6, "mean_ci": [-0.9, -0.5]}  # half-width 0.2
+    assert verdict(result, {"below": -0.3, "precision": 0.25}) == "holds"
+    assert verdict(result, {"below": -0.3, "precision": 0.1}) == "underpowered"
+    assert verdict({**result, "n": 3}, {"below": -0.3, "precision": 0.1}) == "vacuous"  # too few mazes comes first
+
+
+def test_steerability_counts_mazes_moved_the_claimed_way_the_opposite_way_and_not_at_all() -> None:
+    from scipy.stats import binomtest
+
+    from steer.analysis.claims import UNMOVED, steerability
+
+    changes = [-0.5, -0.2, -0.02, -UNMOVED / 2, 0.0, UNMOVED / 2, 0.3]
+    st = steerability({"paired": True, "per_maze": changes}, {"below": -0.3})
+    assert st["claimed"] == "down" and st["claimed_way"]["k"] == 3 and st["opposite_way"]["k"] == 1
+    assert st["unmoved"]["k"] == 3 and st["unmoved"]["n"] == 7
+    wilson = binomtest(3, 7).proportion_ci(method="wilson")
+    assert st["claimed_way"]["ci"] == [wilson.low, wilson.high]
+    up = steerability({"paired": True, "per_maze": changes}, {"above": 0.1})
+    assert up["claimed_way"]["k"] == 1 and up["opposite_way"]["k"] == 3
+    band = steerability({"paired": True, "per_maze": changes}, {"within": [-0.1, 0.1]})
+    assert band["claimed"] is None and band["up"]["k"] == 1 and band["down"]["k"] == 3
+    assert steerability({"paired": False, "per_maze": changes}, {"below": 0}) is None  # a value, not a change
 
 
 def test_too_few_mazes_or_no_interval_is_vacuous() -> None:
@@ -92,8 +118,33 @@ def test_a_small_run_s_verdicts_follow_from_its_numbers_and_ci_fails_on_a_change
     assert rows["wrong-expectation"]["verdict"] == "fails" and not rows["wrong-expectation"]["as_expected"]
     control = report["summary"]["controls"]["random"]["p_cheese_ds"]["change"]
     assert rows["cheese"]["control"]["mean_ci"] == control["mean_ci"]
+    # Steerability, recomputed from the per-maze changes; the minimum detectable effect and Holm's adjustment
+    # from statsmodels on the same numbers.
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.power import TTestPower
+
+    deltas = [
+        m["p_cheese_ds"]["patched"] - m["p_cheese_ds"]["original"]
+        for m in report["mazes"]
+        if m["p_cheese_ds"]["original"] is not None
+    ]
+    st = rows["cheese"]["steerability"]
+    assert st["claimed_way"]["k"] == sum(d < -0.01 for d in deltas) and st["claimed_way"]["n"] == len(deltas)
+    assert st["opposite_way"]["k"] == sum(d > 0.01 for d in deltas)
+    assert rows["cheese"]["control_steerability"]["claimed_way"]["n"] == len(deltas)
+    sd = float(np.std(deltas, ddof=1))
+    assert rows["cheese"]["mde"] == pytest.approx(
+        TTestPower().solve_power(nobs=len(deltas), alpha=0.05, power=0.8) * sd
+    )
+    raw = [rows[i]["measured"]["wilcoxon_p"] for i in ("cheese", "wrong-expectation")]
+    assert [rows[i]["wilcoxon_p_holm"] for i in ("cheese", "wrong-expectation")] == list(
+        multipletests(raw, method="holm")[1]
+    )
     summary = (out / "summary.md").read_text()
     assert "Subtracting the cheese vector" in summary and "expected holds" in summary
+    assert "claimed way" in summary and "Holm p" in summary and "after Holm's adjustment over the batch" in summary
+    page = (out / "summary.html").read_text()
+    assert "mazes moved (control)" in page and "after Holm&#39;s adjustment" in page
     cases = ET.parse(junit).getroot()
     assert cases.get("tests") == "2" and cases.get("failures") == "1"
     assert [c.get("name") for c in cases if c.find("failure") is not None] == ["wrong-expectation"]
@@ -105,3 +156,5 @@ def test_claims_are_checked_before_anything_runs(tmp_path: Path) -> None:
         load_batch(_batch(tmp_path, bad))
     with pytest.raises(SteerError, match=r"claims\[0\].criterion: expected one of"):
         load_batch(_batch(tmp_path, [{**CLAIM, "criterion": {"near": 0}}]))
+    with pytest.raises(SteerError, match=r"claims\[0\].criterion.precision: -0.1 is not a positive number"):
+        load_batch(_batch(tmp_path, [{**CLAIM, "criterion": {"below": -0.3, "precision": -0.1}}]))

@@ -8,13 +8,19 @@ the interval, so a verdict is
 - fails:        the whole interval lies on the other side (or outside the band);
 - inconclusive: the interval straddles the threshold;
 - vacuous:      a precondition does not hold (e.g. the agent never pursues the cheese, a ceiling), or too few
-                mazes to measure.
+                mazes to measure;
+- underpowered: the criterion states a `precision` (the largest 95% interval half-width that can decide it) and
+                the interval is wider: the sample cannot decide the claim, whatever side the interval is on.
+
+Beside the verdict each row gives the minimum detectable effect at its n (80% power), the per-maze
+steerability (the fractions of mazes moved the claimed way, the opposite way and not at all, with Wilson
+intervals, and the control's), and Holm-adjusted p-values over the batch's claims (steer.analysis.stats).
 
     - id: cheese-subtract
       post: "…the post's sentence…"
       setting: "each maze's own cheese vector × −1 at block2.res1.resadd_out, seeds 0–99 (the post's)"
       measure: {experiment: cheese-100, metric: p_cheese_ds, kind: change}
-      criterion: {statistic: mean, below: -0.3}
+      criterion: {statistic: mean, below: -0.3}          # optional: precision: 0.05 (the largest half-width)
       control: {experiment: cheese-100, metric: p_cheese_ds, kind: change, source: controls.random}
       precondition: {measure: {…}, criterion: {…}, reason: "the agent pursues the cheese"}
       expect: holds
@@ -43,12 +49,15 @@ import numpy as np
 from scipy import stats as sps
 
 from steer.analysis.metrics import describe, fmt
-from steer.analysis.stats import paired_values, wilcoxon_p
+from steer.analysis.stats import holm, min_detectable_effect, paired_values, proportion, wilcoxon_p
 from steer.errors import SteerError, excerpt
 
-VERDICTS = ("holds", "fails", "inconclusive", "vacuous")
+VERDICTS = ("holds", "fails", "does not replicate", "inconclusive", "underpowered", "vacuous")
 KINDS = ("change", "value", "versus", "trend")
 MIN_MAZES = 5
+# A maze whose change is smaller than this, in absolute value, counts as unmoved in the steerability fractions
+# (the metrics claims measure changes of are probabilities).
+UNMOVED = 0.01
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,13 @@ def _check_criterion(c: Any, where: str) -> None:
         )
     if c.get("statistic", "mean") not in ("mean", "median"):
         raise SteerError(f"{where}.statistic: use mean or median.")
+    precision = c.get("precision")
+    number = isinstance(precision, int | float) and not isinstance(precision, bool)
+    if precision is not None and (not number or precision <= 0):
+        raise SteerError(
+            f"{where}.precision: {excerpt(precision)} is not a positive number; give the largest 95% interval "
+            "half-width that can decide the claim, e.g. precision: 0.05."
+        )
 
 
 # -- measuring -------------------------------------------------------------------------------------
@@ -216,7 +232,8 @@ def _key(seed: Any) -> Any:
 
 
 def measure(reports: dict[str, dict[str, Any]], m: dict[str, Any]) -> dict[str, Any]:
-    """A measure's summary: n, mean, median, their intervals, and a p-value where the kind has one."""
+    """A measure's summary: n, mean, median, their intervals, a p-value where the kind has one, the minimum
+    detectable effect, and `per_maze`: the values it summarises (per-maze changes for change and versus)."""
     report = reports[m["experiment"]]
     kind = m.get("kind", "change")
     if kind == "trend":
@@ -228,29 +245,60 @@ def measure(reports: dict[str, dict[str, Any]], m: dict[str, Any]) -> dict[str, 
             if all(y is not None for y in ys) and len(set(ys)) > 1:
                 rhos.append(float(sps.spearmanr(coeffs, ys).statistic))
         x = np.array(rhos)
-        return {**describe(rhos), "wilcoxon_p": wilcoxon_p(x, np.zeros_like(x)), "what": "Spearman rho per maze"}
+        return _summary(x, wilcoxon_p(x, np.zeros_like(x)), what="Spearman rho per maze")
     values = _per_maze(_rows(report, m), m)
     if kind == "versus":
         other = _per_maze(_rows(reports[m["minus"]["experiment"]], m["minus"]), m["minus"])
         seeds = [s for s in values if s in other]
         before, after = paired_values([other[s] for s in seeds], [values[s] for s in seeds])
-        return {**describe(list(after - before)), "wilcoxon_p": wilcoxon_p(after, before)}
+        return _summary(after - before, wilcoxon_p(after, before), paired=True)
     if kind == "change" and m.get("side") is None:
         rows = _rows(report, m)
         recs = [(_get(r, m["source"]) if m.get("source") else r) for r in rows]
         pairs = [rec[m["metric"]] for rec in recs if rec is not None and isinstance(rec.get(m["metric"]), dict)]
         before, after = paired_values([p["original"] for p in pairs], [p["patched"] for p in pairs])
-        return {**describe(list(after - before)), "wilcoxon_p": wilcoxon_p(after, before)}
-    return describe(list(values.values()))
+        return _summary(after - before, wilcoxon_p(after, before), paired=True)
+    return _summary(np.array([v for v in values.values() if v is not None], dtype=np.float64), None)
+
+
+def _summary(x: np.ndarray, p: float | None, paired: bool = False, what: str | None = None) -> dict[str, Any]:
+    out = {**describe(list(x)), "mde": min_detectable_effect(x), "paired": paired, "per_maze": [float(v) for v in x]}
+    if p is not None or paired or what:
+        out["wilcoxon_p"] = p
+    if what:
+        out["what"] = what
+    return out
+
+
+def steerability(result: dict[str, Any] | None, criterion: dict[str, Any]) -> dict[str, Any] | None:
+    """For a paired change: the fractions of mazes moved the claimed way, the opposite way and not at all (a
+    change under UNMOVED), each with its Wilson interval. The claimed way is the criterion's side (above: up,
+    below: down); a `within` claim claims no direction, so its mazes are counted up and down."""
+    if result is None or not result.get("paired"):
+        return None
+    x = np.array(result["per_maze"], dtype=np.float64)
+    up, down = int(np.sum(x > UNMOVED)), int(np.sum(x < -UNMOVED))
+    n = len(x)
+    claimed = "up" if "above" in criterion else "down" if "below" in criterion else None
+    counts = {"up": up, "down": down}
+    if claimed is None:
+        moved = {"up": proportion(up, n), "down": proportion(down, n)}
+    else:
+        other = "down" if claimed == "up" else "up"
+        moved = {"claimed_way": proportion(counts[claimed], n), "opposite_way": proportion(counts[other], n)}
+    return {"claimed": claimed, **moved, "unmoved": proportion(n - up - down, n), "unmoved_below": UNMOVED}
 
 
 def verdict(result: dict[str, Any], criterion: dict[str, Any]) -> str:
-    """holds / fails / inconclusive from the interval of the criterion's statistic (vacuous: too few mazes)."""
+    """holds / fails / inconclusive from the interval of the criterion's statistic; vacuous with too few mazes;
+    underpowered where the criterion's `precision` is finer than the interval's half-width."""
     stat = criterion.get("statistic", "mean")
     ci = result.get(f"{stat}_ci")
     if result.get("n", 0) < criterion.get("min_n", MIN_MAZES) or ci is None:
         return "vacuous"
     low, high = ci
+    if criterion.get("precision") is not None and (high - low) / 2 > criterion["precision"]:
+        return "underpowered"
     if "above" in criterion:
         return "holds" if low > criterion["above"] else "fails" if high <= criterion["above"] else "inconclusive"
     if "below" in criterion:
@@ -264,10 +312,30 @@ def verdict(result: dict[str, Any], criterion: dict[str, Any]) -> str:
 def describe_criterion(c: dict[str, Any]) -> str:
     stat = c.get("statistic", "mean")
     if "above" in c:
-        return f"95% CI of the {stat} above {c['above']:g}"
+        return f"95% CI of the {stat} above {c['above']:g}" + _precision_text(c)
     if "below" in c:
-        return f"95% CI of the {stat} below {c['below']:g}"
-    return f"95% CI of the {stat} within [{c['within'][0]:g}, {c['within'][1]:g}]"
+        return f"95% CI of the {stat} below {c['below']:g}" + _precision_text(c)
+    return f"95% CI of the {stat} within [{c['within'][0]:g}, {c['within'][1]:g}]" + _precision_text(c)
+
+
+def _precision_text(c: dict[str, Any]) -> str:
+    return f", half-width at most {c['precision']:g}" if c.get("precision") is not None else ""
+
+
+def steerability_text(st: dict[str, Any] | None) -> str:
+    """ "moved the claimed way 0.91 [0.80, 0.96], the opposite way 0.02, unmoved 0.07 (n 53)", or "—"."""
+    if st is None:
+        return "—"
+
+    def part(p: dict[str, Any], name: str, ci: bool = False) -> str:
+        shown = fmt(p["fraction"], 2)
+        return f"{name} {shown} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]" if ci and p["ci"] else f"{name} {shown}"
+
+    if st["claimed"] is None:
+        moved = f"{part(st['up'], 'up')}, {part(st['down'], 'down')}"
+    else:
+        moved = f"{part(st['claimed_way'], 'claimed way', True)}, {part(st['opposite_way'], 'opposite')}"
+    return f"{moved}, unmoved {fmt(st['unmoved']['fraction'], 2)} (n {st['unmoved']['n']})"
 
 
 def _shown(result: dict[str, Any] | None, stat: str = "mean") -> str:
@@ -302,7 +370,13 @@ def evaluate(claims: Sequence[Claim], out: Path) -> list[dict[str, Any]]:
                 )
         if got == "vacuous" and not why:
             why = f"fewer than {claim.criterion.get('min_n', MIN_MAZES)} mazes to measure"
+        if got == "underpowered":
+            low, high = result[f"{stat}_ci"]
+            needed = claim.criterion["precision"]
+            why = f"the interval's half-width {(high - low) / 2:.3f} is wider than the precision {needed:g}"
         control = measure(reports, claim.control) if claim.control else None
+        steer_of = steerability(result, claim.criterion)
+        control_steer = steerability(control, claim.criterion)
         rows.append(
             {
                 "id": claim.id,
@@ -310,10 +384,16 @@ def evaluate(claims: Sequence[Claim], out: Path) -> list[dict[str, Any]]:
                 "setting": claim.setting,
                 "extra_setting": claim.extra,
                 "criterion": describe_criterion(claim.criterion),
+                "statistic": stat,
                 "measured": result,
                 "shown": _shown(result, stat),
                 "control": control,
                 "control_shown": _shown(control, stat) if control else "—",
+                "steerability": steer_of,
+                "steerability_shown": steerability_text(steer_of),
+                "control_steerability": control_steer,
+                "control_steerability_shown": steerability_text(control_steer),
+                "mde": result.get("mde"),
                 "verdict": got,
                 "why": why,
                 "expect": claim.expect,
@@ -321,42 +401,145 @@ def evaluate(claims: Sequence[Claim], out: Path) -> list[dict[str, Any]]:
                 "figures": list(claim.figures),
             }
         )
+    _add_holm(rows)
     return rows
+
+
+SAMPLES = ("discovery", "replication")
+SAMPLE_FIELDS = (
+    "measured",
+    "shown",
+    "control",
+    "control_shown",
+    "steerability",
+    "steerability_shown",
+    "control_steerability",
+    "control_steerability_shown",
+    "mde",
+    "wilcoxon_p_holm",
+    "verdict",
+    "why",
+)
+
+
+def combined_verdict(discovery: str, replication: str) -> tuple[str, str]:
+    """One verdict from two samples: holds or fails only when both give it; does not replicate when one holds and
+    the other fails; else the weaker of the two (vacuous, underpowered, inconclusive), saying which gave what."""
+    if discovery == replication:
+        return discovery, ""
+    said = f"discovery {discovery}, replication {replication}"
+    if {discovery, replication} == {"holds", "fails"}:
+        return "does not replicate", said
+    for weak in ("vacuous", "underpowered", "inconclusive"):
+        if weak in (discovery, replication):
+            return weak, said
+    return "inconclusive", said
+
+
+def replicated(discovery: list[dict[str, Any]], replication: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each claim's rows from the two samples as one: both samples side by side, the pooled estimate (every maze
+    of both samples), and the combined verdict; `expect` is checked against the combined verdict."""
+    out = []
+    for d, r in zip(discovery, replication, strict=True):
+        stat = d["statistic"]
+        row = {k: v for k, v in d.items() if k not in SAMPLE_FIELDS}
+        row["discovery"] = {k: d[k] for k in SAMPLE_FIELDS}
+        row["replication"] = {k: r[k] for k in SAMPLE_FIELDS}
+        pooled_values = np.array(d["measured"].get("per_maze", []) + r["measured"].get("per_maze", []))
+        pooled = describe(list(pooled_values))
+        row["pooled"] = {"measured": pooled, "shown": _shown(pooled, stat)}
+        verdict_, why = combined_verdict(d["verdict"], r["verdict"])
+        reasons = [f"{name}: {x['why']}" for name, x in (("discovery", d), ("replication", r)) if x["why"]]
+        row["verdict"], row["why"] = verdict_, "; ".join([why, *reasons]) if why else "; ".join(reasons)
+        row["as_expected"] = d["expect"] is None or d["expect"] == verdict_
+        # the discovery sample's figures stand for the row where one number is shown (console, JUnit)
+        row["shown"] = f"discovery {d['shown']}; replication {r['shown']}"
+        row["measured"], row["control"], row["control_shown"] = d["measured"], d["control"], d["control_shown"]
+        row["steerability_shown"] = f"discovery {d['steerability_shown']}; replication {r['steerability_shown']}"
+        row["control_steerability"] = d["control_steerability"]
+        row["control_steerability_shown"] = d["control_steerability_shown"]
+        row["mde"], row["wilcoxon_p_holm"] = d["mde"], d["wilcoxon_p_holm"]
+        out.append(row)
+    return out
+
+
+def _add_holm(rows: list[dict[str, Any]]) -> None:
+    """Holm-adjusted p-values over every claim of the batch that has a paired test: the family is the batch."""
+    tested = [r for r in rows if r["measured"].get("wilcoxon_p") is not None]
+    for r, p in zip(tested, holm([r["measured"]["wilcoxon_p"] for r in tested]), strict=True):
+        r["wilcoxon_p_holm"] = p
+    for r in rows:
+        r.setdefault("wilcoxon_p_holm", None)
+
+
+def multiplicity_text(rows: Sequence[dict[str, Any]]) -> str:
+    """How many claims keep a paired-test p below 0.05 once adjusted for the whole batch (Holm)."""
+    tested = [r for r in rows if r.get("wilcoxon_p_holm") is not None]
+    kept = [r for r in tested if r["wilcoxon_p_holm"] < 0.05]
+    holds = [r for r in tested if r["verdict"] == "holds"]
+    kept_holds = [r for r in holds if r["wilcoxon_p_holm"] < 0.05]
+    return (
+        f"Multiplicity: {len(tested)} claims have a paired test (Wilcoxon); after Holm's adjustment over the batch "
+        f"{len(kept)} keep p < 0.05 (family-wise 5%), and {len(kept_holds)} of the {len(holds)} that hold do."
+    )
+
+
+def measured_text(r: dict[str, Any]) -> str:
+    """The measurement, its Holm-adjusted p where it has a paired test, and the minimum detectable effect."""
+    extra = []
+    if r.get("wilcoxon_p_holm") is not None:
+        extra.append(f"Holm p {r['wilcoxon_p_holm']:.2g}")
+    if r.get("mde") is not None:
+        extra.append(f"detectable at this n: {r['mde']:.3f}")
+    return r["shown"] + (f"; {'; '.join(extra)}" if extra else "")
+
+
+def _verdict_cell(r: dict[str, Any]) -> str:
+    text = f"**{r['verdict']}**" + (f" ({r['why']})" if r["why"] else "")
+    return text + (f" — expected {r['expect']}" if not r["as_expected"] else "")
+
+
+def _sample_cell(x: dict[str, Any]) -> str:
+    """One sample's measurement, its Holm p and detectable effect, the mazes moved, and its own verdict."""
+    return f"{measured_text(x)}; moved: {x['steerability_shown']}; *{x['verdict']}*"
 
 
 def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = [
-        header,
-        "",
-        "| claim (the post) | setting | criterion (set before the run) | measured | control | verdict |",
-        "|---|---|---|---|---|---|",
-    ]
+    two = bool(rows) and "replication" in rows[0]
+    names = ["claim (the post)", "setting", "criterion (set before the run)"]
+    if two:
+        names += ["discovery", "replication", "pooled", "control (discovery)", "verdict"]
+    else:
+        names += ["measured", "mazes moved (control)", "control", "verdict"]
+    columns = "| " + " | ".join(names) + " |"
+    lines = [header, "", columns, "|" + "---|" * len(names)]
     for r in rows:
-        verdict_text = f"**{r['verdict']}**" + (f" ({r['why']})" if r["why"] else "")
-        if not r["as_expected"]:
-            verdict_text += f" — expected {r['expect']}"
         setting = ("*extra setting:* " if r["extra_setting"] else "") + r["setting"]
         figures = " ".join(f"[{Path(f).name}]({f})" for f in r["figures"])
-        lines.append(
-            "| "
-            + " | ".join(
-                cell(x)
-                for x in (
-                    f"{r['post']} `{r['id']}`",
-                    f"{setting} {figures}".strip(),
-                    r["criterion"],
-                    r["shown"],
-                    r["control_shown"],
-                    verdict_text,
-                )
-            )
-            + " |"
-        )
+        first = [f"{r['post']} `{r['id']}`", f"{setting} {figures}".strip(), r["criterion"]]
+        if two:
+            rest = [
+                _sample_cell(r["discovery"]),
+                _sample_cell(r["replication"]),
+                r["pooled"]["shown"],
+                r["control_shown"],
+            ]
+        else:
+            moved = r["steerability_shown"]
+            if r["control_steerability"] is not None:
+                moved += f" (control: {r['control_steerability_shown']})"
+            rest = [measured_text(r), moved, r["control_shown"]]
+        lines.append("| " + " | ".join(cell(x) for x in [*first, *rest, _verdict_cell(r)]) + " |")
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."]
+    lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "."]
+    if two:
+        for name in SAMPLES:
+            lines += ["", f"{name.capitalize()} sample. " + multiplicity_text([{**r, **r[name]} for r in rows])]
+    else:
+        lines += ["", multiplicity_text(rows)]
     return "\n".join(lines) + "\n"
 
 

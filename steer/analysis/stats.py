@@ -125,3 +125,36 @@ def paired_values(original: Sequence[float | None], patched: Sequence[float | No
     """The mazes where both sides are defined, as two aligned arrays."""
     both = [(o, p) for o, p in zip(original, patched, strict=True) if o is not None and p is not None]
     return (np.array([o for o, _ in both], dtype=np.float64), np.array([p for _, p in both], dtype=np.float64))
+
+
+def proportion(k: int, n: int) -> dict[str, Any]:
+    """k of n mazes as a fraction with its 95% Wilson interval (scipy.stats.binomtest); None fraction at n 0."""
+    if n == 0:
+        return {"k": 0, "n": 0, "fraction": None, "ci": None}
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    return {"k": int(k), "n": int(n), "fraction": k / n, "ci": [float(ci.low), float(ci.high)]}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (statsmodels' multipletests), in the same order."""
+    if not len(pvalues):
+        return []
+    from statsmodels.stats.multitest import multipletests  # a heavy import, used by the claims page alone
+
+    return [float(p) for p in multipletests(list(pvalues), alpha=1 - CONFIDENCE, method="holm")[1]]
+
+
+POWER = 0.8
+
+
+def min_detectable_effect(values: np.ndarray) -> float | None:
+    """The smallest true shift of the mean these n values detect with 80% power in a two-sided one-sample t-test
+    at the 5% level (statsmodels' TTestPower), in the values' own units; None below n = 3 or with no spread."""
+    n = len(values)
+    sd = float(np.std(values, ddof=1)) if n > 1 else 0.0
+    if n < 3 or sd == 0.0:
+        return None
+    from statsmodels.stats.power import TTestPower
+
+    d = TTestPower().solve_power(nobs=n, alpha=1 - CONFIDENCE, power=POWER, alternative="two-sided")
+    return float(d) * sd

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.claims import VERDICTS
+from steer.analysis.claims import SAMPLES, VERDICTS, multiplicity_text
 from steer.errors import SteerError
 from steer.io import atomic_write_bytes
 
@@ -26,17 +26,29 @@ def _cell(text: str) -> str:
 
 
 def headline_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line per claim: the post's sentence, the verdict, what was measured, the criterion; then the counts."""
+    """One line per claim: the post's sentence, the verdict, what each sample measured and the fractions of its
+    mazes moved the claimed way and the opposite way, the criterion; then the counts and the multiplicity."""
+    two = bool(rows) and "replication" in rows[0]
+    samples = ["discovery sample", "replication sample"] if two else ["measured (95% CI, n)", "mazes moved"]
     lines = [
-        "| claim (the post) | verdict | measured (95% CI, n) | criterion (set before the run) |",
-        "|---|---|---|---|",
+        f"| claim (the post) | verdict | {' | '.join(samples)} | criterion (set before the run) |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         claim = ("*extra setting:* " if r.get("extra_setting") else "") + f"{r['post']} `{r['id']}`"
         verdict = f"**{r['verdict']}**" + (f" ({r['why']})" if r.get("why") else "")
-        lines.append("| " + " | ".join(_cell(x) for x in (claim, verdict, r["shown"], r["criterion"])) + " |")
+        if two:
+            measured = [f"{x['shown']}; moved: {x['steerability_shown']}" for x in (r["discovery"], r["replication"])]
+        else:
+            measured = [r["shown"], r.get("steerability_shown", "—")]
+        lines.append("| " + " | ".join(_cell(x) for x in (claim, verdict, *measured, r["criterion"])) + " |")
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" ({len(rows)} claims)."]
+    if two:
+        for name in SAMPLES:
+            lines += ["", f"{name.capitalize()} sample. " + multiplicity_text([{**r, **r[name]} for r in rows])]
+    elif any("wilcoxon_p_holm" in r for r in rows):
+        lines += ["", multiplicity_text(list(rows))]
     return "\n".join(lines)
 
 

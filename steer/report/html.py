@@ -30,6 +30,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from steer.analysis.claims import SAMPLES, measured_text, multiplicity_text
 from steer.analysis.metrics import METRICS
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_bytes, inside
@@ -332,7 +333,14 @@ def write_report_html(folder: Path, what: str = "") -> Path:
 
 
 # -- a batch's claims page (make reproduce) -------------------------------------------------------------
-VERDICT_CLASSES = {"holds": "holds", "fails": "fails", "inconclusive": "unsure", "vacuous": "unsure"}
+VERDICT_CLASSES = {
+    "holds": "holds",
+    "fails": "fails",
+    "does not replicate": "fails",  # as prominent as a failure
+    "inconclusive": "unsure",
+    "underpowered": "unsure",
+    "vacuous": "unsure",
+}
 
 
 @dataclass
@@ -357,6 +365,16 @@ def write_summary_html(out: Path, rows: Sequence[Mapping[str, Any]], batch: str,
         {
             **row,
             "verdict_class": VERDICT_CLASSES.get(str(row.get("verdict")), ""),
+            "measured_text": measured_text(dict(row)),
+            **{
+                name: {
+                    **row[name],
+                    "measured_text": measured_text(dict(row[name])),
+                    "verdict_class": VERDICT_CLASSES.get(str(row[name].get("verdict")), ""),
+                }
+                for name in SAMPLES
+                if name in row
+            },
             "figure_links": [_figure_link(out, f) for f in row.get("figures") or []],
         }
         for row in rows
@@ -371,6 +389,12 @@ def write_summary_html(out: Path, rows: Sequence[Mapping[str, Any]], batch: str,
             checkpoint=checkpoint,
             claims=claims,
             counts=counts,
+            two_samples=bool(rows) and "replication" in rows[0],
+            multiplicity=(
+                [f"{n.capitalize()} sample. " + multiplicity_text([{**r, **r[n]} for r in rows]) for n in SAMPLES]
+                if rows and "replication" in rows[0]
+                else [multiplicity_text(list(rows))]
+            ),
             reports=reports,
             legend=LEGEND,
         )

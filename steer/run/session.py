@@ -126,12 +126,12 @@ def provenance(session: Session, layer: str) -> dict[str, Any]:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "numpy": np.__version__,
-            "procgen": _procgen_version(),
+            "procgen": procgen_version(),
         },
     }
 
 
-def _procgen_version() -> str:
+def procgen_version() -> str:
     for dist in ("procgen-mirror", "procgen"):
         try:
             return f"{dist} {version(dist)}"
