@@ -65,6 +65,17 @@ def test_too_few_mazes_or_no_interval_is_vacuous() -> None:
     assert verdict({"n": 30, "median": 0.5, "median_ci": None}, {"statistic": "median", "above": 0}) == "vacuous"
 
 
+def _bca(values: list[float]) -> list[float]:
+    from scipy.stats import bootstrap
+
+    from steer.analysis.stats import RESAMPLES, SEED
+
+    res = bootstrap(
+        (np.array(values),), np.mean, n_resamples=RESAMPLES, method="BCa", random_state=np.random.default_rng(SEED)
+    )
+    return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+
+
 def _batch(tmp_path: Path, claims: list[dict]) -> Path:
     path = tmp_path / "batch.yaml"
     path.write_text(
@@ -110,14 +121,26 @@ def test_a_small_run_s_verdicts_follow_from_its_numbers_and_ci_fails_on_a_change
     assert "1 claim(s) did not get their expected verdict" in result.output
     rows = {r["id"]: r for r in json.loads((out / "claims.json").read_text())}
     # Recompute each verdict from the per-maze values in metrics.json, by hand.
+    # Claims use BCa intervals (scipy), recomputed here from the per-maze changes in metrics.json.
     report = json.loads((out / "minus" / "metrics.json").read_text())
     change = report["summary"]["p_cheese_ds"]["change"]
-    assert rows["cheese"]["measured"]["mean_ci"] == change["mean_ci"]
-    low, high = change["mean_ci"]
+    per_maze = [
+        m["p_cheese_ds"]["patched"] - m["p_cheese_ds"]["original"]
+        for m in report["mazes"]
+        if m["p_cheese_ds"]["original"] is not None
+    ]
+    assert rows["cheese"]["measured"]["mean"] == pytest.approx(change["mean"])
+    low, high = _bca(per_maze)
+    assert rows["cheese"]["measured"]["mean_ci"] == [low, high]
+    assert rows["cheese"]["measured"]["interval"] == "mean: BCa, median: BCa bootstrap"
     assert rows["cheese"]["verdict"] == ("holds" if high < -0.3 else "fails" if low >= -0.3 else "inconclusive")
     assert rows["wrong-expectation"]["verdict"] == "fails" and not rows["wrong-expectation"]["as_expected"]
-    control = report["summary"]["controls"]["random"]["p_cheese_ds"]["change"]
-    assert rows["cheese"]["control"]["mean_ci"] == control["mean_ci"]
+    control = [
+        m["controls"]["random"]["p_cheese_ds"]["patched"] - m["controls"]["random"]["p_cheese_ds"]["original"]
+        for m in report["mazes"]
+        if m["p_cheese_ds"]["original"] is not None
+    ]
+    assert rows["cheese"]["control"]["mean_ci"] == _bca(control)
     # Steerability, recomputed from the per-maze changes; the minimum detectable effect and Holm's adjustment
     # from statsmodels on the same numbers.
     from statsmodels.stats.multitest import multipletests
@@ -158,3 +181,32 @@ def test_claims_are_checked_before_anything_runs(tmp_path: Path) -> None:
         load_batch(_batch(tmp_path, [{**CLAIM, "criterion": {"near": 0}}]))
     with pytest.raises(SteerError, match=r"claims\[0\].criterion.precision: -0.1 is not a positive number"):
         load_batch(_batch(tmp_path, [{**CLAIM, "criterion": {"below": -0.3, "precision": -0.1}}]))
+
+
+def test_a_change_on_the_headroom_or_logit_scale_does_not_depend_on_how_near_the_ceiling_mazes_start() -> None:
+    from scipy.special import logit
+
+    from steer.analysis.claims import LOGIT_CLIP, measure
+
+    pairs = [(0.5, 0.75), (0.9, 0.95), (0.99, 0.995), (1.0, 1.0), (0.2, 0.1), (0.6, 0.8)]
+    report = {"mazes": [{"seed": i, "p_cheese_ds": {"original": o, "patched": p}} for i, (o, p) in enumerate(pairs)]}
+    m = {"experiment": "e", "metric": "p_cheese_ds", "kind": "change"}
+    raw = measure({"e": report}, m)
+    assert raw["per_maze"] == pytest.approx([p - o for o, p in pairs]) and "scale" not in raw
+    room = measure({"e": report}, {**m, "scale": "headroom"})
+    # each of the first three mazes gains half its headroom, whatever its start; the maze at 1 is unmoved; a loss
+    # counts against the room below (0.2 -> 0.1 loses half of it)
+    assert room["per_maze"] == pytest.approx([0.5, 0.5, 0.5, 0.0, -0.5, 0.5]) and room["n"] == 6
+    odds = measure({"e": report}, {**m, "scale": "logit"})
+    clip = lambda v: min(max(v, LOGIT_CLIP), 1 - LOGIT_CLIP)  # noqa: E731
+    assert odds["per_maze"] == pytest.approx([logit(clip(p)) - logit(clip(o)) for o, p in pairs])
+    assert odds["scale"] == "logit" and odds["n"] == 6
+
+
+def test_a_scale_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    bad = {**CLAIM, "criterion": {"below": 0.5}, "measure": {**CLAIM["measure"], "scale": "percent"}}
+    with pytest.raises(SteerError, match=r"claims\[0\].measure.scale: 'percent' is not one of raw, headroom, logit"):
+        load_batch(_batch(tmp_path, [bad]))
+    value = {**CLAIM, "criterion": {"below": 0.5}, "measure": {**CLAIM["measure"], "kind": "value", "scale": "logit"}}
+    with pytest.raises(SteerError, match=r"measure.scale: a scale applies to a change"):
+        load_batch(_batch(tmp_path, [value]))

@@ -1,7 +1,9 @@
 """Claims: a sentence of the post, the setting that tests it, a criterion written before the run, a verdict.
 
 A batch file may carry `claims:`; each is evaluated mechanically from its experiments' metrics.json once the
-batch has run. A measurement is a statistic over mazes with its 95% bootstrap interval; the criterion is on
+batch has run. A measurement is a statistic over mazes with its 95% bootstrap interval (BCa, which holds at
+small n better than the percentile interval; over transfer pairs a two-way cluster bootstrap that resamples
+source and target mazes together, since pairs that share a maze are not independent); the criterion is on
 the interval, so a verdict is
 
 - holds:        the whole interval lies on the claimed side of the threshold (or inside the claimed band);
@@ -31,9 +33,10 @@ Measurement kinds (over one value per maze):
 - versus: `metric` of this measure minus the same maze's value in `minus:` (another measure), e.g. both
           vectors together vs −cheese alone;
 - trend:  per maze, Spearman's rho between `coeffs:` and the patched value at each (a sweep).
-Rows: `coeff:` picks a sweep's row, `layer:` a layer sweep's, `source:` a sub-record (`controls.random`,
-`controls.input_edit`, `singles.0`), `pairs: own|same_dim|other_dim` a transfer's pairs, `where:` filters
-mazes ({key: maze_dim, below: 9}, {key: p_cheese_ds.original, below: 0.95}).
+A change may be measured on another `scale:` (raw, headroom, logit; see SCALES) so that it does not depend on
+how near the ceiling the mazes start. Rows: `coeff:` picks a sweep's row, `layer:` a layer sweep's, `source:` a
+sub-record (`controls.random`, `controls.input_edit`, `singles.0`), `pairs: own|same_dim|other_dim` a transfer's
+pairs, `where:` filters mazes ({key: maze_dim, below: 9}, {key: p_cheese_ds.original, below: 0.95}).
 """
 
 from __future__ import annotations
@@ -46,15 +49,30 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import numpy as np
+from scipy import special as spc
 from scipy import stats as sps
 
 from steer.analysis.metrics import describe, fmt
-from steer.analysis.stats import holm, min_detectable_effect, paired_values, proportion, wilcoxon_p
+from steer.analysis.stats import (
+    bca_intervals,
+    holm,
+    min_detectable_effect,
+    paired_values,
+    proportion,
+    two_way_intervals,
+    wilcoxon_p,
+)
 from steer.errors import SteerError, excerpt
 
 VERDICTS = ("holds", "fails", "does not replicate", "inconclusive", "underpowered", "vacuous")
 KINDS = ("change", "value", "versus", "trend")
 MIN_MAZES = 5
+# How a change of a probability is measured: patched - original ("raw"), the share of the room in the direction
+# moved ("headroom": a gain over 1 - original, a loss over original), or the change in log-odds (probabilities
+# clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP]). The last two do not depend on how close to the ceiling the mazes in a
+# subset start, which the raw change does.
+SCALES = ("raw", "headroom", "logit")
+LOGIT_CLIP = 1e-4
 # A maze whose change is smaller than this, in absolute value, counts as unmoved in the steerability fractions
 # (the metrics claims measure changes of are probabilities).
 UNMOVED = 0.01
@@ -139,6 +157,10 @@ def _check_measure(m: Any, where: str, experiments: Sequence[str]) -> None:
         raise SteerError(f"{where}.metric: missing; name a metric such as p_cheese_ds.")
     if m.get("kind") == "versus":
         _check_measure(m.get("minus"), f"{where}.minus", experiments)
+    if m.get("scale", "raw") not in SCALES:
+        raise SteerError(f"{where}.scale: {excerpt(m.get('scale'))} is not one of {', '.join(SCALES)}.")
+    if m.get("scale", "raw") != "raw" and m.get("kind", "change") != "change":
+        raise SteerError(f"{where}.scale: a scale applies to a change (kind: change), not to kind {m.get('kind')}.")
 
 
 def _check_criterion(c: Any, where: str) -> None:
@@ -253,16 +275,62 @@ def measure(reports: dict[str, dict[str, Any]], m: dict[str, Any]) -> dict[str, 
         before, after = paired_values([other[s] for s in seeds], [values[s] for s in seeds])
         return _summary(after - before, wilcoxon_p(after, before), paired=True)
     if kind == "change" and m.get("side") is None:
-        rows = _rows(report, m)
-        recs = [(_get(r, m["source"]) if m.get("source") else r) for r in rows]
-        pairs = [rec[m["metric"]] for rec in recs if rec is not None and isinstance(rec.get(m["metric"]), dict)]
-        before, after = paired_values([p["original"] for p in pairs], [p["patched"] for p in pairs])
-        return _summary(after - before, wilcoxon_p(after, before), paired=True)
-    return _summary(np.array([v for v in values.values() if v is not None], dtype=np.float64), None)
+        keyed = []
+        for r in _rows(report, m):
+            rec = _get(r, m["source"]) if m.get("source") else r
+            value = None if rec is None else rec.get(m["metric"])
+            if isinstance(value, dict) and value["original"] is not None and value["patched"] is not None:
+                keyed.append((_key(r["seed"]), value["original"], value["patched"]))
+        before = np.array([o for _, o, _ in keyed], dtype=np.float64)
+        after = np.array([p for _, _, p in keyed], dtype=np.float64)
+        scale = m.get("scale", "raw")
+        if scale == "headroom":
+            # the share of the room in the direction moved (Marx and Cummings' normalised change): a gain over the
+            # room above, a loss over the room below, so a maze a hair under 1 that slips by 1e-5 counts -1e-5/0.99
+            # and not -1 (a gain over the room above alone explodes there). In [-1, 1]; unmoved mazes 0.
+            change = after - before
+            room = np.where(change > 0, 1.0 - before, before)
+            gained = np.divide(change, room, out=np.zeros_like(change), where=room > 0)
+            out = _summary(gained, wilcoxon_p(gained, np.zeros_like(gained)), paired=True)
+        elif scale == "logit":
+            lo, hi = np.clip(before, LOGIT_CLIP, 1 - LOGIT_CLIP), np.clip(after, LOGIT_CLIP, 1 - LOGIT_CLIP)
+            odds = spc.logit(hi) - spc.logit(lo)
+            out = _summary(odds, wilcoxon_p(odds, np.zeros_like(odds)), paired=True)
+        else:
+            out = _summary(after - before, wilcoxon_p(after, before), paired=True)
+        if scale != "raw":
+            out["scale"] = scale
+        return _two_way(out, [k for k, _, _ in keyed]) if "pairs" in m else out
+    kept = [(k, v) for k, v in values.items() if v is not None]
+    out = _summary(np.array([v for _, v in kept], dtype=np.float64), None)
+    return _two_way(out, [k for k, _ in kept]) if "pairs" in m else out
+
+
+def _two_way(result: dict[str, Any], keys: list[tuple[int, int]]) -> dict[str, Any]:
+    """A transfer measure's intervals from the two-way cluster bootstrap over its source and target mazes."""
+    if result["n"] < 2:
+        return result
+    mean_ci, median_ci = two_way_intervals(np.array(result["per_maze"]), [k[0] for k in keys], [k[1] for k in keys])
+    sources, targets = len({k[0] for k in keys}), len({k[1] for k in keys})
+    return {
+        **result,
+        "mean_ci": mean_ci,
+        "median_ci": median_ci,
+        "interval": f"two-way cluster bootstrap over {sources} source and {targets} target mazes",
+    }
 
 
 def _summary(x: np.ndarray, p: float | None, paired: bool = False, what: str | None = None) -> dict[str, Any]:
-    out = {**describe(list(x)), "mde": min_detectable_effect(x), "paired": paired, "per_maze": [float(v) for v in x]}
+    mean_ci, median_ci, method = bca_intervals(x)
+    out = {
+        **describe(list(x), intervals=False),
+        "mean_ci": mean_ci,
+        "median_ci": median_ci,
+        "interval": method,
+        "mde": min_detectable_effect(x),
+        "paired": paired,
+        "per_maze": [float(v) for v in x],
+    }
     if p is not None or paired or what:
         out["wilcoxon_p"] = p
     if what:
@@ -446,7 +514,8 @@ def replicated(discovery: list[dict[str, Any]], replication: list[dict[str, Any]
         row["discovery"] = {k: d[k] for k in SAMPLE_FIELDS}
         row["replication"] = {k: r[k] for k in SAMPLE_FIELDS}
         pooled_values = np.array(d["measured"].get("per_maze", []) + r["measured"].get("per_maze", []))
-        pooled = describe(list(pooled_values))
+        pooled = _summary(pooled_values, None)
+        pooled.pop("per_maze")
         row["pooled"] = {"measured": pooled, "shown": _shown(pooled, stat)}
         verdict_, why = combined_verdict(d["verdict"], r["verdict"])
         reasons = [f"{name}: {x['why']}" for name, x in (("discovery", d), ("replication", r)) if x["why"]]
