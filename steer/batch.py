@@ -35,6 +35,7 @@ from steer.report.html import write_summary_html
 from steer.run.executors import check_executor, started
 from steer.run.runner import run_study
 from steer.run.session import Session
+from steer.run.spec_values import is_seed_rule
 from steer.run.specs import Spec, is_plain_name
 from steer.studies import STUDIES
 
@@ -86,8 +87,7 @@ def _redrawn(value: Any, shift: Shift, where: str) -> Any:
     if isinstance(value, dict) and "from" in value:
         out = {**value, "from": _as_int(value["from"], where) + shift.offset}
         out["to"] = min(_as_int(value["to"], where) + shift.offset, shift.high) if "to" in value else shift.high
-        rule = any(k in value for k in ("count", "per_maze_dim", "where", "mode"))
-        if not rule and "to" in value and _as_int(value["to"], where) + shift.offset > shift.high:
+        if not is_seed_rule(value) and "to" in value and _as_int(value["to"], where) + shift.offset > shift.high:
             raise SteerError(  # a plain range keeps its length, so it must fit inside the new sample
                 f"{where}: the range {value['from']}-{value['to']} moved by {shift.offset} runs past "
                 f"{shift.high}, the end of the sample; give a larger sample."

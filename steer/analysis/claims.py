@@ -521,13 +521,11 @@ def replicated(discovery: list[dict[str, Any]], replication: list[dict[str, Any]
         reasons = [f"{name}: {x['why']}" for name, x in (("discovery", d), ("replication", r)) if x["why"]]
         row["verdict"], row["why"] = verdict_, "; ".join([why, *reasons]) if why else "; ".join(reasons)
         row["as_expected"] = d["expect"] is None or d["expect"] == verdict_
-        # the discovery sample's figures stand for the row where one number is shown (console, JUnit)
+        # Where a reader of one sample's keys looks (the console, JUnit, the control column): both samples' texts,
+        # and the discovery sample's numbers.
+        row.update({k: d[k] for k in SAMPLE_FIELDS if k not in ("shown", "steerability_shown", "verdict", "why")})
         row["shown"] = f"discovery {d['shown']}; replication {r['shown']}"
-        row["measured"], row["control"], row["control_shown"] = d["measured"], d["control"], d["control_shown"]
         row["steerability_shown"] = f"discovery {d['steerability_shown']}; replication {r['steerability_shown']}"
-        row["control_steerability"] = d["control_steerability"]
-        row["control_steerability_shown"] = d["control_steerability_shown"]
-        row["mde"], row["wilcoxon_p_holm"] = d["mde"], d["wilcoxon_p_holm"]
         out.append(row)
     return out
 

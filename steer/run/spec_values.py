@@ -261,10 +261,15 @@ def _seed_rule(value: dict[str, Any], where: str) -> tuple[int, ...]:
     )
 
 
+def is_seed_rule(value: Any) -> bool:
+    """A seeds mapping that draws mazes by a rule (`count`, filters, a size mix), not a plain {from, to} range."""
+    return isinstance(value, dict) and any(k in value for k in ("count", "where", "per_maze_dim", "mode"))
+
+
 def parse_seeds(value: Any, where: str = "seeds") -> tuple[int, ...]:
     if value is None:
         raise SteerError(f"{where}: missing. Give a list of level seeds, e.g. [0, 1, 2], or {{from: 0, to: 99}}.")
-    if isinstance(value, dict) and any(k in value for k in ("count", "where", "per_maze_dim", "mode")):
+    if is_seed_rule(value):
         return _seed_rule(value, where)
     if isinstance(value, dict):
         f = _Fields(value, where, ("from", "to"))
