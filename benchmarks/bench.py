@@ -302,6 +302,10 @@ def main() -> None:
     print_table(results)
 
 
+def _load(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f}"
+
+
 def print_table(r: dict[str, Any]) -> None:
     rows = []
     for key, label in (("field_hard_25x25", "25x25 hard maze"), ("field_easy_15x15", "15x15 easy maze")):
@@ -409,7 +413,7 @@ def print_table(r: dict[str, Any]) -> None:
     m = r["machine"]
     print(
         f"steer benchmarks on {m['cpu']}, {m['cores']} usable cores, torch {m['torch']} dispatching to {m['isa']}, "
-        f"load average {m['load_average_start']} at the start and {m['load_average_end']} at the end"
+        f"load average {_load(m['load_average_start'])} at the start and {_load(m['load_average_end'])} at the end"
     )
     print(
         f"(steer figures: median of "

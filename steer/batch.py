@@ -31,6 +31,7 @@ from typing import Any
 from steer.analysis.claims import Claim, evaluate, markdown, parse_claims, replicated
 from steer.errors import SteerError, excerpt, shown_key
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
+from steer.maze.env import MAX_SEED
 from steer.report.html import write_summary_html
 from steer.run.executors import check_executor, started
 from steer.run.runner import run_study
@@ -42,6 +43,13 @@ from steer.studies import STUDIES
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 REPLICATION = "replication"  # the replication sample's experiments run in this subfolder of the batch's
 MAX_EXPERIMENTS = 10_000  # in one batch, its grid's combinations included
+MAX_GROWTH = 10  # samples.grow: the largest factor a claim's sample may grow by
+GROWTH_RULE = (
+    "A claim whose interval is wider than its stated precision on either sample (underpowered) has its "
+    "experiments drawn again, on both samples, with the next step's factor times as many mazes by the same "
+    "ranges and rules, and is judged again; growth stops when no claim is underpowered or the steps run out, and "
+    "a claim still too wide at the last step stays underpowered."
+)
 
 
 @dataclass(frozen=True)
@@ -76,22 +84,38 @@ PICK_KEYS = ("show", "grid_seeds")
 
 @dataclass(frozen=True)
 class Shift:
-    """Every experiment's mazes drawn again `offset` seeds on, by the rule they were drawn by, inside [low, high]."""
+    """Every experiment's mazes drawn again `offset` seeds on, by the rule they were drawn by, inside [low, high],
+    `factor` times as many (a claim's sample grown to reach its precision)."""
 
     offset: int
     low: int
     high: int
+    factor: int = 1
 
 
-def _redrawn(value: Any, shift: Shift, where: str) -> Any:
+def _redrawn(value: Any, shift: Shift, where: str, grow: bool = True) -> Any:
+    factor = shift.factor if grow else 1
     if isinstance(value, dict) and "from" in value:
-        out = {**value, "from": _as_int(value["from"], where) + shift.offset}
-        out["to"] = min(_as_int(value["to"], where) + shift.offset, shift.high) if "to" in value else shift.high
-        if not is_seed_rule(value) and "to" in value and _as_int(value["to"], where) + shift.offset > shift.high:
-            raise SteerError(  # a plain range keeps its length, so it must fit inside the new sample
-                f"{where}: the range {value['from']}-{value['to']} moved by {shift.offset} runs past "
-                f"{shift.high}, the end of the sample; give a larger sample."
-            )
+        first = _as_int(value["from"], where) + shift.offset
+        out = {**value, "from": first}
+        if not is_seed_rule(value) and "to" in value:  # a plain range keeps its length (times the factor)
+            length = _as_int(value["to"], where) - _as_int(value["from"], where) + 1
+            out["to"] = first + length * factor - 1
+            if out["to"] > shift.high:
+                raise SteerError(
+                    f"{where}: the range {value['from']}-{value['to']} moved by {shift.offset}"
+                    + (f" and made {factor} times longer" if factor > 1 else "")
+                    + f" runs past {shift.high}, the end of the sample; give a larger sample."
+                )
+            return out
+        bound = _as_int(value["to"], where) + shift.offset if "to" in value and factor == 1 else shift.high
+        out["to"] = min(bound, shift.high)
+        if "count" in value:
+            out["count"] = _as_int(value["count"], f"{where}.count") * factor
+        if isinstance(value.get("per_maze_dim"), dict):
+            out["per_maze_dim"] = {
+                k: _as_int(v, f"{where}.per_maze_dim") * factor for k, v in value["per_maze_dim"].items()
+            }
         return out
     if isinstance(value, list) and len(value) == 1:
         return value  # one maze drawn for a figure (an illustration): it keeps its seed
@@ -123,7 +147,9 @@ def redraw(data: dict[str, Any], shift: Shift, where: str) -> dict[str, Any]:
         if isinstance(vec, dict):
             inner = vec.get("vector") if isinstance(vec.get("vector"), dict) else vec  # compose items nest one
             if "source_seeds" in inner:
-                inner["source_seeds"] = _redrawn(inner["source_seeds"], shift, f"{where}.{name}.source_seeds")
+                # a mean vector's sources move with the sample but do not grow: they are the vector, not the sample
+                where_ = f"{where}.{name}.source_seeds"
+                inner["source_seeds"] = _redrawn(inner["source_seeds"], shift, where_, grow=False)
             if isinstance(inner.get("source_seed"), int) and not isinstance(inner["source_seed"], bool):
                 inner["source_seed"] += shift.offset
     return out
@@ -201,6 +227,10 @@ class Batch:
     # The same experiments drawn again on the replication sample (run into replication/), when the batch has one.
     replication: tuple[Experiment, ...] = ()
     samples: dict[str, Any] | None = None  # {discovery: [from, to], replication: [from, to]} as run
+    grow: tuple[int, ...] = ()  # samples.grow: the factors an underpowered claim's experiments grow by, in turn
+    path: Path | None = None  # where it was read from, to draw its experiments again at a larger size
+    seeds: tuple[int, int] | None = None  # --seeds, as loaded
+    factor: int = 1
 
 
 def _sample(value: Any, where: str) -> tuple[int, int]:
@@ -240,8 +270,21 @@ def _inside(exps: list[Experiment], low: int, high: int, what: str) -> None:
             )
 
 
-def load_batch(path: str | Path, seeds: tuple[int, int] | None = None) -> Batch:
-    """The batch file at `path`; with `seeds` (FROM, TO), every experiment drawn again on those mazes alone."""
+def _grow_steps(value: Any) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    ok = isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if not ok or any(v < 2 or v > MAX_GROWTH for v in value) or list(value) != sorted(set(value)):
+        raise SteerError(
+            f"samples.grow: {excerpt(value)} is not a list of increasing whole factors from 2 to {MAX_GROWTH}, e.g. "
+            "[2, 4]: how many times its mazes an underpowered claim's experiments draw, step by step."
+        )
+    return tuple(value)
+
+
+def load_batch(path: str | Path, seeds: tuple[int, int] | None = None, factor: int = 1) -> Batch:
+    """The batch file at `path`; with `seeds` (FROM, TO), every experiment drawn again on those mazes alone;
+    with `factor`, every experiment's sample of mazes `factor` times as large (by the same ranges and rules)."""
     path = Path(path)
     data = _load_yaml(path, "batch")
     if not isinstance(data, dict):
@@ -252,11 +295,13 @@ def load_batch(path: str | Path, seeds: tuple[int, int] | None = None) -> Batch:
             f"{excerpt(unknown[0])}: unknown key. Valid keys of a batch file: name, experiments, grid, claims, samples."
         )
     samples = data.get("samples")
-    if samples is not None and (not isinstance(samples, dict) or set(samples) - {"discovery", "replication"}):
+    if samples is not None and (not isinstance(samples, dict) or set(samples) - {"discovery", "replication", "grow"}):
         raise SteerError(
-            "samples: expected {discovery: {from: A, to: B}, replication: {from: C, to: D}} (disjoint ranges)."
+            "samples: expected {discovery: {from: A, to: B}, replication: {from: C, to: D}} (disjoint ranges), "
+            "and optionally grow: [2, 4]."
         )
     samples = samples or {}
+    grow = _grow_steps(samples.get("grow"))
     discovery = _sample(samples["discovery"], "samples.discovery") if "discovery" in samples else None
     replication = _sample(samples["replication"], "samples.replication") if "replication" in samples else None
     if replication is not None and discovery is None:
@@ -290,16 +335,16 @@ def load_batch(path: str | Path, seeds: tuple[int, int] | None = None) -> Batch:
         return exps
 
     if seeds is not None:  # --seeds: this sample alone
-        exps = draw(Shift(seeds[0] - start, *seeds))
+        exps = draw(Shift(seeds[0] - start, *seeds, factor))
         _inside(exps, *seeds, "--seeds")
         discovery, replication = seeds, None
     else:
-        exps = draw(None)
+        exps = draw(None if factor == 1 else Shift(0, *(discovery or (0, MAX_SEED)), factor))
         if discovery is not None:
             _inside(exps, *discovery, "discovery")
     again: list[Experiment] = []
     if replication is not None:
-        again = draw(Shift(replication[0] - start, *replication))
+        again = draw(Shift(replication[0] - start, *replication, factor))
         _inside(again, *replication, "replication")
     if not exps:
         raise SteerError("batch: no experiments; give `experiments:` and/or `grid:`.")
@@ -321,7 +366,10 @@ def load_batch(path: str | Path, seeds: tuple[int, int] | None = None) -> Batch:
     drawn = {"discovery": list(discovery) if discovery else None}
     if replication is not None:
         drawn["replication"] = list(replication)
-    return Batch(name or stem, tuple(exps), claims, tuple(again), drawn)
+    if factor == 1:
+        for step in grow:  # every size a claim may grow to is checked now, before anything runs
+            load_batch(path, seeds, step)
+    return Batch(name or stem, tuple(exps), claims, tuple(again), drawn, grow, path, seeds, factor)
 
 
 def run_batch(
@@ -343,42 +391,76 @@ def run_batch(
     """
     check_executor(executor, address)
     sessions: dict[tuple[Any, ...], Session] = {}
-    plans = []
-    runs = [(exp, exp.name) for exp in batch.experiments]
-    runs += [(exp, f"{REPLICATION}/{exp.name}") for exp in batch.replication]
-    for exp, folder in runs:
-        key = (exp.spec.checkpoint, exp.spec.distribution_mode)
-        try:
-            if key not in sessions:
-                sessions[key] = open_session(exp.spec)
-            plans.append((exp, folder, sessions[key], STUDIES[exp.command].plan(exp.spec, sessions[key])))
-        except SteerError as e:
-            raise SteerError(f"experiment {folder!r} ({exp.command}): {e}") from None
-    out = prepare_out_dir(out)
-    index = []
-    with started(executor, address):
+
+    def plan_all(b: Batch, names: set[str] | None = None) -> list[tuple[Experiment, str, Session, Any]]:
+        """Every experiment of `b` (or those named), on both samples, planned before any runs."""
+        runs = [(exp, exp.name) for exp in b.experiments] + [
+            (exp, f"{REPLICATION}/{exp.name}") for exp in b.replication
+        ]
+        plans = []
+        for exp, folder in runs:
+            if names is not None and exp.name not in names:
+                continue
+            key = (exp.spec.checkpoint, exp.spec.distribution_mode)
+            try:
+                if key not in sessions:
+                    sessions[key] = open_session(exp.spec)
+                plans.append((exp, folder, sessions[key], STUDIES[exp.command].plan(exp.spec, sessions[key])))
+            except SteerError as e:
+                raise SteerError(f"experiment {folder!r} ({exp.command}): {e}") from None
+        return plans
+
+    index: dict[str, dict[str, Any]] = {}
+
+    def run_all(plans: list[tuple[Experiment, str, Session, Any]], factor: int) -> None:
         for exp, folder, session, plan in plans:
             if on_start:
                 on_start(exp if folder == exp.name else Experiment(folder, exp.command, exp.spec))
             study = STUDIES[exp.command]
+            # A study whose run identity holds its seeds (transfer, probe) cannot resume a larger sample: in a batch
+            # that grows, its folder may hold the grown run of an earlier invocation, so it is computed afresh.
+            again = force or (not study.grows and bool(batch.grow))
             with progress(folder, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
                 report = run_study(
-                    study, exp.spec, session, out / folder, tick, force, workers, plan, executor, address
+                    study, exp.spec, session, out / folder, tick, again, workers, plan, executor, address
                 )
-            index.append(
-                {
-                    "name": exp.name,
-                    "command": exp.command,
-                    "folder": folder,
-                    "sample": REPLICATION if folder != exp.name else "discovery",
-                    "reused_cells": report.get("reused_cells", 0),
-                }
-            )
-    result: dict[str, Any] = {"batch": batch.name, "samples": batch.samples, "experiments": index}
-    if batch.claims:
+            index[folder] = {
+                "name": exp.name,
+                "command": exp.command,
+                "folder": folder,
+                "sample": REPLICATION if folder != exp.name else "discovery",
+                "factor": factor,
+                "reused_cells": report.get("reused_cells", 0),
+            }
+
+    first_plans = plan_all(batch)
+    out = prepare_out_dir(out)
+    result: dict[str, Any] = {"batch": batch.name, "samples": batch.samples}
+
+    def judge() -> list[dict[str, Any]]:
         rows = evaluate(batch.claims, out)
-        if batch.replication:
-            rows = replicated(rows, evaluate(batch.claims, out / REPLICATION))
+        return replicated(rows, evaluate(batch.claims, out / REPLICATION)) if batch.replication else rows
+
+    with started(executor, address):
+        run_all(first_plans, batch.factor)
+        rows = judge() if batch.claims else []
+        rounds = []
+        for factor in batch.grow if batch.claims else ():
+            weak = [c for c, r in zip(batch.claims, rows, strict=True) if r["verdict"] == "underpowered"]
+            if not weak:
+                break
+            names = set().union(*(claim_experiments(c) for c in weak))
+            assert batch.path is not None
+            run_all(plan_all(load_batch(batch.path, batch.seeds, factor), names), factor)
+            rows = judge()
+            rounds.append({"factor": factor, "claims": [c.id for c in weak], "experiments": sorted(names)})
+    result["experiments"] = list(index.values())
+    if batch.grow:
+        result["growth"] = {"steps": list(batch.grow), "rule": GROWTH_RULE, "rounds": rounds}
+    if batch.claims:
+        grown = {e["name"]: e["factor"] for e in index.values()}
+        for claim, row in zip(batch.claims, rows, strict=True):
+            row["sample_factor"] = max(grown.get(n, 1) for n in claim_experiments(claim))
         result["claims"] = rows
         atomic_write_json(out / "claims.json", rows)
         first = next(iter(sessions.values()))
@@ -391,6 +473,9 @@ def run_batch(
                 "their own rules); it holds or fails only when both samples say so, and one holding while the "
                 "other fails is 'does not replicate'. Pooled: every maze of both samples."
             )
+        if batch.grow:
+            grew = "; ".join(f"x{r['factor']}: {', '.join(r['experiments'])}" for r in rounds) or "none was needed"
+            samples += f" {GROWTH_RULE} Steps {batch.grow}; grown: {grew}."
         header = (
             f"# {batch.name}: claims and verdicts\n\nEach row: the post's sentence, the setting run, the "
             "criterion written in the batch file before the run, the measured effect over mazes (95% "
@@ -405,3 +490,15 @@ def run_batch(
         write_summary_html(out, rows, batch.name, {**first.checkpoint.provenance(), "mode": first.mode})
     atomic_write_json(out / "batch.json", result)
     return result
+
+
+def claim_experiments(claim: Claim) -> set[str]:
+    """The experiments a claim reads: its measure's, its control's, its precondition's and a versus' other one."""
+    names = {claim.measure["experiment"]}
+    if claim.control:
+        names.add(claim.control["experiment"])
+    if claim.precondition:
+        names.add(claim.precondition["measure"]["experiment"])
+    if claim.measure.get("kind") == "versus":
+        names.add(claim.measure["minus"]["experiment"])
+    return names

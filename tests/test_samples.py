@@ -193,3 +193,89 @@ def test_the_reproduce_batch_draws_its_replication_by_the_same_rules(easy: MazeR
     size = lambda seeds: [easy.level(s).maze_dim for s in seeds]  # noqa: E731
     assert size(transfer.spec.seeds) == size(moved.spec.seeds) == [3, 3, 3, 5, 9, 9, 9, 11, 11, 11, 13, 13, 13]
     assert pairs["cheese-seed0"][1].spec.seeds == (0,)  # an illustration keeps its maze
+
+
+def test_an_underpowered_claim_grows_its_experiments_on_both_samples_by_the_stated_steps(tmp_path: Path) -> None:
+    path = _batch(tmp_path, {**SAMPLES, "grow": [2]}, expect=None)  # 8 mazes with a decision square
+    data = yaml.safe_load(path.read_text())
+    data["claims"][0]["criterion"] = {"below": -0.3, "precision": 0.001}  # no 16 mazes are that precise
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    result = run("batch", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    disc = json.loads((out / "minus" / "metrics.json").read_text())
+    rep = json.loads((out / "replication" / "minus" / "metrics.json").read_text())
+    with_ds = [s for s in range(100) if MazeRenderer("easy").level(s).decision_square() is not None]
+    assert [m["seed"] for m in disc["mazes"]] == with_ds[:16] and len(rep["mazes"]) == 16  # the same rule, twice
+    assert disc["reused_cells"] == 8  # the first eight mazes were computed once
+    pic = json.loads((out / "pic" / "metrics.json").read_text())
+    assert len(pic["mazes"]) == 1  # an experiment no underpowered claim reads does not grow
+    (row,) = json.loads((out / "claims.json").read_text())
+    assert row["verdict"] == "underpowered" and row["sample_factor"] == 2
+    assert row["discovery"]["measured"]["n"] == 16
+    growth = json.loads((out / "batch.json").read_text())["growth"]
+    assert growth["steps"] == [2] and growth["rounds"] == [
+        {"factor": 2, "claims": ["cheese"], "experiments": ["minus"]}
+    ]
+    assert "grown to 2x their mazes" in (out / "summary.md").read_text()
+
+
+def test_a_claim_precise_enough_grows_nothing(tmp_path: Path) -> None:
+    path = _batch(tmp_path, {**SAMPLES, "grow": [2, 4]}, seeds={"from": 0, "to": 5}, expect=None)
+    out = tmp_path / "out"
+    assert run("batch", path, "--out", out).exit_code == 0
+    assert json.loads((out / "batch.json").read_text())["growth"]["rounds"] == []
+    assert len(json.loads((out / "minus" / "metrics.json").read_text())["mazes"]) == 6
+
+
+@pytest.mark.parametrize(
+    ("grow", "message"),
+    [([1, 2], "samples.grow: [1, 2] is not a list of increasing whole factors"), ([4, 2], "increasing"), (3, "grow")],
+)
+def test_bad_growth_steps_are_refused(tmp_path: Path, grow, message) -> None:
+    out = tmp_path / "out"
+    result = run("batch", _batch(tmp_path, {**SAMPLES, "grow": grow}), "--out", out)
+    assert result.exit_code == 2 and message in result.output and not out.exists()
+
+
+def test_growth_that_would_leave_its_sample_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    samples = {"discovery": {"from": 0, "to": 9}, "replication": {"from": 300, "to": 399}, "grow": [2]}
+    out = tmp_path / "out"
+    result = run("batch", _batch(tmp_path, samples, seeds={"from": 0, "to": 5}), "--out", out)
+    assert result.exit_code == 2 and "made 2 times longer runs past 9" in result.output and not out.exists()
+
+
+def test_a_grown_batch_runs_again_when_a_transfer_matrix_grew(tmp_path: Path) -> None:
+    # A transfer run is its whole set of mazes, so the grown matrix replaced the first one; running the batch
+    # again must not find "a different run" in that folder.
+    data = {
+        "name": "t",
+        "samples": {**SAMPLES, "grow": [2]},
+        "experiments": [
+            {
+                "name": "tr",
+                "command": "transfer",
+                "spec": {
+                    "seeds": {"from": 0, "count": 3, "where": {"decision_square": True}},
+                    "vector": {"kind": "cheese"},
+                    "coeff": -1,
+                },
+            }
+        ],
+        "claims": [
+            {
+                "id": "own",
+                "post": "A maze's own cheese vector steers it.",
+                "setting": "3 mazes",
+                "measure": {"experiment": "tr", "metric": "p_cheese_ds", "kind": "change", "pairs": "own"},
+                "criterion": {"below": -0.3, "precision": 0.0001, "min_n": 2},
+            }
+        ],
+    }
+    path = tmp_path / "batch.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    for _ in range(2):
+        result = run("batch", path, "--out", out)
+        assert result.exit_code == 0, result.output
+        assert len(json.loads((out / "tr" / "metrics.json").read_text())["sources"]) == 6

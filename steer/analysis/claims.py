@@ -563,6 +563,8 @@ def measured_text(r: dict[str, Any]) -> str:
 
 def _verdict_cell(r: dict[str, Any]) -> str:
     text = f"**{r['verdict']}**" + (f" ({r['why']})" if r["why"] else "")
+    if r.get("sample_factor", 1) > 1:
+        text += f"; its experiments grown to {r['sample_factor']}x their mazes"
     return text + (f" — expected {r['expect']}" if not r["as_expected"] else "")
 
 
