@@ -3,7 +3,8 @@
     python -m steer.report.headline outputs/reproduce/claims.json     # after `make reproduce`; or `make results`
 
 rewrites the block between `<!-- claims:start -->` and `<!-- claims:end -->` in README.md and keeps a copy of
-the claims it came from in docs/claims.json; `tests/test_headline.py` checks that the two agree.
+the claims it came from in docs/claims.json (without the per-maze values, which stay in the run's claims.json);
+`tests/test_headline.py` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ def block_of(text: str) -> str:
     return text.split(START)[1].split(END)[0].strip()
 
 
+def _slim(value: Any) -> Any:
+    """The claims without their per-maze values (the run folder's claims.json keeps them): what the table and a
+    reader of the docs need, a small file to commit."""
+    if isinstance(value, dict):
+        return {k: _slim(v) for k, v in value.items() if k != "per_maze"}
+    if isinstance(value, list):
+        return [_slim(v) for v in value]
+    return value
+
+
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m steer.report.headline CLAIMS_JSON", file=sys.stderr)
@@ -73,7 +84,7 @@ def main(argv: Sequence[str]) -> int:
     rows = json.loads(Path(argv[0]).read_text())
     readme, snapshot = Path("README.md"), Path("docs/claims.json")
     atomic_write_bytes(readme, replace_block(readme.read_text(), headline_table(rows)).encode())
-    atomic_write_bytes(snapshot, (json.dumps(rows, indent=1, ensure_ascii=False) + "\n").encode())
+    atomic_write_bytes(snapshot, (json.dumps(_slim(rows), indent=1, ensure_ascii=False) + "\n").encode())
     print(f"{readme}: the headline table from {argv[0]} ({len(rows)} claims); a copy in {snapshot}")
     return 0
 
