@@ -284,44 +284,47 @@ def measure(reports: dict[str, dict[str, Any]], m: dict[str, Any]) -> dict[str, 
         before = np.array([o for _, o, _ in keyed], dtype=np.float64)
         after = np.array([p for _, _, p in keyed], dtype=np.float64)
         scale = m.get("scale", "raw")
-        if scale == "headroom":
-            # the share of the room in the direction moved (Marx and Cummings' normalised change): a gain over the
-            # room above, a loss over the room below, so a maze a hair under 1 that slips by 1e-5 counts -1e-5/0.99
-            # and not -1 (a gain over the room above alone explodes there). In [-1, 1]; unmoved mazes 0.
-            change = after - before
-            room = np.where(change > 0, 1.0 - before, before)
-            gained = np.divide(change, room, out=np.zeros_like(change), where=room > 0)
-            out = _summary(gained, wilcoxon_p(gained, np.zeros_like(gained)), paired=True)
-        elif scale == "logit":
-            lo, hi = np.clip(before, LOGIT_CLIP, 1 - LOGIT_CLIP), np.clip(after, LOGIT_CLIP, 1 - LOGIT_CLIP)
-            odds = spc.logit(hi) - spc.logit(lo)
-            out = _summary(odds, wilcoxon_p(odds, np.zeros_like(odds)), paired=True)
-        else:
-            out = _summary(after - before, wilcoxon_p(after, before), paired=True)
+        changes = _on_scale(before, after, scale)
+        pairs = [k for k, _, _ in keyed] if "pairs" in m else None
+        out = _summary(changes, wilcoxon_p(changes, np.zeros_like(changes)), paired=True, pairs=pairs)
         if scale != "raw":
             out["scale"] = scale
-        return _two_way(out, [k for k, _, _ in keyed]) if "pairs" in m else out
+        return out
     kept = [(k, v) for k, v in values.items() if v is not None]
-    out = _summary(np.array([v for _, v in kept], dtype=np.float64), None)
-    return _two_way(out, [k for k, _ in kept]) if "pairs" in m else out
+    pairs = [k for k, _ in kept] if "pairs" in m else None
+    return _summary(np.array([v for _, v in kept], dtype=np.float64), None, pairs=pairs)
 
 
-def _two_way(result: dict[str, Any], keys: list[tuple[int, int]]) -> dict[str, Any]:
-    """A transfer measure's intervals from the two-way cluster bootstrap over its source and target mazes."""
-    if result["n"] < 2:
-        return result
-    mean_ci, median_ci = two_way_intervals(np.array(result["per_maze"]), [k[0] for k in keys], [k[1] for k in keys])
-    sources, targets = len({k[0] for k in keys}), len({k[1] for k in keys})
-    return {
-        **result,
-        "mean_ci": mean_ci,
-        "median_ci": median_ci,
-        "interval": f"two-way cluster bootstrap over {sources} source and {targets} target mazes",
-    }
+def _on_scale(before: np.ndarray, after: np.ndarray, scale: str) -> np.ndarray:
+    """Each maze's change on the measure's scale (SCALES)."""
+    if scale == "headroom":
+        # the share of the room in the direction moved (Marx and Cummings' normalised change): a gain over the
+        # room above, a loss over the room below, so a maze a hair under 1 that slips by 1e-5 counts -1e-5/0.99
+        # and not -1 (a gain over the room above alone explodes there). In [-1, 1]; unmoved mazes 0.
+        change = after - before
+        room = np.where(change > 0, 1.0 - before, before)
+        return np.divide(change, room, out=np.zeros_like(change), where=room > 0)
+    if scale == "logit":
+        lo, hi = np.clip(before, LOGIT_CLIP, 1 - LOGIT_CLIP), np.clip(after, LOGIT_CLIP, 1 - LOGIT_CLIP)
+        return spc.logit(hi) - spc.logit(lo)
+    return after - before
 
 
-def _summary(x: np.ndarray, p: float | None, paired: bool = False, what: str | None = None) -> dict[str, Any]:
-    mean_ci, median_ci, method = bca_intervals(x)
+def _summary(
+    x: np.ndarray,
+    p: float | None,
+    paired: bool = False,
+    what: str | None = None,
+    pairs: list[tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """describe() of the values with the claims' intervals: BCa, or for transfer `pairs` (source, target) the
+    two-way cluster bootstrap over source and target mazes, since pairs that share a maze are not independent."""
+    if pairs is not None and len(x) >= 2:
+        mean_ci, median_ci = two_way_intervals(x, [k[0] for k in pairs], [k[1] for k in pairs])
+        sources, targets = len({k[0] for k in pairs}), len({k[1] for k in pairs})
+        method = f"two-way cluster bootstrap over {sources} source and {targets} target mazes"
+    else:
+        mean_ci, median_ci, method = bca_intervals(x)
     out = {
         **describe(list(x), intervals=False),
         "mean_ci": mean_ci,
