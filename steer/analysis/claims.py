@@ -554,6 +554,18 @@ def multiplicity_text(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def two_samples(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the rows were judged on a discovery and a replication sample (`replicated`)."""
+    return bool(rows) and "replication" in rows[0]
+
+
+def multiplicity_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """`multiplicity_text` of the batch, or of each sample where the rows hold two."""
+    if two_samples(rows):
+        return [f"{n.capitalize()} sample. " + multiplicity_text([{**r, **r[n]} for r in rows]) for n in SAMPLES]
+    return [multiplicity_text(rows)]
+
+
 def measured_text(r: dict[str, Any]) -> str:
     """The measurement, its Holm-adjusted p where it has a paired test, and the minimum detectable effect."""
     extra = []
@@ -580,7 +592,7 @@ def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    two = bool(rows) and "replication" in rows[0]
+    two = two_samples(rows)
     names = ["claim (the post)", "setting", "criterion (set before the run)"]
     if two:
         names += ["discovery", "replication", "pooled", "control (discovery)", "verdict"]
@@ -607,11 +619,8 @@ def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
         lines.append("| " + " | ".join(cell(x) for x in [*first, *rest, _verdict_cell(r)]) + " |")
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "."]
-    if two:
-        for name in SAMPLES:
-            lines += ["", f"{name.capitalize()} sample. " + multiplicity_text([{**r, **r[name]} for r in rows])]
-    else:
-        lines += ["", multiplicity_text(rows)]
+    for line in multiplicity_lines(rows):
+        lines += ["", line]
     return "\n".join(lines) + "\n"
 
 

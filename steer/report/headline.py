@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.claims import SAMPLES, VERDICTS, multiplicity_text
+from steer.analysis.claims import VERDICTS, multiplicity_lines, two_samples
 from steer.errors import SteerError
 from steer.io import atomic_write_bytes
 
@@ -29,7 +29,7 @@ def _cell(text: str) -> str:
 def headline_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """One line per claim: the post's sentence, the verdict, what each sample measured and the fractions of its
     mazes moved the claimed way and the opposite way, the criterion; then the counts and the multiplicity."""
-    two = bool(rows) and "replication" in rows[0]
+    two = two_samples(list(rows))
     samples = ["discovery sample", "replication sample"] if two else ["measured (95% CI, n)", "mazes moved"]
     lines = [
         f"| claim (the post) | verdict | {' | '.join(samples)} | criterion (set before the run) |",
@@ -45,11 +45,9 @@ def headline_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append("| " + " | ".join(_cell(x) for x in (claim, verdict, *measured, r["criterion"])) + " |")
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" ({len(rows)} claims)."]
-    if two:
-        for name in SAMPLES:
-            lines += ["", f"{name.capitalize()} sample. " + multiplicity_text([{**r, **r[name]} for r in rows])]
-    elif any("wilcoxon_p_holm" in r for r in rows):
-        lines += ["", multiplicity_text(list(rows))]
+    if two or any("wilcoxon_p_holm" in r for r in rows):  # rows from before Holm have no such line
+        for line in multiplicity_lines(list(rows)):
+            lines += ["", line]
     return "\n".join(lines)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from steer.analysis.claims import SAMPLES, measured_text, multiplicity_text
+from steer.analysis.claims import SAMPLES, measured_text, multiplicity_lines, two_samples
 from steer.analysis.metrics import METRICS
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_bytes, inside
@@ -389,12 +389,8 @@ def write_summary_html(out: Path, rows: Sequence[Mapping[str, Any]], batch: str,
             checkpoint=checkpoint,
             claims=claims,
             counts=counts,
-            two_samples=bool(rows) and "replication" in rows[0],
-            multiplicity=(
-                [f"{n.capitalize()} sample. " + multiplicity_text([{**r, **r[n]} for r in rows]) for n in SAMPLES]
-                if rows and "replication" in rows[0]
-                else [multiplicity_text(list(rows))]
-            ),
+            two_samples=two_samples(list(rows)),
+            multiplicity=multiplicity_lines(list(rows)),
             reports=reports,
             legend=LEGEND,
         )
