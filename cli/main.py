@@ -19,6 +19,7 @@ from rich.markup import escape
 from steer.analysis.claims import junit as claims_junit
 from steer.errors import SteerError, printable
 from steer.io import atomic_write_bytes
+from steer.net.compiled import describe
 from steer.run.cores import use_free_cores
 from steer.run.executors import check_executor
 from steer.run.progress import progress
@@ -142,6 +143,7 @@ def _study_command(study: Study) -> Callable[..., None]:
                     address=address,
                 )
             _report_skipped(report)
+            err.print(describe(session.policy), highlight=False, soft_wrap=True)
             for line in study.summary(report):
                 out.print(line, highlight=False, soft_wrap=True)
             *figures, report_name = study.listing(report)
@@ -222,6 +224,34 @@ def batch(
                 highlight=False,
             )
             raise typer.Exit(1)
+
+
+@app.command("tune")
+def tune(
+    checkpoint: CkptOpt = None,
+    again: Annotated[bool, typer.Option("--again", help="Remove this machine's packages and choice first.")] = False,
+) -> None:
+    """Compile the network's units for this CPU, check them against eager bit for bit, keep the faster path."""
+    from steer.net import checkpoints, compiled
+    from steer.run.tuning import tune_here
+
+    with _user_errors():
+        if again:
+            compiled.clear()
+        policy = checkpoints.load(checkpoint).policy
+        out.print(
+            f"tuning in {compiled.package_dir()} (packages are built once per torch version and CPU)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        choice = tune_here(policy, log=lambda line: err.print(line, highlight=False))
+        out.print(
+            f"eager {choice.eager_gflops:.0f} GFLOP/s, compiled units {choice.compiled_gflops:.0f} GFLOP/s on one "
+            f"thread ({choice.cpu}, {choice.isa}): chose {choice.path} ({choice.why})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        out.print(describe(policy), highlight=False, soft_wrap=True)
 
 
 @app.command("report")

@@ -28,6 +28,7 @@ import torch
 
 from steer.errors import SteerError, excerpt
 from steer.io import create_temp, sha256_file
+from steer.net import compiled
 from steer.net.policy import ImpalaPolicy
 
 DEFAULT_CHECKPOINT = "maze-rr5-easy-160M"
@@ -379,6 +380,8 @@ def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu", allow_p
     policy.eval().to(device=device, memory_format=torch.channels_last)
     for p in policy.parameters():
         p.requires_grad_(False)
+    # The compiled units where `steer tune` chose them on this machine (bit-identical to eager), else eager.
+    compiled.attach(policy, device)
     if known is not None:
         name, mode, source = known.name, known.mode, "registry"
     else:

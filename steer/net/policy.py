@@ -53,6 +53,21 @@ class Embedder(nn.Module):
 
 
 @dataclass(frozen=True)
+class FusedUnit:
+    """A run of sites computed by one function (`steer.net.compiled`): from `input`'s value to `outputs`.
+
+    `first` is the unit's first site; its last output is its last site. The policy runs it in place of those
+    sites when nothing needs what lies between them (no hook, no kept value), and eagerly otherwise.
+    """
+
+    first: str
+    outputs: tuple[str, ...]
+    input: str
+    in_shape: tuple[int, ...]
+    fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+
+
+@dataclass(frozen=True)
 class Site:
     """One named intermediate: `fn` maps the values of `inputs` (earlier sites) to this site's value."""
 
@@ -73,6 +88,7 @@ class ImpalaPolicy(nn.Module):
         self.sites: tuple[Site, ...] = tuple(self._build_sites())
         self._index = {s.name: i for i, s in enumerate(self.sites)}
         self._hooks: dict[str, list[Hook]] = {}
+        self._units: dict[int, tuple[int, FusedUnit]] = {}  # first site's index -> (last site's index, unit)
 
     def _build_sites(self) -> list[Site]:
         sites: list[Site] = []
@@ -138,6 +154,46 @@ class ImpalaPolicy(nn.Module):
 
         return remove
 
+    # -- compiled units -------------------------------------------------------------------------------
+
+    def use_units(self, units: list[FusedUnit]) -> None:
+        """Run these units in place of their sites where nothing needs their insides (an empty list: eager)."""
+        self._units = {self._index[u.first]: (self._index[u.outputs[-1]], u) for u in units}
+
+    @property
+    def fused_units(self) -> list[FusedUnit]:
+        return [u for _, u in self._units.values()]
+
+    def _unit_at(
+        self,
+        i: int,
+        last: int,
+        env: Mapping[str, torch.Tensor],
+        given: Mapping[str, torch.Tensor],
+        keep: frozenset[str] | None,
+    ) -> tuple[int, FusedUnit] | None:
+        """The unit starting at site `i` if it may replace sites i..its last here: it ends within the pass, no
+        site of it was given, hooked or kept (but its outputs), and its input has the shape, dtype and
+        channels-last layout it was compiled for."""
+        found = self._units.get(i)
+        if found is None or keep is None or found[0] > last:
+            return None
+        end, unit = found
+        inner = {s.name for s in self.sites[i : end + 1]}
+        if inner & given.keys() or (inner - set(unit.outputs)) & (keep | self._hooks.keys()):
+            return None
+        x = env.get(unit.input)
+        if (
+            x is None
+            or x.device.type != "cpu"
+            or x.dtype != torch.float32
+            or tuple(x.shape[1:]) != unit.in_shape
+            or x.shape[0] == 0
+            or not x.is_contiguous(memory_format=torch.channels_last)
+        ):
+            return None
+        return found
+
     # -- forward ----------------------------------------------------------------------------------
 
     def run(
@@ -157,16 +213,29 @@ class ImpalaPolicy(nn.Module):
         env = dict(values)
         first = self._index[start] if start is not None else 0
         last = self._index[stop] if stop is not None else len(self.sites) - 1
-        for site in self.sites[first : last + 1]:
-            out = env[site.name] if site.name in values else site.fn(*(env[i] for i in site.inputs))
-            for hook in self._hooks.get(site.name, ()):
-                replaced = hook(out)
-                if replaced is not None:
-                    out = replaced
-            env[site.name] = out
+        i = first
+        while i <= last:
+            fused = self._unit_at(i, last, env, values, keep) if self._units else None
+            if fused is not None:
+                end, unit = fused
+                for name, out in zip(unit.outputs, unit.fn(env[unit.input]), strict=True):
+                    env[name] = self._hooked(name, out)
+                i = end + 1
+                continue
+            site = self.sites[i]
+            out = env[site.name] if site.name in values else site.fn(*(env[k] for k in site.inputs))
+            env[site.name] = self._hooked(site.name, out)
+            i += 1
         if keep is None:
             return env
         return {k: v for k, v in env.items() if k in keep or k in values}
+
+    def _hooked(self, name: str, out: torch.Tensor) -> torch.Tensor:
+        for hook in self._hooks.get(name, ()):
+            replaced = hook(out)
+            if replaced is not None:
+                out = replaced
+        return out
 
     def activation_shape(self, name: str) -> torch.Size:
         """One observation's activation shape at a hook point (from one probe pass, cached)."""

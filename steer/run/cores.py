@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from steer.net.compiled import cpu_model
+
 
 def usable_cores() -> int:
     """The cores this process may run on (a container's or taskset's share, not the host's)."""
@@ -31,21 +33,6 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def cpu_model() -> str:
-    """The CPU's model name, family and model numbers (from /proc/cpuinfo), e.g. "AMD EPYC (family 25 model 17)"."""
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = fields.get("model name") or platform.processor() or platform.machine()
-    if "cpu family" in fields and "model" in fields:
-        name += f" (family {fields['cpu family']} model {fields['model']})"
-    return name
 
 
 def machine() -> dict[str, str | int]:

@@ -120,7 +120,11 @@ def provenance(session: Session, layer: str) -> dict[str, Any]:
         "distribution_mode_source": session.mode_source,
         "layer": layer,
         # the driver's CPU and kernels: numbers agree across machines only within docs/reproducibility.md's tolerance
-        "machine": {k: v for k, v in machine().items() if k != "cores"},
+        "machine": {
+            **{k: v for k, v in machine().items() if k != "cores"},
+            # which way the network ran: bit-identical either way (steer.net.compiled), named for the record
+            "network": "compiled" if session.policy.fused_units else "eager",
+        },
         "versions": {
             "steer": __version__,
             "python": platform.python_version(),
