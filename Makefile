@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune
 
 # pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
@@ -72,6 +72,11 @@ reproduce: install
 # Only the README's table and docs/claims.json, from the last make reproduce.
 results: install
 	$(BIN)/python -m steer.report.headline outputs/reproduce/claims.json
+
+# Compile the network's units for this CPU (once per machine), check them bit for bit against eager, keep the
+# faster exact path; make bench runs it first.
+tune: install
+	$(BIN)/steer tune
 
 bench: install
 	$(BIN)/python benchmarks/bench.py

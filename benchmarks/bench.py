@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 from bound import bound_rows, physical_figures
+from execution import rows as execution_rows
+from execution import side_by_side, start_costs, tune_figures, unit_rates
 from shared_machine import shared_machine_figures, shared_rows
 from timing import timed
 
@@ -249,6 +251,12 @@ def main() -> None:
         "repeats": repeats,
         "allocator_tuned": allocator,
     }
+    # First the network's path on this machine (steer tune: built once, checked against eager, timed); every
+    # figure below runs on the path chosen, and `paths_side_by_side` puts the eager one beside it.
+    print("steer tune (compiled units: built once per machine, checked bit for bit against eager, timed)", flush=True)
+    results["execution"] = tune_figures(ck.policy)
+    results["unit_rates"] = unit_rates(ck.policy)
+    results["start_costs_s"] = start_costs()
     # Hard seed 100 is a full 25x25 maze (337 squares); easy seed 28 a full 15x15 one (127 squares).
     results["field_hard_25x25"] = field_figures(ck, ref, "hard", 100, repeats)
     results["field_easy_15x15"] = field_figures(ck, ref, "easy", 28, repeats)
@@ -279,6 +287,7 @@ def main() -> None:
     squares = sum(len(m.open_squares()) - (m.cheese is not None) for m in levels)
     fields = {k: results[k]["squares"] for k in ("field_hard_25x25", "field_easy_15x15")}
     results["physical"] = physical_figures(ck.policy, LAYER, usable_cores(), fields, squares, len(levels))
+    results["paths_side_by_side"] = side_by_side(session, results["physical"]["bound_s"], few)
     results["dose_response_20_ts_50_seeds"] = dose_response_s(few)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
@@ -386,7 +395,7 @@ def print_table(r: dict[str, Any]) -> None:
                 f"{e['server_median_ms']:.0f} ms; goal <= 150 ms",
             )
         )
-    rows += bound_rows(r) + shared_rows(r)
+    rows += bound_rows(r) + shared_rows(r) + execution_rows(r)
     if "dose_response_20_ts_50_seeds" in r:
         dose = r["dose_response_20_ts_50_seeds"]
         rows.append(

@@ -20,22 +20,63 @@ metrics → files):
     steer.STUDIES, steer.METRICS, steer.VECTOR_KINDS                   # the registries
 """
 
-from steer.analysis.metrics import METRICS, Metric, describe, maze_metrics, summarize
-from steer.errors import SteerError
-from steer.maze.env import MazeRenderer
-from steer.maze.layout import Maze
-from steer.net.checkpoints import Checkpoint
-from steer.net.checkpoints import load as load_checkpoint
-from steer.net.vectors import KINDS as VECTOR_KINDS
-from steer.net.vectors import PairSpec, SteeringVector, VectorKind, compute_vector
-from steer.net.vfield import FieldInputs, VectorField, vector_field, vector_fields
-from steer.run.runner import run_study
-from steer.run.session import Session, open_session
-from steer.run.specs import Spec, load_spec
-from steer.run.study import Report, Study
-from steer.run.vector_plan import VectorPlan, plan_vector
-from steer.studies import STUDIES, run_spec, study_for
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from steer.version import __version__
+
+# Names are imported when first used (PEP 562): `import steer` and every worker process that imports a submodule
+# would otherwise load every study, scikit-learn and scipy.stats first (about a second per process).
+_WHERE: dict[str, tuple[str, str]] = {
+    "METRICS": ("steer.analysis.metrics", "METRICS"),
+    "Metric": ("steer.analysis.metrics", "Metric"),
+    "describe": ("steer.analysis.metrics", "describe"),
+    "maze_metrics": ("steer.analysis.metrics", "maze_metrics"),
+    "summarize": ("steer.analysis.metrics", "summarize"),
+    "SteerError": ("steer.errors", "SteerError"),
+    "MazeRenderer": ("steer.maze.env", "MazeRenderer"),
+    "Maze": ("steer.maze.layout", "Maze"),
+    "Checkpoint": ("steer.net.checkpoints", "Checkpoint"),
+    "load_checkpoint": ("steer.net.checkpoints", "load"),
+    "VECTOR_KINDS": ("steer.net.vectors", "KINDS"),
+    "PairSpec": ("steer.net.vectors", "PairSpec"),
+    "SteeringVector": ("steer.net.vectors", "SteeringVector"),
+    "VectorKind": ("steer.net.vectors", "VectorKind"),
+    "compute_vector": ("steer.net.vectors", "compute_vector"),
+    "FieldInputs": ("steer.net.vfield", "FieldInputs"),
+    "VectorField": ("steer.net.vfield", "VectorField"),
+    "vector_field": ("steer.net.vfield", "vector_field"),
+    "vector_fields": ("steer.net.vfield", "vector_fields"),
+    "run_study": ("steer.run.runner", "run_study"),
+    "Session": ("steer.run.session", "Session"),
+    "open_session": ("steer.run.session", "open_session"),
+    "Spec": ("steer.run.specs", "Spec"),
+    "load_spec": ("steer.run.specs", "load_spec"),
+    "Report": ("steer.run.study", "Report"),
+    "Study": ("steer.run.study", "Study"),
+    "VectorPlan": ("steer.run.vector_plan", "VectorPlan"),
+    "plan_vector": ("steer.run.vector_plan", "plan_vector"),
+    "STUDIES": ("steer.studies", "STUDIES"),
+    "run_spec": ("steer.studies", "run_spec"),
+    "study_for": ("steer.studies", "study_for"),
+}
+
+if TYPE_CHECKING:  # the names, for type checkers and editors
+    from steer.analysis.metrics import METRICS, Metric, describe, maze_metrics, summarize
+    from steer.errors import SteerError
+    from steer.maze.env import MazeRenderer
+    from steer.maze.layout import Maze
+    from steer.net.checkpoints import Checkpoint
+    from steer.net.checkpoints import load as load_checkpoint
+    from steer.net.vectors import KINDS as VECTOR_KINDS
+    from steer.net.vectors import PairSpec, SteeringVector, VectorKind, compute_vector
+    from steer.net.vfield import FieldInputs, VectorField, vector_field, vector_fields
+    from steer.run.runner import run_study
+    from steer.run.session import Session, open_session
+    from steer.run.specs import Spec, load_spec
+    from steer.run.study import Report, Study
+    from steer.run.vector_plan import VectorPlan, plan_vector
+    from steer.studies import STUDIES, run_spec, study_for
 
 __all__ = [
     "METRICS",
@@ -71,3 +112,16 @@ __all__ = [
     "vector_field",
     "vector_fields",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'steer' has no attribute {name!r}")
+    module, attr = _WHERE[name]
+    value = getattr(import_module(module), attr)
+    globals()[name] = value  # once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

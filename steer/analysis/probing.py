@@ -17,11 +17,6 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as sstats
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from steer.analysis.stats import CONFIDENCE, METHOD, RESAMPLES, SEED
 
@@ -29,7 +24,15 @@ ALPHAS = np.logspace(-1, 6, 15)  # activations have thousands of dims and few ma
 SHUFFLE_SEED = 0
 
 
+# scikit-learn is imported where a probe is fitted: every worker process imports the study registry, and
+# scikit-learn alone took 0.4 s of a worker's start.
+
+
 def _model(kind: str) -> Any:
+    from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if kind == "continuous":
         # RidgeCV's own alpha choice is efficient leave-one-row-out; it only picks alpha, the score is GroupKFold's.
         return make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS))
@@ -40,6 +43,9 @@ def _model(kind: str) -> Any:
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, folds: int) -> np.ndarray:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GroupKFold
+
     """Predictions for every row from a probe fitted on the other folds' mazes."""
     pred = np.empty_like(y)
     with warnings.catch_warnings():  # a probe that converges slowly still scores; the score says how well
@@ -121,6 +127,8 @@ def probe(x: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, folds: in
 
 
 def _fold_scores(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, kind: str, k: int) -> list[float]:
+    from sklearn.model_selection import GroupKFold
+
     """Each held-out fold's own score (R² against that fold's mean, or accuracy)."""
     scores = []
     for _, test in GroupKFold(n_splits=k).split(y, y, groups):

@@ -28,7 +28,6 @@ from typing import Any
 import torch
 
 from steer.errors import SteerError
-from steer.report.html import write_report_html
 from steer.report.render import save_png
 from steer.run.cores import one_thread, usable_cores
 from steer.run.executors import check_executor, ray_cells, started
@@ -232,6 +231,8 @@ def run_study(
         "figures": [*cell_figures, *built.figures],
     }
     run.complete(report, name=study.report_name, figures=list(built.figures))
+    from steer.report.html import write_report_html  # the parent's alone: a worker never imports the pages' stack
+
     run.add_report(write_report_html(run.path, study.help).name)
     if not done and skipped:
         first = skipped[0]
