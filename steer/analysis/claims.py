@@ -32,7 +32,10 @@ Measurement kinds (over one value per maze):
 - value:  one number per maze (`side: patched|original` of a field metric, or a comparison metric);
 - versus: `metric` of this measure minus the same maze's value in `minus:` (another measure), e.g. both
           vectors together vs −cheese alone;
-- trend:  per maze, Spearman's rho between `coeffs:` and the patched value at each (a sweep).
+- trend:  per maze, Spearman's rho between `coeffs:` and the patched value at each (a sweep);
+- reported: a number the experiment's report states with its own interval over mazes, at the dotted `path:` of
+          a record {value, ci} (e.g. a regression coefficient with its bootstrap interval, or an accuracy gain
+          in `steer behaviour-stats`), its n at the dotted `n:` path. The verdict reads that interval.
 A change may be measured on another `scale:` (raw, headroom, logit; see SCALES) so that it does not depend on
 how near the ceiling the mazes start. Rows: `coeff:` picks a sweep's row, `layer:` a layer sweep's, `source:` a
 sub-record (`controls.random`, `controls.input_edit`, `singles.0`), `pairs: own|same_dim|other_dim` a transfer's
@@ -65,7 +68,7 @@ from steer.analysis.stats import (
 from steer.errors import SteerError, excerpt
 
 VERDICTS = ("holds", "fails", "does not replicate", "inconclusive", "underpowered", "vacuous")
-KINDS = ("change", "value", "versus", "trend")
+KINDS = ("change", "value", "versus", "trend", "reported")
 MIN_MAZES = 5
 # How a change of a probability is measured: patched - original ("raw"), the share of the room in the direction
 # moved ("headroom": a gain over 1 - original, a loss over original), or the change in log-odds (probabilities
@@ -153,6 +156,14 @@ def _check_measure(m: Any, where: str, experiments: Sequence[str]) -> None:
         raise SteerError(f"{where}.experiment: {excerpt(m.get('experiment'))} is not an experiment of this batch.")
     if m.get("kind", "change") not in KINDS:
         raise SteerError(f"{where}.kind: {excerpt(m.get('kind'))} is not one of {', '.join(KINDS)}.")
+    if m.get("kind") == "reported":
+        for key in ("path", "n"):
+            if not isinstance(m.get(key), str):
+                raise SteerError(
+                    f"{where}.{key}: missing; a reported measure names the dotted path of a {{value, ci}} record in "
+                    "the experiment's metrics.json (path:) and of its number of mazes (n:)."
+                )
+        return
     if not isinstance(m.get("metric"), str):
         raise SteerError(f"{where}.metric: missing; name a metric such as p_cheese_ds.")
     if m.get("kind") == "versus":
@@ -258,6 +269,8 @@ def measure(reports: dict[str, dict[str, Any]], m: dict[str, Any]) -> dict[str, 
     detectable effect, and `per_maze`: the values it summarises (per-maze changes for change and versus)."""
     report = reports[m["experiment"]]
     kind = m.get("kind", "change")
+    if kind == "reported":
+        return _reported(report, m)
     if kind == "trend":
         coeffs = list(m["coeffs"])
         by = [_per_maze(_rows(report, {**m, "coeff": c}), {**m, "side": "patched"}) for c in coeffs]
@@ -293,6 +306,28 @@ def measure(reports: dict[str, dict[str, Any]], m: dict[str, Any]) -> dict[str, 
     kept = [(k, v) for k, v in values.items() if v is not None]
     pairs = [k for k, _ in kept] if "pairs" in m else None
     return _summary(np.array([v for _, v in kept], dtype=np.float64), None, pairs=pairs)
+
+
+def _reported(report: dict[str, Any], m: dict[str, Any]) -> dict[str, Any]:
+    """A {value, ci} record the study computed over its mazes, as a summary the verdict can read."""
+    record, n = _get(report, m["path"]), _get(report, m["n"])
+    if not isinstance(record, dict) or not isinstance(n, int):
+        raise SteerError(
+            f"measure.path: {excerpt(m['path'])} (or n: {excerpt(m['n'])}) names no {{value, ci}} record in experiment "
+            f"{excerpt(m['experiment'])}'s metrics.json; check the path against that file."
+        )
+    value, ci = record.get("value"), record.get("ci")
+    return {
+        "n": n,
+        "mean": value,
+        "median": value,
+        "mean_ci": ci,
+        "median_ci": ci,
+        "interval": record.get("interval", "as the study reports it"),
+        "mde": None,
+        "paired": False,
+        "per_maze": [],
+    }
 
 
 def _on_scale(before: np.ndarray, after: np.ndarray, scale: str) -> np.ndarray:

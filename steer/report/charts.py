@@ -71,7 +71,9 @@ def _runs(values: Sequence[float | None]) -> list[list[int]]:
     return runs
 
 
-def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int] = (440, 300)) -> Image.Image:
+def band_chart(
+    series: BandSeries, xlabels: Sequence[str], size: tuple[int, int] = (440, 300), xtitle: str = "coefficient"
+) -> Image.Image:
     """One small chart: x at evenly spaced positions labelled `xlabels`, y auto-ranged with round ticks."""
     width, height = size
     left, right, top, bottom = 56, 14, 44, 46
@@ -103,7 +105,12 @@ def band_chart(series: BandSeries, xlabels: Sequence[str], size: tuple[int, int]
         d.text((left - 6 - d.textlength(label, font=font(11)), py(t) - 7), label, fill=TEXT_RGB, font=font(11))
     for i, label in enumerate(xlabels):
         d.text((px(i) - d.textlength(label, font=font(11)) / 2, top + plot_h + 6), label, fill=TEXT_RGB, font=font(11))
-    d.text((left + plot_w / 2 - 30, height - 18), "coefficient", fill=(90, 90, 90), font=font(11))
+    d.text(
+        (left + plot_w / 2 - d.textlength(xtitle, font=font(11)) / 2, height - 18),
+        xtitle,
+        fill=(90, 90, 90),
+        font=font(11),
+    )
     d.rectangle((left, top, width - right, top + plot_h), outline=(160, 160, 160))
     if series.baseline is not None:
         _dashed_hline(d, left, width - right, py(series.baseline), BASELINE_RGB)
@@ -130,10 +137,11 @@ def band_charts(
     footer: str = "",
     columns: int = 3,
     size: tuple[int, int] = (440, 300),
+    xtitle: str = "coefficient",
 ) -> Image.Image:
     """Small-multiple charts of several metrics against the same x positions, in rows of `columns`; `size`
     is one chart's, wider where many x labels must fit."""
-    charts = [band_chart(s, xlabels, size) for s in series]
+    charts = [band_chart(s, xlabels, size, xtitle) for s in series]
     return tile(title, charts, columns, footer=footer, gap=8, min_width=0)
 
 
@@ -200,6 +208,49 @@ def heatmap(
     _scale_bar(d, x0, y0 + n_rows * cell_h + gap + 12, limit)
     for k, line in enumerate(footer.split("\n") if footer else []):
         d.text((pad, height - pad - footer_h + 4 + 22 * k), line, fill=(90, 90, 90), font=font(13))
+    return out
+
+
+def probability_map(
+    title: str,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    counts: Sequence[Sequence[int]],
+    axis_titles: tuple[str, str],
+    footer: str = "",
+) -> Image.Image:
+    """A grid of probabilities in [0, 1]: white to dark blue, each cell with its value and its n; grey where empty."""
+    cell_w, cell_h, pad, title_h, header_h = 54, 38, 12, 34, 40
+    label_w = max([text_width(lbl, 12) for lbl in row_labels] + [40]) + 12
+    lines = footer.split("\n") if footer else []
+    texts = [text_width(title, 18), *(text_width(line, 13) for line in lines)]
+    width = int(max(2 * pad + label_w + len(col_labels) * cell_w, 2 * pad + max(texts)))
+    height = 2 * pad + title_h + header_h + len(row_labels) * cell_h + 22 * len(lines) + 8
+    out = Image.new("RGB", (width, height), BG_RGB)
+    d = ImageDraw.Draw(out)
+    d.text((pad, pad), title, fill=TEXT_RGB, font=font(18))
+    d.text(
+        (pad, pad + title_h), f"rows: {axis_titles[0]} · columns: {axis_titles[1]}", fill=(90, 90, 90), font=font(12)
+    )
+    x0, y0 = pad + label_w, pad + title_h + header_h
+    for j, label in enumerate(col_labels):
+        d.text((x0 + j * cell_w + 4, y0 - 18), label, fill=TEXT_RGB, font=font(12))
+    for i, label in enumerate(row_labels):
+        y = y0 + i * cell_h
+        d.text((pad, y + cell_h / 2 - 8), label, fill=TEXT_RGB, font=font(12))
+        for j in range(len(col_labels)):
+            v, x = values[i][j], x0 + j * cell_w
+            if v is None:
+                d.rectangle((x, y, x + cell_w - 2, y + cell_h - 2), fill=NA_RGB)
+                continue
+            shade = tuple(int(255 + (c - 255) * v) for c in NEG_RGB)
+            d.rectangle((x, y, x + cell_w - 2, y + cell_h - 2), fill=shade, outline=(200, 200, 200))
+            ink = (255, 255, 255) if v > 0.55 else TEXT_RGB
+            d.text((x + 5, y + 3), f"{v:.2f}", fill=ink, font=font(13))
+            d.text((x + 5, y + 21), f"n {counts[i][j]}", fill=ink, font=font(9))
+    for k, line in enumerate(lines):
+        d.text((pad, height - pad - 22 * len(lines) + 22 * k), line, fill=(90, 90, 90), font=font(13))
     return out
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from steer.errors import SteerError
+from steer.io import atomic_write_bytes
 from steer.report.render import save_png
 from steer.run.cores import one_thread, usable_cores
 from steer.run.executors import check_executor, ray_cells, started
@@ -221,6 +222,8 @@ def run_study(
     ]
     for name, image in built.figures.items():
         save_png(image, run.path / name)
+    for name, data in built.files.items():
+        atomic_write_bytes(run.path / name, data)
     report = {
         "command": study.name,
         "spec": spec.raw,
@@ -230,7 +233,7 @@ def run_study(
         **built.body,
         "figures": [*cell_figures, *built.figures],
     }
-    run.complete(report, name=study.report_name, figures=list(built.figures))
+    run.complete(report, name=study.report_name, figures=[*built.figures, *built.files])
     from steer.report.html import write_report_html  # the parent's alone: a worker never imports the pages' stack
 
     run.add_report(write_report_html(run.path, study.help).name)

@@ -48,6 +48,7 @@ class Report:
 
     body: dict[str, Any]
     figures: dict[str, Image.Image] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # other files drawn from all cells, e.g. a CSV table
 
 
 def _no_checks(spec: Spec) -> None:

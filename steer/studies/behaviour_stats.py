@@ -1,0 +1,363 @@
+"""`steer behaviour-stats`: which maze features decide whether the agent goes to the cheese, over many mazes.
+
+Per maze, the features of the behavioural-statistics posts (steer/maze/decision_features.py) and, per condition,
+the exact outcomes of the (square, facing) chain (steer/analysis/chain.py): P(reach the cheese within 500
+steps), P(cheese | decision square), P(visit the top-right square), the expected steps. The conditions are the
+run's checkpoint, optionally the same policy steered by a vector, and optionally other checkpoints:
+
+    seeds: {from: 0, to: 9999}
+    vector: {kind: cheese}          # optional: a steered condition beside the original
+    coeff: -1                       #   ... at this coefficient
+    checkpoints: [maze-rr5-easy-2M, maze-rr5-easy-0.75M]   # optional: one more condition per checkpoint
+    resamples: 200                  # optional: bootstrap resamples of the coefficients
+
+`features.csv` holds one row per (maze, condition); metrics.json the regressions per condition
+(steer/analysis/behaviour_stats.py) and the curves; the figures show the run's own checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from steer.analysis.behaviour_stats import (
+    ANALYSED,
+    POST_FOUR,
+    POST_FOUR_COEFFS,
+    POST_THREE,
+    analyse,
+    outside_top_right,
+)
+from steer.analysis.chain import behaviour
+from steer.analysis.metrics import BEHAVIOUR_METRICS, METRICS, describe, fmt
+from steer.errors import SteerError, excerpt
+from steer.maze.decision_features import DECISION_FEATURES, decision_features
+from steer.net import checkpoints
+from steer.net.policy import ImpalaPolicy
+from steer.net.vfield import VectorField, facing_fields, facing_inputs
+from steer.report.charts import BandSeries, IntervalSeries, band_charts, interval_rows, probability_map
+from steer.run.session import Session
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, Study
+from steer.run.vector_plan import VectorPlan, plan_vector
+
+OUTCOMES = ("p_reach_cheese", "p_cheese_ds", "p_reach_top_right", "steps_to_cheese", "mean_steps")
+MAX_CHECKPOINTS = 8
+MAX_RESAMPLES = 5000
+
+
+def _checkpoints(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or len(value) > MAX_CHECKPOINTS:
+        raise SteerError(
+            f"{where}: expected a list of 1 to {MAX_CHECKPOINTS} checkpoint names or paths, e.g. "
+            f"[maze-rr5-easy-2M], got {excerpt(value)}."
+        )
+    for i, ref in enumerate(value):
+        if not isinstance(ref, str) or not ref.strip():
+            raise SteerError(f"{where}[{i}]: {excerpt(ref)} is not a checkpoint name or path.")
+    return tuple(value)
+
+
+def _resamples(value: Any, where: str) -> int:
+    if type(value) is not int or not 50 <= value <= MAX_RESAMPLES:
+        raise SteerError(
+            f"{where}: expected a number of bootstrap resamples from 50 to {MAX_RESAMPLES}, got {excerpt(value)}."
+        )
+    return value
+
+
+def check(spec: Spec) -> None:
+    if (spec.vector is None) != (spec.coeff is None):
+        raise SteerError(
+            "coeff: a steered condition needs both `vector` and `coeff` (e.g. vector: {kind: cheese} and coeff: -1); "
+            "give both, or neither for the original policy alone."
+        )
+
+
+@dataclass(frozen=True)
+class Extra:
+    """Another checkpoint, resolved when the run is planned: its name, path and sha256."""
+
+    name: str
+    path: str
+    sha256: str
+
+
+@lru_cache(maxsize=MAX_CHECKPOINTS)
+def _extra_policy(path: str, sha256: str) -> ImpalaPolicy:
+    # Loaded once per process (a worker keeps it for all its cells); the same weights-only loader as --checkpoint.
+    ck = checkpoints.load(path)
+    if ck.sha256 != sha256:
+        raise SteerError(
+            f"checkpoints: {path!r} changed while the run was going (sha256 {ck.sha256[:12]}…). Run again."
+        )
+    return ck.policy
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    vector: VectorPlan | None
+    extras: tuple[Extra, ...]
+    own_name: str
+
+    @property
+    def layer(self) -> str:
+        return self.vector.layer if self.vector is not None else "none"
+
+    @property
+    def labels(self) -> list[str]:
+        steered = [f"{self.own_name}, {self.vector.kind} x {self.spec.coeff:g}"] if self.vector is not None else []
+        return [self.own_name, *steered, *(e.name for e in self.extras)]
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        spec = self.spec
+        try:
+            maze = session.target_maze(spec, seed)
+            vec = self.vector.for_target(session, spec, seed) if self.vector is not None else None
+        except SteerError as e:
+            return "skipped", [], {"seed": seed, "reason": str(e)}
+        if maze.cheese is None:
+            return "skipped", [], {"seed": seed, "reason": "the maze has no cheese, so there is nothing to reach"}
+        inputs = facing_inputs(session.renderer, maze, session.device)
+        patch_sets: list[Sequence[Any]] = [()]
+        if vec is not None:
+            patch_sets.append([(self.layer, vec.tensor, spec.coeff)])
+        fields = facing_fields(session.policy, inputs, patch_sets, spec.batch_size)
+        for extra in self.extras:
+            fields += facing_fields(_extra_policy(extra.path, extra.sha256), inputs, [()], spec.batch_size)
+        conditions = []
+        for label, f in zip(self.labels, fields, strict=True):
+            b = behaviour(f)
+            facing0 = VectorField(maze, f.positions, f.probs[0])  # the facing a level starts in
+            conditions.append(
+                {
+                    "condition": label,
+                    **{name: BEHAVIOUR_METRICS[name].of_behaviour(b) for name in OUTCOMES if name in BEHAVIOUR_METRICS},  # type: ignore[misc]
+                    "p_cheese_ds": METRICS["p_cheese_ds"].of_field(facing0),  # type: ignore[misc]
+                }
+            )
+        last = maze.inner_bounds[1]
+        offset = [last - maze.cheese[0], last - maze.cheese[1]]  # rows below and columns left of the top-right
+        return "done", [], {"seed": seed, **decision_features(maze), "cheese_offset": offset, "conditions": conditions}
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    vector = plan_vector(session, spec, spec.vector, spec.coeff, "vector") if spec.vector is not None else None
+    extras = []
+    for i, ref in enumerate(spec.extra.get("checkpoints", ())):
+        try:
+            ck = checkpoints.load(ref)
+        except SteerError as e:
+            raise SteerError(f"checkpoints[{i}]: {e}") from None
+        extras.append(Extra(ck.name, str(ck.path.resolve()), ck.sha256))
+    return Plan(spec, vector, tuple(extras), session.checkpoint.name)
+
+
+# -- the report -------------------------------------------------------------------------------------------
+
+COLUMNS = ("seed", "condition", *DECISION_FEATURES, *OUTCOMES)
+
+
+def rows_of(done: list[dict[str, Any]], condition: str | None = None) -> list[dict[str, Any]]:
+    """One flat row per (maze, condition), or per maze for one condition."""
+    return [
+        {**{k: v for k, v in maze.items() if k not in ("conditions", "cheese_offset")}, **c}
+        for maze in done
+        for c in maze["conditions"]
+        if condition is None or c["condition"] == condition
+    ]
+
+
+def features_csv(done: list[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows_of(done):
+        writer.writerow(
+            [
+                "" if row.get(k) is None or (isinstance(row[k], float) and math.isnan(row[k])) else row[k]
+                for k in COLUMNS
+            ]
+        )
+    return buf.getvalue().encode()
+
+
+# Bins of the cheese's straight-line distance from the top-right square (in squares) for the curves.
+DIST_BINS = ((0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 13), (13, 100))
+
+
+def _curve(rows: list[dict[str, Any]], key: str, bins: Sequence[tuple[float, float]]) -> list[dict[str, Any]]:
+    return [{"bin": [lo, hi], **describe([r["p_reach_cheese"] for r in rows if lo <= r[key] < hi])} for lo, hi in bins]
+
+
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    resamples = spec.extra.get("resamples", 200)
+    by_condition = {}
+    for label in plan.labels:
+        rows = rows_of(done, label)
+        by_condition[label] = {
+            "condition": label,
+            "outcomes": {k: describe([r[k] for r in rows]) for k in OUTCOMES},
+            "regressions": analyse(rows, seed=0, resamples=resamples),
+            "outside_top_right": outside_top_right(rows),
+            "by_cheese_top_right_distance": _curve(rows, "euclid_cheese_top_right", DIST_BINS),
+        }
+    body = {
+        "conditions": plan.labels,
+        "features": list(DECISION_FEATURES),
+        "analysed_features": list(ANALYSED),
+        "post_three": list(POST_THREE),
+        "post_four": list(POST_FOUR),
+        # A list in the order of `conditions`, so a claim's path reads `by_condition.0.…` whatever the names.
+        "by_condition": list(by_condition.values()),
+        "mazes": len(done),
+    }
+    figures = _figures(plan, session, by_condition, done) if done else {}
+    return Report(body, figures, files={"features.csv": features_csv(done)})
+
+
+def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Image.Image]:
+    own = by[plan.own_name]["regressions"]
+    figures: dict[str, Image.Image] = {}
+    n = own.get("with_decision_square", 0)
+    if "skipped" not in own:
+        labels = [*own["single"], "all features", "the posts' three", "the posts' four"]
+        accs = [*own["single"].values(), own["all"], own["three"], own["four"]]
+        figures["accuracy.png"] = interval_rows(
+            f"held-out accuracy, L1 logistic, {n} mazes with a decision square · {session.title}",
+            labels,
+            [
+                IntervalSeries(
+                    "model (Wilson 95% interval)",
+                    (24, 48, 120),
+                    [a["accuracy"] for a in accs],
+                    [a["accuracy_ci"][0] for a in accs],
+                    [a["accuracy_ci"][1] for a in accs],
+                ),
+                IntervalSeries(
+                    "always the majority outcome",
+                    (150, 150, 150),
+                    [a["baseline"] for a in accs],
+                    [a["baseline"] for a in accs],
+                    [a["baseline"] for a in accs],
+                ),
+            ],
+            (0.5, 1.0),
+            footer=f"target: {own['target']} · 5-fold stratified cross-validation",
+        )
+        coefs = own["coefficients_four"]["coefficients"]
+        glm = own["fractional_logit_four"]
+        names = list(POST_FOUR)
+        ends = [abs(v) for f in names for v in (*coefs[f]["ci"], *glm[f]["ci"], *POST_FOUR_COEFFS)]
+        limit = float(min(10.0, max(1.0, math.ceil(max(ends)))))
+        figures["coefficients.png"] = interval_rows(
+            f"standardised coefficients of the posts' four features · {session.title}",
+            names,
+            [
+                IntervalSeries(
+                    "L1 logistic, binarised (bootstrap 95%)",
+                    (24, 48, 120),
+                    [coefs[f]["value"] for f in names],
+                    [coefs[f]["ci"][0] for f in names],
+                    [coefs[f]["ci"][1] for f in names],
+                ),
+                IntervalSeries(
+                    "the posts", (150, 150, 150), list(POST_FOUR_COEFFS), list(POST_FOUR_COEFFS), list(POST_FOUR_COEFFS)
+                ),
+                IntervalSeries(
+                    "fractional logit, exact P (HC0 95%)",
+                    (178, 24, 43),
+                    [glm[f]["value"] for f in names],
+                    [glm[f]["ci"][0] for f in names],
+                    [glm[f]["ci"][1] for f in names],
+                ),
+            ],
+            (-limit, limit),
+            footer="the posts: 8,000 mazes, the hard-mode channel-scale-4 network; here: this run's mazes with a DS",
+        )
+    series = []
+    for label, data in by.items():
+        curve = data["by_cheese_top_right_distance"]
+        ci = [c["mean_ci"] or [c["mean"], c["mean"]] if c["n"] else [None, None] for c in curve]
+        series.append(
+            BandSeries(
+                label,
+                [c["mean"] if c["n"] else None for c in curve],
+                [x[0] for x in ci],
+                [x[1] for x in ci],
+                [c["n"] for c in curve],
+                band="mean P(reach the cheese) and its 95% bootstrap interval",
+            )
+        )
+    figures["by-distance.png"] = band_charts(
+        f"P(reach the cheese) against the cheese's distance from the top-right square · {len(done)} mazes",
+        [f"{lo}-{hi}" if hi < 100 else f"{lo}+" for lo, hi in DIST_BINS],
+        series,
+        footer="line: mean over mazes · band: its 95% bootstrap interval",
+        xtitle="straight-line distance from the cheese to the inner maze's top-right square (squares)",
+    )
+    grid = _offset_grid(done, plan.own_name)
+    figures["cheese-map.png"] = probability_map(
+        f"mean P(reach the cheese) by where the cheese is, from the inner top-right square · {session.title}",
+        [f"{d} below" for d in range(len(grid))],
+        [f"{c} left" for c in range(len(grid))],
+        [[None if cell is None else cell["mean"] for cell in line] for line in grid],
+        [[0 if cell is None else cell["n"] for cell in line] for line in grid],
+        ("rows below the top-right square", "columns left of it"),
+        footer=f"{len(done)} mazes; each cell: the mean over the mazes whose cheese sits there, and their number",
+    )
+    return figures
+
+
+def _offset_grid(done: list[dict[str, Any]], condition: str) -> list[list[dict[str, Any] | None]]:
+    size = max((max(m["cheese_offset"]) + 1 for m in done), default=1)
+    cells: list[list[list[float]]] = [[[] for _ in range(size)] for _ in range(size)]
+    for maze in done:
+        down, left = maze["cheese_offset"]
+        for c in maze["conditions"]:
+            if c["condition"] == condition and 0 <= down < size and 0 <= left < size:
+                cells[down][left].append(c["p_reach_cheese"])
+    return [[{"n": len(v), "mean": sum(v) / len(v)} if v else None for v in line] for line in cells]
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    lines = []
+    for data in report["by_condition"]:
+        label = data["condition"]
+        reg = data["regressions"]
+        o = data["outcomes"]["p_reach_cheese"]
+        head = f"{label}: mean P(reach the cheese) {fmt(o['mean'], 3)} (n {o['n']})"
+        if "skipped" in reg:
+            lines.append(f"{head}; regressions skipped: {reg['skipped']}")
+            continue
+        three, all_ = reg["three"], reg["all"]
+        lines.append(
+            f"{head}; {reg['with_decision_square']} with a decision square, {reg['share_gets_cheese']:.1%} get the "
+            f"cheese; held-out accuracy: all features {all_['accuracy']:.1%}, the posts' three {three['accuracy']:.1%} "
+            f"(baseline {three['baseline']:.1%}, McNemar p {three['mcnemar_p']:.2g})"
+        )
+    return lines
+
+
+STUDY = Study(
+    name="behaviour-stats",
+    help="Which maze features decide whether the agent goes to the cheese: exact outcomes and regressions over mazes.",
+    keys=("seeds", "vector", "coeff"),
+    required=("seeds",),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary_lines,
+    own_keys={"checkpoints": _checkpoints, "resamples": _resamples},
+)
