@@ -92,12 +92,12 @@ _START = """
 import json, time
 t = [time.perf_counter()]
 import torch; t.append(time.perf_counter())
-import steer.run.session; t.append(time.perf_counter())
+import steer.run.runner, steer.studies; t.append(time.perf_counter())  # what a worker imports for its cells
 from steer.maze.env import MazeRenderer
 MazeRenderer("easy", threads=1); t.append(time.perf_counter())
 from steer.net import checkpoints
 checkpoints.load(); t.append(time.perf_counter())
-names = ["import torch", "import steer", "procgen's first environment", "checkpoint load (and compiled units)"]
+names = ["import torch", "import steer's runner and studies", "procgen's first environment", "the checkpoint"]
 print(json.dumps({n: b - a for n, a, b in zip(names, t, t[1:])}))
 """
 

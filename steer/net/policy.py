@@ -250,9 +250,13 @@ class ImpalaPolicy(nn.Module):
         return self._index[self.resolve(site)]
 
     def prefix_needs(self, start: str) -> frozenset[str]:
-        """Sites before `start` whose values the suffix from `start` still reads (residual streams)."""
+        """`start` and the sites before it whose values the suffix after `start` still reads (residual streams).
+
+        The suffix is given `start`'s value, so `start`'s own inputs are not needed: keeping them would also make a
+        compiled unit ending at `start` (a residual add) run eagerly to expose its inside.
+        """
         first = self._index[start]
-        later_inputs = {i for s in self.sites[first:] for i in s.inputs}
+        later_inputs = {i for s in self.sites[first + 1 :] for i in s.inputs}
         earlier = {s.name for s in self.sites[:first]} | {"input"}
         return frozenset((later_inputs & earlier) | {start})
 
