@@ -57,8 +57,17 @@ def _model() -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    # l1_ratio 1 is the L1 penalty (scikit-learn 1.8 on; `penalty=` is deprecated there).
     return make_pipeline(
-        StandardScaler(), LogisticRegressionCV(Cs=CS, cv=INNER_FOLDS, penalty="l1", solver="liblinear")
+        StandardScaler(),
+        LogisticRegressionCV(
+            Cs=CS,
+            cv=INNER_FOLDS,
+            l1_ratios=(1.0,),
+            solver="liblinear",
+            scoring="accuracy",
+            use_legacy_attributes=False,
+        ),
     )
 
 
@@ -122,7 +131,7 @@ def _fit_coefs(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
     from sklearn.preprocessing import StandardScaler
 
     z = StandardScaler().fit_transform(x)
-    fit = LogisticRegression(C=c, penalty="l1", solver="liblinear").fit(z, y)
+    fit = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear").fit(z, y)
     return np.concatenate([fit.coef_[0], fit.intercept_])
 
 
@@ -132,7 +141,7 @@ def coefficients(
     """Standardised L1 coefficients on all mazes, percentile bootstrap intervals over mazes, and the share of
     random halves on which each keeps its sign."""
     model = _model().fit(x, y)
-    c = float(model[-1].C_[0])
+    c = float(np.atleast_1d(model[-1].C_)[0])
     full = _fit_coefs(x, y, c)
     index = np.arange(len(y))
 

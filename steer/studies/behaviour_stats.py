@@ -305,7 +305,7 @@ def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[s
         [f"{lo}-{hi}" if hi < 100 else f"{lo}+" for lo, hi in DIST_BINS],
         series,
         footer="line: mean over mazes · band: its 95% bootstrap interval",
-        xtitle="straight-line distance from the cheese to the inner maze's top-right square (squares)",
+        xtitle="cheese to top-right square, straight line (squares)",
     )
     grid = _offset_grid(done, plan.own_name)
     figures["cheese-map.png"] = probability_map(
