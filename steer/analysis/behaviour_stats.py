@@ -24,6 +24,8 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
+from steer.analysis.stats import bca_intervals
+
 # Mini et al.'s three-feature model (its coefficients -1.405, -0.577, -0.516, intercept 1.355), in that order.
 POST_THREE = ("euclid_cheese_top_right", "path_ds_cheese", "euclid_ds_cheese")
 # The earlier post's four features (coefficients -0.623, -1.084, -2.786, +1.326 in this order).
@@ -97,14 +99,14 @@ def _accuracy_row(y: np.ndarray, predicted: np.ndarray, baseline: np.ndarray) ->
         ]
     )
     gain = correct.astype(np.float64) - base_correct
-    # The gain over the baseline, paired per maze: a bootstrap over mazes (BCa) of the mean difference.
-    boot = stats.bootstrap((gain,), np.mean, n_resamples=2000, method="BCa", random_state=np.random.default_rng(0))
+    # The gain over the baseline, paired per maze: the claims' bootstrap over mazes of the mean difference.
+    gain_ci, _, method = bca_intervals(gain)
     return {
         "n": n,
         "gain": {
-            "value": float(gain.mean()),
-            "ci": [float(boot.confidence_interval.low), float(boot.confidence_interval.high)],
-            "interval": "BCa bootstrap over mazes of the paired difference",
+            "value": float(gain.mean()) if n else None,
+            "ci": gain_ci,
+            "interval": f"bootstrap over mazes of the paired difference ({method})",
         },
         "accuracy": float(correct.mean()) if n else None,
         "accuracy_ci": [float(low), float(high)] if n else None,
