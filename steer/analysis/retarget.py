@@ -34,7 +34,7 @@ from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze, Square
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
 from steer.net.retarget import PixelPatch, activation_position, pixel_fields, spatial_grid
-from steer.net.vfield import DIRECTIONS, FacingField, direction_prob, facing_fields, facing_inputs
+from steer.net.vfield import DIRECTIONS, FacingField, action_probs, direction_prob, facing_fields, facing_inputs
 
 
 def cheese_maps(policy: ImpalaPolicy, renderer: MazeRenderer, maze: Maze, layer: str) -> tuple[np.ndarray, np.ndarray]:
@@ -205,3 +205,73 @@ def rank_channels(per_maze: Sequence[dict[str, list[float]]]) -> list[dict[str, 
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     return rows
+
+
+# -- the resampling test -------------------------------------------------------------------------------
+
+
+def _site_values(policy: ImpalaPolicy, renderer: MazeRenderer, maze: Maze, site: str) -> torch.Tensor:
+    frame = renderer.observe_maze(maze)
+    with torch.inference_mode():
+        obs = obs_to_tensor(frame[np.newaxis], next(policy.parameters()).device)
+        return policy.run({"input": obs}, stop=site, keep=frozenset({site}))[site][0]
+
+
+def resampled_tv(
+    policy: ImpalaPolicy,
+    renderer: MazeRenderer,
+    maze: Maze,
+    donor: Maze,
+    layer: str,
+    channel_sets: dict[str, Sequence[int]],
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """Mean over the maze's squares (facing 0) of the total variation between the original action distribution and
+    the one with `channels` replaced by `donor`'s activations (the donor's observation with its mouse at the
+    start: one map copied into every square's pass), for each named channel set."""
+    site = policy.resolve(layer)
+    inputs = facing_inputs(renderer, maze, next(policy.parameters()).device)
+    donor_map = _site_values(policy, renderer, donor, site)
+    out = {}
+    with torch.inference_mode():
+        values = inputs.prefix(policy, site, batch_size)
+        n = len(inputs.positions) // 2  # facing 0 only: the first half of facing_inputs
+        (original,) = facing_fields(policy, inputs, [()], batch_size)
+        for name, channels in channel_sets.items():
+            ch = [int(c) for c in channels]
+            patched = values[site][:n].clone()
+            patched[:, ch] = donor_map[ch]
+            batch = {k: (patched if k == site else v[:n]) for k, v in values.items()}
+            logits = policy.run(batch, start=site, keep=frozenset({"fc_policy"}))["fc_policy"]
+            q = action_probs(logits).cpu().numpy().astype(np.float64)
+            p = original.probs[0].astype(np.float64)
+            out[name] = float(0.5 * np.abs(p - q).sum(axis=1).mean())
+    return out
+
+
+def resampling_test(
+    policy: ImpalaPolicy,
+    renderer: MazeRenderer,
+    maze: Maze,
+    donor: Maze,
+    layer: str,
+    channels: Sequence[int],
+    random_channels: Sequence[int],
+    batch_size: int = 64,
+) -> dict[str, float | None]:
+    """The resampling test on one maze (with its cheese): the chosen and the random channels replaced by a donor
+    maze's, the donor's cheese moved onto this maze's cheese square ("same") or left where it is ("different").
+    None where the donor cannot take the cheese there (a wall or its start) or already has it there."""
+    assert maze.cheese is not None
+    out: dict[str, float | None] = {}
+    sets = {"cheese_channels": channels, "random_channels": random_channels}
+    same_ok = donor.is_open(maze.cheese) and maze.cheese != donor.mouse
+    donors = {
+        "same": donor.with_cheese(maze.cheese) if same_ok else None,
+        "different": donor if donor.cheese is not None and donor.cheese != maze.cheese else None,
+    }
+    for where, d in donors.items():
+        tv = resampled_tv(policy, renderer, maze, d, layer, sets, batch_size) if d is not None else {}
+        for name in sets:
+            out[f"{name}_{where}"] = tv.get(name)
+    return out

@@ -66,7 +66,13 @@ class Plan:
         if maze.cheese is None or other is None:
             return "skipped", [], {"seed": seed, "reason": "no cheese (the target_edits removed it)"}
         scores = maze_channel_scores(session.policy, session.renderer, maze, self.layer, other)
-        return "done", [], {"seed": seed, "cheese": list(maze.cheese), "shuffled_cheese": list(other), **scores}
+        # Per channel, shuffled − own peak distance: one value per maze that a batch claim can name by channel.
+        gains = {
+            str(c): {"peak_distance_gain": s - d}
+            for c, (d, s) in enumerate(zip(scores["peak_distance"], scores["peak_distance_shuffled"], strict=True))
+        }
+        entry = {"seed": seed, "cheese": list(maze.cheese), "shuffled_cheese": list(other), **scores}
+        return "done", [], {**entry, "by_channel": gains}
 
 
 def plan(spec: Spec, session: Session) -> Plan:

@@ -21,6 +21,7 @@ plus procgen-tools' geometric path probability for the conditions that share the
     targets: all                        # or [[r, c], …] (row 0 at the bottom)
     first_map: false                    # optional: procgen-tools' default=None batch-element-0 behaviour
     cheese_moved: true                  # optional: the input-edit reference (costly)
+    resample: true                      # optional: the resampling test (the level as generated, a donor maze)
     control_seed: 0                     # optional: seeds the random channels
     show: [0, 1]                        # optional: mazes with a retargetability map (default: the first two)
 
@@ -40,7 +41,14 @@ from PIL import Image
 from scipy import stats
 
 from steer.analysis.metrics import describe, describe_change
-from steer.analysis.retarget import MazeRetarget, derangement, maze_channel_scores, rank_channels, retarget_maze
+from steer.analysis.retarget import (
+    MazeRetarget,
+    derangement,
+    maze_channel_scores,
+    rank_channels,
+    resampling_test,
+    retarget_maze,
+)
 from steer.analysis.stats import settings
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_json
@@ -154,6 +162,7 @@ class Plan:
     channels: tuple[int, ...]
     random_pool: tuple[int, ...]  # the random control's channels are drawn from these
     ranking: tuple[tuple[int, float], ...]  # (channel, mean peak distance), best first
+    partner: dict[int, int]  # the resampling test's donor maze for each seed (a derangement of the seeds)
 
     def mazes(self, session: Session, seed: int) -> Maze:
         maze = session.target_maze(self.spec, seed)
@@ -186,6 +195,21 @@ class Plan:
             batch_size=spec.batch_size,
         )
         rows = target_rows(result)
+        entry = maze_entry(seed, result, rows, random_channels)
+        if spec.extra.get("resample", True) and seed in self.partner:
+            generated = session.target_maze(spec, seed)
+            donor = session.target_maze(spec, self.partner[seed])
+            if generated.cheese is not None:
+                entry["resampling"] = resampling_test(
+                    session.policy,
+                    session.renderer,
+                    generated,
+                    donor,
+                    self.layer,
+                    self.channels,
+                    random_channels,
+                    spec.batch_size,
+                )
         files = [f"retarget-seed{seed}.json"]
         atomic_write_json(
             out / files[0],
@@ -197,7 +221,7 @@ class Plan:
             name = f"retarget-map-seed{seed}.png"
             save_png(map_figure(session, self, seed, result, random_channels), out / name)
             files.append(name)
-        return "done", files, maze_entry(seed, result, rows, random_channels)
+        return "done", files, entry
 
 
 def _distance_to_path(maze: Maze, path: Sequence[Square]) -> dict[Square, int]:
@@ -311,11 +335,11 @@ def plan(spec: Spec, session: Session) -> Plan:
                     raise SteerError(f"targets[{i}]: {list(sq)} is where the mouse starts in seed {seed}'s maze.")
     # The ranking: on the named mazes, else on the run's own mazes as generated (with their cheese).
     seeds = choice.seeds or spec.seeds
-    partner = derangement(seeds, spec.control_seed) if len(seeds) > 1 else {}
+    shuffled = derangement(seeds, spec.control_seed) if len(seeds) > 1 else {}
     scores = []
     for seed in seeds if len(seeds) > 1 else ():
         maze = session.renderer.level(seed)
-        other = session.renderer.level(partner[seed]).cheese
+        other = session.renderer.level(shuffled[seed]).cheese
         if maze.cheese is not None and other is not None:
             scores.append(maze_channel_scores(policy, session.renderer, maze, layer, other))
     ranking = tuple((int(r["channel"]), float(r["peak_distance"]["mean"])) for r in rank_channels(scores))  # type: ignore[index]
@@ -327,7 +351,9 @@ def plan(spec: Spec, session: Session) -> Plan:
             f"channels: {len(channels)} channels leave too few others ({len(pool)}) in the bottom half of the "
             "ranking to draw as many random channels; choose fewer."
         )
-    return Plan(spec, layer, channels, pool, ranking)
+    return Plan(
+        spec, layer, channels, pool, ranking, derangement(spec.seeds, spec.control_seed) if len(spec.seeds) > 1 else {}
+    )
 
 
 def _summary(mazes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -357,6 +383,13 @@ def _summary(mazes: list[dict[str, Any]]) -> dict[str, Any]:
     if mazes and "share_half_of_cheese_moved" in mazes[0]:
         out["share_half_of_cheese_moved"] = describe([m["share_half_of_cheese_moved"] for m in mazes])
     out["spearman_path_distance"] = describe([m["spearman_path_distance"] for m in mazes])
+    resampled = [m["resampling"] for m in mazes if "resampling" in m]
+    if resampled:
+        out["resampling"] = {k: describe([r[k] for r in resampled]) for k in resampled[0]}
+        for where in ("same", "different"):
+            out["resampling"][f"cheese_minus_random_{where}"] = describe_change(
+                [r[f"random_channels_{where}"] for r in resampled], [r[f"cheese_channels_{where}"] for r in resampled]
+            )
     out["statistics"] = settings()
     return out
 
@@ -459,6 +492,22 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"  mean P(reach target) {LABELS[name]}: {d['mean']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}, n {d['n']})"
         )
+    for key, text in (
+        ("share_half_of_cheese_moved", "share of targets at >= half the cheese-moved P"),
+        ("spearman_path_distance", "Spearman rho of P(reach) with distance from the top-right path"),
+    ):
+        if key in s and s[key]["n"]:
+            d = s[key]
+            ci = d["mean_ci"] or [d["mean"], d["mean"]]
+            lines.append(f"  {text}: {d['mean']:.3f} ({ci[0]:.3f} to {ci[1]:.3f}, n {d['n']})")
+    for key, d in s.get("resampling", {}).items():
+        if key.startswith("cheese_minus"):
+            continue
+        ci = d["mean_ci"] or [d["mean"], d["mean"]]
+        if d["n"]:
+            lines.append(
+                f"  resampling, mean TV, {key.replace('_', ' ')}: {d['mean']:.4f} ({ci[0]:.4f} to {ci[1]:.4f}, n {d['n']})"
+            )
     for other, d in s["intervention_minus"].items():
         ci = d["mean_ci"] or [d["mean"], d["mean"]]
         p = d["wilcoxon_p"]
@@ -489,5 +538,6 @@ STUDY = Study(
         "first_map": _flag,
         "cheese_moved": _flag,
         "show": lambda v, where: parse_seeds(v, where),
+        "resample": _flag,
     },
 )
