@@ -505,9 +505,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             continue
         ci = d["mean_ci"] or [d["mean"], d["mean"]]
         if d["n"]:
-            lines.append(
-                f"  resampling, mean TV, {key.replace('_', ' ')}: {d['mean']:.4f} ({ci[0]:.4f} to {ci[1]:.4f}, n {d['n']})"
-            )
+            what = key.replace("_", " ")
+            lines.append(f"  resampling, mean TV, {what}: {d['mean']:.4f} ({ci[0]:.4f} to {ci[1]:.4f}, n {d['n']})")
     for other, d in s["intervention_minus"].items():
         ci = d["mean_ci"] or [d["mean"], d["mean"]]
         p = d["wilcoxon_p"]
