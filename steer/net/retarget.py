@@ -92,17 +92,18 @@ class PixelPatch:
         return out
 
 
-def check_patch(policy: ImpalaPolicy, layer: str, channels: Sequence[int], value: float, where: str) -> None:
-    """Channels in range and a finite value, each with one message naming the field."""
+def check_patch(policy: ImpalaPolicy, layer: str, channels: Sequence[int], value: float, where: str = "") -> None:
+    """Channels in range and a finite value, each with one message naming the field (under `where`, if given)."""
+    prefix = f"{where}." if where else ""
     n, _ = spatial_grid(policy, layer)
     for i, c in enumerate(channels):
         if isinstance(c, bool) or not isinstance(c, int | np.integer) or not 0 <= int(c) < n:
             raise SteerError(
-                f"{where}.channels[{i}]: {c!r} is not a channel of {layer!r}, which has {n} channels (0 to {n - 1}) "
+                f"{prefix}channels[{i}]: {c!r} is not a channel of {layer!r}, which has {n} channels (0 to {n - 1}) "
                 f"in this checkpoint (channel scale {policy.scale})."
             )
     if not math.isfinite(value):
-        raise SteerError(f"{where}.value: {value!r} is not a finite number; use a value such as 5.5.")
+        raise SteerError(f"{prefix}value: {value!r} is not a finite number; use a value such as 5.5.")
 
 
 @contextmanager

@@ -309,9 +309,9 @@ def plan(spec: Spec, session: Session) -> Plan:
     n_channels, _ = spatial_grid(policy, layer)
     choice: ChannelChoice = spec.extra["channels"]
     if choice.channels:
-        check_patch(policy, layer, choice.channels, spec.extra["value"], "retarget")
+        check_patch(policy, layer, choice.channels, spec.extra["value"])
     else:
-        check_patch(policy, layer, (), spec.extra["value"], "retarget")
+        check_patch(policy, layer, (), spec.extra["value"])
         if choice.top > n_channels:
             raise SteerError(f"channels.top: {choice.top} is more than the {n_channels} channels of {layer!r}.")
     # Targets must be open squares of every maze: refused now, before any output is written.
