@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_retarget import retarget_figures
+from bench_retarget import rows as retarget_rows
 from bound import bound_rows, physical_figures
 from shared_machine import shared_machine_figures, shared_rows
 from timing import timed
@@ -280,6 +282,7 @@ def main() -> None:
     fields = {k: results[k]["squares"] for k in ("field_hard_25x25", "field_easy_15x15")}
     results["physical"] = physical_figures(ck.policy, LAYER, usable_cores(), fields, squares, len(levels))
     results["dose_response_20_ts_50_seeds"] = dose_response_s(few)
+    results["retarget_map_easy_15x15"] = retarget_figures(ck, repeats)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
     slow = int(os.environ.get("BENCH_NAIVE_REPEATS", "3"))
@@ -396,6 +399,8 @@ def print_table(r: dict[str, Any]) -> None:
                 "whole run in process (cells, ~1,300 bootstrap summaries, figures); goal well under a minute",
             )
         )
+    if "retarget_map_easy_15x15" in r:
+        rows += retarget_rows(r["retarget_map_easy_15x15"])
     bits = r["thread_count_bits"]
     rows.append(
         (
