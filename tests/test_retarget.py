@@ -220,3 +220,39 @@ def test_channels_refuses_a_layer_without_a_spatial_map(tmp_path: Path) -> None:
     result = run("channels", write_spec(tmp_path, {"seeds": [1, 2], "layer": "fc"}), "--out", out)
     assert result.exit_code == 2 and "layer: 'fc' has activations of shape (256,)" in result.output
     assert not out.exists()
+
+
+# -- the explorer's retarget mode ----------------------------------------------------------------------------
+
+
+def test_the_explorer_sends_the_agent_to_a_clicked_square(ckpt, easy) -> None:
+    testclient = pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs httpx")
+    from steer.explore.app import create_app
+    from steer.explore.state import Explorer
+
+    explorer = Explorer(ckpt)
+    client = testclient.TestClient(create_app(explorer, port=8123), base_url="http://127.0.0.1:8123")
+    page = client.get("/").text
+    assert "send the agent here (retarget)" in page
+    channels = explorer.cheese_channels()
+    assert len(channels) == 2 and all(0 <= c < 32 for c in channels)
+    request = {"seed": 3, "channels": channels, "value": 5.5, "target": [5, 11]}
+    response = client.post("/api/retarget", json=request)
+    assert response.status_code == 200, response.text
+    view = response.json()
+    # The same numbers as the library computes for that patch on that maze.
+    maze = easy.level(3)
+    patch = PixelPatch(SITE, tuple(channels), activation_position(maze, (5, 11), 16), 5.5)
+    (field,) = pixel_fields(ckpt.policy, facing_inputs(easy, maze), [patch])
+    assert view["p_reach"]["intervention"] == pytest.approx(float(reach(build_chain(field), [(5, 11)]).p[0]), abs=1e-9)
+    assert view["positions"] == [list(p) for p in field.positions]
+    assert len(view["patched"]["arrows"]) == len(field.positions)
+    assert view["p_reach"]["intervention"] > view["p_reach"]["none"]
+    for bad, message in (
+        ({"value": "nan"}, "value: 'nan' is not a finite number"),
+        ({"target": [1, 1]}, "target: [1, 1] is a wall in seed 3's maze"),
+        ({"channels": [40]}, "channels[0]: 40 is not a channel"),
+        ({"coeff": 1}, "'coeff': unknown parameter"),
+    ):
+        response = client.post("/api/retarget", json={**request, **bad})
+        assert response.status_code == 400 and message in response.json()["error"], response.text

@@ -303,6 +303,24 @@ def maze_entry(
     return entry
 
 
+def check_targets(maze: Maze, targets: Sequence[Square], seed: int) -> None:
+    """Each target an open square of `maze` other than the mouse's, or one message naming it and the fix."""
+    for i, sq in enumerate(targets):
+        if not (0 <= sq[0] < maze.world_dim and 0 <= sq[1] < maze.world_dim):
+            raise SteerError(
+                f"targets[{i}]: {list(sq)} is outside the {maze.world_dim}x{maze.world_dim} world; rows "
+                f"and columns run from 0 to {maze.world_dim - 1} (row 0 is the bottom)."
+            )
+        if not maze.is_open(sq):
+            raise SteerError(
+                f"targets[{i}]: {list(sq)} is a wall in seed {seed}'s maze (its open squares span rows and "
+                f"columns {maze.inner_bounds[0]} to {maze.inner_bounds[1]}); choose an open square of every "
+                "maze, or targets: all."
+            )
+        if sq == maze.mouse:
+            raise SteerError(f"targets[{i}]: {list(sq)} is where the mouse starts in seed {seed}'s maze.")
+
+
 def plan(spec: Spec, session: Session) -> Plan:
     policy = session.policy
     layer = spec.effective_layer
@@ -318,21 +336,7 @@ def plan(spec: Spec, session: Session) -> Plan:
     chosen = spec.extra.get("targets", "all")
     if chosen != "all":
         for seed in spec.seeds:
-            maze = session.target_maze(spec, seed)
-            for i, sq in enumerate(chosen):
-                if not (0 <= sq[0] < maze.world_dim and 0 <= sq[1] < maze.world_dim):
-                    raise SteerError(
-                        f"targets[{i}]: {list(sq)} is outside the {maze.world_dim}x{maze.world_dim} world; rows "
-                        f"and columns run from 0 to {maze.world_dim - 1} (row 0 is the bottom)."
-                    )
-                if not maze.is_open(sq):
-                    raise SteerError(
-                        f"targets[{i}]: {list(sq)} is a wall in seed {seed}'s maze (its open squares span rows and "
-                        f"columns {maze.inner_bounds[0]} to {maze.inner_bounds[1]}); choose an open square of every "
-                        "maze, or targets: all."
-                    )
-                if sq == maze.mouse:
-                    raise SteerError(f"targets[{i}]: {list(sq)} is where the mouse starts in seed {seed}'s maze.")
+            check_targets(session.target_maze(spec, seed), chosen, seed)
     # The ranking: on the named mazes, else on the run's own mazes as generated (with their cheese).
     seeds = choice.seeds or spec.seeds
     shuffled = derangement(seeds, spec.control_seed) if len(seeds) > 1 else {}
