@@ -256,3 +256,9 @@ def test_the_explorer_sends_the_agent_to_a_clicked_square(ckpt, easy) -> None:
     ):
         response = client.post("/api/retarget", json={**request, **bad})
         assert response.status_code == 400 and message in response.json()["error"], response.text
+
+
+def test_map_labels_show_one_only_for_what_rounds_to_one() -> None:
+    from steer.report.retarget_figs import _label
+
+    assert [_label(p) for p in (0.0, 0.004, 0.5, 0.994, 0.996, 1.0)] == [".00", ".00", ".50", ".99", "1", "1"]

@@ -67,6 +67,12 @@ def _green(p: float) -> tuple[int, int, int]:
     return tuple(round(255 + (c - 255) * t) for c in HIGH_RGB)  # type: ignore[return-value]
 
 
+def _label(p: float) -> str:
+    """A probability in a cell: two decimals without the leading zero; "1" only for what rounds to 1.00."""
+    text = f"{p:.2f}"
+    return "1" if text == "1.00" else text[1:]
+
+
 def reach_panel(maze: Maze, p: Mapping[Square, float], caption: Sequence[str], span: int = 300) -> Image.Image:
     """The maze with each open square coloured by P(reach it); squares without a value keep the open colour."""
     cell = _cell_for(maze, span)
@@ -78,7 +84,7 @@ def reach_panel(maze: Maze, p: Mapping[Square, float], caption: Sequence[str], s
             x0, y0, _, _ = grid.box(sq)
             d.text(
                 (x0 + 3, y0 + 3),
-                f"{v:.2f}"[1:] if v < 1 else "1",
+                _label(v),
                 fill=(255, 255, 255) if v > 0.6 else TEXT_RGB,
                 font=font(max(9, cell // 3)),
             )
