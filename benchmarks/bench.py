@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from bench_behaviour_stats import behaviour_stats_figures
 from bench_behaviour_stats import rows as behaviour_stats_rows
+from bench_retarget import retarget_figures
+from bench_retarget import rows as retarget_rows
 from bound import bound_rows, physical_figures
 from execution import rows as execution_rows
 from execution import side_by_side, start_costs, tune_figures, unit_rates
@@ -292,6 +294,7 @@ def main() -> None:
     results["paths_side_by_side"] = side_by_side(session, results["physical"]["bound_s"], few)
     results["dose_response_20_ts_50_seeds"] = dose_response_s(few)
     results["behaviour_stats_1000_mazes"] = behaviour_stats_figures(1000)
+    results["retarget_map_easy_15x15"] = retarget_figures(ck, repeats)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
     slow = int(os.environ.get("BENCH_NAIVE_REPEATS", "3"))
@@ -410,6 +413,8 @@ def print_table(r: dict[str, Any]) -> None:
         )
     if "behaviour_stats_1000_mazes" in r:
         rows += behaviour_stats_rows(r["behaviour_stats_1000_mazes"])
+    if "retarget_map_easy_15x15" in r:
+        rows += retarget_rows(r["retarget_map_easy_15x15"])
     bits = r["thread_count_bits"]
     rows.append(
         (

@@ -309,3 +309,85 @@ def maze_behaviours(
     """
     inputs = facing_inputs(renderer, maze, next(policy.parameters()).device)
     return [behaviour(f, targets) for f in facing_fields(policy, inputs, patch_sets)]
+
+
+@dataclass(frozen=True)
+class Reach:
+    """P(the mouse reaches each target square within the horizon) and E[steps | it does], one per target."""
+
+    targets: tuple[Square, ...]
+    p: np.ndarray  # (T,)
+    steps: np.ndarray  # (T,), NaN where the target is never reached
+
+
+def reach(
+    chains: Chain | Sequence[Chain],
+    targets: Sequence[Square],
+    start: Square | None = None,
+    start_facing: int | None = None,
+    horizon: int | None = None,
+) -> Reach:
+    """Exact P(reach target j) and expected steps to it, for each target j under chain j (or one chain for all).
+
+    Each target is made absorbing in its own chain: mass that steps onto it is counted as arriving at that time
+    and taken out, so the arrivals are first-passage probabilities. The cheese, if the maze has one, still ends
+    the episode, so a target behind the cheese is reached only if the mouse avoids the cheese on its way; a
+    target that is the cheese is reached when the chain is absorbed there. As in `behaviour`, a square counts
+    as reached when the mouse acts on it, at times 1 .. horizon - 1 (procgen resets the level right after the
+    last action of a timed-out episode, so a real episode never shows the mouse on a square entered then); the
+    cheese counts at every time up to the horizon, as `Behaviour.p_cheese` does. For the square the mouse
+    starts on, P = 1 in 0 steps. All targets advance together, one block-diagonal sparse product a step, so a
+    whole retargetability map costs one pass of the horizon.
+    """
+    many = [chains] * len(targets) if isinstance(chains, Chain) else list(chains)
+    if len(many) != len(targets):
+        raise SteerError(f"{len(many)} chains for {len(targets)} targets; give one chain, or one per target.")
+    t_count = len(targets)
+    if not t_count:
+        return Reach((), np.zeros(0), np.zeros(0))
+    maze = many[0].maze
+    start = tuple(start or maze.mouse)
+    facing = maze.facing if start_facing is None else start_facing
+    horizon = horizon_of(maze) if horizon is None else int(horizon)
+    squares = [tuple(sq) for sq in targets]
+    blocks, to_target, x_parts = [], [], []
+    for chain, square in zip(many, squares, strict=True):
+        n_states = chain.n_states
+        states = _target_states(chain, square)
+        keep = np.ones(n_states)
+        keep[states] = 0.0
+        step = chain.transient.T.tocsr()
+        # Rows of `into` pick the mass that lands on the target this step (from the transient part or, for a
+        # target that is the cheese, through `to_cheese`).
+        if square == chain.maze.cheese:
+            into_vec = chain.to_cheese
+        elif len(states):
+            into_vec = np.asarray(chain.transient[:, states].sum(axis=1)).ravel()
+        else:  # a wall: never reached
+            into_vec = np.zeros(n_states)
+        blocks.append((sp.diags(keep) @ step).tocsr())  # mass that reached the target is taken out
+        to_target.append(into_vec)
+        x = np.zeros(n_states)
+        if square != start:
+            x[chain.state(start, facing)] = 1.0
+        x_parts.append(x)
+    advance = sp.block_diag(blocks, format="csr")
+    arrive = sp.block_diag([v[np.newaxis] for v in to_target], format="csr")  # (T, total states)
+    x = np.concatenate(x_parts)
+    is_cheese = np.array([sq == maze.cheese for sq in squares])
+    arrivals = np.zeros((horizon, t_count))  # arrivals[t, j]: P(first arrival at target j at time t + 1)
+    for t in range(horizon):
+        arrivals[t] = arrive @ x
+        x = advance @ x
+        if x.sum() * (horizon - t) < _NEGLIGIBLE:
+            break
+    if horizon:
+        # Entering a non-cheese target with the last action of the horizon is never seen (see above).
+        arrivals[horizon - 1, ~is_cheese] = 0.0
+    p = np.minimum(arrivals.sum(axis=0), 1.0)
+    times = np.arange(1, horizon + 1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        steps = np.where(p > 0, times @ arrivals / np.where(p > 0, p, 1.0), np.nan)
+    at_start = np.array([sq == start for sq in squares])
+    p[at_start], steps[at_start] = 1.0, 0.0
+    return Reach(tuple(squares), p, steps)

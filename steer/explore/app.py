@@ -145,6 +145,10 @@ def create_app(explorer: Explorer, host: str = DEFAULT_HOST, port: int | None = 
         data = await _read_json(request)
         return JSONResponse(await run_in_threadpool(explorer.view, data))
 
+    async def retarget(request: Request) -> Response:
+        data = await _read_json(request)
+        return JSONResponse(await run_in_threadpool(explorer.retarget, data))
+
     async def spec(request: Request) -> Response:
         data = await _read_json(request)
         name, text = await run_in_threadpool(explorer.spec_yaml, data)
@@ -158,6 +162,7 @@ def create_app(explorer: Explorer, host: str = DEFAULT_HOST, port: int | None = 
     routes = [
         Route("/", page),
         Route("/api/field", _guarded(field), methods=["POST"]),
+        Route("/api/retarget", _guarded(retarget), methods=["POST"]),
         Route("/api/spec", _guarded(spec), methods=["POST"]),
         Route("/api/vectors", _guarded(vector_files)),
     ]

@@ -1,0 +1,180 @@
+"""`steer channels`: rank a site's channels by how well their activation maps locate the cheese.
+
+Per maze (the level as generated, the mouse on its start square) and channel: the distance from the channel's
+peak to the cheese's activation position, and the share of the cheese vector's ‖Δ‖² at that position; the
+same at the cheese position of another maze (a fixed derangement of the run's mazes) as the shuffled control
+(steer/analysis/retarget.py). metrics.json ranks the channels by mean peak distance, each score with n and its
+95% bootstrap interval over mazes, and the paired own − shuffled gain with a Wilcoxon p-value; channels.png
+draws the top channels' maps beside the observation for the `show` mazes.
+
+    seeds: {from: 0, to: 199}
+    layer: block2.res1.resadd_out       # optional; any site with a spatial map
+    shuffle_seed: 0                     # optional: seeds the derangement of cheese positions
+    show: [0, 1]                        # optional: mazes drawn in channels.png (default: the first two)
+    top: 6                              # optional: channels drawn (default 6)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from steer.analysis.retarget import cheese_maps, derangement, maze_channel_scores, rank_channels
+from steer.analysis.stats import settings
+from steer.errors import SteerError, excerpt
+from steer.net.retarget import activation_position, spatial_grid
+from steer.report.render import tile
+from steer.report.retarget_figs import channel_maps_figure
+from steer.run.session import Session
+from steer.run.specs import Spec, parse_seeds
+from steer.run.study import CellResult, Report, Study, seed_list
+
+
+def _count(value: Any, where: str) -> int:
+    if type(value) is not int or not 1 <= value <= 64:
+        raise SteerError(f"{where}: expected a number of channels from 1 to 64, got {excerpt(value)}.")
+    return value
+
+
+def _seed(value: Any, where: str) -> int:
+    if type(value) is not int or not 0 <= value < 2**31:
+        raise SteerError(f"{where}: expected a non-negative integer seed, got {excerpt(value)}.")
+    return value
+
+
+def check(spec: Spec) -> None:
+    if len(spec.seeds) < 2:
+        raise SteerError("seeds: the shuffled-cheese control pairs each maze with another; give at least two seeds.")
+    for i, seed in enumerate(spec.extra.get("show", ())):
+        if seed not in spec.seeds:
+            raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    layer: str
+    partner: dict[int, int]  # each maze's shuffled partner: whose cheese it is scored against
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        maze = session.target_maze(self.spec, seed)
+        other = session.target_maze(self.spec, self.partner[seed]).cheese
+        if maze.cheese is None or other is None:
+            return "skipped", [], {"seed": seed, "reason": "no cheese (the target_edits removed it)"}
+        scores = maze_channel_scores(session.policy, session.renderer, maze, self.layer, other)
+        # Per channel, shuffled − own peak distance: one value per maze that a batch claim can name by channel.
+        gains = {
+            str(c): {"peak_distance_gain": s - d}
+            for c, (d, s) in enumerate(zip(scores["peak_distance"], scores["peak_distance_shuffled"], strict=True))
+        }
+        entry = {"seed": seed, "cheese": list(maze.cheese), "shuffled_cheese": list(other), **scores}
+        return "done", [], {**entry, "by_channel": gains}
+
+
+def plan(spec: Spec, session: Session) -> Plan:
+    layer = spec.effective_layer
+    spatial_grid(session.policy, layer)  # a site without a spatial map is refused before anything runs
+    return Plan(spec, layer, derangement(spec.seeds, spec.extra.get("shuffle_seed", 0)))
+
+
+def figure(session: Session, spec: Spec, layer: str, ranking: list[dict[str, Any]]) -> Image.Image:
+    top = [r["channel"] for r in ranking[: spec.extra.get("top", 6)]]
+    shown = spec.extra.get("show") or spec.seeds[:2]
+    _, grid = spatial_grid(session.policy, layer)
+    rows = []
+    for seed in shown:
+        maze = session.target_maze(spec, seed)
+        if maze.cheese is None:
+            continue
+        acts, _ = cheese_maps(session.policy, session.renderer, maze, layer)
+        labels = [f"#{i + 1} channel {c}" for i, c in enumerate(top)]
+        rows.append(
+            channel_maps_figure(
+                f"seed {seed}",
+                session.renderer.observe_maze(maze),
+                [acts[c] for c in top],
+                labels,
+                activation_position(maze, maze.cheese, grid),
+            )
+        )
+    n = ranking[0]["peak_distance"]["n"] if ranking else 0
+    return tile(
+        f"top channels at {layer} by peak distance to the cheese ({n} mazes) · {session.title}",
+        rows,
+        columns=1,
+        footer="each channel map: its activations with the cheese, blue < 0 < red, own scale; box: the cheese's "
+        "activation position",
+    )
+
+
+def report(
+    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    ranking = rank_channels(done)
+    figures = {"channels.png": figure(session, spec, plan.layer, ranking)} if done else {}
+    _, grid = spatial_grid(session.policy, plan.layer)
+    chance = float(
+        np.mean(
+            [
+                np.hypot(r1 - r0, c1 - c0)
+                for r0 in range(grid)
+                for c0 in range(grid)
+                for r1 in range(grid)
+                for c1 in range(grid)
+            ]
+        )
+    )
+    return Report(
+        {
+            "layer": plan.layer,
+            "grid": grid,
+            "mazes": done,
+            "ranking": ranking,
+            "notes": {
+                "peak_distance": "Euclidean distance in activation positions from the channel's argmax (with the "
+                "cheese, mouse at the start) to the cheese's position; lower is better",
+                "share": "share of the channel's squared cheese-vector norm at the cheese's position",
+                "shuffled": "the same score at another maze's cheese position (a fixed derangement, shuffle_seed)",
+                "peak_distance_gain": "shuffled - own peak distance, per maze (positive: locates its own cheese)",
+                "share_gain": "own - shuffled share, per maze",
+                "uniform_peak_distance": chance,
+            },
+            "statistics": settings(),
+        },
+        figures,
+    )
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    lines = [f"channels at {report['layer']} ranked by mean peak distance to the cheese (activation positions):"]
+    for row in report["ranking"][:8]:
+        d, s, g = row["peak_distance"], row["peak_distance_shuffled"], row["peak_distance_gain"]
+        ci, gci = d["mean_ci"] or [d["mean"]] * 2, g["mean_ci"] or [g["mean"]] * 2
+        lines.append(
+            f"  #{row['rank']} channel {row['channel']}: {d['mean']:.2f} (95% CI {ci[0]:.2f}-{ci[1]:.2f}, n {d['n']}) "
+            f"vs shuffled {s['mean']:.2f}; gain {g['mean']:+.2f} ({gci[0]:+.2f} to {gci[1]:+.2f}); share at the "
+            f"cheese {row['share']['mean']:.3f} vs {row['share_shuffled']['mean']:.3f}"
+        )
+    return lines
+
+
+STUDY = Study(
+    name="channels",
+    help="Rank a site's channels by how well their maps locate the cheese, against shuffled cheese positions.",
+    keys=("seeds",),
+    required=("seeds",),
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary_lines,
+    grows=False,  # the shuffled partners depend on the whole seed list
+    own_keys={
+        "shuffle_seed": _seed,
+        "show": lambda v, where: parse_seeds(v, where),
+        "top": _count,
+    },
+)

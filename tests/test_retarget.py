@@ -1,0 +1,264 @@
+"""Retargeting on the real checkpoint: the square -> activation position map, pixel patches, exact P(reach a
+target) against sampled episodes, `steer channels` and `steer retarget` end to end, and their bad-input rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _cli import run, write_spec
+from scipy import stats
+
+from steer.analysis.chain import behaviour, build_chain, reach
+from steer.analysis.episodes import sample_episodes
+from steer.analysis.retarget import cheese_maps
+from steer.errors import SteerError
+from steer.net.retarget import PixelPatch, activation_position, pixel_fields, pixel_patching
+from steer.net.vfield import action_probs, facing_fields, facing_inputs
+
+SITE = "block2.res1.resadd_out"
+
+
+# -- the square -> activation position map ---------------------------------------------------------------
+
+
+def test_activation_position_covers_the_grid_in_order(easy) -> None:
+    maze = easy.level(0)
+    world = maze.world_dim
+    rows = [activation_position(maze, (r, 0), 16)[0] for r in range(world)]
+    cols = [activation_position(maze, (0, c), 16)[1] for c in range(world)]
+    # Row 0 of the world is the bottom of the image: tensor rows fall as world rows rise; columns rise together.
+    assert rows == sorted(rows, reverse=True) and cols == sorted(cols)
+    assert len(set(rows)) == world and len(set(cols)) == world  # 15 squares onto 16 positions: no two share one
+    assert activation_position(maze, (world - 1, 0), 16) == (0, 0)
+    assert activation_position(maze, (0, world - 1), 16) == (15, 15)
+    assert activation_position(maze, (world - 1, world - 1), 8) == (0, 7)  # block3's 8x8 grid
+    with pytest.raises(SteerError, match=r"outside the 15x15 world"):
+        activation_position(maze, (world, 0), 16)
+
+
+def test_the_cheese_vector_peaks_where_the_map_puts_the_cheese(policy, easy) -> None:
+    """The activation change from removing the cheese, summed over channels, is largest at (or next to) the
+    position the map gives for the cheese's square, on every one of these mazes."""
+    for seed in (1, 2, 3, 4, 5, 8):
+        maze = easy.level(seed)
+        _, delta = cheese_maps(policy, easy, maze, SITE)
+        energy = (delta**2).sum(axis=0)
+        peak = np.unravel_index(energy.argmax(), energy.shape)
+        r, c = activation_position(maze, maze.cheese, energy.shape[0])
+        assert max(abs(peak[0] - r), abs(peak[1] - c)) <= 1, (seed, peak, (r, c))
+
+
+# -- pixel patches ------------------------------------------------------------------------------------------
+
+
+def test_setting_a_channel_to_its_own_value_changes_nothing(policy, easy) -> None:
+    """Each observation patched with the value its own activation already has gives its unpatched probabilities;
+    another value changes them (so the comparison can fail)."""
+    maze = easy.level(5).without_cheese()
+    inputs = facing_inputs(easy, maze)
+    (original,) = facing_fields(policy, inputs, [()])
+    acts = inputs.prefix(policy, policy.resolve(SITE), 64)[policy.resolve(SITE)]
+    n = len(original.positions)
+    pos = activation_position(maze, maze.top_right_square, 16)
+    for k in (0, 7, n + 3):  # a few observations, in both facings
+        own = float(acts[k, 10, pos[0], pos[1]])
+        same, other = pixel_fields(
+            policy, inputs, [PixelPatch(SITE, (10,), pos, own), PixelPatch(SITE, (10,), pos, own + 5.0)]
+        )
+        facing, i = divmod(k, n)
+        assert np.array_equal(same.probs[facing, i], original.probs[facing, i])
+        assert np.abs(other.probs[facing, i] - original.probs[facing, i]).max() > 1e-4
+
+
+def test_batched_pixel_fields_equal_the_hooked_forward_pass(policy, easy) -> None:
+    maze = easy.level(0).without_cheese()
+    inputs = facing_inputs(easy, maze)
+    patches = [PixelPatch(SITE, (10, 27), (7, 8), 2.3), PixelPatch(SITE, (10,), (5, 9), 5.5, default=0.0)]
+    fields = pixel_fields(policy, inputs, patches)
+    for patch, field in zip(patches, fields, strict=True):
+        with torch.inference_mode(), pixel_patching(policy, patch):
+            logits, _ = policy(inputs.obs)
+        hooked = action_probs(logits).numpy().reshape(field.probs.shape)
+        assert np.allclose(hooked, field.probs, atol=1e-6)
+
+
+def test_procgen_tools_first_map_differs_from_each_observation_s_own(policy, easy) -> None:
+    maze = easy.level(5).without_cheese()
+    inputs = facing_inputs(easy, maze)
+    own, first = pixel_fields(
+        policy,
+        inputs,
+        [PixelPatch(SITE, (10, 27), (4, 11), 2.3), PixelPatch(SITE, (10, 27), (4, 11), 2.3, first_map=True)],
+    )
+    assert np.array_equal(own.probs[0, 0], first.probs[0, 0])  # the first observation's map is its own
+    assert np.abs(own.probs - first.probs).max() > 1e-3
+
+
+# -- exact reach -------------------------------------------------------------------------------------------
+
+
+def test_reach_agrees_with_behaviours_visit_probabilities(policy, easy) -> None:
+    maze = easy.level(3).without_cheese()
+    (field,) = facing_fields(policy, facing_inputs(easy, maze), [()])
+    chain = build_chain(field)
+    targets = [sq for sq in maze.open_squares() if sq != maze.mouse][:12]
+    r = reach(chain, targets)
+    b = behaviour(chain, {f"t{i}": sq for i, sq in enumerate(targets)})
+    assert np.allclose(r.p, list(b.p_targets.values()), atol=1e-12)
+    assert reach(chain, [maze.mouse]).p[0] == 1.0 and reach(chain, [maze.mouse]).steps[0] == 0.0
+
+
+def test_exact_reach_under_the_intervention_agrees_with_sampled_episodes(policy, easy) -> None:
+    """Real procgen episodes with the pixel patch hooked in: the exact chain's P(reach the target) lies in the 99%
+    Clopper-Pearson interval of the share of episodes that step on it. The cheese stays, so episodes end when
+    it is eaten (short episodes) and the target competes with it."""
+    maze = easy.level(3)
+    target = (5, 11)  # a square of the 9x9 maze near the cheese at (7, 11): the two compete
+    patch = PixelPatch(SITE, (10,), activation_position(maze, target, 16), 5.5)
+    inputs = facing_inputs(easy, maze)
+    (field,) = pixel_fields(policy, inputs, [patch])
+    exact = reach(build_chain(field), [target])
+    p = float(exact.p[0])
+    assert 0.05 < p < 0.95, p  # a probability the sample can miss on either side
+    with pixel_patching(policy, patch):
+        eps = sample_episodes(policy, maze, 300, seed=7, prefill=easy)
+    hits = sum(e.visited(target) for e in eps.episodes)
+    ci = stats.binomtest(hits, eps.n).proportion_ci(0.99)
+    assert ci.low <= p <= ci.high, (p, hits, eps.n)
+
+
+# -- the commands ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def channels_out(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("channels")
+    result = run("channels", write_spec(folder, {"seeds": {"from": 1, "to": 8}, "top": 3}), "--out", folder / "out")
+    assert result.exit_code == 0, result.output
+    assert "ranked by mean peak distance" in result.output
+    return folder / "out"
+
+
+def test_channels_ranks_every_channel_with_intervals_and_a_shuffled_control(channels_out: Path) -> None:
+    report = json.loads((channels_out / "metrics.json").read_text())
+    ranking = report["ranking"]
+    assert sorted(r["channel"] for r in ranking) == list(range(32))
+    means = [r["peak_distance"]["mean"] for r in ranking]
+    assert means == sorted(means)
+    for row in ranking:
+        assert row["peak_distance"]["n"] == 8 and row["peak_distance_shuffled"]["n"] == 8
+        assert row["peak_distance"]["mean_ci"] is not None
+        assert "wilcoxon_p" in row["peak_distance_gain"]
+    # Every maze is scored against another maze's cheese, never its own.
+    for m in report["mazes"]:
+        assert m["seed"] in range(1, 9) and len(m["peak_distance"]) == 32
+    # The best channel locates the cheese: nearer its own maze's cheese than the shuffled one on average.
+    assert ranking[0]["peak_distance_gain"]["mean"] > 0
+    assert ranking[0]["peak_distance"]["mean"] < ranking[-1]["peak_distance"]["mean"]
+    assert (channels_out / "channels.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def retarget_out(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("retarget")
+    spec = {"seeds": [0, 5], "channels": {"top": 2}, "value": 5.5, "targets": "all", "show": [5]}
+    result = run("retarget", write_spec(folder, spec), "--out", folder / "out")
+    assert result.exit_code == 0, result.output
+    assert "mean P(reach target) channels set at the target" in result.output
+    return folder / "out"
+
+
+def test_retarget_reports_every_target_under_every_condition(retarget_out: Path, easy) -> None:
+    report = json.loads((retarget_out / "metrics.json").read_text())
+    assert len(report["channels"]) == 2 and report["cheese"] == "remove"
+    assert not set(report["channels"]) & {c for m in report["mazes"] for c in m["random_channels"]}
+    for seed in (0, 5):
+        per = json.loads((retarget_out / f"retarget-seed{seed}.json").read_text())
+        maze = easy.level(seed).without_cheese()
+        assert [tuple(t["square"]) for t in per["targets"]] == [sq for sq in maze.open_squares() if sq != maze.mouse]
+        for t in per["targets"]:
+            for cond in ("intervention", "none", "cheese_moved", "random"):
+                assert 0.0 <= t[cond]["p_reach"] <= 1.0
+            assert 0.0 <= t["intervention"]["geometric_path_p"] <= 1.0
+            assert t["distance_from_start"] == len(maze.shortest_path(maze.mouse, tuple(t["square"]))) - 1
+    s = report["summary"]
+    assert s["mazes"] == 2 and s["intervention"]["p_reach"]["n"] == 2
+    assert set(s["intervention_minus"]) == {"none", "cheese_moved", "random"}
+    assert "resampling" in s
+    names = {p.name for p in retarget_out.iterdir()}
+    assert {"retarget-map-seed5.png", "retarget-by-start-distance.png", "retarget-by-path-distance.png"} <= names
+    assert "retarget-map-seed0.png" not in names
+
+
+BAD = [
+    ({"channels": [32]}, "channels[0]: 32 is not a channel of"),
+    ({"value": float("nan")}, "value: nan is not a finite number"),
+    ({"value": "inf"}, "value: 'inf' is not a finite number"),
+    ({"targets": [[1, 1]]}, "targets[0]: [1, 1] is a wall in seed 5's maze"),
+    ({"targets": [[15, 3]]}, "targets[0]: [15, 3] is outside the 15x15 world"),
+    ({"layer": "fc"}, "layer: 'fc' has activations of shape (256,), with no spatial map"),
+    ({"channels": []}, "channels: the list is empty"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD)
+def test_retarget_bad_input_is_one_clear_message_and_writes_nothing(tmp_path: Path, change: dict, message: str) -> None:
+    spec = {"seeds": [5], "channels": [10], "value": 5.5, **change}
+    out = tmp_path / "out"
+    result = run("retarget", write_spec(tmp_path, spec), "--out", out)
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_channels_refuses_a_layer_without_a_spatial_map(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("channels", write_spec(tmp_path, {"seeds": [1, 2], "layer": "fc"}), "--out", out)
+    assert result.exit_code == 2 and "layer: 'fc' has activations of shape (256,)" in result.output
+    assert not out.exists()
+
+
+# -- the explorer's retarget mode ----------------------------------------------------------------------------
+
+
+def test_the_explorer_sends_the_agent_to_a_clicked_square(ckpt, easy) -> None:
+    testclient = pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs httpx")
+    from steer.explore.app import create_app
+    from steer.explore.state import Explorer
+
+    explorer = Explorer(ckpt)
+    client = testclient.TestClient(create_app(explorer, port=8123), base_url="http://127.0.0.1:8123")
+    page = client.get("/").text
+    assert "send the agent here (retarget)" in page
+    channels = explorer.cheese_channels()
+    assert len(channels) == 2 and all(0 <= c < 32 for c in channels)
+    request = {"seed": 3, "channels": channels, "value": 5.5, "target": [5, 11]}
+    response = client.post("/api/retarget", json=request)
+    assert response.status_code == 200, response.text
+    view = response.json()
+    # The same numbers as the library computes for that patch on that maze.
+    maze = easy.level(3)
+    patch = PixelPatch(SITE, tuple(channels), activation_position(maze, (5, 11), 16), 5.5)
+    (field,) = pixel_fields(ckpt.policy, facing_inputs(easy, maze), [patch])
+    assert view["p_reach"]["intervention"] == pytest.approx(float(reach(build_chain(field), [(5, 11)]).p[0]), abs=1e-9)
+    assert view["positions"] == [list(p) for p in field.positions]
+    assert len(view["patched"]["arrows"]) == len(field.positions)
+    assert view["p_reach"]["intervention"] > view["p_reach"]["none"]
+    for bad, message in (
+        ({"value": "nan"}, "value: 'nan' is not a finite number"),
+        ({"target": [1, 1]}, "target: [1, 1] is a wall in seed 3's maze"),
+        ({"channels": [40]}, "channels[0]: 40 is not a channel"),
+        ({"coeff": 1}, "'coeff': unknown parameter"),
+    ):
+        response = client.post("/api/retarget", json={**request, **bad})
+        assert response.status_code == 400 and message in response.json()["error"], response.text
+
+
+def test_map_labels_show_one_only_for_what_rounds_to_one() -> None:
+    from steer.report.retarget_figs import _label
+
+    assert [_label(p) for p in (0.0, 0.004, 0.5, 0.994, 0.996, 1.0)] == [".00", ".00", ".50", ".99", "1", "1"]
