@@ -20,6 +20,7 @@ from steer.report.render import TEXT_RGB, font, text_width, tile
 PANEL = 224  # pixels per panel side
 MARK_RGB = (230, 160, 0)
 HIGH_RGB = (0, 90, 50)  # P = 1
+NOT_TARGET_RGB = (200, 200, 205)
 
 
 def _boxed(img: Image.Image, position: tuple[int, int] | None, grid: int, rgb: tuple[int, int, int]) -> None:
@@ -74,10 +75,13 @@ def _label(p: float) -> str:
 
 
 def reach_panel(maze: Maze, p: Mapping[Square, float], caption: Sequence[str], span: int = 300) -> Image.Image:
-    """The maze with each open square coloured by P(reach it); squares without a value keep the open colour."""
+    """The maze with each open square coloured by P(reach it); squares without a value (not targets) grey."""
     cell = _cell_for(maze, span)
     grid = _Grid.of(maze, cell)
-    img = _schematic(maze, grid, {sq: _green(v) for sq, v in p.items()})
+    # Open squares that are not targets (the start, or squares a target list leaves out) in grey, so that they
+    # cannot be read as P = 0 (white).
+    fills = {sq: NOT_TARGET_RGB for sq in maze.open_squares()} | {sq: _green(v) for sq, v in p.items()}
+    img = _schematic(maze, grid, fills)
     d = ImageDraw.Draw(img)
     for sq, v in p.items():  # the value, where a cell is big enough to read it
         if cell >= 26:

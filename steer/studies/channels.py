@@ -154,10 +154,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for row in report["ranking"][:8]:
         d, s, g = row["peak_distance"], row["peak_distance_shuffled"], row["peak_distance_gain"]
         ci, gci = d["mean_ci"] or [d["mean"]] * 2, g["mean_ci"] or [g["mean"]] * 2
+        sci = row["share"]["mean_ci"] or [row["share"]["mean"]] * 2
         lines.append(
             f"  #{row['rank']} channel {row['channel']}: {d['mean']:.2f} (95% CI {ci[0]:.2f}-{ci[1]:.2f}, n {d['n']}) "
             f"vs shuffled {s['mean']:.2f}; gain {g['mean']:+.2f} ({gci[0]:+.2f} to {gci[1]:+.2f}); share at the "
-            f"cheese {row['share']['mean']:.3f} vs {row['share_shuffled']['mean']:.3f}"
+            f"cheese {row['share']['mean']:.3f} ({sci[0]:.3f}-{sci[1]:.3f}) vs {row['share_shuffled']['mean']:.3f}"
         )
     return lines
 

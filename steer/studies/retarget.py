@@ -421,8 +421,8 @@ def map_figure(
         f"seed {seed} · P(reach each square within 500 steps), exact · {plan.layer} · {session.title}",
         panels,
         columns=len(panels),
-        footer="each square: P(the agent, starting at the grey square, reaches it) under that condition; "
-        "green 1, white 0",
+        footer="each square: P(the agent, starting at the dark mark, reaches it) under that condition; green 1, "
+        "white 0; grey: not a target",
     )
 
 
