@@ -52,6 +52,9 @@ THRESHOLD = 0.5
 OUTER_FOLDS = 5
 INNER_FOLDS = 5
 CS = 8  # C values LogisticRegressionCV tries (log-spaced, scikit-learn's default grid)
+# liblinear stops at convergence; its default cap (100) was hit on near-separable resamples of small samples. A fit
+# that converged before it is unchanged by a higher cap.
+MAX_ITER = 1000
 
 
 def _model() -> Any:
@@ -67,6 +70,7 @@ def _model() -> Any:
             cv=INNER_FOLDS,
             l1_ratios=(1.0,),
             solver="liblinear",
+            max_iter=MAX_ITER,
             scoring="accuracy",
             use_legacy_attributes=False,
         ),
@@ -133,7 +137,7 @@ def _fit_coefs(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
     from sklearn.preprocessing import StandardScaler
 
     z = StandardScaler().fit_transform(x)
-    fit = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear").fit(z, y)
+    fit = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=MAX_ITER).fit(z, y)
     return np.concatenate([fit.coef_[0], fit.intercept_])
 
 
