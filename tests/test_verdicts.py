@@ -210,3 +210,38 @@ def test_a_scale_is_checked_before_anything_runs(tmp_path: Path) -> None:
     value = {**CLAIM, "criterion": {"below": 0.5}, "measure": {**CLAIM["measure"], "kind": "value", "scale": "logit"}}
     with pytest.raises(SteerError, match=r"measure.scale: a scale applies to a change"):
         load_batch(_batch(tmp_path, [value]))
+
+
+def test_a_reported_number_is_judged_on_the_interval_its_study_gives(tmp_path: Path) -> None:
+    from steer.analysis.claims import evaluate, parse_claims
+
+    (tmp_path / "stats").mkdir()
+    report = {"fit": [{"coef": {"value": -1.4, "ci": [-1.6, -1.2]}, "n": 500}]}
+    (tmp_path / "stats" / "metrics.json").write_text(json.dumps(report))
+    measure = {"experiment": "stats", "kind": "reported", "path": "fit.0.coef", "n": "fit.0.n"}
+    claims = parse_claims(
+        [
+            {"id": "neg", "post": "p", "setting": "s", "measure": measure, "criterion": {"below": 0}},
+            {"id": "big", "post": "p", "setting": "s", "measure": measure, "criterion": {"below": -1.3}},
+            {
+                "id": "tight",
+                "post": "p",
+                "setting": "s",
+                "measure": measure,
+                "criterion": {"below": 0, "precision": 0.1},
+            },
+        ],
+        ["stats"],
+    )
+    rows = {r["id"]: r for r in evaluate(claims, tmp_path)}
+    assert rows["neg"]["verdict"] == "holds" and rows["neg"]["measured"]["n"] == 500
+    assert rows["big"]["verdict"] == "inconclusive" and rows["tight"]["verdict"] == "underpowered"
+    with pytest.raises(SteerError, match=r"measure.path: 'fit.0.nope'"):
+        evaluate(
+            parse_claims([{**claims[0].__dict__, "measure": {**measure, "path": "fit.0.nope"}}], ["stats"]), tmp_path
+        )
+    with pytest.raises(SteerError, match=r"measure.n: missing"):
+        parse_claims(
+            [{"id": "x", "post": "p", "setting": "s", "measure": {**measure, "n": None}, "criterion": {"below": 0}}],
+            ["stats"],
+        )

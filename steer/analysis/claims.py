@@ -552,9 +552,12 @@ def replicated(discovery: list[dict[str, Any]], replication: list[dict[str, Any]
         row["discovery"] = {k: d[k] for k in SAMPLE_FIELDS}
         row["replication"] = {k: r[k] for k in SAMPLE_FIELDS}
         pooled_values = np.array(d["measured"].get("per_maze", []) + r["measured"].get("per_maze", []))
-        pooled = _summary(pooled_values, None)
-        pooled.pop("per_maze")
-        row["pooled"] = {"measured": pooled, "shown": _shown(pooled, stat)}
+        if len(pooled_values):
+            pooled = _summary(pooled_values, None)
+            pooled.pop("per_maze")
+            row["pooled"] = {"measured": pooled, "shown": _shown(pooled, stat)}
+        else:  # a reported number has no per-maze values to pool: each sample's own fit stands
+            row["pooled"] = {"measured": None, "shown": "— (a reported number: each sample's own)"}
         verdict_, why = combined_verdict(d["verdict"], r["verdict"])
         reasons = [f"{name}: {x['why']}" for name, x in (("discovery", d), ("replication", r)) if x["why"]]
         row["verdict"], row["why"] = verdict_, "; ".join([why, *reasons]) if why else "; ".join(reasons)
