@@ -76,6 +76,13 @@ def test_equivalent_specs_are_one_run_and_a_run_grows_with_its_seeds(tmp_path: P
     result = run("apply", grown, "--out", out)
     assert result.exit_code == 0 and report(out)["reused_cells"] == 2, result.output
     assert [m["seed"] for m in report(out)["mazes"]] == [1, 2, 3]
+    # Fewer seeds again (a grown batch drawn again at its first size): the report holds those alone, and the
+    # third cell is kept for the next larger run, which reuses all three.
+    result = run("apply", same, "--out", out)
+    assert result.exit_code == 0 and [m["seed"] for m in report(out)["mazes"]] == [1, 2], result.output
+    assert "vfield-seed3.json" not in (out / "report.html").read_text()
+    result = run("apply", grown, "--out", out)
+    assert result.exit_code == 0 and report(out)["reused_cells"] == 3, result.output
     # Another coefficient is another run.
     other = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": 1}, "other.yaml")
     assert run("apply", other, "--out", out).exit_code == 2

@@ -144,7 +144,10 @@ def _cell_files(manifest: Mapping[str, Any]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     if not isinstance(cells, dict):
         return out
+    planned = manifest.get("cells_planned")
     for name, rec in cells.items():
+        if isinstance(planned, list) and name not in planned:  # kept for a larger run; not this run's
+            continue
         m = re.fullmatch(r"seed-(\d+)", str(name))
         if m and isinstance(rec, dict) and isinstance(rec.get("files"), list):
             out[int(m.group(1))] = [f for f in rec["files"] if isinstance(f, str)]

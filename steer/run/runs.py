@@ -202,8 +202,10 @@ class RunFolder:
             "resumed_at": _now() if resumed else None,
             "finished": None,
             "status": "running",
-            # Only records steer wrote as they are: anything else is computed again (and never written back).
-            "cells": {k: v for k, v in resumed.items() if k in cells and _valid_record(k, v)},
+            # Only records steer wrote as they are: anything else is computed again (and never written back). Cells
+            # this run does not plan are kept too: a batch drawn again at its first size after it grew (samples.grow)
+            # must not forget the cells its next, larger step reuses.
+            "cells": {k: v for k, v in resumed.items() if _valid_record(k, v)},
         }
         run = cls(path, manifest)
         run._save()
