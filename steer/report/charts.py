@@ -72,7 +72,11 @@ def _runs(values: Sequence[float | None]) -> list[list[int]]:
 
 
 def band_chart(
-    series: BandSeries, xlabels: Sequence[str], size: tuple[int, int] = (440, 300), xtitle: str = "coefficient"
+    series: BandSeries,
+    xlabels: Sequence[str],
+    size: tuple[int, int] = (440, 300),
+    xtitle: str = "coefficient",
+    y_range: tuple[float, float] | None = None,
 ) -> Image.Image:
     """One small chart: x at evenly spaced positions labelled `xlabels`, y auto-ranged with round ticks."""
     width, height = size
@@ -88,7 +92,8 @@ def band_chart(
         return img
     lo, hi = min(present), max(present)
     pad = 0.08 * (hi - lo) or max(0.05 * abs(hi), 0.05)
-    y_lo, y_hi = lo - pad, hi + pad
+    # A shared range (e.g. 0 to 1 for probabilities) lets small multiples be compared by eye.
+    y_lo, y_hi = y_range if y_range is not None else (lo - pad, hi + pad)
     ticks = [t for t in nice_ticks(y_lo, y_hi) if y_lo <= t <= y_hi]
     plot_w, plot_h = width - left - right, height - top - bottom
 
@@ -138,10 +143,11 @@ def band_charts(
     columns: int = 3,
     size: tuple[int, int] = (440, 300),
     xtitle: str = "coefficient",
+    y_range: tuple[float, float] | None = None,
 ) -> Image.Image:
     """Small-multiple charts of several metrics against the same x positions, in rows of `columns`; `size`
     is one chart's, wider where many x labels must fit."""
-    charts = [band_chart(s, xlabels, size, xtitle) for s in series]
+    charts = [band_chart(s, xlabels, size, xtitle, y_range) for s in series]
     return tile(title, charts, columns, footer=footer, gap=8, min_width=0)
 
 

@@ -297,7 +297,7 @@ def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[s
                 [x[0] for x in ci],
                 [x[1] for x in ci],
                 [c["n"] for c in curve],
-                band="mean P(reach the cheese) and its 95% bootstrap interval",
+                band="mean P(reach) and 95% bootstrap interval",
             )
         )
     figures["by-distance.png"] = band_charts(
@@ -306,6 +306,7 @@ def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[s
         series,
         footer="line: mean over mazes · band: its 95% bootstrap interval",
         xtitle="cheese to top-right square, straight line (squares)",
+        y_range=(-0.02, 1.02),
     )
     grid = _offset_grid(done, plan.own_name)
     figures["cheese-map.png"] = probability_map(
