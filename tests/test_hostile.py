@@ -45,6 +45,22 @@ from steer.net.vectors import FORMAT
 ROOT = Path(__file__).resolve().parent.parent
 MAX_OUTPUT = 2000  # characters of console output a refused input may produce
 RSS_LIMIT_KIB = 1536 * 1024  # 1.5 GiB peak RSS for a CLI process fed a bomb
+# Runs the CLI as `python -m cli.main ARGS` would, and at exit writes the process's peak resident set (VmHWM, of
+# this image alone) to the file named by the first argument.
+_LAUNCH = """
+import atexit, runpy, sys
+peak = sys.argv.pop(1)
+
+def _write_peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            with open(peak, "w") as f:
+                f.write(line.split()[1])
+
+atexit.register(_write_peak)
+sys.argv[0] = "steer"
+runpy.run_module("cli.main", run_name="__main__", alter_sys=True)
+"""
 INPROC_SECONDS = 30  # no in-process case may take longer than this
 MAX_PARALLEL = 3  # process cases running at once (each starts torch: ~3 s of CPU)
 GOOD: dict[str, Any] = {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}
@@ -768,7 +784,12 @@ def test_hostile_input(c: Case, tmp_path: Path, shared: Shared, monkeypatch: pyt
 
 
 class Watched:
-    """One CLI process: output to a file; killed past its deadline or RSS_LIMIT_KIB; reaped with wait4."""
+    """One CLI process: output to a file; killed past its deadline or RSS_LIMIT_KIB; reaped with waitpid.
+
+    Its peak memory is its own image's high-water mark (VmHWM), sampled while it runs and written by the process
+    itself at exit (`_LAUNCH`). Not wait4's ru_maxrss: on Linux that carries over the forking parent's resident set
+    (the copy made by fork, until exec), so it measured this test session, which grows with the suite.
+    """
 
     def __init__(self, args: list[str], cwd: Path, timeout: float, log: Path) -> None:
         self.args, self.cwd, self.timeout, self.log = args, cwd, timeout, log
@@ -782,8 +803,9 @@ class Watched:
     def launch(self) -> None:
         self._fh = self.log.open("wb")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.peak_file = self.log.with_suffix(".peak")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *self.args],
+            [sys.executable, "-c", _LAUNCH, str(self.peak_file), *self.args],
             cwd=self.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -801,7 +823,7 @@ class Watched:
     def _rss_kib(self) -> int:
         try:
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith("VmHWM:"):  # the peak so far, so a spike between two polls counts
                     return int(line.split()[1])
         except (OSError, ValueError):
             pass
@@ -822,7 +844,7 @@ class Watched:
             self._kill(f"killed: RSS {self.rss_seen // 1024} MiB passed {RSS_LIMIT_KIB // 1024} MiB")
         elif self.killed is None and time.monotonic() > self.deadline:
             self._kill(f"killed: still running after {self.deadline - self.start:.0f}s")
-        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        pid, status = os.waitpid(self.proc.pid, os.WNOHANG)
         if pid == 0:
             return
         code = os.waitstatus_to_exitcode(status)
@@ -830,9 +852,12 @@ class Watched:
         self._fh.close()
         raw = self.log.read_bytes()
         text = raw[:100_000].decode("utf-8", "replace") + (f"… ({len(raw)} bytes)" if len(raw) > 100_000 else "")
-        self.outcome = Outcome(
-            code, text, time.monotonic() - self.start, self.killed, max(usage.ru_maxrss, self.rss_seen)
-        )
+        try:  # what the process measured of itself at exit (absent when it was killed)
+            own = int(self.peak_file.read_text())
+        except (OSError, ValueError):
+            own = 0
+        peak = max(own, self.rss_seen)
+        self.outcome = Outcome(code, text, time.monotonic() - self.start, self.killed, peak or None)
         self.done.set()
 
 
