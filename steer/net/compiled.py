@@ -13,7 +13,7 @@ inside runs eagerly, site by site (`ImpalaPolicy.run`). The weights are inputs, 
 serves every checkpoint of its shape (the 160M, 2M and 0.75M snapshots share seven packages), and the batch is a
 dynamic dimension, so no batch size compiles again.
 
-Packages are built once per machine by `steer tune` (about a minute on 2 cores; `make bench` runs it) into
+Packages are built once per machine by `steer tune` (75 s on one core of a 2-core AMD EPYC; `make bench` runs it) into
 `cache_dir()`, keyed by torch's version, the CPU and the ISA torch dispatches to, and loaded through torch's C++
 package loader in milliseconds, so a worker process pays nothing (a warm `torch.compile` cache still costs about
 3 s per process). Where the compiler, the packages or the choice are missing, or `STEER_EXECUTION=eager`, the

@@ -12,7 +12,7 @@ steer.run.specs re-exports every public name here, so `from steer.run.specs impo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -450,6 +450,24 @@ def _beside_spec(vector: VectorSpec, path: Path | None, where: str = "vector") -
 
 
 CONTROL_NAMES = ("random", "input_edit")
+
+
+def seed_value(value: Any, where: str) -> int:
+    """A non-negative integer seed for a random stream (an episode seed, a shuffle seed)."""
+    if type(value) is not int or not 0 <= value < 2**31:
+        raise SteerError(f"{where}: expected a non-negative integer seed, got {excerpt(value)}.")
+    return value
+
+
+def choice_of(options: tuple[str, ...]) -> Callable[[Any, str], str]:
+    """A parser that accepts one of `options`."""
+
+    def parse(value: Any, where: str) -> str:
+        if value not in options:
+            raise SteerError(f"{where}: {excerpt(value)} is not one of {', '.join(options)}.")
+        return str(value)
+
+    return parse
 
 
 def parse_names(value: Any, where: str, options: Sequence[str], example: str, unknown: str) -> tuple[str, ...]:

@@ -28,21 +28,12 @@ from steer.maze.features import COLUMNS, FEATURES, feature_rows
 from steer.maze.layout import Square
 from steer.net.policy import obs_to_tensor
 from steer.run.session import Session
-from steer.run.spec_values import parse_layers
+from steer.run.spec_values import choice_of, parse_layers
 from steer.run.specs import DEFAULT_LAYER, Spec
 from steer.run.study import CellResult, Report, Study
 
 SQUARES = ("all", "start")
 DTYPES = ("float16", "float32")
-
-
-def _choice(options: tuple[str, ...]) -> Any:
-    def parse(value: Any, where: str) -> str:
-        if value not in options:
-            raise SteerError(f"{where}: {excerpt(value)} is not one of {', '.join(options)}.")
-        return str(value)
-
-    return parse
 
 
 def _sites(value: Any, where: str) -> tuple[str, ...]:
@@ -190,6 +181,6 @@ STUDY = Study(
     report=report,
     check=check,
     summary=summary,
-    own_keys={"sites": _sites, "squares": _choice(SQUARES), "dtype": _choice(DTYPES)},
+    own_keys={"sites": _sites, "squares": choice_of(SQUARES), "dtype": choice_of(DTYPES)},
     report_name="activations.json",
 )

@@ -47,6 +47,7 @@ from steer.report.behaviour_figs import episode_gif, occupancy_figure
 from steer.report.charts import BandSeries, band_charts
 from steer.report.render import save_png
 from steer.run.session import Session
+from steer.run.spec_values import seed_value
 from steer.run.specs import Spec, parse_seeds
 from steer.run.study import CellResult, Report, Study, seed_list
 from steer.run.vector_plan import OneVectorPlan, plan_vector
@@ -72,12 +73,6 @@ def _targets(value: Any, where: str) -> dict[str, Square]:
 def _episodes(value: Any, where: str) -> int:
     if type(value) is not int or not 0 <= value <= MAX_EPISODES:
         raise SteerError(f"{where}: expected a number of episodes from 0 to {MAX_EPISODES}, got {excerpt(value)}.")
-    return value
-
-
-def _seed(value: Any, where: str) -> int:
-    if type(value) is not int or not 0 <= value < 2**31:
-        raise SteerError(f"{where}: expected a non-negative integer seed, got {excerpt(value)}.")
     return value
 
 
@@ -298,7 +293,7 @@ STUDY = Study(
     own_keys={
         "targets": _targets,
         "episodes": _episodes,
-        "episode_seed": _seed,
+        "episode_seed": seed_value,
         "show": lambda v, where: parse_seeds(v, where),
     },
 )

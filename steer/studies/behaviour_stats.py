@@ -227,6 +227,16 @@ def report(
     return Report(body, figures, files={"features.csv": features_csv(done)})
 
 
+BLUE, GREY, RED = (24, 48, 120), (150, 150, 150), (178, 24, 43)
+
+
+def _points(title: str, rgb: tuple[int, int, int], rows: list[tuple[float, list[float] | None]]) -> IntervalSeries:
+    """One series of values with their intervals (None: a value without one, drawn as a point)."""
+    lows = [v if ci is None else ci[0] for v, ci in rows]
+    highs = [v if ci is None else ci[1] for v, ci in rows]
+    return IntervalSeries(title, rgb, [v for v, _ in rows], lows, highs)
+
+
 def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Image.Image]:
     own = by[plan.own_name]["regressions"]
     figures: dict[str, Image.Image] = {}
@@ -238,20 +248,8 @@ def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[s
             f"held-out accuracy, L1 logistic, {n} mazes with a decision square · {session.title}",
             labels,
             [
-                IntervalSeries(
-                    "model (Wilson 95% interval)",
-                    (24, 48, 120),
-                    [a["accuracy"] for a in accs],
-                    [a["accuracy_ci"][0] for a in accs],
-                    [a["accuracy_ci"][1] for a in accs],
-                ),
-                IntervalSeries(
-                    "always the majority outcome",
-                    (150, 150, 150),
-                    [a["baseline"] for a in accs],
-                    [a["baseline"] for a in accs],
-                    [a["baseline"] for a in accs],
-                ),
+                _points("model (Wilson 95% interval)", BLUE, [(a["accuracy"], a["accuracy_ci"]) for a in accs]),
+                _points("always the majority outcome", GREY, [(a["baseline"], None) for a in accs]),
             ],
             (0.5, 1.0),
             footer=f"target: {own['target']} · 5-fold stratified cross-validation",
@@ -265,23 +263,11 @@ def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[s
             f"standardised coefficients of the posts' four features · {session.title}",
             names,
             [
-                IntervalSeries(
-                    "L1 logistic, binarised (bootstrap 95%)",
-                    (24, 48, 120),
-                    [coefs[f]["value"] for f in names],
-                    [coefs[f]["ci"][0] for f in names],
-                    [coefs[f]["ci"][1] for f in names],
+                _points(
+                    "L1 logistic, binarised (bootstrap 95%)", BLUE, [(coefs[f]["value"], coefs[f]["ci"]) for f in names]
                 ),
-                IntervalSeries(
-                    "the posts", (150, 150, 150), list(POST_FOUR_COEFFS), list(POST_FOUR_COEFFS), list(POST_FOUR_COEFFS)
-                ),
-                IntervalSeries(
-                    "fractional logit, exact P (HC0 95%)",
-                    (178, 24, 43),
-                    [glm[f]["value"] for f in names],
-                    [glm[f]["ci"][0] for f in names],
-                    [glm[f]["ci"][1] for f in names],
-                ),
+                _points("the posts", GREY, [(v, None) for v in POST_FOUR_COEFFS]),
+                _points("fractional logit, exact P (HC0 95%)", RED, [(glm[f]["value"], glm[f]["ci"]) for f in names]),
             ],
             (-limit, limit),
             footer="the posts: 8,000 mazes, the hard-mode channel-scale-4 network; here: this run's mazes with a DS",

@@ -30,6 +30,7 @@ from steer.net.retarget import activation_position, spatial_grid
 from steer.report.render import tile
 from steer.report.retarget_figs import channel_maps_figure
 from steer.run.session import Session
+from steer.run.spec_values import seed_value
 from steer.run.specs import Spec, parse_seeds
 from steer.run.study import CellResult, Report, Study, seed_list
 
@@ -37,12 +38,6 @@ from steer.run.study import CellResult, Report, Study, seed_list
 def _count(value: Any, where: str) -> int:
     if type(value) is not int or not 1 <= value <= 64:
         raise SteerError(f"{where}: expected a number of channels from 1 to 64, got {excerpt(value)}.")
-    return value
-
-
-def _seed(value: Any, where: str) -> int:
-    if type(value) is not int or not 0 <= value < 2**31:
-        raise SteerError(f"{where}: expected a non-negative integer seed, got {excerpt(value)}.")
     return value
 
 
@@ -174,7 +169,7 @@ STUDY = Study(
     summary=summary_lines,
     grows=False,  # the shuffled partners depend on the whole seed list
     own_keys={
-        "shuffle_seed": _seed,
+        "shuffle_seed": seed_value,
         "show": lambda v, where: parse_seeds(v, where),
         "top": _count,
     },

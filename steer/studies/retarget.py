@@ -58,7 +58,7 @@ from steer.report.charts import IntervalSeries, interval_rows
 from steer.report.render import save_png, tile
 from steer.report.retarget_figs import reach_panel, scale_bar
 from steer.run.session import Session
-from steer.run.spec_values import _Fields, finite_float
+from steer.run.spec_values import _Fields, choice_of, finite_float
 from steer.run.specs import Spec, parse_seeds
 from steer.run.study import CellResult, Report, Study, seed_list
 
@@ -113,15 +113,6 @@ def _value(value: Any, where: str) -> float:
     if abs(v) > 1e6:
         raise SteerError(f"{where}: {v:g} is too large for float32 activations; use a value such as 5.5.")
     return v
-
-
-def _choice(options: tuple[str, ...]) -> Any:
-    def parse(value: Any, where: str) -> str:
-        if value not in options:
-            raise SteerError(f"{where}: {excerpt(value)} is not one of {', '.join(options)}.")
-        return str(value)
-
-    return parse
 
 
 def _targets(value: Any, where: str) -> str | tuple[Square, ...]:
@@ -536,7 +527,7 @@ STUDY = Study(
         "channels": _channels,
         "value": _value,
         "default": _value,
-        "cheese": _choice(("remove", "keep")),
+        "cheese": choice_of(("remove", "keep")),
         "targets": _targets,
         "first_map": _flag,
         "cheese_moved": _flag,
