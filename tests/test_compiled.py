@@ -33,8 +33,20 @@ def packages() -> Path:
     return directory
 
 
+@pytest.fixture(scope="module")
+def exact_here(packages, easy, hard) -> None:
+    """Bit-identity is what `steer tune` checks per CPU, not a promise for every CPU: where the units differ from
+    eager here, tune keeps eager (test_an_inexact_path_is_never_chosen) and the bit-for-bit tests skip, saying so."""
+    policy = checkpoints.load(checkpoints.DEFAULT_CHECKPOINT).policy
+    compiled.attach(policy, directory=packages, force=True)
+    observations = [FieldInputs.render(r, r.level(s)).obs for r, s in ((easy, 28), (hard, 100))]
+    exact, gap = compiled.exactness(policy, observations, LAYER)
+    if not exact:
+        pytest.skip(f"the compiled units differ from eager by up to {gap:.1e} on this CPU: steer tune keeps eager here")
+
+
 @pytest.fixture()
-def both(packages):
+def both(packages, exact_here):
     """The default checkpoint twice: eager, and with the compiled units attached."""
     eager = checkpoints.load(checkpoints.DEFAULT_CHECKPOINT).policy
     eager.use_units([])
@@ -107,7 +119,7 @@ def test_units_run_only_where_nothing_inside_them_is_needed(both, easy) -> None:
     assert not calls and "block2.res1.conv2" in every
 
 
-def test_a_run_writes_the_same_numbers_eager_and_compiled(packages, tmp_path, monkeypatch) -> None:
+def test_a_run_writes_the_same_numbers_eager_and_compiled(packages, exact_here, tmp_path, monkeypatch) -> None:
     spec = write_spec(
         tmp_path, {"name": "same", "seeds": [1, 5], "layer": LAYER, "vector": {"kind": "cheese"}, "coeff": -1}
     )
