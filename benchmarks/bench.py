@@ -13,8 +13,6 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -28,12 +26,11 @@ from bench_retarget import rows as retarget_rows
 from bound import bound_rows, physical_figures
 from execution import rows as execution_rows
 from execution import side_by_side, start_costs, tune_figures, unit_rates
-from shared_machine import shared_machine_figures, shared_rows
+from shared_machine import cheese_statistic, shared_machine_figures, shared_rows
 from timing import timed
 
 from steer.analysis.chain import behaviour
 from steer.analysis.episodes import sample_episodes
-from steer.analysis.metrics import maze_metrics, summarize
 from steer.io import atomic_write_json
 from steer.maze.env import MazeRenderer
 from steer.net import checkpoints
@@ -80,40 +77,6 @@ def field_figures(ck: checkpoints.Checkpoint, ref: ReferencePolicy, mode: str, s
         # A diff needs both fields: the naive way renders and runs the network twice.
         "speedup_vs_naive_original_plus_patched": 2 * t_naive / (t_orig + t_patched),
     }
-
-
-def cheese_statistic(ck: checkpoints.Checkpoint, seeds: range, phases: dict[str, float] | None = None) -> dict:
-    """The statistic `steer apply configs/cheese-vector.yaml` reports; `phases` collects where time goes."""
-    renderer = MazeRenderer("easy")
-    clock = Phases(phases)
-    mazes = []
-    for seed in seeds:
-        with clock("level generation and cheese vector"):
-            maze = renderer.level(seed)
-            vec = compute_vector(ck.policy, renderer, maze, PairSpec("cheese"), LAYER)
-        with clock("rendering the field's observations (procgen)"):
-            inputs = FieldInputs.render(renderer, maze)
-        with clock("network: prefix once, original + patched suffix"):
-            original, patched = vector_fields(ck.policy, inputs, LAYER, [None, -1.0 * vec.tensor])
-        with clock("metrics"):
-            mazes.append(maze_metrics(original, patched))
-    return summarize(mazes)
-
-
-class Phases:
-    """Adds the wall time of each `with phases(name):` block to a dict (or does nothing without one)."""
-
-    def __init__(self, into: dict[str, float] | None) -> None:
-        self.into = into
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            if self.into is not None:
-                self.into[name] = self.into.get(name, 0.0) + time.perf_counter() - start
 
 
 def coefficient_sweep(ck: checkpoints.Checkpoint, seeds: range, coeffs: list[float]) -> int:
@@ -265,12 +228,13 @@ def main() -> None:
     results["field_hard_25x25"] = field_figures(ck, ref, "hard", 100, repeats)
     results["field_easy_15x15"] = field_figures(ck, ref, "easy", 28, repeats)
     seeds, few = range(100), max(1, repeats // 2)
+    easy = MazeRenderer("easy")
     stat: dict[str, Any] = {}
-    results["cheese_statistic_100_seeds_s"] = timed(lambda: stat.update(cheese_statistic(ck, seeds)), few)
+    results["cheese_statistic_100_seeds_s"] = timed(lambda: stat.update(cheese_statistic(ck.policy, easy, seeds)), few)
     medians = {k: stat["p_cheese_ds"][k]["median"] for k in ("original", "patched")}
     results["cheese_statistic_median_p_cheese_ds"] = medians
     phases: dict[str, float] = {}
-    cheese_statistic(ck, seeds, phases)
+    cheese_statistic(ck.policy, easy, seeds, phases)
     results["cheese_statistic_phases_s"] = phases
     coeffs = [-3, -2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 3]
     results["sweep_10_coeffs_20_seeds_s"] = timed(lambda: coefficient_sweep(ck, range(20), coeffs), few)

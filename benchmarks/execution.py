@@ -19,16 +19,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from shared_machine import statistic_with_workers, warm
+from shared_machine import cheese_statistic, statistic_with_workers, warm
 from timing import timed
 from torch.utils.flop_counter import FlopCounterMode
 
-from steer.analysis.metrics import maze_metrics, summarize
 from steer.maze.env import MazeRenderer
 from steer.net import compiled
 from steer.net.policy import ImpalaPolicy
-from steer.net.vectors import PairSpec, compute_vector
-from steer.net.vfield import BATCH_SIZE, FieldInputs, vector_field, vector_fields
+from steer.net.vfield import BATCH_SIZE, FieldInputs, vector_field
 from steer.run.cores import one_thread
 from steer.run.runner import close_workers, default_workers
 from steer.run.session import Session
@@ -111,32 +109,8 @@ def start_costs() -> dict[str, float]:
 def statistic_phases(session: Session, seeds: range) -> dict[str, float]:
     """The statistic's seconds in one process on one thread, split where they go."""
     phases: dict[str, float] = {}
-
-    def clock(name: str, start: float) -> float:
-        now = time.perf_counter()
-        phases[name] = phases.get(name, 0.0) + now - start
-        return now
-
-    policy, renderer = session.policy, session.renderer
-    mazes = []
     with one_thread():
-        for seed in seeds:
-            t = time.perf_counter()
-            maze = renderer.level(seed)
-            t = clock("level generation", t)
-            vec = compute_vector(policy, renderer, maze, PairSpec("cheese"), LAYER)
-            t = clock("cheese vector (2 observations)", t)
-            inputs = FieldInputs.render(renderer, maze)
-            t = clock("rendering (procgen)", t)
-            inputs.prefix(policy, policy.resolve(LAYER), BATCH_SIZE)
-            t = clock("network prefix", t)
-            original, patched = vector_fields(policy, inputs, LAYER, [None, -1.0 * vec.tensor])
-            t = clock("network suffix (original + patched)", t)
-            mazes.append(maze_metrics(original, patched))
-            clock("metrics", t)
-        t = time.perf_counter()
-        summarize(mazes)
-        clock("summary (bootstrap intervals)", t)
+        cheese_statistic(session.policy, session.renderer, seeds, phases)
     return phases
 
 

@@ -19,17 +19,51 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from timing import timed
+from timing import Phases, timed
 
 from steer.analysis.metrics import maze_metrics, summarize
+from steer.maze.env import MazeRenderer
+from steer.net.policy import ImpalaPolicy
 from steer.net.vectors import PairSpec, compute_vector
-from steer.net.vfield import FieldInputs, vector_fields
+from steer.net.vfield import BATCH_SIZE, FieldInputs, vector_fields
 from steer.run.cores import one_thread
 from steer.run.runner import _work, default_workers, worker_pool
 from steer.run.session import Session
 from steer.run.study import CellResult
 
 LAYER = "block2.res1.resadd_out"
+
+
+UNTIMED = Phases()  # a clock that records nothing
+
+
+def statistic_maze(
+    policy: ImpalaPolicy, renderer: MazeRenderer, seed: int, clock: Phases = UNTIMED, device: str = "cpu"
+) -> dict[str, Any]:
+    """One maze of the cheese-vector statistic (`steer apply configs/cheese-vector.yaml`): level, own cheese
+    vector, observations, the prefix once, original and patched suffix in one batch, metrics; `clock` times each."""
+    with clock("level generation"):
+        maze = renderer.level(seed)
+    with clock("cheese vector (2 observations)"):
+        vec = compute_vector(policy, renderer, maze, PairSpec("cheese"), LAYER)
+    with clock("rendering (procgen)"):
+        inputs = FieldInputs.render(renderer, maze, device)
+    with clock("network prefix"):
+        inputs.prefix(policy, policy.resolve(LAYER), BATCH_SIZE)
+    with clock("network suffix (original + patched)"):
+        original, patched = vector_fields(policy, inputs, LAYER, [None, -1.0 * vec.tensor])
+    with clock("metrics"):
+        return maze_metrics(original, patched)
+
+
+def cheese_statistic(
+    policy: ImpalaPolicy, renderer: MazeRenderer, seeds: range, phases: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """The statistic over `seeds` in this process; `phases` collects where the time goes."""
+    clock = Phases(phases)
+    mazes = [statistic_maze(policy, renderer, seed, clock) for seed in seeds]
+    with clock("summary (bootstrap intervals)"):
+        return summarize(mazes)
 
 
 @dataclass(frozen=True)
@@ -39,16 +73,11 @@ class StatisticPlan:
     layer: str = LAYER
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        maze = session.renderer.level(seed)
-        vec = compute_vector(session.policy, session.renderer, maze, PairSpec("cheese"), self.layer)
-        inputs = FieldInputs.render(session.renderer, maze, session.device)
-        original, patched = vector_fields(session.policy, inputs, self.layer, [None, -1.0 * vec.tensor])
-        return "done", [], maze_metrics(original, patched)
+        return "done", [], statistic_maze(session.policy, session.renderer, seed, device=session.device)
 
 
 def statistic_in_process(session: Session, seeds: range) -> dict[str, Any]:
-    plan = StatisticPlan()
-    return summarize([plan.cell(session, s, Path("."))[2] for s in seeds])
+    return cheese_statistic(session.policy, session.renderer, seeds)
 
 
 def statistic_with_workers(session: Session, seeds: range, workers: int) -> dict[str, Any]:
