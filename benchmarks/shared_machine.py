@@ -57,11 +57,15 @@ def statistic_maze(
 
 
 def cheese_statistic(
-    policy: ImpalaPolicy, renderer: MazeRenderer, seeds: range, phases: dict[str, float] | None = None
+    policy: ImpalaPolicy,
+    renderer: MazeRenderer,
+    seeds: range,
+    phases: dict[str, float] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """The statistic over `seeds` in this process; `phases` collects where the time goes."""
     clock = Phases(phases)
-    mazes = [statistic_maze(policy, renderer, seed, clock) for seed in seeds]
+    mazes = [statistic_maze(policy, renderer, seed, clock, device) for seed in seeds]
     with clock("summary (bootstrap intervals)"):
         return summarize(mazes)
 
@@ -77,7 +81,7 @@ class StatisticPlan:
 
 
 def statistic_in_process(session: Session, seeds: range) -> dict[str, Any]:
-    return cheese_statistic(session.policy, session.renderer, seeds)
+    return cheese_statistic(session.policy, session.renderer, seeds, device=session.device)
 
 
 def statistic_with_workers(session: Session, seeds: range, workers: int) -> dict[str, Any]:
