@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from steer.errors import SteerError
+from steer.io import atomic_write_json
 from steer.net.policy import FusedUnit, ImpalaPolicy
 
 Kind = Literal["convpool", "res", "head"]
@@ -441,9 +442,7 @@ def tune(
             path, why = "compiled", f"exact and {speedup:.2f}x eager"
         choice = Choice(path, why, exact, speedup, eager_gflops, compiled_gflops, **common)
     directory.mkdir(parents=True, exist_ok=True)
-    staged = directory / "choice.json.tmp"
-    staged.write_text(json.dumps(choice.to_json(), indent=1) + "\n")
-    os.replace(staged, directory / "choice.json")
+    atomic_write_json(directory / "choice.json", choice.to_json())
     attach(policy, directory=directory)
     return choice
 
