@@ -15,8 +15,9 @@ import math
 import os
 import secrets
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -54,13 +55,21 @@ def create_temp(folder: Path, name: str, suffix: str = ".tmp") -> tuple[int, Pat
     raise FileExistsError(f"no free temporary name for {name!r} in {str(folder)!r}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+Writer = Callable[[IO[bytes]], None]  # writes a file's bytes piece by piece, e.g. a table row by row
+
+
+def atomic_write_bytes(path: Path, data: bytes | Writer) -> None:
+    """Write `data` (bytes, or a function that writes them to the file it is given, so that a large file is never
+    whole in memory) to a temporary file beside `path`, then rename it into place."""
     path = Path(path)
     tmp: Path | None = None
     try:
         fd, tmp = create_temp(path.parent, path.name)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                data(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -107,8 +116,8 @@ def _clean(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+    if isinstance(value, list | tuple) or (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
+        return [_clean(v) for v in value]  # a lazy sequence (the runner's finished cells) is written as a list
     return value
 
 

@@ -100,6 +100,38 @@ def test_batched_intervals_equal_one_scipy_call_per_row() -> None:
             assert got["mean_ci"] == pytest.approx(_scipy_ci(x, np.mean, settings), rel=1e-14)
 
 
+def test_memory_bounded_bootstraps_give_the_same_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut into small batches (as at 10,000 mazes), the percentile and BCa intervals are the same numbers: scipy
+    draws the resamples from one stream either way, and the jackknife's leave-one-out samples are the same."""
+    from steer.analysis import stats as steer_stats
+
+    rng = np.random.default_rng(8)
+    rows = [list(rng.normal(size=300)), list(rng.integers(0, 2, size=300).astype(float))]
+    gain = rng.integers(-1, 2, size=500).astype(float)
+    whole = describe_many(rows), steer_stats.bca_intervals(gain)
+    monkeypatch.setattr(steer_stats, "VALUES_PER_CALL", 997)  # a few resamples per call, and a ragged last one
+    assert steer_stats.batch_for(300) == 3 and steer_stats.batch_for(500) == 1
+    assert (describe_many(rows), steer_stats.bca_intervals(gain)) == whole
+
+
+def test_bootstrap_memory_does_not_grow_with_the_mazes() -> None:
+    """At 4,000 mazes the BCa jackknife alone would be a 4,000 x 3,999 array (128 MB) and the resamples 2,000 x
+    4,000 (64 MB); batched, a call holds a few VALUES_PER_CALL arrays whatever n is (numpy reports to tracemalloc)."""
+    import tracemalloc
+
+    from steer.analysis import stats as steer_stats
+
+    gain = np.random.default_rng(9).integers(-1, 2, size=4000).astype(float)
+    tracemalloc.start()
+    try:
+        steer_stats.bca_intervals(gain)
+        describe_many([list(gain)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 8 * steer_stats.VALUES_PER_CALL, f"{peak / 2**20:.0f} MB"
+
+
 @pytest.mark.parametrize("n", [1, 2, 7, 40])
 def test_sort_median_equals_numpy_median(n: int) -> None:
     rng = np.random.default_rng(n)

@@ -450,7 +450,7 @@ def test_a_cell_whose_files_leave_the_folder_is_not_finished(tmp_path: Path) -> 
     run.record("seed-0", "done", ["../victim.png"], {})
     run.record("seed-1", "done", [str(tmp_path / "victim.png")], {})
     run.record("seed-2", "done", ["link.png"], {})
-    run.manifest["cells"]["seed-3"] = {"status": "done", "files": "field.png"}  # not a list
+    run.cells["seed-3"] = json.dumps({"status": "done", "files": "field.png"}).encode()  # not a list
     assert [run.finished(c) for c in ("seed-0", "seed-1", "seed-2", "seed-3")] == [None] * 4
 
 
@@ -463,7 +463,7 @@ def test_a_cell_whose_png_was_deleted_is_computed_again(tmp_path: Path) -> None:
     run.close("complete")
     (out / "field-seed1.png").unlink()
     again = _open_run(out, {"name": "a"}, ["seed-0", "seed-1"])
-    assert again.finished("seed-0") == {**again.manifest["cells"]["seed-0"]} and again.finished("seed-0")
+    assert again.finished("seed-0") == again.record_of("seed-0") and again.finished("seed-0")
     assert again.finished("seed-1") is None
 
 
@@ -487,7 +487,7 @@ def test_a_record_steer_did_not_write_as_it_is_is_computed_again(tmp_path: Path)
     (out / "manifest.json").write_text(json.dumps(manifest))
     again = _open_run(out, {"name": "a"}, cells)
     assert [c for c in cells if again.finished(c)] == ["seed-0"]
-    assert sorted(again.manifest["cells"]) == ["seed-0"]  # the others are not carried into the new manifest
+    assert sorted(again.cells) == ["seed-0"]  # the others are not carried into the new manifest
 
 
 def test_a_journal_that_is_a_folder_is_refused_even_with_force(tmp_path: Path) -> None:

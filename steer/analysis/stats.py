@@ -41,7 +41,17 @@ def settings() -> dict[str, Any]:
 
 # Rows bootstrapped in one call: bounds the (rows, resamples, n) array the statistics see to ~40 MB at n = 40.
 ROWS_PER_CALL = 64
+# Values a statistic sees in one vectorised call: scipy's `batch` cuts the resamples (and BCa's n leave-one-out
+# samples) into pieces of this many values, so an array stays ~8 MB at any n, not resamples x n (160 MB at 10,000
+# mazes) or, for the jackknife, n x n (200 MB at 5,000). The resamples are drawn from one stream either way, so
+# every interval is the same number (tests/test_stats.py).
+VALUES_PER_CALL = 1_000_000
 Statistic = Callable[..., Any]
+
+
+def batch_for(values_per_resample: int) -> int:
+    """scipy.stats.bootstrap's `batch` for resamples of this many values in all (rows x n)."""
+    return max(1, VALUES_PER_CALL // max(1, values_per_resample))
 
 
 def interval(values: np.ndarray, statistic: Statistic) -> list[float] | None:
@@ -85,6 +95,7 @@ def intervals(rows: np.ndarray, statistics: Sequence[Statistic]) -> list[list[li
             random_state=np.random.default_rng(SEED),
             vectorized=True,
             axis=-1,
+            batch=batch_for(len(chosen) * n),
         )
         low, high = res.confidence_interval.low, res.confidence_interval.high  # (statistics, rows)
         for s, per_stat in enumerate(out):
@@ -104,7 +115,9 @@ def median(x: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.median(x, axis=axis)
     s = np.moveaxis(np.sort(x, axis=axis), axis, -1)
     mid = s.shape[-1] // 2
-    return s[..., mid] if s.shape[-1] % 2 else (s[..., mid - 1] + s[..., mid]) / 2
+    # A copy, not a view: scipy keeps each batch's statistics until the end, and a view would keep the whole
+    # sorted batch alive with it (the memory batching saves).
+    return s[..., mid].copy() if s.shape[-1] % 2 else (s[..., mid - 1] + s[..., mid]) / 2
 
 
 def wilcoxon_p(patched: np.ndarray, original: np.ndarray) -> float | None:
@@ -216,6 +229,7 @@ def bca_intervals(values: np.ndarray) -> tuple[list[float] | None, list[float] |
                 random_state=np.random.default_rng(SEED),
                 vectorized=True,
                 axis=-1,
+                batch=batch_for(len(x)),
             )
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if np.isfinite(low) and np.isfinite(high):

@@ -90,8 +90,9 @@ def _read_json(path: Path, folder: Path, what: str) -> Any:
         raise _dir_error(folder, f"has a {what} that is not valid JSON ({excerpt(str(e), 80)}).") from None
 
 
-def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(manifest, report, report file name) of a finished run folder, or one SteerError naming DIR."""
+def read_run(folder: Path, manifest: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(manifest, report, report file name) of a finished run folder, or one SteerError naming DIR; `manifest`: the
+    run's own, when the caller holds it (else it is read from the folder)."""
     folder = Path(folder)
     try:
         is_dir, exists = folder.is_dir(), folder.exists()
@@ -101,7 +102,8 @@ def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         raise _dir_error(folder, "does not exist.")
     if not is_dir:
         raise _dir_error(folder, "is a file, not a folder.")
-    manifest = _read_json(folder / "manifest.json", folder, "manifest.json")
+    if manifest is None:
+        manifest = _read_json(folder / "manifest.json", folder, "manifest.json")
     if not isinstance(manifest, dict):
         raise _dir_error(folder, "has a manifest.json that is not a steer manifest.")
     reports = manifest.get("reports")
@@ -323,13 +325,14 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def write_report_html(folder: Path, what: str = "") -> Path:
+def write_report_html(folder: Path, what: str = "", manifest: dict[str, Any] | None = None) -> Path:
     """Write `report.html` into a finished run folder from its manifest and report JSON; returns its path.
 
     `what` is the study's one-line help, the page's first sentence; the caller looks it up (this layer sits
-    below the study registry)."""
+    below the study registry). `manifest`: the one the run just wrote, as the runner holds it (cells with their
+    files only), so a run of many mazes does not parse its whole manifest again."""
     folder = Path(folder)
-    manifest, report, name = read_run(folder)
+    manifest, report, name = read_run(folder, manifest)
     context = report_context(folder, manifest, report, name, what)
     html = environment().get_template("report.html.j2").render(context)
     return _write(folder / REPORT_HTML, html)

@@ -19,11 +19,11 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -39,6 +39,39 @@ from steer.run.study import CellResult, Plan, Study, run_cell
 from steer.run.vector_plan import vector_inputs
 
 OnCell = Callable[[int], None]
+
+
+class CellResults(Sequence[dict[str, Any]]):
+    """The results of a run's cells, in seed order, each read from the run's compact record when it is used.
+
+    A study's report may go over them several times; the run's process keeps only the compact text (about 1 KB
+    a maze for behaviour-stats, against ~6 KB parsed), so its memory does not grow with the parsed results of
+    10,000 mazes. Written into a report (`"mazes": done`), it is a list (steer.io).
+    """
+
+    def __init__(self, run: RunFolder, cells: list[str]) -> None:
+        self._run, self._cells = run, cells
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self._result(c) for c in self._cells[i]]
+        return self._result(self._cells[i])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._result(c) for c in self._cells)
+
+    def _result(self, cell: str) -> dict[str, Any]:
+        record = self._run.record_of(cell)
+        assert record is not None  # the runner lists only cells it recorded or reused
+        return record["result"]
+
 
 _session: Session | None = None  # a worker process's own session, built once
 
@@ -115,23 +148,24 @@ def run_cells(
     workers: int | None = 1,
     executor: str = "local",
     address: str | None = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+) -> tuple[CellResults, list[dict[str, Any]], int]:
     """Run `plan.cell` per seed, reusing cells a previous run of the same spec finished; record each as it ends.
 
     With `workers > 1` (None: one per core) and more than one cell to compute, the seeds are spread over that
     many single-threaded processes, each with its own procgen environment and policy. With `executor="ray"`
     they run as Ray tasks on the cluster already connected (`steer.run.executors.started`), else at `address`,
     else on a local Ray instance started for this run. Either way only this process writes the run folder.
-    Returns (done results, skipped results, reused count), in seed order.
+    Returns (done results, skipped results, reused count), in seed order; the done results are read from the
+    run's records as they are used (`CellResults`), so only their compact text stays in memory.
     """
     workers = default_workers() if workers is None else workers
-    records: dict[int, tuple[str, dict[str, Any]]] = {}
+    statuses: dict[int, str] = {}
     reused = 0
 
     def keep(seed: int, result: CellResult) -> None:
         status, files, data = result
         run.record(f"seed-{seed}", status, files, data)
-        records[seed] = (status, data)
+        statuses[seed] = status
         if on_cell:
             on_cell(seed)
 
@@ -142,7 +176,7 @@ def run_cells(
             if rec is None:
                 todo.append(seed)
             else:
-                records[seed] = (rec["status"], rec["result"])
+                statuses[seed] = rec["status"]
                 reused += 1
                 if on_cell:
                     on_cell(seed)
@@ -173,8 +207,8 @@ def run_cells(
         with contextlib.suppress(SteerError):
             run.close("interrupted")
         raise
-    done = [records[s][1] for s in seeds if records[s][0] == "done"]
-    skipped = [records[s][1] for s in seeds if records[s][0] != "done"]
+    done = CellResults(run, [f"seed-{s}" for s in seeds if statuses[s] == "done"])
+    skipped = [CellResults(run, [f"seed-{s}"])[0] for s in seeds if statuses[s] != "done"]
     return done, skipped, reused
 
 
@@ -215,10 +249,7 @@ def run_study(
     done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers, executor, address)
     built = study.report(plan, session, spec, done, skipped)
     cell_figures = [
-        f
-        for s in seeds
-        for f in (run.manifest["cells"].get(f"seed-{s}") or {}).get("files", [])
-        if f.endswith((".png", ".gif"))
+        f for s in seeds for f in (run.record_of(f"seed-{s}") or {}).get("files", []) if f.endswith((".png", ".gif"))
     ]
     for name, image in built.figures.items():
         save_png(image, run.path / name)
@@ -236,7 +267,7 @@ def run_study(
     run.complete(report, name=study.report_name, figures=[*built.figures, *built.files])
     from steer.report.html import write_report_html  # the parent's alone: a worker never imports the pages' stack
 
-    run.add_report(write_report_html(run.path, study.help).name)
+    run.add_report(write_report_html(run.path, study.help, run.page_manifest()).name)
     if not done and skipped:
         first = skipped[0]
         raise SteerError(

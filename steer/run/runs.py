@@ -12,6 +12,11 @@ What makes two runs "the same run" is their identity (see `run_identity`): the c
 the checkpoint, the mode and the sha256 of every input file. A caller that leaves the cell list (seeds) out
 of the identity lets a run grow: re-running with more seeds reuses the finished cells and computes the rest.
 
+A run's process keeps each finished cell's record as the compact JSON it writes, not as Python objects (a
+tenth of the memory), and reads it back only when asked (`record_of`, the runner's `CellResults`); the manifest
+is written piece by piece. So a run of 10,000 mazes holds about 1 KB per maze, not the ~6 KB of a parsed record,
+and never builds the manifest's text whole.
+
 The manifest is read back from disk, so it is untrusted: a file name it lists is used only if it stays
 inside the folder (`steer.io.inside`), both to reuse a finished cell and to delete old outputs on `force`; a
 cell's record is reused only if it is the one steer wrote (its `check` hash, the cell's seed; see
@@ -32,6 +37,7 @@ from typing import Any
 from steer.errors import SteerError, excerpt
 from steer.io import (
     append_json_line,
+    atomic_write_bytes,
     atomic_write_json,
     inside,
     json_safe,
@@ -128,10 +134,15 @@ def _valid_record(cell: str, rec: Any) -> bool:
     return isinstance(check, str) and check == _record_check(cell, rec)
 
 
+def _compact(value: Any) -> bytes:
+    return json.dumps(json_safe(value), separators=(",", ":")).encode()
+
+
 @dataclass
 class RunFolder:
     path: Path
-    manifest: dict[str, Any]
+    manifest: dict[str, Any]  # everything but the cells' records
+    cells: dict[str, bytes]  # cell -> its record, as the compact JSON the manifest holds
 
     @classmethod
     def open(
@@ -202,12 +213,13 @@ class RunFolder:
             "resumed_at": _now() if resumed else None,
             "finished": None,
             "status": "running",
-            # Only records steer wrote as they are: anything else is computed again (and never written back). Cells
-            # this run does not plan are kept too: a batch drawn again at its first size after it grew (samples.grow)
-            # must not forget the cells its next, larger step reuses.
-            "cells": {k: v for k, v in resumed.items() if _valid_record(k, v)},
         }
-        run = cls(path, manifest)
+        # Only records steer wrote as they are: anything else is computed again (and never written back). Cells
+        # this run does not plan are kept too: a batch drawn again at its first size after it grew (samples.grow)
+        # must not forget the cells its next, larger step reuses.
+        cells = {k: _compact(v) for k, v in resumed.items() if _valid_record(k, v)}
+        del old, resumed  # the parsed records: the run keeps their compact text only
+        run = cls(path, manifest, cells)
         run._save()
         (path / JOURNAL).unlink(missing_ok=True)  # its cells are now in the manifest (or were a replaced run's)
         return run
@@ -260,7 +272,30 @@ class RunFolder:
                 ) from None
 
     def _save(self) -> None:
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        # The manifest's other keys indented as before; then "cells", one record per line, each the text kept in
+        # memory: the whole manifest is never one string.
+        head = json.dumps(json_safe(self.manifest), indent=1).encode()
+
+        def write(f: Any) -> None:
+            f.write(head[: head.rindex(b"}")].rstrip() + b',\n "cells": {')
+            for i, (cell, record) in enumerate(self.cells.items()):
+                f.write(b"%s\n  %s: %s" % (b"," if i else b"", json.dumps(cell).encode(), record))
+            f.write(b"\n }\n}\n")
+
+        atomic_write_bytes(self.path / MANIFEST, write)
+
+    def record_of(self, cell: str) -> dict[str, Any] | None:
+        """A cell's record as the manifest holds it (not checked: `finished` is for reuse), else None."""
+        record = self.cells.get(cell)
+        return None if record is None else json.loads(record)
+
+    def page_manifest(self) -> dict[str, Any]:
+        """The manifest as report.html reads it: each cell with the files it wrote, not its result."""
+        cells = {}
+        for cell in self.cells:
+            record = self.record_of(cell)
+            cells[cell] = {"status": record["status"], "files": record["files"]} if record else None
+        return {**self.manifest, "cells": cells}
 
     def finished(self, cell: str) -> dict[str, Any] | None:
         """The stored record of a cell that finished, else None (it is computed again).
@@ -271,7 +306,7 @@ class RunFolder:
         manifest's `../x` or a symlink, does not count as present). So a reused result always holds what the
         study's report reads.
         """
-        rec = self.manifest["cells"].get(cell)
+        rec = self.record_of(cell)
         if not _valid_record(cell, rec):
             return None
         for name in rec["files"]:
@@ -284,7 +319,7 @@ class RunFolder:
         rec = {"status": status, "files": files, "result": result, "finished": _now()}
         rec["check"] = _record_check(cell, rec)
         append_json_line(self.path / JOURNAL, {"cell": cell, "record": rec})
-        self.manifest["cells"][cell] = rec
+        self.cells[cell] = _compact(rec)
 
     def complete(self, report: dict[str, Any], name: str = "metrics.json", figures: Sequence[str] = ()) -> None:
         """Write the run's report, then mark the run complete (a report present means the run finished)."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from steer.errors import SteerError
+from steer.io import Writer
 from steer.net.vfield import NonFiniteError
 from steer.run.session import Session
 from steer.run.specs import COMMON_KEYS, Spec, check_keys, load_spec, parse_spec
@@ -48,7 +49,9 @@ class Report:
 
     body: dict[str, Any]
     figures: dict[str, Image.Image] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)  # other files drawn from all cells, e.g. a CSV table
+    # Other files drawn from all cells, e.g. a CSV table: bytes, or a function that writes them (steer.io.Writer),
+    # so that a table of 10,000 mazes is written row by row and never held whole.
+    files: dict[str, bytes | Writer] = field(default_factory=dict)
 
 
 def _no_checks(spec: Spec) -> None:
@@ -70,7 +73,8 @@ class Study:
     keys: tuple[str, ...]  # spec keys beyond COMMON_KEYS (parsed by steer.run.specs)
     required: tuple[str, ...]
     plan: Callable[[Spec, Session], Plan]
-    report: Callable[[Plan, Session, Spec, list[dict[str, Any]], list[dict[str, Any]]], Report]
+    # (plan, session, spec, done results in seed order, skipped ones): `done` is a Sequence read as it is used
+    report: Callable[[Plan, Session, Spec, Sequence[dict[str, Any]], list[dict[str, Any]]], Report]
     check: Callable[[Spec], None] = _no_checks  # checks that need no checkpoint
     cells: Callable[[Spec], tuple[int, ...]] = _seeds  # the seeds that are cells (transfer: its targets)
     summary: Callable[[dict[str, Any]], list[str]] = _no_lines  # console lines from the report

@@ -20,11 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from PIL import Image
 
@@ -39,6 +39,7 @@ from steer.analysis.behaviour_stats import (
 from steer.analysis.chain import behaviour
 from steer.analysis.metrics import BEHAVIOUR_METRICS, METRICS, describe, fmt
 from steer.errors import SteerError, excerpt
+from steer.io import Writer
 from steer.maze.decision_features import DECISION_FEATURES, decision_features
 from steer.net import checkpoints
 from steer.net.policy import ImpalaPolicy
@@ -167,28 +168,37 @@ def plan(spec: Spec, session: Session) -> Plan:
 COLUMNS = ("seed", "condition", *DECISION_FEATURES, *OUTCOMES)
 
 
-def rows_of(done: list[dict[str, Any]], condition: str | None = None) -> list[dict[str, Any]]:
-    """One flat row per (maze, condition), or per maze for one condition."""
-    return [
-        {**{k: v for k, v in maze.items() if k not in ("conditions", "cheese_offset")}, **c}
-        for maze in done
-        for c in maze["conditions"]
-        if condition is None or c["condition"] == condition
-    ]
+def maze_rows(maze: dict[str, Any], condition: str | None = None) -> Iterator[dict[str, Any]]:
+    """One flat row per condition of one maze's result, or the row of one condition."""
+    features = {k: v for k, v in maze.items() if k not in ("conditions", "cheese_offset")}
+    for c in maze["conditions"]:
+        if condition is None or c["condition"] == condition:
+            yield {**features, **c}
 
 
-def features_csv(done: list[dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows_of(done):
-        writer.writerow(
-            [
-                "" if row.get(k) is None or (isinstance(row[k], float) and math.isnan(row[k])) else row[k]
-                for k in COLUMNS
-            ]
-        )
-    return buf.getvalue().encode()
+def rows_of(done: Sequence[dict[str, Any]], condition: str) -> list[dict[str, Any]]:
+    """One condition's rows, one per maze (the analysis' table; the run's other conditions stay unread)."""
+    return [row for maze in done for row in maze_rows(maze, condition)]
+
+
+def features_csv(done: Sequence[dict[str, Any]]) -> Writer:
+    """features.csv, written a maze at a time as the runner reads the results back: never whole in memory."""
+
+    def write(f: IO[bytes]) -> None:
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for maze in done:
+            for row in maze_rows(maze):
+                writer.writerow(
+                    [
+                        "" if row.get(k) is None or (isinstance(row[k], float) and math.isnan(row[k])) else row[k]
+                        for k in COLUMNS
+                    ]
+                )
+        text.detach()  # the file stays open: the runner syncs and closes it
+
+    return write
 
 
 # Bins of the cheese's straight-line distance from the top-right square (in squares) for the curves.
@@ -200,7 +210,7 @@ def _curve(rows: list[dict[str, Any]], key: str, bins: Sequence[tuple[float, flo
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     resamples = spec.extra.get("resamples", 200)
     by_condition = {}
@@ -237,7 +247,9 @@ def _points(title: str, rgb: tuple[int, int, int], rows: list[tuple[float, list[
     return IntervalSeries(title, rgb, [v for v, _ in rows], lows, highs)
 
 
-def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Image.Image]:
+def _figures(
+    plan: Plan, session: Session, by: dict[str, Any], done: Sequence[dict[str, Any]]
+) -> dict[str, Image.Image]:
     own = by[plan.own_name]["regressions"]
     figures: dict[str, Image.Image] = {}
     n = own.get("with_decision_square", 0)
@@ -307,7 +319,7 @@ def _figures(plan: Plan, session: Session, by: dict[str, Any], done: list[dict[s
     return figures
 
 
-def _offset_grid(done: list[dict[str, Any]], condition: str) -> list[list[dict[str, Any] | None]]:
+def _offset_grid(done: Sequence[dict[str, Any]], condition: str) -> list[list[dict[str, Any] | None]]:
     size = max((max(m["cheese_offset"]) + 1 for m in done), default=1)
     cells: list[list[list[float]]] = [[[] for _ in range(size)] for _ in range(size)]
     for maze in done:
