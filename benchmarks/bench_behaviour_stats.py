@@ -2,8 +2,10 @@
 
 The cells (fields in both facings, the exact chain, the features) scale with the mazes; the regressions'
 cost grows with them too (cross-validated fits on the mazes with a decision square, bootstrap refits), so both
-are timed. The run's own process holds every maze's result, so its peak memory (VmHWM, measured in a fresh
-process) is what grows with the mazes; a worker's does not. Alone: `python benchmarks/bench_behaviour_stats.py`.
+are timed. The run's own process keeps each maze's result as compact text (about 1 KB) and its bootstraps in
+batches of bounded size, so its peak memory (VmHWM, measured in a fresh process) should be nearly the same at
+1,000 and at 10,000 mazes (docs/results.md gives both); a worker's does not grow at all. Alone:
+`python benchmarks/bench_behaviour_stats.py [MAZES]`.
 """
 
 from __future__ import annotations
