@@ -673,7 +673,12 @@ def report(
             }
             for name, r in nulls.items()
         },
-        "new_found": {"value": float(len(new)), "ci": [float(len(new))] * 2, "n": len(new), "interval": "a count"},
+        "new_found": {
+            "value": float(len(new)),
+            "ci": [float(len(new))] * 2,
+            "n": len(spec.extra["replication"]),  # the mazes each found vector replicated on
+            "interval": "a count: no interval",
+        },
         "screen": plan.screen,
         "samples": {
             "screen": list(screen_seeds(spec)),
