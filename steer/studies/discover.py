@@ -575,8 +575,8 @@ def _figures(
             Panel(o.maze, o.positions, o.arrows, "original"),
             Panel(p.maze, p.positions, p.arrows, f"patched\n{row['moves']} {row['direction']}"),
             diff_panel(o, p),
-            Panel(pair.a, (), torch.zeros(0, 2).numpy(), "pair: a"),
-            Panel(pair.b, (), torch.zeros(0, 2).numpy(), "pair: b"),
+            Panel(pair.a, (), torch.zeros(0, 2).numpy(), f"pair: a\n{_edits_text(pair.edits_a, pair.a)}"),
+            Panel(pair.b, (), torch.zeros(0, 2).numpy(), f"pair: b\n{_edits_text(pair.edits_b, pair.b)}"),
         ]
         tag = f"top{rank}"
         figures[f"field-{tag}.png"] = figure(title, panels, footer=LEGEND)
@@ -598,6 +598,15 @@ def _signed(summary: dict[str, Any], sign: int) -> str:
     mean, ci = summary["mean"], summary["mean_ci"] or [summary["mean"]] * 2
     low, high = sorted((sign * ci[0], sign * ci[1]))
     return f"{sign * mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _edits_text(edits: tuple[Any, ...], maze: Maze) -> str:
+    """A pair side's edits for a caption, e.g. `mouse [10, 8]`, `open [13, 2] +2`; the level when none."""
+    if not edits:
+        return f"the level (mouse {list(maze.mouse)})"
+    op, square = edits[0]
+    first = op if square is None else f"{op} {list(square)}"
+    return first + (f" +{len(edits) - 1}" if len(edits) > 1 else "")
 
 
 def _sample_text(s: dict[str, Any], sign: int) -> str:
@@ -653,7 +662,15 @@ def report(
         else "no: no candidate beyond the cheese and top-right pairs replicated"
     )
     body = {
+        "summary": {
+            "answer": answer,
+            "candidates screened": plan.screen["candidates_tried"],
+            "candidates judged": len(judged),
+            "found": len(found),
+            "new X-vectors": len(new),
+        },
         "answer": {"more_than_cheese_and_top_right": bool(new), "said": answer, "new": [r["candidate"] for r in new]},
+        "ranked": [_compact(r) for r in judged],
         "table": judged,
         "known": {
             name: {
@@ -698,6 +715,31 @@ def report(
         "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"]} for m in done],
     }
     return Report(body, figures, files)
+
+
+def _compact(r: dict[str, Any]) -> dict[str, Any]:
+    """One row of the ranked table, as the report page shows it (changes signed; full records in `table`)."""
+    sign = _sign(r)
+    out: dict[str, Any] = {
+        "candidate": r["candidate"],
+        "role": r["role"],
+        "moves": f"{r['moves']} {r['direction']}",
+        "status": r["status"],
+        "why": r["why"],
+    }
+    for s in SAMPLES:
+        e = record(r[s]["effect"], sign)
+        out[f"{s} change"] = e["value"]
+        out[f"{s} CI"] = e["ci"]
+        out[f"{s} minus control"] = record(r[s]["effect_minus_control"], sign)["value"]
+        out[f"{s} n"] = e["n"]
+    out["null floor"] = r["discovery"]["floor"]
+    st = r["replication"]["steerability"]
+    out["moved claimed way (repl.)"] = st["claimed_way"]["fraction"] if st else None
+    t = r["replication"]["transfer"]
+    out["transfer (repl.)"] = None if not t or t["mean"] is None else sign * t["mean"]
+    out["crumbles at"] = r["crumbles_at"]
+    return out
 
 
 def _sign(row: dict[str, Any]) -> int:
