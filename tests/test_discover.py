@@ -129,11 +129,14 @@ def test_the_search_rediscovers_the_cheese_vector(search) -> None:
 
 
 def test_the_top_right_vector_is_small_with_the_cheese_kept_and_large_with_it_removed(search) -> None:
+    """Its change of the share of the episode spent in the top-right region: small with the cheese kept, large with
+    it removed, on the same mazes."""
     _, report = search
     kept, removed = report["known"]["top_right_kept"], report["known"]["top_right_removed"]
     for sample in ("discovery", "replication"):
-        assert abs(kept[sample]["value"]) < 0.1, kept
-        assert removed[sample]["value"] > 0.1 and removed[sample]["value"] > kept[sample]["value"] + 0.1, removed
+        assert kept[sample]["value"] < 0.2, kept
+        assert removed[sample]["value"] > 0.2 and removed[sample]["value"] > 1.5 * kept[sample]["value"], removed
+        assert report["top_right_removed_minus_kept"][sample]["value"] > 0.1, report["top_right_removed_minus_kept"]
 
 
 def test_the_zero_vector_null_finds_nothing(search) -> None:

@@ -5,13 +5,16 @@ A candidate is a family of paired maze edits (`steer.maze.families`) at one laye
 mazes with the cheese kept or removed. On each maze it is each maze's own vector (activations(a) −
 activations(b) of the family's pair on that maze). Its effects are exact (the chain of `steer.analysis.chain`):
 
-- `p_reach_cheese` and `mean_steps` (the registry's behaviour metrics), and `p_visit_<region>`, P(the episode
-  visits a square of each corner region or the centre; `steer.maze.families.regions`), patched − original;
+- `p_reach_cheese` and `mean_steps` (the registry's behaviour metrics), `p_visit_<region>`, P(the episode
+  visits a square of each corner region or the centre; `steer.maze.families.regions`), and `time_in_<region>`,
+  the share of the episode's expected steps spent in the region (P(visit) saturates where the unpatched agent
+  goes there anyway, as it does to the top-right once the cheese is removed); patched − original;
 - `mean_tv` (the registry's), and the crumble signals `wall_mass` and `entropy` (the registry's field metrics, of
   the patched policy in the maze's own facing), patched − original.
 
-The screen ranks candidates by their largest mean |change| of a probability (P(reach the cheese), P(visit a
-region)); that effect, with its sign, becomes the candidate's claim. The confirm stage measures each chosen
+The screen ranks candidates by their largest mean |change − the random control's change| of a probability or
+share (P(reach the cheese), P(visit a region), the share of time in a region); that effect, with its sign,
+becomes the candidate's claim. The confirm stage measures each chosen
 claim again on mazes the screen never saw: the effect e = sign × change per maze, the same for a norm-matched
 random vector at the same layer and coefficient (c), and for the unrelated-maze null (the floor). On a sample
 the candidate
@@ -45,11 +48,12 @@ from steer.maze.families import REGIONS, Pair
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
 from steer.net.vfield import FacingField, VectorField
 
-PROBABILITIES = ("p_reach_cheese", *(f"p_visit_{r}" for r in REGIONS))
+PROBABILITIES = ("p_reach_cheese", *(f"p_visit_{r}" for r in REGIONS), *(f"time_in_{r}" for r in REGIONS))
 EFFECTS = (*PROBABILITIES, "mean_steps", "mean_tv", "wall_mass", "entropy")
 LABELS = {
     "p_reach_cheese": "P(reach the cheese)",
     **{f"p_visit_{r}": f"P(visit the {r.replace('_', '-')} region)" for r in REGIONS},
+    **{f"time_in_{r}": f"share of the episode in the {r.replace('_', '-')} region" for r in REGIONS},
     "mean_steps": "expected episode length",
     "mean_tv": "mean TV from original",
     "wall_mass": "P(move into a wall)",
@@ -116,11 +120,17 @@ def facing_slice(field: FacingField) -> VectorField:
     return VectorField(field.maze, field.positions, field.probs[field.maze.facing])
 
 
-def behaviour_numbers(b: Behaviour) -> dict[str, float | None]:
+def behaviour_numbers(b: Behaviour, squares: Mapping[str, Sequence[Any]]) -> dict[str, float | None]:
+    """The exact episode numbers of one policy: P(reach the cheese), P(visit) each region (`b.p_regions`) and the
+    share of the episode's expected steps spent in it (its squares' expected visits over the expected length)."""
+    steps = BEHAVIOUR_METRICS["mean_steps"].unpatched(b)
     return {
         "p_reach_cheese": BEHAVIOUR_METRICS["p_reach_cheese"].unpatched(b) if b.cheese is not None else None,
         **{f"p_visit_{r}": b.p_regions.get(r) for r in REGIONS},
-        "mean_steps": BEHAVIOUR_METRICS["mean_steps"].unpatched(b),
+        **{
+            f"time_in_{r}": float(sum(b.occupancy[sq] for sq in squares[r]) / steps) if steps else None for r in REGIONS
+        },
+        "mean_steps": steps,
     }
 
 
@@ -159,21 +169,27 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def screen_table(candidates: Sequence[Candidate], mazes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per candidate: its mean change of every effect over the screen's mazes where the family has a member, its
-    score (the largest mean |change| of a probability) and that effect with its sign (its claim)."""
+    """Per candidate: its mean change of every effect over the screen's mazes where the family has a member, the
+    same beyond its random control, its score (the largest mean |change − control's change| of a probability or
+    share) and that effect with its sign (its claim)."""
     rows = []
     for cand in candidates:
         per = [m["effects"][cand.key] for m in mazes if m["effects"].get(cand.key) is not None]
+        ctrl = [m["controls"][cand.key] for m in mazes if m["effects"].get(cand.key) is not None]
         means = {name: _mean([p[name] for p in per]) for name in EFFECTS}
-        probs = [(abs(v), name) for name, v in means.items() if name in PROBABILITIES and v is not None]
+        beyond = {
+            name: _mean([_minus(p[name], c[name]) for p, c in zip(per, ctrl, strict=True)]) for name in PROBABILITIES
+        }
+        probs = [(abs(v), name) for name, v in beyond.items() if v is not None]
         score, primary = max(probs, default=(0.0, None))
-        sign = None if primary is None or not means[primary] else (1 if means[primary] > 0 else -1)
+        sign = None if primary is None or not beyond[primary] else (1 if beyond[primary] > 0 else -1)
         rows.append(
             {
                 **cand.to_json(),
                 "candidate": cand.key,
                 "mazes": len(per),
                 "mean_change": means,
+                "mean_change_beyond_control": beyond,
                 "score": score,
                 "primary": primary,
                 "sign": sign,
@@ -213,7 +229,7 @@ def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str]) -
 # -- the confirm stage's verdicts -------------------------------------------------------------------------
 
 
-def _interval(values: np.ndarray) -> dict[str, Any]:
+def interval_summary(values: np.ndarray) -> dict[str, Any]:
     mean_ci, _, method = bca_intervals(values)
     return {
         "n": len(values),
@@ -247,7 +263,7 @@ def judge_sample(rows: Sequence[Mapping[str, Any]], primary: str, sign: int, set
         [sign * r["transfer"][primary] for r in keep if r.get("transfer") and r["transfer"].get(primary) is not None],
         dtype=np.float64,
     )
-    effect, control, versus = _interval(e), _interval(c), _interval(d)
+    effect, control, versus = interval_summary(e), interval_summary(c), interval_summary(d)
     means = {
         name: _mean([r["own"].get(name) for r in rows]) for name in ("mean_steps", "mean_tv", "wall_mass", "entropy")
     }
@@ -264,7 +280,7 @@ def judge_sample(rows: Sequence[Mapping[str, Any]], primary: str, sign: int, set
     }[state]
     if state == "holds" and (effect["mean_ci"] is None or effect["mean_ci"][0] <= floor):
         state, why = "fails", f"the effect does not clear the unrelated-maze null floor ({floor:.3f})"
-    if state in ("holds", "inconclusive") and crumbles:
+    if state != "vacuous" and crumbles:
         state, why = "fails", "the policy crumbles at this coefficient (wall mass or entropy rises past the threshold)"
     return {
         "n": len(keep),
@@ -272,7 +288,7 @@ def judge_sample(rows: Sequence[Mapping[str, Any]], primary: str, sign: int, set
         "control": control,
         "effect_minus_control": {**versus, "wilcoxon_p": wilcoxon_p(e, c)},
         "floor": floor,
-        "transfer": _interval(transfer) if len(transfer) else None,
+        "transfer": interval_summary(transfer) if len(transfer) else None,
         "steerability": steerability({"paired": True, "per_maze": list(e)}, {"above": 0}),
         "means": means,
         "crumbles": crumbles,
@@ -350,6 +366,7 @@ __all__ = [
     "facing_slice",
     "field_numbers",
     "final_verdicts",
+    "interval_summary",
     "judge_sample",
     "moved_text",
     "pair_vectors",

@@ -67,6 +67,10 @@ class Family:
     doc: str
     rule: Callable[[Maze, Other], Pair | Empty]
     spatial: bool = True  # its factor is a place: it needs a layer with a spatial map to be located
+    # A known vector this family's vector contains exactly: cheese_move:X's pair (cheese at X − cheese at its own
+    # square) has activations(cheese at X) − activations(no cheese) − (activations(level) − activations(no cheese)),
+    # that is cheese_at:X's vector minus the cheese vector.
+    relative: str | None = None
 
     def build(self, level: Maze, other: Other) -> Pair | Empty:
         return self.rule(level, other)
@@ -333,8 +337,9 @@ def _family_list() -> list[Family]:
                 f"cheese_move:to_{to}",
                 "cheese_move",
                 f"the cheese moved from its square to the open square nearest the inner {to.replace('_', '-')}, "
-                "minus the level as generated",
+                "minus the level as generated (exactly cheese_at's vector minus the cheese vector)",
                 _cheese_move_rule(to),
+                relative="cheese",
             )
         )
     out += [

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -43,6 +44,7 @@ from steer.analysis.discover import (
     facing_slice,
     field_numbers,
     final_verdicts,
+    interval_summary,
     judge_sample,
     moved_text,
     pair_vectors,
@@ -186,12 +188,12 @@ class Claimed:
 
 KNOWN = (
     ("cheese", Candidate("cheese_at:own", DEFAULT_SITE, -1.0, "keep"), "p_reach_cheese", -1),
-    ("top_right_kept", Candidate("path:top_right", DEFAULT_SITE, 1.0, "keep"), "p_visit_top_right", 1),
-    ("top_right_removed", Candidate("path:top_right", DEFAULT_SITE, 1.0, "remove"), "p_visit_top_right", 1),
+    ("top_right_kept", Candidate("path:top_right", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+    ("top_right_removed", Candidate("path:top_right", DEFAULT_SITE, 1.0, "remove"), "time_in_top_right", 1),
 )
 NULL_CLAIMS = (
-    ("same", Candidate("null:same", DEFAULT_SITE, 1.0, "keep"), "p_visit_top_right", 1),
-    ("other_maze", Candidate("null:other_maze", DEFAULT_SITE, 1.0, "keep"), "p_visit_top_right", 1),
+    ("same", Candidate("null:same", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+    ("other_maze", Candidate("null:other_maze", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
 )
 
 
@@ -215,7 +217,7 @@ def _pairs(session: Session, seed: int, level: Maze, families: tuple[str, ...]) 
 
 
 def _numbers(f: FacingField, regs: dict[str, tuple[Any, ...]]) -> dict[str, float | None]:
-    return {**behaviour_numbers(behaviour(f, regions=regs)), **field_numbers(facing_slice(f))}
+    return {**behaviour_numbers(behaviour(f, regions=regs), regs), **field_numbers(facing_slice(f))}
 
 
 def _rounded(d: dict[str, float | None]) -> dict[str, float | None]:
@@ -245,10 +247,16 @@ class ScreenPlan:
         inputs = facing_inputs(session.renderer, level, session.device)
         regs = regions(level)
         effects: dict[str, Any] = {}
+        controls: dict[str, Any] = {}
         before: dict[str, float | None] | None = None
         base: FacingField | None = None
+        noise_seed = random_seed(self.spec.control_seed, seed)
         for layer in self.layers:
-            sets = [[(layer, v[layer], c)] for v in vectors for c in self.coeffs]
+            # Each candidate beside its control: one random direction per maze and layer, scaled to its norm.
+            sets = []
+            for v in vectors:
+                control = random_like(SteeringVector(layer, v[layer], "custom"), noise_seed).tensor
+                sets += [[(layer, vec, c)] for c in self.coeffs for vec in (v[layer], control)]
             original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
             if base is None:
                 base, before = original, _numbers(original, regs)
@@ -256,12 +264,22 @@ class ScreenPlan:
             it = iter(fields)
             for name, _ in built:
                 for c in self.coeffs:
-                    f = next(it)
-                    after = _numbers(f, regs)
                     key = Candidate(name, layer, c).key
-                    effects[key] = _rounded(changes(before, after, facing_slice(base), facing_slice(f)))
+                    for into in (effects, controls):
+                        f = next(it)
+                        into[key] = _rounded(changes(before, _numbers(f, regs), facing_slice(base), facing_slice(f)))
         empty = {name: p.reason for name, p in pairs.items() if isinstance(p, Empty)}
-        return "done", [], {"seed": seed, "maze_dim": level.maze_dim, "effects": effects, "empty": empty}
+        return (
+            "done",
+            [],
+            {
+                "seed": seed,
+                "maze_dim": level.maze_dim,
+                "effects": effects,
+                "controls": controls,
+                "empty": empty,
+            },
+        )
 
 
 def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
@@ -649,7 +667,8 @@ def report(
     judged = _rank(judge(plan, spec, done))
     settings = settings_of(spec)
     found = [r for r in judged if r["status"] == "found"]
-    new = [r for r in found if r["role"] == "chosen" and not _known_kind(r)]
+    new = [r for r in found if r["role"] == "chosen" and not _known_kind(r) and not FAMILIES[r["family"]].relative]
+    relatives = [r for r in found if r["role"] == "chosen" and FAMILIES[r["family"]].relative]
     known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
     nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
     figures, files = _figures(plan, session, spec, done, judged)
@@ -660,6 +679,12 @@ def report(
         f"({', '.join(r['candidate'] for r in new)})"
         if new
         else "no: no candidate beyond the cheese and top-right pairs replicated"
+    ) + (
+        f"; {len(relatives)} found vector{'s' if len(relatives) != 1 else ''} contain the cheese vector "
+        "by construction "
+        f"({', '.join(r['candidate'] for r in relatives)})"
+        if relatives
+        else ""
     )
     body = {
         "summary": {
@@ -669,7 +694,12 @@ def report(
             "found": len(found),
             "new X-vectors": len(new),
         },
-        "answer": {"more_than_cheese_and_top_right": bool(new), "said": answer, "new": [r["candidate"] for r in new]},
+        "answer": {
+            "more_than_cheese_and_top_right": bool(new),
+            "said": answer,
+            "new": [r["candidate"] for r in new],
+            "relatives": [r["candidate"] for r in relatives],
+        },
         "ranked": [_compact(r) for r in judged],
         "table": judged,
         "known": {
@@ -681,6 +711,7 @@ def report(
             }
             for name, r in known.items()
         },
+        "top_right_removed_minus_kept": {s: _removed_minus_kept(plan, done, spec, s) for s in SAMPLES},
         "nulls": {
             name: {
                 "candidate": r["candidate"],
@@ -742,6 +773,22 @@ def _compact(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _removed_minus_kept(plan: ConfirmPlan, done: list[dict[str, Any]], spec: Spec, sample: str) -> dict[str, Any]:
+    """Per maze, the top-right vector's change of the share of time in the top-right region with the cheese
+    removed minus with it kept (the same mazes), as a {value, ci} record."""
+    kept, removed = (c for name, c, _, _ in KNOWN if name.startswith("top_right"))
+    discovery = set(spec.seeds)
+    diffs = []
+    for m in done:
+        if (m["seed"] in discovery) != (sample == "discovery"):
+            continue
+        a, b = m["claims"].get(removed.key, {}), m["claims"].get(kept.key, {})
+        x, y = (a.get("own") or {}).get("time_in_top_right"), (b.get("own") or {}).get("time_in_top_right")
+        if x is not None and y is not None:
+            diffs.append(x - y)
+    return record(interval_summary(np.array(diffs, dtype=np.float64)))
+
+
 def _sign(row: dict[str, Any]) -> int:
     return 1 if row["direction"] == "up" else -1
 
@@ -776,8 +823,8 @@ def summary(report: dict[str, Any]) -> list[str]:
     if "top_right_kept" in known and "top_right_removed" in known:
         kept, removed = known["top_right_kept"]["replication"], known["top_right_removed"]["replication"]
         lines.append(
-            f"known answer: top-right vector raises P(visit top-right region) by {fmt(kept['value'], 3)} with the "
-            f"cheese kept, {fmt(removed['value'], 3)} with it removed"
+            f"known answer: the top-right vector x 1 raises the share of the episode in the top-right region by "
+            f"{fmt(kept['value'], 3)} with the cheese kept, by {fmt(removed['value'], 3)} with it removed (replication)"
         )
     lines.append(f"more than the cheese and top-right vectors? {report['answer']['said']}")
     return lines
