@@ -13,8 +13,9 @@ activations(b) of the family's pair on that maze). Its effects are exact (the ch
   the patched policy in the maze's own facing), patched − original.
 
 The screen ranks candidates by their largest mean |change − the random control's change| of a probability or
-share (P(reach the cheese), P(visit a region), the share of time in a region); that effect, with its sign,
-becomes the candidate's claim. The confirm stage measures each chosen
+share (P(reach the cheese), P(visit a region), the share of time in a region) less the same for the null floor
+(an unrelated maze's vector scaled to the candidate's norm); that effect, with its sign, becomes the
+candidate's claim. The confirm stage measures each chosen
 claim again on mazes the screen never saw: the effect e = sign × change per maze, the same for a norm-matched
 random vector at the same layer and coefficient (c), and for the unrelated-maze null (the floor). On a sample
 the candidate
@@ -168,20 +169,27 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(x)) if x else None
 
 
+def _beyond_control(have: Sequence[Mapping[str, Any]], key: str, what: str) -> dict[str, float | None]:
+    """Mean over mazes of `what`'s change (a candidate's own, or its floor's) minus its random control's."""
+    pairs = [(m.get(what, {}).get(key), m["controls"][key]) for m in have]
+    return {name: _mean([_minus(x[name], c[name]) for x, c in pairs if x is not None]) for name in PROBABILITIES}
+
+
 def screen_table(candidates: Sequence[Candidate], mazes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per candidate: its mean change of every effect over the screen's mazes where the family has a member, the
-    same beyond its random control, its score (the largest mean |change − control's change| of a probability or
-    share) and that effect with its sign (its claim)."""
+    """Per candidate: its mean change of every effect over the screen's mazes where the family has a member; per
+    probability or share, its mean change beyond its random control (`beyond`) and the unrelated-maze floor's
+    (`floor`: the other maze's vector scaled to the candidate's norm, beyond the same control); its score, the
+    largest |beyond| − |floor| (what the confirm stage asks of it: clear the control and the floor), and that
+    effect with the sign of its change beyond the control (its claim)."""
     rows = []
     for cand in candidates:
-        per = [m["effects"][cand.key] for m in mazes if m["effects"].get(cand.key) is not None]
-        ctrl = [m["controls"][cand.key] for m in mazes if m["effects"].get(cand.key) is not None]
+        have = [m for m in mazes if m["effects"].get(cand.key) is not None]
+        per = [m["effects"][cand.key] for m in have]
         means = {name: _mean([p[name] for p in per]) for name in EFFECTS}
-        beyond = {
-            name: _mean([_minus(p[name], c[name]) for p, c in zip(per, ctrl, strict=True)]) for name in PROBABILITIES
-        }
-        probs = [(abs(v), name) for name, v in beyond.items() if v is not None]
-        score, primary = max(probs, default=(0.0, None))
+
+        beyond, floor = _beyond_control(have, cand.key, "effects"), _beyond_control(have, cand.key, "floors")
+        specific = {name: abs(v) - abs(floor[name] or 0.0) for name, v in beyond.items() if v is not None}
+        score, primary = max(((v, k) for k, v in specific.items()), default=(0.0, None))
         sign = None if primary is None or not beyond[primary] else (1 if beyond[primary] > 0 else -1)
         rows.append(
             {
@@ -190,6 +198,7 @@ def screen_table(candidates: Sequence[Candidate], mazes: Sequence[Mapping[str, A
                 "mazes": len(per),
                 "mean_change": means,
                 "mean_change_beyond_control": beyond,
+                "floor_beyond_control": floor,
                 "score": score,
                 "primary": primary,
                 "sign": sign,
