@@ -558,12 +558,12 @@ def _rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _show_seed(done: list[dict[str, Any]], spec: Spec, key: str) -> int | None:
+    """The maze a top row's figures show: the first confirm discovery maze where the family has a member, of size 9
+    or more when there is one (a 3x3 maze shows little)."""
     discovery = set(spec.seeds)
-    for m in done:
-        rec = m["claims"].get(key)
-        if m["seed"] in discovery and rec is not None and "empty" not in rec:
-            return int(m["seed"])
-    return None
+    have = [m for m in done if m["seed"] in discovery and "empty" not in m["claims"].get(key, {"empty": True})]
+    big = [m for m in have if m["maze_dim"] >= 9]
+    return int((big or have)[0]["seed"]) if have else None
 
 
 def _figures(
