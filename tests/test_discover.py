@@ -162,6 +162,9 @@ def test_the_stages_are_run_folders_and_the_report_records_the_choice(search) ->
     assert report["screen"]["candidates_tried"] == 4 * 2  # 2 families and 2 nulls x 1 layer x 2 coefficients
     assert set(report["samples"]["screen"]).isdisjoint(report["samples"]["discovery"])
     assert set(report["samples"]["discovery"]).isdisjoint(report["samples"]["replication"])
+    for row in report["screen"]["candidates"]:  # each beside its control and the unrelated-maze floor
+        assert any(v is not None for v in row["mean_change_beyond_control"].values()), row["candidate"]
+        assert any(v is not None for v in row["floor_beyond_control"].values()), row["candidate"]
     rejected = [r for r in report["screen"]["candidates"] if r["screen"] != "chosen"]
     assert rejected and all(r["screen"] for r in rejected)
     assert (out / "report.html").is_file() and (out / "table.md").is_file()

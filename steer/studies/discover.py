@@ -248,15 +248,22 @@ class ScreenPlan:
         regs = regions(level)
         effects: dict[str, Any] = {}
         controls: dict[str, Any] = {}
+        floors: dict[str, Any] = {}
+        other = dict(zip((n for n, _ in built), vectors, strict=True)).get("null:other_maze")
+        kinds = (effects, controls, floors) if other is not None else (effects, controls)
         before: dict[str, float | None] | None = None
         base: FacingField | None = None
         noise_seed = random_seed(self.spec.control_seed, seed)
         for layer in self.layers:
-            # Each candidate beside its control: one random direction per maze and layer, scaled to its norm.
+            # Each candidate beside its control (one random direction per maze and layer, scaled to its norm) and,
+            # where the unrelated-maze null has a member here, that maze's vector scaled to its norm (the floor).
             sets = []
             for v in vectors:
                 control = random_like(SteeringVector(layer, v[layer], "custom"), noise_seed).tensor
-                sets += [[(layer, vec, c)] for c in self.coeffs for vec in (v[layer], control)]
+                beside = [v[layer], control]
+                if other is not None:
+                    beside.append(other[layer] * (float(v[layer].norm()) / max(float(other[layer].norm()), 1e-12)))
+                sets += [[(layer, vec, c)] for c in self.coeffs for vec in beside]
             original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
             if base is None:
                 base, before = original, _numbers(original, regs)
@@ -265,7 +272,7 @@ class ScreenPlan:
             for name, _ in built:
                 for c in self.coeffs:
                     key = Candidate(name, layer, c).key
-                    for into in (effects, controls):
+                    for into in kinds:
                         f = next(it)
                         into[key] = _rounded(changes(before, _numbers(f, regs), facing_slice(base), facing_slice(f)))
         empty = {name: p.reason for name, p in pairs.items() if isinstance(p, Empty)}
@@ -277,6 +284,7 @@ class ScreenPlan:
                 "maze_dim": level.maze_dim,
                 "effects": effects,
                 "controls": controls,
+                "floors": floors,
                 "empty": empty,
             },
         )
