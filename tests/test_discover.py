@@ -172,6 +172,18 @@ def test_the_stages_are_run_folders_and_the_report_records_the_choice(search) ->
     assert (out / "episodes-top1.gif").read_bytes()[:6] == b"GIF89a"
 
 
+def test_a_second_run_resumes_both_stages(search) -> None:
+    """The runner's stages hook: run again into the same folder, the screen and the confirm stage reuse every
+    finished cell, and the ranked table comes out the same."""
+    out, report = search
+    result = run("discover", out.parent / "spec.yaml", "--out", out, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    again = json.loads((out / "metrics.json").read_text())
+    screen = json.loads((out / "screen" / "metrics.json").read_text())
+    assert again["reused_cells"] == len(report["mazes"]) and screen["reused_cells"] == len(screen["mazes"])
+    assert again["table"] == report["table"] and again["screen"] == report["screen"]
+
+
 # -- bad input ----------------------------------------------------------------------------------------------
 
 
