@@ -688,7 +688,7 @@ def report(
         if new
         else "no: no candidate beyond the cheese and top-right pairs replicated"
     ) + (
-        f"; {len(relatives)} found vector{'s' if len(relatives) != 1 else ''} contain the cheese vector "
+        f"; {len(relatives)} found vector{'s contain' if len(relatives) != 1 else ' contains'} the cheese vector "
         "by construction "
         f"({', '.join(r['candidate'] for r in relatives)})"
         if relatives
