@@ -130,7 +130,7 @@ def _study_command(study: Study) -> Callable[..., None]:
             check_executor(executor, address)
             session = open_session(parsed, checkpoint, device, allow_pickle_checkpoint)
             folder = out_dir or Path("outputs") / parsed.name
-            with progress(study.name, len(study.cells(parsed)), err) as tick:
+            with progress(study.name, study.total_cells(parsed), err) as tick:
                 report = run_study(
                     study,
                     parsed,

@@ -18,6 +18,7 @@ metrics → files):
 
     steer.run_spec("apply", "configs/demo.yaml", out="outputs/demo")   # a whole study, as the CLI runs it
     steer.STUDIES, steer.METRICS, steer.VECTOR_KINDS                   # the registries
+    steer.FAMILIES                                  # families of paired maze edits (`steer discover`)
 """
 
 from importlib import import_module
@@ -35,6 +36,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "summarize": ("steer.analysis.metrics", "summarize"),
     "SteerError": ("steer.errors", "SteerError"),
     "MazeRenderer": ("steer.maze.env", "MazeRenderer"),
+    "FAMILIES": ("steer.maze.families", "FAMILIES"),
     "Maze": ("steer.maze.layout", "Maze"),
     "Checkpoint": ("steer.net.checkpoints", "Checkpoint"),
     "load_checkpoint": ("steer.net.checkpoints", "load"),
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from steer.analysis.metrics import METRICS, Metric, describe, maze_metrics, summarize
     from steer.errors import SteerError
     from steer.maze.env import MazeRenderer
+    from steer.maze.families import FAMILIES
     from steer.maze.layout import Maze
     from steer.net.checkpoints import Checkpoint
     from steer.net.checkpoints import load as load_checkpoint
@@ -79,6 +82,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from steer.studies import STUDIES, run_spec, study_for
 
 __all__ = [
+    "FAMILIES",
     "METRICS",
     "STUDIES",
     "VECTOR_KINDS",

@@ -420,7 +420,7 @@ def run_batch(
             # A study whose run identity holds its seeds (transfer, probe) cannot resume a larger sample: in a batch
             # that grows, its folder may hold the grown run of an earlier invocation, so it is computed afresh.
             again = force or (not study.grows and bool(batch.grow))
-            with progress(folder, len(study.cells(exp.spec))) if progress else nullcontext(None) as tick:
+            with progress(folder, study.total_cells(exp.spec)) if progress else nullcontext(None) as tick:
                 report = run_study(
                     study, exp.spec, session, out / folder, tick, again, workers, plan, executor, address
                 )

@@ -168,6 +168,7 @@ class Behaviour:
     p_targets: Mapping[str, float]  # P(visit each extra target square before the episode ends)
     occupancy: np.ndarray = field(repr=False)  # (world, world): expected visits, both facings, row 0 at the bottom
     greedy: GreedyPath = field(repr=False)
+    p_regions: Mapping[str, float] = field(default_factory=dict)  # P(visit any square of each region asked for)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +182,7 @@ class Behaviour:
             "mean_steps": self.mean_steps,
             "p_top_right": self.p_top_right,
             "p_targets": dict(self.p_targets),
+            **({"p_regions": dict(self.p_regions)} if self.p_regions else {}),
             "greedy": self.greedy.to_json(),
             # rows bottom first, as squares are indexed; 6 decimals keep a 25x25 map a few kB
             "occupancy": np.round(self.occupancy, 6).tolist(),
@@ -227,10 +229,12 @@ def behaviour(
     start: Square | None = None,
     start_facing: int | None = None,
     horizon: int | None = None,
+    regions: Mapping[str, Sequence[Square]] | None = None,
 ) -> Behaviour:
     """Exact statistics of the episode from `start` (default: the maze's mouse) in `start_facing` (default:
     the maze's facing, 0 for a level as generated) over `horizon` steps (default: what the state's timeout
-    leaves, 500 for a fresh level). `targets` are extra squares whose visit probability is reported.
+    leaves, 500 for a fresh level). `targets` are extra squares whose visit probability is reported; `regions`
+    are sets of squares whose P(visit any of them) is (`p_regions`; the cheese in a region counts when reached).
     """
     chain = field if isinstance(field, Chain) else build_chain(field)
     maze = chain.maze
@@ -243,7 +247,14 @@ def behaviour(
     # The inner top-right square first, then the caller's targets (a target may be named "top_right" too).
     squares: list[Square] = [maze.top_right_square, *(tuple(v) for v in (targets or {}).values())]
     names = list(targets or {})
-    n_states, k = chain.n_states, len(squares)
+    areas = [tuple(tuple(sq) for sq in area) for area in (regions or {}).values()]
+    n_states, k = chain.n_states, len(squares) + len(areas)
+    states_of = [_target_states(chain, sq) for sq in squares] + [
+        np.concatenate([_target_states(chain, sq) for sq in area] or [np.zeros(0, dtype=np.int64)]) for area in areas
+    ]
+    # A region holding the cheese is entered when the cheese is reached before any other of its squares.
+    cheese_in = np.array([False] * len(squares) + [maze.cheese in area for area in areas])
+    cheese_hits = np.zeros(k)
 
     # Block 0 of the state vector follows the episode. Block 1 + j follows it with target j made absorbing:
     # mass on target j's states is not propagated, so all mass seen there at time t arrived at t for the first
@@ -251,9 +262,9 @@ def behaviour(
     # step advances all blocks.
     step_matrix = chain.transient.T.tocsr()
     blocks = [step_matrix]
-    for square in squares:
+    for states in states_of:
         keep = np.ones(n_states)
-        keep[_target_states(chain, square)] = 0.0
+        keep[states] = 0.0
         blocks.append((step_matrix @ sp.diags(keep)).tocsr())
     advance = sp.block_diag(blocks, format="csr")
     x = np.zeros(n_states * (1 + k))
@@ -263,19 +274,24 @@ def behaviour(
     for t in range(horizon):
         visits += x
         reach[t] = chain.to_cheese @ x[:n_states]
+        if cheese_in.any():
+            for j in np.flatnonzero(cheese_in):
+                cheese_hits[j] += chain.to_cheese @ x[(1 + j) * n_states : (2 + j) * n_states]
         x = advance @ x
         # Stop once what is left could change no result by more than float64 rounding does.
         if x.sum() * (horizon - t) < _NEGLIGIBLE:
             break
     occupancy = visits[:n_states]
-    hits = [visits[(1 + j) * n_states + _target_states(chain, square)].sum() for j, square in enumerate(squares)]
+    hits = [visits[(1 + j) * n_states + states].sum() + cheese_hits[j] for j, states in enumerate(states_of)]
 
     # Sums of probabilities can round a hair past 1; clip so that a probability is always one.
     p_cheese = min(float(reach.sum()), 1.0)
     steps = float(np.arange(1, horizon + 1) @ reach / p_cheese) if p_cheese > 0 else None
     p_visit = [
-        p_cheese if square == maze.cheese else min(float(hit), 1.0) for square, hit in zip(squares, hits, strict=True)
+        p_cheese if square == maze.cheese else min(float(hit), 1.0)
+        for square, hit in zip(squares, hits[: len(squares)], strict=True)
     ]
+    p_area = [min(float(hit), 1.0) for hit in hits[len(squares) :]]
     grid = np.zeros((maze.world_dim, maze.world_dim))
     n = len(chain.squares)
     for i, (r, c) in enumerate(chain.squares):
@@ -293,6 +309,7 @@ def behaviour(
         p_targets=dict(zip(names, p_visit[1:], strict=True)),
         occupancy=grid,
         greedy=greedy_path(chain, start, facing, horizon),
+        p_regions=dict(zip(regions or {}, p_area, strict=True)),
     )
 
 

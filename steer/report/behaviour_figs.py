@@ -169,6 +169,20 @@ def episode_gif(
     hold_ms: int = 2000,
 ) -> int:
     """Write an animated GIF of `episodes` (e.g. `[("original", a), ("patched", b)]`); returns its size in bytes."""
+    data = episode_gif_bytes(maze, episodes, title, max_frames, frame_ms, hold_ms)
+    atomic_write_bytes(Path(path), data)
+    return len(data)
+
+
+def episode_gif_bytes(
+    maze: Maze,
+    episodes: Sequence[tuple[str, Episode]],
+    title: str = "",
+    max_frames: int = 120,
+    frame_ms: int = 90,
+    hold_ms: int = 2000,
+) -> bytes:
+    """The animated GIF of `episode_gif`, as bytes (for a report's files)."""
     frames, _ = episode_frames(maze, episodes, title, max_frames)
     # One palette for every frame (taken from the last, which holds every colour drawn) keeps colours steady
     # and lets the GIF writer store each frame as the small region that changed.
@@ -186,8 +200,7 @@ def episode_gif(
         optimize=False,
         disposal=1,
     )
-    atomic_write_bytes(Path(path), buf.getvalue())
-    return len(buf.getvalue())
+    return buf.getvalue()
 
 
 # -- occupancy maps ----------------------------------------------------------------------------------------

@@ -246,6 +246,20 @@ def run_study(
         {i["path"]: i["sha256"] for i in inputs},
     )
     run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force, identity)
+    if study.stages is not None:
+        # Earlier stages run into subfolders of this run, each a run folder of its own; their results choose the
+        # final stage's plan (deterministically: the run's identity stays the spec's).
+        def run_stage(stage: Study, stage_spec: Spec, folder: str) -> dict[str, Any]:
+            return run_study(
+                stage, stage_spec, session, run.path / folder, on_cell, force, workers, None, executor, address
+            )
+
+        try:
+            plan = study.stages(plan, session, run_stage)
+        except BaseException:
+            with contextlib.suppress(SteerError):
+                run.close("interrupted")
+            raise
     done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers, executor, address)
     built = study.report(plan, session, spec, done, skipped)
     cell_figures = [

@@ -24,6 +24,8 @@ from steer.run.specs import COMMON_KEYS, Spec, check_keys, load_spec, parse_spec
 
 CellResult = tuple[str, list[str], dict[str, Any]]  # ("done" | "skipped", files written, the cell's result)
 KeyParser = Callable[[Any, str], Any]  # (value, field path) -> parsed value, or SteerError
+# Runs an earlier stage of a study: (the stage's study, its spec, a subfolder name of the run) -> its report.
+StageRunner = Callable[["Study", Spec, str], dict[str, Any]]
 
 
 class Plan(Protocol):
@@ -66,6 +68,10 @@ def _no_lines(report: dict[str, Any]) -> list[str]:
     return []
 
 
+def _no_cells(spec: Spec) -> tuple[int, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Study:
     name: str  # the command: `steer <name>`
@@ -83,6 +89,15 @@ class Study:
     # False when the seeds feed every cell (transfer's sources default to its seeds).
     grows: bool = True
     report_name: str = "metrics.json"
+    # A study in stages (steer discover): `stages(plan, session, run_stage)` runs its earlier stages, each a run of
+    # its own (resumable, on the same workers or Ray) into a subfolder of this run's folder, and returns the plan
+    # of the final stage, whose cells are `cells`. `stage_cells`: the earlier stages' cells, for progress.
+    stages: Callable[[Any, Session, StageRunner], Any] | None = None
+    stage_cells: Callable[[Spec], tuple[int, ...]] = _no_cells
+
+    def total_cells(self, spec: Spec) -> int:
+        """Cells a run of `spec` computes in all, its stages' included (the progress bar's total)."""
+        return len(self.stage_cells(spec)) + len(self.cells(spec))
 
     @property
     def allowed_keys(self) -> tuple[str, ...]:

@@ -1,0 +1,858 @@
+"""`steer discover`: search families of paired maze edits for vectors that move the agent; keep what replicates.
+
+Two stages, each a run of its own (resumable, on the run's workers or Ray):
+
+1. **screen** (`OUT/screen/`): every candidate (family × layer × coefficient, each maze's own vector, cheese
+   kept) on the first `screen` mazes of the discovery sample, scored by the largest mean |change| of an exact
+   probability (P(reach the cheese), P(visit a corner region or the centre)); the top `top_k` families, one
+   candidate each, are chosen by that rule (`steer.analysis.discover.choose`), recorded in the screen's report.
+2. **confirm** (`OUT/`, this run's own cells): the chosen candidates, the known answers (the cheese vector × −1
+   and the top-right vector × +1 with the cheese kept and removed) and the nulls (`null:same`, `null:other_maze`)
+   on the rest of the discovery sample and on the disjoint replication sample: each maze's own vector, a
+   norm-matched random vector at the same layer and coefficient, the unrelated-maze null at the same layer and
+   coefficient (the floor), one fixed source maze's vector (transfer) and a coefficient ladder (where it
+   crumbles). The verdicts are `steer.analysis.discover`'s.
+
+The report (`metrics.json`) holds the ranked table of candidates judged, the known answers, the nulls, every
+screened candidate with why it was or was not chosen, and the sample sizes and seeds; for the top rows a field
+figure, an occupancy figure and an episode GIF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from steer.analysis.chain import behaviour
+from steer.analysis.controls import random_like, random_seed
+from steer.analysis.discover import (
+    EFFECTS,
+    LABELS,
+    SAMPLES,
+    Candidate,
+    Settings,
+    behaviour_numbers,
+    changes,
+    choose,
+    crumble_coefficient,
+    crumble_numbers,
+    facing_slice,
+    field_numbers,
+    final_verdicts,
+    interval_summary,
+    judge_sample,
+    moved_text,
+    pair_vectors,
+    record,
+    screen_table,
+)
+from steer.analysis.episodes import sample_episodes
+from steer.analysis.metrics import fmt
+from steer.errors import SteerError, excerpt
+from steer.maze.families import FAMILIES, NULLS, SEARCHED, Empty, Pair, other_seed, regions
+from steer.maze.layout import Maze
+from steer.net.vectors import SteeringVector
+from steer.net.vfield import DEFAULT_SITE, FacingField, facing_fields, facing_inputs
+from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
+from steer.report.captions import diff_panel
+from steer.report.render import LEGEND, Panel, figure
+from steer.run.session import Session, resolve_layer
+from steer.run.spec_values import finite_float, parse_seeds
+from steer.run.specs import Spec
+from steer.run.study import CellResult, Report, StageRunner, Study
+
+DEFAULT_LAYERS = ("block2.res1.resadd_out", "block2.res2.resadd_out", "block3.res1.resadd_out")
+DEFAULT_COEFFS = (-2.0, -1.0, 1.0, 2.0, 5.0)
+LADDER = (1.0, 2.0, 5.0, 10.0, 20.0)  # sizes of the coefficient at which crumbling is looked for
+FIGURES_FOR = 3  # the top rows of the ranked table get a field figure, an occupancy figure and a GIF
+
+# -- the spec's own keys --------------------------------------------------------------------------------
+
+
+def _families(value: Any, where: str) -> tuple[str, ...]:
+    if value == "all":
+        return SEARCHED
+    if not isinstance(value, list) or not value:
+        raise SteerError(f"{where}: expected 'all' or a non-empty list of family names such as [path:top_left].")
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or name not in FAMILIES:
+            raise SteerError(
+                f"{where}[{i}]: {excerpt(name)} is not a family of paired maze edits. Families: "
+                f"{', '.join(FAMILIES)} (docs/commands.md#discover)."
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def _count(low: int, high: int) -> Any:
+    def parse(value: Any, where: str) -> int:
+        if type(value) is not int or not low <= value <= high:
+            raise SteerError(f"{where}: expected a whole number from {low} to {high}, got {excerpt(value)}.")
+        return value
+
+    return parse
+
+
+def _positive(value: Any, where: str) -> float:
+    x = finite_float(value, where)
+    if x <= 0:
+        raise SteerError(f"{where}: {excerpt(value)} must be above 0.")
+    return x
+
+
+def _crumble(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, dict) or set(value) - {"wall_mass", "entropy"}:
+        raise SteerError(f"{where}: expected {{wall_mass: 0.1, entropy: 0.5}} (mean rises that count as crumbling).")
+    return {k: _positive(v, f"{where}.{k}") for k, v in value.items()}
+
+
+OWN_KEYS = {
+    "replication": lambda v, w: parse_seeds(v, w),
+    "screen": _count(2, 1000),
+    "families": _families,
+    "top_k": _count(1, 50),
+    "margin": _positive,
+    "precision": _positive,
+    "crumble": _crumble,
+}
+
+
+def settings_of(spec: Spec) -> Settings:
+    crumble = spec.extra.get("crumble", {})
+    base = Settings()
+    return Settings(
+        margin=spec.extra.get("margin", base.margin),
+        precision=spec.extra.get("precision", base.precision),
+        crumble_wall=crumble.get("wall_mass", base.crumble_wall),
+        crumble_entropy=crumble.get("entropy", base.crumble_entropy),
+    )
+
+
+def _screen_n(spec: Spec) -> int:
+    return spec.extra.get("screen", min(16, max(2, len(spec.seeds) // 3)))
+
+
+def screen_seeds(spec: Spec) -> tuple[int, ...]:
+    return spec.seeds[: _screen_n(spec)]
+
+
+def confirm_seeds(spec: Spec) -> tuple[int, ...]:
+    """The confirm stage's cells: the discovery mazes the screen did not use, then the replication sample."""
+    return (*spec.seeds[_screen_n(spec) :], *spec.extra.get("replication", ()))
+
+
+def check(spec: Spec) -> None:
+    replication = spec.extra.get("replication")
+    if replication is None:
+        raise SteerError(
+            "replication: missing; give the replication sample, disjoint from seeds, e.g. "
+            "replication: {from: 1000, count: 32}."
+        )
+    shared = sorted(set(replication) & set(spec.seeds))
+    if shared:
+        raise SteerError(
+            f"replication: seed {shared[0]} is also in seeds (the discovery sample); a replication needs mazes the "
+            "discovery never saw. Draw it from another range, e.g. {from: 1000, count: 32}."
+        )
+    n = _screen_n(spec)
+    if len(spec.seeds) - n < 5:
+        raise SteerError(
+            f"screen: {n} of the {len(spec.seeds)} discovery seeds screen the candidates, leaving "
+            f"{len(spec.seeds) - n} to confirm them; the confirm stage needs at least 5. Give more seeds or a "
+            "smaller screen."
+        )
+    if len(replication) < 5:
+        raise SteerError(f"replication: {len(replication)} mazes; a replication needs at least 5.")
+    if any(c == 0 for c in spec.coeffs):
+        raise SteerError("coeffs: 0 is not a coefficient to search (it adds nothing); drop it.")
+
+
+# -- what is measured ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A candidate the confirm stage judges: the effect it claims (its primary effect and sign) and its role."""
+
+    candidate: Candidate
+    primary: str
+    sign: int
+    role: str  # chosen | known:<name> | null
+    source_seed: int | None = None  # the transfer variant's fixed source maze
+    source: torch.Tensor | None = field(default=None, repr=False, compare=False)  # its vector at the layer
+
+
+KNOWN = (
+    ("cheese", Candidate("cheese_at:own", DEFAULT_SITE, -1.0, "keep"), "p_reach_cheese", -1),
+    ("top_right_kept", Candidate("path:top_right", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+    ("top_right_removed", Candidate("path:top_right", DEFAULT_SITE, 1.0, "remove"), "time_in_top_right", 1),
+)
+NULL_CLAIMS = (
+    ("same", Candidate("null:same", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+    ("other_maze", Candidate("null:other_maze", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+)
+
+
+def _level(session: Session, seed: int, target: str) -> Maze:
+    level = session.renderer.level(seed)
+    return level if target == "keep" else level.without_cheese()
+
+
+def _pairs(session: Session, seed: int, level: Maze, families: tuple[str, ...]) -> dict[str, Pair | Empty]:
+    def other() -> tuple[int, Maze]:
+        s = other_seed(seed)
+        return s, session.renderer.level(s)
+
+    out: dict[str, Pair | Empty] = {}
+    for name in families:
+        try:
+            out[name] = FAMILIES[name].build(level, other)
+        except SteerError as e:  # an edit the maze refuses (a wall on the mouse): no member here
+            out[name] = Empty(str(e))
+    return out
+
+
+def _numbers(f: FacingField, regs: dict[str, tuple[Any, ...]]) -> dict[str, float | None]:
+    return {**behaviour_numbers(behaviour(f, regions=regs), regs), **field_numbers(facing_slice(f))}
+
+
+def _rounded(d: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: None if v is None else round(v, 6) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class ScreenPlan:
+    spec: Spec
+    layers: tuple[str, ...]
+    families: tuple[str, ...]  # searched families and the nulls
+    coeffs: tuple[float, ...]
+
+    @property
+    def layer(self) -> str:
+        return ", ".join(self.layers)
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        return tuple(Candidate(f, layer, c) for f in self.families for layer in self.layers for c in self.coeffs)
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        policy, level = session.policy, _level(session, seed, "keep")
+        pairs = _pairs(session, seed, level, self.families)
+        built = [(name, p) for name, p in pairs.items() if isinstance(p, Pair)]
+        vectors = pair_vectors(policy, session.renderer, [p for _, p in built], self.layers)
+        inputs = facing_inputs(session.renderer, level, session.device)
+        regs = regions(level)
+        effects: dict[str, Any] = {}
+        controls: dict[str, Any] = {}
+        floors: dict[str, Any] = {}
+        other = dict(zip((n for n, _ in built), vectors, strict=True)).get("null:other_maze")
+        kinds = (effects, controls, floors) if other is not None else (effects, controls)
+        before: dict[str, float | None] | None = None
+        base: FacingField | None = None
+        noise_seed = random_seed(self.spec.control_seed, seed)
+        for layer in self.layers:
+            # Each candidate beside its control (one random direction per maze and layer, scaled to its norm) and,
+            # where the unrelated-maze null has a member here, that maze's vector scaled to its norm (the floor).
+            sets = []
+            for v in vectors:
+                control = random_like(SteeringVector(layer, v[layer], "custom"), noise_seed).tensor
+                beside = [v[layer], control]
+                if other is not None:
+                    beside.append(other[layer] * (float(v[layer].norm()) / max(float(other[layer].norm()), 1e-12)))
+                sets += [[(layer, vec, c)] for c in self.coeffs for vec in beside]
+            original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
+            if base is None:
+                base, before = original, _numbers(original, regs)
+            assert before is not None
+            it = iter(fields)
+            for name, _ in built:
+                for c in self.coeffs:
+                    key = Candidate(name, layer, c).key
+                    for into in kinds:
+                        f = next(it)
+                        into[key] = _rounded(changes(before, _numbers(f, regs), facing_slice(base), facing_slice(f)))
+        empty = {name: p.reason for name, p in pairs.items() if isinstance(p, Empty)}
+        return (
+            "done",
+            [],
+            {
+                "seed": seed,
+                "maze_dim": level.maze_dim,
+                "effects": effects,
+                "controls": controls,
+                "floors": floors,
+                "empty": empty,
+            },
+        )
+
+
+def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
+    policy = session.policy
+    layers = tuple(resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.layers or DEFAULT_LAYERS))
+    spatial = [f for f in families if FAMILIES[f].spatial]
+    for i, layer in enumerate(layers):
+        shape = tuple(policy.activation_shape(layer))
+        if len(shape) != 3 and spatial:
+            raise SteerError(
+                f"layers[{i}]: {layer!r} has activations of shape {list(shape)}, with no spatial map; the families "
+                f"{', '.join(spatial[:4])}{', …' if len(spatial) > 4 else ''} change the maze at a place, and discover "
+                "locates each vector's effect on the maze, which needs a convolutional site such as "
+                "block2.res1.resadd_out. Use such a layer, or search only the null families there."
+            )
+    return layers
+
+
+def _check_families(spec: Spec, session: Session, families: tuple[str, ...]) -> None:
+    """A family empty on a maze skips that maze; one empty on every screen maze (or every confirm maze of a
+    sample) cannot be judged, and is bad input: said before anything is written."""
+    groups = {
+        "screen": screen_seeds(spec),
+        "discovery": spec.seeds[_screen_n(spec) :],
+        "replication": spec.extra["replication"],
+    }
+    for group, seeds in groups.items():
+        members = dict.fromkeys(families, 0)
+        first: dict[str, tuple[int, str]] = {}
+        for seed in seeds:
+            level = _level(session, seed, "keep")
+            for name, p in _pairs(session, seed, level, families).items():
+                if isinstance(p, Pair):
+                    members[name] += 1
+                else:
+                    first.setdefault(name, (seed, p.reason))
+        for name in families:
+            if members[name] == 0 and FAMILIES[name].factor != "null":
+                seed, why = first[name]
+                where = (
+                    f"families[{spec.raw['families'].index(name)}]"
+                    if isinstance(spec.raw.get("families"), list)
+                    else "families"
+                )
+                raise SteerError(
+                    f"{where}: {name} has no member on any of the {len(seeds)} {group} mazes (seed {seed}: {why}). "
+                    "Choose seeds where it has one (e.g. seeds: {from: 0, count: 48, where: {decision_square: true, "
+                    "smaller_than_world: true}}), or leave the family out."
+                )
+
+
+def _searched(spec: Spec) -> tuple[str, ...]:
+    return tuple(f for f in spec.extra.get("families", SEARCHED) if f not in NULLS)
+
+
+def plan(spec: Spec, session: Session) -> ScreenPlan:
+    families = (*_searched(spec), *NULLS)
+    layers = _check_layers(spec, session, families)
+    _check_families(spec, session, families)
+    return ScreenPlan(spec, layers, families, spec.coeffs or DEFAULT_COEFFS)
+
+
+# -- the screen's report ---------------------------------------------------------------------------------
+
+
+def screen_report(
+    plan: ScreenPlan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    rows = screen_table(plan.candidates, done)
+    top_k = spec.extra.get("top_k", 8)
+    chosen = choose(rows, top_k, NULLS)
+    empty: dict[str, list[dict[str, Any]]] = {}
+    for m in done:
+        for name, why in m["empty"].items():
+            empty.setdefault(name, []).append({"seed": m["seed"], "reason": why})
+    ranked = sorted(rows, key=lambda r: (-r["score"], r["candidate"]))
+    return Report(
+        {
+            "screen": {
+                "seeds": [m["seed"] for m in done],
+                "candidates_tried": len(rows),
+                "rule": f"the top {top_k} families by their best candidate's score (the largest mean |change| of "
+                "P(reach the cheese) or P(visit a region) over the screen's mazes), one candidate per family, "
+                "ties by name; the nulls are never chosen",
+                "chosen": [r["candidate"] for r in chosen],
+                "candidates": ranked,
+                "empty": empty,
+            },
+            "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"], "empty": m["empty"]} for m in done],
+        }
+    )
+
+
+SCREEN = Study(
+    name="discover-screen",
+    help="steer discover's screen: every candidate on a small sample, scored; the top k chosen.",
+    keys=("seeds", "layers", "coeffs", "control_seed"),
+    required=("seeds",),
+    own_keys=OWN_KEYS,
+    check=check,
+    plan=plan,
+    report=screen_report,
+    cells=screen_seeds,
+    grows=False,
+)
+
+
+# -- the confirm stage -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmPlan:
+    spec: Spec
+    layers: tuple[str, ...]
+    claims: tuple[Claimed, ...]
+    screen: dict[str, Any]  # the screen's report body
+
+    @property
+    def layer(self) -> str:
+        return ", ".join(self.layers)
+
+    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        policy = session.policy
+        result: dict[str, Any] = {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim, "claims": {}}
+        for target in sorted({c.candidate.target for c in self.claims}):
+            claims = [c for c in self.claims if c.candidate.target == target]
+            level = _level(session, seed, target)
+            families = tuple(dict.fromkeys([*(c.candidate.family for c in claims), "null:other_maze"]))
+            pairs = _pairs(session, seed, level, families)
+            built = [name for name in families if isinstance(pairs[name], Pair)]
+            layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
+            vecs = dict(
+                zip(built, pair_vectors(policy, session.renderer, [pairs[n] for n in built], layers), strict=True)
+            )
+            inputs = facing_inputs(session.renderer, level, session.device)
+            regs = regions(level)
+            for layer in layers:
+                here = [c for c in claims if c.candidate.layer == layer]
+                noise_seed = random_seed(self.spec.control_seed, seed)
+                sets: list[list[tuple[str, torch.Tensor, float]]] = []
+                slots: list[tuple[str, str, Any]] = []  # (claim key, what, ladder coefficient)
+                for c in here:
+                    cand, key = c.candidate, c.candidate.key
+                    if cand.family not in vecs:
+                        result["claims"][key] = {"empty": pairs[cand.family].reason}  # type: ignore[union-attr]
+                        continue
+                    v = vecs[cand.family][layer]
+                    control = random_like(SteeringVector(layer, v, "custom"), noise_seed).tensor
+                    sets += [[(layer, v, cand.coeff)], [(layer, control, cand.coeff)]]
+                    slots += [(key, "own", None), (key, "control", None)]
+                    if c.source is not None:
+                        sets.append([(layer, c.source, cand.coeff)])
+                        slots.append((key, "transfer", None))
+                    if c.role != "null":
+                        sign = 1.0 if cand.coeff > 0 else -1.0
+                        for size in LADDER:
+                            sets.append([(layer, v, sign * size)])
+                            slots.append((key, "ladder", sign * size))
+                    if "null:other_maze" in vecs:  # the floor: an unrelated maze's vector, scaled to this norm
+                        other = vecs["null:other_maze"][layer]
+                        scale = float(v.norm()) / max(float(other.norm()), 1e-12)
+                        sets.append([(layer, other * scale, cand.coeff)])
+                        slots.append((key, "floor", None))
+                if not sets:
+                    continue
+                original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
+                before = _numbers(original, regs)
+                measured: dict[str, dict[str, Any]] = {}
+                for (key, what, extra), f in zip(slots, fields, strict=True):
+                    if what == "ladder":
+                        measured.setdefault(key, {}).setdefault("ladder", {})[str(extra)] = _rounded(
+                            crumble_numbers(facing_slice(original), facing_slice(f))
+                        )
+                        continue
+                    numbers = _rounded(changes(before, _numbers(f, regs), facing_slice(original), facing_slice(f)))
+                    measured.setdefault(key, {})[what] = numbers
+                for c in here:
+                    key = c.candidate.key
+                    if key in measured:
+                        measured[key].setdefault("floor", None)
+                        measured[key].setdefault("transfer", None)
+                        result["claims"][key] = measured[key]
+        return "done", [], result
+
+
+def _transfer_source(
+    session: Session, seeds: tuple[int, ...], cand: Candidate
+) -> tuple[int | None, torch.Tensor | None]:
+    """The first screen maze where the candidate's family has a member, and its vector there."""
+    for seed in seeds:
+        level = _level(session, seed, cand.target)
+        pair = _pairs(session, seed, level, (cand.family,))[cand.family]
+        if isinstance(pair, Pair):
+            return seed, pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
+    return None, None
+
+
+def stages(plan: ScreenPlan, session: Session, run_stage: StageRunner) -> ConfirmPlan:
+    screen = run_stage(SCREEN, plan.spec, "screen")["screen"]
+    rows = {r["candidate"]: r for r in screen["candidates"]}
+    claimed: list[tuple[Candidate, str, int, str]] = []
+    known = {cand: name for name, cand, _, _ in KNOWN}
+    for key in screen["chosen"]:
+        r = rows[key]
+        cand = Candidate(r["family"], r["layer"], r["coeff"], r["target"])
+        if cand not in known:  # a chosen candidate that is a known answer is judged once, as that answer
+            claimed.append((cand, r["primary"], r["sign"], "chosen"))
+    for name, cand, primary, sign in KNOWN:
+        claimed.append((cand, primary, sign, f"known:{name}"))
+    for _, cand, primary, sign in NULL_CLAIMS:
+        claimed.append((cand, primary, sign, "null"))
+    claims = []
+    for cand, primary, sign, role in claimed:
+        source_seed, source = (
+            _transfer_source(session, screen_seeds(plan.spec), cand) if role != "null" else (None, None)
+        )
+        claims.append(Claimed(cand, primary, sign, role, source_seed, source))
+    layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
+    return ConfirmPlan(plan.spec, layers, tuple(claims), screen)
+
+
+def _what(family: str) -> str:
+    return FAMILIES[family].doc
+
+
+def judge(plan: ConfirmPlan, spec: Spec, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    settings = settings_of(spec)
+    discovery = set(spec.seeds)
+    out = []
+    for c in plan.claims:
+        key = c.candidate.key
+        by_sample: dict[str, Any] = {}
+        empty = []
+        ladders: list[dict[str, Any]] = []
+        for sample in SAMPLES:
+            rows = []
+            for m in done:
+                if (m["seed"] in discovery) != (sample == "discovery"):
+                    continue
+                rec = m["claims"].get(key)
+                if rec is None:
+                    continue
+                if "empty" in rec:
+                    empty.append({"seed": m["seed"], "reason": rec["empty"]})
+                    continue
+                rows.append(rec)
+                if "ladder" in rec:
+                    ladders.append(rec["ladder"])
+            by_sample[sample] = judge_sample(rows, c.primary, c.sign, settings)
+        out.append(
+            {
+                "candidate": key,
+                **c.candidate.to_json(),
+                "role": c.role,
+                "what": _what(c.candidate.family),
+                "moves": LABELS[c.primary],
+                "primary": c.primary,
+                "direction": "up" if c.sign > 0 else "down",
+                "transfer_source_seed": c.source_seed,
+                "crumbles_at": crumble_coefficient(ladders, settings),
+                "skipped_mazes": empty,
+                **by_sample,
+            }
+        )
+    final_verdicts(out, settings)
+    return out
+
+
+def _rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    order = {"found": 0, "does not replicate": 1, "inconclusive": 2, "underpowered": 3, "fails": 4, "vacuous": 5}
+
+    def effect(r: dict[str, Any]) -> float:
+        return -(r["discovery"]["effect"]["mean"] or 0.0)
+
+    return sorted(rows, key=lambda r: (order.get(r["status"], 9), effect(r), r["candidate"]))
+
+
+def _show_seed(done: list[dict[str, Any]], spec: Spec, key: str) -> int | None:
+    """The maze a top row's figures show: the first confirm discovery maze where the family has a member, of size 9
+    or more when there is one (a 3x3 maze shows little)."""
+    discovery = set(spec.seeds)
+    have = [m for m in done if m["seed"] in discovery and "empty" not in m["claims"].get(key, {"empty": True})]
+    big = [m for m in have if m["maze_dim"] >= 9]
+    return int((big or have)[0]["seed"]) if have else None
+
+
+def _figures(
+    plan: ConfirmPlan, session: Session, spec: Spec, done: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> tuple[dict[str, Image.Image], dict[str, bytes]]:
+    figures: dict[str, Image.Image] = {}
+    files: dict[str, bytes] = {}
+    by_key = {c.candidate.key: c for c in plan.claims}
+    shown = [r for r in rows if r["role"] != "null"][:FIGURES_FOR]
+    for rank, row in enumerate(shown, start=1):
+        c = by_key[row["candidate"]]
+        seed = _show_seed(done, spec, row["candidate"])
+        if seed is None:
+            continue
+        cand = c.candidate
+        level = _level(session, seed, cand.target)
+        pair = _pairs(session, seed, level, (cand.family,))[cand.family]
+        assert isinstance(pair, Pair)
+        v = pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
+        patches = [(cand.layer, v, cand.coeff)]
+        inputs = facing_inputs(session.renderer, level, session.device)
+        regs = regions(level)
+        original, patched = facing_fields(session.policy, inputs, [(), patches], spec.batch_size)
+        o, p = facing_slice(original), facing_slice(patched)
+        title = f"#{rank} {cand.key} · seed {seed} · {session.title}"
+        panels = [
+            Panel(o.maze, o.positions, o.arrows, "original"),
+            Panel(p.maze, p.positions, p.arrows, f"patched\n{row['moves']} {row['direction']}"),
+            diff_panel(o, p),
+            Panel(pair.a, (), torch.zeros(0, 2).numpy(), f"pair: a\n{_edits_text(pair.edits_a, pair.a)}"),
+            Panel(pair.b, (), torch.zeros(0, 2).numpy(), f"pair: b\n{_edits_text(pair.edits_b, pair.b)}"),
+        ]
+        tag = f"top{rank}"
+        figures[f"field-{tag}.png"] = figure(title, panels, footer=LEGEND)
+        before, after = behaviour(original, regions=regs), behaviour(patched, regions=regs)
+        figures[f"occupancy-{tag}.png"] = occupancy_figure(
+            level, before, after, title=title, labels=("original", f"patched (x {cand.coeff:g})")
+        )
+        episode_seed = seed * 1009 + rank
+        first = sample_episodes(session.policy, level, 1, episode_seed, (), prefill=session.renderer).episodes[0]
+        second = sample_episodes(session.policy, level, 1, episode_seed, patches, prefill=session.renderer).episodes[0]
+        files[f"episodes-{tag}.gif"] = episode_gif_bytes(
+            level, [("original", first), (f"patched (x {cand.coeff:g})", second)], title=title
+        )
+    return figures, files
+
+
+def _signed(summary: dict[str, Any], sign: int) -> str:
+    """A mean and its interval as the change itself (the effect is stored in the claimed direction)."""
+    mean, ci = summary["mean"], summary["mean_ci"] or [summary["mean"]] * 2
+    low, high = sorted((sign * ci[0], sign * ci[1]))
+    return f"{sign * mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _edits_text(edits: tuple[Any, ...], maze: Maze) -> str:
+    """A pair side's edits for a caption, e.g. `mouse [10, 8]`, `open [13, 2] +2`; the level when none."""
+    if not edits:
+        return f"the level (mouse {list(maze.mouse)})"
+    op, square = edits[0]
+    first = op if square is None else f"{op} {list(square)}"
+    return first + (f" +{len(edits) - 1}" if len(edits) > 1 else "")
+
+
+def _sample_text(s: dict[str, Any], sign: int) -> str:
+    e, d = s["effect"], s["effect_minus_control"]
+    if e["mean"] is None:
+        return "— (n 0)"
+    return f"{_signed(e, sign)}; − control {_signed(d, sign)} (n {e['n']})"
+
+
+def table_markdown(rows: list[dict[str, Any]]) -> str:
+    """The ranked table as Markdown (docs/results.md and the report's table.md)."""
+    head = (
+        "| # | candidate | pair differs in | moves | status | discovery: change [95% CI]; − control | replication: "
+        "change; − control | control (disc.) | null floor (disc. / repl.) | moved claimed / opposite (repl.) | "
+        "transfer (repl.) "
+        "| crumbles at |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for i, r in enumerate(rows, start=1):
+        d, rep = r["discovery"], r["replication"]
+        sign = 1 if r["direction"] == "up" else -1
+        t = rep["transfer"]
+        transfer = "—" if not t or t["mean"] is None else f"{sign * t['mean']:+.3f}"
+        ctrl = None if d["control"]["mean"] is None else sign * d["control"]["mean"]
+        crumbles = "—" if r["crumbles_at"] is None else f"{r['crumbles_at']:g}"
+        lines.append(
+            f"| {i} | `{r['candidate']}` ({r['role']}) | {r['what']} | {r['moves']} {r['direction']} | "
+            f"**{r['status']}**{' — ' + r['why'] if r['why'] else ''} | {_sample_text(d, sign)} | "
+            f"{_sample_text(rep, sign)} | "
+            f"{fmt(ctrl, 3)} | {d['floor']:.3f} / {rep['floor']:.3f} | {moved_text(rep['steerability'])} | "
+            f"{transfer} | {crumbles} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def report(
+    plan: ConfirmPlan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    judged = _rank(judge(plan, spec, done))
+    settings = settings_of(spec)
+    found = [r for r in judged if r["status"] == "found"]
+    new = [r for r in found if r["role"] == "chosen" and not _known_kind(r) and not FAMILIES[r["family"]].relative]
+    relatives = [r for r in found if r["role"] == "chosen" and FAMILIES[r["family"]].relative]
+    known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
+    nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
+    figures, files = _figures(plan, session, spec, done, judged)
+    files["table.md"] = table_markdown(judged).encode()
+    discovery = set(spec.seeds)
+    answer = (
+        f"yes: {len(new)} new X-vector{'s' if len(new) != 1 else ''} replicated "
+        f"({', '.join(r['candidate'] for r in new)})"
+        if new
+        else "no: no candidate beyond the cheese and top-right pairs replicated"
+    ) + (
+        f"; {len(relatives)} found vector{'s contain' if len(relatives) != 1 else ' contains'} the cheese vector "
+        "by construction "
+        f"({', '.join(r['candidate'] for r in relatives)})"
+        if relatives
+        else ""
+    )
+    body = {
+        "summary": {
+            "answer": answer,
+            "candidates screened": plan.screen["candidates_tried"],
+            "candidates judged": len(judged),
+            "found": len(found),
+            "new X-vectors": len(new),
+        },
+        "answer": {
+            "more_than_cheese_and_top_right": bool(new),
+            "said": answer,
+            "new": [r["candidate"] for r in new],
+            "relatives": [r["candidate"] for r in relatives],
+        },
+        "ranked": [_compact(r) for r in judged],
+        "table": judged,
+        "known": {
+            name: {
+                "candidate": r["candidate"],
+                "status": r["status"],
+                **{s: record(r[s]["effect"], _sign(r)) for s in SAMPLES},
+                **{f"{s}_vs_control": record(r[s]["effect_minus_control"], _sign(r)) for s in SAMPLES},
+            }
+            for name, r in known.items()
+        },
+        "top_right_removed_minus_kept": {s: _removed_minus_kept(plan, done, spec, s) for s in SAMPLES},
+        "nulls": {
+            name: {
+                "candidate": r["candidate"],
+                "status": r["status"],
+                **{s: record(r[s]["effect"], _sign(r)) for s in SAMPLES},
+                "found_in_screen": name == "same" and _null_screen_found(plan.screen),
+            }
+            for name, r in nulls.items()
+        },
+        "new_found": {
+            "value": float(len(new)),
+            "ci": [float(len(new))] * 2,
+            "n": len(spec.extra["replication"]),  # the mazes each found vector replicated on
+            "interval": "a count: no interval",
+        },
+        "screen": plan.screen,
+        "samples": {
+            "screen": list(screen_seeds(spec)),
+            "discovery": [s for s in confirm_seeds(spec) if s in discovery],
+            "replication": list(spec.extra["replication"]),
+            "control_seed": spec.control_seed,
+            "transfer": "each candidate's vector from the first screen maze where its family has a member",
+        },
+        "settings": {
+            "margin": settings.margin,
+            "precision": settings.precision,
+            "crumble": {"wall_mass": settings.crumble_wall, "entropy": settings.crumble_entropy},
+            "holm_alpha": settings.alpha,
+            "ladder": list(LADDER),
+            "effects": list(EFFECTS),
+        },
+        "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"]} for m in done],
+    }
+    return Report(body, figures, files)
+
+
+def _compact(r: dict[str, Any]) -> dict[str, Any]:
+    """One row of the ranked table, as the report page shows it (changes signed; full records in `table`)."""
+    sign = _sign(r)
+    out: dict[str, Any] = {
+        "candidate": r["candidate"],
+        "role": r["role"],
+        "moves": f"{r['moves']} {r['direction']}",
+        "status": r["status"],
+        "why": r["why"],
+    }
+    for s in SAMPLES:
+        e = record(r[s]["effect"], sign)
+        out[f"{s} change"] = e["value"]
+        out[f"{s} CI"] = e["ci"]
+        out[f"{s} minus control"] = record(r[s]["effect_minus_control"], sign)["value"]
+        out[f"{s} n"] = e["n"]
+    out["null floor"] = r["discovery"]["floor"]
+    st = r["replication"]["steerability"]
+    out["moved claimed way (repl.)"] = st["claimed_way"]["fraction"] if st else None
+    t = r["replication"]["transfer"]
+    out["transfer (repl.)"] = None if not t or t["mean"] is None else sign * t["mean"]
+    out["crumbles at"] = r["crumbles_at"]
+    return out
+
+
+def _removed_minus_kept(plan: ConfirmPlan, done: list[dict[str, Any]], spec: Spec, sample: str) -> dict[str, Any]:
+    """Per maze, the top-right vector's change of the share of time in the top-right region with the cheese
+    removed minus with it kept (the same mazes), as a {value, ci} record."""
+    kept, removed = (c for name, c, _, _ in KNOWN if name.startswith("top_right"))
+    discovery = set(spec.seeds)
+    diffs = []
+    for m in done:
+        if (m["seed"] in discovery) != (sample == "discovery"):
+            continue
+        a, b = m["claims"].get(removed.key, {}), m["claims"].get(kept.key, {})
+        x, y = (a.get("own") or {}).get("time_in_top_right"), (b.get("own") or {}).get("time_in_top_right")
+        if x is not None and y is not None:
+            diffs.append(x - y)
+    return record(interval_summary(np.array(diffs, dtype=np.float64)))
+
+
+def _sign(row: dict[str, Any]) -> int:
+    return 1 if row["direction"] == "up" else -1
+
+
+def _known_kind(row: dict[str, Any]) -> bool:
+    """A chosen candidate that is the cheese or top-right pair itself (any layer or coefficient)."""
+    return row["family"] in ("cheese_at:own", "path:top_right")
+
+
+def _null_screen_found(screen: dict[str, Any]) -> bool:
+    return any(r["family"] == "null:same" and r["score"] > 0 for r in screen["candidates"])
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    rows = report["table"]
+    screen = report["screen"]
+    lines = [
+        f"screened {screen['candidates_tried']} candidates on {len(screen['seeds'])} mazes; confirmed "
+        f"{len(rows)} on {len(report['samples']['discovery'])} discovery + {len(report['samples']['replication'])} "
+        "replication mazes"
+    ]
+    for r in rows:
+        e = r["replication"]["effect"]["mean"]
+        change = None if e is None else (e if r["direction"] == "up" else -e)
+        lines.append(
+            f"  {r['status']:>18}: {r['candidate']} moves {r['moves']} {r['direction']} (replication change "
+            f"{fmt(change, 3)})"
+        )
+    known = report["known"]
+    if "cheese" in known:
+        lines.append(f"known answer: cheese vector x -1 lowers P(reach the cheese): {known['cheese']['status']}")
+    if "top_right_kept" in known and "top_right_removed" in known:
+        kept, removed = known["top_right_kept"]["replication"], known["top_right_removed"]["replication"]
+        lines.append(
+            f"known answer: the top-right vector x 1 raises the share of the episode in the top-right region by "
+            f"{fmt(kept['value'], 3)} with the cheese kept, by {fmt(removed['value'], 3)} with it removed (replication)"
+        )
+    lines.append(f"more than the cheese and top-right vectors? {report['answer']['said']}")
+    return lines
+
+
+STUDY = Study(
+    name="discover",
+    help="Search families of paired maze edits for steering vectors that move the agent; keep what replicates.",
+    keys=SCREEN.keys,
+    required=("seeds",),
+    own_keys=OWN_KEYS,
+    check=check,
+    plan=plan,
+    report=report,
+    summary=summary,
+    cells=confirm_seeds,
+    grows=False,
+    stages=stages,
+    stage_cells=screen_seeds,
+)
+
+
+__all__ = ["DEFAULT_COEFFS", "DEFAULT_LAYERS", "SCREEN", "STUDY"]
