@@ -20,6 +20,7 @@ figure, an occupancy figure and an episode GIF.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,8 +355,10 @@ def plan(spec: Spec, session: Session) -> ScreenPlan:
 
 
 def screen_report(
-    plan: ScreenPlan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: ScreenPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
+    # Read once: each candidate goes over every maze, and the runner's results are decoded as they are read.
+    done = list(done)
     rows = screen_table(plan.candidates, done)
     top_k = spec.extra.get("top_k", 8)
     chosen = choose(rows, top_k, NULLS)
@@ -670,8 +673,9 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def report(
-    plan: ConfirmPlan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: ConfirmPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
+    done = list(done)  # read once (a few hundred mazes): every claim goes over every maze
     judged = _rank(judge(plan, spec, done))
     settings = settings_of(spec)
     found = [r for r in judged if r["status"] == "found"]
