@@ -139,6 +139,18 @@ def close_workers() -> None:
 atexit.register(close_workers)
 
 
+def _plain(value: Any) -> Any:
+    """A report body with each `CellResults` it holds (a study listing its mazes) as a list: the report a caller
+    gets is plain data, to compare, change or dump like any other."""
+    if isinstance(value, CellResults):
+        return list(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if type(value) in (list, tuple):  # not a named tuple, whose fields are its own
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 def run_cells(
     run: RunFolder,
     seeds: tuple[int, ...],
@@ -275,7 +287,7 @@ def run_study(
         "provenance": prov,
         "skipped": skipped,
         "reused_cells": reused,
-        **built.body,
+        **_plain(built.body),
         "figures": [*cell_figures, *built.figures],
     }
     run.complete(report, name=study.report_name, figures=[*built.figures, *built.files])
