@@ -97,8 +97,8 @@ def search(tmp_path_factory) -> tuple[Path, dict]:
     spec = write_spec(
         folder,
         {
-            "seeds": {"from": 0, "count": 8, "where": SMALL},
-            "replication": {"from": 1000, "count": 6, "where": SMALL},
+            "seeds": {"from": 0, "count": 7, "where": SMALL},
+            "replication": {"from": 1000, "count": 5, "where": SMALL},
             "screen": 2,
             "families": ["path:top_left", "cheese_at:centre"],
             "layers": ["block2.res1.resadd_out"],
@@ -107,7 +107,7 @@ def search(tmp_path_factory) -> tuple[Path, dict]:
         },
     )
     out = folder / "out"
-    result = run("discover", spec, "--out", out, "--workers", 1)
+    result = run("discover", spec, "--out", out)  # the default workers, warm from earlier tests
     assert result.exit_code == 0, result.output
     return out, json.loads((out / "metrics.json").read_text())
 
