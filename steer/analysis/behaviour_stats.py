@@ -61,6 +61,12 @@ MAX_ITER = 1000
 SOLVER_SEED = 0
 
 
+def _accuracy(estimator: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """The share of mazes predicted right: scikit-learn's "accuracy" scorer's number without its per-call checks,
+    which took two thirds of the regressions' time (4,000 inner-fold scores per analysis)."""
+    return float(np.mean(estimator.predict(x) == y))
+
+
 def _model() -> Any:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
@@ -75,7 +81,7 @@ def _model() -> Any:
             l1_ratios=(1.0,),
             solver="liblinear",
             max_iter=MAX_ITER,
-            scoring="accuracy",
+            scoring=_accuracy,
             use_legacy_attributes=False,
             random_state=SOLVER_SEED,
         ),
