@@ -15,7 +15,7 @@ import math
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -116,8 +116,8 @@ def _clean(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple) or (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
-        return [_clean(v) for v in value]  # a lazy sequence (the runner's finished cells) is written as a list
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
     return value
 
 

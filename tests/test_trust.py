@@ -22,7 +22,7 @@ import yaml
 import steer
 from steer.batch import load_batch
 from steer.errors import SteerError, excerpt
-from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, json_safe, load_yaml, sha256_file
+from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml, sha256_file
 from steer.net import checkpoints
 from steer.net.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
 from steer.run.runs import RunFolder, fingerprint, identity_hash, run_identity
@@ -419,7 +419,7 @@ def test_inside_confines_a_name_to_its_folder(tmp_path: Path) -> None:
 def test_a_run_keeps_its_records_as_compact_text_and_writes_the_manifest_as_before(tmp_path: Path) -> None:
     """The records a run holds are the compact JSON its manifest gets, read back only when used; the manifest
     written piece by piece parses to the records as written (NaN as null), each reused on resume."""
-    from steer.run.runner import CellResults
+    from steer.run.runner import CellResults, _plain
 
     out = tmp_path / "out"
     cells = [f"seed-{s}" for s in range(3)]
@@ -431,7 +431,7 @@ def test_a_run_keeps_its_records_as_compact_text_and_writes_the_manifest_as_befo
     lazy = CellResults(run, cells)
     expected = [{**r, "nan": None} for r in results]
     assert len(lazy) == 3 and list(lazy) == expected and lazy[1] == expected[1] and lazy[1:] == expected[1:]
-    assert json_safe({"mazes": lazy}) == {"mazes": expected}  # as a report that lists its mazes writes them
+    assert _plain({"mazes": lazy}) == {"mazes": expected}  # as a report that lists its mazes gets them
     run.close("complete", reports=["metrics.json"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["reports"] == ["metrics.json"]

@@ -46,7 +46,8 @@ class CellResults(Sequence[dict[str, Any]]):
 
     A study's report may go over them several times; the run's process keeps only the compact text (about 1 KB
     a maze for behaviour-stats, against ~6 KB parsed), so its memory does not grow with the parsed results of
-    10,000 mazes. Written into a report (`"mazes": done`), it is a list (steer.io).
+    10,000 mazes. Put into a report body (`"mazes": done`), it becomes a list (`_plain`) before the report is
+    written or returned.
     """
 
     def __init__(self, run: RunFolder, cells: list[str]) -> None:
@@ -220,7 +221,7 @@ def run_cells(
             run.close("interrupted")
         raise
     done = CellResults(run, [f"seed-{s}" for s in seeds if statuses[s] == "done"])
-    skipped = [CellResults(run, [f"seed-{s}"])[0] for s in seeds if statuses[s] != "done"]
+    skipped = list(CellResults(run, [f"seed-{s}" for s in seeds if statuses[s] != "done"]))  # few: kept parsed
     return done, skipped, reused
 
 
@@ -274,9 +275,8 @@ def run_study(
             raise
     done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers, executor, address)
     built = study.report(plan, session, spec, done, skipped)
-    cell_figures = [
-        f for s in seeds for f in (run.record_of(f"seed-{s}") or {}).get("files", []) if f.endswith((".png", ".gif"))
-    ]
+    files = run.cell_files()  # one pass over the records, for the report's figure list and for its page
+    cell_figures = [f for s in seeds for f in files.get(f"seed-{s}", []) if f.endswith((".png", ".gif"))]
     for name, image in built.figures.items():
         save_png(image, run.path / name)
     for name, data in built.files.items():
@@ -293,7 +293,7 @@ def run_study(
     run.complete(report, name=study.report_name, figures=[*built.figures, *built.files])
     from steer.report.html import write_report_html  # the parent's alone: a worker never imports the pages' stack
 
-    run.add_report(write_report_html(run.path, study.help, run.page_manifest()).name)
+    run.add_report(write_report_html(run.path, study.help, run.page_manifest(files)).name)
     if not done and skipped:
         first = skipped[0]
         raise SteerError(

@@ -289,13 +289,13 @@ class RunFolder:
         record = self.cells.get(cell)
         return None if record is None else json.loads(record)
 
-    def page_manifest(self) -> dict[str, Any]:
-        """The manifest as report.html reads it: each cell with the files it wrote, not its result."""
-        cells = {}
-        for cell in self.cells:
-            record = self.record_of(cell)
-            cells[cell] = {"status": record["status"], "files": record["files"]} if record else None
-        return {**self.manifest, "cells": cells}
+    def cell_files(self) -> dict[str, list[str]]:
+        """cell -> the files its record lists (each record decoded once)."""
+        return {cell: json.loads(record)["files"] for cell, record in self.cells.items()}
+
+    def page_manifest(self, files: dict[str, list[str]]) -> dict[str, Any]:
+        """The manifest as report.html reads it: each cell with the files it wrote (`cell_files`), not its result."""
+        return {**self.manifest, "cells": {cell: {"files": names} for cell, names in files.items()}}
 
     def finished(self, cell: str) -> dict[str, Any] | None:
         """The stored record of a cell that finished, else None (it is computed again).

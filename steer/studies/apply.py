@@ -7,6 +7,7 @@ maze and their paired difference (steer/analysis/comparison.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,7 @@ def _figure(
     return figure(title, panels, footer=LEGEND)
 
 
-def control_summaries(done: list[dict[str, Any]]) -> dict[str, Any]:
+def control_summaries(done: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Each control's and reference's metrics summarised like the effect's, over the mazes that have them."""
     out: dict[str, Any] = {}
     for name in ("random", "input_edit"):
@@ -217,7 +218,7 @@ def control_summaries(done: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     summary = summarize(done)
     if spec.controls:
@@ -231,7 +232,7 @@ def report(
     return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summary}, figures)
 
 
-def _own_chart(plan: Plan, session: Session, done: list[dict[str, Any]], metric: str) -> Image.Image:
+def _own_chart(plan: Plan, session: Session, done: Sequence[dict[str, Any]], metric: str) -> Image.Image:
     """The spec's vector and each maze's own, one column per maze, for the kind's effect metric."""
     have = [m for m in done if m["compare"]["own"] is not None]
     sources = plan.vector.source_seeds

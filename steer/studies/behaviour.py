@@ -19,7 +19,7 @@ their summaries over mazes (intervals, and the patched − original change with 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,7 @@ def _chart(session: Session, plan: Plan, coeffs: tuple[float, ...], summary: dic
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     coeffs = conditions(spec)
     summary = _summary(coeffs, done)

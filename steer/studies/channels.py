@@ -16,6 +16,7 @@ draws the top channels' maps beside the observation for the `show` mazes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def figure(session: Session, spec: Spec, layer: str, ranking: list[dict[str, Any
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     ranking = rank_channels(done)
     figures = {"channels.png": figure(session, spec, plan.layer, ranking)} if done else {}

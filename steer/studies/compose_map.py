@@ -19,6 +19,7 @@ that site; the prefix runs once per maze and all cells go through the suffix tog
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,7 +322,7 @@ def _map(title: str, plan: Plan, cells: list[list[dict[str, Any]]], footer: str)
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     summary = map_summary(plan, done)
     v1, v2 = plan.vectors

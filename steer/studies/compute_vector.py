@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def plan(spec: Spec, session: Session) -> Plan:
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     return Report({"vectors": done})
 

@@ -15,6 +15,7 @@ t at once in batches, and only running sums are kept, so memory does not grow wi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -313,7 +314,7 @@ def _figures(plan: Plan, session: Session, summary: dict[str, Any], threshold: f
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     threshold = spec.extra.get("asymmetry_threshold", 0.2)
     sites = [_shown(s) for s in (*plan.sites, PROBS)]

@@ -95,7 +95,7 @@ def _chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) ->
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     assert spec.vector is not None and spec.vector.pair is not None
     per_layer = []

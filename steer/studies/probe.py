@@ -14,6 +14,7 @@ site, the correlation of each channel's spatial mean with the feature.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,7 @@ def plan(spec: Spec, session: Session) -> Plan:
     )
 
 
-def _depth_chart(feature: str, done: list[dict[str, Any]], best: str | None) -> Image.Image:
+def _depth_chart(feature: str, done: Sequence[dict[str, Any]], best: str | None) -> Image.Image:
     rows = [(c["site"], c["probes"][feature]) for c in done]
     metric = next((r["metric"] for _, r in rows if "metric" in r), "r2")
     values = [r.get("score") for _, r in rows]
@@ -203,7 +204,7 @@ def _channel_chart(feature: str, site: str, corr: list[float | None]) -> Image.I
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     figures: dict[str, Image.Image] = {}
     best: dict[str, Any] = {}

@@ -450,7 +450,7 @@ def chart(session: Session, plan: Plan, summary: dict[str, Any], key: str, title
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     summary = _summary(done)
     figures = {}

@@ -150,7 +150,7 @@ def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary:
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     summary = sweep_summary(spec.coeffs, done)
     figures = {"sweep-metrics.png": _chart(session, plan.vector, spec.coeffs, summary)} if done else {}

@@ -272,7 +272,7 @@ def _heatmap(
 
 
 def _mean_report(
-    plan: Plan, session: Session, spec: Spec, kind: str, done: list[dict[str, Any]], pairs: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, kind: str, done: Sequence[dict[str, Any]], pairs: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Image.Image]]:
     """The averaged vector's row, and per target its effect beside the target's own and the other sources'."""
     assert plan.mean is not None
@@ -337,7 +337,7 @@ def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
 
 
 def report(
-    plan: Plan, session: Session, spec: Spec, done: list[dict[str, Any]], skipped: list[dict[str, Any]]
+    plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     assert spec.vector is not None and spec.vector.pair is not None
     kind = spec.vector.pair.kind
