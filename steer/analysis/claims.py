@@ -9,10 +9,11 @@ the interval, so a verdict is
 - holds:        the whole interval lies on the claimed side of the threshold (or inside the claimed band);
 - fails:        the whole interval lies on the other side (or outside the band);
 - inconclusive: the interval straddles the threshold;
+- underpowered: it straddles, and is wider than the criterion's `precision` (the largest 95% half-width that can
+                tell "no effect" from a small one): the sample cannot decide the claim. An interval wholly on one
+                side decides it, however wide;
 - vacuous:      a precondition does not hold (e.g. the agent never pursues the cheese, a ceiling), or too few
-                mazes to measure;
-- underpowered: the criterion states a `precision` (the largest 95% interval half-width that can decide it) and
-                the interval is wider: the sample cannot decide the claim, whatever side the interval is on.
+                mazes to measure.
 
 Beside the verdict each row gives the minimum detectable effect at its n (80% power), the per-maze
 steerability (the fractions of mazes moved the claimed way, the opposite way and not at all, with Wilson
@@ -396,23 +397,51 @@ def steerability(result: dict[str, Any] | None, criterion: dict[str, Any]) -> di
 
 
 def verdict(result: dict[str, Any], criterion: dict[str, Any]) -> str:
-    """holds / fails / inconclusive from the interval of the criterion's statistic; vacuous with too few mazes;
-    underpowered where the criterion's `precision` is finer than the interval's half-width."""
+    """The one verdict rule (docs/statistics.md#verdicts), direction first:
+
+    - vacuous: fewer than `min_n` mazes (default MIN_MAZES), or no interval;
+    - holds / fails: the interval lies wholly on the claimed / the other side of the threshold, whatever its
+      width (a `within` band: wholly inside / wholly outside it);
+    - underpowered: the interval straddles the threshold (or a band's edge) and is wider than the stated
+      `precision` (a band: or wider than the band itself, which it can then never fit inside);
+    - inconclusive: it straddles, and is as narrow as the precision asks (or no precision is stated).
+
+    The precision only keeps a straddling interval from being read as "no effect": a wide interval that already
+    excludes the threshold decides the claim."""
     stat = criterion.get("statistic", "mean")
     ci = result.get(f"{stat}_ci")
     if result.get("n", 0) < criterion.get("min_n", MIN_MAZES) or ci is None:
         return "vacuous"
     low, high = ci
-    if criterion.get("precision") is not None and (high - low) / 2 > criterion["precision"]:
-        return "underpowered"
+    precision = criterion.get("precision")
+    wide = precision is not None and (high - low) / 2 > precision
     if "above" in criterion:
-        return "holds" if low > criterion["above"] else "fails" if high <= criterion["above"] else "inconclusive"
-    if "below" in criterion:
-        return "holds" if high < criterion["below"] else "fails" if low >= criterion["below"] else "inconclusive"
+        if low > criterion["above"]:
+            return "holds"
+        if high <= criterion["above"]:
+            return "fails"
+    elif "below" in criterion:
+        if high < criterion["below"]:
+            return "holds"
+        if low >= criterion["below"]:
+            return "fails"
+    else:
+        lo, hi = criterion["within"]
+        if lo <= low and high <= hi:
+            return "holds"
+        if high < lo or low > hi:
+            return "fails"
+        wide = wide or high - low > hi - lo
+    return "underpowered" if wide else "inconclusive"
+
+
+def underpowered_reason(ci: Sequence[float], criterion: dict[str, Any]) -> str:
+    """Why a straddling interval is underpowered: its half-width against the precision (or a band's width)."""
+    half = (ci[1] - ci[0]) / 2
+    if criterion.get("precision") is not None and half > criterion["precision"]:
+        return f"the interval straddles the threshold and its half-width {half:.3f} is wider than the precision {criterion['precision']:g}"
     lo, hi = criterion["within"]
-    if lo <= low and high <= hi:
-        return "holds"
-    return "fails" if high < lo or low > hi else "inconclusive"
+    return f"the interval ({2 * half:.3f} wide) is wider than the band [{lo:g}, {hi:g}], so it can never fit inside it"
 
 
 def describe_criterion(c: dict[str, Any]) -> str:
@@ -477,9 +506,7 @@ def evaluate(claims: Sequence[Claim], out: Path) -> list[dict[str, Any]]:
         if got == "vacuous" and not why:
             why = f"fewer than {claim.criterion.get('min_n', MIN_MAZES)} mazes to measure"
         if got == "underpowered":
-            low, high = result[f"{stat}_ci"]
-            needed = claim.criterion["precision"]
-            why = f"the interval's half-width {(high - low) / 2:.3f} is wider than the precision {needed:g}"
+            why = underpowered_reason(result[f"{stat}_ci"], claim.criterion)
         control = measure(reports, claim.control) if claim.control else None
         steer_of = steerability(result, claim.criterion)
         control_steer = steerability(control, claim.criterion)
