@@ -439,7 +439,10 @@ def underpowered_reason(ci: Sequence[float], criterion: dict[str, Any]) -> str:
     """Why a straddling interval is underpowered: its half-width against the precision (or a band's width)."""
     half = (ci[1] - ci[0]) / 2
     if criterion.get("precision") is not None and half > criterion["precision"]:
-        return f"the interval straddles the threshold and its half-width {half:.3f} is wider than the precision {criterion['precision']:g}"
+        return (
+            f"the interval straddles the threshold and its half-width {half:.3f} is wider than the precision "
+            f"{criterion['precision']:g}"
+        )
     lo, hi = criterion["within"]
     return f"the interval ({2 * half:.3f} wide) is wider than the band [{lo:g}, {hi:g}], so it can never fit inside it"
 
