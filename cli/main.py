@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from steer.analysis.claims import junit as claims_junit
 from steer.errors import SteerError, printable
 from steer.io import atomic_write_bytes
 from steer.net.compiled import describe
+from steer.report.claims_text import junit as claims_junit
 from steer.run.cores import use_free_cores
 from steer.run.executors import check_executor
 from steer.run.progress import progress
@@ -178,6 +178,14 @@ def batch(
             "by its own rule, and the claims are judged on this sample alone.",
         ),
     ] = None,
+    fresh_replication: Annotated[
+        bool,
+        typer.Option(
+            "--fresh-replication",
+            help="Draw the replication sample again on the next untouched seeds (by the same rule), recorded in the "
+            "batch's lock before they are measured: what a batch needs after its criteria changed.",
+        ),
+    ] = False,
 ) -> None:
     """Run a list and/or grid of experiments, each into its own resumable folder; judge the batch's claims.
 
@@ -189,7 +197,12 @@ def batch(
     with _user_errors():
         use_free_cores()
         drawn = batches.parse_seed_range(seeds) if seeds is not None else None
-        b = batches.load_batch(batch_file, drawn)
+        if fresh_replication and drawn is not None:
+            raise SteerError(
+                "--fresh-replication: --seeds judges one sample alone, with no replication sample to draw again; "
+                "give one of the two."
+            )
+        b = batches.load_batch(batch_file, drawn, fresh=fresh_replication)
         folder = out_dir or Path("outputs") / b.name
         report = batches.run_batch(
             b,
@@ -212,6 +225,8 @@ def batch(
         )
         if junit is not None and claims:
             atomic_write_bytes(junit, claims_junit(claims, b.name))
+        if claims and report.get("seal", {}).get("said"):
+            out.print(escape(printable(report["seal"]["said"])), highlight=False, soft_wrap=True)
         for row in claims:
             mark = "[green]as expected[/]" if row["as_expected"] else f"[bold red]expected {row['expect']}[/]"
             shown = f"{escape(printable(row['id']))}: [bold]{row['verdict']}[/] · {escape(printable(row['shown']))}"

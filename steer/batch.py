@@ -22,16 +22,19 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.claims import Claim, evaluate, markdown, parse_claims, replicated
+from steer.analysis import seal
+from steer.analysis.claims import Claim, evaluate, experiments_of, parse_claims, replicated
+from steer.analysis.seal import Decision, Lock, Replication, decide, lock_path, next_untouched, seal_text, sealed_text
 from steer.errors import SteerError, excerpt, shown_key
 from steer.io import atomic_write_bytes, atomic_write_json, load_yaml, prepare_out_dir
 from steer.maze.env import MAX_SEED
+from steer.report.claims_text import markdown
 from steer.report.html import write_summary_html
 from steer.run.executors import check_executor, started
 from steer.run.runner import run_study
@@ -57,6 +60,7 @@ class Experiment:
     name: str
     command: str
     spec: Spec
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the spec as the file resolves it
 
 
 def _load_yaml(path: Path, what: str) -> Any:
@@ -155,7 +159,17 @@ def redraw(data: dict[str, Any], shift: Shift, where: str) -> dict[str, Any]:
     return out
 
 
-def _experiment(item: Any, where: str, base: Path, shift: Shift | None = None) -> Experiment:
+@dataclass(frozen=True)
+class Resolved:
+    """An experiment entry of the batch file as the file resolves it: its spec file read and `set:` applied."""
+
+    name: str
+    command: str
+    data: dict[str, Any]
+    spec_path: Path | None
+
+
+def _resolve(item: Any, where: str, base: Path) -> Resolved:
     if not isinstance(item, dict):
         raise SteerError(f"{where}: expected a mapping with name, command and spec, got {excerpt(item)}.")
     unknown = [k for k in item if k not in ("name", "command", "spec", "set")]
@@ -182,16 +196,28 @@ def _experiment(item: Any, where: str, base: Path, shift: Shift | None = None) -
     for key, value in overrides.items():
         _set_path(data, str(key), value, f"{where}.set")
     data["name"] = name
+    return Resolved(name, command, data, spec_path)
+
+
+def _experiment(
+    item: Any, where: str, base: Path, shift: Shift | None = None, own: Mapping[str, Any] | None = None
+) -> Experiment:
+    """One experiment, parsed: drawn again under `shift`, and with `own` (experiment -> replication rule) in place
+    of the replication seeds it draws itself, where the lock has moved them."""
+    r = _resolve(item, where, base)
+    data = copy.deepcopy(r.data)
+    if own and r.name in own:
+        data["replication"] = copy.deepcopy(own[r.name])
     if shift is not None:
         data = redraw(data, shift, where)
     try:
-        spec = STUDIES[command].parse(data, spec_path)
+        spec = STUDIES[r.command].parse(data, r.spec_path)
     except SteerError as e:
-        raise SteerError(f"{where} ({name}): {e}") from None
-    return Experiment(name, command, spec)
+        raise SteerError(f"{where} ({r.name}): {e}") from None
+    return Experiment(r.name, r.command, spec, r.data)
 
 
-def _grid(grid: Any, base: Path, shift: Shift | None = None) -> list[Experiment]:
+def _grid(grid: Any, base: Path, shift: Shift | None = None, own: Mapping[str, Any] | None = None) -> list[Experiment]:
     if not isinstance(grid, dict) or not isinstance(grid.get("axes"), dict) or not grid["axes"]:
         raise SteerError("grid: expected {command, spec, axes: {key: [values, ...], ...}}.")
     axes = grid["axes"]
@@ -215,7 +241,7 @@ def _grid(grid: Any, base: Path, shift: Shift | None = None) -> list[Experiment]
         name = re.sub(r"[^A-Za-z0-9._=-]", "-", label).replace("=", "-")
         item = {"name": name, "command": grid.get("command"), "spec": grid.get("spec"), "set": settings}
         shown = label if len(label) <= 120 and label.isprintable() else excerpt(label, 120)
-        out.append(_experiment(item, f"grid[{shown}]", base, shift))
+        out.append(_experiment(item, f"grid[{shown}]", base, shift, own))
     return out
 
 
@@ -231,6 +257,9 @@ class Batch:
     path: Path | None = None  # where it was read from, to draw its experiments again at a larger size
     seeds: tuple[int, int] | None = None  # --seeds, as loaded
     factor: int = 1
+    # The replication sample this run measures and the lock to write before measuring it (steer.analysis.seal);
+    # None without a replication sample (or with --seeds).
+    seal: Decision | None = None
 
 
 def _sample(value: Any, where: str) -> tuple[int, int]:
@@ -282,9 +311,20 @@ def _grow_steps(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
-def load_batch(path: str | Path, seeds: tuple[int, int] | None = None, factor: int = 1) -> Batch:
+def load_batch(
+    path: str | Path,
+    seeds: tuple[int, int] | None = None,
+    factor: int = 1,
+    fresh: bool = False,
+    sample: Replication | None = None,
+) -> Batch:
     """The batch file at `path`; with `seeds` (FROM, TO), every experiment drawn again on those mazes alone;
-    with `factor`, every experiment's sample of mazes `factor` times as large (by the same ranges and rules)."""
+    with `factor`, every experiment's sample of mazes `factor` times as large (by the same ranges and rules).
+
+    A batch with a replication sample is checked against its lock (steer.analysis.seal) before anything runs:
+    the sample it measures is the file's or the lock's fresh one (`sample`, when growing, is the one already
+    decided); `fresh` draws the next untouched one (--fresh-replication); criteria changed since the sample was
+    opened are refused."""
     path = Path(path)
     data = _load_yaml(path, "batch")
     if not isinstance(data, dict):
@@ -306,11 +346,6 @@ def load_batch(path: str | Path, seeds: tuple[int, int] | None = None, factor: i
     replication = _sample(samples["replication"], "samples.replication") if "replication" in samples else None
     if replication is not None and discovery is None:
         raise SteerError("samples.discovery: missing; the replication sample is drawn like the discovery one.")
-    if discovery and replication and not (replication[0] > discovery[1] or replication[1] < discovery[0]):
-        raise SteerError(
-            f"samples: the discovery {discovery[0]}-{discovery[1]} and replication {replication[0]}-{replication[1]} "
-            "samples overlap; a replication needs mazes the discovery never saw."
-        )
     items = data.get("experiments") or []
     if not isinstance(items, list):
         raise SteerError(f"experiments: expected a list, got {excerpt(items)}.")
@@ -326,12 +361,35 @@ def load_batch(path: str | Path, seeds: tuple[int, int] | None = None, factor: i
             f"name: {excerpt(name)} is not a plain folder name; it names the batch's output folder. Use letters, "
             "digits, '.', '_' and '-' only (not '.' or '..'), e.g. name: my-batch."
         )
+    stem = path.stem if path.stem not in (".", "..") else "batch"  # a batch file called '...yaml'
+    batch_name = name or stem
+    # The replication sample as the file states it: the batch's range, and the rules of experiments that draw
+    # their own (steer discover). Which one this run measures is the lock's to say (--seeds measures neither).
+    resolved = [_resolve(item, f"experiments[{i}]", path.parent) for i, item in enumerate(items)]
+    from_file = Replication(replication, {r.name: r.data["replication"] for r in resolved if "replication" in r.data})
+    lock = Lock.read(lock_path(path)) if seeds is None and (from_file.batch or from_file.rules) else None
+    if seeds is not None or not (from_file.batch or from_file.rules):
+        chosen = None
+    elif sample is not None:
+        chosen = sample
+    elif fresh:
+        chosen = next_untouched(lock, from_file, discovery, MAX_SEED)
+    else:
+        chosen = seal.active(lock, from_file)
+    if chosen is not None:
+        replication = chosen.batch
+    if discovery and replication and not (replication[0] > discovery[1] or replication[1] < discovery[0]):
+        raise SteerError(
+            f"samples: the discovery {discovery[0]}-{discovery[1]} and replication {replication[0]}-{replication[1]} "
+            "samples overlap; a replication needs mazes the discovery never saw."
+        )
     start = discovery[0] if discovery else 0
+    own = dict(chosen.rules) if chosen is not None else None
 
     def draw(shift: Shift | None) -> list[Experiment]:
-        exps = [_experiment(item, f"experiments[{i}]", path.parent, shift) for i, item in enumerate(items)]
+        exps = [_experiment(item, f"experiments[{i}]", path.parent, shift, own) for i, item in enumerate(items)]
         if data.get("grid") is not None:
-            exps += _grid(data["grid"], path.parent, shift)
+            exps += _grid(data["grid"], path.parent, shift, own)
         return exps
 
     if seeds is not None:  # --seeds: this sample alone
@@ -362,14 +420,116 @@ def load_batch(path: str | Path, seeds: tuple[int, int] | None = None, factor: i
             f"experiments: the name {REPLICATION!r} is the replication sample's folder; rename that experiment."
         )
     claims = parse_claims(data.get("claims"), names)
-    stem = path.stem if path.stem not in (".", "..") else "batch"  # a batch file called '...yaml'
     drawn = {"discovery": list(discovery) if discovery else None}
     if replication is not None:
         drawn["replication"] = list(replication)
+    decision = None
+    if chosen is not None and sample is None:
+        # The seeds each experiment's own replication rule drew, for the lock's overlap checks.
+        spans = {e.name: _own_span(e.spec) for e in exps if chosen.rules.get(e.name) is not None}
+        measured = Replication(chosen.batch, chosen.rules, {k: v for k, v in spans.items() if v is not None})
+        text = sealed_text(
+            [c for c in data.get("claims") or [] if isinstance(c, dict)],
+            [{"name": e.name, "command": e.command, "spec": e.raw} for e in exps],
+            discovery,
+            grow,
+        )
+        decision = decide(lock, lock_path(path), batch_name, text, measured, from_file, fresh)
     if factor == 1:
         for step in grow:  # every size a claim may grow to is checked now, before anything runs
-            load_batch(path, seeds, step)
-    return Batch(name or stem, tuple(exps), claims, tuple(again), drawn, grow, path, seeds, factor)
+            load_batch(path, seeds, step, sample=chosen)
+    return Batch(batch_name, tuple(exps), claims, tuple(again), drawn, grow, path, seeds, factor, decision)
+
+
+def _own_span(spec: Spec) -> tuple[int, int] | None:
+    seeds = spec.extra.get("replication")
+    return (min(seeds), max(seeds)) if seeds else None
+
+
+Plan = tuple[Experiment, str, Session, Any]  # an experiment, its folder, its session and its study's plan
+
+
+@dataclass
+class BatchRun:
+    """One run of a batch: its sessions (one per checkpoint and mode), the folders it ran and how, and where to."""
+
+    batch: Batch
+    out: Path
+    open_session: Callable[[Spec], Session]
+    options: dict[str, Any]
+    sessions: dict[tuple[Any, ...], Session] = field(default_factory=dict)
+    index: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+    def plan(self, b: Batch, names: set[str] | None = None) -> list[Plan]:
+        """Every experiment of `b` (or those named), on both samples, planned before any runs."""
+        runs = [(exp, exp.name) for exp in b.experiments] + [
+            (exp, f"{REPLICATION}/{exp.name}") for exp in b.replication
+        ]
+        plans = []
+        for exp, folder in runs:
+            if names is not None and exp.name not in names:
+                continue
+            key = (exp.spec.checkpoint, exp.spec.distribution_mode)
+            try:
+                if key not in self.sessions:
+                    self.sessions[key] = self.open_session(exp.spec)
+                plans.append((exp, folder, self.sessions[key], STUDIES[exp.command].plan(exp.spec, self.sessions[key])))
+            except SteerError as e:
+                raise SteerError(f"experiment {folder!r} ({exp.command}): {e}") from None
+        return plans
+
+    def run(self, plans: list[Plan], factor: int) -> None:
+        o = self.options
+        for exp, folder, session, plan in plans:
+            if o["on_start"]:
+                o["on_start"](exp if folder == exp.name else Experiment(folder, exp.command, exp.spec))
+            study = STUDIES[exp.command]
+            # A study whose run identity holds its seeds (transfer, probe) cannot resume a larger sample: in a batch
+            # that grows, its folder may hold the grown run of an earlier invocation, so it is computed afresh.
+            again = o["force"] or (not study.grows and bool(self.batch.grow))
+            progress = o["progress"]
+            with progress(folder, study.total_cells(exp.spec)) if progress else nullcontext(None) as tick:
+                report = run_study(
+                    study,
+                    exp.spec,
+                    session,
+                    self.out / folder,
+                    tick,
+                    again,
+                    o["workers"],
+                    plan,
+                    o["executor"],
+                    o["address"],
+                )
+            self.index[folder] = {
+                "name": exp.name,
+                "command": exp.command,
+                "folder": folder,
+                "sample": REPLICATION if folder != exp.name else "discovery",
+                "factor": factor,
+                "reused_cells": report.get("reused_cells", 0),
+            }
+
+    def judge(self) -> list[dict[str, Any]]:
+        rows = evaluate(self.batch.claims, self.out)
+        return replicated(rows, evaluate(self.batch.claims, self.out / REPLICATION)) if self.batch.replication else rows
+
+    def grow(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each step of `samples.grow` in turn: the underpowered claims' experiments drawn again at that factor on
+        both samples, and every claim judged again; until none is underpowered or the steps run out."""
+        b = self.batch
+        for factor in b.grow:
+            weak = [c for c, r in zip(b.claims, rows, strict=True) if r["verdict"] == "underpowered"]
+            if not weak:
+                break
+            names = set().union(*(experiments_of(c) for c in weak))
+            assert b.path is not None
+            sample = b.seal.replication if b.seal else None
+            self.run(self.plan(load_batch(b.path, b.seeds, factor, sample=sample), names), factor)
+            rows = self.judge()
+            self.rounds.append({"factor": factor, "claims": [c.id for c in weak], "experiments": sorted(names)})
+        return rows
 
 
 def run_batch(
@@ -385,120 +545,81 @@ def run_batch(
 ) -> dict[str, Any]:
     """Run every experiment into `out/<name>/`; sessions are opened per distinct checkpoint and mode.
 
-    Every experiment is planned (checkpoint loaded, layers resolved, vector files and source vectors built)
-    before the first one runs, so a bad layer in the last experiment fails before the first spends any time.
-    With `executor="ray"` one Ray connection (or local instance) serves every experiment.
+    Four steps: plan every experiment (checkpoint loaded, layers resolved, vector files and source vectors built)
+    before the first runs, so a bad layer in the last experiment fails before the first spends any time; seal the
+    criteria (the lock written before the replication sample is measured); run and judge; grow the underpowered
+    claims' samples; then write the summaries. With `executor="ray"` one Ray connection serves every experiment.
     """
     check_executor(executor, address)
-    sessions: dict[tuple[Any, ...], Session] = {}
-
-    def plan_all(b: Batch, names: set[str] | None = None) -> list[tuple[Experiment, str, Session, Any]]:
-        """Every experiment of `b` (or those named), on both samples, planned before any runs."""
-        runs = [(exp, exp.name) for exp in b.experiments] + [
-            (exp, f"{REPLICATION}/{exp.name}") for exp in b.replication
-        ]
-        plans = []
-        for exp, folder in runs:
-            if names is not None and exp.name not in names:
-                continue
-            key = (exp.spec.checkpoint, exp.spec.distribution_mode)
-            try:
-                if key not in sessions:
-                    sessions[key] = open_session(exp.spec)
-                plans.append((exp, folder, sessions[key], STUDIES[exp.command].plan(exp.spec, sessions[key])))
-            except SteerError as e:
-                raise SteerError(f"experiment {folder!r} ({exp.command}): {e}") from None
-        return plans
-
-    index: dict[str, dict[str, Any]] = {}
-
-    def run_all(plans: list[tuple[Experiment, str, Session, Any]], factor: int) -> None:
-        for exp, folder, session, plan in plans:
-            if on_start:
-                on_start(exp if folder == exp.name else Experiment(folder, exp.command, exp.spec))
-            study = STUDIES[exp.command]
-            # A study whose run identity holds its seeds (transfer, probe) cannot resume a larger sample: in a batch
-            # that grows, its folder may hold the grown run of an earlier invocation, so it is computed afresh.
-            again = force or (not study.grows and bool(batch.grow))
-            with progress(folder, study.total_cells(exp.spec)) if progress else nullcontext(None) as tick:
-                report = run_study(
-                    study, exp.spec, session, out / folder, tick, again, workers, plan, executor, address
-                )
-            index[folder] = {
-                "name": exp.name,
-                "command": exp.command,
-                "folder": folder,
-                "sample": REPLICATION if folder != exp.name else "discovery",
-                "factor": factor,
-                "reused_cells": report.get("reused_cells", 0),
-            }
-
-    first_plans = plan_all(batch)
-    out = prepare_out_dir(out)
-    result: dict[str, Any] = {"batch": batch.name, "samples": batch.samples}
-
-    def judge() -> list[dict[str, Any]]:
-        rows = evaluate(batch.claims, out)
-        return replicated(rows, evaluate(batch.claims, out / REPLICATION)) if batch.replication else rows
-
+    options = {
+        "force": force,
+        "workers": workers,
+        "executor": executor,
+        "address": address,
+        "on_start": on_start,
+        "progress": progress,
+    }
+    state = BatchRun(batch, Path(out), open_session, options)
+    plans = state.plan(batch)
+    state.out = prepare_out_dir(out)
+    if batch.seal is not None and batch.seal.write:
+        batch.seal.lock.write()
+    rows: list[dict[str, Any]] = []
     with started(executor, address):
-        run_all(first_plans, batch.factor)
-        rows = judge() if batch.claims else []
-        rounds = []
-        for factor in batch.grow if batch.claims else ():
-            weak = [c for c, r in zip(batch.claims, rows, strict=True) if r["verdict"] == "underpowered"]
-            if not weak:
-                break
-            names = set().union(*(claim_experiments(c) for c in weak))
-            assert batch.path is not None
-            run_all(plan_all(load_batch(batch.path, batch.seeds, factor), names), factor)
-            rows = judge()
-            rounds.append({"factor": factor, "claims": [c.id for c in weak], "experiments": sorted(names)})
-    result["experiments"] = list(index.values())
+        state.run(plans, batch.factor)
+        if batch.claims:
+            rows = state.grow(state.judge())
+    return _summarise(state, rows)
+
+
+def _summarise(state: BatchRun, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """batch.json, and with claims claims.json, summary.md and summary.html."""
+    batch, out = state.batch, state.out
+    result: dict[str, Any] = {"batch": batch.name, "samples": batch.samples, "experiments": list(state.index.values())}
+    sealed = seal_text(batch.seal.lock if batch.seal else None, batch.seal.entry if batch.seal else None)
+    result["seal"] = sealed
     if batch.grow:
-        result["growth"] = {"steps": list(batch.grow), "rule": GROWTH_RULE, "rounds": rounds}
+        result["growth"] = {"steps": list(batch.grow), "rule": GROWTH_RULE, "rounds": state.rounds}
     if batch.claims:
-        grown = {e["name"]: e["factor"] for e in index.values()}
+        grown = {e["name"]: e["factor"] for e in state.index.values()}
         for claim, row in zip(batch.claims, rows, strict=True):
-            row["sample_factor"] = max(grown.get(n, 1) for n in claim_experiments(claim))
+            row["sample_factor"] = max(grown.get(n, 1) for n in experiments_of(claim))
         result["claims"] = rows
         atomic_write_json(out / "claims.json", rows)
-        first = next(iter(sessions.values()))
-        samples = ""
-        if batch.replication:
-            (d0, d1), (r0, r1) = batch.samples["discovery"], batch.samples["replication"]
-            samples = (
-                f" Each claim is measured on a discovery sample (the experiments' mazes, seeds {d0}-{d1}) and "
-                f"on a disjoint replication sample (the same experiments drawn again from seeds {r0}-{r1} by "
-                "their own rules); it holds or fails only when both samples say so, and one holding while the "
-                "other fails is 'does not replicate'. Pooled: every maze of both samples."
-            )
-        if batch.grow:
-            grew = "; ".join(f"x{r['factor']}: {', '.join(r['experiments'])}" for r in rounds) or "none was needed"
-            samples += f" {GROWTH_RULE} Steps {batch.grow}; grown: {grew}."
-        header = (
-            f"# {batch.name}: claims and verdicts\n\nEach row: the post's sentence, the setting run, the "
-            "criterion written in the batch file before the run, the measured effect over mazes (95% "
-            "bootstrap interval, n, Wilcoxon signed-rank p for paired changes, Holm-adjusted p over the batch, "
-            "the effect detectable at this n with 80% power), the fractions of mazes moved the claimed way, "
-            "the opposite way and not at all (95% Wilson intervals), a control, and the verdict that follows "
-            f"mechanically from interval and criterion.{samples} Default checkpoint "
-            f"`{first.checkpoint.name}` (sha256 `{first.checkpoint.sha256[:16]}…`), {first.mode} mode. "
-            "Per-maze values: each experiment's metrics.json."
-        )
+        first = next(iter(state.sessions.values()))
+        header = summary_header(batch, state.rounds, sealed["said"], first)
         atomic_write_bytes(out / "summary.md", markdown(rows, header).encode())
-        write_summary_html(out, rows, batch.name, {**first.checkpoint.provenance(), "mode": first.mode})
+        write_summary_html(out, rows, batch.name, {**first.checkpoint.provenance(), "mode": first.mode}, sealed["said"])
     atomic_write_json(out / "batch.json", result)
     return result
 
 
+def summary_header(batch: Batch, rounds: list[dict[str, Any]], sealed: str, session: Session) -> str:
+    samples = ""
+    if batch.replication:
+        (d0, d1), (r0, r1) = batch.samples["discovery"], batch.samples["replication"]
+        samples = (
+            f" Each claim is measured on a discovery sample (the experiments' mazes, seeds {d0}-{d1}) and "
+            f"on a disjoint replication sample (the same experiments drawn again from seeds {r0}-{r1} by "
+            "their own rules); it holds or fails only when both samples say so, and one holding while the "
+            "other fails is 'does not replicate'. Pooled: every maze of both samples."
+        )
+    if batch.grow:
+        grew = "; ".join(f"x{r['factor']}: {', '.join(r['experiments'])}" for r in rounds) or "none was needed"
+        samples += f" {GROWTH_RULE} Steps {list(batch.grow)}; grown: {grew}."
+    return (
+        f"# {batch.name}: claims and verdicts\n\n{sealed}\n\nEach row: the post's sentence, the setting run, the "
+        "criterion, the measured effect over mazes (95% bootstrap interval, n, what was left out and why, Wilcoxon "
+        "signed-rank p for paired changes, Holm-adjusted p over the batch's findings, the effect detectable at this "
+        "n with 80% power), the fractions of mazes moved the claimed way, the opposite way and not at all (95% "
+        "Wilson intervals), a control (judged against, maze by maze, unless marked a reference) and the verdict "
+        "that follows mechanically from interval and criterion: an interval wholly beyond the threshold decides, "
+        f"whatever its width; a straddling one wider than the precision is underpowered.{samples} Default "
+        f"checkpoint `{session.checkpoint.name}` (sha256 `{session.checkpoint.sha256[:16]}…`), {session.mode} mode. "
+        "Per-maze values: each experiment's metrics.json."
+    )
+
+
 def claim_experiments(claim: Claim) -> set[str]:
-    """The experiments a claim reads: its measure's, its control's, its precondition's and a versus' other one."""
-    names = {claim.measure["experiment"]}
-    if claim.control:
-        names.add(claim.control["experiment"])
-    if claim.precondition:
-        names.add(claim.precondition["measure"]["experiment"])
-    if claim.measure.get("kind") == "versus":
-        names.add(claim.measure["minus"]["experiment"])
-    return names
+    """The experiments a claim reads (steer.analysis.claims.experiments_of)."""
+    return experiments_of(claim)

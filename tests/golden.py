@@ -44,8 +44,9 @@ TOLERANCE = {"probability": 5e-5, "steps_relative": 1e-5}
 def compute() -> dict[str, Any]:
     """Every golden value, computed by the code at hand on the default checkpoint."""
     from steer.analysis.chain import maze_behaviours
-    from steer.analysis.claims import measure, verdict
+    from steer.analysis.claim_measures import measure
     from steer.analysis.metrics import maze_metrics
+    from steer.analysis.verdicts import verdict
     from steer.maze.env import MazeRenderer
     from steer.net import checkpoints
     from steer.net.vectors import PairSpec, compute_vector

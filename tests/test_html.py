@@ -183,14 +183,20 @@ def test_batch_summary_html_inlines_its_figures(tmp_path: Path, run_folder: Path
         "figures": ["cheese/field-seed0.png", "cheese/missing.png", "../outside.png"],
     }
     failed = {**row, "id": "other", "verdict": "inconclusive", "as_expected": False, "figures": []}
+    check = {**row, "id": "zero-moves-nothing", "sanity": True, "figures": [], "wilcoxon_p_holm": None}
     checkpoint = {"name": "maze-rr5-easy-160M", "sha256": "e8" * 32, "mode": "easy"}
-    html = write_summary_html(out, [row, failed], "reproduce", checkpoint).read_text()
+    sealed = "Criteria sealed before the replication sample was opened: sha256 abc…"
+    html = write_summary_html(out, [row, failed, check], "reproduce", checkpoint, sealed).read_text()
     srcs = assert_self_contained(html)
     assert len(srcs) == 1  # the missing figure and the one outside the folder are not inlined
     assert "&lt;b&gt;works&lt;/b&gt;" in html and 'href="cheese/report.html"' in html
-    assert "1 holds" in html and "1 inconclusive" in html and "expected holds" in html
+    assert "Findings: 1 holds, 1 inconclusive (2 claims). Sanity checks: 1 holds (1)." in html
+    assert "expected holds" in html and sealed in html
     assert "claimed way 0.91 [0.80, 0.96]" in html and "Holm p 0.004" in html and "detectable at this n: 0.123" in html
-    assert "2 claims have a paired test" in html
+    assert "2 findings have a paired test" in html
+    # The sanity check has its own section, after the findings.
+    assert html.index('id="claim-other"') < html.index("Checks that the instrument works")
+    assert html.index("Checks that the instrument works") < html.index('id="claim-zero-moves-nothing"')
 
 
 def test_report_opens_from_disk_in_a_browser(run_folder: Path) -> None:

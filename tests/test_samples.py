@@ -120,7 +120,8 @@ def test_a_claim_is_judged_on_both_samples_and_pooled(tmp_path: Path) -> None:
     assert all(MazeRenderer("easy").level(s).decision_square() is not None for s in seeds)  # the same rule
     for sample, report in (("discovery", disc), ("replication", rep)):
         summary = report["summary"]["p_cheese_ds"]["change"]
-        assert row[sample]["measured"]["n"] == summary["n"] and row[sample]["measured"]["mean"] == summary["mean"]
+        assert row[sample]["effect"]["n"] == summary["n"] and row[sample]["effect"]["mean"] == summary["mean"]
+        assert row[sample]["measured"]["n"] == summary["n"]  # judged beside the control, maze by maze
     assert row["pooled"]["measured"]["n"] == row["discovery"]["measured"]["n"] + row["replication"]["measured"]["n"]
     expected, _ = combined_verdict(row["discovery"]["verdict"], row["replication"]["verdict"])
     assert row["verdict"] == expected

@@ -158,18 +158,30 @@ def test_a_small_run_s_verdicts_follow_from_its_numbers_and_ci_fails_on_a_change
         for m in report["mazes"]
         if m["p_cheese_ds"]["original"] is not None
     ]
-    assert rows["cheese"]["measured"]["mean"] == pytest.approx(change["mean"])
-    low, high = _bca(per_maze)
-    assert rows["cheese"]["measured"]["mean_ci"] == [low, high]
-    assert rows["cheese"]["measured"]["interval"] == "mean: BCa, median: BCa bootstrap"
-    assert rows["cheese"]["verdict"] == ("holds" if high < -0.3 else "fails" if low >= -0.3 else "inconclusive")
-    assert rows["wrong-expectation"]["verdict"] == "fails" and not rows["wrong-expectation"]["as_expected"]
     control = [
         m["controls"]["random"]["p_cheese_ds"]["patched"] - m["controls"]["random"]["p_cheese_ds"]["original"]
         for m in report["mazes"]
         if m["p_cheese_ds"]["original"] is not None
     ]
+    # A claim with a control is judged on the change minus the control's, maze by maze; the effect itself and
+    # the control are shown beside it.
+    beyond = [e - c for e, c in zip(per_maze, control, strict=True)]
+    assert rows["cheese"]["effect"]["mean"] == pytest.approx(change["mean"])
+    assert rows["cheese"]["effect"]["mean_ci"] == _bca(per_maze)
+    assert rows["cheese"]["measured"]["mean"] == pytest.approx(np.mean(beyond))
+    low, high = _bca(beyond)
+    assert rows["cheese"]["measured"]["mean_ci"] == [low, high]
+    assert rows["cheese"]["measured"]["interval"] == "mean: BCa, median: BCa bootstrap"
+    assert rows["cheese"]["judged_on"] == "the measure minus its control, per maze"
+    assert rows["cheese"]["verdict"] == ("holds" if high < -0.3 else "fails" if low >= -0.3 else "inconclusive")
+    assert rows["wrong-expectation"]["verdict"] == "fails" and not rows["wrong-expectation"]["as_expected"]
     assert rows["cheese"]["control"]["mean_ci"] == _bca(control)
+    # Nothing dropped without a count: the mazes without a decision square are counted, with the reason.
+    undefined = sum(m["p_cheese_ds"]["original"] is None for m in report["mazes"])
+    assert undefined and rows["cheese"]["measured"]["excluded"] == {
+        "p_cheese_ds undefined (e.g. no decision square)": undefined
+    }
+    assert f"{undefined} left out: p_cheese_ds undefined" in rows["cheese"]["shown"]
     # Steerability, recomputed from the per-maze changes; the minimum detectable effect and Holm's adjustment
     # from statsmodels on the same numbers.
     from statsmodels.stats.multitest import multipletests
@@ -184,9 +196,9 @@ def test_a_small_run_s_verdicts_follow_from_its_numbers_and_ci_fails_on_a_change
     assert st["claimed_way"]["k"] == sum(d < -0.01 for d in deltas) and st["claimed_way"]["n"] == len(deltas)
     assert st["opposite_way"]["k"] == sum(d > 0.01 for d in deltas)
     assert rows["cheese"]["control_steerability"]["claimed_way"]["n"] == len(deltas)
-    sd = float(np.std(deltas, ddof=1))
+    sd = float(np.std(beyond, ddof=1))
     assert rows["cheese"]["mde"] == pytest.approx(
-        TTestPower().solve_power(nobs=len(deltas), alpha=0.05, power=0.8) * sd
+        TTestPower().solve_power(nobs=len(beyond), alpha=0.05, power=0.8) * sd
     )
     raw = [rows[i]["measured"]["wilcoxon_p"] for i in ("cheese", "wrong-expectation")]
     assert [rows[i]["wilcoxon_p_holm"] for i in ("cheese", "wrong-expectation")] == list(
@@ -215,7 +227,7 @@ def test_claims_are_checked_before_anything_runs(tmp_path: Path) -> None:
 def test_a_change_on_the_headroom_or_logit_scale_does_not_depend_on_how_near_the_ceiling_mazes_start() -> None:
     from scipy.special import logit
 
-    from steer.analysis.claims import LOGIT_CLIP, measure
+    from steer.analysis.claim_measures import LOGIT_CLIP, measure
 
     pairs = [(0.5, 0.75), (0.9, 0.95), (0.99, 0.995), (1.0, 1.0), (0.2, 0.1), (0.6, 0.8)]
     report = {"mazes": [{"seed": i, "p_cheese_ds": {"original": o, "patched": p}} for i, (o, p) in enumerate(pairs)]}
@@ -257,14 +269,16 @@ def test_a_reported_number_is_judged_on_the_interval_its_study_gives(tmp_path: P
                 "post": "p",
                 "setting": "s",
                 "measure": measure,
-                "criterion": {"below": 0, "precision": 0.1},
+                "criterion": {"below": -1.3, "precision": 0.1},
             },
+            {"id": "wide", "post": "p", "setting": "s", "measure": measure, "criterion": {"below": 0, "precision": 0.1}},
         ],
         ["stats"],
     )
     rows = {r["id"]: r for r in evaluate(claims, tmp_path)}
     assert rows["neg"]["verdict"] == "holds" and rows["neg"]["measured"]["n"] == 500
     assert rows["big"]["verdict"] == "inconclusive" and rows["tight"]["verdict"] == "underpowered"
+    assert rows["wide"]["verdict"] == "holds"  # wider than its precision, but wholly below 0: decided
     with pytest.raises(SteerError, match=r"measure.path: 'fit.0.nope'"):
         evaluate(
             parse_claims([{**claims[0].__dict__, "measure": {**measure, "path": "fit.0.nope"}}], ["stats"]), tmp_path

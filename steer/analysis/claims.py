@@ -1,85 +1,63 @@
-"""Claims: a sentence of the post, the setting that tests it, a criterion written before the run, a verdict.
+"""Claims: a sentence of the post, the setting that tests it, a criterion sealed before the replication sample is
+opened, and a verdict that follows from the interval (steer.analysis.verdicts states the rule).
 
 A batch file may carry `claims:`; each is evaluated mechanically from its experiments' metrics.json once the
-batch has run. A measurement is a statistic over mazes with its 95% bootstrap interval (BCa, which holds at
-small n better than the percentile interval; over transfer pairs a two-way cluster bootstrap that resamples
-source and target mazes together, since pairs that share a maze are not independent); the criterion is on
-the interval, so a verdict is
-
-- holds:        the whole interval lies on the claimed side of the threshold (or inside the claimed band);
-- fails:        the whole interval lies on the other side (or outside the band);
-- inconclusive: the interval straddles the threshold;
-- underpowered: it straddles, and is wider than the criterion's `precision` (the largest 95% half-width that can
-                tell "no effect" from a small one): the sample cannot decide the claim. An interval wholly on one
-                side decides it, however wide;
-- vacuous:      a precondition does not hold (e.g. the agent never pursues the cheese, a ceiling), or too few
-                mazes to measure.
-
-Beside the verdict each row gives the minimum detectable effect at its n (80% power), the per-maze
-steerability (the fractions of mazes moved the claimed way, the opposite way and not at all, with Wilson
-intervals, and the control's), and Holm-adjusted p-values over the batch's claims (steer.analysis.stats).
+batch has run. A measurement is a statistic over mazes with its 95% bootstrap interval (BCa; over transfer pairs
+a two-way cluster bootstrap over source and target mazes; for two groups of different mazes a two-group
+bootstrap); the measures are steer.analysis.claim_measures'.
 
     - id: cheese-subtract
       post: "…the post's sentence…"
       setting: "each maze's own cheese vector × −1 at block2.res1.resadd_out, seeds 0–99 (the post's)"
       measure: {experiment: cheese-100, metric: p_cheese_ds, kind: change}
-      criterion: {statistic: mean, below: -0.3}          # optional: precision: 0.05 (the largest half-width)
+      criterion: {statistic: mean, below: -0.3, precision: 0.15}
       control: {experiment: cheese-100, metric: p_cheese_ds, kind: change, source: controls.random}
+      control_role: control       # judged as the change minus the control's, maze by maze (the default);
+                                  # `reference`: the control is only shown beside the claim
       precondition: {measure: {…}, criterion: {…}, reason: "the agent pursues the cheese"}
+      sanity: false               # true: a check that the instrument works, reported apart, never a finding
       expect: holds
 
-Measurement kinds (over one value per maze):
-- change: patched − original of a field metric (Wilcoxon p-value too);
-- value:  one number per maze (`side: patched|original` of a field metric, or a comparison metric);
-- versus: `metric` of this measure minus the same maze's value in `minus:` (another measure), e.g. both
-          vectors together vs −cheese alone;
-- trend:  per maze, Spearman's rho between `coeffs:` and the patched value at each (a sweep);
-- reported: a number the experiment's report states with its own interval over mazes, at the dotted `path:` of
-          a record {value, ci} (e.g. a regression coefficient with its bootstrap interval, or an accuracy gain
-          in `steer behaviour-stats`), its n at the dotted `n:` path. The verdict reads that interval.
-A change may be measured on another `scale:` (raw, headroom, logit; see SCALES) so that it does not depend on
-how near the ceiling the mazes start. Rows: `coeff:` picks a sweep's row, `layer:` a layer sweep's, `source:` a
-sub-record (`controls.random`, `controls.input_edit`, `singles.0`), `pairs: own|same_dim|other_dim` a transfer's
-pairs, `where:` filters mazes ({key: maze_dim, below: 9}, {key: p_cheese_ds.original, below: 0.95}).
+**Every claim can fail.** When the batch is read, each claim's criterion is evaluated at its measure's null
+(`null_value`: no change for a change, versus, contrast or trend; the control's value when judged against a
+control; for a value or a reported number, the `no_effect:` value it states, 0 by default for a reported
+number). A claim
+whose criterion holds there cannot fail, so it is refused as a finding unless it is marked `sanity: true`.
+
+Beside the verdict each row gives the minimum detectable effect at its n (80% power), the per-maze
+steerability (the fractions of mazes moved the claimed way, the opposite way and not at all, with Wilson
+intervals, and the control's), what was left out and why, and Holm-adjusted p-values over the batch's findings
+(the sanity checks are not in that family).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import numpy as np
-from scipy import special as spc
-from scipy import stats as sps
 
-from steer.analysis.metrics import describe, fmt
-from steer.analysis.stats import (
-    bca_intervals,
-    holm,
-    min_detectable_effect,
-    paired_values,
-    proportion,
-    two_way_intervals,
-    wilcoxon_p,
+from steer.analysis.claim_measures import KINDS, SCALES, beyond_control, measure, summarise
+from steer.analysis.metrics import fmt
+from steer.analysis.stats import holm, proportion
+from steer.analysis.verdicts import (
+    SAMPLES,
+    VERDICTS,
+    combined_verdict,
+    describe_criterion,
+    holds_at,
+    underpowered_reason,
+    verdict,
 )
 from steer.errors import SteerError, excerpt
 
-VERDICTS = ("holds", "fails", "does not replicate", "inconclusive", "underpowered", "vacuous")
-KINDS = ("change", "value", "versus", "trend", "reported")
-MIN_MAZES = 5
-# How a change of a probability is measured: patched - original ("raw"), the share of the room in the direction
-# moved ("headroom": a gain over 1 - original, a loss over original), or the change in log-odds (probabilities
-# clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP]). The last two do not depend on how close to the ceiling the mazes in a
-# subset start, which the raw change does.
-SCALES = ("raw", "headroom", "logit")
-LOGIT_CLIP = 1e-4
 # A maze whose change is smaller than this, in absolute value, counts as unmoved in the steerability fractions
 # (the metrics claims measure changes of are probabilities).
 UNMOVED = 0.01
+CONTROL_ROLES = ("control", "reference")
 
 
 @dataclass(frozen=True)
@@ -94,15 +72,35 @@ class Claim:
     expect: str | None = None
     figures: tuple[str, ...] = ()
     extra: bool = False  # a second setting, not the post's own: labelled as such
+    control_role: str = "control"  # control: judged as measure − control per maze; reference: only shown
+    sanity: bool = False  # a check that the instrument works: its own section, never a finding
+
+    @property
+    def against_control(self) -> bool:
+        return self.control is not None and self.control_role == "control"
 
 
 # -- parsing ---------------------------------------------------------------------------------------
 
-_CLAIM_KEYS = ("id", "post", "setting", "measure", "criterion", "control", "precondition", "expect", "figures", "extra")
+_CLAIM_KEYS = (
+    "id",
+    "post",
+    "setting",
+    "measure",
+    "criterion",
+    "control",
+    "control_role",
+    "precondition",
+    "sanity",
+    "expect",
+    "figures",
+    "extra",
+)
 
 
 def parse_claims(value: Any, experiments: Sequence[str]) -> tuple[Claim, ...]:
-    """The `claims:` of a batch file, checked against its experiment names before anything runs."""
+    """The `claims:` of a batch file, checked against its experiment names, and each able to fail at its null,
+    before anything runs."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -130,20 +128,33 @@ def parse_claims(value: Any, experiments: Sequence[str]) -> tuple[Claim, ...]:
             _check_criterion(pre["criterion"], f"{where}.precondition.criterion")
         if item.get("expect") is not None and item["expect"] not in VERDICTS:
             raise SteerError(f"{where}.expect: {excerpt(item['expect'])} is not one of {', '.join(VERDICTS)}.")
-        out.append(
-            Claim(
-                str(item["id"]),
-                str(item["post"]),
-                str(item["setting"]),
-                item["measure"],
-                item["criterion"],
-                item.get("control"),
-                pre,
-                item.get("expect"),
-                tuple(item.get("figures") or ()),
-                bool(item.get("extra", False)),
+        role = item.get("control_role", "control")
+        if role not in CONTROL_ROLES:
+            raise SteerError(
+                f"{where}.control_role: {excerpt(role)} is not one of {', '.join(CONTROL_ROLES)} (control: the claim "
+                "is judged on the measure minus the control, maze by maze; reference: the control is only shown)."
             )
+        for flag in ("sanity", "extra"):
+            if not isinstance(item.get(flag, False), bool):
+                raise SteerError(f"{where}.{flag}: expected true or false, got {excerpt(item[flag])}.")
+        claim = Claim(
+            str(item["id"]),
+            str(item["post"]),
+            str(item["setting"]),
+            item["measure"],
+            item["criterion"],
+            item.get("control"),
+            pre,
+            item.get("expect"),
+            tuple(item.get("figures") or ()),
+            bool(item.get("extra", False)),
+            role,
+            bool(item.get("sanity", False)),
         )
+        if claim.against_control:
+            _check_pairable(claim, where)
+        _check_can_fail(claim, where)
+        out.append(claim)
     ids = [c.id for c in out]
     if len(set(ids)) < len(ids):
         raise SteerError("claims: two claims share an id; give each its own.")
@@ -155,9 +166,17 @@ def _check_measure(m: Any, where: str, experiments: Sequence[str]) -> None:
         raise SteerError(f"{where}: expected a mapping with experiment, metric and kind.")
     if m.get("experiment") not in experiments:
         raise SteerError(f"{where}.experiment: {excerpt(m.get('experiment'))} is not an experiment of this batch.")
-    if m.get("kind", "change") not in KINDS:
-        raise SteerError(f"{where}.kind: {excerpt(m.get('kind'))} is not one of {', '.join(KINDS)}.")
-    if m.get("kind") == "reported":
+    kind = m.get("kind", "change")
+    if kind not in KINDS:
+        raise SteerError(f"{where}.kind: {excerpt(kind)} is not one of {', '.join(KINDS)}.")
+    null = m.get("no_effect")
+    if null is not None and (kind not in ("value", "reported") or not _number(null)):
+        raise SteerError(
+            f"{where}.no_effect: {excerpt(null)}: the value a measure takes with no effect (its null) is stated for a "
+            "value or a reported number, as a number; a change, versus, contrast or trend has the null 0 by "
+            "construction."
+        )
+    if kind == "reported":
         for key in ("path", "n"):
             if not isinstance(m.get(key), str):
                 raise SteerError(
@@ -167,12 +186,29 @@ def _check_measure(m: Any, where: str, experiments: Sequence[str]) -> None:
         return
     if not isinstance(m.get("metric"), str):
         raise SteerError(f"{where}.metric: missing; name a metric such as p_cheese_ds.")
-    if m.get("kind") == "versus":
+    if kind == "versus":
+        if ("minus" in m) == ("plus" in m):
+            raise SteerError(
+                f"{where}: a versus measure names one other measure, as minus: (this − that, per maze) or plus: "
+                "(this + that, e.g. adding a vector's change and subtracting it: 0 when the response is symmetric)."
+            )
+        _check_measure(m.get("minus") or m.get("plus"), f"{where}.{'minus' if 'minus' in m else 'plus'}", experiments)
+    if kind == "contrast":
         _check_measure(m.get("minus"), f"{where}.minus", experiments)
+    if kind == "trend" and not (isinstance(m.get("coeffs"), list) and len(m["coeffs"]) >= 2):
+        raise SteerError(f"{where}.coeffs: a trend needs at least two coefficients of the sweep, e.g. [0.5, 1, 2].")
     if m.get("scale", "raw") not in SCALES:
         raise SteerError(f"{where}.scale: {excerpt(m.get('scale'))} is not one of {', '.join(SCALES)}.")
-    if m.get("scale", "raw") != "raw" and m.get("kind", "change") != "change":
-        raise SteerError(f"{where}.scale: a scale applies to a change (kind: change), not to kind {m.get('kind')}.")
+    if m.get("scale", "raw") != "raw" and (kind not in ("change", "versus", "contrast") or m.get("side")):
+        raise SteerError(
+            f"{where}.scale: a scale applies to a change (patched − original of a field metric), not to kind {kind}"
+            + (" with a side" if m.get("side") else "")
+            + "."
+        )
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x))
 
 
 def _check_criterion(c: Any, where: str) -> None:
@@ -183,201 +219,71 @@ def _check_criterion(c: Any, where: str) -> None:
         )
     if c.get("statistic", "mean") not in ("mean", "median"):
         raise SteerError(f"{where}.statistic: use mean or median.")
+    band = c.get("within")
+    if band is not None and not (isinstance(band, list) and len(band) == 2 and all(map(_number, band))):
+        raise SteerError(f"{where}.within: {excerpt(band)} is not a band [lo, hi] of two numbers.")
     precision = c.get("precision")
-    number = isinstance(precision, int | float) and not isinstance(precision, bool)
-    if precision is not None and (not number or precision <= 0):
+    if precision is not None and (not _number(precision) or precision <= 0):
         raise SteerError(
             f"{where}.precision: {excerpt(precision)} is not a positive number; give the largest 95% interval "
             "half-width that can decide the claim, e.g. precision: 0.05."
         )
 
 
-# -- measuring -------------------------------------------------------------------------------------
+# The keys that choose which mazes a measure reads: a control judged against the measure must read the same ones.
+_MAZE_KEYS = ("experiment", "where", "pairs", "coeff", "layer")
 
 
-def _get(record: Any, dotted: str) -> Any:
-    for key in dotted.split("."):
-        if record is None:
-            return None
-        record = record[int(key)] if isinstance(record, list) else record.get(key)
-    return record
-
-
-def _rows(report: dict[str, Any], m: dict[str, Any]) -> list[dict[str, Any]]:
-    """One record per maze (or per transfer pair) that the measure reads, keyed by seed."""
-    if "pairs" in m:
-        pick = {
-            "own": lambda p: p["source"] == p["target"],
-            "same_dim": lambda p: p["source"] != p["target"] and p["same_maze_dim"],
-            "other_dim": lambda p: not p["same_maze_dim"],
-        }[m["pairs"]]
-        rows = [
-            {
-                **p["metrics"],
-                "seed": (p["source"], p["target"]),
-                "maze_dim": p["target_maze_dim"],
-                "source_maze_dim": p["source_maze_dim"],
-            }
-            for p in report["pairs"]
-            if pick(p)
-        ]
-    else:
-        rows = []
-        for maze in report["mazes"]:
-            row = maze
-            if "coeff" in m:
-                row = {**maze, **next(r for r in maze["by_coeff"] if r["coeff"] == m["coeff"])}
-            if "layer" in m:
-                row = {**maze, **next(r for r in maze["by_layer"] if r["layer"] == m["layer"])}
-            rows.append(row)
-    for cond in m.get("where", ()):
-        value_of: Callable[[dict[str, Any]], Any] = lambda r, k=cond["key"]: _get(r, k)  # noqa: E731
-        if "below" in cond:
-            rows = [r for r in rows if value_of(r) is not None and value_of(r) < cond["below"]]
-        if "above" in cond:
-            rows = [r for r in rows if value_of(r) is not None and value_of(r) > cond["above"]]
-        if "equals" in cond:
-            rows = [r for r in rows if value_of(r) == cond["equals"]]
-    return rows
-
-
-def _per_maze(rows: list[dict[str, Any]], m: dict[str, Any]) -> dict[Any, Any]:
-    out = {}
-    for row in rows:
-        rec = _get(row, m["source"]) if m.get("source") else row
-        value = None if rec is None else rec.get(m["metric"])
-        if isinstance(value, dict):
-            side = m.get("side")
-            value = (
-                value[side]
-                if side
-                else (
-                    None
-                    if value["original"] is None or value["patched"] is None
-                    else value["patched"] - value["original"]
-                )
-            )
-        out[_key(row["seed"])] = value
-    return out
-
-
-def _key(seed: Any) -> Any:
-    return tuple(seed) if isinstance(seed, list) else seed
-
-
-def measure(reports: dict[str, dict[str, Any]], m: dict[str, Any]) -> dict[str, Any]:
-    """A measure's summary: n, mean, median, their intervals, a p-value where the kind has one, the minimum
-    detectable effect, and `per_maze`: the values it summarises (per-maze changes for change and versus)."""
-    report = reports[m["experiment"]]
-    kind = m.get("kind", "change")
-    if kind == "reported":
-        return _reported(report, m)
-    if kind == "trend":
-        coeffs = list(m["coeffs"])
-        by = [_per_maze(_rows(report, {**m, "coeff": c}), {**m, "side": "patched"}) for c in coeffs]
-        rhos = []
-        for seed in by[0]:
-            ys = [b.get(seed) for b in by]
-            if all(y is not None for y in ys) and len(set(ys)) > 1:
-                rhos.append(float(sps.spearmanr(coeffs, ys).statistic))
-        x = np.array(rhos)
-        return _summary(x, wilcoxon_p(x, np.zeros_like(x)), what="Spearman rho per maze")
-    values = _per_maze(_rows(report, m), m)
-    if kind == "versus":
-        other = _per_maze(_rows(reports[m["minus"]["experiment"]], m["minus"]), m["minus"])
-        seeds = [s for s in values if s in other]
-        before, after = paired_values([other[s] for s in seeds], [values[s] for s in seeds])
-        return _summary(after - before, wilcoxon_p(after, before), paired=True)
-    if kind == "change" and m.get("side") is None:
-        keyed = []
-        for r in _rows(report, m):
-            rec = _get(r, m["source"]) if m.get("source") else r
-            value = None if rec is None else rec.get(m["metric"])
-            if isinstance(value, dict) and value["original"] is not None and value["patched"] is not None:
-                keyed.append((_key(r["seed"]), value["original"], value["patched"]))
-        before = np.array([o for _, o, _ in keyed], dtype=np.float64)
-        after = np.array([p for _, _, p in keyed], dtype=np.float64)
-        scale = m.get("scale", "raw")
-        changes = _on_scale(before, after, scale)
-        pairs = [k for k, _, _ in keyed] if "pairs" in m else None
-        out = _summary(changes, wilcoxon_p(changes, np.zeros_like(changes)), paired=True, pairs=pairs)
-        if scale != "raw":
-            out["scale"] = scale
-        return out
-    kept = [(k, v) for k, v in values.items() if v is not None]
-    pairs = [k for k, _ in kept] if "pairs" in m else None
-    return _summary(np.array([v for _, v in kept], dtype=np.float64), None, pairs=pairs)
-
-
-def _reported(report: dict[str, Any], m: dict[str, Any]) -> dict[str, Any]:
-    """A {value, ci} record the study computed over its mazes, as a summary the verdict can read."""
-    record, n = _get(report, m["path"]), _get(report, m["n"])
-    if not isinstance(record, dict) or not isinstance(n, int):
+def _check_pairable(claim: Claim, where: str) -> None:
+    m, c = claim.measure, claim.control
+    assert c is not None
+    kinds = (m.get("kind", "change"), c.get("kind", "change"))
+    differs = [k for k in _MAZE_KEYS if m.get(k) != c.get(k)]
+    if any(k not in ("change", "value") for k in kinds) or differs:
+        what = f"it reads other mazes ({', '.join(differs)} differ)" if differs else f"a {kinds[0]} measure"
         raise SteerError(
-            f"measure.path: {excerpt(m['path'])} (or n: {excerpt(m['n'])}) names no {{value, ci}} record in experiment "
-            f"{excerpt(m['experiment'])}'s metrics.json; check the path against that file."
+            f"{where}.control: the claim is judged on the measure minus its control, maze by maze, but {what}, so "
+            "the two cannot be subtracted maze by maze. Say control_role: reference to show the control beside the "
+            "claim only, or compare two groups of mazes with kind: contrast."
         )
-    value, ci = record.get("value"), record.get("ci")
-    return {
-        "n": n,
-        "mean": value,
-        "median": value,
-        "mean_ci": ci,
-        "median_ci": ci,
-        "interval": record.get("interval", "as the study reports it"),
-        "mde": None,
-        "paired": False,
-        "per_maze": [],
-    }
 
 
-def _on_scale(before: np.ndarray, after: np.ndarray, scale: str) -> np.ndarray:
-    """Each maze's change on the measure's scale (SCALES)."""
-    if scale == "headroom":
-        # the share of the room in the direction moved (Marx and Cummings' normalised change): a gain over the
-        # room above, a loss over the room below, so a maze a hair under 1 that slips by 1e-5 counts -1e-5/0.99
-        # and not -1 (a gain over the room above alone explodes there). In [-1, 1]; unmoved mazes 0.
-        change = after - before
-        room = np.where(change > 0, 1.0 - before, before)
-        return np.divide(change, room, out=np.zeros_like(change), where=room > 0)
-    if scale == "logit":
-        lo, hi = np.clip(before, LOGIT_CLIP, 1 - LOGIT_CLIP), np.clip(after, LOGIT_CLIP, 1 - LOGIT_CLIP)
-        return spc.logit(hi) - spc.logit(lo)
-    return after - before
+def null_value(claim: Claim) -> float:
+    """What the judged quantity is when the thing claimed has no effect: 0 for a change, versus, contrast or
+    trend, and for a measure judged against its control; a value's or a reported number's stated `no_effect:`
+    (a reported number, a coefficient or a gain, defaults to 0). Refused when a value states none."""
+    m = claim.measure
+    kind = m.get("kind", "change")
+    if claim.against_control or kind in ("change", "versus", "contrast", "trend"):
+        return 0.0
+    if m.get("no_effect") is not None:
+        return float(m["no_effect"])
+    if kind == "reported":
+        return 0.0
+    raise SteerError(
+        f"claim {claim.id!r}: measure: a value of {m.get('metric')!r} has no null the engine can check the claim "
+        "against; state it (no_effect: the value with no effect, e.g. no_effect: 0 for a distance gained) or judge the value "
+        "against a control, so that the claim can fail."
+    )
 
 
-def _summary(
-    x: np.ndarray,
-    p: float | None,
-    paired: bool = False,
-    what: str | None = None,
-    pairs: list[tuple[int, int]] | None = None,
-) -> dict[str, Any]:
-    """describe() of the values with the claims' intervals: BCa, or for transfer `pairs` (source, target) the
-    two-way cluster bootstrap over source and target mazes, since pairs that share a maze are not independent."""
-    if pairs is not None and len(x) >= 2:
-        mean_ci, median_ci = two_way_intervals(x, [k[0] for k in pairs], [k[1] for k in pairs])
-        sources, targets = len({k[0] for k in pairs}), len({k[1] for k in pairs})
-        method = f"two-way cluster bootstrap over {sources} source and {targets} target mazes"
-    else:
-        mean_ci, median_ci, method = bca_intervals(x)
-    out = {
-        **describe(list(x), intervals=False),
-        "mean_ci": mean_ci,
-        "median_ci": median_ci,
-        "interval": method,
-        "mde": min_detectable_effect(x),
-        "paired": paired,
-        "per_maze": [float(v) for v in x],
-    }
-    if p is not None or paired or what:
-        out["wilcoxon_p"] = p
-    if what:
-        out["what"] = what
-    return out
+def _check_can_fail(claim: Claim, where: str) -> None:
+    null = null_value(claim)
+    if claim.sanity or not holds_at(null, claim.criterion):
+        return
+    raise SteerError(
+        f"{where} ({claim.id}): its criterion ({describe_criterion(claim.criterion)}) already holds at the measure's "
+        f"null ({null:g}, what it measures when there is no effect), so the claim cannot fail and is no finding. "
+        "State it against a reference the post contrasts it with (kind: versus, e.g. adding a vector against "
+        "subtracting it, or kind: contrast between two groups of mazes) or against a null it must leave, or mark it "
+        "sanity: true to report it as a check that the instrument works."
+    )
 
 
-def steerability(result: dict[str, Any] | None, criterion: dict[str, Any]) -> dict[str, Any] | None:
+# -- judging ---------------------------------------------------------------------------------------
+
+
+def steerability(result: Mapping[str, Any] | None, criterion: Mapping[str, Any]) -> dict[str, Any] | None:
     """For a paired change: the fractions of mazes moved the claimed way, the opposite way and not at all (a
     change under UNMOVED), each with its Wilson interval. The claimed way is the criterion's side (above: up,
     below: down); a `within` claim claims no direction, so its mazes are counted up and down."""
@@ -396,76 +302,12 @@ def steerability(result: dict[str, Any] | None, criterion: dict[str, Any]) -> di
     return {"claimed": claimed, **moved, "unmoved": proportion(n - up - down, n), "unmoved_below": UNMOVED}
 
 
-def verdict(result: dict[str, Any], criterion: dict[str, Any]) -> str:
-    """The one verdict rule (docs/statistics.md#verdicts), direction first:
-
-    - vacuous: fewer than `min_n` mazes (default MIN_MAZES), or no interval;
-    - holds / fails: the interval lies wholly on the claimed / the other side of the threshold, whatever its
-      width (a `within` band: wholly inside / wholly outside it);
-    - underpowered: the interval straddles the threshold (or a band's edge) and is wider than the stated
-      `precision` (a band: or wider than the band itself, which it can then never fit inside);
-    - inconclusive: it straddles, and is as narrow as the precision asks (or no precision is stated).
-
-    The precision only keeps a straddling interval from being read as "no effect": a wide interval that already
-    excludes the threshold decides the claim."""
-    stat = criterion.get("statistic", "mean")
-    ci = result.get(f"{stat}_ci")
-    if result.get("n", 0) < criterion.get("min_n", MIN_MAZES) or ci is None:
-        return "vacuous"
-    low, high = ci
-    precision = criterion.get("precision")
-    wide = precision is not None and (high - low) / 2 > precision
-    if "above" in criterion:
-        if low > criterion["above"]:
-            return "holds"
-        if high <= criterion["above"]:
-            return "fails"
-    elif "below" in criterion:
-        if high < criterion["below"]:
-            return "holds"
-        if low >= criterion["below"]:
-            return "fails"
-    else:
-        lo, hi = criterion["within"]
-        if lo <= low and high <= hi:
-            return "holds"
-        if high < lo or low > hi:
-            return "fails"
-        wide = wide or high - low > hi - lo
-    return "underpowered" if wide else "inconclusive"
-
-
-def underpowered_reason(ci: Sequence[float], criterion: dict[str, Any]) -> str:
-    """Why a straddling interval is underpowered: its half-width against the precision (or a band's width)."""
-    half = (ci[1] - ci[0]) / 2
-    if criterion.get("precision") is not None and half > criterion["precision"]:
-        return (
-            f"the interval straddles the threshold and its half-width {half:.3f} is wider than the precision "
-            f"{criterion['precision']:g}"
-        )
-    lo, hi = criterion["within"]
-    return f"the interval ({2 * half:.3f} wide) is wider than the band [{lo:g}, {hi:g}], so it can never fit inside it"
-
-
-def describe_criterion(c: dict[str, Any]) -> str:
-    stat = c.get("statistic", "mean")
-    if "above" in c:
-        return f"95% CI of the {stat} above {c['above']:g}" + _precision_text(c)
-    if "below" in c:
-        return f"95% CI of the {stat} below {c['below']:g}" + _precision_text(c)
-    return f"95% CI of the {stat} within [{c['within'][0]:g}, {c['within'][1]:g}]" + _precision_text(c)
-
-
-def _precision_text(c: dict[str, Any]) -> str:
-    return f", half-width at most {c['precision']:g}" if c.get("precision") is not None else ""
-
-
-def steerability_text(st: dict[str, Any] | None) -> str:
+def steerability_text(st: Mapping[str, Any] | None) -> str:
     """ "moved the claimed way 0.91 [0.80, 0.96], the opposite way 0.02, unmoved 0.07 (n 53)", or "—"."""
     if st is None:
         return "—"
 
-    def part(p: dict[str, Any], name: str, ci: bool = False) -> str:
+    def part(p: Mapping[str, Any], name: str, ci: bool = False) -> str:
         shown = fmt(p["fraction"], 2)
         return f"{name} {shown} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]" if ci and p["ci"] else f"{name} {shown}"
 
@@ -476,74 +318,104 @@ def steerability_text(st: dict[str, Any] | None) -> str:
     return f"{moved}, unmoved {fmt(st['unmoved']['fraction'], 2)} (n {st['unmoved']['n']})"
 
 
-def _shown(result: dict[str, Any] | None, stat: str = "mean") -> str:
+def excluded_text(result: Mapping[str, Any] | None) -> str:
+    """ "; 47 left out: p_cheese_ds undefined (e.g. no decision square) 47", or "" when none was."""
+    excluded = (result or {}).get("excluded") or {}
+    flat = (result or {}).get("flat")
+    parts = [f"{k} {v}" for k, v in excluded.items()]
+    text = f"; {sum(excluded.values())} left out: {', '.join(parts)}" if parts else ""
+    return text + (f"; {flat} flat (rho 0)" if flat else "")
+
+
+def shown_text(result: Mapping[str, Any] | None, stat: str = "mean") -> str:
     if result is None:
         return "—"
     ci = result.get(f"{stat}_ci")
     interval = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+    n = f"n {result.get('n', 0)}" if not result.get("n_groups") else "n " + " and ".join(map(str, result["n_groups"]))
     p = f", Wilcoxon p {result['wilcoxon_p']:.2g}" if result.get("wilcoxon_p") is not None else ""
-    return f"{stat} {fmt(result.get(stat), 3)}{interval} (n {result.get('n', 0)}{p})"
+    p += f", Mann-Whitney p {result['mann_whitney_p']:.2g}" if result.get("mann_whitney_p") is not None else ""
+    return f"{stat} {fmt(result.get(stat), 3)}{interval} ({n}{p}{excluded_text(result)})"
 
 
 def evaluate(claims: Sequence[Claim], out: Path) -> list[dict[str, Any]]:
     """Every claim's measurement, control, precondition and verdict, from the experiments' metrics.json."""
-    names = {c.measure["experiment"] for c in claims} | {c.control["experiment"] for c in claims if c.control}
-    names |= {c.precondition["measure"]["experiment"] for c in claims if c.precondition}
-    names |= {c.measure["minus"]["experiment"] for c in claims if c.measure.get("kind") == "versus"}
-    reports = {name: json.loads((out / name / "metrics.json").read_text()) for name in names}
-    rows = []
-    for claim in claims:
-        stat = claim.criterion.get("statistic", "mean")
-        result = measure(reports, claim.measure)
-        got = verdict(result, claim.criterion)
-        why = ""
-        if claim.precondition is not None:
-            pre = measure(reports, claim.precondition["measure"])
-            if verdict(pre, claim.precondition["criterion"]) != "holds":
-                got = "vacuous"
-                why = (
-                    f"precondition not met: {claim.precondition.get('reason', '')} "
-                    f"({describe_criterion(claim.precondition['criterion'])}; measured "
-                    f"{_shown(pre, claim.precondition['criterion'].get('statistic', 'mean'))})"
-                )
-        if got == "vacuous" and not why:
-            why = f"fewer than {claim.criterion.get('min_n', MIN_MAZES)} mazes to measure"
-        if got == "underpowered":
-            why = underpowered_reason(result[f"{stat}_ci"], claim.criterion)
-        control = measure(reports, claim.control) if claim.control else None
-        steer_of = steerability(result, claim.criterion)
-        control_steer = steerability(control, claim.criterion)
-        rows.append(
-            {
-                "id": claim.id,
-                "post": claim.post,
-                "setting": claim.setting,
-                "extra_setting": claim.extra,
-                "criterion": describe_criterion(claim.criterion),
-                "statistic": stat,
-                "measured": result,
-                "shown": _shown(result, stat),
-                "control": control,
-                "control_shown": _shown(control, stat) if control else "—",
-                "steerability": steer_of,
-                "steerability_shown": steerability_text(steer_of),
-                "control_steerability": control_steer,
-                "control_steerability_shown": steerability_text(control_steer),
-                "mde": result.get("mde"),
-                "verdict": got,
-                "why": why,
-                "expect": claim.expect,
-                "as_expected": claim.expect is None or claim.expect == got,
-                "figures": list(claim.figures),
-            }
-        )
+    names = set()
+    for c in claims:
+        names |= experiments_of(c)
+    reports = {name: json.loads((out / name / "metrics.json").read_text()) for name in sorted(names)}
+    rows = [_judge(reports, claim) for claim in claims]
     _add_holm(rows)
     return rows
 
 
-SAMPLES = ("discovery", "replication")
+def _judge(reports: Mapping[str, Any], claim: Claim) -> dict[str, Any]:
+    stat = claim.criterion.get("statistic", "mean")
+    effect = measure(reports, claim.measure)
+    control = measure(reports, claim.control) if claim.control else None
+    judged = beyond_control(reports, claim.measure, claim.control) if claim.against_control else effect
+    got = verdict(judged, claim.criterion)
+    why = ""
+    if claim.precondition is not None:
+        pre = measure(reports, claim.precondition["measure"])
+        if verdict(pre, claim.precondition["criterion"]) != "holds":
+            got = "vacuous"
+            pre_stat = claim.precondition["criterion"].get("statistic", "mean")
+            why = (
+                f"precondition not met: {claim.precondition.get('reason', '')} "
+                f"({describe_criterion(claim.precondition['criterion'])}; measured {shown_text(pre, pre_stat)})"
+            )
+    if got == "vacuous" and not why:
+        why = f"fewer than {claim.criterion.get('min_n', 5)} mazes to measure"
+    if got == "underpowered":
+        why = underpowered_reason(judged[f"{stat}_ci"], claim.criterion)
+    shown = shown_text(judged, stat)
+    if claim.against_control:
+        shown = f"beyond the control: {shown}; the effect itself {shown_text(effect, stat)}"
+    steer_of, control_steer = steerability(effect, claim.criterion), steerability(control, claim.criterion)
+    return {
+        "id": claim.id,
+        "post": claim.post,
+        "setting": claim.setting,
+        "extra_setting": claim.extra,
+        "sanity": claim.sanity,
+        "criterion": describe_criterion(claim.criterion),
+        "judged_on": "the measure minus its control, per maze" if claim.against_control else "the measure",
+        "null": null_value(claim),
+        "statistic": stat,
+        "measured": judged,
+        "effect": effect if claim.against_control else None,
+        "shown": shown,
+        "control": control,
+        "control_role": claim.control_role if claim.control else None,
+        "control_shown": shown_text(control, stat) if control else "—",
+        "steerability": steer_of,
+        "steerability_shown": steerability_text(steer_of),
+        "control_steerability": control_steer,
+        "control_steerability_shown": steerability_text(control_steer),
+        "mde": judged.get("mde"),
+        "verdict": got,
+        "why": why,
+        "expect": claim.expect,
+        "as_expected": claim.expect is None or claim.expect == got,
+        "figures": list(claim.figures),
+    }
+
+
+def experiments_of(claim: Claim) -> set[str]:
+    """The experiments a claim reads: its measure's (and a versus' or contrast's other one), its control's and its
+    precondition's."""
+    names = set()
+    for m in (claim.measure, claim.control, claim.precondition and claim.precondition["measure"]):
+        while isinstance(m, dict):
+            names.add(m["experiment"])
+            m = m.get("minus") or m.get("plus")
+    return names
+
+
 SAMPLE_FIELDS = (
     "measured",
+    "effect",
     "shown",
     "control",
     "control_shown",
@@ -558,20 +430,6 @@ SAMPLE_FIELDS = (
 )
 
 
-def combined_verdict(discovery: str, replication: str) -> tuple[str, str]:
-    """One verdict from two samples: holds or fails only when both give it; does not replicate when one holds and
-    the other fails; else the weaker of the two (vacuous, underpowered, inconclusive), saying which gave what."""
-    if discovery == replication:
-        return discovery, ""
-    said = f"discovery {discovery}, replication {replication}"
-    if {discovery, replication} == {"holds", "fails"}:
-        return "does not replicate", said
-    for weak in ("vacuous", "underpowered", "inconclusive"):
-        if weak in (discovery, replication):
-            return weak, said
-    return "inconclusive", said
-
-
 def replicated(discovery: list[dict[str, Any]], replication: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each claim's rows from the two samples as one: both samples side by side, the pooled estimate (every maze
     of both samples), and the combined verdict; `expect` is checked against the combined verdict."""
@@ -583,11 +441,11 @@ def replicated(discovery: list[dict[str, Any]], replication: list[dict[str, Any]
         row["replication"] = {k: r[k] for k in SAMPLE_FIELDS}
         pooled_values = np.array(d["measured"].get("per_maze", []) + r["measured"].get("per_maze", []))
         if len(pooled_values):
-            pooled = _summary(pooled_values, None)
+            pooled = summarise(pooled_values, None)
             pooled.pop("per_maze")
-            row["pooled"] = {"measured": pooled, "shown": _shown(pooled, stat)}
-        else:  # a reported number has no per-maze values to pool: each sample's own fit stands
-            row["pooled"] = {"measured": None, "shown": "— (a reported number: each sample's own)"}
+            row["pooled"] = {"measured": pooled, "shown": shown_text(pooled, stat)}
+        else:  # a reported number or two groups have no per-maze values to pool: each sample's own stands
+            row["pooled"] = {"measured": None, "shown": "— (each sample's own: no per-maze values to pool)"}
         verdict_, why = combined_verdict(d["verdict"], r["verdict"])
         reasons = [f"{name}: {x['why']}" for name, x in (("discovery", d), ("replication", r)) if x["why"]]
         row["verdict"], row["why"] = verdict_, "; ".join([why, *reasons]) if why else "; ".join(reasons)
@@ -602,104 +460,30 @@ def replicated(discovery: list[dict[str, Any]], replication: list[dict[str, Any]
 
 
 def _add_holm(rows: list[dict[str, Any]]) -> None:
-    """Holm-adjusted p-values over every claim of the batch that has a paired test: the family is the batch."""
-    tested = [r for r in rows if r["measured"].get("wilcoxon_p") is not None]
+    """Holm-adjusted p-values over every finding of the batch that has a paired test: the family is the batch's
+    claims, less its sanity checks (which are not findings)."""
+    tested = [r for r in rows if r["measured"].get("wilcoxon_p") is not None and not r["sanity"]]
     for r, p in zip(tested, holm([r["measured"]["wilcoxon_p"] for r in tested]), strict=True):
         r["wilcoxon_p_holm"] = p
     for r in rows:
         r.setdefault("wilcoxon_p_holm", None)
 
 
-def multiplicity_text(rows: Sequence[dict[str, Any]]) -> str:
-    """How many claims keep a paired-test p below 0.05 once adjusted for the whole batch (Holm)."""
-    tested = [r for r in rows if r.get("wilcoxon_p_holm") is not None]
-    kept = [r for r in tested if r["wilcoxon_p_holm"] < 0.05]
-    holds = [r for r in tested if r["verdict"] == "holds"]
-    kept_holds = [r for r in holds if r["wilcoxon_p_holm"] < 0.05]
-    return (
-        f"Multiplicity: {len(tested)} claims have a paired test (Wilcoxon); after Holm's adjustment over the batch "
-        f"{len(kept)} keep p < 0.05 (family-wise 5%), and {len(kept_holds)} of the {len(holds)} that hold do."
-    )
-
-
-def two_samples(rows: Sequence[dict[str, Any]]) -> bool:
+def two_samples(rows: Sequence[Mapping[str, Any]]) -> bool:
     """Whether the rows were judged on a discovery and a replication sample (`replicated`)."""
     return bool(rows) and "replication" in rows[0]
 
 
-def multiplicity_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """`multiplicity_text` of the batch, or of each sample where the rows hold two."""
-    if two_samples(rows):
-        return [f"{n.capitalize()} sample. " + multiplicity_text([{**r, **r[n]} for r in rows]) for n in SAMPLES]
-    return [multiplicity_text(rows)]
-
-
-def measured_text(r: dict[str, Any]) -> str:
-    """The measurement, its Holm-adjusted p where it has a paired test, and the minimum detectable effect."""
-    extra = []
-    if r.get("wilcoxon_p_holm") is not None:
-        extra.append(f"Holm p {r['wilcoxon_p_holm']:.2g}")
-    if r.get("mde") is not None:
-        extra.append(f"detectable at this n: {r['mde']:.3f}")
-    return r["shown"] + (f"; {'; '.join(extra)}" if extra else "")
-
-
-def _verdict_cell(r: dict[str, Any]) -> str:
-    text = f"**{r['verdict']}**" + (f" ({r['why']})" if r["why"] else "")
-    if r.get("sample_factor", 1) > 1:
-        text += f"; its experiments grown to {r['sample_factor']}x their mazes"
-    return text + (f" — expected {r['expect']}" if not r["as_expected"] else "")
-
-
-def _sample_cell(x: dict[str, Any]) -> str:
-    """One sample's measurement, its Holm p and detectable effect, the mazes moved, and its own verdict."""
-    return f"{measured_text(x)}; moved: {x['steerability_shown']}; *{x['verdict']}*"
-
-
-def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    two = two_samples(rows)
-    names = ["claim (the post)", "setting", "criterion (set before the run)"]
-    if two:
-        names += ["discovery", "replication", "pooled", "control (discovery)", "verdict"]
-    else:
-        names += ["measured", "mazes moved (control)", "control", "verdict"]
-    columns = "| " + " | ".join(names) + " |"
-    lines = [header, "", columns, "|" + "---|" * len(names)]
-    for r in rows:
-        setting = ("*extra setting:* " if r["extra_setting"] else "") + r["setting"]
-        figures = " ".join(f"[{Path(f).name}]({f})" for f in r["figures"])
-        first = [f"{r['post']} `{r['id']}`", f"{setting} {figures}".strip(), r["criterion"]]
-        if two:
-            rest = [
-                _sample_cell(r["discovery"]),
-                _sample_cell(r["replication"]),
-                r["pooled"]["shown"],
-                r["control_shown"],
-            ]
-        else:
-            moved = r["steerability_shown"]
-            if r["control_steerability"] is not None:
-                moved += f" (control: {r['control_steerability_shown']})"
-            rest = [measured_text(r), moved, r["control_shown"]]
-        lines.append("| " + " | ".join(cell(x) for x in [*first, *rest, _verdict_cell(r)]) + " |")
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "."]
-    for line in multiplicity_lines(rows):
-        lines += ["", line]
-    return "\n".join(lines) + "\n"
-
-
-def junit(rows: Sequence[dict[str, Any]], name: str) -> bytes:
-    """One JUnit test case per claim: a failure where the verdict is not the expected one."""
-    suite = ET.Element(
-        "testsuite", name=name, tests=str(len(rows)), failures=str(sum(not r["as_expected"] for r in rows))
-    )
-    for r in rows:
-        case = ET.SubElement(suite, "testcase", classname=name, name=r["id"])
-        if not r["as_expected"]:
-            failure = ET.SubElement(case, "failure", message=f"verdict {r['verdict']}, expected {r['expect']}")
-            failure.text = f"{r['post']}\n{r['criterion']}: {r['shown']}\n{r['why']}".strip()
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+__all__ = [
+    "CONTROL_ROLES",
+    "SAMPLES",
+    "UNMOVED",
+    "Claim",
+    "evaluate",
+    "experiments_of",
+    "null_value",
+    "parse_claims",
+    "replicated",
+    "steerability",
+    "two_samples",
+]

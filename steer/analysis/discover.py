@@ -41,9 +41,10 @@ import numpy as np
 import torch
 
 from steer.analysis.chain import Behaviour
-from steer.analysis.claims import UNMOVED, combined_verdict, steerability, verdict
+from steer.analysis.claims import UNMOVED, steerability
 from steer.analysis.metrics import BEHAVIOUR_METRICS, FIELD_METRICS
 from steer.analysis.stats import bca_intervals, holm, wilcoxon_p
+from steer.analysis.verdicts import combined_verdict, verdict
 from steer.maze.env import MazeRenderer
 from steer.maze.families import REGIONS, Pair
 from steer.net.policy import ImpalaPolicy, obs_to_tensor

@@ -239,3 +239,64 @@ def bca_intervals(values: np.ndarray) -> tuple[list[float] | None, list[float] |
             out.append(interval(x, statistic))
             used.append("percentile")
     return out[0], out[1], f"mean: {used[0]}, median: {used[1]} bootstrap"
+
+
+def difference_intervals(x: np.ndarray, y: np.ndarray) -> tuple[list[float] | None, list[float] | None, str]:
+    """95% BCa intervals of mean(x) − mean(y) and median(x) − median(y) for two groups of different mazes
+    (scipy.stats.bootstrap with two samples, each resampled on its own: the groups are independent, not paired);
+    the percentile interval where BCa is undefined, as `bca_intervals` does."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        return None, None, "none"
+    out: list[list[float] | None] = []
+    used = []
+    for statistic in (np.mean, median):
+
+        def diff(u: np.ndarray, v: np.ndarray, axis: int = -1, s: Statistic = statistic) -> np.ndarray:
+            return s(u, axis=axis) - s(v, axis=axis)
+
+        found = None
+        for method in ("BCa", "percentile"):
+            with warnings.catch_warnings():  # scipy warns, and returns NaN, where BCa is undefined
+                warnings.simplefilter("ignore")
+                res = stats.bootstrap(
+                    (a, b),
+                    diff,
+                    n_resamples=RESAMPLES,
+                    confidence_level=CONFIDENCE,
+                    method=method,
+                    random_state=np.random.default_rng(SEED),
+                    vectorized=True,
+                    axis=-1,
+                    batch=batch_for(len(a) + len(b)),
+                )
+            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+            if np.isfinite(low) and np.isfinite(high):
+                found = ([low, high], method)
+                break
+        out.append(None if found is None else found[0])
+        used.append("none" if found is None else found[1])
+    return out[0], out[1], f"two groups resampled apart; mean: {used[0]}, median: {used[1]} bootstrap"
+
+
+def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Two-sided Mann-Whitney U p-value of two independent groups; None where undefined (a group under 2)."""
+    if len(x) < 2 or len(y) < 2:
+        return None
+    p = stats.mannwhitneyu(x, y, alternative="two-sided").pvalue
+    return None if not np.isfinite(p) else float(p)
+
+
+def min_detectable_difference(x: np.ndarray, y: np.ndarray) -> float | None:
+    """The smallest true difference of two groups' means that a two-sided two-sample t-test at the 5% level
+    detects with 80% power at these sizes (statsmodels' TTestIndPower), in the values' units (pooled sd)."""
+    nx, ny = len(x), len(y)
+    if nx < 3 or ny < 3:
+        return None
+    pooled = float(np.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2)))
+    if pooled == 0.0:
+        return None
+    from statsmodels.stats.power import TTestIndPower
+
+    d = TTestIndPower().solve_power(nobs1=nx, ratio=ny / nx, alpha=1 - CONFIDENCE, power=POWER)
+    return float(d) * pooled

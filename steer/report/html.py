@@ -30,10 +30,20 @@ from typing import Any
 import jinja2
 import yaml
 
-from steer.analysis.claims import SAMPLES, measured_text, multiplicity_lines, two_samples
+from steer.analysis.claims import two_samples
 from steer.analysis.metrics import METRICS
+from steer.analysis.verdicts import SAMPLES
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_bytes, inside
+from steer.report.claims_text import (
+    SANITY_NOTE,
+    SANITY_TITLE,
+    counts_text,
+    findings,
+    measured_text,
+    multiplicity_lines,
+    sanity_checks,
+)
 from steer.report.html_tables import (
     TABLE_TITLES,
     Figure,
@@ -363,12 +373,17 @@ def _figure_link(out: Path, href: Any) -> FigureLink:
     return FigureLink(href, data_uri(out, href), page if path is not None and path.is_file() else None)
 
 
-def write_summary_html(out: Path, rows: Sequence[Mapping[str, Any]], batch: str, checkpoint: Mapping[str, Any]) -> Path:
-    """`summary.html` beside a batch's `summary.md`: the claims, verdicts and figures (inlined), each experiment's
-    report linked. `rows` are `steer.analysis.claims.evaluate`'s; `checkpoint` has name, sha256 and the mode run in."""
+def write_summary_html(
+    out: Path, rows: Sequence[Mapping[str, Any]], batch: str, checkpoint: Mapping[str, Any], sealed: str = ""
+) -> Path:
+    """`summary.html` beside a batch's `summary.md`: the claims (findings, then the sanity checks), verdicts and
+    figures (inlined), each experiment's report linked. `rows` are `steer.analysis.claims.evaluate`'s;
+    `checkpoint` has name, sha256 and the mode run in; `sealed` says whether the criteria were sealed before the
+    replication sample (steer.analysis.seal.seal_text)."""
     out = Path(out)
-    claims = [
-        {
+
+    def shown(row: Mapping[str, Any]) -> dict[str, Any]:
+        return {
             **row,
             "verdict_class": VERDICT_CLASSES.get(str(row.get("verdict")), ""),
             "measured_text": measured_text(dict(row)),
@@ -383,9 +398,7 @@ def write_summary_html(out: Path, rows: Sequence[Mapping[str, Any]], batch: str,
             },
             "figure_links": [_figure_link(out, f) for f in row.get("figures") or []],
         }
-        for row in rows
-    ]
-    counts = {v: sum(1 for r in rows if r.get("verdict") == v) for v in VERDICT_CLASSES}
+
     reports = sorted(p.parent.name for p in out.glob(f"*/{REPORT_HTML}"))
     html = (
         environment()
@@ -393,8 +406,12 @@ def write_summary_html(out: Path, rows: Sequence[Mapping[str, Any]], batch: str,
         .render(
             title=f"{batch}: claims and verdicts",
             checkpoint=checkpoint,
-            claims=claims,
-            counts=counts,
+            groups=[
+                ("Findings", "", [shown(r) for r in findings(rows)]),
+                (SANITY_TITLE, SANITY_NOTE, [shown(r) for r in sanity_checks(rows)]),
+            ],
+            counts=counts_text(rows),
+            sealed=sealed,
             two_samples=two_samples(list(rows)),
             multiplicity=multiplicity_lines(list(rows)),
             reports=reports,

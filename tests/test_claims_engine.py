@@ -1,0 +1,200 @@
+"""The claims engine on synthetic metrics.json files: every claim can fail at its null (or is a labelled sanity
+check), a control is judged against maze by maze, two groups are contrasted, an asymmetry is a sum, and nothing
+is dropped without a count (steer/analysis/claims.py, steer/analysis/claim_measures.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from steer.analysis.claims import evaluate, null_value, parse_claims
+from steer.analysis.stats import RESAMPLES, SEED
+from steer.errors import SteerError
+
+EXPS = ["e", "f"]
+
+
+def _claim(**over: object) -> dict:
+    base = {
+        "id": "c",
+        "post": "p",
+        "setting": "s",
+        "measure": {"experiment": "e", "metric": "p_cheese_ds", "kind": "change"},
+        "criterion": {"below": -0.3},
+    }
+    return {**base, **over}
+
+
+def _maze(seed: int, original: float | None, patched: float | None, control: float | None = None, **extra) -> dict:
+    m = {"seed": seed, "maze_dim": extra.pop("maze_dim", 9), "p_cheese_ds": {"original": original, "patched": patched}}
+    if control is not None:
+        m["controls"] = {"random": {"p_cheese_ds": {"original": original, "patched": control}}}
+    return {**m, **extra}
+
+
+def _write(tmp_path: Path, name: str, mazes: list[dict], skipped: list[dict] | None = None) -> None:
+    (tmp_path / name).mkdir(exist_ok=True)
+    (tmp_path / name / "metrics.json").write_text(json.dumps({"mazes": mazes, "skipped": skipped or []}))
+
+
+@pytest.mark.parametrize(
+    ("criterion", "measure"),
+    [
+        ({"below": 0.1}, {"kind": "change"}),  # "does not increase much": a zero change holds it
+        ({"below": 0.2, "precision": 0.1}, {"kind": "change"}),  # discover-top-right-small-kept
+        ({"within": [-0.01, 0.01]}, {"kind": "change"}),  # a zero vector moves nothing
+        ({"above": -0.5}, {"kind": "trend", "coeffs": [1, 2]}),
+        ({"below": 1}, {"kind": "value", "no_effect": 0}),
+        ({"above": -1}, {"kind": "reported", "path": "a", "n": "b"}),  # a reported number's null is 0
+    ],
+)
+def test_a_claim_that_holds_at_its_null_is_refused_as_a_finding(criterion: dict, measure: dict) -> None:
+    m = {"experiment": "e", "metric": "p_cheese_ds", **measure}
+    with pytest.raises(SteerError, match=r"claims\[0\] \(c\): its criterion .* already holds at the measure's null"):
+        parse_claims([_claim(measure=m, criterion=criterion)], EXPS)
+    (sanity,) = parse_claims([_claim(measure=m, criterion=criterion, sanity=True)], EXPS)
+    assert sanity.sanity  # the same check, labelled a sanity check, is accepted
+
+
+def test_the_null_is_what_the_measure_implies() -> None:
+    change = parse_claims([_claim()], EXPS)[0]
+    assert null_value(change) == 0.0
+    value = _claim(measure={"experiment": "e", "metric": "additivity_error", "kind": "value", "no_effect": 1})
+    (v,) = parse_claims([{**value, "criterion": {"statistic": "median", "below": 0.3}}], EXPS)
+    assert null_value(v) == 1.0  # can fail: 1 is not below 0.3
+    with pytest.raises(SteerError, match="has no null the engine can check the claim against; state it"):
+        parse_claims([_claim(measure={"experiment": "e", "metric": "x", "kind": "value"})], EXPS)
+    with pytest.raises(SteerError, match="no_effect: 'a'"):
+        parse_claims([_claim(measure={"experiment": "e", "metric": "x", "kind": "value", "no_effect": "a"})], EXPS)
+    with pytest.raises(SteerError, match="has the null 0 by construction"):
+        parse_claims([_claim(measure={"experiment": "e", "metric": "x", "kind": "change", "no_effect": 1})], EXPS)
+
+
+def test_a_control_reading_other_mazes_cannot_be_judged_against_and_says_so() -> None:
+    control = {
+        "experiment": "e",
+        "metric": "p_cheese_ds",
+        "kind": "change",
+        "where": [{"key": "maze_dim", "above": 10}],
+    }
+    with pytest.raises(SteerError, match=r"claims\[0\].control: .* it reads other mazes \(where differ\)"):
+        parse_claims([_claim(control=control)], EXPS)
+    (ok,) = parse_claims([_claim(control=control, control_role="reference")], EXPS)
+    assert not ok.against_control
+    with pytest.raises(SteerError, match="control_role: 'judge' is not one of control, reference"):
+        parse_claims([_claim(control=control, control_role="judge")], EXPS)
+
+
+def _bca(x: list[float]) -> list[float]:
+    res = stats.bootstrap(
+        (np.array(x),), np.mean, n_resamples=RESAMPLES, method="BCa", random_state=np.random.default_rng(SEED)
+    )
+    return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+
+
+def test_a_claim_with_a_control_is_judged_on_the_change_beyond_it_maze_by_maze(tmp_path: Path) -> None:
+    # The effect is -0.5 everywhere, but the control moves -0.45: beyond the control it is -0.05, and the claim
+    # "below -0.3" fails although the raw change alone would hold it.
+    mazes = [_maze(s, 0.9, 0.4 + 0.01 * (s % 3), 0.45 + 0.01 * (s % 2)) for s in range(12)]
+    mazes += [_maze(12, None, None, None), _maze(13, 0.9, 0.4)]  # undefined; no control value
+    _write(tmp_path, "e", mazes, skipped=[{"seed": 99, "reason": "no room for the path"}])
+    control = {"experiment": "e", "metric": "p_cheese_ds", "kind": "change", "source": "controls.random"}
+    (row,) = evaluate(parse_claims([_claim(control=control)], EXPS), tmp_path)
+    effect = [m["p_cheese_ds"]["patched"] - 0.9 for m in mazes[:12]]
+    beyond = [
+        e - (m["controls"]["random"]["p_cheese_ds"]["patched"] - 0.9) for e, m in zip(effect, mazes, strict=False)
+    ]
+    assert row["measured"]["mean"] == pytest.approx(np.mean(beyond)) and row["measured"]["mean_ci"] == _bca(beyond)
+    assert row["effect"]["mean"] == pytest.approx(np.mean(effect + [-0.5]))
+    assert row["verdict"] == "fails" and row["effect"]["mean_ci"][1] < -0.3
+    assert row["measured"]["excluded"] == {
+        "skipped by the experiment (e.g. 'no room for the path')": 1,
+        "p_cheese_ds undefined (e.g. no decision square)": 1,
+        "no control value": 1,
+    }
+    assert "3 left out" in row["shown"] and row["shown"].startswith("beyond the control: ")
+
+
+def test_an_asymmetry_is_the_plus_change_plus_the_minus_change_on_the_same_mazes(tmp_path: Path) -> None:
+    _write(tmp_path, "e", [_maze(s, 0.5, 0.55 + 0.01 * (s % 4)) for s in range(10)])  # adding: about +0.06
+    _write(tmp_path, "f", [_maze(s, 0.5, 0.1) for s in range(1, 10)])  # subtracting: -0.4, one maze fewer
+    measure = {
+        "experiment": "e",
+        "metric": "p_cheese_ds",
+        "kind": "versus",
+        "plus": {"experiment": "f", "metric": "p_cheese_ds", "kind": "change"},
+    }
+    (row,) = evaluate(parse_claims([_claim(measure=measure, criterion={"below": 0})], EXPS), tmp_path)
+    sums = [0.05 + 0.01 * (s % 4) - 0.4 for s in range(1, 10)]
+    assert row["measured"]["per_maze"] == pytest.approx(sums) and row["verdict"] == "holds"
+    assert row["measured"]["excluded"] == {"not measured by the other measure": 1}
+    logit = {**measure, "scale": "logit", "plus": {**measure["plus"], "scale": "logit"}}
+    (row,) = evaluate(parse_claims([_claim(measure=logit, criterion={"below": 0})], EXPS), tmp_path)
+    expected = [stats.logistic.ppf(0.55 + 0.01 * (s % 4)) + stats.logistic.ppf(0.1) for s in range(1, 10)]
+    assert row["measured"]["per_maze"] == pytest.approx(expected)
+
+
+def test_two_groups_of_mazes_are_contrasted_with_a_two_group_interval(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    large = [_maze(s, 0.1, 0.1 + 0.2 + 0.05 * rng.standard_normal(), maze_dim=13) for s in range(10)]
+    small = [_maze(s, 0.1, 0.1 + 0.02 * rng.standard_normal(), maze_dim=5) for s in range(10, 18)]
+    _write(tmp_path, "e", large + small)
+    change = {"experiment": "e", "metric": "p_cheese_ds", "kind": "change"}
+    measure = {
+        **change,
+        "kind": "contrast",
+        "where": [{"key": "maze_dim", "above": 10}],
+        "minus": {**change, "where": [{"key": "maze_dim", "below": 8}]},
+    }
+    (row,) = evaluate(parse_claims([_claim(measure=measure, criterion={"above": 0})], EXPS), tmp_path)
+    x = np.array([m["p_cheese_ds"]["patched"] - 0.1 for m in large])
+    y = np.array([m["p_cheese_ds"]["patched"] - 0.1 for m in small])
+    got = row["measured"]
+    assert got["n_groups"] == [10, 8] and got["mean"] == pytest.approx(x.mean() - y.mean())
+    res = stats.bootstrap(
+        (x, y),
+        lambda a, b, axis: np.mean(a, axis=axis) - np.mean(b, axis=axis),
+        n_resamples=RESAMPLES,
+        method="BCa",
+        random_state=np.random.default_rng(SEED),
+    )
+    assert got["mean_ci"] == pytest.approx([res.confidence_interval.low, res.confidence_interval.high])
+    assert got["mann_whitney_p"] == pytest.approx(stats.mannwhitneyu(x, y).pvalue)
+    assert row["verdict"] == "holds" and got["excluded"] == {
+        "outside the claim's subset (maze_dim above 10)": 8,
+        "second group: outside the claim's subset (maze_dim below 8)": 10,
+    }
+
+
+def test_a_flat_maze_enters_a_trend_as_rho_0_and_is_counted(tmp_path: Path) -> None:
+    def maze(seed: int, ys: list[float | None]) -> dict:
+        by = [
+            {"coeff": c, "p_top_right_ds": {"original": 0.1, "patched": y}} for c, y in zip((1, 2, 5), ys, strict=True)
+        ]
+        return {"seed": seed, "by_coeff": by}
+
+    mazes = [maze(s, [0.1, 0.2, 0.3 + s]) for s in range(6)] + [maze(6, [0.2, 0.2, 0.2]), maze(7, [0.2, None, 0.3])]
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "metrics.json").write_text(json.dumps({"mazes": mazes}))
+    measure = {"experiment": "e", "metric": "p_top_right_ds", "kind": "trend", "coeffs": [1, 2, 5]}
+    (row,) = evaluate(parse_claims([_claim(measure=measure, criterion={"above": 0})], EXPS), tmp_path)
+    assert row["measured"]["per_maze"] == [1.0] * 6 + [0.0]  # the flat maze is in, at rho 0
+    assert row["measured"]["flat"] == 1 and row["measured"]["excluded"] == {"a coefficient's value undefined": 1}
+    assert "1 flat (rho 0)" in row["shown"]
+
+
+def test_sanity_checks_are_not_findings_nor_in_the_multiplicity_family(tmp_path: Path) -> None:
+    from steer.report.claims_text import counts_text, markdown
+
+    _write(tmp_path, "e", [_maze(s, 0.9, 0.9 - 0.4 - 0.01 * s) for s in range(10)])
+    zero = _claim(id="zero", criterion={"within": [-1, 1]}, sanity=True)
+    rows = evaluate(parse_claims([_claim(), zero], EXPS), tmp_path)
+    assert rows[0]["wilcoxon_p_holm"] == rows[0]["measured"]["wilcoxon_p"]  # a family of one: the finding
+    assert rows[1]["wilcoxon_p_holm"] is None and rows[1]["sanity"]
+    assert counts_text(rows) == "Findings: 1 holds (1 claims). Sanity checks: 1 holds (1)."
+    text = markdown(rows, "# header")
+    assert text.index("`c`") < text.index("### Checks that the instrument works") < text.index("`zero`")
