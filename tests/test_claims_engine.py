@@ -109,7 +109,7 @@ def test_a_claim_with_a_control_is_judged_on_the_change_beyond_it_maze_by_maze(t
         e - (m["controls"]["random"]["p_cheese_ds"]["patched"] - 0.9) for e, m in zip(effect, mazes, strict=False)
     ]
     assert row["measured"]["mean"] == pytest.approx(np.mean(beyond)) and row["measured"]["mean_ci"] == _bca(beyond)
-    assert row["effect"]["mean"] == pytest.approx(np.mean(effect + [-0.5]))
+    assert row["effect"]["mean"] == pytest.approx(np.mean([*effect, -0.5]))
     assert row["verdict"] == "fails" and row["effect"]["mean_ci"][1] < -0.3
     assert row["measured"]["excluded"] == {
         "skipped by the experiment (e.g. 'no room for the path')": 1,

@@ -271,7 +271,13 @@ def test_a_reported_number_is_judged_on_the_interval_its_study_gives(tmp_path: P
                 "measure": measure,
                 "criterion": {"below": -1.3, "precision": 0.1},
             },
-            {"id": "wide", "post": "p", "setting": "s", "measure": measure, "criterion": {"below": 0, "precision": 0.1}},
+            {
+                "id": "wide",
+                "post": "p",
+                "setting": "s",
+                "measure": measure,
+                "criterion": {"below": 0, "precision": 0.1},
+            },
         ],
         ["stats"],
     )

@@ -262,8 +262,8 @@ def null_value(claim: Claim) -> float:
         return 0.0
     raise SteerError(
         f"claim {claim.id!r}: measure: a value of {m.get('metric')!r} has no null the engine can check the claim "
-        "against; state it (no_effect: the value with no effect, e.g. no_effect: 0 for a distance gained) or judge the value "
-        "against a control, so that the claim can fail."
+        "against; state it (no_effect: the value with no effect, e.g. no_effect: 0 for a distance gained) or judge "
+        "the value against a control, so that the claim can fail."
     )
 
 
