@@ -112,7 +112,7 @@ def test_a_claim_with_a_control_is_judged_on_the_change_beyond_it_maze_by_maze(t
     assert row["effect"]["mean"] == pytest.approx(np.mean([*effect, -0.5]))
     assert row["verdict"] == "fails" and row["effect"]["mean_ci"][1] < -0.3
     assert row["measured"]["excluded"] == {
-        "skipped by the experiment (e.g. 'no room for the path')": 1,
+        "skipped by the experiment (e.g. no room for the path)": 1,
         "p_cheese_ds undefined (e.g. no decision square)": 1,
         "no control value": 1,
     }
@@ -198,3 +198,11 @@ def test_sanity_checks_are_not_findings_nor_in_the_multiplicity_family(tmp_path:
     assert counts_text(rows) == "Findings: 1 holds (1 claims). Sanity checks: 1 holds (1)."
     text = markdown(rows, "# header")
     assert text.index("`c`") < text.index("### Checks that the instrument works") < text.index("`zero`")
+
+
+def test_a_versus_names_exactly_one_other_measure() -> None:
+    measure = {"experiment": "e", "metric": "p_cheese_ds", "kind": "versus"}
+    other = {"experiment": "f", "metric": "p_cheese_ds", "kind": "change"}
+    for bad in (measure, {**measure, "minus": other, "plus": other}):
+        with pytest.raises(SteerError, match=r"claims\[0\].measure: a versus measure names one other measure"):
+            parse_claims([_claim(measure=bad, criterion={"below": -1})], EXPS)

@@ -134,3 +134,11 @@ def test_every_committed_batch_with_a_replication_sample_is_sealed_under_its_pre
     assert b.seal is not None and not b.seal.write, f"configs/{name}.lock does not seal the present criteria"
     said = seal_text(b.seal.lock, b.seal.entry)
     assert said["sealed"] and said["said"].startswith("Criteria sealed before the replication sample was opened")
+
+
+def test_a_damaged_lock_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    batch = _batch(tmp_path)
+    (tmp_path / "batch.lock").write_text('{"batch": "sealed", "samples": [')
+    result = run("batch", batch, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "batch.lock': not a lock steer can read" in result.output
+    assert "Restore it from version control" in result.output and not (tmp_path / "out").exists()

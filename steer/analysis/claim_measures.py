@@ -104,9 +104,10 @@ def _rows(report: Mapping[str, Any], m: Mapping[str, Any], out: Keyed) -> list[d
                 row = {**maze, **next(r for r in maze["by_layer"] if r["layer"] == m["layer"])}
             rows.append(row)
         skipped = report.get("skipped") or []
-        if skipped:
-            reason = excerpt(str(skipped[0].get("reason", "")), 80)
-            out.excluded[f"skipped by the experiment (e.g. {reason})"] += len(skipped)
+        if skipped:  # the reasons are in the experiment's metrics.json; the first one's start says what kind
+            reason = " ".join(str(skipped[0].get("reason", "")).split())
+            shown = reason if len(reason) <= 48 else reason[:47].rstrip() + "…"
+            out.excluded[f"skipped by the experiment (e.g. {shown})"] += len(skipped)
     for cond in m.get("where", ()):
         value_of: Callable[[dict[str, Any]], Any] = lambda r, k=cond["key"]: get(r, k)  # noqa: E731
         kept = rows
@@ -162,7 +163,9 @@ def keyed(reports: Reports, m: Mapping[str, Any]) -> Keyed:
         other_m = m.get("minus") or m["plus"]
         other = keyed(reports, other_m)
         sign = -1.0 if "minus" in m else 1.0
-        out.excluded = this.excluded + Counter({f"other measure: {k}": v for k, v in other.excluded.items()})
+        # What this side left out, and the mazes it kept that the other side did not measure (the other side's
+        # own reasons would count the mazes both sides left out twice).
+        out.excluded = this.excluded.copy()
         missing = [k for k in this.values if k not in other.values]
         if missing:
             out.excluded["not measured by the other measure"] += len(missing)
