@@ -1,5 +1,7 @@
 """Retargeting on the real checkpoint: the square -> activation position map, pixel patches, exact P(reach a
-target) against sampled episodes, `steer channels` and `steer retarget` end to end, and their bad-input rows."""
+target) against sampled episodes, the controls (the decoy from the maze's own open squares, random channels at
+their natural scale, the same channels at another square, flat mazes in the distance claim), `steer channels`
+and `steer retarget` end to end, and their bad-input rows."""
 
 from __future__ import annotations
 
@@ -12,12 +14,21 @@ import torch
 from _cli import run, write_spec
 from scipy import stats
 
-from steer.analysis.chain import behaviour, build_chain, reach
+from steer.analysis.chain import Reach, behaviour, build_chain, reach
 from steer.analysis.episodes import sample_episodes
-from steer.analysis.retarget import cheese_maps
+from steer.analysis.retarget import (
+    Condition,
+    MazeRetarget,
+    cheese_maps,
+    decoy_square,
+    elsewhere_squares,
+    patches_for,
+    path_spearman,
+)
 from steer.errors import SteerError
 from steer.net.retarget import PixelPatch, activation_position, pixel_fields, pixel_patching
 from steer.net.vfield import action_probs, facing_fields, facing_inputs
+from steer.studies.retarget import _summary, maze_entry, target_rows
 
 SITE = "block2.res1.resadd_out"
 
@@ -98,6 +109,19 @@ def test_procgen_tools_first_map_differs_from_each_observation_s_own(policy, eas
     assert np.abs(own.probs - first.probs).max() > 1e-3
 
 
+def test_a_patch_with_one_value_per_channel_sets_each_channel_to_its_own(policy, easy) -> None:
+    maze = easy.level(5).without_cheese()
+    site = policy.resolve(SITE)
+    acts = facing_inputs(easy, maze).prefix(policy, site, 64)[site]
+    patch = PixelPatch(SITE, (3, 19, 8), (6, 9), (0.5, -1.25, 2.0))
+    out = patch.apply(acts)
+    assert out[:, 3, 6, 9].eq(0.5).all() and out[:, 19, 6, 9].eq(-1.25).all() and out[:, 8, 6, 9].eq(2.0).all()
+    changed = (out != acts).nonzero()[:, 1:].unique(dim=0).tolist()  # (channel, row, col) of every change
+    assert sorted(changed) == [[3, 6, 9], [8, 6, 9], [19, 6, 9]]
+    with pytest.raises(SteerError, match="3 channels was given 2 values"):
+        PixelPatch(SITE, (3, 19, 8), (6, 9), (0.5, 1.0))
+
+
 # -- exact reach -------------------------------------------------------------------------------------------
 
 
@@ -131,6 +155,83 @@ def test_exact_reach_under_the_intervention_agrees_with_sampled_episodes(policy,
     assert ci.low <= p <= ci.high, (p, hits, eps.n)
 
 
+# -- the controls --------------------------------------------------------------------------------------------
+
+
+def test_the_decoy_is_one_of_the_maze_s_own_open_squares_never_on_the_cheese(easy, hard) -> None:
+    """On every maze and grid: an open square of the maze itself, not the mouse's start, not on the cheese's
+    activation position; the same square every time it is drawn, and not one square for every maze."""
+    shared = 0  # mazes where some open square shares the cheese's position: the exclusion is exercised
+    for renderer, seeds in ((easy, range(40)), (hard, range(8))):
+        for grid in (16, 8):
+            drawn = []
+            for seed in seeds:
+                maze = renderer.level(seed)
+                at = activation_position(maze, maze.cheese, grid)
+                others = [sq for sq in maze.open_squares() if sq != maze.cheese]
+                shared += any(activation_position(maze, sq, grid) == at for sq in others)
+                decoy = decoy_square(maze, grid, 0, seed)
+                assert decoy is not None and decoy in maze.open_squares(), (seed, decoy)
+                assert decoy != maze.cheese and decoy != maze.mouse
+                assert activation_position(maze, decoy, grid) != at
+                assert decoy_square(maze, grid, 0, seed) == decoy
+                drawn.append(decoy)
+            assert len(set(drawn)) > len(drawn) // 2
+    assert shared > 0
+    maze = easy.level(7)
+    assert len({decoy_square(maze, 16, s, 7) for s in range(10)}) > 1  # the seed value draws it
+
+
+def test_elsewhere_squares_are_other_open_squares_off_the_target_s_position(easy) -> None:
+    maze = easy.level(4).without_cheese()
+    targets = [sq for sq in maze.open_squares() if sq != maze.mouse]
+    at = elsewhere_squares(maze, targets, 16, 0, 4)
+    assert at is not None and len(at) == len(targets)
+    for t, sq in zip(targets, at, strict=True):
+        assert sq in maze.open_squares() and sq != maze.mouse
+        assert activation_position(maze, sq, 16) != activation_position(maze, t, 16)
+    assert len(set(at)) > len(at) // 4  # drawn per target, not one square for all
+    # Per target: the same square whatever the other targets are.
+    assert elsewhere_squares(maze, targets[5:9], 16, 0, 4) == at[5:9]
+    assert elsewhere_squares(maze, targets, 16, 1, 4) != at
+
+
+def test_path_spearman_gives_flat_mazes_zero_and_leaves_out_one_target() -> None:
+    assert path_spearman([0, 1, 2, 5], [0.3, 0.3, 0.3, 0.3]) == (0.0, "flat")
+    assert path_spearman([2, 2, 2], [0.9, 0.1, 0.5]) == (0.0, "flat")  # every target as far from the path
+    assert path_spearman([0, 1, 2], [1.0, 1.0 - 1e-13, 1.0]) == (0.0, "flat")  # float error is not a trend
+    assert path_spearman([3], [0.4]) == (None, "excluded")
+    assert path_spearman([None, 3], [0.1, 0.4]) == (None, "excluded")  # no distance: not a target of the claim
+    rho, status = path_spearman([0, 1, 2, 4, 3], [0.9, 0.8, 0.3, 0.1, 0.2])
+    assert status == "defined" and rho == pytest.approx(stats.spearmanr([0, 1, 2, 4, 3], [0.9, 0.8, 0.3, 0.1, 0.2])[0])
+
+
+def test_a_flat_maze_enters_the_distance_claim_as_zero_and_is_counted(easy) -> None:
+    """A maze where the intervention reaches every target alike enters the Spearman summaries with rho 0 (in n,
+    counted as flat); a maze of one target is left out, counted with its reason."""
+    entries = []
+    for seed, n_targets, flat in ((1, 30, False), (2, 30, True), (3, 1, False)):
+        maze = easy.level(seed).without_cheese()
+        targets = tuple(sq for sq in maze.open_squares() if sq != maze.mouse)[:n_targets]
+        none = np.linspace(0.1, 0.9, len(targets))
+        chosen = np.full(len(targets), 0.75) if flat else none[::-1].copy()
+        conditions = {
+            name: Reach(targets, p, np.full(len(targets), 10.0))
+            for name, p in (("intervention", chosen), ("random", none), ("none", none))
+        }
+        result = MazeRetarget(maze, targets, conditions, {k: r.p for k, r in conditions.items()}, {})
+        patched = {"intervention": Condition((10,), 5.5), "random": Condition((20,), 5.5)}
+        entries.append(maze_entry(seed, result, target_rows(result), patched, {}))
+    assert entries[1]["spearman_path_distance"] == 0.0
+    assert entries[1]["spearman_status"]["spearman_path_distance"] == "flat"
+    assert entries[1]["spearman_status"]["spearman_path_distance_gain"] == "defined"  # 0.75 - none varies
+    assert entries[2]["spearman_path_distance"] is None
+    s = _summary(entries)["spearman_path_distance"]
+    assert s["n"] == 2 and s["flat"] == 1 and s["excluded"] == 1
+    assert s["why_excluded"] == {"fewer than 2 targets with a distance from the path": 1}
+    assert s["mean"] == pytest.approx(entries[0]["spearman_path_distance"] / 2)
+
+
 # -- the commands ---------------------------------------------------------------------------------------------
 
 
@@ -153,13 +254,30 @@ def test_channels_ranks_every_channel_with_intervals_and_a_shuffled_control(chan
         assert row["peak_distance"]["n"] == 8 and row["peak_distance_shuffled"]["n"] == 8
         assert row["peak_distance"]["mean_ci"] is not None
         assert "wilcoxon_p" in row["peak_distance_gain"]
-    # Every maze is scored against another maze's cheese, never its own.
     for m in report["mazes"]:
         assert m["seed"] in range(1, 9) and len(m["peak_distance"]) == 32
     # The best channel locates the cheese: nearer its own maze's cheese than the shuffled one on average.
     assert ranking[0]["peak_distance_gain"]["mean"] > 0
     assert ranking[0]["peak_distance"]["mean"] < ranking[-1]["peak_distance"]["mean"]
     assert (channels_out / "channels.png").stat().st_size > 10_000
+
+
+def test_channels_scores_each_maze_against_a_decoy_among_its_own_open_squares(channels_out: Path, policy, easy) -> None:
+    """The recorded decoy is the maze's own open square off the cheese, and the shuffled scores are measured at
+    it: each channel's peak distance to the decoy's position, recomputed here from the activations."""
+    report = json.loads((channels_out / "metrics.json").read_text())
+    for m in report["mazes"]:
+        maze = easy.level(m["seed"])
+        decoy = tuple(m["decoy"])
+        assert decoy in maze.open_squares() and decoy != maze.cheese and list(maze.cheese) == m["cheese"]
+        assert activation_position(maze, decoy, 16) != activation_position(maze, maze.cheese, 16)
+    m = report["mazes"][2]
+    maze = easy.level(m["seed"])
+    acts, _ = cheese_maps(policy, easy, maze, SITE)
+    rows, cols = np.divmod(acts.reshape(32, -1).argmax(axis=1), 16)
+    r, c = activation_position(maze, tuple(m["decoy"]), 16)
+    assert np.allclose(m["peak_distance_shuffled"], np.hypot(rows - r, cols - c))
+    assert np.allclose(m["max_activation"], acts.reshape(32, -1).max(axis=1))
 
 
 @pytest.fixture(scope="module")
@@ -181,17 +299,74 @@ def test_retarget_reports_every_target_under_every_condition(retarget_out: Path,
         maze = easy.level(seed).without_cheese()
         assert [tuple(t["square"]) for t in per["targets"]] == [sq for sq in maze.open_squares() if sq != maze.mouse]
         for t in per["targets"]:
-            for cond in ("intervention", "none", "cheese_moved", "random"):
+            for cond in ("intervention", "none", "cheese_moved", "random", "random_scaled", "elsewhere"):
                 assert 0.0 <= t[cond]["p_reach"] <= 1.0
             assert 0.0 <= t["intervention"]["geometric_path_p"] <= 1.0
             assert t["distance_from_start"] == len(maze.shortest_path(maze.mouse, tuple(t["square"]))) - 1
     s = report["summary"]
     assert s["mazes"] == 2 and s["intervention"]["p_reach"]["n"] == 2
-    assert set(s["intervention_minus"]) == {"none", "cheese_moved", "random"}
+    assert set(s["intervention_minus"]) == {"none", "cheese_moved", "random", "random_scaled", "elsewhere"}
+    for name in ("random_scaled", "elsewhere"):
+        assert s[name]["p_reach"]["n"] == 2 and s[name]["p_reach"]["excluded"] == 0
+        assert [m[name]["p_reach"] is not None for m in report["mazes"]] == [True, True]
+    for key in ("spearman_path_distance", "spearman_path_distance_gain"):
+        assert s[key]["n"] + s[key]["excluded"] == 2 and "flat" in s[key]
     assert "resampling" in s
     names = {p.name for p in retarget_out.iterdir()}
     assert {"retarget-map-seed5.png", "retarget-by-start-distance.png", "retarget-by-path-distance.png"} <= names
     assert "retarget-map-seed0.png" not in names
+
+
+def test_random_scaled_sets_each_random_channel_to_the_chosen_multiple_of_its_own_natural_max(
+    retarget_out: Path, policy, easy
+) -> None:
+    """The natural maxima, recomputed here (the mean over the ranking's mazes, the run's seeds 0 and 5 as
+    generated, of each channel's largest activation); each random channel's value is the chosen channel's
+    multiple of its own natural maximum; the patch with those values sets exactly them in the real activations,
+    and gives the P(reach) the run recorded."""
+    report = json.loads((retarget_out / "metrics.json").read_text())
+    tops = [cheese_maps(policy, easy, easy.level(s), SITE)[0].reshape(32, -1).max(axis=1) for s in (0, 5)]
+    natural = np.mean(tops, axis=0)
+    assert np.allclose(report["natural_max"]["by_channel"], natural) and report["natural_max"]["mazes"] == 2
+    value, chosen = report["value"], report["channels"]
+    per = json.loads((retarget_out / "retarget-seed5.json").read_text())
+    random = per["random_channels"]
+    want = [value / natural[c] * natural[r] for c, r in zip(chosen, random, strict=True)]
+    assert np.allclose(per["random_scaled_values"], want)
+    assert not np.allclose(want, value)  # the control differs from the absolute one
+    maze = easy.level(5).without_cheese()
+    row = per["targets"][7]
+    target = tuple(row["square"])
+    (patch,) = patches_for(maze, [target], SITE, 16, random, tuple(per["random_scaled_values"]))
+    inputs = facing_inputs(easy, maze)
+    site = policy.resolve(SITE)
+    acts = inputs.prefix(policy, site, 64)[site]
+    out = patch.apply(acts).numpy()
+    r, c = activation_position(maze, target, 16)
+    for k, (ch, base) in enumerate(zip(random, chosen, strict=True)):
+        assert np.allclose(out[:, ch, r, c] / natural[ch], value / natural[base], rtol=1e-5), k
+    (field,) = pixel_fields(policy, inputs, [patch])
+    assert float(reach(build_chain(field), [target]).p[0]) == pytest.approx(row["random_scaled"]["p_reach"], abs=1e-9)
+
+
+def test_elsewhere_sets_the_chosen_channels_at_another_square_and_measures_the_target(
+    retarget_out: Path, policy, easy
+) -> None:
+    report = json.loads((retarget_out / "metrics.json").read_text())
+    per = json.loads((retarget_out / "retarget-seed5.json").read_text())
+    maze = easy.level(5).without_cheese()
+    targets = [tuple(t["square"]) for t in per["targets"]]
+    at = [tuple(t["elsewhere"]["square"]) for t in per["targets"]]
+    assert at == elsewhere_squares(maze, targets, 16, 0, 5)  # drawn from control_seed 0 and the seed
+    for t, sq in zip(targets, at, strict=True):
+        assert sq in maze.open_squares() and activation_position(maze, sq, 16) != activation_position(maze, t, 16)
+    j = 7
+    (patch,) = patches_for(maze, [targets[j]], SITE, 16, report["channels"], report["value"], at=[at[j]])
+    assert patch.position == activation_position(maze, at[j], 16) != activation_position(maze, targets[j], 16)
+    (field,) = pixel_fields(policy, facing_inputs(easy, maze), [patch])
+    p = float(reach(build_chain(field), [targets[j]]).p[0])  # P(reach the target), not the square set
+    assert p == pytest.approx(per["targets"][j]["elsewhere"]["p_reach"], abs=1e-9)
+    assert p != pytest.approx(per["targets"][j]["intervention"]["p_reach"], abs=1e-6)
 
 
 BAD = [

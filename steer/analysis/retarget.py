@@ -5,17 +5,21 @@ it removed give the cheese vector Δ (with − without). For each channel,
 
 - `peak_distance`: the Euclidean distance, in activation positions, from the channel's strongest activation
   (the argmax of its map with the cheese) to the cheese's position (`steer.net.retarget.activation_position`);
-- `share`: the share of the channel's ‖Δ‖² at the cheese's position.
+- `share`: the share of the channel's ‖Δ‖² at the cheese's position;
+- `max_activation`: the channel's largest activation over positions (its natural scale on that maze).
 
-The same scores against the position of another maze's cheese (a fixed derangement of the run's mazes) are the
-shuffled control: a channel that locates the cheese scores better at its own maze's cheese than at a random
-cheese-like position.
+The same scores at a decoy are the shuffled control (`peak_distance_shuffled`, `share_shuffled`): the decoy is
+one of this maze's own open squares where the cheese could have been (not the mouse's start, and not on the
+cheese's activation position), drawn per maze from a seed (`decoy_square`). A decoy from the maze's own open
+squares lies inside its inner area as the cheese does, so a channel that merely peaks somewhere inside the maze
+gains nothing over it; a channel that locates the cheese scores better at the cheese than at the decoy.
 
 Retargeting (one maze, one target square): P(the agent reaches the target within the horizon) and E[steps]
-exactly from the chain (`steer.analysis.chain.reach`), for the pixel patch at the target's position, no
-intervention, the cheese moved to the target, and a patch of as many random channels; and procgen-tools'
-score, the geometric mean of the probabilities of the shortest path's actions (facing 0, as procgen-tools'
-vector fields show the mouse).
+exactly from the chain (`steer.analysis.chain.reach`), for each patched condition (`Condition`: channels set to
+values at the target's position, or at another square's), no intervention, and the cheese moved to the target;
+and procgen-tools' score, the geometric mean of the probabilities of the shortest path's actions (facing 0, as
+procgen-tools' vector fields show the mouse). The controls' squares and values are computed here
+(`elsewhere_squares`, `scaled_values`, from each channel's `natural_maxima`), one way for the study and tests.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from itertools import pairwise
 
 import numpy as np
 import torch
+from scipy import stats
 
 from steer.analysis.chain import Reach, build_chain, reach
 from steer.analysis.metrics import describe_change, describe_many
@@ -63,12 +68,85 @@ def channel_scores(acts: np.ndarray, delta: np.ndarray, position: tuple[int, int
 
 
 def derangement(seeds: Sequence[int], seed: int) -> dict[int, int]:
-    """Each seed paired with another seed of the list (never itself; a fixed shuffle), for the shuffled control."""
+    """Each seed paired with another seed of the list (never itself; a fixed shuffle): the resampling test's
+    donor mazes."""
     if len(seeds) < 2:
-        raise SteerError("seeds: the shuffled-cheese control needs at least two mazes.")
+        raise SteerError("seeds: pairing each maze with another needs at least two mazes.")
     order = np.random.default_rng(seed).permutation(len(seeds))
-    # A rotation of a random order is a derangement: every maze gets the next maze's cheese in that order.
+    # A rotation of a random order is a derangement: every maze gets the next maze in that order as its donor.
     return {int(seeds[order[i]]): int(seeds[order[(i + 1) % len(seeds)]]) for i in range(len(seeds))}
+
+
+# Streams of `np.random.default_rng([seed value, maze seed, STREAM, ...])`: each control draws from its own, so
+# drawing one never shifts another's draws (the random channels keep `[control_seed, maze seed]`, as before).
+DECOY_STREAM = 1
+ELSEWHERE_STREAM = 2
+
+
+def decoy_square(maze: Maze, grid: int, shuffle_seed: int, seed: int) -> Square | None:
+    """The shuffled control's decoy for `maze` (with its cheese), drawn from `shuffle_seed` and the maze's seed:
+    one of the maze's own open squares, uniformly, among those where the cheese could have been instead. Not
+    the mouse's start (procgen never puts the cheese there) and not on the cheese's activation position (a decoy
+    there would score as the cheese). None where no square qualifies (a tiny maze on a coarse grid)."""
+    if maze.cheese is None:
+        raise SteerError("This maze has no cheese, so it has no decoy for the cheese; use levels as generated.")
+    at = activation_position(maze, maze.cheese, grid)
+    options = [sq for sq in maze.open_squares() if sq != maze.mouse and activation_position(maze, sq, grid) != at]
+    if not options:
+        return None
+    rng = np.random.default_rng([shuffle_seed, seed, DECOY_STREAM])
+    return options[int(rng.integers(len(options)))]
+
+
+def elsewhere_squares(
+    maze: Maze, targets: Sequence[Square], grid: int, control_seed: int, seed: int
+) -> list[Square] | None:
+    """For each target, another square of `maze` to set the chosen channels at ("same channels, another open
+    square"): uniformly among the squares a target can be (open, not the mouse's, not the cheese's) whose
+    activation position differs from the target's, drawn from `control_seed`, the maze's seed and the target,
+    so a target gets the same square whatever the other targets are. None where some target has no such
+    square (a tiny maze on a coarse grid): the control is then not run on that maze."""
+    options = [sq for sq in maze.open_squares() if sq != maze.mouse and sq != maze.cheese]
+    positions = {sq: activation_position(maze, sq, grid) for sq in options}
+    out = []
+    for t in targets:
+        at = activation_position(maze, t, grid)
+        here = [sq for sq in options if positions[sq] != at]
+        if not here:
+            return None
+        rng = np.random.default_rng([control_seed, seed, ELSEWHERE_STREAM, t[0], t[1]])
+        out.append(here[int(rng.integers(len(here)))])
+    return out
+
+
+def natural_maxima(per_maze: Sequence[dict[str, list[float]]]) -> np.ndarray:
+    """Each channel's natural maximum: the mean over mazes of its largest activation over positions
+    (`max_activation`, mouse at the start, cheese present). The mean of per-maze peaks is the value a channel
+    typically reaches when it signals, less driven by one odd maze than the largest over mazes."""
+    if not per_maze:
+        raise SteerError("channels: no maze with a cheese to measure the channels' natural maxima on.")
+    return np.array([m["max_activation"] for m in per_maze], dtype=np.float64).mean(axis=0)
+
+
+def scaled_values(
+    value: float, channels: Sequence[int], random_channels: Sequence[int], natural_max: np.ndarray
+) -> tuple[float, ...]:
+    """The values that set each random channel to the same multiple of its own natural maximum as the chosen
+    channel it stands in for: random channel k gets value / natural_max[channels[k]] x natural_max[random
+    channels[k]]. Matched one to one, so the random set carries exactly the chosen set's multiples; the random
+    channels were drawn in random order, so which chosen channel each stands in for is random too."""
+    if len(channels) != len(random_channels):
+        raise SteerError(f"{len(channels)} chosen channels but {len(random_channels)} random ones; give as many.")
+    out = []
+    for c, r in zip(channels, random_channels, strict=True):
+        if not natural_max[c] > 0 or not natural_max[r] > 0:
+            bad = c if not natural_max[c] > 0 else r
+            raise SteerError(
+                f"channel {bad}'s natural maximum is {natural_max[bad]:.3g}, not positive, so no multiple of it "
+                "can be matched; choose other channels."
+            )
+        out.append(float(value / natural_max[c] * natural_max[r]))
+    return tuple(out)
 
 
 def geometric_path_probability(field: FacingField, path: Sequence[Square]) -> float:
@@ -87,21 +165,43 @@ def geometric_path_probability(field: FacingField, path: Sequence[Square]) -> fl
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A patched condition: `channels` set to `value` (one for all, or one per channel) at each target's
+    activation position, or, with `at`, at the position of `at[j]` for target j (the elsewhere control)."""
+
+    channels: tuple[int, ...]
+    value: float | tuple[float, ...]
+    at: tuple[Square, ...] | None = None
+
+
+@dataclass(frozen=True)
 class MazeRetarget:
     """Every target's exact reach under each condition, and the geometric path score, for one maze."""
 
     maze: Maze
     targets: tuple[Square, ...]
-    conditions: dict[str, Reach]  # intervention, none, cheese_moved (optional), random (optional)
+    conditions: dict[str, Reach]  # the patched conditions by name, none, cheese_moved (optional)
     geometric: dict[str, np.ndarray]  # the same conditions' geometric path probabilities (cheese_moved excluded)
+    at: dict[str, tuple[Square, ...]]  # where a condition set its channels instead of at the target (elsewhere)
 
 
 def patches_for(
-    maze: Maze, targets: Sequence[Square], layer: str, grid: int, channels: Sequence[int], value: float, **kw: object
+    maze: Maze,
+    targets: Sequence[Square],
+    layer: str,
+    grid: int,
+    channels: Sequence[int],
+    value: float | tuple[float, ...],
+    at: Sequence[Square] | None = None,
+    **kw: object,
 ) -> list[PixelPatch]:
+    """One patch per target: `channels` set to `value` at the target's position (or at `at[j]`'s)."""
+    squares = list(targets) if at is None else list(at)
+    if len(squares) != len(targets):
+        raise SteerError(f"{len(targets)} targets but {len(squares)} squares to set the channels at.")
     return [
-        PixelPatch(layer, tuple(int(c) for c in channels), activation_position(maze, t, grid), value, **kw)  # type: ignore[arg-type]
-        for t in targets
+        PixelPatch(layer, tuple(int(c) for c in channels), activation_position(maze, sq, grid), value, **kw)  # type: ignore[arg-type]
+        for sq in squares
     ]
 
 
@@ -111,15 +211,14 @@ def retarget_maze(
     maze: Maze,
     targets: Sequence[Square],
     layer: str,
-    channels: Sequence[int],
-    value: float,
+    patched: dict[str, Condition],
     default: float | None = None,
-    random_channels: Sequence[int] | None = None,
     cheese_moved: bool = True,
     first_map: bool = False,
     batch_size: int = 64,
 ) -> MazeRetarget:
-    """The retargetability of `maze` (its cheese already removed or kept, as the caller chose) for `targets`."""
+    """The retargetability of `maze` (its cheese already removed or kept, as the caller chose) for `targets`,
+    under each of the `patched` conditions, no intervention and (optionally) the cheese moved."""
     _, grid = spatial_grid(policy, layer)
     device = next(policy.parameters()).device
     inputs = facing_inputs(renderer, maze, device)
@@ -127,12 +226,12 @@ def retarget_maze(
     paths = [maze.shortest_path(maze.mouse, t) or [maze.mouse] for t in targets]
     conditions: dict[str, Reach] = {}
     geometric: dict[str, np.ndarray] = {}
-    runs = {"intervention": channels}
-    if random_channels is not None:
-        runs["random"] = random_channels
-    for name, chans in runs.items():
-        patches = patches_for(maze, targets, layer, grid, chans, value, default=default, first_map=first_map)
+    for name, cond in patched.items():
+        patches = patches_for(
+            maze, targets, layer, grid, cond.channels, cond.value, at=cond.at, default=default, first_map=first_map
+        )
         fields = pixel_fields(policy, inputs, patches, batch_size)
+        # Reach is always of the target, wherever the channels were set: chain j absorbs at targets[j].
         conditions[name] = reach([build_chain(f) for f in fields], targets)
         geometric[name] = np.array([geometric_path_probability(f, p) for f, p in zip(fields, paths, strict=True)])
     conditions["none"] = reach(build_chain(original), targets)
@@ -152,36 +251,79 @@ def retarget_maze(
             ps.append(float(r.p[0]))
             steps.append(float(r.steps[0]))
         conditions["cheese_moved"] = Reach(tuple(targets), np.array(ps), np.array(steps))
-    return MazeRetarget(maze, tuple(targets), conditions, geometric)
+    at = {name: cond.at for name, cond in patched.items() if cond.at is not None}
+    return MazeRetarget(maze, tuple(targets), conditions, geometric, at)
+
+
+# -- the distance claim --------------------------------------------------------------------------------
+
+# Values equal to this many decimals are ties: the chain's probabilities carry float error far below it, and
+# ranking that error would turn a flat maze into a spurious trend.
+SPEARMAN_DECIMALS = 9
+TOO_FEW_TARGETS = "fewer than 2 targets with a distance from the path"
+
+
+def path_spearman(distances: Sequence[int | None], values: Sequence[float]) -> tuple[float | None, str]:
+    """Spearman's rho between targets' distances and values (scipy.stats.spearmanr), and how it was decided:
+    "defined"; "flat" (every distance or every value the same, so rho is undefined: the maze shows no trend and
+    enters as 0, counted); or "excluded" (fewer than 2 targets with a distance: no trend can be seen, None)."""
+    pairs = [(d, round(float(v), SPEARMAN_DECIMALS)) for d, v in zip(distances, values, strict=True) if d is not None]
+    if len(pairs) < 2:
+        return None, "excluded"
+    d, v = zip(*pairs, strict=True)
+    if len(set(d)) < 2 or len(set(v)) < 2:
+        return 0.0, "flat"
+    return float(stats.spearmanr(d, v).statistic), "defined"
 
 
 # -- channel ranking ---------------------------------------------------------------------------------
 
 
 def maze_channel_scores(
-    policy: ImpalaPolicy, renderer: MazeRenderer, maze: Maze, layer: str, shuffled_cheese: Square
+    policy: ImpalaPolicy, renderer: MazeRenderer, maze: Maze, layer: str, decoy: Square
 ) -> dict[str, list[float]]:
-    """One maze's per-channel scores at its own cheese and at `shuffled_cheese` (another maze's cheese)."""
+    """One maze's per-channel scores at its own cheese and at `decoy` (`decoy_square`: another of its open
+    squares), and each channel's largest activation over positions."""
     _, grid = spatial_grid(policy, layer)
     acts, delta = cheese_maps(policy, renderer, maze, layer)
     assert maze.cheese is not None  # cheese_maps refuses a maze without one
     own = channel_scores(acts, delta, activation_position(maze, maze.cheese, grid))
-    other = channel_scores(acts, delta, activation_position(maze, shuffled_cheese, grid))
+    other = channel_scores(acts, delta, activation_position(maze, decoy, grid))
     return {
         "peak_distance": own[0].tolist(),
         "share": own[1].tolist(),
         "peak_distance_shuffled": other[0].tolist(),
         "share_shuffled": other[1].tolist(),
+        "max_activation": acts.reshape(len(acts), -1).max(axis=1).tolist(),
     }
+
+
+def ranking_scores(
+    policy: ImpalaPolicy, renderer: MazeRenderer, mazes: dict[int, Maze], layer: str, shuffle_seed: int
+) -> tuple[list[dict[str, list[float]]], dict[int, str]]:
+    """`maze_channel_scores` of each maze (by seed) against its decoy, and the mazes left out, each with why."""
+    _, grid = spatial_grid(policy, layer)
+    scores, left_out = [], {}
+    for seed, maze in mazes.items():
+        if maze.cheese is None:
+            left_out[seed] = "no cheese"
+            continue
+        decoy = decoy_square(maze, grid, shuffle_seed, seed)
+        if decoy is None:
+            left_out[seed] = "no open square off the cheese's activation position for a decoy"
+            continue
+        scores.append(maze_channel_scores(policy, renderer, maze, layer, decoy))
+    return scores, left_out
 
 
 def rank_channels(per_maze: Sequence[dict[str, list[float]]]) -> list[dict[str, object]]:
     """Channels ranked by their mean peak distance to the cheese over mazes (closest first), each with n, the
     95% bootstrap intervals over mazes of every score and the paired shuffled − own difference with its Wilcoxon
-    p-value (steer.analysis.metrics.describe / describe_change)."""
+    p-value (steer.analysis.metrics.describe / describe_change); `max_activation`'s mean is the channel's
+    natural maximum (`natural_maxima`)."""
     if not per_maze:
         return []
-    keys = ("peak_distance", "peak_distance_shuffled", "share", "share_shuffled")
+    keys = ("peak_distance", "peak_distance_shuffled", "share", "share_shuffled", "max_activation")
     arrays = {k: np.array([m[k] for m in per_maze], dtype=np.float64) for k in keys}  # (mazes, channels)
     n_channels = arrays["peak_distance"].shape[1]
     columns = [list(arrays[k][:, c]) for c in range(n_channels) for k in keys]
@@ -193,11 +335,11 @@ def rank_channels(per_maze: Sequence[dict[str, list[float]]]) -> list[dict[str, 
             {
                 "channel": c,
                 **stats,
-                # Positive: the channel's peak is nearer its own maze's cheese than another maze's.
+                # Positive: the channel's peak is nearer the maze's cheese than the maze's decoy square.
                 "peak_distance_gain": describe_change(
                     list(arrays["peak_distance"][:, c]), list(arrays["peak_distance_shuffled"][:, c])
                 ),
-                # Positive: more of the cheese vector's energy at the cheese than at another maze's cheese.
+                # Positive: more of the cheese vector's energy at the cheese than at the decoy.
                 "share_gain": describe_change(list(arrays["share_shuffled"][:, c]), list(arrays["share"][:, c])),
             }
         )

@@ -36,7 +36,7 @@ import yaml
 
 from steer.analysis.chain import Behaviour, Chain, behaviour, build_chain, reach
 from steer.analysis.metrics import BEHAVIOUR_METRICS, FIELD_METRICS, METRICS, behaviour_metrics, maze_info
-from steer.analysis.retarget import derangement, maze_channel_scores, rank_channels
+from steer.analysis.retarget import rank_channels, ranking_scores
 from steer.errors import SteerError, excerpt
 from steer.maze.env import MazeRenderer, check_seed
 from steer.maze.layout import WALL, Maze
@@ -490,12 +490,7 @@ class Explorer:
         easy seeds 0 .. seeds-1 (computed once; each maze is two forward passes)."""
         if not hasattr(self, "_cheese_channels"):
             session = self.session("easy")
-            order = list(range(seeds))
-            partner = derangement(order, 0)
-            scores = []
-            for seed in order:
-                maze, other = self._level(session, seed), self._level(session, partner[seed]).cheese
-                if maze.cheese is not None and other is not None:
-                    scores.append(maze_channel_scores(session.policy, session.renderer, maze, DEFAULT_LAYER, other))
+            mazes = {seed: self._level(session, seed) for seed in range(seeds)}
+            scores, _ = ranking_scores(session.policy, session.renderer, mazes, DEFAULT_LAYER, 0)
             self._cheese_channels = [int(r["channel"]) for r in rank_channels(scores)[:k]]  # type: ignore[call-overload]
         return self._cheese_channels

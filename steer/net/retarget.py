@@ -6,8 +6,9 @@ observation, row 0 of the world at the bottom of the image. A convolutional site
 square therefore falls on the activation position under its centre pixel: `activation_position`, the one
 function every part of steer uses for that (channel ranking, patches, figures, the explorer).
 
-A pixel patch (`PixelPatch`) sets, at one site, chosen channels to `value` at one position, and optionally
-every other position of those channels to `default` (procgen-tools' "smoothed" variant). Unlike a steering
+A pixel patch (`PixelPatch`) sets, at one site, chosen channels to `value` at one position (one value for
+every channel, or one value per channel), and optionally every other position of those channels to `default`
+(procgen-tools' "smoothed" variant). Unlike a steering
 vector it replaces activations instead of adding to them, so what it changes depends on the observation.
 
 procgen-tools' `get_channel_pixel_patch` with `default=None` copies the channel map of batch element 0 into
@@ -70,14 +71,29 @@ def spatial_grid(policy: ImpalaPolicy, layer: str, where: str = "layer") -> tupl
 
 @dataclass(frozen=True)
 class PixelPatch:
-    """Set `channels` to `value` at `position` of the site `layer` (and every other position to `default`)."""
+    """Set `channels` to `value` at `position` of the site `layer` (and every other position to `default`).
+
+    `value` is one number for every channel, or a tuple of one number per channel, in the order of `channels`
+    (the retarget control that sets each channel to a multiple of its own scale)."""
 
     layer: str
     channels: tuple[int, ...]
     position: tuple[int, int]
-    value: float
+    value: float | tuple[float, ...]
     default: float | None = None
     first_map: bool = False  # procgen-tools' default=None behaviour (see the module docstring)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.value, tuple) and len(self.value) != len(self.channels):
+            raise SteerError(
+                f"a pixel patch of {len(self.channels)} channels was given {len(self.value)} values; give one value "
+                "or one per channel."
+            )
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """The value each channel is set to, in the order of `channels`."""
+        return self.value if isinstance(self.value, tuple) else (float(self.value),) * len(self.channels)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """A patched copy of the site's values `x` (batch, channels, H, W)."""
@@ -88,7 +104,8 @@ class PixelPatch:
         elif self.first_map and len(out):  # in a hooked forward pass: the pass's own batch element 0
             out[:, ch] = x[:1, ch]
         r, c = self.position
-        out[:, ch, r, c] = self.value
+        # (len(ch),) broadcasts over the batch: every observation gets channel k's own value.
+        out[:, ch, r, c] = torch.tensor(self.values, dtype=out.dtype, device=out.device)
         return out
 
 

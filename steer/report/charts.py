@@ -351,19 +351,26 @@ def interval_rows(
     vertically within the row so that overlapping intervals stay apart; a legend names the series."""
     row_h, pad, bar_w = 8 + 7 * len(series), 12, 520
     label_w = int(max([text_width(label, 13) for label in labels] + [60])) + 16
-    top = pad + 34 + 22
-    height = top + row_h * len(labels) + 40 + 22 * len(footer.split("\n") if footer else [])
     lines = footer.split("\n") if footer else []
     width = int(max(pad * 2 + label_w + bar_w + 20, *(text_width(t, 16) + 2 * pad for t in [title, *lines])))
+    # The legend flows onto more lines where one line of it would run past the chart's right edge.
+    legend: list[tuple[float, int]] = []
+    x, line = float(pad + label_w), 0
+    for s in series:
+        if x > pad + label_w and x + text_width(s.title, 12) + 12 > width - pad:
+            x, line = float(pad + label_w), line + 1
+        legend.append((x, line))
+        x += text_width(s.title, 12) + 34
+    top = pad + 34 + 22 * (line + 1)
+    height = top + row_h * len(labels) + 40 + 22 * len(lines)
     img, d = _titled(width, height, title, pad)
     lo, hi = value_range
     x_of = _x_scale(pad + label_w, bar_w, value_range)
 
-    x = pad + label_w
-    for s in series:  # the legend
-        d.ellipse((x, top - 16, x + 8, top - 8), fill=s.rgb)
-        d.text((x + 12, top - 19), s.title, fill=TEXT_RGB, font=font(12))
-        x += text_width(s.title, 12) + 34
+    for s, (x, k) in zip(series, legend, strict=True):  # the legend, one line per 22 pixels above the rows
+        y = top - 22 * (line - k)
+        d.ellipse((x, y - 16, x + 8, y - 8), fill=s.rgb)
+        d.text((x + 12, y - 19), s.title, fill=TEXT_RGB, font=font(12))
     axis_y = top + row_h * len(labels) + 4
     for i, label in enumerate(labels):  # backgrounds and labels, then the grid, then the markers on top
         y = top + i * row_h

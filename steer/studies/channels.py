@@ -2,14 +2,15 @@
 
 Per maze (the level as generated, the mouse on its start square) and channel: the distance from the channel's
 peak to the cheese's activation position, and the share of the cheese vector's ‖Δ‖² at that position; the
-same at the cheese position of another maze (a fixed derangement of the run's mazes) as the shuffled control
-(steer/analysis/retarget.py). metrics.json ranks the channels by mean peak distance, each score with n and its
-95% bootstrap interval over mazes, and the paired own − shuffled gain with a Wilcoxon p-value; channels.png
+same at a decoy, one of the maze's own open squares where the cheese could have been, drawn per maze from
+`shuffle_seed` (`steer.analysis.retarget.decoy_square`), as the shuffled control; and the channel's largest
+activation (its natural scale). metrics.json ranks the channels by mean peak distance, each score with n and
+its 95% bootstrap interval over mazes, and the paired shuffled − own gain with a Wilcoxon p-value; channels.png
 draws the top channels' maps beside the observation for the `show` mazes.
 
     seeds: {from: 0, to: 199}
     layer: block2.res1.resadd_out       # optional; any site with a spatial map
-    shuffle_seed: 0                     # optional: seeds the derangement of cheese positions
+    shuffle_seed: 0                     # optional: seeds each maze's decoy square
     show: [0, 1]                        # optional: mazes drawn in channels.png (default: the first two)
     top: 6                              # optional: channels drawn (default 6)
 """
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from steer.analysis.retarget import cheese_maps, derangement, maze_channel_scores, rank_channels
+from steer.analysis.retarget import cheese_maps, decoy_square, maze_channel_scores, rank_channels
 from steer.analysis.stats import settings
 from steer.errors import SteerError, excerpt
 from steer.net.retarget import activation_position, spatial_grid
@@ -43,8 +44,6 @@ def _count(value: Any, where: str) -> int:
 
 
 def check(spec: Spec) -> None:
-    if len(spec.seeds) < 2:
-        raise SteerError("seeds: the shuffled-cheese control pairs each maze with another; give at least two seeds.")
     for i, seed in enumerate(spec.extra.get("show", ())):
         if seed not in spec.seeds:
             raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
@@ -54,27 +53,29 @@ def check(spec: Spec) -> None:
 class Plan:
     spec: Spec
     layer: str
-    partner: dict[int, int]  # each maze's shuffled partner: whose cheese it is scored against
+    grid: int
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         maze = session.target_maze(self.spec, seed)
-        other = session.target_maze(self.spec, self.partner[seed]).cheese
-        if maze.cheese is None or other is None:
+        if maze.cheese is None:
             return "skipped", [], {"seed": seed, "reason": "no cheese (the target_edits removed it)"}
-        scores = maze_channel_scores(session.policy, session.renderer, maze, self.layer, other)
+        decoy = decoy_square(maze, self.grid, self.spec.extra.get("shuffle_seed", 0), seed)
+        if decoy is None:
+            return "skipped", [], {"seed": seed, "reason": "no open square off the cheese's position for a decoy"}
+        scores = maze_channel_scores(session.policy, session.renderer, maze, self.layer, decoy)
         # Per channel, shuffled − own peak distance: one value per maze that a batch claim can name by channel.
         gains = {
             str(c): {"peak_distance_gain": s - d}
             for c, (d, s) in enumerate(zip(scores["peak_distance"], scores["peak_distance_shuffled"], strict=True))
         }
-        entry = {"seed": seed, "cheese": list(maze.cheese), "shuffled_cheese": list(other), **scores}
+        entry = {"seed": seed, "cheese": list(maze.cheese), "decoy": list(decoy), **scores}
         return "done", [], {**entry, "by_channel": gains}
 
 
 def plan(spec: Spec, session: Session) -> Plan:
     layer = spec.effective_layer
-    spatial_grid(session.policy, layer)  # a site without a spatial map is refused before anything runs
-    return Plan(spec, layer, derangement(spec.seeds, spec.extra.get("shuffle_seed", 0)))
+    _, grid = spatial_grid(session.policy, layer)  # a site without a spatial map is refused before anything runs
+    return Plan(spec, layer, grid)
 
 
 def figure(session: Session, spec: Spec, layer: str, ranking: list[dict[str, Any]]) -> Image.Image:
@@ -134,9 +135,14 @@ def report(
                 "peak_distance": "Euclidean distance in activation positions from the channel's argmax (with the "
                 "cheese, mouse at the start) to the cheese's position; lower is better",
                 "share": "share of the channel's squared cheese-vector norm at the cheese's position",
-                "shuffled": "the same score at another maze's cheese position (a fixed derangement, shuffle_seed)",
-                "peak_distance_gain": "shuffled - own peak distance, per maze (positive: locates its own cheese)",
+                "shuffled": "the same score at the maze's decoy: one of its own open squares, not the mouse's start "
+                "and not on the cheese's activation position, drawn per maze from shuffle_seed and the seed",
+                "peak_distance_gain": "shuffled - own peak distance, per maze (positive: nearer the cheese than the "
+                "decoy)",
                 "share_gain": "own - shuffled share, per maze",
+                "max_activation": "the channel's largest activation over positions (cheese present, mouse at the "
+                "start); its mean over mazes is the channel's natural maximum",
+                "skipped": f"{len(skipped)} mazes skipped, each with its reason under skipped",
                 "uniform_peak_distance": chance,
             },
             "statistics": settings(),
@@ -153,7 +159,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         sci = row["share"]["mean_ci"] or [row["share"]["mean"]] * 2
         lines.append(
             f"  #{row['rank']} channel {row['channel']}: {d['mean']:.2f} (95% CI {ci[0]:.2f}-{ci[1]:.2f}, n {d['n']}) "
-            f"vs shuffled {s['mean']:.2f}; gain {g['mean']:+.2f} ({gci[0]:+.2f} to {gci[1]:+.2f}); share at the "
+            f"vs the decoy {s['mean']:.2f}; gain {g['mean']:+.2f} ({gci[0]:+.2f} to {gci[1]:+.2f}); share at the "
             f"cheese {row['share']['mean']:.3f} ({sci[0]:.3f}-{sci[1]:.3f}) vs {row['share_shuffled']['mean']:.3f}"
         )
     return lines
@@ -161,14 +167,15 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 STUDY = Study(
     name="channels",
-    help="Rank a site's channels by how well their maps locate the cheese, against shuffled cheese positions.",
+    help="Rank a site's channels by how well their maps locate the cheese, against a decoy square of the same maze.",
     keys=("seeds",),
     required=("seeds",),
     check=check,
     plan=plan,
     report=report,
     summary=summary_lines,
-    grows=False,  # the shuffled partners depend on the whole seed list
+    # Each maze's decoy depends on its own seed alone, so a run given more seeds reuses the finished mazes.
+    grows=True,
     own_keys={
         "shuffle_seed": seed_value,
         "show": lambda v, where: parse_seeds(v, where),

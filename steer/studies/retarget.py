@@ -9,8 +9,18 @@ P(the agent reaches the target within the horizon) and E[steps | it does], for
   costs a full forward pass per target);
 - `random`: as many channels drawn from the bottom half of the channel ranking (never a chosen channel), per
   maze from `control_seed`, set to the same value;
+- `random_scaled`: the same random channels, each set to the multiple of its own natural maximum that `value` is
+  of the natural maximum of the chosen channel it stands in for (one to one; `natural_max` in metrics.json:
+  per channel, the mean over the ranking's mazes of its largest activation, mouse at the start, cheese present);
+- `elsewhere`: the chosen channels set to `value` at another open square's position (drawn per maze and target
+  from `control_seed`, never on the target's position), and P(reach the target): how much of the effect is
+  specific to where the channels are set;
 
-plus procgen-tools' geometric path probability for the conditions that share the maze's input.
+plus procgen-tools' geometric path probability for the conditions that share the maze's input. Per maze,
+Spearman's rho of a target's distance from the start-to-top-right path with P(reach) under the intervention
+(`spearman_path_distance`) and with the gain over no intervention (`spearman_path_distance_gain`): a maze whose
+distances or values are all equal enters as 0 and is counted as flat; one with fewer than 2 targets is left
+out, counted.
 
     seeds: {from: 0, to: 99}
     layer: block2.res1.resadd_out       # optional; a site with a spatial map
@@ -21,8 +31,10 @@ plus procgen-tools' geometric path probability for the conditions that share the
     targets: all                        # or [[r, c], …] (row 0 at the bottom)
     first_map: false                    # optional: procgen-tools' default=None batch-element-0 behaviour
     cheese_moved: true                  # optional: the input-edit reference (costly)
+    random_scaled: true                 # optional: random channels at the chosen channels' multiple of their scale
+    elsewhere: true                     # optional: the chosen channels at another open square
     resample: true                      # optional: the resampling test (the level as generated, a donor maze)
-    control_seed: 0                     # optional: seeds the random channels
+    control_seed: 0                     # optional: seeds the random channels, decoys and elsewhere squares
     show: [0, 1]                        # optional: mazes with a retargetability map (default: the first two)
 
 Per seed `retarget-seed<N>.json` holds every target's numbers; metrics.json the per-maze summaries and the
@@ -31,6 +43,7 @@ summaries over mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tes
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +51,21 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy import stats
 
 from steer.analysis.metrics import describe, describe_change
 from steer.analysis.retarget import (
+    TOO_FEW_TARGETS,
+    Condition,
     MazeRetarget,
     derangement,
-    maze_channel_scores,
+    elsewhere_squares,
+    natural_maxima,
+    path_spearman,
     rank_channels,
+    ranking_scores,
     resampling_test,
     retarget_maze,
+    scaled_values,
 )
 from steer.analysis.stats import settings
 from steer.errors import SteerError, excerpt
@@ -62,13 +80,16 @@ from steer.run.spec_values import _Fields, choice_of, finite_float
 from steer.run.specs import Spec, parse_seeds
 from steer.run.study import CellResult, Report, Study, seed_list
 
-CONDITIONS = ("intervention", "none", "cheese_moved", "random")
+CONDITIONS = ("intervention", "none", "cheese_moved", "random", "random_scaled", "elsewhere")
 LABELS = {
     "intervention": "channels set at the target",
     "none": "no intervention",
     "cheese_moved": "cheese moved to the target",
     "random": "random channels set at the target",
+    "random_scaled": "random channels at the same multiple of their scale",
+    "elsewhere": "channels set at another square",
 }
+SPEARMANS = ("spearman_path_distance", "spearman_path_distance_gain")
 START_BINS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 25), (26, 10_000))
 PATH_BINS = ((0, 0), (1, 2), (3, 4), (5, 8), (9, 10_000))
 
@@ -138,22 +159,19 @@ def check(spec: Spec) -> None:
     for i, seed in enumerate(spec.extra.get("show", ())):
         if seed not in spec.seeds:
             raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
-    choice: ChannelChoice = spec.extra["channels"]
-    if choice.top and not choice.seeds and len(spec.seeds) < 2:
-        raise SteerError(
-            "channels: {top: k} ranks the channels on the run's mazes against shuffled cheese positions, which "
-            "needs at least two seeds; add seeds or give channels.seeds."
-        )
 
 
 @dataclass(frozen=True)
 class Plan:
     spec: Spec
     layer: str
+    grid: int
     channels: tuple[int, ...]
     random_pool: tuple[int, ...]  # the random control's channels are drawn from these
     ranking: tuple[tuple[int, float], ...]  # (channel, mean peak distance), best first
     partner: dict[int, int]  # the resampling test's donor maze for each seed (a derangement of the seeds)
+    natural_max: tuple[float, ...]  # per channel (steer.analysis.retarget.natural_maxima), on the ranking's mazes
+    ranking_mazes: dict[str, Any]  # the seeds the ranking and natural maxima used, and those left out with why
 
     def mazes(self, session: Session, seed: int) -> Maze:
         maze = session.target_maze(self.spec, seed)
@@ -171,22 +189,21 @@ class Plan:
         targets = self.targets(maze)
         rng = np.random.default_rng([spec.control_seed, seed])
         random_channels = tuple(int(c) for c in rng.choice(self.random_pool, len(self.channels), replace=False))
+        patched, not_run = self.conditions(maze, targets, seed, random_channels)
         result = retarget_maze(
             session.policy,
             session.renderer,
             maze,
             targets,
             self.layer,
-            self.channels,
-            spec.extra["value"],
+            patched,
             default=spec.extra.get("default"),
-            random_channels=random_channels,
             cheese_moved=spec.extra.get("cheese_moved", True),
             first_map=spec.extra.get("first_map", False),
             batch_size=spec.batch_size,
         )
         rows = target_rows(result)
-        entry = maze_entry(seed, result, rows, random_channels)
+        entry = maze_entry(seed, result, rows, patched, not_run)
         if spec.extra.get("resample", True) and seed in self.partner:
             generated = session.target_maze(spec, seed)
             donor = session.target_maze(spec, self.partner[seed])
@@ -204,15 +221,42 @@ class Plan:
         files = [f"retarget-seed{seed}.json"]
         atomic_write_json(
             out / files[0],
-            {"seed": seed, "channels": list(self.channels), "random_channels": list(random_channels), "targets": rows},
+            {
+                "seed": seed,
+                "channels": list(self.channels),
+                "random_channels": list(random_channels),
+                **(
+                    {"random_scaled_values": list(patched["random_scaled"].value)} if "random_scaled" in patched else {}
+                ),
+                "targets": rows,
+            },
             compact=True,
         )
         shown = spec.extra.get("show") or spec.seeds[:2]
         if seed in shown:
             name = f"retarget-map-seed{seed}.png"
-            save_png(map_figure(session, self, seed, result, random_channels), out / name)
+            save_png(map_figure(session, self, seed, result, patched), out / name)
             files.append(name)
         return "done", files, entry
+
+    def conditions(
+        self, maze: Maze, targets: Sequence[Square], seed: int, random_channels: tuple[int, ...]
+    ) -> tuple[dict[str, Condition], dict[str, str]]:
+        """The patched conditions this maze runs, and the asked-for ones it cannot run, each with why."""
+        spec = self.spec
+        value = spec.extra["value"]
+        patched = {"intervention": Condition(self.channels, value), "random": Condition(random_channels, value)}
+        not_run: dict[str, str] = {}
+        if spec.extra.get("random_scaled", True):
+            scaled = scaled_values(value, self.channels, random_channels, np.array(self.natural_max))
+            patched["random_scaled"] = Condition(random_channels, scaled)
+        if spec.extra.get("elsewhere", True):
+            at = elsewhere_squares(maze, targets, self.grid, spec.control_seed, seed)
+            if at is None:
+                not_run["elsewhere"] = "a target has no other open square off its activation position"
+            else:
+                patched["elsewhere"] = Condition(self.channels, value, tuple(at))
+        return patched, not_run
 
 
 def _distance_to_path(maze: Maze, path: Sequence[Square]) -> dict[Square, int]:
@@ -247,6 +291,8 @@ def target_rows(result: MazeRetarget) -> list[dict[str, Any]]:
             row[name] = {"p_reach": float(r.p[j]), "steps": None if np.isnan(steps) else steps}
             if name in result.geometric:
                 row[name]["geometric_path_p"] = float(result.geometric[name][j])
+            if name in result.at:  # where the channels were set instead of at the target
+                row[name]["square"] = list(result.at[name][j])
         rows.append(row)
     return rows
 
@@ -255,13 +301,30 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
+def _bin_name(lo: int, hi: int) -> str:
+    return f"{lo}-{hi}" if hi < 10_000 else f"{lo}+"
+
+
+BIN_NAMES = {
+    "by_start_distance": [_bin_name(lo, hi) for lo, hi in START_BINS],
+    "by_path_distance": [_bin_name(lo, hi) for lo, hi in PATH_BINS],
+}
+
+
 def maze_entry(
-    seed: int, result: MazeRetarget, rows: list[dict[str, Any]], random_channels: Sequence[int]
+    seed: int,
+    result: MazeRetarget,
+    rows: list[dict[str, Any]],
+    patched: dict[str, Condition],
+    not_run: dict[str, str],
 ) -> dict[str, Any]:
-    """Per-maze summaries over its targets: the units the summaries over mazes bootstrap."""
+    """Per-maze summaries over its targets: the units the summaries over mazes bootstrap. A condition asked for
+    but not run on this maze is None here, its reason under `not_run`, so the summaries can count it."""
     maze = result.maze
     entry: dict[str, Any] = {"seed": seed, "maze_dim": maze.maze_dim, "targets": len(rows)}
-    entry["random_channels"] = list(random_channels)
+    entry["random_channels"] = list(patched["random"].channels)
+    if "random_scaled" in patched:
+        entry["random_scaled_values"] = list(patched["random_scaled"].value)  # type: ignore[arg-type]
     for name in result.conditions:
         entry[name] = {
             "p_reach": _mean([r[name]["p_reach"] for r in rows]),
@@ -269,28 +332,32 @@ def maze_entry(
             if name in result.geometric
             else None,
             "by_start_distance": {
-                f"{lo}-{hi}" if hi < 10_000 else f"{lo}+": _mean(
+                _bin_name(lo, hi): _mean(
                     [r[name]["p_reach"] for r in rows if lo <= (r["distance_from_start"] or 0) <= hi]
                 )
                 for lo, hi in START_BINS
             },
             "by_path_distance": {
-                f"{lo}-{hi}" if hi < 10_000 else f"{lo}+": _mean(
+                _bin_name(lo, hi): _mean(
                     [r[name]["p_reach"] for r in rows if lo <= (r["distance_from_top_right_path"] or 0) <= hi]
                 )
                 for lo, hi in PATH_BINS
             },
         }
+    for name in not_run:
+        entry[name] = None
+    entry["not_run"] = dict(not_run)
     if "cheese_moved" in result.conditions:
         ok = [r["intervention"]["p_reach"] >= 0.5 * r["cheese_moved"]["p_reach"] for r in rows]
         entry["share_half_of_cheese_moved"] = _mean([float(v) for v in ok])
-    # How P(reach) under the intervention falls with the distance from the start-to-top-right path (Spearman).
+    # How P(reach) under the intervention, and its gain over no intervention, fall with the distance from the
+    # start-to-top-right path (Spearman): flat mazes enter as 0, mazes of fewer than 2 targets are left out.
     d = [r["distance_from_top_right_path"] for r in rows]
     p = [r["intervention"]["p_reach"] for r in rows]
-    rho = None
-    if len(rows) >= 3 and len(set(d)) > 1 and len(set(p)) > 1:
-        rho = float(stats.spearmanr(d, p).statistic)
-    entry["spearman_path_distance"] = rho
+    gain = [r["intervention"]["p_reach"] - r["none"]["p_reach"] for r in rows]
+    entry["spearman_status"] = {}
+    for key, values in zip(SPEARMANS, (p, gain), strict=True):
+        entry[key], entry["spearman_status"][key] = path_spearman(d, values)
     return entry
 
 
@@ -328,92 +395,188 @@ def plan(spec: Spec, session: Session) -> Plan:
     if chosen != "all":
         for seed in spec.seeds:
             check_targets(session.target_maze(spec, seed), chosen, seed)
-    # The ranking: on the named mazes, else on the run's own mazes as generated (with their cheese).
+    # The ranking and the natural maxima: on the named mazes, else on the run's own mazes as generated (with
+    # their cheese), each scored against a decoy from its own open squares (as `steer channels` does).
     seeds = choice.seeds or spec.seeds
-    shuffled = derangement(seeds, spec.control_seed) if len(seeds) > 1 else {}
-    scores = []
-    for seed in seeds if len(seeds) > 1 else ():
-        maze = session.renderer.level(seed)
-        other = session.renderer.level(shuffled[seed]).cheese
-        if maze.cheese is not None and other is not None:
-            scores.append(maze_channel_scores(policy, session.renderer, maze, layer, other))
+    mazes = {seed: session.renderer.level(seed) for seed in seeds}
+    scores, left_out = ranking_scores(policy, session.renderer, mazes, layer, spec.control_seed)
+    natural_max = natural_maxima(scores)
     ranking = tuple((int(r["channel"]), float(r["peak_distance"]["mean"])) for r in rank_channels(scores))  # type: ignore[index]
     channels = choice.channels or tuple(c for c, _ in ranking[: choice.top])
-    order = [c for c, _ in ranking] or list(range(n_channels))
-    pool = tuple(c for c in order[n_channels // 2 :] if c not in channels)
+    scaled = spec.extra.get("random_scaled", True)
+    for c in channels if scaled else ():
+        if not natural_max[c] > 0:
+            raise SteerError(
+                f"channels: channel {c}'s natural maximum (the mean over {len(scores)} mazes of its largest "
+                f"activation) is {natural_max[c]:.3g}, not positive, so random_scaled has no multiple to match; "
+                "choose other channels or set random_scaled: false."
+            )
+    order = [c for c, _ in ranking]
+    # With random_scaled, a channel that never rises above 0 has no natural scale to take a multiple of: it
+    # cannot stand in for a chosen channel (the random channels of both random conditions are the same).
+    unscaled = tuple(c for c in order[n_channels // 2 :] if scaled and c not in channels and not natural_max[c] > 0)
+    pool = tuple(c for c in order[n_channels // 2 :] if c not in channels and c not in unscaled)
     if len(pool) < len(channels):
         raise SteerError(
             f"channels: {len(channels)} channels leave too few others ({len(pool)}) in the bottom half of the "
             "ranking to draw as many random channels; choose fewer."
         )
+    _, grid = spatial_grid(policy, layer)
     return Plan(
-        spec, layer, channels, pool, ranking, derangement(spec.seeds, spec.control_seed) if len(spec.seeds) > 1 else {}
+        spec,
+        layer,
+        grid,
+        channels,
+        pool,
+        ranking,
+        derangement(spec.seeds, spec.control_seed) if len(spec.seeds) > 1 else {},
+        tuple(float(v) for v in natural_max),
+        {
+            "used": len(scores),
+            "left_out": {str(seed): why for seed, why in left_out.items()},
+            "random_pool_left_out": {str(c): "natural maximum not positive" for c in unscaled},
+        },
     )
 
 
+Why = str | Sequence[str]  # why a maze has no value: one reason for every maze, or one per maze
+
+
+def _reasons(values: Sequence[float | None], why: Why) -> dict[str, int]:
+    reasons = [why] * len(values) if isinstance(why, str) else list(why)
+    return dict(Counter(r for v, r in zip(values, reasons, strict=True) if v is None))
+
+
+def _counted(values: Sequence[float | None], why: Why) -> dict[str, Any]:
+    """describe() of the mazes' values, with how many mazes had none (`excluded`) and, per reason, how many
+    (`why_excluded`): nothing left out uncounted."""
+    d = describe(values)
+    return {**d, "excluded": len(values) - d["n"], "why_excluded": _reasons(values, why)}
+
+
+def _counted_change(before: Sequence[float | None], after: Sequence[float | None], why: Why) -> dict[str, Any]:
+    """describe_change() over the mazes where both sides have a value, counted as `_counted` counts."""
+    d = describe_change(before, after)
+    both = [None if b is None or a is None else 0.0 for b, a in zip(before, after, strict=True)]
+    return {**d, "excluded": len(before) - d["n"], "why_excluded": _reasons(both, why)}
+
+
 def _summary(mazes: list[dict[str, Any]]) -> dict[str, Any]:
-    present = [c for c in CONDITIONS if mazes and all(c in m for m in mazes)]
+    # A condition is summarised where any maze ran it; mazes that did not are counted with their reason.
+    present = [c for c in CONDITIONS if any(m.get(c) is not None for m in mazes)]
     out: dict[str, Any] = {"mazes": len(mazes), "conditions": present}
+
+    def side(name: str, get: Any) -> list[float | None]:
+        return [None if m.get(name) is None else get(m[name]) for m in mazes]
+
+    def why(name: str, otherwise: str) -> list[str]:
+        """Per maze: the condition's reason for not running there, else `otherwise`."""
+        return [m.get("not_run", {}).get(name, otherwise) for m in mazes]
+
     for name in present:
         out[name] = {
-            "p_reach": describe([m[name]["p_reach"] for m in mazes]),
-            "geometric_path_p": describe([m[name]["geometric_path_p"] for m in mazes]),
-            "by_start_distance": {
-                k: describe([m[name]["by_start_distance"][k] for m in mazes])
-                for k in mazes[0][name]["by_start_distance"]
-            },
-            "by_path_distance": {
-                k: describe([m[name]["by_path_distance"][k] for m in mazes]) for k in mazes[0][name]["by_path_distance"]
+            "p_reach": _counted(side(name, lambda r: r["p_reach"]), why(name, "no targets")),
+            "geometric_path_p": _counted(
+                side(name, lambda r: r["geometric_path_p"]),
+                why(name, "not computed for the cheese-moved reference" if name == "cheese_moved" else "no targets"),
+            ),
+            **{
+                key: {
+                    b: _counted(side(name, lambda r, k=key, b=b: r[k][b]), why(name, "no target in this bin"))
+                    for b in names
+                }
+                for key, names in BIN_NAMES.items()
             },
         }
-    p = {name: [m[name]["p_reach"] for m in mazes] for name in present}
+    p = {name: side(name, lambda r: r["p_reach"]) for name in present}
     out["intervention_minus"] = {
-        other: describe_change(p[other], p["intervention"]) for other in present if other != "intervention"
+        other: _counted_change(p[other], p["intervention"], why(other, "no targets"))
+        for other in present
+        if other != "intervention"
     }
     sizes = sorted({m["maze_dim"] for m in mazes})
     out["by_maze_size"] = {
-        str(s): {name: describe([m[name]["p_reach"] for m in mazes if m["maze_dim"] == s]) for name in present}
+        str(s): {
+            name: _counted(
+                [v for v, m in zip(p[name], mazes, strict=True) if m["maze_dim"] == s],
+                [w for w, m in zip(why(name, "no targets"), mazes, strict=True) if m["maze_dim"] == s],
+            )
+            for name in present
+        }
         for s in sizes
     }
     if mazes and "share_half_of_cheese_moved" in mazes[0]:
-        out["share_half_of_cheese_moved"] = describe([m["share_half_of_cheese_moved"] for m in mazes])
-    out["spearman_path_distance"] = describe([m["spearman_path_distance"] for m in mazes])
-    resampled = [m["resampling"] for m in mazes if "resampling" in m]
-    if resampled:
-        out["resampling"] = {k: describe([r[k] for r in resampled]) for k in resampled[0]}
+        out["share_half_of_cheese_moved"] = _counted([m["share_half_of_cheese_moved"] for m in mazes], "no targets")
+    for key in SPEARMANS:
+        status = [m["spearman_status"][key] for m in mazes]
+        out[key] = {
+            **_counted([m[key] for m in mazes], TOO_FEW_TARGETS),
+            # Flat mazes (no trend visible: every distance or every value equal) are in n, each as rho 0.
+            "flat": status.count("flat"),
+        }
+    resampled = [m.get("resampling") for m in mazes]
+    if any(r is not None for r in resampled):
+        untested = "no resampling test: the cheese edited away, or no donor (a single maze)"
+        untestable = {
+            "same": "the donor maze cannot take the cheese on this maze's cheese square: a wall or its start",
+            "different": "the donor maze's cheese is on this maze's cheese square, or it has none",
+        }
+        reasons = {where: [untested if r is None else text for r in resampled] for where, text in untestable.items()}
+        keys = next(r for r in resampled if r is not None)
+        res = {k: [None if r is None else r[k] for r in resampled] for k in keys}
+        out["resampling"] = {k: _counted(v, reasons[k.rsplit("_", 1)[1]]) for k, v in res.items()}
         for where in ("same", "different"):
-            out["resampling"][f"cheese_minus_random_{where}"] = describe_change(
-                [r[f"random_channels_{where}"] for r in resampled], [r[f"cheese_channels_{where}"] for r in resampled]
+            out["resampling"][f"cheese_minus_random_{where}"] = _counted_change(
+                res[f"random_channels_{where}"], res[f"cheese_channels_{where}"], reasons[where]
             )
     out["statistics"] = settings()
     return out
 
 
+def _listed(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:.3g}" for v in values)
+
+
+def _what(name: str, plan: Plan, patched: dict[str, Condition]) -> list[str]:
+    """A map panel's caption: which channels were set to what, where."""
+    value = plan.spec.extra["value"]
+    chosen = ", ".join(map(str, plan.channels))
+    multiples = f"(x {_listed([value / plan.natural_max[c] for c in plan.channels])} their natural max)"
+    if name == "intervention":
+        return [f"channels {chosen} = {value:g} at the target", multiples]
+    if name in ("random", "random_scaled"):
+        cond = patched[name]
+        values = f"{value:g}" if name == "random" else _listed(cond.value)  # type: ignore[arg-type]
+        return [
+            f"random channels {', '.join(map(str, cond.channels))} = {values}",
+            "at the target" if name == "random" else multiples,
+        ]
+    if name == "elsewhere":
+        return [f"channels {chosen} = {value:g} at another", "square (per target); P(reach the target)"]
+    return ["the cheese moved onto the target" if name == "cheese_moved" else "no intervention"]
+
+
 def map_figure(
-    session: Session, plan: Plan, seed: int, result: MazeRetarget, random_channels: Sequence[int]
+    session: Session, plan: Plan, seed: int, result: MazeRetarget, patched: dict[str, Condition]
 ) -> Image.Image:
     maze = result.maze
-    value = plan.spec.extra["value"]
     panels = []
     for name in CONDITIONS:
         if name not in result.conditions:
             continue
         r = result.conditions[name]
         p = {sq: float(v) for sq, v in zip(result.targets, r.p, strict=True)}
-        what = {
-            "intervention": f"channels {', '.join(map(str, plan.channels))} = {value:g} at the target",
-            "random": f"random channels {', '.join(map(str, random_channels))} = {value:g}",
-            "cheese_moved": "the cheese moved onto the target",
-            "none": "no intervention",
-        }[name]
-        panels.append(reach_panel(maze, p, [what, f"mean P over {len(p)} targets: {np.mean(r.p):.3f}"]))
+        caption = [*_what(name, plan, patched), f"mean P over {len(p)} targets: {np.mean(r.p):.3f}"]
+        panels.append(reach_panel(maze, p, caption))
     panels.append(scale_bar())
     return tile(
         f"seed {seed} · P(reach each square within 500 steps), exact · {plan.layer} · {session.title}",
         panels,
-        columns=len(panels),
+        # Up to six conditions and the scale: two rows of four keep the figure readable at page width.
+        columns=min(len(panels), 4),
         footer="each square: P(the agent, starting at the dark mark, reaches it) under that condition; green 1, "
-        "white 0; grey: not a target",
+        "white 0; grey: not a target\nnatural max: a channel's largest activation, mean over the ranking's "
+        f"{plan.ranking_mazes['used']} mazes (mouse at the start, cheese present)",
     )
 
 
@@ -425,6 +588,8 @@ def chart(session: Session, plan: Plan, summary: dict[str, Any], key: str, title
         "none": (120, 120, 120),
         "cheese_moved": (24, 48, 120),
         "random": (60, 160, 80),
+        "random_scaled": (0, 165, 175),
+        "elsewhere": (160, 60, 170),
     }
     series = []
     for name in present:
@@ -470,12 +635,27 @@ def report(
             "cheese": spec.extra.get("cheese", "remove"),
             "first_map": spec.extra.get("first_map", False),
             "ranking": [{"channel": c, "mean_peak_distance": d} for c, d in plan.ranking],
+            "ranking_mazes": plan.ranking_mazes,
+            "natural_max": {
+                "what": "per channel, the mean over the ranking's mazes (levels as generated, mouse at the start, "
+                "cheese present) of its largest activation over positions",
+                "mazes": plan.ranking_mazes["used"],
+                "by_channel": list(plan.natural_max),
+                "chosen_multiples": [spec.extra["value"] / plan.natural_max[c] for c in plan.channels],
+            },
             "random_pool": list(plan.random_pool),
             "mazes": done,
             "summary": summary,
         },
         figures,
     )
+
+
+def _excluded(d: dict[str, Any]) -> str:
+    """ ", k excluded (why: count; ...)" for a console line, or nothing where no maze was left out."""
+    if not d.get("excluded"):
+        return ""
+    return f", {d['excluded']} excluded (" + "; ".join(f"{why}: {k}" for why, k in d["why_excluded"].items()) + ")"
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
@@ -485,29 +665,38 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         d = s[name]["p_reach"]
         ci = d["mean_ci"] or [d["mean"], d["mean"]]
         lines.append(
-            f"  mean P(reach target) {LABELS[name]}: {d['mean']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}, n {d['n']})"
+            f"  mean P(reach target) {LABELS[name]}: {d['mean']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}, "
+            f"n {d['n']}{_excluded(d)})"
         )
     for key, text in (
         ("share_half_of_cheese_moved", "share of targets at >= half the cheese-moved P"),
         ("spearman_path_distance", "Spearman rho of P(reach) with distance from the top-right path"),
+        ("spearman_path_distance_gain", "Spearman rho of the gain over none with distance from the top-right path"),
     ):
-        if key in s and s[key]["n"]:
-            d = s[key]
-            ci = d["mean_ci"] or [d["mean"], d["mean"]]
-            lines.append(f"  {text}: {d['mean']:.3f} ({ci[0]:.3f} to {ci[1]:.3f}, n {d['n']})")
+        if key not in s:
+            continue
+        d = s[key]
+        counts = (f", {d['flat']} flat as 0" if "flat" in d else "") + _excluded(d)
+        if not d["n"]:  # every maze left out: say so rather than drop the line
+            lines.append(f"  {text}: no maze (n 0{counts})")
+            continue
+        ci = d["mean_ci"] or [d["mean"], d["mean"]]
+        lines.append(f"  {text}: {d['mean']:.3f} ({ci[0]:.3f} to {ci[1]:.3f}, n {d['n']}{counts})")
     for key, d in s.get("resampling", {}).items():
         if key.startswith("cheese_minus"):
             continue
         ci = d["mean_ci"] or [d["mean"], d["mean"]]
         if d["n"]:
             what = key.replace("_", " ")
-            lines.append(f"  resampling, mean TV, {what}: {d['mean']:.4f} ({ci[0]:.4f} to {ci[1]:.4f}, n {d['n']})")
+            lines.append(
+                f"  resampling, mean TV, {what}: {d['mean']:.4f} ({ci[0]:.4f} to {ci[1]:.4f}, n {d['n']}{_excluded(d)})"
+            )
     for other, d in s["intervention_minus"].items():
         ci = d["mean_ci"] or [d["mean"], d["mean"]]
         p = d["wilcoxon_p"]
         lines.append(
-            f"  intervention - {other}: {d['mean']:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f}), Wilcoxon p "
-            + ("n/a" if p is None else f"{p:.2g}")
+            f"  intervention - {other}: {d['mean']:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f}, n {d['n']}{_excluded(d)}), "
+            "Wilcoxon p " + ("n/a" if p is None else f"{p:.2g}")
         )
     return lines
 
@@ -515,7 +704,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="retarget",
     help="Set cheese-tracking channels at a target square; exact P(reach it) against no edit, the moved cheese, "
-    "random channels.",
+    "random channels (same value, same multiple of their scale), the same channels at another square.",
     keys=("seeds", "control_seed"),
     required=("seeds", "channels", "value"),
     check=check,
@@ -531,6 +720,8 @@ STUDY = Study(
         "targets": _targets,
         "first_map": _flag,
         "cheese_moved": _flag,
+        "random_scaled": _flag,
+        "elsewhere": _flag,
         "show": lambda v, where: parse_seeds(v, where),
         "resample": _flag,
     },
