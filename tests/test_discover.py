@@ -1,5 +1,6 @@
-"""`steer discover` on the real checkpoint: each family's pair differs in its one factor, exact region visits,
-a small search end to end (the known answers, the nulls, the stages' folders), and the bad-input rows."""
+"""`steer discover` on the real checkpoint: each family's pair differs in its one factor, the place families'
+members with the cheese removed, exact region visits, a small search end to end (the known answers, the nulls,
+the stages' folders), and the bad-input rows."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from _cli import run, write_spec
 
 from steer.analysis.chain import behaviour
-from steer.maze.families import FAMILIES, Empty, Pair, other_seed, path_squares, regions
+from steer.maze.families import FAMILIES, SEARCHED, Empty, Pair, other_seed, path_squares, regions
 from steer.maze.layout import WALL
 from steer.net.vfield import facing_fields, facing_inputs
 
@@ -69,6 +70,39 @@ def test_families_are_empty_with_a_reason_where_the_maze_has_no_room(easy) -> No
     for name in FAMILIES:
         if name.startswith("path:"):
             assert isinstance(pairs[name], Empty) and "no room for a path" in pairs[name].reason
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_place_families_with_the_cheese_removed(easy, seed) -> None:
+    """Paths are built on the level without its cheese; a cheese move (which needs a cheese to move) is built on
+    the level as generated, its vector carried to the level without cheese; the rest are not searched so."""
+    level = easy.level(seed)
+
+    def other() -> tuple[int, object]:
+        return other_seed(seed), easy.level(other_seed(seed))
+
+    place = {name for name in SEARCHED if FAMILIES[name].place}
+    assert place == {n for n in SEARCHED if n.startswith(("path:", "cheese_move:"))}
+    for name in SEARCHED:
+        family = FAMILIES[name]
+        removed = family.build_for(level, "remove", other)
+        if name not in place:
+            assert family.targets == ("keep",) and isinstance(removed, Empty), name
+            continue
+        assert family.targets == ("keep", "remove"), name
+        kept = family.build_for(level, "keep", other)
+        if isinstance(kept, Empty):
+            assert isinstance(removed, Empty), name
+            continue
+        assert isinstance(removed, Pair), name
+        if family.factor == "path":
+            bare = level.without_cheese()
+            assert removed.b.to_bytes() == bare.to_bytes() and removed.a.cheese is None, name
+            assert removed.squares == kept.squares, name
+        else:
+            assert removed.a.to_bytes() == kept.a.to_bytes() and removed.b.to_bytes() == kept.b.to_bytes(), name
+    for name in ("null:same", "null:other_maze"):
+        assert FAMILIES[name].build_for(level, "remove", other).a.cheese is None  # type: ignore[union-attr]
 
 
 def test_region_visits_agree_with_target_visits(policy, easy) -> None:
