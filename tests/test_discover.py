@@ -1,6 +1,6 @@
 """`steer discover` on the real checkpoint: each family's pair differs in its one factor, the place families'
 members with the cheese removed, exact region visits, a small search end to end (the known answers, the nulls,
-the stages' folders), and the bad-input rows."""
+the cheese kept and removed in the screen, the stages' folders), and the bad-input rows."""
 
 from __future__ import annotations
 
@@ -188,12 +188,40 @@ def test_the_zero_vector_null_finds_nothing(search) -> None:
     assert all(r["discovery"]["floor"] >= 0.0 for r in report["table"])  # and every candidate's floor beside it
 
 
+def test_the_screen_tries_place_families_with_the_cheese_kept_and_removed(search) -> None:
+    """path:top_left (a place family) and the nulls are screened with the cheese kept and removed, cheese_at:centre
+    with it kept; each candidate beside its control and floor, with its interval and detectable effect."""
+    _, report = search
+    rows = report["screen"]["candidates"]
+    targets = {(r["family"], r["target"]) for r in rows}
+    assert targets == {
+        ("path:top_left", "keep"),
+        ("path:top_left", "remove"),
+        ("cheese_at:centre", "keep"),
+        ("null:same", "keep"),
+        ("null:same", "remove"),
+        ("null:other_maze", "keep"),
+        ("null:other_maze", "remove"),
+    }
+    removed = [r for r in rows if r["target"] == "remove" and r["family"] == "path:top_left"]
+    assert removed and all(r["candidate"].endswith("(cheese removed)") for r in removed)
+    for row in removed:
+        assert any(v is not None for v in row["mean_change_beyond_control"].values()), row["candidate"]
+        assert any(v is not None for v in row["floor_beyond_control"].values()), row["candidate"]
+    measured = [r for r in rows if r["primary"] is not None and r["sign"] is not None]
+    assert measured and all(r["screen_interval"]["n"] == len(report["samples"]["screen"]) for r in measured)
+
+
 def test_the_stages_are_run_folders_and_the_report_records_the_choice(search) -> None:
     out, report = search
     screen = json.loads((out / "screen" / "metrics.json").read_text())
     assert screen["command"] == "discover-screen" and (out / "screen" / "report.html").is_file()
     assert report["screen"]["chosen"] == screen["screen"]["chosen"] and len(report["screen"]["chosen"]) == 1
-    assert report["screen"]["candidates_tried"] == 4 * 2  # 2 families and 2 nulls x 1 layer x 2 coefficients
+    # path:top_left and the 2 nulls with the cheese kept and removed, cheese_at:centre kept: x 1 layer x 2 coeffs
+    assert report["screen"]["candidates_tried"] == 7 * 2
+    families = report["screen"]["families"]  # per family, why it was or was not confirmed
+    assert [f["candidate"] for f in families if f["confirm"]] == report["screen"]["chosen"]
+    assert all(f["why"].startswith(("chosen: rank", "not confirmed: rank")) for f in families)
     assert set(report["samples"]["screen"]).isdisjoint(report["samples"]["discovery"])
     assert set(report["samples"]["discovery"]).isdisjoint(report["samples"]["replication"])
     for row in report["screen"]["candidates"]:  # each beside its control and the unrelated-maze floor
