@@ -29,9 +29,10 @@ unrelated-maze null (the floor). On a sample the candidate
 - holds when the 95% BCa interval of mean(e − c) lies above the margin, the interval of mean(e) lies above the
   floor (the mean |change| the null moves the same quantity by), and the policy does not crumble at the
   candidate's coefficient (mean wall mass or entropy rising by more than the thresholds);
-- fails when the interval of mean(e − c) lies below the margin, or it clears the margin but not the floor, or
-  the policy crumbles; inconclusive when the interval straddles the margin; underpowered when its half-width is
-  wider than the precision; vacuous below 5 mazes.
+- fails when the interval of mean(e − c) lies at or below the margin, or it clears the margin but not the
+  floor, or the policy crumbles; inconclusive when the interval straddles the margin; underpowered when it
+  straddles the margin and its half-width is wider than the precision (direction first: an interval wholly on
+  one side of the margin decides whatever its width, `steer.analysis.claims.verdict`); vacuous below 5 mazes.
 
 It is found when it holds on both samples (`steer.analysis.claims.combined_verdict`), and its Holm-adjusted
 Wilcoxon p of e against c stays below 0.05 on both.
@@ -349,6 +350,10 @@ def record(summary: Mapping[str, Any], sign: int = 1) -> dict[str, Any]:
     }
 
 
+def _half(ci: Sequence[float] | None) -> float:
+    return 0.0 if ci is None else (ci[1] - ci[0]) / 2
+
+
 def judge_sample(rows: Sequence[Mapping[str, Any]], primary: str, sign: int, settings: Settings) -> dict[str, Any]:
     """One candidate on one sample: `rows` are its per-maze records {own, control, floor, transfer, crumble}."""
     keep = [r for r in rows if r["own"].get(primary) is not None and r["control"].get(primary) is not None]
@@ -373,8 +378,9 @@ def judge_sample(rows: Sequence[Mapping[str, Any]], primary: str, sign: int, set
         "holds": None,
         "fails": f"the effect does not exceed the random control's by {settings.margin:g}",
         "inconclusive": f"the interval of effect − control straddles the margin {settings.margin:g}",
-        "underpowered": f"the interval of effect − control is wider than ±{settings.precision:g}",
-        "vacuous": "fewer than 5 mazes to measure",
+        "underpowered": f"the interval of effect − control straddles the margin {settings.margin:g} and its "
+        f"half-width {_half(versus['mean_ci']):.3f} is wider than the precision {settings.precision:g}",
+        "vacuous": f"fewer than {MIN_MAZES} mazes to measure",
     }[state]
     if state == "holds" and (effect["mean_ci"] is None or effect["mean_ci"][0] <= floor):
         state, why = "fails", f"the effect does not clear the unrelated-maze null floor ({floor:.3f})"
@@ -384,7 +390,7 @@ def judge_sample(rows: Sequence[Mapping[str, Any]], primary: str, sign: int, set
         "n": len(keep),
         "effect": effect,
         "control": control,
-        "effect_minus_control": {**versus, "wilcoxon_p": wilcoxon_p(e, c)},
+        "effect_minus_control": {**versus, "wilcoxon_p": wilcoxon_p(e, c), "detectable": min_detectable_effect(d)},
         "floor": floor,
         "transfer": interval_summary(transfer) if len(transfer) else None,
         "steerability": steerability({"paired": True, "per_maze": list(e)}, {"above": 0}),
