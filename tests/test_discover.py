@@ -1,6 +1,7 @@
 """`steer discover` on the real checkpoint: each family's pair differs in its one factor, the place families'
 members with the cheese removed, exact region visits, a small search end to end (the known answers, the nulls,
-the cheese kept and removed in the screen, the stages' folders), and the bad-input rows."""
+the cheese kept and removed in the screen, the per-family statements, the stages' folders), and the bad-input
+rows. Its judging on synthetic inputs: tests/test_discover_judging.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from _cli import run, write_spec
 
 from steer.analysis.chain import behaviour
+from steer.analysis.discover import NOT_FOUND
 from steer.maze.families import FAMILIES, SEARCHED, Empty, Pair, other_seed, path_squares, regions
 from steer.maze.layout import WALL
 from steer.net.vfield import facing_fields, facing_inputs
@@ -210,6 +212,37 @@ def test_the_screen_tries_place_families_with_the_cheese_kept_and_removed(search
         assert any(v is not None for v in row["floor_beyond_control"].values()), row["candidate"]
     measured = [r for r in rows if r["primary"] is not None and r["sign"] is not None]
     assert measured and all(r["screen_interval"]["n"] == len(report["samples"]["screen"]) for r in measured)
+    # Each target's best candidate (None where none moved anything beyond its control).
+    path = report["families"]["path:top_left"]["screen_by_target"]
+    assert set(path) == {"keep", "remove"} and path["remove"]["candidate"].endswith("(cheese removed)")
+    assert path["keep"] is None or path["keep"]["target"] == "keep"
+
+
+def test_every_family_gets_a_statement_at_the_power_it_had(search) -> None:
+    """One entry per searched family: found, its confirm verdict, or not found at this power with the screen's
+    effect, interval, n and detectable effect; the answer says what was tested, never a bare "no"."""
+    out, report = search
+    families = report["families"]
+    assert list(families) == [f["family"] for f in report["screen"]["families"]]
+    assert set(families) == {"path:top_left", "cheese_at:centre"} and "new_found" not in report
+    (confirmed,) = [f for f in families.values() if f["confirmed"]]  # top_k 1; no other clears the margin at n 2
+    (other,) = [f for f in families.values() if not f["confirmed"]]
+    assert confirmed["confirm"]["candidate"] == report["screen"]["chosen"][0]
+    assert confirmed["status"] == confirmed["confirm"]["status"] and confirmed["statement"].startswith(
+        ("found", "confirmed, ")
+    )
+    assert confirmed["confirm"]["replication_vs_control"]["n"] > 0
+    e = other["screen"]["effect_beyond_control"]
+    assert other["status"] == NOT_FOUND and other["statement"].startswith(NOT_FOUND)
+    # Two screen mazes give an interval but no detectable effect (the t-test's power needs 3; synthetic screens
+    # of more mazes: tests/test_discover_judging.py), and the statement says so.
+    assert e["n"] == 2 and e["ci"] is not None and other["screen"]["detectable"] is None
+    assert "(n 2), detectable at this n: — (fewer than 3 mazes, or no spread)" in other["statement"]
+    assert other["confirm_reason"].startswith("not confirmed: rank 2 of 2 families")
+    said = report["answer"]["said"]
+    assert not said.startswith("no:") and "1 family confirmed" in said and "1 family not found at this power" in said
+    table = (out / "families.md").read_text()
+    assert all(f"`{name}`" in table for name in families) and NOT_FOUND in table
 
 
 def test_the_stages_are_run_folders_and_the_report_records_the_choice(search) -> None:
@@ -244,6 +277,10 @@ def test_a_second_run_resumes_both_stages(search) -> None:
     screen = json.loads((out / "screen" / "metrics.json").read_text())
     assert again["reused_cells"] == len(report["mazes"]) and screen["reused_cells"] == len(screen["mazes"])
     assert again["table"] == report["table"] and again["screen"] == report["screen"]
+    assert again["families"] == report["families"]
+    said = " ".join(result.output.split())
+    assert "families (what the search can say of each, at the power it had):" in said
+    assert f"path:top_left: {report['families']['path:top_left']['statement']}" in said
 
 
 # -- bad input ----------------------------------------------------------------------------------------------

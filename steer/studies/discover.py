@@ -15,9 +15,11 @@ Two stages, each a run of its own (resumable, on the run's workers or Ray):
    coefficient (the floor), one fixed source maze's vector (transfer) and a coefficient ladder (where it
    crumbles). The verdicts are `steer.analysis.discover`'s.
 
-The report (`metrics.json`) holds the ranked table of candidates judged, the known answers, the nulls, every
-screened candidate with why it was or was not chosen, and the sample sizes and seeds; for the top rows a field
-figure, an occupancy figure and an episode GIF.
+The report (`metrics.json`) holds the ranked table of candidates judged, the known answers, the nulls, one
+entry per searched family (`families`: found, its confirm verdict, or not found at the power the screen had,
+with that power), every screened candidate with why it was or was not chosen, and the sample sizes and seeds;
+`table.md` and `families.md` are its two tables; for the top rows a field figure, an occupancy figure and an
+episode GIF.
 """
 
 from __future__ import annotations
@@ -36,15 +38,18 @@ from steer.analysis.controls import random_like, random_seed
 from steer.analysis.discover import (
     EFFECTS,
     LABELS,
+    NOT_FOUND,
     SAMPLES,
     Candidate,
     Settings,
+    answer,
     behaviour_numbers,
     changes,
     choose,
     crumble_coefficient,
     crumble_numbers,
     facing_slice,
+    family_table,
     field_numbers,
     final_verdicts,
     interval_summary,
@@ -64,6 +69,7 @@ from steer.net.vectors import SteeringVector
 from steer.net.vfield import DEFAULT_SITE, FacingField, facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
 from steer.report.captions import diff_panel
+from steer.report.discover_tables import families_markdown
 from steer.report.render import LEGEND, Panel, figure
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import finite_float, parse_seeds
@@ -734,39 +740,51 @@ def report(
     judged = _rank(judge(plan, spec, done))
     settings = settings_of(spec)
     found = [r for r in judged if r["status"] == "found"]
-    new = [r for r in found if r["role"] == "chosen" and not _known_kind(r) and not FAMILIES[r["family"]].relative]
-    relatives = [r for r in found if r["role"] == "chosen" and FAMILIES[r["family"]].relative]
     known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
     nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
+    families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
+    new = [f["confirm"]["candidate"] for f in families.values() if f["new"]]
+    relatives = [
+        f["confirm"]["candidate"]
+        for f in families.values()
+        if f["status"] == "found" and FAMILIES[f["family"]].relative is not None
+    ]
+    unseen = [name for name, f in families.items() if f["status"] == NOT_FOUND]
+    said = answer(families)
     figures, files = _figures(plan, session, spec, done, judged)
     files["table.md"] = table_markdown(judged).encode()
+    files["families.md"] = families_markdown(families).encode()
     discovery = set(spec.seeds)
-    answer = (
-        f"yes: {len(new)} new X-vector{'s' if len(new) != 1 else ''} replicated "
-        f"({', '.join(r['candidate'] for r in new)})"
-        if new
-        else "no: no candidate beyond the cheese and top-right pairs replicated"
-    ) + (
-        f"; {len(relatives)} found vector{'s contain' if len(relatives) != 1 else ' contains'} the cheese vector "
-        "by construction "
-        f"({', '.join(r['candidate'] for r in relatives)})"
-        if relatives
-        else ""
-    )
     body = {
         "summary": {
-            "answer": answer,
+            "answer": said,
             "candidates screened": plan.screen["candidates_tried"],
             "candidates judged": len(judged),
+            "families searched": len(families),
+            "families confirmed": sum(f["confirmed"] for f in families.values()),
+            f"families {NOT_FOUND}": len(unseen),
             "found": len(found),
             "new X-vectors": len(new),
         },
         "answer": {
-            "more_than_cheese_and_top_right": bool(new),
-            "said": answer,
-            "new": [r["candidate"] for r in new],
-            "relatives": [r["candidate"] for r in relatives],
+            "said": said,
+            "new": new,
+            "relatives": relatives,
+            "confirmed": [name for name, f in families.items() if f["confirmed"]],
+            NOT_FOUND.replace(" ", "_"): unseen,
         },
+        "families": families,
+        # The same, one line per family, for the report page (a list of rows is shown as a table there).
+        "family_statements": [
+            {
+                "family": name,
+                "rank": f["rank"],
+                "confirmed": f["confirmed"],
+                "status": f["status"],
+                "statement": f["statement"],
+            }
+            for name, f in families.items()
+        ],
         "ranked": [_compact(r) for r in judged],
         "table": judged,
         "known": {
@@ -787,12 +805,6 @@ def report(
                 "found_in_screen": name == "same" and _null_screen_found(plan.screen),
             }
             for name, r in nulls.items()
-        },
-        "new_found": {
-            "value": float(len(new)),
-            "ci": [float(len(new))] * 2,
-            "n": len(spec.extra["replication"]),  # the mazes each found vector replicated on
-            "interval": "a count: no interval",
         },
         "screen": plan.screen,
         "samples": {
@@ -860,11 +872,6 @@ def _sign(row: dict[str, Any]) -> int:
     return 1 if row["direction"] == "up" else -1
 
 
-def _known_kind(row: dict[str, Any]) -> bool:
-    """A chosen candidate that is the cheese or top-right pair itself (any layer or coefficient)."""
-    return row["family"] in ("cheese_at:own", "path:top_right")
-
-
 def _null_screen_found(screen: dict[str, Any]) -> bool:
     return any(r["family"] == "null:same" and r["score"] > 0 for r in screen["candidates"])
 
@@ -893,6 +900,9 @@ def summary(report: dict[str, Any]) -> list[str]:
             f"known answer: the top-right vector x 1 raises the share of the episode in the top-right region by "
             f"{fmt(kept['value'], 3)} with the cheese kept, by {fmt(removed['value'], 3)} with it removed (replication)"
         )
+    lines.append("families (what the search can say of each, at the power it had):")
+    for name, f in report["families"].items():
+        lines.append(f"  {name}: {f['statement']}")
     lines.append(f"more than the cheese and top-right vectors? {report['answer']['said']}")
     return lines
 
