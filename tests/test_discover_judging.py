@@ -390,5 +390,7 @@ def test_the_answer_says_what_was_tested_and_at_what_power() -> None:
         in said
     )
     assert "n 16: 0.090–0.210)" in said and "1 not tested" in said
+    rows[4]["detectable"] = 0.21  # both families not found with the same detectable effect: said once
+    assert "at the screen's n 16: 0.210)" in answer(family_table(rows, families, judged))
     judged[0]["status"] = "found"
     assert answer(family_table(rows, families, judged)).startswith("yes: 1 new X-vector replicated (wall:ds_to_cheese)")

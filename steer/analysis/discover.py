@@ -276,7 +276,7 @@ def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], m
         elif row["candidate"] in extra:
             row["screen"] = (
                 f"chosen: rank {row['rank']} of {families} families, beyond the top {top_k}, because its screen "
-                f"interval of change − control {iv} lies wholly above the margin {margin:g}"
+                f"interval of change − control in its claimed direction {iv} lies wholly above the margin {margin:g}"
             )
         elif row["family"] in exclude:
             row["screen"] = "null family: measured beside every candidate, never chosen"
@@ -293,7 +293,8 @@ def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], m
             )
             row["screen"] = (
                 f"rejected: rank {row['rank']} of {families} families, score {row['score']:.3f} below the top "
-                f"{top_k}'s cut ({cut:.3f}), and its screen interval of change − control {iv} {decides}"
+                f"{top_k}'s cut ({cut:.3f}), and its screen interval of change − control in its claimed direction {iv} "
+                f"{decides}"
             )
     return top + beyond
 
@@ -602,14 +603,14 @@ def answer(families: Mapping[str, Mapping[str, Any]]) -> str:
     if unseen:
         ns = sorted({r["screen"]["effect_beyond_control"]["n"] for r in unseen})
         at = f"n {ns[0]}" if len(ns) == 1 else f"n {ns[0]}–{ns[-1]}"
-        det = [r["screen"]["detectable"] for r in unseen if r["screen"]["detectable"] is not None]
-        power = (
-            f"smallest effects beyond the control detectable at the screen's {at}: {min(det):.3f}–{max(det):.3f}"
-            if det
-            else f"the screen's {at} gives no detectable effect"
-        )
-        if det and len(det) < len(unseen):
-            power += f"; {len(unseen) - len(det)} with too few mazes or no spread to say"
+        det = sorted(r["screen"]["detectable"] for r in unseen if r["screen"]["detectable"] is not None)
+        if det:
+            span = f"{det[0]:.3f}" if det[0] == det[-1] else f"{det[0]:.3f}–{det[-1]:.3f}"
+            power = f"smallest effects beyond the control detectable at the screen's {at}: {span}"
+            if len(det) < len(unseen):
+                power += f"; {len(unseen) - len(det)} with too few mazes or no spread to say"
+        else:
+            power = f"the screen's {at} gives no detectable effect"
         said += f"; {_families_text(len(unseen))} {NOT_FOUND} ({power})"
     if untested:
         said += f"; {len(untested)} not tested (no effect to measure on the screen's mazes)"
