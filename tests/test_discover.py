@@ -1,5 +1,7 @@
-"""`steer discover` on the real checkpoint: each family's pair differs in its one factor, exact region visits,
-a small search end to end (the known answers, the nulls, the stages' folders), and the bad-input rows."""
+"""`steer discover` on the real checkpoint: each family's pair differs in its one factor, the place families'
+members with the cheese removed, exact region visits, a small search end to end (the known answers, the nulls,
+the cheese kept and removed in the screen, the per-family statements, the stages' folders), and the bad-input
+rows. Its judging on synthetic inputs: tests/test_discover_judging.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import pytest
 from _cli import run, write_spec
 
 from steer.analysis.chain import behaviour
-from steer.maze.families import FAMILIES, Empty, Pair, other_seed, path_squares, regions
+from steer.analysis.discover import NOT_FOUND
+from steer.maze.families import FAMILIES, SEARCHED, Empty, Pair, other_seed, path_squares, regions
 from steer.maze.layout import WALL
 from steer.net.vfield import facing_fields, facing_inputs
 
@@ -69,6 +72,39 @@ def test_families_are_empty_with_a_reason_where_the_maze_has_no_room(easy) -> No
     for name in FAMILIES:
         if name.startswith("path:"):
             assert isinstance(pairs[name], Empty) and "no room for a path" in pairs[name].reason
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_place_families_with_the_cheese_removed(easy, seed) -> None:
+    """Paths are built on the level without its cheese; a cheese move (which needs a cheese to move) is built on
+    the level as generated, its vector carried to the level without cheese; the rest are not searched so."""
+    level = easy.level(seed)
+
+    def other() -> tuple[int, object]:
+        return other_seed(seed), easy.level(other_seed(seed))
+
+    place = {name for name in SEARCHED if FAMILIES[name].place}
+    assert place == {n for n in SEARCHED if n.startswith(("path:", "cheese_move:"))}
+    for name in SEARCHED:
+        family = FAMILIES[name]
+        removed = family.build_for(level, "remove", other)
+        if name not in place:
+            assert family.targets == ("keep",) and isinstance(removed, Empty), name
+            continue
+        assert family.targets == ("keep", "remove"), name
+        kept = family.build_for(level, "keep", other)
+        if isinstance(kept, Empty):
+            assert isinstance(removed, Empty), name
+            continue
+        assert isinstance(removed, Pair), name
+        if family.factor == "path":
+            bare = level.without_cheese()
+            assert removed.b.to_bytes() == bare.to_bytes() and removed.a.cheese is None, name
+            assert removed.squares == kept.squares, name
+        else:
+            assert removed.a.to_bytes() == kept.a.to_bytes() and removed.b.to_bytes() == kept.b.to_bytes(), name
+    for name in ("null:same", "null:other_maze"):
+        assert FAMILIES[name].build_for(level, "remove", other).a.cheese is None  # type: ignore[union-attr]
 
 
 def test_region_visits_agree_with_target_visits(policy, easy) -> None:
@@ -154,12 +190,71 @@ def test_the_zero_vector_null_finds_nothing(search) -> None:
     assert all(r["discovery"]["floor"] >= 0.0 for r in report["table"])  # and every candidate's floor beside it
 
 
+def test_the_screen_tries_place_families_with_the_cheese_kept_and_removed(search) -> None:
+    """path:top_left (a place family) and the nulls are screened with the cheese kept and removed, cheese_at:centre
+    with it kept; each candidate beside its control and floor, with its interval and detectable effect."""
+    _, report = search
+    rows = report["screen"]["candidates"]
+    targets = {(r["family"], r["target"]) for r in rows}
+    assert targets == {
+        ("path:top_left", "keep"),
+        ("path:top_left", "remove"),
+        ("cheese_at:centre", "keep"),
+        ("null:same", "keep"),
+        ("null:same", "remove"),
+        ("null:other_maze", "keep"),
+        ("null:other_maze", "remove"),
+    }
+    removed = [r for r in rows if r["target"] == "remove" and r["family"] == "path:top_left"]
+    assert removed and all(r["candidate"].endswith("(cheese removed)") for r in removed)
+    for row in removed:
+        assert any(v is not None for v in row["mean_change_beyond_control"].values()), row["candidate"]
+        assert any(v is not None for v in row["floor_beyond_control"].values()), row["candidate"]
+    measured = [r for r in rows if r["primary"] is not None and r["sign"] is not None]
+    assert measured and all(r["screen_interval"]["n"] == len(report["samples"]["screen"]) for r in measured)
+    # Each target's best candidate (None where none moved anything beyond its control).
+    path = report["families"]["path:top_left"]["screen_by_target"]
+    assert set(path) == {"keep", "remove"} and path["remove"]["candidate"].endswith("(cheese removed)")
+    assert path["keep"] is None or path["keep"]["target"] == "keep"
+
+
+def test_every_family_gets_a_statement_at_the_power_it_had(search) -> None:
+    """One entry per searched family: found, its confirm verdict, or not found at this power with the screen's
+    effect, interval, n and detectable effect; the answer says what was tested, never a bare "no"."""
+    out, report = search
+    families = report["families"]
+    assert list(families) == [f["family"] for f in report["screen"]["families"]]
+    assert set(families) == {"path:top_left", "cheese_at:centre"} and "new_found" not in report
+    (confirmed,) = [f for f in families.values() if f["confirmed"]]  # top_k 1; no other clears the margin at n 2
+    (other,) = [f for f in families.values() if not f["confirmed"]]
+    assert confirmed["confirm"]["candidate"] == report["screen"]["chosen"][0]
+    assert confirmed["status"] == confirmed["confirm"]["status"] and confirmed["statement"].startswith(
+        ("found", "confirmed, ")
+    )
+    assert confirmed["confirm"]["replication_vs_control"]["n"] > 0
+    e = other["screen"]["effect_beyond_control"]
+    assert other["status"] == NOT_FOUND and other["statement"].startswith(NOT_FOUND)
+    # Two screen mazes give an interval but no detectable effect (the t-test's power needs 3; synthetic screens
+    # of more mazes: tests/test_discover_judging.py), and the statement says so.
+    assert e["n"] == 2 and e["ci"] is not None and other["screen"]["detectable"] is None
+    assert "(n 2), detectable at this n: — (fewer than 3 mazes, or no spread)" in other["statement"]
+    assert other["confirm_reason"].startswith("not confirmed: rank 2 of 2 families")
+    said = report["answer"]["said"]
+    assert not said.startswith("no:") and "1 family confirmed" in said and "1 family not found at this power" in said
+    table = (out / "families.md").read_text()
+    assert all(f"`{name}`" in table for name in families) and NOT_FOUND in table
+
+
 def test_the_stages_are_run_folders_and_the_report_records_the_choice(search) -> None:
     out, report = search
     screen = json.loads((out / "screen" / "metrics.json").read_text())
     assert screen["command"] == "discover-screen" and (out / "screen" / "report.html").is_file()
     assert report["screen"]["chosen"] == screen["screen"]["chosen"] and len(report["screen"]["chosen"]) == 1
-    assert report["screen"]["candidates_tried"] == 4 * 2  # 2 families and 2 nulls x 1 layer x 2 coefficients
+    # path:top_left and the 2 nulls with the cheese kept and removed, cheese_at:centre kept: x 1 layer x 2 coeffs
+    assert report["screen"]["candidates_tried"] == 7 * 2
+    families = report["screen"]["families"]  # per family, why it was or was not confirmed
+    assert [f["candidate"] for f in families if f["confirm"]] == report["screen"]["chosen"]
+    assert all(f["why"].startswith(("chosen: rank", "not confirmed: rank")) for f in families)
     assert set(report["samples"]["screen"]).isdisjoint(report["samples"]["discovery"])
     assert set(report["samples"]["discovery"]).isdisjoint(report["samples"]["replication"])
     for row in report["screen"]["candidates"]:  # each beside its control and the unrelated-maze floor
@@ -182,6 +277,10 @@ def test_a_second_run_resumes_both_stages(search) -> None:
     screen = json.loads((out / "screen" / "metrics.json").read_text())
     assert again["reused_cells"] == len(report["mazes"]) and screen["reused_cells"] == len(screen["mazes"])
     assert again["table"] == report["table"] and again["screen"] == report["screen"]
+    assert again["families"] == report["families"]
+    said = " ".join(result.output.split())
+    assert "families (what the search can say of each, at the power it had):" in said
+    assert f"path:top_left: {report['families']['path:top_left']['statement']}" in said
 
 
 # -- bad input ----------------------------------------------------------------------------------------------

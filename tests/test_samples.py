@@ -10,7 +10,7 @@ import pytest
 import yaml
 from _cli import run
 
-from steer.analysis.claims import combined_verdict
+from steer.analysis.verdicts import combined_verdict
 from steer.batch import load_batch
 from steer.errors import SteerError
 from steer.maze.env import MazeRenderer

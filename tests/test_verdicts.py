@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from steer.analysis.claims import verdict
+from steer.analysis.verdicts import verdict
 from steer.batch import load_batch
 from steer.errors import SteerError
 

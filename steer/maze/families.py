@@ -21,6 +21,15 @@ The families, by factor:
 - nulls, run beside every search: `null:same` (the maze minus itself: a zero vector, which must find nothing) and
   `null:other_maze` (the maze minus an unrelated level: the floor an X-vector must clear).
 
+*Place* families (`Family.place`: the paths and the cheese moves) name a place the agent might be drawn to, and
+the one place-vector known to work (the top-right vector) works only with the cheese gone, so discover screens
+them with the cheese kept and with it removed (`Family.build_for`). With the cheese removed, a path's pair is
+built on the level without its cheese and applied there (the top-right vector's cheese-removed form); a cheese
+move's pair needs a cheese to move, so it is built on the level as generated and its vector applied to the level
+without its cheese: does the vector of "the cheese there rather than here" draw an agent with no cheese to
+follow there? The nulls are built on the level without its cheese too, so a removed candidate's floor is
+measured on the mazes it is applied to.
+
 Corner and centre *regions* (`regions`) are where discover measures P(visit): the inner maze's squares within a
 third of its size of each corner (1×1 in a 3×3 maze, 5×5 in a 15×15 one), and the middle third.
 """
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from steer.maze.layout import Maze, Square
 
@@ -58,6 +68,10 @@ class Empty:
 
 
 Other = Callable[[], tuple[int, Maze]]  # an unrelated level (its seed and maze), for null:other_maze
+TARGETS = ("keep", "remove")  # the mazes a candidate is applied to: the level as generated, or without its cheese
+# How a family's member is made for mazes with the cheese removed: "built" on the level without its cheese, or
+# "carried" (built on the level as generated, which it needs, and applied to the level without its cheese).
+Removed = Literal["built", "carried"]
 
 
 @dataclass(frozen=True)
@@ -71,9 +85,30 @@ class Family:
     # square) has activations(cheese at X) − activations(no cheese) − (activations(level) − activations(no cheese)),
     # that is cheese_at:X's vector minus the cheese vector.
     relative: str | None = None
+    # How its member is made for mazes with the cheese removed (module docstring); None: the cheese kept only.
+    removed: Removed | None = None
+
+    @property
+    def place(self) -> bool:
+        """A place family (a path, a cheese move): screened with the cheese kept and with it removed."""
+        return self.removed is not None and self.factor != "null"
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets (TARGETS) discover screens this family on."""
+        return TARGETS if self.removed is not None else ("keep",)
 
     def build(self, level: Maze, other: Other) -> Pair | Empty:
         return self.rule(level, other)
+
+    def build_for(self, level: Maze, target: str, other: Other) -> Pair | Empty:
+        """Its member for a candidate on `level` (as generated) with the cheese kept or removed (`target`); the
+        candidate is applied to `level`, or to `level.without_cheese()` when removed."""
+        if target == "keep":
+            return self.rule(level, other)
+        if self.removed is None:
+            return Empty(f"{self.name} is not searched with the cheese removed (only the place families are)")
+        return self.rule(level.without_cheese() if self.removed == "built" else level, other)
 
 
 # -- geometry ----------------------------------------------------------------------------------------
@@ -323,6 +358,7 @@ def _family_list() -> list[Family]:
                 f"the maze with a path opened from its inner {side} square to the world's {side} {shape}, "
                 "minus the maze",
                 _path_rule(where),
+                removed="built",
             )
         )
     for where in ("own", "top_left", "top_right", "bottom_right", "centre", "near_start"):
@@ -340,6 +376,7 @@ def _family_list() -> list[Family]:
                 "minus the level as generated (exactly cheese_at's vector minus the cheese vector)",
                 _cheese_move_rule(to),
                 relative="cheese",
+                removed="carried",
             )
         )
     out += [
@@ -380,7 +417,14 @@ def _family_list() -> list[Family]:
             )
         )
     out += [
-        Family("null:same", "null", "the maze minus itself: a zero vector (must find nothing)", _same_rule, False),
+        Family(
+            "null:same",
+            "null",
+            "the maze minus itself: a zero vector (must find nothing)",
+            _same_rule,
+            False,
+            removed="built",
+        ),
         Family(
             "null:other_maze",
             "null",
@@ -388,6 +432,7 @@ def _family_list() -> list[Family]:
             "must clear",
             _other_rule,
             False,
+            removed="built",
         ),
     ]
     return out

@@ -2,10 +2,12 @@
 
 Two stages, each a run of its own (resumable, on the run's workers or Ray):
 
-1. **screen** (`OUT/screen/`): every candidate (family × layer × coefficient, each maze's own vector, cheese
-   kept) on the first `screen` mazes of the discovery sample, scored by the largest mean |change| of an exact
-   probability (P(reach the cheese), P(visit a corner region or the centre)); the top `top_k` families, one
-   candidate each, are chosen by that rule (`steer.analysis.discover.choose`), recorded in the screen's report.
+1. **screen** (`OUT/screen/`): every candidate (family × layer × coefficient × target, each maze's own vector;
+   the cheese kept, and for the place families also removed: `steer.maze.families.Family.build_for`) on the
+   first `screen` mazes of the discovery sample, scored by its largest mean |change − the random control's| of
+   an exact probability or share of time, less the null floor's; the top `top_k` families (one candidate each)
+   and every other family whose screen interval lies wholly above the margin are chosen
+   (`steer.analysis.discover.choose`), each family's reason recorded in the screen's report.
 2. **confirm** (`OUT/`, this run's own cells): the chosen candidates, the known answers (the cheese vector × −1
    and the top-right vector × +1 with the cheese kept and removed) and the nulls (`null:same`, `null:other_maze`)
    on the rest of the discovery sample and on the disjoint replication sample: each maze's own vector, a
@@ -13,9 +15,11 @@ Two stages, each a run of its own (resumable, on the run's workers or Ray):
    coefficient (the floor), one fixed source maze's vector (transfer) and a coefficient ladder (where it
    crumbles). The verdicts are `steer.analysis.discover`'s.
 
-The report (`metrics.json`) holds the ranked table of candidates judged, the known answers, the nulls, every
-screened candidate with why it was or was not chosen, and the sample sizes and seeds; for the top rows a field
-figure, an occupancy figure and an episode GIF.
+The report (`metrics.json`) holds the ranked table of candidates judged, the known answers, the nulls, one
+entry per searched family (`families`: found, its confirm verdict, or not found at the power the screen had,
+with that power), every screened candidate with why it was or was not chosen, and the sample sizes and seeds;
+`table.md` and `families.md` are its two tables; for the top rows a field figure, an occupancy figure and an
+episode GIF.
 """
 
 from __future__ import annotations
@@ -34,15 +38,18 @@ from steer.analysis.controls import random_like, random_seed
 from steer.analysis.discover import (
     EFFECTS,
     LABELS,
+    NOT_FOUND,
     SAMPLES,
     Candidate,
     Settings,
+    answer,
     behaviour_numbers,
     changes,
     choose,
     crumble_coefficient,
     crumble_numbers,
     facing_slice,
+    family_table,
     field_numbers,
     final_verdicts,
     interval_summary,
@@ -50,17 +57,19 @@ from steer.analysis.discover import (
     moved_text,
     pair_vectors,
     record,
+    screen_families,
     screen_table,
 )
 from steer.analysis.episodes import sample_episodes
 from steer.analysis.metrics import fmt
 from steer.errors import SteerError, excerpt
-from steer.maze.families import FAMILIES, NULLS, SEARCHED, Empty, Pair, other_seed, regions
+from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Empty, Pair, other_seed, regions
 from steer.maze.layout import Maze
 from steer.net.vectors import SteeringVector
 from steer.net.vfield import DEFAULT_SITE, FacingField, facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
 from steer.report.captions import diff_panel
+from steer.report.discover_tables import families_markdown
 from steer.report.render import LEGEND, Panel, figure
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import finite_float, parse_seeds
@@ -71,6 +80,9 @@ DEFAULT_LAYERS = ("block2.res1.resadd_out", "block2.res2.resadd_out", "block3.re
 DEFAULT_COEFFS = (-2.0, -1.0, 1.0, 2.0, 5.0)
 LADDER = (1.0, 2.0, 5.0, 10.0, 20.0)  # sizes of the coefficient at which crumbling is looked for
 FIGURES_FOR = 3  # the top rows of the ranked table get a field figure, an occupancy figure and a GIF
+# Families the screen sends on by rank (besides every family whose screen interval clears the margin): 12, so
+# that a family as far down as the first full search's 12th (wall:ds_to_cheese, never confirmed) is judged.
+DEFAULT_TOP_K = 12
 
 # -- the spec's own keys --------------------------------------------------------------------------------
 
@@ -203,7 +215,11 @@ def _level(session: Session, seed: int, target: str) -> Maze:
     return level if target == "keep" else level.without_cheese()
 
 
-def _pairs(session: Session, seed: int, level: Maze, families: tuple[str, ...]) -> dict[str, Pair | Empty]:
+def _pairs(session: Session, seed: int, target: str, families: tuple[str, ...]) -> dict[str, Pair | Empty]:
+    """Each family's member on seed's level for candidates with the cheese kept or removed (`target`), applied to
+    `_level(session, seed, target)`."""
+    level = session.renderer.level(seed)
+
     def other() -> tuple[int, Maze]:
         s = other_seed(seed)
         return s, session.renderer.level(s)
@@ -211,7 +227,7 @@ def _pairs(session: Session, seed: int, level: Maze, families: tuple[str, ...]) 
     out: dict[str, Pair | Empty] = {}
     for name in families:
         try:
-            out[name] = FAMILIES[name].build(level, other)
+            out[name] = FAMILIES[name].build_for(level, target, other)
         except SteerError as e:  # an edit the maze refuses (a wall on the mouse): no member here
             out[name] = Empty(str(e))
     return out
@@ -236,22 +252,65 @@ class ScreenPlan:
     def layer(self) -> str:
         return ", ".join(self.layers)
 
+    def families_for(self, target: str) -> tuple[str, ...]:
+        """The families screened on `target`: all of them with the cheese kept; with it removed, the place
+        families and beside them the nulls (whose floor a removed candidate is judged against), or none when no
+        place family is searched."""
+        have = tuple(f for f in self.families if target in FAMILIES[f].targets)
+        return have if target == "keep" or any(FAMILIES[f].place for f in have) else ()
+
     @property
     def candidates(self) -> tuple[Candidate, ...]:
-        return tuple(Candidate(f, layer, c) for f in self.families for layer in self.layers for c in self.coeffs)
+        return tuple(
+            Candidate(f, layer, c, target)
+            for f in self.families
+            for target in TARGETS
+            if f in self.families_for(target)
+            for layer in self.layers
+            for c in self.coeffs
+        )
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        policy, level = session.policy, _level(session, seed, "keep")
-        pairs = _pairs(session, seed, level, self.families)
+        effects: dict[str, Any] = {}
+        controls: dict[str, Any] = {}
+        floors: dict[str, Any] = {}
+        empty: dict[str, str] = {}
+        for target in TARGETS:
+            families = self.families_for(target)
+            if families:
+                self._measure(session, seed, target, families, (effects, controls, floors), empty)
+        return (
+            "done",
+            [],
+            {
+                "seed": seed,
+                "maze_dim": session.renderer.level(seed).maze_dim,
+                "effects": effects,
+                "controls": controls,
+                "floors": floors,
+                "empty": empty,
+            },
+        )
+
+    def _measure(
+        self,
+        session: Session,
+        seed: int,
+        target: str,
+        families: tuple[str, ...],
+        into: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
+        empty: dict[str, str],
+    ) -> None:
+        """Every candidate of `families` on one maze with the cheese kept or removed (`target`), beside its control
+        and floor, into (effects, controls, floors) by candidate key; a family with no member into `empty`."""
+        policy, level = session.policy, _level(session, seed, target)
+        pairs = _pairs(session, seed, target, families)
         built = [(name, p) for name, p in pairs.items() if isinstance(p, Pair)]
         vectors = pair_vectors(policy, session.renderer, [p for _, p in built], self.layers)
         inputs = facing_inputs(session.renderer, level, session.device)
         regs = regions(level)
-        effects: dict[str, Any] = {}
-        controls: dict[str, Any] = {}
-        floors: dict[str, Any] = {}
         other = dict(zip((n for n, _ in built), vectors, strict=True)).get("null:other_maze")
-        kinds = (effects, controls, floors) if other is not None else (effects, controls)
+        kinds = into if other is not None else into[:2]
         before: dict[str, float | None] | None = None
         base: FacingField | None = None
         noise_seed = random_seed(self.spec.control_seed, seed)
@@ -272,23 +331,13 @@ class ScreenPlan:
             it = iter(fields)
             for name, _ in built:
                 for c in self.coeffs:
-                    key = Candidate(name, layer, c).key
-                    for into in kinds:
+                    key = Candidate(name, layer, c, target).key
+                    for kind in kinds:
                         f = next(it)
-                        into[key] = _rounded(changes(before, _numbers(f, regs), facing_slice(base), facing_slice(f)))
-        empty = {name: p.reason for name, p in pairs.items() if isinstance(p, Empty)}
-        return (
-            "done",
-            [],
-            {
-                "seed": seed,
-                "maze_dim": level.maze_dim,
-                "effects": effects,
-                "controls": controls,
-                "floors": floors,
-                "empty": empty,
-            },
-        )
+                        kind[key] = _rounded(changes(before, _numbers(f, regs), facing_slice(base), facing_slice(f)))
+        for name, p in pairs.items():
+            if isinstance(p, Empty):
+                empty[name if target == "keep" else f"{name} (cheese removed)"] = p.reason
 
 
 def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
@@ -319,8 +368,9 @@ def _check_families(spec: Spec, session: Session, families: tuple[str, ...]) -> 
         members = dict.fromkeys(families, 0)
         first: dict[str, tuple[int, str]] = {}
         for seed in seeds:
-            level = _level(session, seed, "keep")
-            for name, p in _pairs(session, seed, level, families).items():
+            # With the cheese kept: a place family has a member with it removed exactly where it has one with it
+            # kept (a path's squares do not depend on the cheese; a cheese move is built on the level as generated).
+            for name, p in _pairs(session, seed, "keep", families).items():
                 if isinstance(p, Pair):
                     members[name] += 1
                 else:
@@ -360,22 +410,33 @@ def screen_report(
     # Read once: each candidate goes over every maze, and the runner's results are decoded as they are read.
     done = list(done)
     rows = screen_table(plan.candidates, done)
-    top_k = spec.extra.get("top_k", 8)
-    chosen = choose(rows, top_k, NULLS)
+    top_k = spec.extra.get("top_k", DEFAULT_TOP_K)
+    margin = settings_of(spec).margin
+    chosen = choose(rows, top_k, NULLS, margin)
     empty: dict[str, list[dict[str, Any]]] = {}
     for m in done:
         for name, why in m["empty"].items():
             empty.setdefault(name, []).append({"seed": m["seed"], "reason": why})
     ranked = sorted(rows, key=lambda r: (-r["score"], r["candidate"]))
+    place = [f for f in plan.families if FAMILIES[f].place]
     return Report(
         {
             "screen": {
                 "seeds": [m["seed"] for m in done],
                 "candidates_tried": len(rows),
-                "rule": f"the top {top_k} families by their best candidate's score (the largest mean |change| of "
-                "P(reach the cheese) or P(visit a region) over the screen's mazes), one candidate per family, "
-                "ties by name; the nulls are never chosen",
+                "targets": {
+                    "keep": "every family, on the levels as generated",
+                    "remove": f"the place families ({', '.join(place) or 'none searched'}) and the nulls, on the "
+                    "levels without their cheese (steer.maze.families.Family.build_for)",
+                },
+                "rule": f"the top {top_k} families by their best candidate's score (the largest mean |change − the "
+                "random control's change| of a probability or share of time over the screen's mazes, less the "
+                "unrelated-maze floor's), one candidate per family (with the cheese kept or removed), ties by name; "
+                "and beyond them every family whose best candidate's 95% BCa interval of change − control, in its "
+                f"claimed direction, lies wholly above the margin {margin:g} (at least 5 mazes); the nulls are never "
+                "chosen",
                 "chosen": [r["candidate"] for r in chosen],
+                "families": screen_families(rows, chosen, NULLS),
                 "candidates": ranked,
                 "empty": empty,
             },
@@ -386,7 +447,8 @@ def screen_report(
 
 SCREEN = Study(
     name="discover-screen",
-    help="steer discover's screen: every candidate on a small sample, scored; the top k chosen.",
+    help="steer discover's screen: every candidate on a small sample, scored; the top k families and any whose "
+    "interval clears the margin chosen.",
     keys=("seeds", "layers", "coeffs", "control_seed"),
     required=("seeds",),
     own_keys=OWN_KEYS,
@@ -419,7 +481,7 @@ class ConfirmPlan:
             claims = [c for c in self.claims if c.candidate.target == target]
             level = _level(session, seed, target)
             families = tuple(dict.fromkeys([*(c.candidate.family for c in claims), "null:other_maze"]))
-            pairs = _pairs(session, seed, level, families)
+            pairs = _pairs(session, seed, target, families)
             built = [name for name in families if isinstance(pairs[name], Pair)]
             layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
             vecs = dict(
@@ -481,8 +543,7 @@ def _transfer_source(
 ) -> tuple[int | None, torch.Tensor | None]:
     """The first screen maze where the candidate's family has a member, and its vector there."""
     for seed in seeds:
-        level = _level(session, seed, cand.target)
-        pair = _pairs(session, seed, level, (cand.family,))[cand.family]
+        pair = _pairs(session, seed, cand.target, (cand.family,))[cand.family]
         if isinstance(pair, Pair):
             return seed, pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
     return None, None
@@ -591,7 +652,7 @@ def _figures(
             continue
         cand = c.candidate
         level = _level(session, seed, cand.target)
-        pair = _pairs(session, seed, level, (cand.family,))[cand.family]
+        pair = _pairs(session, seed, cand.target, (cand.family,))[cand.family]
         assert isinstance(pair, Pair)
         v = pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
         patches = [(cand.layer, v, cand.coeff)]
@@ -679,39 +740,51 @@ def report(
     judged = _rank(judge(plan, spec, done))
     settings = settings_of(spec)
     found = [r for r in judged if r["status"] == "found"]
-    new = [r for r in found if r["role"] == "chosen" and not _known_kind(r) and not FAMILIES[r["family"]].relative]
-    relatives = [r for r in found if r["role"] == "chosen" and FAMILIES[r["family"]].relative]
     known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
     nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
+    families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
+    new = [f["confirm"]["candidate"] for f in families.values() if f["new"]]
+    relatives = [
+        f["confirm"]["candidate"]
+        for f in families.values()
+        if f["status"] == "found" and FAMILIES[f["family"]].relative is not None
+    ]
+    unseen = [name for name, f in families.items() if f["status"] == NOT_FOUND]
+    said = answer(families)
     figures, files = _figures(plan, session, spec, done, judged)
     files["table.md"] = table_markdown(judged).encode()
+    files["families.md"] = families_markdown(families).encode()
     discovery = set(spec.seeds)
-    answer = (
-        f"yes: {len(new)} new X-vector{'s' if len(new) != 1 else ''} replicated "
-        f"({', '.join(r['candidate'] for r in new)})"
-        if new
-        else "no: no candidate beyond the cheese and top-right pairs replicated"
-    ) + (
-        f"; {len(relatives)} found vector{'s contain' if len(relatives) != 1 else ' contains'} the cheese vector "
-        "by construction "
-        f"({', '.join(r['candidate'] for r in relatives)})"
-        if relatives
-        else ""
-    )
     body = {
         "summary": {
-            "answer": answer,
+            "answer": said,
             "candidates screened": plan.screen["candidates_tried"],
             "candidates judged": len(judged),
+            "families searched": len(families),
+            "families confirmed": sum(f["confirmed"] for f in families.values()),
+            f"families {NOT_FOUND}": len(unseen),
             "found": len(found),
             "new X-vectors": len(new),
         },
         "answer": {
-            "more_than_cheese_and_top_right": bool(new),
-            "said": answer,
-            "new": [r["candidate"] for r in new],
-            "relatives": [r["candidate"] for r in relatives],
+            "said": said,
+            "new": new,
+            "relatives": relatives,
+            "confirmed": [name for name, f in families.items() if f["confirmed"]],
+            NOT_FOUND.replace(" ", "_"): unseen,
         },
+        "families": families,
+        # The same, one line per family, for the report page (a list of rows is shown as a table there).
+        "family_statements": [
+            {
+                "family": name,
+                "rank": f["rank"],
+                "confirmed": f["confirmed"],
+                "status": f["status"],
+                "statement": f["statement"],
+            }
+            for name, f in families.items()
+        ],
         "ranked": [_compact(r) for r in judged],
         "table": judged,
         "known": {
@@ -732,12 +805,6 @@ def report(
                 "found_in_screen": name == "same" and _null_screen_found(plan.screen),
             }
             for name, r in nulls.items()
-        },
-        "new_found": {
-            "value": float(len(new)),
-            "ci": [float(len(new))] * 2,
-            "n": len(spec.extra["replication"]),  # the mazes each found vector replicated on
-            "interval": "a count: no interval",
         },
         "screen": plan.screen,
         "samples": {
@@ -805,11 +872,6 @@ def _sign(row: dict[str, Any]) -> int:
     return 1 if row["direction"] == "up" else -1
 
 
-def _known_kind(row: dict[str, Any]) -> bool:
-    """A chosen candidate that is the cheese or top-right pair itself (any layer or coefficient)."""
-    return row["family"] in ("cheese_at:own", "path:top_right")
-
-
 def _null_screen_found(screen: dict[str, Any]) -> bool:
     return any(r["family"] == "null:same" and r["score"] > 0 for r in screen["candidates"])
 
@@ -838,6 +900,9 @@ def summary(report: dict[str, Any]) -> list[str]:
             f"known answer: the top-right vector x 1 raises the share of the episode in the top-right region by "
             f"{fmt(kept['value'], 3)} with the cheese kept, by {fmt(removed['value'], 3)} with it removed (replication)"
         )
+    lines.append("families (what the search can say of each, at the power it had):")
+    for name, f in report["families"].items():
+        lines.append(f"  {name}: {f['statement']}")
     lines.append(f"more than the cheese and top-right vectors? {report['answer']['said']}")
     return lines
 
