@@ -218,27 +218,31 @@ def bca_intervals(values: np.ndarray) -> tuple[list[float] | None, list[float] |
     out: list[list[float] | None] = []
     used = []
     for statistic in (np.mean, median):
-        with warnings.catch_warnings():  # scipy warns, and returns NaN, where BCa is undefined
-            warnings.simplefilter("ignore")
-            res = stats.bootstrap(
-                (x,),
-                statistic,
-                n_resamples=RESAMPLES,
-                confidence_level=CONFIDENCE,
-                method="BCa",
-                random_state=np.random.default_rng(SEED),
-                vectorized=True,
-                axis=-1,
-                batch=batch_for(len(x)),
-            )
-        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if np.isfinite(low) and np.isfinite(high):
-            out.append([low, high])
-            used.append("BCa")
-        else:
-            out.append(interval(x, statistic))
-            used.append("percentile")
+        found = _bootstrap((x,), statistic, "BCa")
+        out.append(found if found is not None else interval(x, statistic))
+        used.append("BCa" if found is not None else "percentile")
     return out[0], out[1], f"mean: {used[0]}, median: {used[1]} bootstrap"
+
+
+def _bootstrap(data: tuple[np.ndarray, ...], statistic: Statistic, method: str) -> list[float] | None:
+    """scipy.stats.bootstrap's 95% interval of `statistic` over `data` (one sample, or independent groups each
+    resampled on its own) with the house's resamples and seed; None where it is undefined (scipy warns, and
+    returns NaN, where BCa is: every jackknife value equal)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap(
+            data,
+            statistic,
+            n_resamples=RESAMPLES,
+            confidence_level=CONFIDENCE,
+            method=method,
+            random_state=np.random.default_rng(SEED),
+            vectorized=True,
+            axis=-1,
+            batch=batch_for(sum(len(d) for d in data)),
+        )
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return [low, high] if np.isfinite(low) and np.isfinite(high) else None
 
 
 def difference_intervals(x: np.ndarray, y: np.ndarray) -> tuple[list[float] | None, list[float] | None, str]:
@@ -255,27 +259,11 @@ def difference_intervals(x: np.ndarray, y: np.ndarray) -> tuple[list[float] | No
         def diff(u: np.ndarray, v: np.ndarray, axis: int = -1, s: Statistic = statistic) -> np.ndarray:
             return s(u, axis=axis) - s(v, axis=axis)
 
-        found = None
-        for method in ("BCa", "percentile"):
-            with warnings.catch_warnings():  # scipy warns, and returns NaN, where BCa is undefined
-                warnings.simplefilter("ignore")
-                res = stats.bootstrap(
-                    (a, b),
-                    diff,
-                    n_resamples=RESAMPLES,
-                    confidence_level=CONFIDENCE,
-                    method=method,
-                    random_state=np.random.default_rng(SEED),
-                    vectorized=True,
-                    axis=-1,
-                    batch=batch_for(len(a) + len(b)),
-                )
-            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-            if np.isfinite(low) and np.isfinite(high):
-                found = ([low, high], method)
-                break
-        out.append(None if found is None else found[0])
-        used.append("none" if found is None else found[1])
+        found, method = _bootstrap((a, b), diff, "BCa"), "BCa"
+        if found is None:
+            found, method = _bootstrap((a, b), diff, "percentile"), "percentile"
+        out.append(found)
+        used.append("none" if found is None else method)
     return out[0], out[1], f"two groups resampled apart; mean: {used[0]}, median: {used[1]} bootstrap"
 
 
