@@ -384,7 +384,7 @@ def test_the_answer_says_what_was_tested_and_at_what_power() -> None:
     said = answer(family_table(rows, families, judged))
     assert said.startswith("no new X-vector replicated among the 3 families confirmed (of 6 searched, 4 of them")
     assert "confirmed: 1 found, 1 underpowered, 1 fails)" in said
-    assert "found but not new: cheese_move:to_top_right (its vector contains the cheese vector" in said
+    assert "found but not new: cheese_move:to_top_right (its vector is cheese_at's minus the cheese vector" in said
     assert (
         "; 2 families not found at this power (smallest effects beyond the control detectable at the screen's n "
         in said

@@ -53,7 +53,7 @@ from steer.analysis.chain import Behaviour
 from steer.analysis.claims import UNMOVED, steerability
 from steer.analysis.metrics import BEHAVIOUR_METRICS, FIELD_METRICS
 from steer.analysis.stats import bca_intervals, holm, min_detectable_effect, wilcoxon_p
-from steer.analysis.verdicts import MIN_MAZES, combined_verdict, verdict
+from steer.analysis.verdicts import MIN_MAZES, SAMPLES, combined_verdict, verdict
 from steer.maze.env import MazeRenderer
 from steer.maze.families import FAMILIES, REGIONS, TARGETS, Pair
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
@@ -424,7 +424,6 @@ def crumble_coefficient(ladder: Sequence[Mapping[str, Any]], settings: Settings)
     return None
 
 
-SAMPLES = ("discovery", "replication")
 
 
 def final_verdicts(judged: list[dict[str, Any]], settings: Settings) -> None:
@@ -492,7 +491,7 @@ def _not_new(name: str) -> str | None:
     if name in KNOWN_FAMILIES:
         return f"{name} is a known vector's own pair (a rediscovery)"
     if FAMILIES[name].relative:
-        return f"its vector contains the {FAMILIES[name].relative} vector by construction"
+        return FAMILIES[name].relation or f"a relative of the {FAMILIES[name].relative} vector"
     return None
 
 

@@ -81,10 +81,13 @@ class Family:
     doc: str
     rule: Callable[[Maze, Other], Pair | Empty]
     spatial: bool = True  # its factor is a place: it needs a layer with a spatial map to be located
-    # A known vector this family's vector contains exactly: cheese_move:X's pair (cheese at X − cheese at its own
-    # square) has activations(cheese at X) − activations(no cheese) − (activations(level) − activations(no cheese)),
-    # that is cheese_at:X's vector minus the cheese vector.
+    # A known vector this family's vector is a version of, and how (`relation`): cheese_at:X's pair (cheese at X −
+    # no cheese) is the cheese vector's own pair with the cheese placed at another square, the same concept; and
+    # cheese_move:X's pair (cheese at X − cheese at its own square) has activations(cheese at X) −
+    # activations(no cheese) − (activations(level) − activations(no cheese)), cheese_at:X's vector minus the cheese
+    # vector exactly. A found member of such a family is reported as a relative, not as a new X-vector.
     relative: str | None = None
+    relation: str | None = None
     # How its member is made for mazes with the cheese removed (module docstring); None: the cheese kept only.
     removed: Removed | None = None
 
@@ -366,7 +369,15 @@ def _family_list() -> list[Family]:
             "own": "the level as generated minus the level without cheese (the cheese vector's pair)",
             "near_start": "the cheese 2-3 steps from the start minus no cheese",
         }.get(where, f"the cheese on the open square nearest the inner {where.replace('_', '-')} minus no cheese")
-        out.append(Family(f"cheese_at:{where}", "cheese_at", doc, _cheese_at_rule(where)))
+        kin = (
+            {}
+            if where == "own"
+            else {
+                "relative": "cheese",
+                "relation": "it is a cheese vector: the cheese vector's pair with the cheese placed at another square",
+            }
+        )
+        out.append(Family(f"cheese_at:{where}", "cheese_at", doc, _cheese_at_rule(where), **kin))
     for to in ("top_left", "top_right", "bottom_right", "centre"):
         out.append(
             Family(
@@ -376,6 +387,7 @@ def _family_list() -> list[Family]:
                 "minus the level as generated (exactly cheese_at's vector minus the cheese vector)",
                 _cheese_move_rule(to),
                 relative="cheese",
+                relation="its vector is cheese_at's minus the cheese vector, exactly: it contains the cheese vector",
                 removed="carried",
             )
         )

@@ -37,6 +37,7 @@ from steer.analysis.chain import behaviour
 from steer.analysis.controls import random_like, random_seed
 from steer.analysis.discover import (
     EFFECTS,
+    KNOWN_FAMILIES,
     LABELS,
     NOT_FOUND,
     SAMPLES,
@@ -644,7 +645,14 @@ def _figures(
     figures: dict[str, Image.Image] = {}
     files: dict[str, bytes] = {}
     by_key = {c.candidate.key: c for c in plan.claims}
-    shown = [r for r in rows if r["role"] != "null"][:FIGURES_FOR]
+
+    # What a reader most needs to see first: the new X-vectors found, then the rest found, then the others.
+    def first(r: dict[str, Any]) -> int:
+        found = r["status"] == "found"
+        new = r["role"] == "chosen" and r["family"] not in KNOWN_FAMILIES and not FAMILIES[r["family"]].relative
+        return 0 if found and new else 1 if found else 2
+
+    shown = sorted((r for r in rows if r["role"] != "null"), key=first)[:FIGURES_FOR]
     for rank, row in enumerate(shown, start=1):
         c = by_key[row["candidate"]]
         seed = _show_seed(done, spec, row["candidate"])
