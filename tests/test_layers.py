@@ -27,7 +27,7 @@ def module_name(path: Path) -> str:
 def layer_of(module: str) -> str:
     if module in FOUNDATION:
         return "foundation"
-    if module in TOP_MODULES or module.startswith("steer.explore"):
+    if module in TOP_MODULES or module.startswith(("steer.explore", "steer.batch.")):
         return "top"
     second = module.split(".")[1]
     assert second in LAYERS, f"{module} is in no layer: add its folder to tests/test_layers.py and docs/layout.md"

@@ -663,7 +663,7 @@ def test_valid_example_specs_parse() -> None:
     specs_seen = 0
     for path in configs:
         if "experiments" in (yaml.safe_load(path.read_text()) or {}):
-            continue  # a batch of specs (steer/batch.py), not a spec
+            continue  # a batch of specs (steer/batch/), not a spec
         # A study's own keys (probe's `activations` names an output folder) are kept as written: the properties
         # checked here are the shared keys'.
         # A config named after a study (compose-map.yaml) may use a shared key its own way (compose-map's

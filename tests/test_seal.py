@@ -1,6 +1,6 @@
 """Sealed criteria: `steer batch` records a batch's criteria before it measures the replication sample, refuses to
 judge that sample again under changed criteria, and draws fresh seeds on --fresh-replication
-(steer/analysis/seal.py, steer/batch.py)."""
+(steer/analysis/seal.py, steer/batch/)."""
 
 from __future__ import annotations
 
