@@ -52,7 +52,14 @@ def multiplicity_text(rows: Sequence[Row]) -> str:
 
 
 def multiplicity_lines(rows: Sequence[Row]) -> list[str]:
-    """`multiplicity_text` of the batch, or of each sample where the rows hold two."""
+    """`multiplicity_text` of the batch, or of each sample where the rows hold two; none where no finding has a
+    paired test (reported numbers alone)."""
+    if not any(
+        r.get("wilcoxon_p_holm") is not None
+        or any((r.get(n) or {}).get("wilcoxon_p_holm") is not None for n in SAMPLES)
+        for r in findings(rows)
+    ):
+        return []
     if two_samples(rows):
         return [f"{n.capitalize()} sample. " + multiplicity_text([{**r, **r[n]} for r in rows]) for n in SAMPLES]
     return [multiplicity_text(rows)]
