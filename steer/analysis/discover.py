@@ -424,8 +424,6 @@ def crumble_coefficient(ladder: Sequence[Mapping[str, Any]], settings: Settings)
     return None
 
 
-
-
 def final_verdicts(judged: list[dict[str, Any]], settings: Settings) -> None:
     """Holm over the candidates on each sample, then one verdict from both samples (in place)."""
     for sample in SAMPLES:
