@@ -33,6 +33,16 @@ def test_the_sealed_text_holds_what_verdicts_depend_on_and_not_the_sample_or_the
     assert changes(_text(), _text(-0.2)) == ["claim a changed"]
 
 
+def test_what_changed_is_read_as_json_keeps_it() -> None:
+    """A lock stores its texts as JSON, where YAML's integer keys come back as strings: not a change."""
+    rule = {"from": 0, "per_maze_dim": {3: 3, 11: 2}}
+    text = sealed_text([], [{"name": "t", "command": "transfer", "spec": {"seeds": rule}}], None, [])
+    stored = json.loads(json.dumps(text))
+    assert changes(stored, text) == []
+    drawn = Replication(None, {"t": rule})
+    assert drawn.same_draw(Replication.from_json(json.loads(json.dumps(drawn.to_json()))))
+
+
 def test_a_first_run_is_recorded_the_same_criteria_pass_and_changed_ones_are_refused(tmp_path: Path) -> None:
     path, r = tmp_path / "b.lock", Replication((1000, 1999))
     first = decide(None, path, "b", _text(), r, r, fresh=False)

@@ -48,6 +48,12 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def same(a: Any, b: Any) -> bool:
+    """Whether two texts say the same once both are what JSON keeps: a lock stores its texts as JSON, where a
+    YAML mapping's integer keys (`per_maze_dim: {3: 3}`) come back as strings."""
+    return canonical(json.loads(json.dumps(a))) == canonical(json.loads(json.dumps(b)))
+
+
 def digest(text: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(text).encode()).hexdigest()
 
@@ -93,7 +99,7 @@ class Replication:
 
     def same_draw(self, other: Replication) -> bool:
         """The same sample: the same range and the same rules (the seeds drawn follow from them)."""
-        return self.batch == other.batch and canonical(dict(self.rules)) == canonical(dict(other.rules))
+        return self.batch == other.batch and same(dict(self.rules), dict(other.rules))
 
     def spans(self) -> list[tuple[int, int]]:
         return ([self.batch] if self.batch else []) + list(self.seeds.values())
@@ -220,10 +226,10 @@ def changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[
         old = {x.get(key): x for x in before.get(part, [])}
         new = {x.get(key): x for x in after.get(part, [])}
         word = "claim" if part == "claims" else "experiment"
-        out += [f"{word} {k} changed" for k in new if k in old and canonical(old[k]) != canonical(new[k])]
+        out += [f"{word} {k} changed" for k in new if k in old and not same(old[k], new[k])]
         out += [f"{word} {k} added" for k in new if k not in old]
         out += [f"{word} {k} removed" for k in old if k not in new]
-    if canonical(before.get("samples")) != canonical(after.get("samples")):
+    if not same(before.get("samples"), after.get("samples")):
         out.append("the discovery sample or growth steps changed")
     return out
 
