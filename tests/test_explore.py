@@ -20,7 +20,6 @@ from steer.explore.app import Explorer, Running, create_app
 from steer.maze.env import MazeRenderer
 from steer.net.vectors import PairSpec, compute_vector
 from steer.net.vfield import FieldInputs, vector_field
-from steer.run.specs import parse_spec
 from steer.studies import STUDIES
 
 starlette_testclient = pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs httpx")
@@ -194,9 +193,12 @@ def test_save_as_spec_round_trips_through_steer_apply(client, tmp_path: Path) ->
     response = client.post("/api/spec", json=params)
     assert response.status_code == 200 and "explore-seed0.yaml" in response.headers["content-disposition"]
     data = yaml.safe_load(response.text)
-    spec = parse_spec(data)
-    STUDIES["apply"].validate(spec)
-    assert spec.seeds == (0,) and spec.coeff == -0.7 and spec.target_edits == (("open", (5, 6)), ("cheese", (8, 6)))
+    spec = STUDIES["apply"].parse(data)
+    assert (
+        spec.seeds == (0,)
+        and spec.options.coeff == -0.7
+        and spec.target_edits == (("open", (5, 6)), ("cheese", (8, 6)))
+    )
     path = tmp_path / "saved.yaml"
     path.write_text(response.text)
     result = CliRunner().invoke(app, ["apply", str(path), "--out", str(tmp_path / "out")])

@@ -9,8 +9,8 @@ import torch
 from steer.errors import SteerError
 from steer.run.session import Session
 from steer.run.spec_values import parse_vector
-from steer.run.specs import parse_spec
 from steer.run.vector_plan import build_vector, plan_vector
+from steer.studies import STUDIES
 
 LAYER = "block2.res1.resadd_out"
 
@@ -26,21 +26,23 @@ def test_parse_source_seeds() -> None:
         parse_vector({"file": "v.pt", "source_seeds": [0, 2]})
 
 
+APPLY = STUDIES["apply"]
+
+
 @pytest.fixture(scope="module")
 def session(ckpt, easy) -> Session:
     return Session(ckpt, "easy", "spec", easy)
 
 
 def _plan(session: Session, sources: object):
-    spec = parse_spec({"seeds": [0], "vector": {"kind": "cheese", "source_seeds": sources}})
-    assert spec.vector is not None
-    return spec, plan_vector(session, spec, spec.vector, 1.0, "vector")
+    spec = APPLY.parse({"seeds": [0], "coeff": 1, "vector": {"kind": "cheese", "source_seeds": sources}})
+    return spec, plan_vector(session, spec, spec.options.vector, 1.0, "vector")
 
 
 def test_mean_of_one_seed_is_its_vector(session: Session) -> None:
     spec, plan = _plan(session, [0])
-    assert spec.vector is not None and spec.vector.pair is not None and plan.fixed is not None
-    own = build_vector(session, spec, 0, spec.vector.pair, LAYER)
+    assert spec.options.vector.pair is not None and plan.fixed is not None
+    own = build_vector(session, spec, 0, spec.options.vector.pair, LAYER)
     assert torch.equal(plan.fixed.tensor, own.tensor)
     assert plan.fixed.meta["source_seeds"] == [0] and plan.fixed.meta["skipped_source_seeds"] == []
     assert plan.describe()["source_seeds"] == [0] and "mean of 1 mazes" in plan.label
@@ -48,22 +50,25 @@ def test_mean_of_one_seed_is_its_vector(session: Session) -> None:
 
 def test_mean_of_two_seeds_is_their_average(session: Session) -> None:
     spec, plan = _plan(session, [0, 29])
-    assert spec.vector is not None and spec.vector.pair is not None and plan.fixed is not None
-    a, b = (build_vector(session, spec, s, spec.vector.pair, LAYER).tensor for s in (0, 29))
+    assert spec.options.vector.pair is not None and plan.fixed is not None
+    a, b = (build_vector(session, spec, s, spec.options.vector.pair, LAYER).tensor for s in (0, 29))
     torch.testing.assert_close(plan.fixed.tensor, (a + b) / 2)
 
 
 def test_unbuildable_seeds_are_skipped_and_listed(session: Session) -> None:
-    spec = parse_spec(
-        {"seeds": [0], "target_edits": ["remove_cheese"], "vector": {"kind": "cheese", "source_seeds": [0, 29]}}
+    spec = APPLY.parse(
+        {
+            "seeds": [0],
+            "coeff": 1,
+            "target_edits": ["remove_cheese"],
+            "vector": {"kind": "cheese", "source_seeds": [0, 29]},
+        }
     )
-    assert spec.vector is not None
     with pytest.raises(SteerError, match=r"vector\.source_seeds: none of the 2 seeds"):
-        plan_vector(session, spec, spec.vector, 1.0, "vector")
+        plan_vector(session, spec, spec.options.vector, 1.0, "vector")
     # Seed 6 fills the world: its top-right pair cannot be built, so the mean is of seed 0 alone.
-    spec = parse_spec({"seeds": [0], "vector": {"kind": "top_right", "source_seeds": [0, 6]}})
-    assert spec.vector is not None
-    plan = plan_vector(session, spec, spec.vector, 1.0, "vector")
+    spec = APPLY.parse({"seeds": [0], "coeff": 1, "vector": {"kind": "top_right", "source_seeds": [0, 6]}})
+    plan = plan_vector(session, spec, spec.options.vector, 1.0, "vector")
     assert plan.fixed is not None
     assert plan.fixed.meta["source_seeds"] == [0] and plan.fixed.meta["skipped_source_seeds"] == [6]
 

@@ -15,6 +15,7 @@ import itertools
 import math
 import re
 import tempfile
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,22 @@ from steer.errors import SteerError, shown_key
 from steer.maze.env import MAX_SEED, MODES, MazeRenderer, _procgen_env
 from steer.maze.layout import CHEESE, EMPTY, WALL, Maze
 from steer.net.vectors import EDIT_OPS, VECTOR_KINDS
-from steer.run.specs import MAX_COEFFS, TOP_KEYS, Spec, load_spec, parse_spec
+from steer.run.options import (
+    Options,
+    coeff_option,
+    coeffs_option,
+    compose_items,
+    control_seed_option,
+    controls_option,
+    layers_option,
+    metrics_option,
+    option,
+    pairs_option,
+    seeds_option,
+    vector_option,
+)
+from steer.run.spec_values import MAX_COEFFS, ComposeItem, VectorSpec
+from steer.run.specs import COMMON_KEYS, Spec, load_spec, parse_spec
 from steer.studies import STUDIES
 
 # One renderer per mode, built once for the whole module (each `level` call makes its own procgen env).
@@ -241,10 +257,37 @@ def test_edited_states_survive_procgen_set_state(seed: int, mode: str, data: st.
 
 # -- spec loader ----------------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True, kw_only=True)
+class Everything(Options):
+    """Every key the shared parsers read (steer.run.options), each optional: the generic spec the properties below
+    throw data at. Each study then parses the same data with its own options."""
+
+    vector: VectorSpec | None = vector_option(default=None)
+    coeff: float | None = coeff_option(default=None)
+    coeffs: tuple[float, ...] = coeffs_option(default=())
+    controls: tuple[str, ...] = controls_option()
+    control_seed: int = control_seed_option()
+    metrics: tuple[str, ...] = metrics_option()
+    vectors: tuple[ComposeItem, ...] = option(compose_items, beside=True, default=())
+    sources: tuple[int, ...] = seeds_option(sample=True)
+    targets: tuple[int, ...] = seeds_option(sample=True)
+    show: tuple[tuple[int, int], ...] = pairs_option()
+    grid_seeds: tuple[int, ...] = seeds_option()
+    layers: tuple[str, ...] = layers_option()
+
+
+def passing(keys: tuple[str, ...], base: type[Options] = Options) -> type[Options]:
+    """An options class that keeps `keys` as written beside `base`'s (a study's own values need its files)."""
+    extra = [(k, Any, option(lambda value, where: value, default=None)) for k in keys if k not in base.key_names()]
+    return make_dataclass("Passing", extra, bases=(base,), frozen=True, kw_only=True)
+
+
+TOP_KEYS = (*COMMON_KEYS, "seeds", *Everything.key_names())
 VECTOR_KEYS = ("kind", "source_seed", "mouse", "a", "b", "file")
 SUB_KEYS = ("from", "to", "step", "label", *EDIT_OPS)
 # Keys a study reads alone are field paths too (`steer probe` requires its own `activations`).
-OWN_KEYS = tuple(sorted({k for study in STUDIES.values() for k in study.own_keys} - set(TOP_KEYS)))
+OWN_KEYS = tuple(sorted({k for study in STUDIES.values() for k in study.options.key_names()} - set(TOP_KEYS)))
 KNOWN_KEYS = (*TOP_KEYS, *VECTOR_KEYS, *SUB_KEYS, *OWN_KEYS)
 
 # A field path as the spec code writes it: known key names joined by '.', each with any number of [i] indexes
@@ -292,42 +335,43 @@ def assert_well_formed(message: str, data: Any) -> None:
 
 
 def check_parsed(spec: Spec) -> None:
-    """What parse_spec promises about a spec it accepts."""
+    """What parse_spec promises about a spec it accepts (its shared keys, and Everything's)."""
+    o = spec.options
     assert spec.seeds and len(set(spec.seeds)) == len(spec.seeds)
     assert all(isinstance(s, int) and 0 <= s <= MAX_SEED for s in spec.seeds)
-    assert spec.coeff is None or math.isfinite(spec.coeff)
-    assert 1 <= len(spec.coeffs) <= MAX_COEFFS or spec.coeffs == ()
-    assert all(math.isfinite(c) for c in spec.coeffs) and len(set(spec.coeffs)) == len(spec.coeffs)
     assert 1 <= spec.batch_size <= 65536
     assert spec.distribution_mode in (None, *MODES)
     assert spec.name and (spec.layer is None or spec.layer)
     for op, square in spec.target_edits:
         assert op in EDIT_OPS and (square is None) == (not EDIT_OPS[op])
-    for item in spec.vectors:
+    if not isinstance(o, Everything):
+        return
+    assert o.coeff is None or math.isfinite(o.coeff)
+    assert 1 <= len(o.coeffs) <= MAX_COEFFS or o.coeffs == ()
+    assert all(math.isfinite(c) for c in o.coeffs) and len(set(o.coeffs)) == len(o.coeffs)
+    for item in o.vectors:
         assert math.isfinite(item.coeff)
-    if spec.vector is not None and spec.vector.pair is not None:
-        assert spec.vector.pair.kind in VECTOR_KINDS
+    if o.vector is not None and o.vector.pair is not None:
+        assert o.vector.pair.kind in VECTOR_KINDS
 
 
-def parse_or_steer_error(data: Any, require: tuple[str, ...] = ()) -> Spec | None:
+def parse_or_steer_error(data: Any) -> Spec | None:
     try:
-        spec = parse_spec(data, require=require)
+        spec = parse_spec(data, options=Everything)
     except SteerError as e:
         assert_well_formed(str(e), data)
         return None
     check_parsed(spec)
-    assert all(spec.raw.get(key) is not None for key in require)
-    # Each command refuses the keys it would ignore, with a SteerError naming the key.
+    # Each command parses the same data with its own options: it accepts it, or refuses it with a SteerError
+    # naming a field (a key it does not read, a required key missing, one of its own checks).
     for study in STUDIES.values():
-        allowed = study.allowed_keys
         try:
-            study.validate(spec)
+            parsed = study.parse(data)
         except SteerError as e:
             assert_well_formed(str(e), data)
-            # a key of another study, a key this study requires, or one of its own checks
-            assert any(k not in allowed for k in spec.raw) or "missing" in str(e) or all(k in allowed for k in spec.raw)
         else:
-            assert all(k in allowed for k in spec.raw)
+            assert all(k in study.allowed_keys for k in data)
+            check_parsed(parsed)
     return spec
 
 
@@ -524,11 +568,9 @@ def test_parse_spec_on_junk_raises_only_steer_errors_naming_a_field(data: Any) -
 
 
 @settings(SPEC_SETTINGS, max_examples=1000)
-@given(data=specs, require=st.lists(st.sampled_from(TOP_KEYS), max_size=3, unique=True).map(tuple))
-def test_parse_spec_on_near_valid_specs_raises_only_steer_errors_naming_a_field(
-    data: Any, require: tuple[str, ...]
-) -> None:
-    parse_or_steer_error(data, require)
+@given(data=specs)
+def test_parse_spec_on_near_valid_specs_raises_only_steer_errors_naming_a_field(data: Any) -> None:
+    parse_or_steer_error(data)
 
 
 any_floats = st.floats(allow_nan=False, allow_infinity=False)
@@ -549,10 +591,10 @@ def test_numeric_fields_accept_finite_numbers_and_refuse_the_rest(fields: dict[s
     if spec is None:
         return
     if fields.get("coeff") is not None:  # None reads as absent
-        assert spec.coeff is not None and math.isfinite(spec.coeff)
+        assert spec.options.coeff is not None and math.isfinite(spec.options.coeff)
     if isinstance(fields.get("coeffs"), dict):
-        assert 1 <= len(spec.coeffs) <= MAX_COEFFS
-        assert spec.coeffs[0] == pytest.approx(round(float(fields["coeffs"]["from"]), 12), rel=1e-9)
+        assert 1 <= len(spec.options.coeffs) <= MAX_COEFFS
+        assert spec.options.coeffs[0] == pytest.approx(round(float(fields["coeffs"]["from"]), 12), rel=1e-9)
 
 
 def _expected_seeds(value: Any) -> tuple[int, ...]:
@@ -566,7 +608,7 @@ def _expected_edits(value: list[Any]) -> tuple[Any, ...]:
 @SPEC_SETTINGS
 @given(data=valid_specs)
 def test_valid_specs_parse_to_what_they_say(data: dict[str, Any]) -> None:
-    spec = parse_spec(data)
+    spec = parse_spec(data, options=Everything)
     check_parsed(spec)
     assert spec.seeds == _expected_seeds(data["seeds"])
     assert spec.name == (data["name"].strip() if "name" in data else "experiment")
@@ -575,38 +617,38 @@ def test_valid_specs_parse_to_what_they_say(data: dict[str, Any]) -> None:
     assert spec.layer == (data["layer"].strip() if "layer" in data else None)  # None: not given
     if "batch_size" in data:
         assert spec.batch_size == data["batch_size"]
-    assert spec.coeff == (float(data["coeff"]) if "coeff" in data else None)
+    assert spec.options.coeff == (float(data["coeff"]) if "coeff" in data else None)
     assert spec.target_edits == _expected_edits(data.get("target_edits", []))
-    assert spec.sources == (_expected_seeds(data["sources"]) if "sources" in data else ())
-    assert spec.targets == (_expected_seeds(data["targets"]) if "targets" in data else ())
-    assert spec.show == tuple(tuple(pair) for pair in data.get("show", []))
+    assert spec.options.sources == (_expected_seeds(data["sources"]) if "sources" in data else ())
+    assert spec.options.targets == (_expected_seeds(data["targets"]) if "targets" in data else ())
+    assert spec.options.show == tuple(tuple(pair) for pair in data.get("show", []))
     layers = data.get("layers", "all")
-    assert spec.layers == (() if layers == "all" else tuple(name.strip() for name in layers))
-    assert len(spec.vectors) == len(data.get("vectors", []))
-    for item, raw in zip(spec.vectors, data.get("vectors", []), strict=True):
+    assert spec.options.layers == (() if layers == "all" else tuple(name.strip() for name in layers))
+    assert len(spec.options.vectors) == len(data.get("vectors", []))
+    for item, raw in zip(spec.options.vectors, data.get("vectors", []), strict=True):
         assert item.coeff == float(raw["coeff"])
         assert item.layer == (raw["layer"].strip() if "layer" in raw else None)
     if "vector" in data:
         raw = data["vector"]
-        assert spec.vector is not None
+        assert spec.options.vector is not None
         if "file" in raw:
-            assert spec.vector.file == Path(raw["file"].strip()) and spec.vector.pair is None
+            assert spec.options.vector.file == Path(raw["file"].strip()) and spec.options.vector.pair is None
         else:
-            assert spec.vector.pair is not None and spec.vector.pair.kind == raw["kind"]
-            assert spec.vector.source_seed == raw.get("source_seed")
-            assert spec.vector.pair.mouse == (tuple(raw["mouse"]) if "mouse" in raw else None)
-            assert spec.vector.pair.a == _expected_edits(raw.get("a", []))
-            assert spec.vector.pair.b == _expected_edits(raw.get("b", []))
+            assert spec.options.vector.pair is not None and spec.options.vector.pair.kind == raw["kind"]
+            assert spec.options.vector.source_seed == raw.get("source_seed")
+            assert spec.options.vector.pair.mouse == (tuple(raw["mouse"]) if "mouse" in raw else None)
+            assert spec.options.vector.pair.a == _expected_edits(raw.get("a", []))
+            assert spec.options.vector.pair.b == _expected_edits(raw.get("b", []))
     else:
-        assert spec.vector is None
+        assert spec.options.vector is None
     coeffs = data.get("coeffs")
     if isinstance(coeffs, list):
-        assert spec.coeffs == tuple(float(c) for c in coeffs)
+        assert spec.options.coeffs == tuple(float(c) for c in coeffs)
     elif isinstance(coeffs, dict):
         # An inclusive range: starts at 'from', steps by 'step', and ends at 'to' (up to float rounding).
-        assert spec.coeffs[0] == pytest.approx(coeffs["from"], abs=1e-9)
-        assert spec.coeffs[-1] == pytest.approx(coeffs["to"], abs=1e-6)
-        gaps = [b - a for a, b in itertools.pairwise(spec.coeffs)]
+        assert spec.options.coeffs[0] == pytest.approx(coeffs["from"], abs=1e-9)
+        assert spec.options.coeffs[-1] == pytest.approx(coeffs["to"], abs=1e-6)
+        gaps = [b - a for a, b in itertools.pairwise(spec.options.coeffs)]
         assert all(g == pytest.approx(coeffs["step"], abs=1e-9) for g in gaps)
 
 
@@ -624,7 +666,7 @@ def test_valid_specs_parse_to_what_they_say(data: dict[str, Any]) -> None:
 def test_huge_numbers_are_steer_errors(data: dict[str, Any]) -> None:
     """Numbers too large for a float are user errors, not OverflowError (found by the properties above)."""
     with pytest.raises(SteerError) as info:
-        parse_spec(data)
+        parse_spec(data, options=Everything)
     assert_well_formed(str(info.value), data)
 
 
@@ -636,11 +678,11 @@ def test_huge_numbers_are_steer_errors(data: dict[str, Any]) -> None:
 def test_a_coefficient_range_is_never_empty(rng: dict[str, float]) -> None:
     """(to - from) * step underflows to -0.0 for tiny values, so the sign check passes with the wrong sign."""
     try:
-        spec = parse_spec({"seeds": [0], "coeffs": rng})
+        spec = parse_spec({"seeds": [0], "coeffs": rng}, options=Everything)
     except SteerError as e:
         assert_well_formed(str(e), rng)
     else:
-        assert spec.coeffs, "an accepted coefficient range holds no coefficients"
+        assert spec.options.coeffs, "an accepted coefficient range holds no coefficients"
 
 
 @pytest.mark.parametrize(
@@ -654,7 +696,7 @@ def test_a_coefficient_range_is_never_empty(rng: dict[str, float]) -> None:
 def test_an_empty_vector_file_is_a_steer_error(data: dict[str, Any]) -> None:
     """`vector: {file: }` names no file; it must not silently become the path '.' (the working folder)."""
     with pytest.raises(SteerError, match=r"vector\.file: "):
-        parse_spec(data)
+        parse_spec(data, options=Everything)
 
 
 def test_valid_example_specs_parse() -> None:
@@ -665,13 +707,10 @@ def test_valid_example_specs_parse() -> None:
         if "experiments" in (yaml.safe_load(path.read_text()) or {}):
             continue  # a batch of specs (steer/batch/), not a spec
         # A study's own keys (probe's `activations` names an output folder) are kept as written: the properties
-        # checked here are the shared keys'.
-        # A config named after a study (compose-map.yaml) may use a shared key its own way (compose-map's
-        # `vectors` have no coeff), so that study's own keys are passed through too.
-        own = {k: lambda value, where: value for k in OWN_KEYS}
-        if path.stem in STUDIES:
-            own.update({k: lambda value, where: value for k in STUDIES[path.stem].own_keys})
-        check_parsed(load_spec(path, own=own))
+        # checked here are the shared keys'. A config named after a study (compose-map.yaml) may use a shared
+        # key its own way (compose-map's `vectors` have no coeff), so it is read with that study's keys alone.
+        keys = STUDIES[path.stem].options.key_names() if path.stem in STUDIES else OWN_KEYS
+        check_parsed(load_spec(path, passing(keys, Options if path.stem in STUDIES else Everything)))
         specs_seen += 1
     assert specs_seen >= 3
 

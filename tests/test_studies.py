@@ -16,7 +16,7 @@ from PIL import Image
 from steer.net.hooks import patching
 from steer.net.vectors import PairSpec, SteeringVector, compute_vector
 from steer.net.vfield import FieldInputs, action_probs, vector_field
-from steer.run.specs import parse_coeffs
+from steer.run.spec_values import parse_coeffs
 from steer.studies.compose import additivity_error
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,6 +27,7 @@ from steer.net import checkpoints
 from steer.net.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
 from steer.run.runs import RunFolder, fingerprint, identity_hash, run_identity
 from steer.run.specs import load_spec, parse_spec
+from steer.studies import STUDIES
 
 # -- excerpt: a value in a message is at most a short excerpt -------------------------------------
 
@@ -126,8 +127,8 @@ def test_small_aliases_still_work(tmp_path: Path) -> None:
     """Documented choice: aliases are allowed within a budget, so an ordinary reuse of a value loads."""
     path = tmp_path / "spec.yaml"
     path.write_text("seeds: &s [0, 1, 2]\ntargets: *s\nsources: *s\nvector: {kind: cheese}\ncoeff: -1\n")
-    spec = load_spec(path)
-    assert spec.seeds == spec.targets == spec.sources == (0, 1, 2)
+    spec = load_spec(path, STUDIES["transfer"].options)  # the YAML and its values, before transfer's own checks
+    assert spec.seeds == spec.options.targets == spec.options.sources == (0, 1, 2)
     path.write_text("base: &b {kind: cheese}\nv: {<<: *b, source_seed: 3}\n")
     assert load_yaml(path, "spec") == {"base": {"kind": "cheese"}, "v": {"kind": "cheese", "source_seed": 3}}
 

@@ -16,6 +16,7 @@ from typing import Any
 from steer.errors import SteerError, excerpt
 from steer.run.spec_values import is_seed_rule
 from steer.run.specs import Spec
+from steer.run.vector_plan import vector_specs
 
 MAX_GROWTH = 10  # samples.grow: the largest factor a claim's sample may grow by
 # Spec keys that name a sample of mazes (redrawn), and keys that pick a few of them to draw (dropped: each
@@ -115,9 +116,9 @@ def parse_seed_range(text: str, where: str = "--seeds") -> tuple[int, int]:
 
 
 def spec_seeds(spec: Spec) -> set[int]:
-    found = set(spec.seeds) | set(spec.sources or ()) | set(spec.targets or ())
-    for vec in [spec.vector, *(item.vector for item in spec.vectors or ())]:
-        if vec is not None and vec.source_seeds:
+    found = set(spec.seeds) | spec.options.sample_seeds()
+    for vec in vector_specs(spec.options):  # a mean vector's sources are mazes of the sample too
+        if vec.source_seeds:
             found |= set(vec.source_seeds)
     return found
 

@@ -205,5 +205,5 @@ def _sealing(
 
 
 def _own_span(spec: Spec) -> tuple[int, int] | None:
-    seeds = spec.extra.get("replication")
+    seeds = getattr(spec.options, "replication", None)  # the replication sample a study draws itself (discover)
     return (min(seeds), max(seeds)) if seeds else None

@@ -288,16 +288,16 @@ class Explorer:
         """The vector `steer apply` would add on this target, cached by everything it depends on but coeff."""
         identity = spec.identity(keep_seeds=True)
         identity.pop("coeff", None)
-        assert spec.vector is not None
-        if spec.vector.file is not None:  # a file edited while the explorer runs is a new vector
-            stat = Path(spec.vector.file).stat()
+        assert spec.options.vector is not None
+        if spec.options.vector.file is not None:  # a file edited while the explorer runs is a new vector
+            stat = Path(spec.options.vector.file).stat()
             identity["file_state"] = [stat.st_mtime_ns, stat.st_size]
         key = json.dumps([session.mode, identity], sort_keys=True, default=str)
         vec = self._vectors.get(key)
         if vec is not None:
             return vec, True
-        assert spec.coeff is not None
-        plan = plan_vector(session, spec, spec.vector, spec.coeff, "vector")
+        assert spec.options.coeff is not None
+        plan = plan_vector(session, spec, spec.options.vector, spec.options.coeff, "vector")
         return self._vectors.put(key, plan.for_target(session, spec, seed)), False
 
     def view(self, data: Any) -> dict[str, Any]:
@@ -317,11 +317,13 @@ class Explorer:
                 inputs = FieldInputs.render(session.renderer, target, session.device)
                 (original,) = vector_fields(session.policy, inputs, vec.layer, [None], spec.batch_size)
                 entry = self._mazes.put(key, MazeEntry.compute(inputs, original))
-            assert spec.coeff is not None
+            assert spec.options.coeff is not None
             (patched,) = vector_fields(
-                session.policy, entry.inputs, vec.layer, [spec.coeff * vec.tensor], spec.batch_size
+                session.policy, entry.inputs, vec.layer, [spec.options.coeff * vec.tensor], spec.batch_size
             )
-            episode = self._episodes.statistics(session, target, vec.layer, spec.coeff * vec.tensor, spec.batch_size)
+            episode = self._episodes.statistics(
+                session, target, vec.layer, spec.options.coeff * vec.tensor, spec.batch_size
+            )
         metrics = entry.metrics(patched)
         mouse = vec.meta.get("mouse")
         return {
@@ -401,12 +403,12 @@ class Explorer:
             policy = session.policy
             layer = spec.effective_layer
             _, grid = spatial_grid(policy, layer)
-            channels = spec.extra["channels"].channels
+            channels = spec.options.channels.channels
             if not channels:
                 raise SteerError("channels: the explorer takes a list of channels, e.g. [10, 27].")
-            check_patch(policy, layer, channels, spec.extra["value"])
+            check_patch(policy, layer, channels, spec.options.value)
             maze = self._edited(self._level(session, seed), spec)
-            (square,) = spec.extra["targets"]
+            (square,) = spec.options.targets
             check_targets(maze, [square], seed)
             key = (session.mode, maze.to_bytes(), policy.resolve(layer))
             cached = self._retarget.get(key)
@@ -415,7 +417,7 @@ class Explorer:
                 (original,) = facing_fields(policy, inputs, [()], spec.batch_size)
                 cached = self._retarget.put(key, (inputs, build_chain(original)))
             inputs, original_chain = cached
-            patch = PixelPatch(layer, channels, activation_position(maze, square, grid), spec.extra["value"])
+            patch = PixelPatch(layer, channels, activation_position(maze, square, grid), spec.options.value)
             (patched,) = pixel_fields(policy, inputs, [patch], spec.batch_size)
             with_patch = reach(build_chain(patched), [square])
             without = reach(original_chain, [square])
@@ -428,7 +430,7 @@ class Explorer:
             "target": list(square),
             "position": list(patch.position),
             "channels": list(channels),
-            "value": spec.extra["value"],
+            "value": spec.options.value,
             "layer": layer,
             "positions": [list(p) for p in patched.positions],
             "patched": {"arrows": field0.arrows.tolist()},

@@ -21,21 +21,10 @@ This module holds the `Spec`, the tables of keys and the whole-spec parse; the p
       b: []
     # ... or a saved vector:  vector: {file: outputs/vectors/cheese-seed0.pt}
 
-Keys several studies share (each study in steer/studies/ declares which it accepts; a study may also
-declare keys only it reads, with their parsers, which land in `Spec.extra`):
-
-    vectors:                            # compose: vectors applied together, each with its coefficient
-      - {vector: {kind: cheese}, coeff: -1, layer: block2.res1.resadd_out, label: "-cheese"}
-      - {vector: {file: top-right.pt}, coeff: 1}   # layer and label are optional
-    coeffs: [-1, 0.5, 1, 2]             # sweep-coeff; or {from: -2, to: 2, step: 0.5} (inclusive)
-    grid_seeds: [0, 28]                 # sweep-coeff: seeds whose fields are drawn at every coefficient
-                                        #   (default: the first seed)
-    sources: [0, 2, 28]                 # transfer: seeds the vectors come from (default: seeds)
-    targets: [0, 2, 28]                 # transfer: seeds they are applied to (default: seeds)
-    show: [[0, 2], [0, 28]]             # transfer: [source, target] pairs to draw as fields
-    layers: all                         # layer-sweep: 'all' or a list of hook names
-    controls: [random, input_edit]      # apply: a norm-matched random vector and the input edit, beside the effect
-    control_seed: 0                     # apply: seeds the random vectors (with each maze's seed)
+What every study shares is here (`Spec`: the name, checkpoint, mode, layer, seeds, target edits, batch size);
+what a study reads alone is its options dataclass (steer/run/options.py), parsed into `Spec.options`: `vector`,
+`coeff`, `coeffs`, `controls`, `vectors`, `sources`/`targets`, ... each declared once there and chosen by the
+studies that read them.
 """
 
 from __future__ import annotations
@@ -49,56 +38,19 @@ from steer.errors import SteerError, excerpt, shown_key
 from steer.io import load_yaml
 from steer.maze.env import MODES
 from steer.net.vectors import Edit
-from steer.run.spec_values import (
-    CONTROL_NAMES,
-    MAX_COEFF,
-    MAX_COEFFS,
-    MAX_SEEDS,
-    ComposeItem,
-    DrawnSeeds,
-    VectorSpec,
-    _beside_spec,
-    _Fields,
-    coefficient,
-    finite_float,
-    parse_coeffs,
-    parse_compose_items,
-    parse_controls,
-    parse_edits,
-    parse_layers,
-    parse_metrics,
-    parse_pairs,
-    parse_seeds,
-    parse_vector,
-)
+from steer.run.options import NoOptions, Options, known_keys
+from steer.run.spec_values import DrawnSeeds, _Fields, parse_edits, parse_seeds
 
-# What this module offers. The value parsers and their limits moved to steer/run/spec_values.py; they are listed
-# here too so that studies and tests keep importing them from steer.run.specs.
 __all__ = [
     "COMMON_KEYS",
-    "CONTROL_NAMES",
     "DEFAULT_LAYER",
-    "MAX_COEFF",
-    "MAX_COEFFS",
-    "MAX_SEEDS",
-    "TOP_KEYS",
-    "ComposeItem",
     "Spec",
-    "VectorSpec",
     "check_keys",
-    "coefficient",
-    "finite_float",
+    "check_seed_modes",
     "is_plain_name",
     "load_spec",
-    "parse_coeffs",
-    "parse_compose_items",
-    "parse_controls",
-    "parse_edits",
-    "parse_layers",
-    "parse_pairs",
-    "parse_seeds",
     "parse_spec",
-    "parse_vector",
+    "spec_keys",
 ]
 
 
@@ -107,6 +59,8 @@ DEFAULT_LAYER = "block2.res1.resadd_out"
 
 @dataclass(frozen=True)
 class Spec:
+    """What every study shares; the rest is the study's own `options` (steer/run/options.py)."""
+
     path: Path | None
     name: str
     seeds: tuple[int, ...]
@@ -114,32 +68,22 @@ class Spec:
     checkpoint: str | None = None
     distribution_mode: str | None = None
     target_edits: tuple[Edit, ...] = ()
-    vector: VectorSpec | None = None
-    coeff: float | None = None
     batch_size: int = 64  # 64 observations per forward pass ran fastest on small CPUs
     allow_other_checkpoint: bool = False  # apply vector files made with another checkpoint or mode
-    controls: tuple[str, ...] = ()  # random and/or input_edit (steer/analysis/controls.py)
-    metrics: tuple[str, ...] = ()  # behaviour metrics to compute too (costly: both facings of every square)
-    control_seed: int = 0  # seeds the random controls (with each maze's seed)
-    vectors: tuple[ComposeItem, ...] = ()
-    coeffs: tuple[float, ...] = ()
-    sources: tuple[int, ...] = ()
-    targets: tuple[int, ...] = ()
-    show: tuple[tuple[int, int], ...] = ()
-    grid_seeds: tuple[int, ...] = ()  # sweep-coeff; empty: the first seed
-    layers: tuple[str, ...] = ()  # layer-sweep; empty: every hook point
-    extra: dict[str, Any] = field(default_factory=dict)  # keys a study reads alone, parsed by its own parsers
+    options: Any = field(default_factory=NoOptions)  # the study's Options dataclass
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def identity(self, keep_seeds: bool = False) -> dict[str, Any]:
-        """What the spec asks for, normalised (numbers as parsed, ranges expanded, paths as text).
+        """What the spec asks for, normalised (numbers as parsed, ranges expanded, paths as text), the study's
+        options beside the shared keys.
 
         Equivalent specs (`coeff: -1` and `-1.0`, a seed list and the same range) give the same identity. It
         leaves out the `name` (it only names the folder) and, unless `keep_seeds`, the seeds: a run's cells
         are recorded one by one, so a run given more seeds reuses the finished ones.
         """
-        skip = {"path", "name", "raw", *(() if keep_seeds else ("seeds",))}
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in skip}
+        skip = {"path", "name", "raw", "options", *(() if keep_seeds else ("seeds",))}
+        shared = {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in skip}
+        return {**shared, **_plain(self.options)}
 
     @property
     def effective_layer(self) -> str:
@@ -183,9 +127,9 @@ def check_seed_modes(spec: Spec, mode: str) -> None:
     walk(spec, "")
 
 
-def _seeds(data: dict[str, Any], own: Mapping[str, Any]) -> tuple[int, ...]:
-    """`seeds`, which a transfer spec may leave out when it names its `targets`."""
-    if data.get("seeds") is None and data.get("targets") is not None and "targets" not in own:
+def _seeds(data: dict[str, Any], options: type[Options]) -> tuple[int, ...]:
+    """`seeds`, which a study whose options have `targets` (transfer) may leave out when it names them."""
+    if data.get("seeds") is None and data.get("targets") is not None and "targets" in options.key_names():
         return parse_seeds(data["targets"], "targets")
     if data.get("seeds") is None and data.get("sources") is not None:
         raise SteerError(
@@ -194,33 +138,7 @@ def _seeds(data: dict[str, Any], own: Mapping[str, Any]) -> tuple[int, ...]:
     return parse_seeds(data.get("seeds"))
 
 
-def _optional(data: dict[str, Any], key: str, parse: Any, *args: Any) -> Any:
-    return parse(data[key], *args) if data.get(key) is not None else ()
-
-
-# Keys this module parses; each study accepts COMMON_KEYS and the ones it lists.
-TOP_KEYS = (
-    "name",
-    "checkpoint",
-    "distribution_mode",
-    "layer",
-    "seeds",
-    "target_edits",
-    "vector",
-    "coeff",
-    "batch_size",
-    "allow_other_checkpoint",
-    "vectors",
-    "coeffs",
-    "sources",
-    "targets",
-    "show",
-    "layers",
-    "grid_seeds",
-    "controls",
-    "control_seed",
-    "metrics",
-)
+# Keys every study accepts (beside `seeds` and its options' keys).
 COMMON_KEYS = (
     "name",
     "checkpoint",
@@ -232,13 +150,17 @@ COMMON_KEYS = (
 )
 
 
-def check_keys(spec: Spec, command: str, allowed: tuple[str, ...]) -> None:
-    """Refuse keys another command reads: here they would be silently ignored, which hides mixed-up specs."""
-    for key in spec.raw:
-        if key not in allowed:
+def check_keys(data: Mapping[str, Any], command: str, allowed: tuple[str, ...]) -> None:
+    """Refuse a key this study does not read: one another command reads would be silently ignored here, which
+    hides a mixed-up spec; any other is unknown."""
+    for key in data:
+        if key in allowed:
+            continue
+        if key in known_keys():
             raise SteerError(
                 f"{shown_key(key)}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}."
             )
+        raise SteerError(f"{shown_key(key)}: unknown key. Valid keys: {', '.join(allowed)}.")
 
 
 def is_plain_name(name: str) -> bool:
@@ -246,17 +168,19 @@ def is_plain_name(name: str) -> bool:
     return name not in (".", "..") and bool(name) and all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
 
 
+def spec_keys(options: type[Options]) -> tuple[str, ...]:
+    """The keys a spec for a study with these options may have, in the order a reader meets them."""
+    return (*COMMON_KEYS, "seeds", *options.key_names())
+
+
 def parse_spec(
-    data: Any, path: Path | None = None, require: tuple[str, ...] = (), own: Mapping[str, Any] | None = None
+    data: Any, path: Path | None = None, options: type[Options] = NoOptions, command: str = "this command"
 ) -> Spec:
-    """A spec from parsed YAML. `own`: keys one study reads alone, each with its parser `(value, where)`."""
-    own = own or {}
-    f = _Fields(data, "", (*TOP_KEYS, *(k for k in own if k not in TOP_KEYS)))
-    for key in require:
-        if not f.has(key):
-            raise SteerError(f"{key}: missing; this command needs it. See configs/ for examples.")
-    shared = {k: v for k, v in data.items() if k not in own}
-    vector = _beside_spec(parse_vector(data["vector"]), path) if f.has("vector") else None
+    """A spec from parsed YAML: its keys checked against the study's, the shared ones parsed here, the study's
+    own by its `options` dataclass."""
+    allowed = spec_keys(options)
+    f = _Fields(data, "", tuple(data) if isinstance(data, dict) else ())  # a mapping; its keys are checked below
+    check_keys(f.data, command, allowed)
     # The name becomes the output folder (outputs/<name>/), so it must be one plain folder name, never a path.
     name = f.get_str("name") or (path.stem if path else "experiment")
     if f.has("name") and not is_plain_name(name):
@@ -269,34 +193,22 @@ def parse_spec(
     return Spec(
         path=path,
         name=name,
-        seeds=_seeds(data, own),
+        seeds=_seeds(data, options),
         layer=f.get_str("layer"),
         checkpoint=f.get_str("checkpoint"),
         distribution_mode=f.get_choice("distribution_mode", MODES),
         target_edits=parse_edits(data.get("target_edits"), "target_edits"),
-        vector=vector,
-        coeff=f.get_float("coeff"),
         batch_size=f.get_int("batch_size", 64, 1, 65536) or 64,
         allow_other_checkpoint=f.get_bool("allow_other_checkpoint"),
-        controls=_optional(shared, "controls", parse_controls),
-        metrics=_optional(shared, "metrics", parse_metrics),
-        control_seed=f.get_int("control_seed", 0) or 0,
-        vectors=_optional(shared, "vectors", parse_compose_items, path),
-        coeffs=_optional(data, "coeffs", parse_coeffs),
-        sources=_optional(shared, "sources", parse_seeds, "sources"),
-        targets=_optional(shared, "targets", parse_seeds, "targets"),
-        show=_optional(shared, "show", parse_pairs),
-        grid_seeds=_optional(shared, "grid_seeds", parse_seeds, "grid_seeds"),
-        layers=_optional(shared, "layers", parse_layers),
-        extra={k: parse(data[k], k) for k, parse in own.items() if data.get(k) is not None},
+        options=options.parse(data, path, command),
         raw=data,
     )
 
 
-def load_spec(path: str | Path, require: tuple[str, ...] = (), own: Mapping[str, Any] | None = None) -> Spec:
+def load_spec(path: str | Path, options: type[Options] = NoOptions, command: str = "this command") -> Spec:
     path = Path(path)
     # The one bounded YAML reader (size, aliases, nesting, encoding): a spec may come from anyone.
     data = load_yaml(path, "spec", hint="See configs/ for example specs.")
     if data is None:
         raise SteerError(f"spec: {excerpt(str(path), 160)} is empty. See configs/ for example specs.")
-    return parse_spec(data, path, require, own)
+    return parse_spec(data, path, options, command)

@@ -1,7 +1,8 @@
 """What a study is: the declaration one module in `steer/studies/` makes, and the runner executes.
 
-A study declares its command name, the spec keys it accepts and requires, its checks (run before anything
-is loaded), a `plan` (vectors resolved, before the run folder opens) whose `cell` computes one seed, how the
+A study declares its command name, its options (a frozen dataclass of the keys it reads beside the shared ones,
+each with its parser, default and the message a missing one gets: steer/run/options.py), its checks (run before
+anything is loaded), a `plan` (vectors resolved, before the run folder opens) whose `cell` computes one seed, how the
 report and figures are built from the finished cells, and its console summary. Everything else (validation
 order, provenance, the run folder, resume, workers, atomic files, marking the run complete) is written once,
 in `steer.run.runner`.
@@ -9,7 +10,7 @@ in `steer.run.runner`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,11 +20,11 @@ from PIL import Image
 from steer.errors import SteerError
 from steer.io import Writer
 from steer.net.vfield import NonFiniteError
+from steer.run.options import NoOptions, Options
 from steer.run.session import Session
-from steer.run.specs import COMMON_KEYS, Spec, check_keys, load_spec, parse_spec
+from steer.run.specs import Spec, load_spec, parse_spec, spec_keys
 
 CellResult = tuple[str, list[str], dict[str, Any]]  # ("done" | "skipped", files written, the cell's result)
-KeyParser = Callable[[Any, str], Any]  # (value, field path) -> parsed value, or SteerError
 # Runs an earlier stage of a study: (the stage's study, its spec, a subfolder name of the run) -> its report.
 StageRunner = Callable[["Study", Spec, str], dict[str, Any]]
 
@@ -76,15 +77,13 @@ def _no_cells(spec: Spec) -> tuple[int, ...]:
 class Study:
     name: str  # the command: `steer <name>`
     help: str  # one line: the command's help
-    keys: tuple[str, ...]  # spec keys beyond COMMON_KEYS (parsed by steer.run.specs)
-    required: tuple[str, ...]
     plan: Callable[[Spec, Session], Plan]
     # (plan, session, spec, done results in seed order, skipped ones): `done` is a Sequence read as it is used
     report: Callable[[Plan, Session, Spec, Sequence[dict[str, Any]], list[dict[str, Any]]], Report]
     check: Callable[[Spec], None] = _no_checks  # checks that need no checkpoint
     cells: Callable[[Spec], tuple[int, ...]] = _seeds  # the seeds that are cells (transfer: its targets)
     summary: Callable[[dict[str, Any]], list[str]] = _no_lines  # console lines from the report
-    own_keys: Mapping[str, KeyParser] = field(default_factory=dict)  # keys only this study reads, with parsers
+    options: type[Options] = NoOptions  # the keys it reads beside the shared ones (steer.run.options)
     # True when every cell depends on its own seed alone, so a run given more seeds reuses the finished cells;
     # False when the seeds feed every cell (transfer's sources default to its seeds).
     grows: bool = True
@@ -101,25 +100,29 @@ class Study:
 
     @property
     def allowed_keys(self) -> tuple[str, ...]:
-        return (*COMMON_KEYS, *self.keys, *self.own_keys)
+        return spec_keys(self.options)
 
     def load(self, path: str | Path) -> Spec:
         """Read a YAML spec file for this study, checked in full."""
-        spec = load_spec(path, self.required, self.own_keys)
-        self.validate(spec)
+        spec = load_spec(path, self.options, self.name)
+        self.check(spec)
         return spec
 
     def parse(self, data: Any, path: Path | None = None) -> Spec:
-        """A spec for this study, checked in full: keys, required keys, and the study's own checks."""
-        spec = parse_spec(data, path, self.required, self.own_keys)
-        self.validate(spec)
+        """A spec for this study, checked in full: its keys, its options (a missing required one gets the
+        option's own message) and the study's own checks."""
+        spec = parse_spec(data, path, self.options, self.name)
+        self.check(spec)
         return spec
 
     def validate(self, spec: Spec) -> None:
-        check_keys(spec, self.name, self.allowed_keys)
-        for key in self.required:
-            if key not in spec.raw or spec.raw[key] is None:
-                raise SteerError(f"{key}: missing; `steer {self.name}` needs it. See configs/ for examples.")
+        """What `run_study` checks of the spec it is handed: parsed for this study (its options are this study's),
+        and the study's own checks."""
+        if not isinstance(spec.options, self.options):
+            raise SteerError(
+                f"spec {spec.name!r}: parsed for another command ({type(spec.options).__name__}), not for "
+                f"`steer {self.name}`; parse it with this study (Study.parse or Study.load)."
+            )
         self.check(spec)
 
     def listing(self, report: dict[str, Any]) -> list[str]:

@@ -3,13 +3,14 @@
 A plan is made before the run folder is opened (so a bad file or an unbuildable source seed leaves no
 folder behind) and then gives the vector for each target maze:
 
-    plan = plan_vector(session, spec, spec.vector, coeff=-1, where="vector")
+    plan = plan_vector(session, spec, spec.options.vector, coeff=-1, where="vector")
     vec = plan.for_target(session, spec, seed)      # the file's / source seed's vector, or seed's own
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from steer.net.checkpoints import sha256_of
 from steer.net.hooks import check_shape
 from steer.net.vectors import PairSpec, SteeringVector, compute_vector
 from steer.run.session import Session, resolve_layer
-from steer.run.specs import DEFAULT_LAYER, Spec, VectorSpec, _beside_spec
+from steer.run.spec_values import VectorSpec
+from steer.run.specs import DEFAULT_LAYER, Spec
 
 
 def build_vector(
@@ -90,13 +92,21 @@ def _check_origin(session: Session, vec: SteeringVector, path: Path, where: str,
         )
 
 
+def vector_specs(value: Any) -> Iterator[VectorSpec]:
+    """Every vector spec in a study's options (its `vector`, each of its `vectors`' ...), wherever it sits."""
+    if isinstance(value, VectorSpec):
+        yield value
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            yield from vector_specs(getattr(value, f.name))
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from vector_specs(v)
+
+
 def vector_inputs(session: Session, spec: Spec) -> list[dict[str, Any]]:
     """The vector files a spec reads, with their sha256 and where they came from (for provenance and resume)."""
-    files = [spec.vector.file] if spec.vector is not None and spec.vector.file is not None else []
-    files += [item.vector.file for item in spec.vectors if item.vector.file is not None]
-    # A study's own `vectors` key (compose-map) is parsed without the spec's path: resolve its files here.
-    own = [_beside_spec(item.vector, spec.path) for item in spec.extra.get("vectors", ())]
-    files += [v.file for v in own if v.file is not None]
+    files = [v.file for v in vector_specs(spec.options) if v.file is not None]
     out = []
     for path in dict.fromkeys(files):
         vec = SteeringVector.load(path)

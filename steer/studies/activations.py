@@ -28,6 +28,7 @@ from steer.io import atomic_write_bytes
 from steer.maze.features import COLUMNS, FEATURES, feature_rows
 from steer.maze.layout import Square
 from steer.net.policy import obs_to_tensor
+from steer.run.options import Options, option
 from steer.run.session import Session
 from steer.run.spec_values import choice_of, parse_layers
 from steer.run.specs import DEFAULT_LAYER, Spec
@@ -42,6 +43,13 @@ def _sites(value: Any, where: str) -> tuple[str, ...]:
     if not names:  # 'all' would store every intermediate: far too much disk for what a probe needs
         raise SteerError(f"{where}: list the hook names to store, e.g. [block2.res1.resadd_out, fc]; 'all' is refused.")
     return names
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationsOptions(Options):
+    sites: tuple[str, ...] = option(_sites, default=(DEFAULT_LAYER,), about="hook points to store")
+    squares: str = option(choice_of(SQUARES), default="all", about="every open square, or the start alone")
+    dtype: str = option(choice_of(DTYPES), default="float16")
 
 
 def check(spec: Spec) -> None:
@@ -121,7 +129,7 @@ class Plan:
 
 def plan(spec: Spec, session: Session) -> Plan:
     policy = session.policy
-    sites = spec.extra.get("sites", (DEFAULT_LAYER,))
+    sites = spec.options.sites
     names = []
     for i, name in enumerate(sites):
         try:
@@ -134,9 +142,7 @@ def plan(spec: Spec, session: Session) -> Plan:
     if len(set(names)) != len(names):
         raise SteerError(f"sites: a hook point is listed twice ({', '.join(names)}).")
     names.sort(key=policy.site_index)  # network order: what `steer probe` charts against depth
-    return Plan(
-        spec, tuple(names), spec.extra.get("squares", "all"), spec.extra.get("dtype", "float16"), ", ".join(names)
-    )
+    return Plan(spec, tuple(names), spec.options.squares, spec.options.dtype, ", ".join(names))
 
 
 def report(
@@ -176,12 +182,10 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="activations",
     help="Store activations at chosen sites for every (maze, mouse square), with a table of maze features.",
-    keys=("seeds",),
-    required=("seeds",),
+    options=ActivationsOptions,
     plan=plan,
     report=report,
     check=check,
     summary=summary,
-    own_keys={"sites": _sites, "squares": choice_of(SQUARES), "dtype": choice_of(DTYPES)},
     report_name="activations.json",
 )

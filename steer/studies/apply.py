@@ -34,26 +34,32 @@ from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel
 from steer.report.charts import paired_chart
 from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.run.options import (
+    Options,
+    coeff_option,
+    control_seed_option,
+    controls_option,
+    metrics_option,
+    option,
+    vector_option,
+)
 from steer.run.session import Session
-from steer.run.spec_values import parse_names
+from steer.run.spec_values import VectorSpec, parse_names
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import OneVectorPlan, build_vector, plan_vector
 
 
 def check(spec: Spec) -> None:
-    if spec.vector is None:
-        raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
-    if spec.coeff is None:
-        raise SteerError("coeff: missing; give the coefficient to multiply the vector by, e.g. coeff: -1.")
-    if "own" in spec.extra.get("compare", ()):
-        if spec.vector.file is not None:
+    o = spec.options
+    if "own" in o.compare:
+        if o.vector.file is not None:
             raise SteerError(
                 "compare: own builds each target's own vector from the spec's pair, and a vector file has no pair "
                 "to rebuild; give an inline vector such as {kind: cheese, source_seeds: {from: 0, to: 99}} "
                 "instead of vector.file, or remove compare."
             )
-        if spec.vector.source_seed is None and spec.vector.source_seeds is None:
+        if o.vector.source_seed is None and o.vector.source_seeds is None:
             raise SteerError(
                 "compare: own compares the vector with each target's own vector, but this vector (no source_seed "
                 "or source_seeds) already is each target's own; give vector.source_seeds (a mean over mazes) or "
@@ -66,6 +72,16 @@ def parse_compare(value: Any, where: str) -> tuple[str, ...]:
     return parse_names(value, where, COMPARISONS, "[own]", f"is not a comparison; use {', '.join(COMPARISONS)}.")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ApplyOptions(Options):
+    vector: VectorSpec = vector_option()
+    coeff: float = coeff_option()
+    controls: tuple[str, ...] = controls_option()
+    control_seed: int = control_seed_option()
+    metrics: tuple[str, ...] = metrics_option()
+    compare: tuple[str, ...] = option(parse_compare, default=(), about="own: each target's own vector beside this one")
+
+
 @dataclass(frozen=True)
 class Plan(OneVectorPlan):
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
@@ -75,20 +91,24 @@ class Plan(OneVectorPlan):
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
-        random = random_like(vec, random_seed(spec.control_seed, seed)) if "random" in spec.controls else None
+        random = (
+            random_like(vec, random_seed(spec.options.control_seed, seed))
+            if "random" in spec.options.controls
+            else None
+        )
         own, own_reason = self.own_vector(session, seed)
         extra = [v for v in (random, own) if v is not None]
         deltas = [None, coeff * vec.tensor, *(coeff * v.tensor for v in extra)]
         original, patched, *control = vector_fields(session.policy, inputs, self.layer, deltas, spec.batch_size)
         source = vec.meta.get("source_seed")
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
-        if spec.metrics:  # asked-for behaviour metrics: exact episode statistics of both policies
+        if spec.options.metrics:  # asked-for behaviour metrics: exact episode statistics of both policies
             before, after = maze_behaviours(
                 session.policy, session.renderer, target, [(), [(self.layer, vec.tensor, coeff)]]
             )
-            m.update(behaviour_metrics(before, after, spec.metrics))
+            m.update(behaviour_metrics(before, after, spec.options.metrics))
         panels = []
-        if "own" in spec.extra.get("compare", ()):
+        if "own" in spec.options.compare:
             m["vector_norm"] = float(vec.tensor.float().norm())
             m["compare"] = {"own": None, "own_reason": own_reason}
             if own is not None:
@@ -107,7 +127,7 @@ class Plan(OneVectorPlan):
                         f"the maze's own vector\n{_caption(m['compare']['own'], m)}",
                     )
                 )
-        if spec.controls:
+        if spec.options.controls:
             m["controls"] = {}
         if random is not None:
             m["controls"]["random"] = {
@@ -123,7 +143,7 @@ class Plan(OneVectorPlan):
                     f"random vector, same norm (control)\n{_caption(m['controls']['random'], m)}",
                 )
             )
-        if "input_edit" in spec.controls:
+        if "input_edit" in spec.options.controls:
             edits = reference_edits(self.vector.pair, coeff)
             ref = edited_field(session.policy, session.renderer, inputs, original, patched, edits, spec.batch_size)
             m["controls"]["input_edit"] = reference_metrics(ref) if ref is not None else None
@@ -148,7 +168,7 @@ class Plan(OneVectorPlan):
 
     def own_vector(self, session: Session, seed: int) -> tuple[SteeringVector | None, str | None]:
         """The maze's own vector of the spec's pair when `compare: [own]` asks for it, or why it has none."""
-        if "own" not in self.spec.extra.get("compare", ()):
+        if "own" not in self.spec.options.compare:
             return None, None
         assert self.vector.pair is not None
         try:
@@ -158,8 +178,7 @@ class Plan(OneVectorPlan):
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    assert spec.vector is not None and spec.coeff is not None
-    return Plan(spec, plan_vector(session, spec, spec.vector, spec.coeff, "vector"))
+    return Plan(spec, plan_vector(session, spec, spec.options.vector, spec.options.coeff, "vector"))
 
 
 def write_field_json(path: Path, seed: int, original: VectorField, patched: VectorField) -> None:
@@ -221,11 +240,11 @@ def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     summary = summarize(done)
-    if spec.controls:
+    if spec.options.controls:
         summary["controls"] = control_summaries(done)
-        summary["controls"]["random_seed"] = spec.control_seed
+        summary["controls"]["random_seed"] = spec.options.control_seed
     figures = {}
-    if "own" in spec.extra.get("compare", ()):
+    if "own" in spec.options.compare:
         metric = KINDS[plan.vector.kind].effect_metric
         summary["compare"] = own_summary(done, metric)
         figures["compare-own.png"] = _own_chart(plan, session, done, metric)
@@ -277,13 +296,11 @@ def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds"
 STUDY = Study(
     name="apply",
     help="Apply a vector with a coefficient to target mazes; write field PNGs, field JSON and metrics.json.",
-    keys=("seeds", "vector", "coeff", "controls", "control_seed", "metrics"),
-    required=("seeds", "vector", "coeff"),
+    options=ApplyOptions,
     check=check,
     plan=plan,
     report=report,
     summary=lambda r: summary_line(r["summary"]) + compare_lines(r),
-    own_keys={"compare": parse_compare},
 )
 
 

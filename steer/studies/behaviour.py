@@ -46,9 +46,10 @@ from steer.net.vfield import VectorField, facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif, occupancy_figure
 from steer.report.charts import BandSeries, band_charts
 from steer.report.render import save_png
+from steer.run.options import Options, coeff_option, coeffs_option, option, seeds_option, vector_option
 from steer.run.session import Session
-from steer.run.spec_values import seed_value
-from steer.run.specs import Spec, parse_seeds
+from steer.run.spec_values import VectorSpec, seed_value
+from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 from steer.run.vector_plan import OneVectorPlan, plan_vector
 
@@ -76,18 +77,27 @@ def _episodes(value: Any, where: str) -> int:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class BehaviourOptions(Options):
+    vector: VectorSpec = vector_option()
+    coeff: float | None = coeff_option(default=None)
+    coeffs: tuple[float, ...] = coeffs_option(default=(), about="the patched conditions, one per coefficient")
+    targets: dict[str, Square] = option(_targets, default={}, about="extra squares: P(visit) and P(step toward)")
+    episodes: int = option(_episodes, default=0, about="sampled episodes per maze and condition, beside the exact")
+    episode_seed: int = option(seed_value, default=0)
+    show: tuple[int, ...] = seeds_option(about="mazes drawn with occupancy figures and episode GIFs")
+
+
 def check(spec: Spec) -> None:
-    if spec.vector is None:
-        raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
-    if (spec.coeff is None) == (not spec.coeffs):
+    if (spec.options.coeff is None) == (not spec.options.coeffs):
         raise SteerError("coeffs: give the patched conditions as coeffs: [-1, 1] (or one coeff: -1), not both.")
-    for i, seed in enumerate(spec.extra.get("show", ())):
+    for i, seed in enumerate(spec.options.show):
         if seed not in spec.seeds:
             raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
 
 
 def conditions(spec: Spec) -> tuple[float, ...]:
-    return spec.coeffs or ((spec.coeff,) if spec.coeff is not None else ())
+    return spec.options.coeffs or ((spec.options.coeff,) if spec.options.coeff is not None else ())
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ class Plan(OneVectorPlan):
         spec = self.spec
         try:
             target, vec = self.target_and_vector(session, seed)
-            targets: Mapping[str, Square] = spec.extra.get("targets", {})
+            targets: Mapping[str, Square] = spec.options.targets
             for name, square in targets.items():
                 if not (0 <= square[0] < target.world_dim and 0 <= square[1] < target.world_dim):
                     raise SteerError(
@@ -122,11 +132,11 @@ class Plan(OneVectorPlan):
                 "greedy_end": b.greedy.end,
                 "greedy_steps": len(b.greedy.squares) - 1,
             }
-            if spec.extra.get("episodes"):
+            if spec.options.episodes:
                 eps = sample_episodes(
                     session.policy,
                     target,
-                    spec.extra["episodes"],
+                    spec.options.episodes,
                     _episode_seed(spec, seed, c),
                     list(patch_sets[len(rows)]),
                     prefill=session.renderer,
@@ -159,14 +169,14 @@ class Plan(OneVectorPlan):
             },
             compact=True,
         )
-        if seed in spec.extra.get("show", ()):
+        if seed in spec.options.show:
             files += _show(session, self, seed, target, patch_sets, coeffs, behaviours, out)
         return "done", files, entry
 
 
 def _episode_seed(spec: Spec, seed: int, coeff: float | None) -> int:
     # One stream per (spec seed, maze, condition), stable across runs and workers.
-    return (spec.extra.get("episode_seed", 0) * 1_000_003 + seed) * 1009 + (
+    return (spec.options.episode_seed * 1_000_003 + seed) * 1009 + (
         0 if coeff is None else round(coeff * 1000) % 1_000_000 + 1
     )
 
@@ -203,8 +213,8 @@ def _show(
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    assert spec.vector is not None
-    return Plan(spec, plan_vector(session, spec, spec.vector, conditions(spec)[0], "vector"))
+    assert spec.options.vector is not None
+    return Plan(spec, plan_vector(session, spec, spec.options.vector, conditions(spec)[0], "vector"))
 
 
 def _summary(coeffs: tuple[float, ...], mazes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -284,16 +294,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="behaviour",
     help="Exact episode statistics of the original and patched policies (P(reach cheese), steps, occupancy).",
-    keys=("seeds", "vector", "coeff", "coeffs"),
-    required=("seeds", "vector"),
+    options=BehaviourOptions,
     check=check,
     plan=plan,
     report=report,
     summary=summary_lines,
-    own_keys={
-        "targets": _targets,
-        "episodes": _episodes,
-        "episode_seed": seed_value,
-        "show": lambda v, where: parse_seeds(v, where),
-    },
 )

@@ -45,7 +45,9 @@ from steer.net import checkpoints
 from steer.net.policy import ImpalaPolicy
 from steer.net.vfield import VectorField, facing_fields, facing_inputs
 from steer.report.charts import BandSeries, IntervalSeries, band_charts, interval_rows, probability_map
+from steer.run.options import Options, coeff_option, option, vector_option
 from steer.run.session import Session
+from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import VectorPlan, plan_vector
@@ -75,8 +77,16 @@ def _resamples(value: Any, where: str) -> int:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class BehaviourStatsOptions(Options):
+    vector: VectorSpec | None = vector_option(default=None, about="with coeff: a steered condition")
+    coeff: float | None = coeff_option(default=None)
+    checkpoints: tuple[str, ...] = option(_checkpoints, default=(), about="other checkpoints, each a condition")
+    resamples: int = option(_resamples, default=200, about="bootstrap resamples of the coefficients")
+
+
 def check(spec: Spec) -> None:
-    if (spec.vector is None) != (spec.coeff is None):
+    if (spec.options.vector is None) != (spec.options.coeff is None):
         raise SteerError(
             "coeff: a steered condition needs both `vector` and `coeff` (e.g. vector: {kind: cheese} and coeff: -1); "
             "give both, or neither for the original policy alone."
@@ -116,7 +126,9 @@ class Plan:
 
     @property
     def labels(self) -> list[str]:
-        steered = [f"{self.own_name}, {self.vector.kind} x {self.spec.coeff:g}"] if self.vector is not None else []
+        steered = (
+            [f"{self.own_name}, {self.vector.kind} x {self.spec.options.coeff:g}"] if self.vector is not None else []
+        )
         return [self.own_name, *steered, *(e.name for e in self.extras)]
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
@@ -131,7 +143,7 @@ class Plan:
         inputs = facing_inputs(session.renderer, maze, session.device)
         patch_sets: list[Sequence[Any]] = [()]
         if vec is not None:
-            patch_sets.append([(self.layer, vec.tensor, spec.coeff)])
+            patch_sets.append([(self.layer, vec.tensor, spec.options.coeff)])
         fields = facing_fields(session.policy, inputs, patch_sets, spec.batch_size)
         for extra in self.extras:
             fields += facing_fields(_extra_policy(extra.path, extra.sha256), inputs, [()], spec.batch_size)
@@ -152,9 +164,13 @@ class Plan:
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    vector = plan_vector(session, spec, spec.vector, spec.coeff, "vector") if spec.vector is not None else None
+    vector = (
+        plan_vector(session, spec, spec.options.vector, spec.options.coeff, "vector")
+        if spec.options.vector is not None
+        else None
+    )
     extras = []
-    for i, ref in enumerate(spec.extra.get("checkpoints", ())):
+    for i, ref in enumerate(spec.options.checkpoints):
         try:
             ck = checkpoints.load(ref)
         except SteerError as e:
@@ -212,7 +228,7 @@ def _curve(rows: list[dict[str, Any]], key: str, bins: Sequence[tuple[float, flo
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    resamples = spec.extra.get("resamples", 200)
+    resamples = spec.options.resamples
     by_condition = {}
     for label in plan.labels:
         rows = rows_of(done, label)
@@ -352,11 +368,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="behaviour-stats",
     help="Which maze features decide whether the agent goes to the cheese: exact outcomes and regressions over mazes.",
-    keys=("seeds", "vector", "coeff"),
-    required=("seeds",),
+    options=BehaviourStatsOptions,
     check=check,
     plan=plan,
     report=report,
     summary=summary_lines,
-    own_keys={"checkpoints": _checkpoints, "resamples": _resamples},
 )

@@ -31,9 +31,10 @@ from steer.errors import SteerError, excerpt
 from steer.net.retarget import activation_position, spatial_grid
 from steer.report.render import tile
 from steer.report.retarget_figs import channel_maps_figure
+from steer.run.options import Options, option, seeds_option
 from steer.run.session import Session
 from steer.run.spec_values import seed_value
-from steer.run.specs import Spec, parse_seeds
+from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 
 
@@ -43,8 +44,15 @@ def _count(value: Any, where: str) -> int:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChannelsOptions(Options):
+    shuffle_seed: int = option(seed_value, default=0, about="seeds each maze's decoy square")
+    show: tuple[int, ...] = seeds_option(about="mazes whose channel maps are drawn (default: the first two)")
+    top: int = option(_count, default=6, about="channels drawn and listed")
+
+
 def check(spec: Spec) -> None:
-    for i, seed in enumerate(spec.extra.get("show", ())):
+    for i, seed in enumerate(spec.options.show):
         if seed not in spec.seeds:
             raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
 
@@ -59,7 +67,7 @@ class Plan:
         maze = session.target_maze(self.spec, seed)
         if maze.cheese is None:
             return "skipped", [], {"seed": seed, "reason": "no cheese (the target_edits removed it)"}
-        decoy = decoy_square(maze, self.grid, self.spec.extra.get("shuffle_seed", 0), seed)
+        decoy = decoy_square(maze, self.grid, self.spec.options.shuffle_seed, seed)
         if decoy is None:
             return "skipped", [], {"seed": seed, "reason": "no open square off the cheese's position for a decoy"}
         scores = maze_channel_scores(session.policy, session.renderer, maze, self.layer, decoy)
@@ -79,8 +87,8 @@ def plan(spec: Spec, session: Session) -> Plan:
 
 
 def figure(session: Session, spec: Spec, layer: str, ranking: list[dict[str, Any]]) -> Image.Image:
-    top = [r["channel"] for r in ranking[: spec.extra.get("top", 6)]]
-    shown = spec.extra.get("show") or spec.seeds[:2]
+    top = [r["channel"] for r in ranking[: spec.options.top]]
+    shown = spec.options.show or spec.seeds[:2]
     _, grid = spatial_grid(session.policy, layer)
     rows = []
     for seed in shown:
@@ -168,17 +176,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="channels",
     help="Rank a site's channels by how well their maps locate the cheese, against a decoy square of the same maze.",
-    keys=("seeds",),
-    required=("seeds",),
+    options=ChannelsOptions,
     check=check,
     plan=plan,
     report=report,
     summary=summary_lines,
     # Each maze's decoy depends on its own seed alone, so a run given more seeds reuses the finished mazes.
     grows=True,
-    own_keys={
-        "shuffle_seed": seed_value,
-        "show": lambda v, where: parse_seeds(v, where),
-        "top": _count,
-    },
 )

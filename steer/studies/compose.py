@@ -21,7 +21,9 @@ from steer.net.vectors import SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_field
 from steer.report.captions import DIFF_RGB, headline
 from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.run.options import Options, compose_items, metrics_option, option
 from steer.run.session import Session
+from steer.run.spec_values import ComposeItem
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import VectorPlan, plan_vector
@@ -36,8 +38,18 @@ def additivity_error(original: np.ndarray, singles: Sequence[np.ndarray], togeth
     return None if norm == 0 else float(np.linalg.norm(joint - predicted)) / norm
 
 
+@dataclass(frozen=True, kw_only=True)
+class ComposeOptions(Options):
+    vectors: tuple[ComposeItem, ...] = option(
+        compose_items,
+        beside=True,
+        missing="vectors: missing; give the vectors to compose, each {vector: {kind: cheese}, coeff: -1}.",
+    )
+    metrics: tuple[str, ...] = metrics_option()
+
+
 def check(spec: Spec) -> None:
-    if len(spec.vectors) < 2:
+    if len(spec.options.vectors) < 2:
         raise SteerError("vectors: compose needs at least two vectors; `steer apply` applies a single one.")
 
 
@@ -67,7 +79,7 @@ def plan(spec: Spec, session: Session) -> Plan:
         spec,
         tuple(
             plan_vector(session, spec, item.vector, item.coeff, f"vectors[{i}]", item.layer, item.label)
-            for i, item in enumerate(spec.vectors)
+            for i, item in enumerate(spec.options.vectors)
         ),
     )
 
@@ -96,13 +108,13 @@ def _compose_seed(
             for plan, vec, single in zip(plans, vectors, singles, strict=True)
         ],
     }
-    if spec.metrics:  # asked-for behaviour metrics, for each vector alone and for all together
+    if spec.options.metrics:  # asked-for behaviour metrics, for each vector alone and for all together
         before, *alone, joint = maze_behaviours(
             policy, session.renderer, target, [(), *([patch] for patch in patches), patches]
         )
-        m.update(behaviour_metrics(before, joint, spec.metrics))
+        m.update(behaviour_metrics(before, joint, spec.options.metrics))
         for single, b in zip(m["singles"], alone, strict=True):
-            single.update(behaviour_metrics(before, b, spec.metrics))
+            single.update(behaviour_metrics(before, b, spec.options.metrics))
     title = f"seed {seed} · compose {' and '.join(p.label for p in plans)} · {session.title}"
     return m, _figure(title, original, singles, together, plans, m)
 
@@ -158,8 +170,7 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="compose",
     help="Apply several vectors together (each with its own coefficient and layer); measure their additivity.",
-    keys=("seeds", "vectors", "metrics"),
-    required=("seeds", "vectors"),
+    options=ComposeOptions,
     check=check,
     plan=plan,
     report=report,

@@ -34,6 +34,7 @@ from steer.net.policy import display_name
 from steer.net.vfield import FieldInputs, VectorField, action_probs, check_finite
 from steer.report import compose_figs
 from steer.report.charts import heatmap
+from steer.run.options import Options, control_seed_option, option
 from steer.run.session import Session
 from steer.run.spec_values import (
     ComposeItem,
@@ -54,7 +55,7 @@ BEHAVIOUR = ("p_cheese_ds", "p_top_right_ds")
 REFERENCES = ("self", "random")
 
 
-def parse_items(value: Any, where: str = "vectors") -> tuple[ComposeItem, ...]:
+def parse_items(value: Any, where: str = "vectors", path: Path | None = None) -> tuple[ComposeItem, ...]:
     """Exactly two {vector, layer?, label?} entries; a `coeff` is refused, since the grid sets both coefficients."""
     if not isinstance(value, list) or len(value) != 2:
         raise SteerError(f"{where}: expected a list of exactly two {{vector: ...}} entries, got {excerpt(value)}.")
@@ -69,9 +70,8 @@ def parse_items(value: Any, where: str = "vectors") -> tuple[ComposeItem, ...]:
         f = _Fields(item, w, ("vector", "layer", "label"))
         if not f.has("vector"):
             raise SteerError(f"{w}.vector: missing; give an inline vector spec ({{kind: cheese}}) or {{file: PATH}}.")
-        items.append(
-            ComposeItem(parse_vector(item["vector"], f.where("vector")), 1.0, f.get_str("layer"), f.get_str("label"))
-        )
+        vector = _beside_spec(parse_vector(item["vector"], f.where("vector")), path, f.where("vector"))
+        items.append(ComposeItem(vector, 1.0, f.get_str("layer"), f.get_str("label")))
     return tuple(items)
 
 
@@ -85,6 +85,22 @@ def parse_grid(value: Any, where: str = "grid") -> dict[str, tuple[float, ...]]:
 
 def parse_references(value: Any, where: str = "references") -> tuple[str, ...]:
     return parse_names(value, where, REFERENCES, "[self, random]", f"is not a reference; use {', '.join(REFERENCES)}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComposeMapOptions(Options):
+    vectors: tuple[ComposeItem, ...] = option(
+        parse_items,
+        beside=True,
+        missing="vectors: missing; give the two vectors to compose, e.g. [{vector: {kind: cheese}}, "
+        "{vector: {kind: top_right}}].",
+    )
+    grid: dict[str, tuple[float, ...]] = option(
+        parse_grid, default={"s": (*DEFAULT_AXIS,), "t": (*DEFAULT_AXIS,)}, about="{s: [...], t: [...]}"
+    )
+    references: tuple[str, ...] = option(parse_references, default=REFERENCES)
+    sites: tuple[str, ...] | None = option(parse_layers, default=None, about="sites measured (default: all after)")
+    control_seed: int = control_seed_option()
 
 
 def additivity_sums(values: torch.Tensor, i0: int, j0: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,7 +183,7 @@ class Plan:
             v1, v2 = (p.for_target(session, self.spec, seed) for p in self.vectors)
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
-        rseed = random_seed(self.spec.control_seed, seed)
+        rseed = random_seed(self.spec.options.control_seed, seed)
         seconds = {"pair": v2.tensor, "self": v1.tensor, "random": random_like(v2, rseed).tensor}
         entry: dict[str, Any] = {
             "seed": seed,
@@ -237,7 +253,7 @@ class Plan:
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    items = spec.extra["vectors"]
+    items = spec.options.vectors
     plans = tuple(
         plan_vector(
             session,
@@ -258,13 +274,13 @@ def plan(spec: Spec, session: Session) -> Plan:
         )
     if layers[0] in ("fc_policy", "fc_value"):
         raise SteerError(f"layer: {plans[0].layer} has no site after it; use an earlier layer.")
-    refs = spec.extra.get("references", REFERENCES)
+    refs = spec.options.references
     return Plan(
         spec,
         (plans[0], plans[1]),
-        spec.extra.get("grid", parse_grid({})),
+        spec.options.grid,
         refs,
-        downstream(session, layers[0], spec.extra.get("sites")),
+        downstream(session, layers[0], spec.options.sites),
     )
 
 
@@ -382,10 +398,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="compose-map",
     help="Map the additivity of two vectors over a grid of coefficients (s, t), with self and random references.",
-    keys=("seeds", "control_seed"),
-    required=("seeds", "vectors"),
+    options=ComposeMapOptions,
     plan=plan,
     report=report,
     summary=summary_lines,
-    own_keys={"vectors": parse_items, "grid": parse_grid, "references": parse_references, "sites": parse_layers},
 )

@@ -9,7 +9,9 @@ from typing import Any
 
 from steer.errors import SteerError
 from steer.net.vectors import PairSpec
+from steer.run.options import Options, vector_option
 from steer.run.session import Session, resolve_layer
+from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import build_vector
@@ -19,15 +21,23 @@ def vector_filename(kind: str, seed: int) -> str:
     return f"vector-{kind}-seed{seed}.pt"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ComputeVectorOptions(Options):
+    vector: VectorSpec = vector_option(
+        missing="vector: missing; compute-vector needs an inline vector spec, e.g. vector: {kind: cheese}."
+    )
+
+
 def check(spec: Spec) -> None:
-    if spec.vector is None or spec.vector.pair is None:
+    vector = spec.options.vector
+    if vector.pair is None:
         raise SteerError("vector: compute-vector needs an inline vector spec, e.g. vector: {kind: cheese}.")
-    if spec.vector.source_seed is not None:
+    if vector.source_seed is not None:
         raise SteerError(
             "vector.source_seed: compute-vector makes a vector from each seed in `seeds`; list the source seed "
             "there instead."
         )
-    if spec.vector.source_seeds is not None:
+    if vector.source_seeds is not None:
         raise SteerError(
             "vector.source_seeds: compute-vector writes one vector per seed in `seeds`, not a mean; apply the mean "
             "directly by giving source_seeds in the `vector` of apply, sweep-coeff, behaviour or dose-response."
@@ -51,8 +61,9 @@ class Plan:
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    assert spec.vector is not None and spec.vector.pair is not None
-    return Plan(spec, spec.vector.pair, resolve_layer(session.policy, spec.effective_layer, "layer"))
+    pair = spec.options.vector.pair
+    assert pair is not None  # check() refused a vector file
+    return Plan(spec, pair, resolve_layer(session.policy, spec.effective_layer, "layer"))
 
 
 def report(
@@ -68,8 +79,7 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="compute-vector",
     help="Compute steering vectors (activation differences of paired mazes) and save them as files.",
-    keys=("seeds", "vector"),
-    required=("seeds", "vector"),
+    options=ComputeVectorOptions,
     check=check,
     plan=plan,
     report=report,

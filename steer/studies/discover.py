@@ -72,8 +72,9 @@ from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
 from steer.report.captions import diff_panel
 from steer.report.discover_tables import families_markdown
 from steer.report.render import LEGEND, Panel, figure
+from steer.run.options import Options, coeffs_option, control_seed_option, layers_option, option, seed_list
 from steer.run.session import Session, resolve_layer
-from steer.run.spec_values import finite_float, parse_seeds
+from steer.run.spec_values import finite_float
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, StageRunner, Study
 
@@ -124,30 +125,38 @@ def _crumble(value: Any, where: str) -> dict[str, float]:
     return {k: _positive(v, f"{where}.{k}") for k, v in value.items()}
 
 
-OWN_KEYS = {
-    "replication": lambda v, w: parse_seeds(v, w),
-    "screen": _count(2, 1000),
-    "families": _families,
-    "top_k": _count(1, 50),
-    "margin": _positive,
-    "precision": _positive,
-    "crumble": _crumble,
-}
+@dataclass(frozen=True, kw_only=True)
+class DiscoverOptions(Options):
+    replication: tuple[int, ...] = option(
+        seed_list,
+        missing="replication: missing; give the replication sample, disjoint from seeds, e.g. "
+        "replication: {from: 1000, count: 32}.",
+    )
+    screen: int | None = option(_count(2, 1000), default=None, about="the screen's mazes (default: a third, 2-16)")
+    families: tuple[str, ...] = option(_families, default=SEARCHED, about="'all' or a list of family names")
+    layers: tuple[str, ...] = layers_option(about="sites searched (default: three residual sites)")
+    coeffs: tuple[float, ...] = coeffs_option(default=(), about="coefficients searched (default: -2, -1, 1, 2, 5)")
+    top_k: int = option(_count(1, 50), default=DEFAULT_TOP_K)
+    margin: float = option(_positive, default=Settings.margin)
+    precision: float = option(_positive, default=Settings.precision)
+    crumble: dict[str, float] = option(_crumble, default={}, about="{wall_mass, entropy}: rises that crumble")
+    control_seed: int = control_seed_option()
 
 
 def settings_of(spec: Spec) -> Settings:
-    crumble = spec.extra.get("crumble", {})
+    crumble = spec.options.crumble
     base = Settings()
     return Settings(
-        margin=spec.extra.get("margin", base.margin),
-        precision=spec.extra.get("precision", base.precision),
+        margin=spec.options.margin,
+        precision=spec.options.precision,
         crumble_wall=crumble.get("wall_mass", base.crumble_wall),
         crumble_entropy=crumble.get("entropy", base.crumble_entropy),
     )
 
 
 def _screen_n(spec: Spec) -> int:
-    return spec.extra.get("screen", min(16, max(2, len(spec.seeds) // 3)))
+    screen = spec.options.screen
+    return screen if screen is not None else min(16, max(2, len(spec.seeds) // 3))
 
 
 def screen_seeds(spec: Spec) -> tuple[int, ...]:
@@ -156,16 +165,11 @@ def screen_seeds(spec: Spec) -> tuple[int, ...]:
 
 def confirm_seeds(spec: Spec) -> tuple[int, ...]:
     """The confirm stage's cells: the discovery mazes the screen did not use, then the replication sample."""
-    return (*spec.seeds[_screen_n(spec) :], *spec.extra.get("replication", ()))
+    return (*spec.seeds[_screen_n(spec) :], *spec.options.replication)
 
 
 def check(spec: Spec) -> None:
-    replication = spec.extra.get("replication")
-    if replication is None:
-        raise SteerError(
-            "replication: missing; give the replication sample, disjoint from seeds, e.g. "
-            "replication: {from: 1000, count: 32}."
-        )
+    replication = spec.options.replication
     shared = sorted(set(replication) & set(spec.seeds))
     if shared:
         raise SteerError(
@@ -181,7 +185,7 @@ def check(spec: Spec) -> None:
         )
     if len(replication) < 5:
         raise SteerError(f"replication: {len(replication)} mazes; a replication needs at least 5.")
-    if any(c == 0 for c in spec.coeffs):
+    if any(c == 0 for c in spec.options.coeffs):
         raise SteerError("coeffs: 0 is not a coefficient to search (it adds nothing); drop it.")
 
 
@@ -314,7 +318,7 @@ class ScreenPlan:
         kinds = into if other is not None else into[:2]
         before: dict[str, float | None] | None = None
         base: FacingField | None = None
-        noise_seed = random_seed(self.spec.control_seed, seed)
+        noise_seed = random_seed(self.spec.options.control_seed, seed)
         for layer in self.layers:
             # Each candidate beside its control (one random direction per maze and layer, scaled to its norm) and,
             # where the unrelated-maze null has a member here, that maze's vector scaled to its norm (the floor).
@@ -343,7 +347,9 @@ class ScreenPlan:
 
 def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
     policy = session.policy
-    layers = tuple(resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.layers or DEFAULT_LAYERS))
+    layers = tuple(
+        resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.options.layers or DEFAULT_LAYERS)
+    )
     spatial = [f for f in families if FAMILIES[f].spatial]
     for i, layer in enumerate(layers):
         shape = tuple(policy.activation_shape(layer))
@@ -363,7 +369,7 @@ def _check_families(spec: Spec, session: Session, families: tuple[str, ...]) -> 
     groups = {
         "screen": screen_seeds(spec),
         "discovery": spec.seeds[_screen_n(spec) :],
-        "replication": spec.extra["replication"],
+        "replication": spec.options.replication,
     }
     for group, seeds in groups.items():
         members = dict.fromkeys(families, 0)
@@ -392,14 +398,14 @@ def _check_families(spec: Spec, session: Session, families: tuple[str, ...]) -> 
 
 
 def _searched(spec: Spec) -> tuple[str, ...]:
-    return tuple(f for f in spec.extra.get("families", SEARCHED) if f not in NULLS)
+    return tuple(f for f in spec.options.families if f not in NULLS)
 
 
 def plan(spec: Spec, session: Session) -> ScreenPlan:
     families = (*_searched(spec), *NULLS)
     layers = _check_layers(spec, session, families)
     _check_families(spec, session, families)
-    return ScreenPlan(spec, layers, families, spec.coeffs or DEFAULT_COEFFS)
+    return ScreenPlan(spec, layers, families, spec.options.coeffs or DEFAULT_COEFFS)
 
 
 # -- the screen's report ---------------------------------------------------------------------------------
@@ -411,7 +417,7 @@ def screen_report(
     # Read once: each candidate goes over every maze, and the runner's results are decoded as they are read.
     done = list(done)
     rows = screen_table(plan.candidates, done)
-    top_k = spec.extra.get("top_k", DEFAULT_TOP_K)
+    top_k = spec.options.top_k
     margin = settings_of(spec).margin
     chosen = choose(rows, top_k, NULLS, margin)
     empty: dict[str, list[dict[str, Any]]] = {}
@@ -450,9 +456,7 @@ SCREEN = Study(
     name="discover-screen",
     help="steer discover's screen: every candidate on a small sample, scored; the top k families and any whose "
     "interval clears the margin chosen.",
-    keys=("seeds", "layers", "coeffs", "control_seed"),
-    required=("seeds",),
-    own_keys=OWN_KEYS,
+    options=DiscoverOptions,
     check=check,
     plan=plan,
     report=screen_report,
@@ -492,7 +496,7 @@ class ConfirmPlan:
             regs = regions(level)
             for layer in layers:
                 here = [c for c in claims if c.candidate.layer == layer]
-                noise_seed = random_seed(self.spec.control_seed, seed)
+                noise_seed = random_seed(self.spec.options.control_seed, seed)
                 sets: list[list[tuple[str, torch.Tensor, float]]] = []
                 slots: list[tuple[str, str, Any]] = []  # (claim key, what, ladder coefficient)
                 for c in here:
@@ -818,8 +822,8 @@ def report(
         "samples": {
             "screen": list(screen_seeds(spec)),
             "discovery": [s for s in confirm_seeds(spec) if s in discovery],
-            "replication": list(spec.extra["replication"]),
-            "control_seed": spec.control_seed,
+            "replication": list(spec.options.replication),
+            "control_seed": spec.options.control_seed,
             "transfer": "each candidate's vector from the first screen maze where its family has a member",
         },
         "settings": {
@@ -918,9 +922,7 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="discover",
     help="Search families of paired maze edits for steering vectors that move the agent; keep what replicates.",
-    keys=SCREEN.keys,
-    required=("seeds",),
-    own_keys=OWN_KEYS,
+    options=DiscoverOptions,
     check=check,
     plan=plan,
     report=report,

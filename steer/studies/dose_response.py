@@ -28,8 +28,9 @@ from steer.net.dose import DEFAULT_TS, SiteDose, sign_pairs
 from steer.net.policy import display_name
 from steer.net.vfield import FieldInputs, VectorField, action_probs, check_finite
 from steer.report.charts import BandSeries, band_charts, heatmap
+from steer.run.options import Options, option, vector_option
 from steer.run.session import Session
-from steer.run.spec_values import finite_float, parse_coeffs, parse_layers
+from steer.run.spec_values import VectorSpec, finite_float, parse_coeffs, parse_layers
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import OneVectorPlan, plan_vector
@@ -84,6 +85,14 @@ def downstream_sites(session: Session, layer: str, asked: tuple[str, ...] | None
             )
         out.append(site)
     return tuple(sorted(dict.fromkeys(out), key=policy.site_index))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoseOptions(Options):
+    vector: VectorSpec = vector_option()
+    ts: tuple[float, ...] = option(parse_ts, default=DEFAULT_TS, about="the coefficients t, both signs")
+    sites: tuple[str, ...] | None = option(parse_layers, default=None, about="downstream sites (default: all)")
+    asymmetry_threshold: float = option(parse_threshold, default=0.2)
 
 
 @dataclass(frozen=True)
@@ -164,13 +173,13 @@ def _shown(site: str) -> str:
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    assert spec.vector is not None
-    vector = plan_vector(session, spec, spec.vector, 1.0, "vector")
+    assert spec.options.vector is not None
+    vector = plan_vector(session, spec, spec.options.vector, 1.0, "vector")
     site = session.policy.resolve(vector.layer)
     if site in ("fc_policy", "fc_value"):
         raise SteerError(f"layer: {vector.layer} has no site after it to measure; use an earlier layer.")
-    ts = spec.extra.get("ts", DEFAULT_TS)
-    return Plan(spec, vector, ts, downstream_sites(session, site, spec.extra.get("sites")))
+    ts = spec.options.ts
+    return Plan(spec, vector, ts, downstream_sites(session, site, spec.options.sites))
 
 
 class _Columns:
@@ -316,7 +325,7 @@ def _figures(plan: Plan, session: Session, summary: dict[str, Any], threshold: f
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    threshold = spec.extra.get("asymmetry_threshold", 0.2)
+    threshold = spec.options.asymmetry_threshold
     sites = [_shown(s) for s in (*plan.sites, PROBS)]
     summary = dose_summary(plan.ts, sites, done, threshold)
     figures = _figures(plan, session, summary, threshold) if done else {}
@@ -345,10 +354,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="dose-response",
     help="Measure how a vector's effect grows with its coefficient at every downstream site (linearity, asymmetry).",
-    keys=("seeds", "vector"),
-    required=("seeds", "vector"),
+    options=DoseOptions,
     plan=plan,
     report=report,
     summary=summary_lines,
-    own_keys={"ts": parse_ts, "sites": parse_layers, "asymmetry_threshold": parse_threshold},
 )

@@ -15,28 +15,35 @@ from steer.net.policy import ImpalaPolicy
 from steer.net.vectors import KINDS
 from steer.net.vfield import FieldInputs, vector_field
 from steer.report.charts import bar_rows
+from steer.run.options import Options, coeff_option, layers_option, vector_option
 from steer.run.session import Session, resolve_layer
+from steer.run.spec_values import VectorSpec
 from steer.run.specs import DEFAULT_LAYER, Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import build_vector
 
 
+@dataclass(frozen=True, kw_only=True)
+class LayerSweepOptions(Options):
+    vector: VectorSpec = vector_option()
+    coeff: float = coeff_option(missing="coeff: missing; give the coefficient to apply at every layer, e.g. coeff: -1.")
+    layers: tuple[str, ...] = layers_option(about="'all' (the default) or a list of hook names")
+
+
 def check(spec: Spec) -> None:
-    vec = spec.vector
-    if vec is None or vec.pair is None or vec.source_seed is not None or vec.source_seeds is not None:
+    vec = spec.options.vector
+    if vec.pair is None or vec.source_seed is not None or vec.source_seeds is not None:
         raise SteerError(
             "vector: a layer sweep computes each maze's own vector at every layer; give an inline "
             "vector spec such as {kind: cheese} without file, source_seed or source_seeds."
         )
-    if spec.coeff is None:
-        raise SteerError("coeff: missing; give the coefficient to apply at every layer, e.g. coeff: -1.")
 
 
 def sweep_layers(spec: Spec, policy: ImpalaPolicy) -> tuple[str, ...]:
     """The spec's layers, or every hook point except the value head (it cannot change the actions)."""
-    if not spec.layers:
+    if not spec.options.layers:
         return tuple(name for name in policy.hook_names if name != "fc_value")
-    return tuple(resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.layers))
+    return tuple(resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.options.layers))
 
 
 @dataclass(frozen=True)
@@ -52,10 +59,10 @@ class Plan:
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         spec = self.spec
-        assert spec.vector is not None and spec.vector.pair is not None and spec.coeff is not None
+        assert spec.options.vector.pair is not None
         try:
             target = session.target_maze(spec, seed)
-            vectors = [build_vector(session, spec, seed, spec.vector.pair, layer) for layer in self.layers]
+            vectors = [build_vector(session, spec, seed, spec.options.vector.pair, layer) for layer in self.layers]
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         policy, bs = session.policy, spec.batch_size
@@ -63,7 +70,7 @@ class Plan:
         original = vector_field(policy, inputs, batch_size=bs, reuse_from=None)
         by_layer = []
         for layer, vec in zip(self.layers, vectors, strict=True):
-            patched = vector_field(policy, inputs, [(layer, vec.tensor, spec.coeff)], batch_size=bs)
+            patched = vector_field(policy, inputs, [(layer, vec.tensor, spec.options.coeff)], batch_size=bs)
             by_layer.append(
                 {"layer": layer, "vector_norm": float(vec.tensor.norm()), **effect_metrics(original, patched)}
             )
@@ -75,11 +82,11 @@ def plan(spec: Spec, session: Session) -> Plan:
 
 
 def _chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) -> Image.Image:
-    assert spec.vector is not None and spec.vector.pair is not None
+    assert spec.options.vector.pair is not None
     labels = [row["layer"] for row in per_layer]
     # The vector kind's own metric; where it is undefined everywhere (top-right vectors on cheese-removed
     # mazes have no decision squares), the mean step toward the top-right.
-    key = KINDS[spec.vector.pair.kind].effect_metric
+    key = KINDS[spec.options.vector.pair.kind].effect_metric
     if not METRICS[key].paired or all(row[key]["patched"]["median"] is None for row in per_layer):
         cheese = any(row["p_cheese_ds"]["patched"]["median"] is not None for row in per_layer)
         key = "p_cheese_ds" if cheese else "p_toward_top_right"
@@ -87,8 +94,8 @@ def _chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) ->
     original = per_layer[0][key]["original"]["median"] if per_layer else None
     n = per_layer[0]["mazes"] if per_layer else 0
     title = (
-        f"{spec.vector.pair.kind} vector x {spec.coeff:g} at each layer · median {METRICS[key].label} · "
-        f"{n} mazes · {session.title}"
+        f"{spec.options.vector.pair.kind} vector x {spec.options.coeff:g} at each layer · median "
+        f"{METRICS[key].label} · {n} mazes · {session.title}"
     )
     footer = f"dashed: the unpatched policy · highlighted: the default layer {DEFAULT_LAYER}"
     return bar_rows(title, labels, values, reference=original, footer=footer, highlight=DEFAULT_LAYER)
@@ -97,7 +104,7 @@ def _chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) ->
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    assert spec.vector is not None and spec.vector.pair is not None
+    assert spec.options.vector.pair is not None
     per_layer = []
     for i, layer in enumerate(plan.layers):
         rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_layer"][i]} for m in done]
@@ -105,7 +112,7 @@ def report(
     figures = {"layer-sweep.png": _chart(session, spec, per_layer)} if done else {}
     return Report(
         {
-            "vector": {"kind": spec.vector.pair.kind, "coeff": spec.coeff},
+            "vector": {"kind": spec.options.vector.pair.kind, "coeff": spec.options.coeff},
             "layers": list(plan.layers),
             "mazes": done,
             "summary": {"mazes": len(done), "by_layer": per_layer},
@@ -129,8 +136,7 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="layer-sweep",
     help="Compute and apply the same vector kind at every layer (or `layers:`); compare the effect per layer.",
-    keys=("seeds", "vector", "coeff", "layers"),
-    required=("seeds", "vector", "coeff"),
+    options=LayerSweepOptions,
     check=check,
     plan=plan,
     report=report,

@@ -27,6 +27,7 @@ from steer.errors import SteerError, excerpt
 from steer.io import inside, sha256_file
 from steer.maze.features import FEATURES
 from steer.report.charts import bar_rows
+from steer.run.options import Options, option
 from steer.run.session import Session
 from steer.run.spec_values import parse_layers
 from steer.run.specs import Spec
@@ -97,13 +98,25 @@ def parse_folds(value: Any, where: str) -> int:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProbeOptions(Options):
+    activations: ActivationsRef = option(
+        parse_activations,
+        missing="activations: missing; name the folder of a finished `steer activations` run, e.g. "
+        "activations: outputs/activations.",
+    )
+    features: tuple[str, ...] = option(parse_features, default=(DEFAULT_FEATURE,))
+    sites: tuple[str, ...] = option(parse_layers, default=(), about="sites of the run to probe (default: all)")
+    folds: int = option(parse_folds, default=5)
+
+
 def _ref(spec: Spec) -> ActivationsRef:
-    return spec.extra["activations"]
+    return spec.options.activations
 
 
 def _sites(spec: Spec) -> tuple[str, ...]:
     ref = _ref(spec)
-    wanted = spec.extra.get("sites")
+    wanted = spec.options.sites
     return ref.sites if not wanted else tuple(s for s in ref.sites if s in wanted)
 
 
@@ -114,7 +127,7 @@ def check(spec: Spec) -> None:
                 f"{key}: `steer probe` reads the sites and mazes of its activations run; set {key} in that run's spec."
             )
     ref = _ref(spec)
-    for i, name in enumerate(spec.extra.get("sites", ())):
+    for i, name in enumerate(spec.options.sites):
         if name not in ref.sites:
             raise SteerError(
                 f"sites[{i}]: {excerpt(name)} is not stored in {ref.path}; it holds {', '.join(ref.sites)}."
@@ -164,9 +177,7 @@ class Plan:
 
 def plan(spec: Spec, session: Session) -> Plan:
     sites = _sites(spec)
-    return Plan(
-        spec, sites, spec.extra.get("features", (DEFAULT_FEATURE,)), spec.extra.get("folds", 5), ", ".join(sites)
-    )
+    return Plan(spec, sites, spec.options.features, spec.options.folds, ", ".join(sites))
 
 
 def _depth_chart(feature: str, done: Sequence[dict[str, Any]], best: str | None) -> Image.Image:
@@ -248,19 +259,12 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="probe",
     help="Linear probes from a finished activations run's sites to maze features, scored on held-out mazes.",
-    keys=("seeds",),
-    required=("seeds", "activations"),
+    options=ProbeOptions,
     plan=plan,
     report=report,
     check=check,
     cells=lambda spec: tuple(range(len(_sites(spec)))),
     summary=summary,
-    own_keys={
-        "activations": parse_activations,
-        "features": parse_features,
-        "sites": lambda v, w: parse_layers(v, w) or (),
-        "folds": parse_folds,
-    },
     grows=False,  # every seed feeds every cell (site): more seeds is a new probe
     report_name="probe.json",
 )

@@ -75,9 +75,10 @@ from steer.net.retarget import check_patch, spatial_grid
 from steer.report.charts import IntervalSeries, interval_rows
 from steer.report.render import save_png, tile
 from steer.report.retarget_figs import reach_panel, scale_bar
+from steer.run.options import Options, control_seed_option, option, seeds_option
 from steer.run.session import Session
-from steer.run.spec_values import _Fields, choice_of, finite_float
-from steer.run.specs import Spec, parse_seeds
+from steer.run.spec_values import _Fields, choice_of, finite_float, parse_seeds
+from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 
 CONDITIONS = ("intervention", "none", "cheese_moved", "random", "random_scaled", "elsewhere")
@@ -155,8 +156,26 @@ def _flag(value: Any, where: str) -> bool:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class RetargetOptions(Options):
+    channels: ChannelChoice = option(
+        _channels, missing="channels: missing; name the channels to set, e.g. channels: [10] or {top: 2}."
+    )
+    value: float = option(_value, missing="value: missing; give the activation to set them to, e.g. value: 5.5.")
+    default: float | None = option(_value, default=None, about="every other position of the channels")
+    cheese: str = option(choice_of(("remove", "keep")), default="remove")
+    targets: str | tuple[Square, ...] = option(_targets, default="all")
+    first_map: bool = option(_flag, default=False, about="procgen-tools' default=None batch-element-0 behaviour")
+    cheese_moved: bool = option(_flag, default=True, about="the input-edit reference (costly)")
+    random_scaled: bool = option(_flag, default=True)
+    elsewhere: bool = option(_flag, default=True)
+    resample: bool = option(_flag, default=True)
+    show: tuple[int, ...] = seeds_option(about="mazes with a retargetability map (default: the first two)")
+    control_seed: int = control_seed_option()
+
+
 def check(spec: Spec) -> None:
-    for i, seed in enumerate(spec.extra.get("show", ())):
+    for i, seed in enumerate(spec.options.show):
         if seed not in spec.seeds:
             raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
 
@@ -175,10 +194,10 @@ class Plan:
 
     def mazes(self, session: Session, seed: int) -> Maze:
         maze = session.target_maze(self.spec, seed)
-        return maze.without_cheese() if self.spec.extra.get("cheese", "remove") == "remove" else maze
+        return maze.without_cheese() if self.spec.options.cheese == "remove" else maze
 
     def targets(self, maze: Maze) -> list[Square]:
-        chosen = self.spec.extra.get("targets", "all")
+        chosen = self.spec.options.targets
         if chosen == "all":
             return [sq for sq in maze.open_squares() if sq != maze.mouse and sq != maze.cheese]
         return list(chosen)
@@ -187,7 +206,7 @@ class Plan:
         spec = self.spec
         maze = self.mazes(session, seed)
         targets = self.targets(maze)
-        rng = np.random.default_rng([spec.control_seed, seed])
+        rng = np.random.default_rng([spec.options.control_seed, seed])
         random_channels = tuple(int(c) for c in rng.choice(self.random_pool, len(self.channels), replace=False))
         patched, not_run = self.conditions(maze, targets, seed, random_channels)
         result = retarget_maze(
@@ -197,14 +216,14 @@ class Plan:
             targets,
             self.layer,
             patched,
-            default=spec.extra.get("default"),
-            cheese_moved=spec.extra.get("cheese_moved", True),
-            first_map=spec.extra.get("first_map", False),
+            default=spec.options.default,
+            cheese_moved=spec.options.cheese_moved,
+            first_map=spec.options.first_map,
             batch_size=spec.batch_size,
         )
         rows = target_rows(result)
         entry = maze_entry(seed, result, rows, patched, not_run)
-        if spec.extra.get("resample", True) and seed in self.partner:
+        if spec.options.resample and seed in self.partner:
             generated = session.target_maze(spec, seed)
             donor = session.target_maze(spec, self.partner[seed])
             if generated.cheese is not None:
@@ -232,7 +251,7 @@ class Plan:
             },
             compact=True,
         )
-        shown = spec.extra.get("show") or spec.seeds[:2]
+        shown = spec.options.show or spec.seeds[:2]
         if seed in shown:
             name = f"retarget-map-seed{seed}.png"
             save_png(map_figure(session, self, seed, result, patched), out / name)
@@ -244,14 +263,14 @@ class Plan:
     ) -> tuple[dict[str, Condition], dict[str, str]]:
         """The patched conditions this maze runs, and the asked-for ones it cannot run, each with why."""
         spec = self.spec
-        value = spec.extra["value"]
+        value = spec.options.value
         patched = {"intervention": Condition(self.channels, value), "random": Condition(random_channels, value)}
         not_run: dict[str, str] = {}
-        if spec.extra.get("random_scaled", True):
+        if spec.options.random_scaled:
             scaled = scaled_values(value, self.channels, random_channels, np.array(self.natural_max))
             patched["random_scaled"] = Condition(random_channels, scaled)
-        if spec.extra.get("elsewhere", True):
-            at = elsewhere_squares(maze, targets, self.grid, spec.control_seed, seed)
+        if spec.options.elsewhere:
+            at = elsewhere_squares(maze, targets, self.grid, spec.options.control_seed, seed)
             if at is None:
                 not_run["elsewhere"] = "a target has no other open square off its activation position"
             else:
@@ -383,15 +402,15 @@ def plan(spec: Spec, session: Session) -> Plan:
     policy = session.policy
     layer = spec.effective_layer
     n_channels, _ = spatial_grid(policy, layer)
-    choice: ChannelChoice = spec.extra["channels"]
+    choice: ChannelChoice = spec.options.channels
     if choice.channels:
-        check_patch(policy, layer, choice.channels, spec.extra["value"])
+        check_patch(policy, layer, choice.channels, spec.options.value)
     else:
-        check_patch(policy, layer, (), spec.extra["value"])
+        check_patch(policy, layer, (), spec.options.value)
         if choice.top > n_channels:
             raise SteerError(f"channels.top: {choice.top} is more than the {n_channels} channels of {layer!r}.")
     # Targets must be open squares of every maze: refused now, before any output is written.
-    chosen = spec.extra.get("targets", "all")
+    chosen = spec.options.targets
     if chosen != "all":
         for seed in spec.seeds:
             check_targets(session.target_maze(spec, seed), chosen, seed)
@@ -399,11 +418,11 @@ def plan(spec: Spec, session: Session) -> Plan:
     # their cheese), each scored against a decoy from its own open squares (as `steer channels` does).
     seeds = choice.seeds or spec.seeds
     mazes = {seed: session.renderer.level(seed) for seed in seeds}
-    scores, left_out = ranking_scores(policy, session.renderer, mazes, layer, spec.control_seed)
+    scores, left_out = ranking_scores(policy, session.renderer, mazes, layer, spec.options.control_seed)
     natural_max = natural_maxima(scores)
     ranking = tuple((int(r["channel"]), float(r["peak_distance"]["mean"])) for r in rank_channels(scores))  # type: ignore[index]
     channels = choice.channels or tuple(c for c, _ in ranking[: choice.top])
-    scaled = spec.extra.get("random_scaled", True)
+    scaled = spec.options.random_scaled
     for c in channels if scaled else ():
         if not natural_max[c] > 0:
             raise SteerError(
@@ -429,7 +448,7 @@ def plan(spec: Spec, session: Session) -> Plan:
         channels,
         pool,
         ranking,
-        derangement(spec.seeds, spec.control_seed) if len(spec.seeds) > 1 else {},
+        derangement(spec.seeds, spec.options.control_seed) if len(spec.seeds) > 1 else {},
         tuple(float(v) for v in natural_max),
         {
             "used": len(scores),
@@ -539,7 +558,7 @@ def _listed(values: Sequence[float]) -> str:
 
 def _what(name: str, plan: Plan, patched: dict[str, Condition]) -> list[str]:
     """A map panel's caption: which channels were set to what, where."""
-    value = plan.spec.extra["value"]
+    value = plan.spec.options.value
     chosen = ", ".join(map(str, plan.channels))
     multiples = f"(x {_listed([value / plan.natural_max[c] for c in plan.channels])} their natural max)"
     if name == "intervention":
@@ -630,10 +649,10 @@ def report(
         {
             "layer": plan.layer,
             "channels": list(plan.channels),
-            "value": spec.extra["value"],
-            "default": spec.extra.get("default"),
-            "cheese": spec.extra.get("cheese", "remove"),
-            "first_map": spec.extra.get("first_map", False),
+            "value": spec.options.value,
+            "default": spec.options.default,
+            "cheese": spec.options.cheese,
+            "first_map": spec.options.first_map,
             "ranking": [{"channel": c, "mean_peak_distance": d} for c, d in plan.ranking],
             "ranking_mazes": plan.ranking_mazes,
             "natural_max": {
@@ -641,7 +660,7 @@ def report(
                 "cheese present) of its largest activation over positions",
                 "mazes": plan.ranking_mazes["used"],
                 "by_channel": list(plan.natural_max),
-                "chosen_multiples": [spec.extra["value"] / plan.natural_max[c] for c in plan.channels],
+                "chosen_multiples": [spec.options.value / plan.natural_max[c] for c in plan.channels],
             },
             "random_pool": list(plan.random_pool),
             "mazes": done,
@@ -705,24 +724,10 @@ STUDY = Study(
     name="retarget",
     help="Set cheese-tracking channels at a target square; exact P(reach it) against no edit, the moved cheese, "
     "random channels (same value, same multiple of their scale), the same channels at another square.",
-    keys=("seeds", "control_seed"),
-    required=("seeds", "channels", "value"),
+    options=RetargetOptions,
     check=check,
     plan=plan,
     report=report,
     summary=summary_lines,
     grows=False,  # {top: k} ranks the channels on the whole seed list
-    own_keys={
-        "channels": _channels,
-        "value": _value,
-        "default": _value,
-        "cheese": choice_of(("remove", "keep")),
-        "targets": _targets,
-        "first_map": _flag,
-        "cheese_moved": _flag,
-        "random_scaled": _flag,
-        "elsewhere": _flag,
-        "show": lambda v, where: parse_seeds(v, where),
-        "resample": _flag,
-    },
 )

@@ -34,18 +34,26 @@ from steer.errors import SteerError
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.charts import BandSeries, band_charts
 from steer.report.render import LEGEND, Panel, grid_figure, save_png
+from steer.run.options import Options, coeffs_option, metrics_option, seeds_option, vector_option
 from steer.run.session import Session
+from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 from steer.run.vector_plan import OneVectorPlan, VectorPlan, plan_vector
 
 
+@dataclass(frozen=True, kw_only=True)
+class SweepOptions(Options):
+    vector: VectorSpec = vector_option()
+    coeffs: tuple[float, ...] = coeffs_option(
+        missing="coeffs: missing; give a list such as [-1, 1, 2] or a range {from: -2, to: 2, step: 0.5}."
+    )
+    grid_seeds: tuple[int, ...] = seeds_option(about="seeds whose fields are drawn at every coefficient")
+    metrics: tuple[str, ...] = metrics_option()
+
+
 def check(spec: Spec) -> None:
-    if spec.vector is None:
-        raise SteerError("vector: missing; give an inline vector spec ({kind: cheese}) or {file: PATH}.")
-    if not spec.coeffs:
-        raise SteerError("coeffs: missing; give a list such as [-1, 1, 2] or a range {from: -2, to: 2, step: 0.5}.")
-    for i, seed in enumerate(spec.grid_seeds):
+    for i, seed in enumerate(spec.options.grid_seeds):
         if seed not in spec.seeds:
             raise SteerError(
                 f"grid_seeds[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}); "
@@ -64,7 +72,7 @@ class Plan(OneVectorPlan):
             return "skipped", [], {"seed": seed, "reason": str(e)}
         inputs = FieldInputs.render(session.renderer, target, session.device)
         # The prefix up to the layer runs once; the original and every coefficient share one batched suffix.
-        deltas = [None, *(c * vec.tensor for c in self.spec.coeffs)]
+        deltas = [None, *(c * vec.tensor for c in self.spec.options.coeffs)]
         original, *fields = vector_fields(session.policy, inputs, self.layer, deltas, self.spec.batch_size)
         entry = {
             "seed": seed,
@@ -72,15 +80,16 @@ class Plan(OneVectorPlan):
             "vector_source_seed": vec.meta.get("source_seed"),
             "original": unpatched_metrics(original),
             "by_coeff": [
-                {"coeff": c, **effect_metrics(original, f)} for c, f in zip(self.spec.coeffs, fields, strict=True)
+                {"coeff": c, **effect_metrics(original, f)}
+                for c, f in zip(self.spec.options.coeffs, fields, strict=True)
             ],
         }
-        if self.spec.metrics:  # asked-for behaviour metrics: exact episode statistics at every coefficient
-            patch_sets = [(), *([(self.layer, vec.tensor, c)] for c in self.spec.coeffs)]
+        if self.spec.options.metrics:  # asked-for behaviour metrics: exact episode statistics at every coefficient
+            patch_sets = [(), *([(self.layer, vec.tensor, c)] for c in self.spec.options.coeffs)]
             before, *after = maze_behaviours(session.policy, session.renderer, target, patch_sets)
-            entry["original"].update({n: BEHAVIOUR_METRICS[n].unpatched(before) for n in self.spec.metrics})
+            entry["original"].update({n: BEHAVIOUR_METRICS[n].unpatched(before) for n in self.spec.options.metrics})
             for row, b in zip(entry["by_coeff"], after, strict=True):
-                row.update(behaviour_metrics(before, b, self.spec.metrics))
+                row.update(behaviour_metrics(before, b, self.spec.options.metrics))
         files = []
         if seed in self.grid_seeds:
             files.append(f"sweep-fields-seed{seed}.png")
@@ -89,9 +98,10 @@ class Plan(OneVectorPlan):
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    assert spec.vector is not None
     return Plan(
-        spec, plan_vector(session, spec, spec.vector, 1.0, "vector"), frozenset(spec.grid_seeds or spec.seeds[:1])
+        spec,
+        plan_vector(session, spec, spec.options.vector, 1.0, "vector"),
+        frozenset(spec.options.grid_seeds or spec.seeds[:1]),
     )
 
 
@@ -152,10 +162,11 @@ def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary:
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    summary = sweep_summary(spec.coeffs, done)
-    figures = {"sweep-metrics.png": _chart(session, plan.vector, spec.coeffs, summary)} if done else {}
+    summary = sweep_summary(spec.options.coeffs, done)
+    figures = {"sweep-metrics.png": _chart(session, plan.vector, spec.options.coeffs, summary)} if done else {}
     return Report(
-        {"vector": plan.vector.describe(), "coeffs": list(spec.coeffs), "mazes": done, "summary": summary}, figures
+        {"vector": plan.vector.describe(), "coeffs": list(spec.options.coeffs), "mazes": done, "summary": summary},
+        figures,
     )
 
 
@@ -174,8 +185,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="sweep-coeff",
     help="Apply one vector at each of several coefficients; chart each metric against the coefficient.",
-    keys=("seeds", "vector", "coeffs", "grid_seeds", "metrics"),
-    required=("seeds", "vector", "coeffs"),
+    options=SweepOptions,
     check=check,
     plan=plan,
     report=report,

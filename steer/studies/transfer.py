@@ -36,7 +36,9 @@ from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel, headline
 from steer.report.charts import heatmap, paired_chart
 from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.run.options import Options, coeff_option, metrics_option, pairs_option, seeds_option, vector_option
 from steer.run.session import Session, resolve_layer
+from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 from steer.run.vector_plan import build_vector, mean_vector
@@ -44,25 +46,33 @@ from steer.run.vector_plan import build_vector, mean_vector
 
 def transfer_seeds(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Sources and targets of a transfer; either defaults to `seeds`."""
-    return spec.sources or spec.seeds, spec.targets or spec.seeds
+    return spec.options.sources or spec.seeds, spec.options.targets or spec.seeds
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferOptions(Options):
+    vector: VectorSpec = vector_option(missing="vector: missing; give an inline vector spec such as {kind: cheese}.")
+    coeff: float = coeff_option(
+        missing="coeff: missing; give the coefficient to multiply each source's vector by, e.g. coeff: -1."
+    )
+    sources: tuple[int, ...] = seeds_option(sample=True, about="seeds the vectors come from (default: seeds)")
+    targets: tuple[int, ...] = seeds_option(sample=True, about="seeds they are applied to (default: seeds)")
+    show: tuple[tuple[int, int], ...] = pairs_option(about="[source, target] pairs to draw as fields")
+    metrics: tuple[str, ...] = metrics_option()
 
 
 def check(spec: Spec) -> None:
-    if spec.vector is None:
-        raise SteerError("vector: missing; give an inline vector spec such as {kind: cheese}.")
-    if spec.vector.file is not None:
+    if spec.options.vector.file is not None:
         raise SteerError(
             "vector.file: transfer computes one vector per source seed; give an inline vector spec "
             "such as {kind: cheese}."
         )
-    if spec.vector.source_seed is not None:
+    if spec.options.vector.source_seed is not None:
         raise SteerError("vector.source_seed: transfer takes its source seeds from `sources`; remove source_seed.")
-    if spec.coeff is None:
-        raise SteerError("coeff: missing; give the coefficient to multiply each source's vector by, e.g. coeff: -1.")
-    if spec.sources and spec.targets and spec.raw.get("seeds") is not None:
+    if spec.options.sources and spec.options.targets and spec.raw.get("seeds") is not None:
         raise SteerError("seeds: with both `sources` and `targets` given, `seeds` would be ignored; remove it.")
     sources, targets = transfer_seeds(spec)
-    for i, (src, tgt) in enumerate(spec.show):
+    for i, (src, tgt) in enumerate(spec.options.show):
         if src not in sources:
             raise SteerError(f"show[{i}][0]: seed {src} is not one of the sources ({seed_list(sources)}).")
         if tgt not in targets:
@@ -98,21 +108,21 @@ class Plan:
 
 
 def plan(spec: Spec, session: Session) -> Plan:
-    assert spec.vector is not None and spec.vector.pair is not None
+    assert spec.options.vector.pair is not None
     layer = resolve_layer(session.policy, spec.effective_layer, "layer")
     sources: dict[int, Source] = {}
     skips = []
     for seed in transfer_seeds(spec)[0]:
         try:
             maze = session.target_maze(spec, seed)
-            sources[seed] = Source(seed, maze, build_vector(session, spec, seed, spec.vector.pair, layer))
+            sources[seed] = Source(seed, maze, build_vector(session, spec, seed, spec.options.vector.pair, layer))
         except SteerError as e:  # a seed can be skipped as a source yet used as a target
             skips.append({"seed": seed, "role": "source", "reason": f"as a source: {e}"})
     if not sources:
         raise SteerError(f"sources: no source seed gives a vector ({skips[0]['reason']}); choose other seeds.")
     mean = None
-    if spec.vector.source_seeds is not None:
-        mean = mean_vector(session, spec, spec.vector.source_seeds, spec.vector.pair, layer)
+    if spec.options.vector.source_seeds is not None:
+        mean = mean_vector(session, spec, spec.options.vector.source_seeds, spec.options.vector.pair, layer)
     return Plan(spec, layer, sources, tuple(skips), mean)
 
 
@@ -121,26 +131,25 @@ def _target_pairs(
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Every source vector (and the mean, if asked) on one target; the target's prefix up to the layer runs once."""
     spec = plan.spec
-    assert spec.coeff is not None
     vectors = [src.vector for src in plan.sources.values()] + ([plan.mean] if plan.mean is not None else [])
     inputs = FieldInputs.render(session.renderer, target, session.device)
-    deltas = [None, *(spec.coeff * v.tensor for v in vectors)]
+    deltas = [None, *(spec.options.coeff * v.tensor for v in vectors)]
     original, *patched_fields = vector_fields(session.policy, inputs, plan.layer, deltas, spec.batch_size)
     behaviours: list[Any] = []
-    if spec.metrics:  # asked-for behaviour metrics: exact episode statistics with each source's vector
-        patch_sets = [(), *([(plan.layer, spec.coeff * v.tensor, 1.0)] for v in vectors)]
+    if spec.options.metrics:  # asked-for behaviour metrics: exact episode statistics with each source's vector
+        patch_sets = [(), *([(plan.layer, spec.options.coeff * v.tensor, 1.0)] for v in vectors)]
         behaviours = maze_behaviours(session.policy, session.renderer, target, patch_sets)
 
     def measures(i: int) -> dict[str, Any]:
         m = maze_metrics(original, patched_fields[i])
         if behaviours:
-            m.update(behaviour_metrics(behaviours[0], behaviours[i + 1], spec.metrics))
+            m.update(behaviour_metrics(behaviours[0], behaviours[i + 1], spec.options.metrics))
         return m
 
     def effects(m: dict[str, Any]) -> dict[str, Any]:  # what a pair's row holds of its measures
         return {
             **{f"target_{k}": m[k] for k in MAZE_KEYS},
-            **{f"delta_{k}": delta(m[k]) for k in (*PAIRED, *spec.metrics)},
+            **{f"delta_{k}": delta(m[k]) for k in (*PAIRED, *spec.options.metrics)},
             "mean_tv": m["mean_tv"],
             "metrics": {k: m[k] for k in m if k not in MAZE_KEYS},
         }
@@ -169,7 +178,7 @@ def _target_pairs(
                 **effects(m),
             }
         )
-        if (src.seed, seed) in spec.show:
+        if (src.seed, seed) in spec.options.show:
             name = f"transfer-src{src.seed}-tgt{seed}.png"
             save_png(_pair_figure(session, spec, src, seed, original, patched, m), out / name)
             figures.append(name)
@@ -220,7 +229,7 @@ def _pair_figure(
         if ok
     ]
     title = (
-        f"seed {src.seed}'s {src.vector.kind} vector -> seed {seed} · coeff {spec.coeff:g} · "
+        f"seed {src.seed}'s {src.vector.kind} vector -> seed {seed} · coeff {spec.options.coeff:g} · "
         f"{src.vector.layer} · {session.title}"
     )
     footer = f"same {' and '.join(same)} as the source · {LEGEND}" if same else LEGEND
@@ -245,7 +254,7 @@ def _heatmap(
     rows = [label(s, s not in plan.sources) for s in sources]
     columns = [label(t, t not in mazes) for t in targets]
     notes = [[_pair_note(matrices, i, j) for j in range(len(targets))] for i in range(len(sources))]
-    title = f"{kind} vectors across mazes · coeff {spec.coeff:g} · {_what(kind)} · {session.title}"
+    title = f"{kind} vectors across mazes · coeff {spec.options.coeff:g} · {_what(kind)} · {session.title}"
     footer = (
         "n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
         "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square"
@@ -314,7 +323,7 @@ def _mean_report(
         "summary": {"by_source": {"targets": targets, **{k: compare_series(series(k), in_sample) for k in keys}}},
     }
     chart = paired_chart(
-        f"{kind} vector, coeff {spec.coeff:g}: {label} against each target's own · {session.title}",
+        f"{kind} vector, coeff {spec.options.coeff:g}: {label} against each target's own · {session.title}",
         [str(t) for t in targets],
         series(effect_key(kind)),
         {"mean": label, "own": "the target's own vector", "other": "mean over the other single sources"},
@@ -339,8 +348,8 @@ def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    assert spec.vector is not None and spec.vector.pair is not None
-    kind = spec.vector.pair.kind
+    assert spec.options.vector.pair is not None
+    kind = spec.options.vector.pair.kind
     sources, targets = transfer_seeds(spec)
     pairs = [p for d in done for p in d["pairs"]]
     info = {d["seed"]: d["maze"] for d in done}
@@ -353,7 +362,7 @@ def report(
                 *plan.source_skips,
                 *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped),
             ],
-            "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.coeff},
+            "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.options.coeff},
             "sources": list(sources),
             "targets": list(targets),
             "mazes": [info[seed] for seed in sorted(info)],
@@ -386,8 +395,7 @@ def summary(report: dict[str, Any]) -> list[str]:
 STUDY = Study(
     name="transfer",
     help="Apply vectors computed on source mazes to target mazes; write a source x target effect matrix.",
-    keys=("seeds", "sources", "targets", "vector", "coeff", "show", "metrics"),
-    required=("vector", "coeff"),
+    options=TransferOptions,
     check=check,
     plan=plan,
     report=report,
