@@ -14,7 +14,7 @@ from steer.analysis.verdicts import combined_verdict
 from steer.batch import load_batch
 from steer.errors import SteerError
 from steer.maze.env import MazeRenderer
-from steer.run.spec_values import DrawnSeeds, parse_seeds
+from steer.run.seed_rules import DrawnSeeds, parse_seeds
 
 
 def test_a_seed_rule_draws_the_first_mazes_that_pass_its_filters(easy: MazeRenderer) -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from steer.errors import SteerError, excerpt
-from steer.run.spec_values import is_seed_rule
+from steer.run.seed_rules import is_seed_rule
+from steer.run.spec_fields import integer
 from steer.run.specs import Spec
 from steer.run.vector_plan import vector_specs
 
@@ -39,10 +40,10 @@ class Shift:
 def redrawn(value: Any, shift: Shift, where: str, grow: bool = True) -> Any:
     factor = shift.factor if grow else 1
     if isinstance(value, dict) and "from" in value:
-        first = as_int(value["from"], where) + shift.offset
+        first = integer(value["from"], where) + shift.offset
         out = {**value, "from": first}
         if not is_seed_rule(value) and "to" in value:  # a plain range keeps its length (times the factor)
-            length = as_int(value["to"], where) - as_int(value["from"], where) + 1
+            length = integer(value["to"], where) - integer(value["from"], where) + 1
             out["to"] = first + length * factor - 1
             if out["to"] > shift.high:
                 raise SteerError(
@@ -51,13 +52,13 @@ def redrawn(value: Any, shift: Shift, where: str, grow: bool = True) -> Any:
                     + f" runs past {shift.high}, the end of the sample; give a larger sample."
                 )
             return out
-        bound = as_int(value["to"], where) + shift.offset if "to" in value and factor == 1 else shift.high
+        bound = integer(value["to"], where) + shift.offset if "to" in value and factor == 1 else shift.high
         out["to"] = min(bound, shift.high)
         if "count" in value:
-            out["count"] = as_int(value["count"], f"{where}.count") * factor
+            out["count"] = integer(value["count"], f"{where}.count") * factor
         if isinstance(value.get("per_maze_dim"), dict):
             out["per_maze_dim"] = {
-                k: as_int(v, f"{where}.per_maze_dim") * factor for k, v in value["per_maze_dim"].items()
+                k: integer(v, f"{where}.per_maze_dim") * factor for k, v in value["per_maze_dim"].items()
             }
         return out
     if isinstance(value, list) and len(value) == 1:
@@ -68,12 +69,6 @@ def redrawn(value: Any, shift: Shift, where: str, grow: bool = True) -> Any:
             "on a new sample; write it as a range {from: A, to: B} or a rule {from: A, count: N, where: {...}} "
             "(docs/statistics.md#samples-of-mazes)."
         )
-    return value
-
-
-def as_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SteerError(f"{where}: expected integer seeds, got {excerpt(value)}.")
     return value
 
 
@@ -101,7 +96,7 @@ def redraw(data: dict[str, Any], shift: Shift, where: str) -> dict[str, Any]:
 def sample_range(value: Any, where: str) -> tuple[int, int]:
     if not isinstance(value, dict) or set(value) != {"from", "to"}:
         raise SteerError(f"{where}: expected a range of seeds {{from: A, to: B}}, got {excerpt(value)}.")
-    low, high = as_int(value["from"], f"{where}.from"), as_int(value["to"], f"{where}.to")
+    low, high = integer(value["from"], f"{where}.from"), integer(value["to"], f"{where}.to")
     if high < low:
         raise SteerError(f"{where}: 'to' ({high}) is below 'from' ({low}).")
     return low, high

@@ -22,19 +22,18 @@ from pathlib import Path
 from typing import Any, Self
 
 from steer.errors import SteerError
+from steer.run.seed_rules import parse_seeds
+from steer.run.spec_fields import coefficient, integer
 from steer.run.spec_values import (
     ComposeItem,
     VectorSpec,
     _beside_spec,
-    _int,
-    coefficient,
     parse_coeffs,
     parse_compose_items,
     parse_controls,
     parse_layers,
     parse_metrics,
     parse_pairs,
-    parse_seeds,
     parse_vector,
 )
 
@@ -131,10 +130,10 @@ def seed_list(value: Any, where: str) -> tuple[int, ...]:
 
 
 def whole(low: int = 0, high: int = 2**31 - 1) -> KeyParser:
-    """A parser of an integer from `low` to `high`."""
+    """A parser of an integer from `low` to `high` (steer.run.spec_fields.integer, the one integer parser)."""
 
     def parse(value: Any, where: str) -> int:
-        return _int(value, where, low, high)
+        return integer(value, where, low, high)
 
     return parse
 

@@ -2,7 +2,7 @@
 
 Every error names the field path (`vector.kind`, `seeds[3]`), the value found and what would be valid.
 This module holds the `Spec`, the tables of keys and the whole-spec parse; the parsers of single values
-(seeds, edits, vectors, coefficients, ...) are in steer/run/spec_values.py.
+(seeds, edits, vectors, coefficients, ...) are in steer/run/spec_values.py, spec_fields.py and seed_rules.py.
 
     name: cheese-vector                 # optional; names the output folder
     allow_other_checkpoint: false       # optional; true: accept vector files made with another checkpoint/mode
@@ -39,7 +39,9 @@ from steer.io import load_yaml
 from steer.maze.env import MODES
 from steer.net.vectors import Edit
 from steer.run.options import NoOptions, Options, known_keys
-from steer.run.spec_values import DrawnSeeds, _Fields, parse_edits, parse_seeds
+from steer.run.seed_rules import DrawnSeeds, parse_seeds
+from steer.run.spec_fields import _Fields
+from steer.run.spec_values import parse_edits
 
 __all__ = [
     "COMMON_KEYS",

@@ -30,7 +30,8 @@ from steer.maze.layout import Square
 from steer.net.policy import obs_to_tensor
 from steer.run.options import Options, option
 from steer.run.session import Session
-from steer.run.spec_values import choice_of, parse_layers
+from steer.run.spec_fields import choice_of
+from steer.run.spec_values import parse_layers
 from steer.run.specs import DEFAULT_LAYER, Spec
 from steer.run.study import CellResult, Report, Study
 

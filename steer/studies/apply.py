@@ -44,7 +44,8 @@ from steer.run.options import (
     vector_option,
 )
 from steer.run.session import Session
-from steer.run.spec_values import VectorSpec, parse_names
+from steer.run.spec_fields import parse_names
+from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import OneVectorPlan, build_vector, plan_vector

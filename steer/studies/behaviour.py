@@ -48,7 +48,8 @@ from steer.report.charts import BandSeries, band_charts
 from steer.report.render import save_png
 from steer.run.options import Options, coeff_option, coeffs_option, option, seeds_option, vector_option
 from steer.run.session import Session
-from steer.run.spec_values import VectorSpec, seed_value
+from steer.run.spec_fields import seed_value
+from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 from steer.run.vector_plan import OneVectorPlan, plan_vector

@@ -33,7 +33,7 @@ from steer.report.render import tile
 from steer.report.retarget_figs import channel_maps_figure
 from steer.run.options import Options, option, seeds_option
 from steer.run.session import Session
-from steer.run.spec_values import seed_value
+from steer.run.spec_fields import seed_value
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 

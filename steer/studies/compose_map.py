@@ -36,15 +36,8 @@ from steer.report import compose_figs
 from steer.report.charts import heatmap
 from steer.run.options import Options, control_seed_option, option
 from steer.run.session import Session
-from steer.run.spec_values import (
-    ComposeItem,
-    _beside_spec,
-    _Fields,
-    parse_coeffs,
-    parse_layers,
-    parse_names,
-    parse_vector,
-)
+from steer.run.spec_fields import _Fields, parse_names
+from steer.run.spec_values import ComposeItem, _beside_spec, parse_coeffs, parse_layers, parse_vector
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import VectorPlan, plan_vector

@@ -74,7 +74,7 @@ from steer.report.discover_tables import families_markdown
 from steer.report.render import LEGEND, Panel, figure
 from steer.run.options import Options, coeffs_option, control_seed_option, layers_option, option, seed_list
 from steer.run.session import Session, resolve_layer
-from steer.run.spec_values import finite_float
+from steer.run.spec_fields import finite_float
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, StageRunner, Study
 

@@ -30,7 +30,8 @@ from steer.net.vfield import FieldInputs, VectorField, action_probs, check_finit
 from steer.report.charts import BandSeries, band_charts, heatmap
 from steer.run.options import Options, option, vector_option
 from steer.run.session import Session
-from steer.run.spec_values import VectorSpec, finite_float, parse_coeffs, parse_layers
+from steer.run.spec_fields import finite_float
+from steer.run.spec_values import VectorSpec, parse_coeffs, parse_layers
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import OneVectorPlan, plan_vector

@@ -76,8 +76,9 @@ from steer.report.charts import IntervalSeries, interval_rows
 from steer.report.render import save_png, tile
 from steer.report.retarget_figs import reach_panel, scale_bar
 from steer.run.options import Options, control_seed_option, option, seeds_option
+from steer.run.seed_rules import parse_seeds
 from steer.run.session import Session
-from steer.run.spec_values import _Fields, choice_of, finite_float, parse_seeds
+from steer.run.spec_fields import _Fields, choice_of, finite_float
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 
