@@ -290,6 +290,12 @@ def summarize(mazes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def effect_label(metric: str) -> str:
+    """What a metric's effect is called on a chart or a console line: "change in P(cheese | DS)" for a paired
+    metric (patched − original), its own label for a comparison metric."""
+    return f"change in {METRICS[metric].label}" if METRICS[metric].paired else METRICS[metric].label
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     """A number for a caption or console line; n/a where undefined."""
     return "n/a" if value is None else f"{value:.{digits}f}"

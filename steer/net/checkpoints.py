@@ -202,7 +202,7 @@ def _download(known: KnownCheckpoint) -> Path:
         tmp.unlink(missing_ok=True)
 
 
-def _shown(path: Path) -> str:
+def path_text(path: Path) -> str:
     return excerpt(str(path), 160)
 
 
@@ -224,14 +224,14 @@ def _read(path: Path, allow_pickle: bool) -> object:
         name = None if allow_pickle else pickle_global(e)
         if name is not None:
             raise SteerError(
-                f"checkpoint: {_shown(path)} is a legacy pickle that needs the Python object {excerpt(name)} to "
+                f"checkpoint: {path_text(path)} is a legacy pickle that needs the Python object {excerpt(name)} to "
                 "load, and unpickling it would run whatever code the file contains, so steer refuses it. Pass "
                 f"{ALLOW_PICKLE_FLAG} only for a file you trust (you made it, or it comes from a source you "
                 "trust); better, re-save its weights once with torch.save({'state_dict': model.state_dict()}, "
                 "PATH)."
             ) from None
         raise SteerError(
-            f"checkpoint: {_shown(path)} could not be read as a PyTorch checkpoint ({type(e).__name__}: "
+            f"checkpoint: {path_text(path)} could not be read as a PyTorch checkpoint ({type(e).__name__}: "
             f"{excerpt(str(e).splitlines()[0], 120) if str(e) else 'no detail'}). The file may be truncated or "
             f"not a checkpoint. {_HOW}"
         ) from None
@@ -247,7 +247,7 @@ def _state_dict(raw: object, path: Path) -> dict[str, torch.Tensor]:
         if raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
             return raw  # a bare state dict
     raise SteerError(
-        f"checkpoint: {_shown(path)} is not a maze policy checkpoint: expected a dict with 'state_dict' or "
+        f"checkpoint: {path_text(path)} is not a maze policy checkpoint: expected a dict with 'state_dict' or "
         f"'model_state_dict', or a bare state dict. {_HOW}"
     )
 
@@ -268,15 +268,16 @@ def _scale(state: dict[str, object], path: Path) -> int:
     weight = state.get("embedder.block1.conv.weight")
     if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
         raise SteerError(
-            f"checkpoint: {_shown(path)} has no 'embedder.block1.conv.weight'; it is not an Impala maze policy. {_HOW}"
+            f"checkpoint: {path_text(path)} has no 'embedder.block1.conv.weight'; it is not an Impala maze policy. "
+            f"{_HOW}"
         )
     channels = int(weight.shape[0])
     scale, rem = divmod(channels, 16)
     if rem or scale < 1:
-        raise SteerError(f"checkpoint: {_shown(path)} has {channels} first-layer channels; expected 16·k.")
+        raise SteerError(f"checkpoint: {path_text(path)} has {channels} first-layer channels; expected 16·k.")
     if scale > MAX_SCALE:
         raise SteerError(
-            f"checkpoint: {_shown(path)} declares {channels} first-layer channels (channel scale {scale}); steer "
+            f"checkpoint: {path_text(path)} declares {channels} first-layer channels (channel scale {scale}); steer "
             f"loads Impala maze policies of channel scale 1 to {MAX_SCALE} (16 to {16 * MAX_SCALE} channels; the "
             f"known checkpoints have scale 1 and 4). Use a checkpoint of procgen maze's Impala policy. {_HOW}"
         )
@@ -309,13 +310,13 @@ def _check_fits(expected: dict[str, torch.Size], scale: int, state: dict[str, ob
     if problems:
         more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
         raise SteerError(
-            f"checkpoint: {_shown(path)} does not fit the Impala maze policy of channel scale {scale}: "
+            f"checkpoint: {path_text(path)} does not fit the Impala maze policy of channel scale {scale}: "
             f"{'; '.join(problems[:3])}{more}. Use a checkpoint of procgen maze's Impala policy. {_HOW}"
         )
     for key, got in state.items():
         if isinstance(got, torch.Tensor) and not got.dtype.is_floating_point:
             raise SteerError(
-                f"checkpoint: {_shown(path)} tensor {key!r} holds {str(got.dtype).removeprefix('torch.')} values; a "
+                f"checkpoint: {path_text(path)} tensor {key!r} holds {str(got.dtype).removeprefix('torch.')} values; a "
                 "policy's weights are floating point (float32; float16, bfloat16 and float64 are converted to "
                 "float32). The file is not a trained policy's weights; use another checkpoint."
             )
@@ -332,7 +333,7 @@ def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
             raise SteerError(
-                f"checkpoint: {_shown(path)} tensor {excerpt(key, 60)} holds {bad} NaN or infinite values (of "
+                f"checkpoint: {path_text(path)} tensor {excerpt(key, 60)} holds {bad} NaN or infinite values (of "
                 f"{tensor.numel()}); the file is corrupt or from a diverged training run. Use another checkpoint."
             )
 
@@ -358,7 +359,7 @@ def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu", allow_p
     if known is not None and known.sha256 not in (None, sha):
         # Checked before reading: a file posing as a known checkpoint is never unpickled.
         raise SteerError(
-            f"checkpoint: {_shown(path)} is named like the known checkpoint {known.name!r} but its sha256 is "
+            f"checkpoint: {path_text(path)} is named like the known checkpoint {known.name!r} but its sha256 is "
             f"{sha}, not {known.sha256}. The file is corrupt or a different model; replace it."
         )
     state = _state_dict(_read(path, allow_pickle), path)
@@ -373,7 +374,7 @@ def load(ref: str | os.PathLike[str] | None = None, device: str = "cpu", allow_p
     except RuntimeError as e:  # _check_fits should have said why; keep one line of torch's reason if not
         detail = [line.strip() for line in str(e).splitlines() if line.strip()][-1:] or ["no detail"]
         raise SteerError(
-            f"checkpoint: {_shown(path)} does not fit the Impala maze policy: {excerpt(detail[0], 200)} {_HOW}"
+            f"checkpoint: {path_text(path)} does not fit the Impala maze policy: {excerpt(detail[0], 200)} {_HOW}"
         ) from None
     # Channels-last weights match the NHWC layout procgen frames arrive in; CPU convolutions run faster so.
     full_float32(device)

@@ -239,7 +239,7 @@ def _occupancy_panel(
     return out
 
 
-def _summary(label: str, b: Behaviour) -> list[str]:
+def behaviour_caption(label: str, b: Behaviour) -> list[str]:
     # Steps given a success that almost never happens would read as a typical episode length.
     steps = "n/a" if b.steps_to_cheese is None or b.p_cheese < 1e-3 else f"{b.steps_to_cheese:.1f}"
     return [
@@ -271,8 +271,10 @@ def occupancy_figure(
         return diverging(v, limit) if abs(v) >= MIN_VISITS else None
 
     panels = [
-        _occupancy_panel(maze, grid, original.occupancy, occ, [original.greedy], _summary(labels[0], original)),
-        _occupancy_panel(maze, grid, patched.occupancy, occ, [patched.greedy], _summary(labels[1], patched)),
+        _occupancy_panel(
+            maze, grid, original.occupancy, occ, [original.greedy], behaviour_caption(labels[0], original)
+        ),
+        _occupancy_panel(maze, grid, patched.occupancy, occ, [patched.greedy], behaviour_caption(labels[1], patched)),
         _occupancy_panel(
             maze,
             grid,

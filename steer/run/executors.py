@@ -187,8 +187,8 @@ def ray_cells(plan: Plan, session: Session, seeds: tuple[int, ...], out: Path) -
             # Another torch or steer on a node would compute other numbers under this run's name.
             if there and there != here:
                 raise SteerError(
-                    f"--executor ray: a Ray worker runs {_shown(there)}, this process {_shown(here)}. Install the "
-                    "same steer, torch, numpy and procgen on every node of the cluster."
+                    f"--executor ray: a Ray worker runs {versions_text(there)}, this process {versions_text(here)}. "
+                    "Install the same steer, torch, numpy and procgen on every node of the cluster."
                 )
             for seed, status, files, result in cells:
                 for name, blob in files:
@@ -210,7 +210,7 @@ def stack_versions(session: Session) -> dict[str, str]:
     return dict(_versions)
 
 
-def _shown(versions: dict[str, str]) -> str:
+def versions_text(versions: dict[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in versions.items())
 
 

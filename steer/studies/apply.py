@@ -22,6 +22,7 @@ from steer.analysis.metrics import (
     METRICS,
     behaviour_metrics,
     describe,
+    effect_label,
     effect_metrics,
     fmt,
     maze_metrics,
@@ -262,7 +263,7 @@ def _own_chart(plan: Plan, session: Session, done: Sequence[dict[str, Any]], met
         [str(m["seed"]) for m in have],
         own_series(have, metric),
         {"vector": label, "own": "the maze's own vector"},
-        _what(metric),
+        effect_label(metric),
         footer="a column per maze where the effect is defined",
         marked=[m["compare"]["own"]["in_sample"] for m in have],
         marked_note="in sample: the maze's own pair is one of the vector's sources",
@@ -305,10 +306,6 @@ STUDY = Study(
 )
 
 
-def _what(metric: str) -> str:
-    return f"change in {METRICS[metric].label}" if METRICS[metric].paired else METRICS[metric].label
-
-
 def compare_lines(report: dict[str, Any]) -> list[str]:
     """With `compare: [own]`: the vector's effect against each maze's own, per subset of mazes."""
     if "compare" not in report["summary"]:
@@ -320,7 +317,7 @@ def compare_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"norms: this vector median {fmt(norms['vector']['median'])}, own vectors {fmt(norms['own']['median'])}"]
     for subset, b in c["by_target"][key].items():
         lines.append(
-            f"vs own ({subset.replace('_', ' ')} mazes), {_what(metric)}: mean {fmt(b['vector']['mean'], 3)} vs "
+            f"vs own ({subset.replace('_', ' ')} mazes), {effect_label(metric)}: mean {fmt(b['vector']['mean'], 3)} vs "
             f"{fmt(b['own']['mean'], 3)}; {difference_text(b['vector_minus_own'])}"
         )
     return lines

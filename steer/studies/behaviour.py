@@ -218,7 +218,7 @@ def plan(spec: Spec, session: Session) -> Plan:
     return Plan(spec, plan_vector(session, spec, spec.options.vector, conditions(spec)[0], "vector"))
 
 
-def _summary(coeffs: tuple[float, ...], mazes: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise_conditions(coeffs: tuple[float, ...], mazes: list[dict[str, Any]]) -> dict[str, Any]:
     by_coeff = []
     for i, c in enumerate(coeffs):
         rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_coeff"][i]} for m in mazes]
@@ -263,7 +263,7 @@ def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     coeffs = conditions(spec)
-    summary = _summary(coeffs, done)
+    summary = summarise_conditions(coeffs, done)
     figures = {"behaviour.png": _chart(session, plan, coeffs, summary)} if done else {}
     return Report(
         {"vector": plan.vector.describe(), "coeffs": list(coeffs), "mazes": done, "summary": summary}, figures

@@ -155,7 +155,7 @@ class Plan(OneVectorPlan):
             "vector_norm": float(vec.tensor.norm()),
             "original": {name: METRICS[name].unpatched(fields[0]) for name in BEHAVIOUR[:2]},
             "behaviour": behaviour,
-            "sites": {_shown(s): a.result() for s, a in acc.items()},
+            "sites": {site_label(s): a.result() for s, a in acc.items()},
         }
         return "done", [], entry
 
@@ -169,7 +169,7 @@ def _batch(chunk: torch.Tensor, k: int) -> torch.Tensor:
     return torch.empty(shape, dtype=chunk.dtype, device=chunk.device)
 
 
-def _shown(site: str) -> str:
+def site_label(site: str) -> str:
     return site if site == PROBS else display_name(site)
 
 
@@ -327,7 +327,7 @@ def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     threshold = spec.options.asymmetry_threshold
-    sites = [_shown(s) for s in (*plan.sites, PROBS)]
+    sites = [site_label(s) for s in (*plan.sites, PROBS)]
     summary = dose_summary(plan.ts, sites, done, threshold)
     figures = _figures(plan, session, summary, threshold) if done else {}
     body = {"vector": plan.vector.describe(), "ts": list(plan.ts), "sites": sites, "mazes": done, "summary": summary}

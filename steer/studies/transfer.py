@@ -20,11 +20,11 @@ from steer.analysis.comparison import compare_series, difference_text, mean_labe
 from steer.analysis.comparison import effect_key as metric_key
 from steer.analysis.metrics import (
     MAZE_KEYS,
-    METRICS,
     PAIRED,
     behaviour_metrics,
     delta,
     describe,
+    effect_label,
     fmt,
     maze_info,
     maze_metrics,
@@ -254,7 +254,8 @@ def _heatmap(
     rows = [label(s, s not in plan.sources) for s in sources]
     columns = [label(t, t not in mazes) for t in targets]
     notes = [[_pair_note(matrices, i, j) for j in range(len(targets))] for i in range(len(sources))]
-    title = f"{kind} vectors across mazes · coeff {spec.options.coeff:g} · {_what(kind)} · {session.title}"
+    effect = effect_label(KINDS[kind].effect_metric)
+    title = f"{kind} vectors across mazes · coeff {spec.options.coeff:g} · {effect} · {session.title}"
     footer = (
         "n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
         "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square"
@@ -327,17 +328,12 @@ def _mean_report(
         [str(t) for t in targets],
         series(effect_key(kind)),
         {"mean": label, "own": "the target's own vector", "other": "mean over the other single sources"},
-        _what(kind),
+        effect_label(KINDS[kind].effect_metric),
         footer="a column per target where the effect is defined",
         marked=in_sample,
         marked_note="in sample: the target's own pair is one of the averaged vectors",
     )
     return body, {"transfer-mean-vs-own.png": chart}
-
-
-def _what(kind: str) -> str:
-    metric = METRICS[KINDS[kind].effect_metric]
-    return f"change in {metric.label}" if metric.paired else metric.label
 
 
 def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:

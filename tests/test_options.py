@@ -1,0 +1,59 @@
+"""A study's options (steer/run/options.py): each study declares the keys it reads once, and a spec missing a
+required one gets that study's own message, once, from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from steer.run.options import Options, known_keys
+from steer.run.specs import COMMON_KEYS
+from steer.studies import STUDIES
+from tests._cli import run, write_spec
+
+REQUIRED = [(name, key) for name, study in STUDIES.items() for key in study.options.required()]
+
+
+def test_every_study_declares_its_options_and_every_required_key_its_message() -> None:
+    assert REQUIRED, "no study requires a key of its own: the test below would check nothing"
+    for name, study in STUDIES.items():
+        assert issubclass(study.options, Options), name
+        assert study.allowed_keys[: len(COMMON_KEYS)] == COMMON_KEYS and "seeds" in study.allowed_keys
+        for f in study.options.__dataclass_fields__.values():
+            if f.name in study.options.required():
+                message = f.metadata["missing"]
+                assert message and message.startswith(f"{f.name}: missing; "), (name, f.name, message)
+
+
+@pytest.mark.parametrize(("command", "key"), REQUIRED, ids=[f"{c}-{k}" for c, k in REQUIRED])
+def test_a_missing_required_key_gets_the_study_s_own_message(tmp_path: Path, command: str, key: str) -> None:
+    """Every other required key is given a value its parser accepts (a real one), so the message is this key's."""
+    values = {
+        "vector": {"kind": "cheese"},
+        "coeff": -1,
+        "coeffs": [-1, 1],
+        "vectors": [{"vector": {"kind": "cheese"}, "coeff": -1}, {"vector": {"kind": "top_right"}, "coeff": 1}]
+        if command == "compose"
+        else [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"}}],
+        "channels": [10],
+        "value": 5.5,
+        "replication": {"from": 1000, "to": 1009},
+    }
+    study = STUDIES[command]
+    data = {"seeds": [0], **{k: values[k] for k in study.options.required() if k != key}}
+    message = study.options.__dataclass_fields__[key].metadata["missing"]
+    out = tmp_path / "out"
+    result = run(command, write_spec(tmp_path, data), "--out", out)
+    assert result.exit_code == 2, result.output
+    assert " ".join(message.split()) in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_a_key_another_study_reads_is_refused_as_not_used_here_and_any_other_as_unknown(tmp_path: Path) -> None:
+    assert "replication" in known_keys() and "replication" not in STUDIES["apply"].allowed_keys
+    spec = {"seeds": [0], "vector": {"kind": "cheese"}, "coeff": -1}
+    other = run("apply", write_spec(tmp_path, {**spec, "replication": [1000]}), "--out", tmp_path / "o")
+    assert other.exit_code == 2 and "replication: `steer apply` does not use this key. Its keys are:" in other.output
+    typo = run("apply", write_spec(tmp_path, {**spec, "cooeff": 1}), "--out", tmp_path / "o")
+    assert typo.exit_code == 2 and "cooeff: unknown key. Valid keys: name, checkpoint" in typo.output
