@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from steer.analysis.claims import evaluate, null_value, parse_claims
+from steer.analysis.claim_specs import null_value, parse_claims
+from steer.analysis.claims import evaluate
 from steer.analysis.stats import RESAMPLES, SEED
 from steer.errors import SteerError
 

@@ -254,7 +254,8 @@ def test_a_scale_is_checked_before_anything_runs(tmp_path: Path) -> None:
 
 
 def test_a_reported_number_is_judged_on_the_interval_its_study_gives(tmp_path: Path) -> None:
-    from steer.analysis.claims import evaluate, parse_claims
+    from steer.analysis.claim_specs import parse_claims
+    from steer.analysis.claims import evaluate
 
     (tmp_path / "stats").mkdir()
     report = {"fit": [{"coef": {"value": -1.4, "ci": [-1.6, -1.2]}, "n": 500}]}

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import special as spc
 from scipy import stats as sps
 
+from steer.analysis.claim_types import Measure, Summary
 from steer.analysis.metrics import describe
 from steer.analysis.stats import (
     bca_intervals,
@@ -75,7 +76,7 @@ def _key(seed: Any) -> Any:
     return tuple(seed) if isinstance(seed, list) else seed
 
 
-def _rows(report: Mapping[str, Any], m: Mapping[str, Any], out: Keyed) -> list[dict[str, Any]]:
+def _rows(report: Mapping[str, Any], m: Measure, out: Keyed) -> list[dict[str, Any]]:
     """One record per maze (or per transfer pair) that the measure reads; mazes the study skipped, and those
     outside the claim's `where:` subset, are counted in `out.excluded`."""
     if "pairs" in m:
@@ -139,7 +140,7 @@ def on_scale(before: np.ndarray, after: np.ndarray, scale: str) -> np.ndarray:
     return after - before
 
 
-def _number(rec: Mapping[str, Any], m: Mapping[str, Any]) -> float | None:
+def _number(rec: Mapping[str, Any], m: Measure) -> float | None:
     """The measure's number in one maze's record: a plain number, one side of a field metric, or its change
     (patched − original) on the measure's scale."""
     value = rec.get(m["metric"])
@@ -154,7 +155,7 @@ def _number(rec: Mapping[str, Any], m: Mapping[str, Any]) -> float | None:
     return float(on_scale(before, after, m.get("scale", "raw"))[0])
 
 
-def keyed(reports: Reports, m: Mapping[str, Any]) -> Keyed:
+def keyed(reports: Reports, m: Measure) -> Keyed:
     """The per-maze numbers of a change, value, versus or trend measure, keyed by seed."""
     out = Keyed(pairs="pairs" in m)
     kind = m.get("kind", "change")
@@ -201,7 +202,7 @@ def keyed(reports: Reports, m: Mapping[str, Any]) -> Keyed:
 
 def summarise(
     x: np.ndarray, p: float | None, paired: bool = False, what: str | None = None, pairs: list[Any] | None = None
-) -> dict[str, Any]:
+) -> Summary:
     """describe() of the values with the claims' intervals: BCa, or for transfer `pairs` (source, target) the
     two-way cluster bootstrap over source and target mazes, since pairs that share a maze are not independent."""
     if pairs is not None and len(x) >= 2:
@@ -226,7 +227,7 @@ def summarise(
     return out
 
 
-def with_counts(summary: dict[str, Any], k: Keyed) -> dict[str, Any]:
+def with_counts(summary: Summary, k: Keyed) -> Summary:
     summary["excluded"] = dict(k.excluded)
     summary["n_excluded"] = sum(k.excluded.values())
     if k.flat:
@@ -234,7 +235,7 @@ def with_counts(summary: dict[str, Any], k: Keyed) -> dict[str, Any]:
     return summary
 
 
-def of_keyed(k: Keyed, kind: str) -> dict[str, Any]:
+def of_keyed(k: Keyed, kind: str) -> Summary:
     """The summary of a keyed measure: paired kinds (change, versus, trend) get a Wilcoxon p against 0."""
     x = k.array()
     pairs = list(k.values) if k.pairs else None
@@ -246,7 +247,7 @@ def of_keyed(k: Keyed, kind: str) -> dict[str, Any]:
     return with_counts(out, k)
 
 
-def contrast(reports: Reports, m: Mapping[str, Any]) -> dict[str, Any]:
+def contrast(reports: Reports, m: Measure) -> Summary:
     """Two groups of different mazes: this measure's minus `minus:`'s, mean against mean."""
     a, b = keyed(reports, {**m, "kind": "value"}), keyed(reports, m["minus"])
     x, y = a.array(), b.array()
@@ -270,7 +271,7 @@ def contrast(reports: Reports, m: Mapping[str, Any]) -> dict[str, Any]:
     return with_counts(out, both)
 
 
-def reported(report: Mapping[str, Any], m: Mapping[str, Any]) -> dict[str, Any]:
+def reported(report: Mapping[str, Any], m: Measure) -> Summary:
     """A {value, ci} record the study computed over its mazes, as a summary the verdict can read."""
     record, n = get(report, m["path"]), get(report, m["n"])
     if not isinstance(record, dict) or not isinstance(n, int):
@@ -294,7 +295,7 @@ def reported(report: Mapping[str, Any], m: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def measure(reports: Reports, m: Mapping[str, Any]) -> dict[str, Any]:
+def measure(reports: Reports, m: Measure) -> Summary:
     """A measure's summary: n, mean, median, their intervals, a p-value where the kind has one, the minimum
     detectable effect, what was excluded and why, and `per_maze`: the values it summarises."""
     kind = m.get("kind", "change")
@@ -308,7 +309,7 @@ def measure(reports: Reports, m: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def beyond_control(reports: Reports, m: Mapping[str, Any], control: Mapping[str, Any]) -> dict[str, Any]:
+def beyond_control(reports: Reports, m: Measure, control: Measure) -> Summary:
     """Per maze the measure minus its control on the same maze (a change beside a norm-matched random vector's,
     say): paired, with a Wilcoxon p against 0. Mazes without a control value are counted as excluded."""
     effect, ctrl = keyed(reports, m), keyed(reports, control)

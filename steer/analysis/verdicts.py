@@ -20,15 +20,16 @@ docs/statistics.md#verdicts states the rule; tests/test_verdicts.py tests every 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+from steer.analysis.claim_types import Criterion, Summary
 
 VERDICTS = ("holds", "fails", "does not replicate", "inconclusive", "underpowered", "vacuous")
 MIN_MAZES = 5
 SAMPLES = ("discovery", "replication")
 
 
-def verdict(result: Mapping[str, Any], criterion: Mapping[str, Any]) -> str:
+def verdict(result: Summary, criterion: Criterion) -> str:
     """holds / fails / underpowered / inconclusive / vacuous from the interval of the criterion's statistic in
     `result` (a summary with n and `<statistic>_ci`), by the rule in the module docstring."""
     stat = criterion.get("statistic", "mean")
@@ -58,7 +59,7 @@ def verdict(result: Mapping[str, Any], criterion: Mapping[str, Any]) -> str:
     return "underpowered" if wide else "inconclusive"
 
 
-def holds_at(point: float, criterion: Mapping[str, Any]) -> bool:
+def holds_at(point: float, criterion: Criterion) -> bool:
     """Whether the criterion holds for an interval shrunk to one point: at the measure's null, a claim that
     holds there cannot fail."""
     return verdict(
@@ -66,7 +67,7 @@ def holds_at(point: float, criterion: Mapping[str, Any]) -> bool:
     ) == ("holds")
 
 
-def underpowered_reason(ci: Sequence[float], criterion: Mapping[str, Any]) -> str:
+def underpowered_reason(ci: Sequence[float], criterion: Criterion) -> str:
     """Why a straddling interval is underpowered: its half-width against the precision (or a band's width)."""
     half = (ci[1] - ci[0]) / 2
     if criterion.get("precision") is not None and half > criterion["precision"]:
@@ -92,7 +93,7 @@ def combined_verdict(discovery: str, replication: str) -> tuple[str, str]:
     return "inconclusive", said
 
 
-def describe_criterion(c: Mapping[str, Any]) -> str:
+def describe_criterion(c: Criterion) -> str:
     stat = c.get("statistic", "mean")
     precision = f", half-width at most {c['precision']:g}" if c.get("precision") is not None else ""
     if "above" in c:

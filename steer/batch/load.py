@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from steer.analysis import seal
-from steer.analysis.claims import Claim, parse_claims
+from steer.analysis.claim_specs import Claim, parse_claims
 from steer.analysis.seal import Decision, Lock, Replication, decide, lock_path, next_untouched, sealed_text
 from steer.batch.draw import Shift, grow_steps, inside, sample_range
 from steer.batch.experiments import MAX_EXPERIMENTS, Experiment, expand_grid, experiment, resolve

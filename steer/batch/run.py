@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.claims import Claim, evaluate, experiments_of, replicated
+from steer.analysis.claim_specs import Claim, experiments_of
+from steer.analysis.claims import evaluate, replicated
 from steer.analysis.seal import seal_text
 from steer.batch.experiments import Experiment
 from steer.batch.load import REPLICATION, Batch, load_batch

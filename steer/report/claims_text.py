@@ -3,15 +3,15 @@ multiplicity line, and JUnit XML. The rows are `steer.analysis.claims.evaluate`'
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree as ET
 
+from steer.analysis.claim_types import ClaimRow
 from steer.analysis.claims import two_samples
 from steer.analysis.verdicts import SAMPLES, VERDICTS
 
-Row = Mapping[str, Any]
+Row = ClaimRow
 SANITY_TITLE = "Checks that the instrument works"
 SANITY_NOTE = (
     "These hold at their own null by design (a zero vector moves nothing, say): they show that the instrument "
