@@ -20,6 +20,9 @@ when it is reached. The expected visits of all squares therefore sum to the expe
 a policy that never moves has 500 visits on its start square. (A square first stepped on by the very last
 action of a timed-out episode is not counted: procgen resets the level right after that action, so a real
 episode never shows the mouse there either.)
+
+Over 400 lines on purpose: one model (the chain), its build, its solves and the two questions asked of it
+(behaviour, reach); split, each half would need the other's internals.
 """
 
 from __future__ import annotations
@@ -235,7 +238,9 @@ def behaviour(
     the maze's facing, 0 for a level as generated) over `horizon` steps (default: what the state's timeout
     leaves, 500 for a fresh level). `targets` are extra squares whose visit probability is reported; `regions`
     are sets of squares whose P(visit any of them) is (`p_regions`; the cheese in a region counts when reached).
-    """
+
+    Kept whole: one pass of one algorithm (the chain's absorbing probabilities, occupancy and regions
+    from the same solves); split, its steps would pass the same arrays around."""
     chain = field if isinstance(field, Chain) else build_chain(field)
     maze = chain.maze
     start = tuple(start or maze.mouse)
@@ -355,7 +360,8 @@ def reach(
     cheese counts at every time up to the horizon, as `Behaviour.p_cheese` does. For the square the mouse
     starts on, P = 1 in 0 steps. All targets advance together, one block-diagonal sparse product a step, so a
     whole retargetability map costs one pass of the horizon.
-    """
+
+    Kept whole: one batched computation over every target's chain; its steps share the same arrays."""
     many = [chains] * len(targets) if isinstance(chains, Chain) else list(chains)
     if len(many) != len(targets):
         raise SteerError(f"{len(many)} chains for {len(targets)} targets; give one chain, or one per target.")

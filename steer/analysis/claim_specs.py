@@ -79,60 +79,63 @@ def parse_claims(value: Any, experiments: Sequence[str]) -> tuple[Claim, ...]:
         return ()
     if not isinstance(value, list):
         raise SteerError(f"claims: expected a list of claims, got {excerpt(value)}.")
-    out = []
-    for i, item in enumerate(value):
-        where = f"claims[{i}]"
-        if not isinstance(item, dict):
-            raise SteerError(f"{where}: expected a mapping with id, post, setting, measure and criterion.")
-        unknown = [k for k in item if k not in _CLAIM_KEYS]
-        if unknown:
-            raise SteerError(f"{where}.{excerpt(unknown[0])}: unknown key. Valid keys: {', '.join(_CLAIM_KEYS)}.")
-        for key in ("id", "post", "setting", "measure", "criterion"):
-            if item.get(key) is None:
-                raise SteerError(f"{where}.{key}: missing.")
-        _check_measure(item["measure"], f"{where}.measure", experiments)
-        _check_criterion(item["criterion"], f"{where}.criterion")
-        if item.get("control") is not None:
-            _check_measure(item["control"], f"{where}.control", experiments)
-        pre = item.get("precondition")
-        if pre is not None:
-            if not isinstance(pre, dict) or "measure" not in pre or "criterion" not in pre:
-                raise SteerError(f"{where}.precondition: expected {{measure, criterion, reason}}.")
-            _check_measure(pre["measure"], f"{where}.precondition.measure", experiments)
-            _check_criterion(pre["criterion"], f"{where}.precondition.criterion")
-        if item.get("expect") is not None and item["expect"] not in VERDICTS:
-            raise SteerError(f"{where}.expect: {excerpt(item['expect'])} is not one of {', '.join(VERDICTS)}.")
-        role = item.get("control_role", "control")
-        if role not in CONTROL_ROLES:
-            raise SteerError(
-                f"{where}.control_role: {excerpt(role)} is not one of {', '.join(CONTROL_ROLES)} (control: the claim "
-                "is judged on the measure minus the control, maze by maze; reference: the control is only shown)."
-            )
-        for flag in ("sanity", "extra"):
-            if not isinstance(item.get(flag, False), bool):
-                raise SteerError(f"{where}.{flag}: expected true or false, got {excerpt(item[flag])}.")
-        claim = Claim(
-            str(item["id"]),
-            str(item["post"]),
-            str(item["setting"]),
-            item["measure"],
-            item["criterion"],
-            item.get("control"),
-            pre,
-            item.get("expect"),
-            tuple(item.get("figures") or ()),
-            bool(item.get("extra", False)),
-            role,
-            bool(item.get("sanity", False)),
-        )
-        if claim.against_control:
-            _check_pairable(claim, where)
-        _check_can_fail(claim, where)
-        out.append(claim)
+    out = tuple(_claim(item, f"claims[{i}]", experiments) for i, item in enumerate(value))
     ids = [c.id for c in out]
     if len(set(ids)) < len(ids):
         raise SteerError("claims: two claims share an id; give each its own.")
-    return tuple(out)
+    return out
+
+
+def _claim(item: Any, where: str, experiments: Sequence[str]) -> Claim:
+    """One claim: its keys, measures and criteria checked, then whether its control can be subtracted maze by
+    maze and whether it can fail at its null."""
+    if not isinstance(item, dict):
+        raise SteerError(f"{where}: expected a mapping with id, post, setting, measure and criterion.")
+    unknown = [k for k in item if k not in _CLAIM_KEYS]
+    if unknown:
+        raise SteerError(f"{where}.{excerpt(unknown[0])}: unknown key. Valid keys: {', '.join(_CLAIM_KEYS)}.")
+    for key in ("id", "post", "setting", "measure", "criterion"):
+        if item.get(key) is None:
+            raise SteerError(f"{where}.{key}: missing.")
+    _check_measure(item["measure"], f"{where}.measure", experiments)
+    _check_criterion(item["criterion"], f"{where}.criterion")
+    if item.get("control") is not None:
+        _check_measure(item["control"], f"{where}.control", experiments)
+    pre = item.get("precondition")
+    if pre is not None:
+        if not isinstance(pre, dict) or "measure" not in pre or "criterion" not in pre:
+            raise SteerError(f"{where}.precondition: expected {{measure, criterion, reason}}.")
+        _check_measure(pre["measure"], f"{where}.precondition.measure", experiments)
+        _check_criterion(pre["criterion"], f"{where}.precondition.criterion")
+    if item.get("expect") is not None and item["expect"] not in VERDICTS:
+        raise SteerError(f"{where}.expect: {excerpt(item['expect'])} is not one of {', '.join(VERDICTS)}.")
+    role = item.get("control_role", "control")
+    if role not in CONTROL_ROLES:
+        raise SteerError(
+            f"{where}.control_role: {excerpt(role)} is not one of {', '.join(CONTROL_ROLES)} (control: the claim "
+            "is judged on the measure minus the control, maze by maze; reference: the control is only shown)."
+        )
+    for flag in ("sanity", "extra"):
+        if not isinstance(item.get(flag, False), bool):
+            raise SteerError(f"{where}.{flag}: expected true or false, got {excerpt(item[flag])}.")
+    claim = Claim(
+        str(item["id"]),
+        str(item["post"]),
+        str(item["setting"]),
+        item["measure"],
+        item["criterion"],
+        item.get("control"),
+        pre,
+        item.get("expect"),
+        tuple(item.get("figures") or ()),
+        bool(item.get("extra", False)),
+        role,
+        bool(item.get("sanity", False)),
+    )
+    if claim.against_control:
+        _check_pairable(claim, where)
+    _check_can_fail(claim, where)
+    return claim
 
 
 def _check_measure(m: Any, where: str, experiments: Sequence[str]) -> None:

@@ -238,7 +238,9 @@ def sample_episodes(
     `prefill` renders every (square, facing) frame of the maze and computes their probabilities in one batch
     before playing (small per-step batches are slow on a busy CPU). Probabilities are still looked up by the
     frame the environment shows; a frame that is not among those rendered is computed when it appears.
-    """
+
+    Kept whole: one loop over procgen's vectorised environment, whose state (done flags,
+    recorded frames, the hook) the steps share."""
     if n < 1:
         raise SteerError(f"n: {n} episodes; sample at least 1.")
     mode = _mode_of(maze)

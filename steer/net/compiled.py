@@ -18,6 +18,9 @@ Packages are built once per machine by `steer tune` (75 s on one core of a 2-cor
 package loader in milliseconds, so a worker process pays nothing (a warm `torch.compile` cache still costs about
 3 s per process). Where the compiler, the packages or the choice are missing, or `STEER_EXECUTION=eager`, the
 network runs eagerly as before; `describe()` is the one line that says which path runs.
+
+Over 400 lines on purpose: build, check, load and choose are one contract (bits identical to eager), read best
+in one place.
 """
 
 from __future__ import annotations

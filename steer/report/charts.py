@@ -4,6 +4,8 @@
 in a diverging scale (transfer), `bar_rows` one horizontal bar per label (layer sweeps), `paired_chart` two or
 three vectors' effects per target maze (steer.analysis.comparison). They use the fonts,
 colours and `tile` of steer/report/render.py but draw no maze, which is why they live apart from its maze panels.
+
+Over 400 lines until matplotlib replaces these hand-drawn charts (issue 31).
 """
 
 from __future__ import annotations
@@ -78,7 +80,9 @@ def band_chart(
     xtitle: str = "coefficient",
     y_range: tuple[float, float] | None = None,
 ) -> Image.Image:
-    """One small chart: x at evenly spaced positions labelled `xlabels`, y auto-ranged with round ticks."""
+    """One small chart: x at evenly spaced positions labelled `xlabels`, y auto-ranged with round ticks.
+
+    Kept whole: one figure's drawing, axis to legend; matplotlib replaces these charts (issue 31)."""
     width, height = size
     left, right, top, bottom = 56, 14, 44, 46
     img = Image.new("RGB", size, BG_RGB)
@@ -413,7 +417,8 @@ def paired_chart(
 
     `names` gives each series' legend text; `marked` targets (in sample) get an asterisk after their label,
     and the footer `marked_note` where any is drawn. A dashed line marks 0 (no effect).
-    """
+
+    Kept whole: one figure's drawing, axis to legend; matplotlib replaces these charts (issue 31)."""
     keep = [i for i in range(len(labels)) if any(series[k][i] is not None for k in series)]
     if any(marked[i] for i in keep) and marked_note:  # the asterisk is explained only where one is drawn
         footer = f"{footer}\n* {marked_note}" if footer else f"* {marked_note}"

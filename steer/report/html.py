@@ -14,6 +14,9 @@ styles and the few lines of table-sorting script are inline. Everything read fro
 
 This module reads the folder, fills the templates and writes the pages; the summary blocks, tables and
 figure captions a report page shows are made in steer/report/html_tables.py.
+
+Over 400 lines on purpose: both pages (a run's report and a batch's summary) share the templates' environment,
+the inlining of figures and the confinement of links.
 """
 
 from __future__ import annotations

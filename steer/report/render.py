@@ -61,6 +61,8 @@ def _crop(maze: Maze) -> tuple[int, int, int, int]:
 
 
 def draw_panel(panel: Panel, cell: int, base: Maze | None = None) -> Image.Image:
+    """One maze panel drawn, walls to arrows to caption: long because the panel has many layers, each a few
+    lines, drawn in order on one image."""
     maze = panel.maze
     r0, r1, c0, c1 = _crop(base or maze)
     # Row numbers on the left and column numbers below: the [row, col] a spec's edits use, row 0 at the bottom.

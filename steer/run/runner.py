@@ -170,7 +170,8 @@ def run_cells(
     else on a local Ray instance started for this run. Either way only this process writes the run folder.
     Returns (done results, skipped results, reused count), in seed order; the done results are read from the
     run's records as they are used (`CellResults`), so only their compact text stays in memory.
-    """
+
+    Kept whole: resume, the workers' pool and the progress callback share the run's state in one loop."""
     workers = default_workers() if workers is None else workers
     statuses: dict[int, str] = {}
     reused = 0
@@ -274,6 +275,30 @@ def run_study(
                 run.close("interrupted")
             raise
     done, skipped, reused = run_cells(run, seeds, plan, session, on_cell, workers, executor, address)
+    report = _write_report(run, study, spec, plan, session, done, skipped, reused, prov, seeds)
+    if not done and skipped:
+        first = skipped[0]
+        raise SteerError(
+            f"seeds: every one of the {len(skipped)} mazes was skipped (seed {first['seed']}: {first['reason']}). "
+            f"{run.path / study.report_name} lists each reason; choose seeds where the vector can be built."
+        )
+    return report
+
+
+def _write_report(
+    run: RunFolder,
+    study: Study,
+    spec: Spec,
+    plan: Plan,
+    session: Session,
+    done: CellResults,
+    skipped: list[dict[str, Any]],
+    reused: int,
+    prov: dict[str, Any],
+    seeds: tuple[int, ...],
+) -> dict[str, Any]:
+    """The study's report from the finished cells: its figures and files, the report JSON (the run marked
+    complete) and the run's page."""
     built = study.report(plan, session, spec, done, skipped)
     files = run.cell_files()  # one pass over the records, for the report's figure list and for its page
     cell_figures = [f for s in seeds for f in files.get(f"seed-{s}", []) if f.endswith((".png", ".gif"))]
@@ -294,10 +319,4 @@ def run_study(
     from steer.report.html import write_report_html  # the parent's alone: a worker never imports the pages' stack
 
     run.add_report(write_report_html(run.path, study.help, run.page_manifest(files)).name)
-    if not done and skipped:
-        first = skipped[0]
-        raise SteerError(
-            f"seeds: every one of the {len(skipped)} mazes was skipped (seed {first['seed']}: {first['reason']}). "
-            f"{run.path / study.report_name} lists each reason; choose seeds where the vector can be built."
-        )
     return report

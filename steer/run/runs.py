@@ -160,7 +160,8 @@ class RunFolder:
         `identity` (from `run_identity`) says what makes this the same run as the one in the folder; when it
         leaves out the cells, a folder holding a run of fewer seeds is resumed: its finished cells among
         `cells` are reused. None: the identity is command, `spec` as given, checkpoint and mode.
-        """
+
+        Kept whole: the folder's states (new, resumable, another run's, forced) are one decision."""
         sha = provenance["checkpoint"]["sha256"]
         given = identity is not None
         if identity is None:

@@ -41,7 +41,9 @@ def _renderer(mode: str) -> MazeRenderer:
 def _seed_rule(value: dict[str, Any], where: str) -> tuple[int, ...]:
     """`{from, count, where: {...}, per_maze_dim: {...}, to, mode}`: the first mazes from `from` on that pass the
     filters, `count` of them, or `per_maze_dim` of each maze size (a size mix, grouped by size in the order it
-    lists them), never past `to`. Filters: `decision_square`, `smaller_than_world` (true or false), `maze_dims`."""
+    lists them), never past `to`. Filters: `decision_square`, `smaller_than_world` (true or false), `maze_dims`.
+
+    Kept whole: the rule's keys are checked and then drawn from in one pass over the seeds."""
     f = _Fields(value, where, SEED_RULE_KEYS)
     first, last = f.get_int("from"), f.get_int("to")
     if first is None:

@@ -30,6 +30,7 @@ from steer.analysis.metrics import (
 )
 from steer.errors import SteerError
 from steer.io import atomic_write_json
+from steer.maze.layout import Maze
 from steer.net.vectors import KINDS, SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel
@@ -111,55 +112,10 @@ class Plan(OneVectorPlan):
             m.update(behaviour_metrics(before, after, spec.options.metrics))
         panels = []
         if "own" in spec.options.compare:
-            m["vector_norm"] = float(vec.tensor.float().norm())
-            m["compare"] = {"own": None, "own_reason": own_reason}
-            if own is not None:
-                own_field = control[-1]
-                sources = vec.meta.get("source_seeds") or [vec.meta.get("source_seed")]
-                m["compare"]["own"] = {
-                    "norm": float(own.tensor.float().norm()),
-                    "in_sample": seed in sources,  # the maze's own pair is (one of) the vector's sources
-                    **effect_metrics(original, own_field),
-                }
-                panels.append(
-                    Panel(
-                        target,
-                        own_field.positions,
-                        own_field.arrows,
-                        f"the maze's own vector\n{_caption(m['compare']['own'], m)}",
-                    )
-                )
+            own_field = control[-1] if own is not None else None  # the own vector's field is the last
+            panels += self._compare_own(m, vec, own, own_reason, original, own_field, target, seed)
         if spec.options.controls:
-            m["controls"] = {}
-        if random is not None:
-            m["controls"]["random"] = {
-                "seed": random.meta["seed"],
-                "norm": random.meta["norm"],
-                **effect_metrics(original, control[0]),
-            }
-            panels.append(
-                Panel(
-                    target,
-                    control[0].positions,
-                    control[0].arrows,
-                    f"random vector, same norm (control)\n{_caption(m['controls']['random'], m)}",
-                )
-            )
-        if "input_edit" in spec.options.controls:
-            edits = reference_edits(self.vector.pair, coeff)
-            ref = edited_field(session.policy, session.renderer, inputs, original, patched, edits, spec.batch_size)
-            m["controls"]["input_edit"] = reference_metrics(ref) if ref is not None else None
-            if ref is not None:
-                r = m["controls"]["input_edit"]
-                panels.append(
-                    Panel(
-                        ref.maze,
-                        ref.edited.positions,
-                        ref.edited.arrows,
-                        f"input edit {', '.join(map(str, r['edits']))} (reference)\n"
-                        f"{_caption(r, m)} · reproduced {fmt(r['reproduced'])}",
-                    )
-                )
+            panels += self._controls(session, m, random, original, patched, control, inputs, target)
         files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
         write_field_json(out / files[0], seed, original, patched)
         sources = vec.meta.get("source_seeds")
@@ -167,6 +123,67 @@ class Plan(OneVectorPlan):
         title = f"seed {seed} · {vec.kind} vector{origin} · {self.layer} · coeff {coeff:g} · {session.title}"
         save_png(_figure(title, original, patched, m, panels), out / files[1])
         return "done", files, m
+
+    def _compare_own(
+        self,
+        m: dict[str, Any],
+        vec: SteeringVector,
+        own: SteeringVector | None,
+        own_reason: str | None,
+        original: VectorField,
+        own_field: VectorField | None,
+        target: Maze,
+        seed: int,
+    ) -> list[Panel]:
+        """`compare: [own]`: the maze's own vector's effect beside this one's (into `m`), and its panel."""
+        m["vector_norm"] = float(vec.tensor.float().norm())
+        m["compare"] = {"own": None, "own_reason": own_reason}
+        if own is None or own_field is None:
+            return []
+        sources = vec.meta.get("source_seeds") or [vec.meta.get("source_seed")]
+        m["compare"]["own"] = {
+            "norm": float(own.tensor.float().norm()),
+            "in_sample": seed in sources,  # the maze's own pair is (one of) the vector's sources
+            **effect_metrics(original, own_field),
+        }
+        caption = f"the maze's own vector\n{_caption(m['compare']['own'], m)}"
+        return [Panel(target, own_field.positions, own_field.arrows, caption)]
+
+    def _controls(
+        self,
+        session: Session,
+        m: dict[str, Any],
+        random: SteeringVector | None,
+        original: VectorField,
+        patched: VectorField,
+        control: list[VectorField],
+        inputs: FieldInputs,
+        target: Maze,
+    ) -> list[Panel]:
+        """The controls asked for (a norm-matched random vector, the input edit) into `m`, and their panels."""
+        spec, coeff = self.spec, self.vector.coeff
+        m["controls"] = {}
+        panels = []
+        if random is not None:
+            m["controls"]["random"] = {
+                "seed": random.meta["seed"],
+                "norm": random.meta["norm"],
+                **effect_metrics(original, control[0]),
+            }
+            caption = f"random vector, same norm (control)\n{_caption(m['controls']['random'], m)}"
+            panels.append(Panel(target, control[0].positions, control[0].arrows, caption))
+        if "input_edit" in spec.options.controls:
+            edits = reference_edits(self.vector.pair, coeff)
+            ref = edited_field(session.policy, session.renderer, inputs, original, patched, edits, spec.batch_size)
+            m["controls"]["input_edit"] = reference_metrics(ref) if ref is not None else None
+            if ref is not None:
+                r = m["controls"]["input_edit"]
+                caption = (
+                    f"input edit {', '.join(map(str, r['edits']))} (reference)\n"
+                    f"{_caption(r, m)} · reproduced {fmt(r['reproduced'])}"
+                )
+                panels.append(Panel(ref.maze, ref.edited.positions, ref.edited.arrows, caption))
+        return panels
 
     def own_vector(self, session: Session, seed: int) -> tuple[SteeringVector | None, str | None]:
         """The maze's own vector of the spec's pair when `compare: [own]` asks for it, or why it has none."""

@@ -104,6 +104,8 @@ def conditions(spec: Spec) -> tuple[float, ...]:
 @dataclass(frozen=True)
 class Plan(OneVectorPlan):
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
+        """One maze, every condition: the exact chain's numbers, the episodes asked for, the figures; the steps share
+        the maze's fields and chains."""
         spec = self.spec
         try:
             target, vec = self.target_and_vector(session, seed)

@@ -266,6 +266,8 @@ def _points(title: str, rgb: tuple[int, int, int], rows: list[tuple[float, list[
 def _figures(
     plan: Plan, session: Session, by: dict[str, Any], done: Sequence[dict[str, Any]]
 ) -> dict[str, Image.Image]:
+    """The run's four figures from one table of mazes, each a few lines; kept together so that they read
+    the table once."""
     own = by[plan.own_name]["regressions"]
     figures: dict[str, Image.Image] = {}
     n = own.get("with_decision_square", 0)
