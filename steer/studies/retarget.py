@@ -206,20 +206,9 @@ class Plan:
         )
         rows = target_rows(result)
         entry = maze_entry(seed, result, rows, patched, not_run)
-        if spec.options.resample and seed in self.partner:
-            generated = session.target_maze(spec, seed)
-            donor = session.target_maze(spec, self.partner[seed])
-            if generated.cheese is not None:
-                entry["resampling"] = resampling_test(
-                    session.policy,
-                    session.renderer,
-                    generated,
-                    donor,
-                    self.layer,
-                    self.channels,
-                    random_channels,
-                    spec.batch_size,
-                )
+        resampling = self.resampling(session, seed, random_channels)
+        if resampling is not None:
+            entry["resampling"] = resampling
         files = [f"retarget-seed{seed}.json"]
         atomic_write_json(
             out / files[0],
@@ -250,6 +239,27 @@ class Plan:
             save_png(figure, out / name)
             files.append(name)
         return "done", files, entry
+
+    def resampling(self, session: Session, seed: int, random_channels: tuple[int, ...]) -> dict[str, Any] | None:
+        """The resampling test on the level as generated, its partner the donor; None where it is not run (not
+        asked for, a single maze, or the cheese edited away)."""
+        spec = self.spec
+        if not (spec.options.resample and seed in self.partner):
+            return None
+        generated = session.target_maze(spec, seed)
+        donor = session.target_maze(spec, self.partner[seed])
+        if generated.cheese is None:
+            return None
+        return resampling_test(
+            session.policy,
+            session.renderer,
+            generated,
+            donor,
+            self.layer,
+            self.channels,
+            random_channels,
+            spec.batch_size,
+        )
 
     def conditions(
         self, maze: Maze, targets: Sequence[Square], seed: int, random_channels: tuple[int, ...]
@@ -289,6 +299,37 @@ def check_targets(maze: Maze, targets: Sequence[Square], seed: int) -> None:
             raise SteerError(f"targets[{i}]: {list(sq)} is where the mouse starts in seed {seed}'s maze.")
 
 
+def random_pool(
+    ranking: Sequence[tuple[int, float]],
+    channels: tuple[int, ...],
+    natural_max: np.ndarray,
+    scaled: bool,
+    n_channels: int,
+    mazes: int,
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The channels the random control draws from (the bottom half of the ranking, never a chosen channel), and
+    those left out of them with random_scaled; a chosen channel without a natural scale, or too few left to draw
+    as many, refused with the fix (`mazes`: how many the natural maxima are a mean over)."""
+    for c in channels if scaled else ():
+        if not natural_max[c] > 0:
+            raise SteerError(
+                f"channels: channel {c}'s natural maximum (the mean over {mazes} mazes of its largest "
+                f"activation) is {natural_max[c]:.3g}, not positive, so random_scaled has no multiple to match; "
+                "choose other channels or set random_scaled: false."
+            )
+    order = [c for c, _ in ranking]
+    # With random_scaled, a channel that never rises above 0 has no natural scale to take a multiple of: it
+    # cannot stand in for a chosen channel (the random channels of both random conditions are the same).
+    unscaled = tuple(c for c in order[n_channels // 2 :] if scaled and c not in channels and not natural_max[c] > 0)
+    pool = tuple(c for c in order[n_channels // 2 :] if c not in channels and c not in unscaled)
+    if len(pool) < len(channels):
+        raise SteerError(
+            f"channels: {len(channels)} channels leave too few others ({len(pool)}) in the bottom half of the "
+            "ranking to draw as many random channels; choose fewer."
+        )
+    return pool, unscaled
+
+
 def plan(spec: Spec, session: Session) -> Plan:
     policy = session.policy
     layer = spec.effective_layer
@@ -313,24 +354,7 @@ def plan(spec: Spec, session: Session) -> Plan:
     natural_max = natural_maxima(scores)
     ranking = tuple((int(r["channel"]), float(r["peak_distance"]["mean"])) for r in rank_channels(scores))  # type: ignore[index]
     channels = choice.channels or tuple(c for c, _ in ranking[: choice.top])
-    scaled = spec.options.random_scaled
-    for c in channels if scaled else ():
-        if not natural_max[c] > 0:
-            raise SteerError(
-                f"channels: channel {c}'s natural maximum (the mean over {len(scores)} mazes of its largest "
-                f"activation) is {natural_max[c]:.3g}, not positive, so random_scaled has no multiple to match; "
-                "choose other channels or set random_scaled: false."
-            )
-    order = [c for c, _ in ranking]
-    # With random_scaled, a channel that never rises above 0 has no natural scale to take a multiple of: it
-    # cannot stand in for a chosen channel (the random channels of both random conditions are the same).
-    unscaled = tuple(c for c in order[n_channels // 2 :] if scaled and c not in channels and not natural_max[c] > 0)
-    pool = tuple(c for c in order[n_channels // 2 :] if c not in channels and c not in unscaled)
-    if len(pool) < len(channels):
-        raise SteerError(
-            f"channels: {len(channels)} channels leave too few others ({len(pool)}) in the bottom half of the "
-            "ranking to draw as many random channels; choose fewer."
-        )
+    pool, unscaled = random_pool(ranking, channels, natural_max, spec.options.random_scaled, n_channels, len(scores))
     _, grid = spatial_grid(policy, layer)
     return Plan(
         spec,
