@@ -51,7 +51,8 @@ class ChannelsOptions(Options):
     top: int = option(_count, default=6, about="channels drawn and listed")
 
 
-def check(spec: Spec) -> None:
+def check_show(spec: Spec) -> None:
+    """Every seed `show` names is one of the run's seeds (`steer retarget` checks its `show` with this too)."""
     for i, seed in enumerate(spec.options.show):
         if seed not in spec.seeds:
             raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
@@ -177,7 +178,7 @@ STUDY = Study(
     name="channels",
     help="Rank a site's channels by how well their maps locate the cheese, against a decoy square of the same maze.",
     options=ChannelsOptions,
-    check=check,
+    check=check_show,
     plan=plan,
     report=report,
     summary=summary_lines,

@@ -75,7 +75,8 @@ from steer.run.options import Options, control_seed_option, option, seeds_option
 from steer.run.session import Session
 from steer.run.spec_values import _Fields, choice_of, finite_float, parse_seeds
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study, seed_list
+from steer.run.study import CellResult, Report, Study
+from steer.studies.channels import check_show
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,6 @@ class RetargetOptions(Options):
     resample: bool = option(_flag, default=True)
     show: tuple[int, ...] = seeds_option(about="mazes with a retargetability map (default: the first two)")
     control_seed: int = control_seed_option()
-
-
-def check(spec: Spec) -> None:
-    for i, seed in enumerate(spec.options.show):
-        if seed not in spec.seeds:
-            raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
 
 
 @dataclass(frozen=True)
@@ -415,7 +410,7 @@ STUDY = Study(
     help="Set cheese-tracking channels at a target square; exact P(reach it) against no edit, the moved cheese, "
     "random channels (same value, same multiple of their scale), the same channels at another square.",
     options=RetargetOptions,
-    check=check,
+    check=check_show,
     plan=plan,
     report=report,
     summary=summary_lines,
