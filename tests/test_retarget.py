@@ -397,6 +397,17 @@ def test_channels_refuses_a_layer_without_a_spatial_map(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [(0, "top: 0 is out of range; use an integer from 1 to 64."), ("six", "top: expected an integer, got a string")],
+)
+def test_channels_top_is_a_whole_number_of_channels(tmp_path: Path, top: object, message: str) -> None:
+    out = tmp_path / "out"
+    result = run("channels", write_spec(tmp_path, {"seeds": [1, 2], "top": top}), "--out", out)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.exists()
+
+
 # -- the explorer's retarget mode ----------------------------------------------------------------------------
 
 

@@ -27,28 +27,22 @@ from PIL import Image
 
 from steer.analysis.retarget import cheese_maps, decoy_square, maze_channel_scores, rank_channels
 from steer.analysis.stats import settings
-from steer.errors import SteerError, excerpt
+from steer.errors import SteerError
 from steer.net.retarget import activation_position, spatial_grid
 from steer.report.render import tile
 from steer.report.retarget_figs import channel_maps_figure
-from steer.run.options import Options, option, seeds_option
+from steer.run.options import Options, option, seeds_option, whole
 from steer.run.session import Session
 from steer.run.spec_values import seed_value
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 
 
-def _count(value: Any, where: str) -> int:
-    if type(value) is not int or not 1 <= value <= 64:
-        raise SteerError(f"{where}: expected a number of channels from 1 to 64, got {excerpt(value)}.")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class ChannelsOptions(Options):
     shuffle_seed: int = option(seed_value, default=0, about="seeds each maze's decoy square")
     show: tuple[int, ...] = seeds_option(about="mazes whose channel maps are drawn (default: the first two)")
-    top: int = option(_count, default=6, about="channels drawn and listed")
+    top: int = option(whole(1, 64), default=6, about="channels drawn and listed")
 
 
 def check_show(spec: Spec) -> None:
