@@ -25,10 +25,10 @@ from steer.analysis.retarget import (
     patches_for,
     path_spearman,
 )
+from steer.analysis.retarget_summary import maze_entry, summaries_over_mazes, target_rows
 from steer.errors import SteerError
 from steer.net.retarget import PixelPatch, activation_position, pixel_fields, pixel_patching
 from steer.net.vfield import action_probs, facing_fields, facing_inputs
-from steer.studies.retarget import _summary, maze_entry, target_rows
 
 SITE = "block2.res1.resadd_out"
 
@@ -226,7 +226,7 @@ def test_a_flat_maze_enters_the_distance_claim_as_zero_and_is_counted(easy) -> N
     assert entries[1]["spearman_status"]["spearman_path_distance"] == "flat"
     assert entries[1]["spearman_status"]["spearman_path_distance_gain"] == "defined"  # 0.75 - none varies
     assert entries[2]["spearman_path_distance"] is None
-    s = _summary(entries)["spearman_path_distance"]
+    s = summaries_over_mazes(entries)["spearman_path_distance"]
     assert s["n"] == 2 and s["flat"] == 1 and s["excluded"] == 1
     assert s["why_excluded"] == {"fewer than 2 targets with a distance from the path": 1}
     assert s["mean"] == pytest.approx(entries[0]["spearman_path_distance"] / 2)
@@ -394,6 +394,17 @@ def test_channels_refuses_a_layer_without_a_spatial_map(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run("channels", write_spec(tmp_path, {"seeds": [1, 2], "layer": "fc"}), "--out", out)
     assert result.exit_code == 2 and "layer: 'fc' has activations of shape (256,)" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [(0, "top: 0 is out of range; use an integer from 1 to 64."), ("six", "top: expected an integer, got a string")],
+)
+def test_channels_top_is_a_whole_number_of_channels(tmp_path: Path, top: object, message: str) -> None:
+    out = tmp_path / "out"
+    result = run("channels", write_spec(tmp_path, {"seeds": [1, 2], "top": top}), "--out", out)
+    assert result.exit_code == 2 and message in result.output, result.output
     assert not out.exists()
 
 

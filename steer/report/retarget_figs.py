@@ -1,26 +1,49 @@
-"""Retargeting figures: channel maps beside the observation, and retargetability maps of a maze (Pillow only).
+"""Retargeting figures: channel maps beside the observation, retargetability maps of a maze, and P(reach) by
+distance over mazes (Pillow only).
 
 A channel map is drawn on the activation grid (row 0 at the top, as the observation), upscaled to the
 observation's size, with the cheese's activation position boxed. A retargetability map is the maze schematic
-with each open square coloured by P(the agent reaches it), white at 0 to dark green at 1.
+with each open square coloured by P(the agent reaches it), white at 0 to dark green at 1; `reach_maps_figure`
+draws one per condition, each captioned with what was set where (`condition_caption`). `reach_by_distance_chart`
+draws each condition's mean P(reach) per distance bin with its interval over mazes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from steer.analysis.retarget import Condition, MazeRetarget
+from steer.analysis.retarget_summary import CONDITIONS
 from steer.maze.layout import Maze, Square
 from steer.report.behaviour_figs import _cell_for, _Grid, _schematic
-from steer.report.charts import diverging
+from steer.report.charts import IntervalSeries, diverging, interval_rows
 from steer.report.render import TEXT_RGB, font, text_width, tile
 
 PANEL = 224  # pixels per panel side
 MARK_RGB = (230, 160, 0)
 HIGH_RGB = (0, 90, 50)  # P = 1
 NOT_TARGET_RGB = (200, 200, 205)
+# What each of `CONDITIONS` is called in the figures and the console lines, and its colour in the charts.
+LABELS = {
+    "intervention": "channels set at the target",
+    "none": "no intervention",
+    "cheese_moved": "cheese moved to the target",
+    "random": "random channels set at the target",
+    "random_scaled": "random channels at the same multiple of their scale",
+    "elsewhere": "channels set at another square",
+}
+CONDITION_RGB = {
+    "intervention": (200, 90, 20),
+    "none": (120, 120, 120),
+    "cheese_moved": (24, 48, 120),
+    "random": (60, 160, 80),
+    "random_scaled": (0, 165, 175),
+    "elsewhere": (160, 60, 170),
+}
 
 
 def _boxed(img: Image.Image, position: tuple[int, int] | None, grid: int, rgb: tuple[int, int, int]) -> None:
@@ -106,3 +129,92 @@ def scale_bar(width: int = 300) -> Image.Image:
         x = 10 + frac * (width - 21)
         d.text((x - text_width(label, 12) / 2, 20), label, fill=TEXT_RGB, font=font(12))
     return img
+
+
+def _listed(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:.3g}" for v in values)
+
+
+def condition_caption(
+    name: str, patched: Mapping[str, Condition], channels: Sequence[int], value: float, natural_max: Sequence[float]
+) -> list[str]:
+    """A map panel's caption: which channels were set to what, where (`channels` and `value`: the chosen ones;
+    `natural_max`, per channel, gives their multiples of it)."""
+    chosen = ", ".join(map(str, channels))
+    multiples = f"(x {_listed([value / natural_max[c] for c in channels])} their natural max)"
+    if name == "intervention":
+        return [f"channels {chosen} = {value:g} at the target", multiples]
+    if name in ("random", "random_scaled"):
+        cond = patched[name]
+        values = f"{value:g}" if name == "random" else _listed(cond.value)  # type: ignore[arg-type]
+        return [
+            f"random channels {', '.join(map(str, cond.channels))} = {values}",
+            "at the target" if name == "random" else multiples,
+        ]
+    if name == "elsewhere":
+        return [f"channels {chosen} = {value:g} at another", "square (per target); P(reach the target)"]
+    return ["the cheese moved onto the target" if name == "cheese_moved" else "no intervention"]
+
+
+def reach_maps_figure(
+    result: MazeRetarget,
+    patched: Mapping[str, Condition],
+    *,
+    channels: Sequence[int],
+    value: float,
+    natural_max: Sequence[float],
+    seed: int,
+    layer: str,
+    run_title: str,
+    mazes_ranked: int,
+) -> Image.Image:
+    """One maze's retargetability map under each condition it ran, and the colour scale (`mazes_ranked`: how
+    many mazes the natural maxima are a mean over)."""
+    maze = result.maze
+    panels = []
+    for name in CONDITIONS:
+        if name not in result.conditions:
+            continue
+        r = result.conditions[name]
+        p = {sq: float(v) for sq, v in zip(result.targets, r.p, strict=True)}
+        what = condition_caption(name, patched, channels, value, natural_max)
+        caption = [*what, f"mean P over {len(p)} targets: {np.mean(r.p):.3f}"]
+        panels.append(reach_panel(maze, p, caption))
+    panels.append(scale_bar())
+    return tile(
+        f"seed {seed} · P(reach each square within 500 steps), exact · {layer} · {run_title}",
+        panels,
+        # Up to six conditions and the scale: two rows of four keep the figure readable at page width.
+        columns=min(len(panels), 4),
+        footer="each square: P(the agent, starting at the dark mark, reaches it) under that condition; green 1, "
+        "white 0; grey: not a target\nnatural max: a channel's largest activation, mean over the ranking's "
+        f"{mazes_ranked} mazes (mouse at the start, cheese present)",
+    )
+
+
+def reach_by_distance_chart(summary: Mapping[str, Any], key: str, title: str, run_title: str) -> Image.Image:
+    """Each condition's mean over mazes of P(reach target) per bin of `key` (a summary's `by_start_distance` or
+    `by_path_distance`), with its 95% bootstrap interval."""
+    present = summary["conditions"]
+    bins = list(summary[present[0]][key])
+    series = []
+    for name in present:
+        stats_ = [summary[name][key][b] for b in bins]
+        series.append(
+            IntervalSeries(
+                LABELS[name],
+                CONDITION_RGB[name],
+                [s["mean"] for s in stats_],
+                [(s["mean_ci"] or [None, None])[0] for s in stats_],
+                [(s["mean_ci"] or [None, None])[1] for s in stats_],
+            )
+        )
+    labels = [f"{b} (n {summary[present[0]][key][b]['n']})" for b in bins]
+    return interval_rows(
+        f"{title} · {summary['mazes']} mazes · {run_title}",
+        labels,
+        series,
+        (0.0, 1.0),
+        footer="dot: mean over mazes of the maze's mean P(reach target) in that bin; line: 95% bootstrap interval "
+        "over mazes",
+    )

@@ -27,31 +27,26 @@ from PIL import Image
 
 from steer.analysis.retarget import cheese_maps, decoy_square, maze_channel_scores, rank_channels
 from steer.analysis.stats import settings
-from steer.errors import SteerError, excerpt
+from steer.errors import SteerError
 from steer.net.retarget import activation_position, spatial_grid
 from steer.report.render import tile
 from steer.report.retarget_figs import channel_maps_figure
-from steer.run.options import Options, option, seeds_option
+from steer.run.options import Options, option, seeds_option, whole
 from steer.run.session import Session
 from steer.run.spec_fields import seed_value
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 
 
-def _count(value: Any, where: str) -> int:
-    if type(value) is not int or not 1 <= value <= 64:
-        raise SteerError(f"{where}: expected a number of channels from 1 to 64, got {excerpt(value)}.")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class ChannelsOptions(Options):
     shuffle_seed: int = option(seed_value, default=0, about="seeds each maze's decoy square")
     show: tuple[int, ...] = seeds_option(about="mazes whose channel maps are drawn (default: the first two)")
-    top: int = option(_count, default=6, about="channels drawn and listed")
+    top: int = option(whole(1, 64), default=6, about="channels drawn and listed")
 
 
-def check(spec: Spec) -> None:
+def check_show(spec: Spec) -> None:
+    """Every seed `show` names is one of the run's seeds (`steer retarget` checks its `show` with this too)."""
     for i, seed in enumerate(spec.options.show):
         if seed not in spec.seeds:
             raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
@@ -177,7 +172,7 @@ STUDY = Study(
     name="channels",
     help="Rank a site's channels by how well their maps locate the cheese, against a decoy square of the same maze.",
     options=ChannelsOptions,
-    check=check,
+    check=check_show,
     plan=plan,
     report=report,
     summary=summary_lines,

@@ -38,62 +38,46 @@ out, counted.
     show: [0, 1]                        # optional: mazes with a retargetability map (default: the first two)
 
 Per seed `retarget-seed<N>.json` holds every target's numbers; metrics.json the per-maze summaries and the
-summaries over mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tests).
+summaries over mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tests), computed in
+steer/analysis/retarget_summary.py; the figures and console lines are steer/report/retarget_figs.py's and
+retarget_text.py's.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from steer.analysis.metrics import describe, describe_change
 from steer.analysis.retarget import (
-    TOO_FEW_TARGETS,
     Condition,
-    MazeRetarget,
     derangement,
     elsewhere_squares,
     natural_maxima,
-    path_spearman,
     rank_channels,
     ranking_scores,
     resampling_test,
     retarget_maze,
     scaled_values,
 )
-from steer.analysis.stats import settings
+from steer.analysis.retarget_summary import maze_entry, summaries_over_mazes, target_rows
 from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_json
 from steer.maze.layout import Maze, Square
 from steer.net.retarget import check_patch, spatial_grid
-from steer.report.charts import IntervalSeries, interval_rows
-from steer.report.render import save_png, tile
-from steer.report.retarget_figs import reach_panel, scale_bar
+from steer.report.render import save_png
+from steer.report.retarget_figs import reach_by_distance_chart, reach_maps_figure
+from steer.report.retarget_text import summary_lines
 from steer.run.options import Options, control_seed_option, option, seeds_option
 from steer.run.seed_rules import parse_seeds
 from steer.run.session import Session
 from steer.run.spec_fields import _Fields, choice_of, finite_float
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study, seed_list
-
-CONDITIONS = ("intervention", "none", "cheese_moved", "random", "random_scaled", "elsewhere")
-LABELS = {
-    "intervention": "channels set at the target",
-    "none": "no intervention",
-    "cheese_moved": "cheese moved to the target",
-    "random": "random channels set at the target",
-    "random_scaled": "random channels at the same multiple of their scale",
-    "elsewhere": "channels set at another square",
-}
-SPEARMANS = ("spearman_path_distance", "spearman_path_distance_gain")
-START_BINS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 25), (26, 10_000))
-PATH_BINS = ((0, 0), (1, 2), (3, 4), (5, 8), (9, 10_000))
+from steer.run.study import CellResult, Report, Study
+from steer.studies.channels import check_show
 
 
 @dataclass(frozen=True)
@@ -175,12 +159,6 @@ class RetargetOptions(Options):
     control_seed: int = control_seed_option()
 
 
-def check(spec: Spec) -> None:
-    for i, seed in enumerate(spec.options.show):
-        if seed not in spec.seeds:
-            raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
-
-
 @dataclass(frozen=True)
 class Plan:
     spec: Spec
@@ -224,20 +202,9 @@ class Plan:
         )
         rows = target_rows(result)
         entry = maze_entry(seed, result, rows, patched, not_run)
-        if spec.options.resample and seed in self.partner:
-            generated = session.target_maze(spec, seed)
-            donor = session.target_maze(spec, self.partner[seed])
-            if generated.cheese is not None:
-                entry["resampling"] = resampling_test(
-                    session.policy,
-                    session.renderer,
-                    generated,
-                    donor,
-                    self.layer,
-                    self.channels,
-                    random_channels,
-                    spec.batch_size,
-                )
+        resampling = self.resampling(session, seed, random_channels)
+        if resampling is not None:
+            entry["resampling"] = resampling
         files = [f"retarget-seed{seed}.json"]
         atomic_write_json(
             out / files[0],
@@ -252,12 +219,43 @@ class Plan:
             },
             compact=True,
         )
-        shown = spec.options.show or spec.seeds[:2]
-        if seed in shown:
+        if seed in (spec.options.show or spec.seeds[:2]):
             name = f"retarget-map-seed{seed}.png"
-            save_png(map_figure(session, self, seed, result, patched), out / name)
+            figure = reach_maps_figure(
+                result,
+                patched,
+                channels=self.channels,
+                value=spec.options.value,
+                natural_max=self.natural_max,
+                seed=seed,
+                layer=self.layer,
+                run_title=session.title,
+                mazes_ranked=self.ranking_mazes["used"],
+            )
+            save_png(figure, out / name)
             files.append(name)
         return "done", files, entry
+
+    def resampling(self, session: Session, seed: int, random_channels: tuple[int, ...]) -> dict[str, Any] | None:
+        """The resampling test on the level as generated, its partner the donor; None where it is not run (not
+        asked for, a single maze, or the cheese edited away)."""
+        spec = self.spec
+        if not (spec.options.resample and seed in self.partner):
+            return None
+        generated = session.target_maze(spec, seed)
+        donor = session.target_maze(spec, self.partner[seed])
+        if generated.cheese is None:
+            return None
+        return resampling_test(
+            session.policy,
+            session.renderer,
+            generated,
+            donor,
+            self.layer,
+            self.channels,
+            random_channels,
+            spec.batch_size,
+        )
 
     def conditions(
         self, maze: Maze, targets: Sequence[Square], seed: int, random_channels: tuple[int, ...]
@@ -279,108 +277,6 @@ class Plan:
         return patched, not_run
 
 
-def _distance_to_path(maze: Maze, path: Sequence[Square]) -> dict[Square, int]:
-    """Steps from every reachable square to the nearest square of `path` (multi-source BFS)."""
-    dist = {sq: 0 for sq in path}
-    frontier = list(path)
-    while frontier:
-        nxt = []
-        for sq in frontier:
-            for nb in maze.neighbours(sq):
-                if nb not in dist:
-                    dist[nb] = dist[sq] + 1
-                    nxt.append(nb)
-        frontier = nxt
-    return dist
-
-
-def target_rows(result: MazeRetarget) -> list[dict[str, Any]]:
-    maze = result.maze
-    from_start = maze.distances_to(maze.mouse)
-    tr_path = maze.shortest_path(maze.mouse, maze.top_right_square) or []
-    from_path = _distance_to_path(maze, tr_path)
-    rows = []
-    for j, sq in enumerate(result.targets):
-        row: dict[str, Any] = {
-            "square": list(sq),
-            "distance_from_start": from_start.get(sq),
-            "distance_from_top_right_path": from_path.get(sq),
-        }
-        for name, r in result.conditions.items():
-            steps = float(r.steps[j])
-            row[name] = {"p_reach": float(r.p[j]), "steps": None if np.isnan(steps) else steps}
-            if name in result.geometric:
-                row[name]["geometric_path_p"] = float(result.geometric[name][j])
-            if name in result.at:  # where the channels were set instead of at the target
-                row[name]["square"] = list(result.at[name][j])
-        rows.append(row)
-    return rows
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return float(np.mean(values)) if len(values) else None
-
-
-def _bin_name(lo: int, hi: int) -> str:
-    return f"{lo}-{hi}" if hi < 10_000 else f"{lo}+"
-
-
-BIN_NAMES = {
-    "by_start_distance": [_bin_name(lo, hi) for lo, hi in START_BINS],
-    "by_path_distance": [_bin_name(lo, hi) for lo, hi in PATH_BINS],
-}
-
-
-def maze_entry(
-    seed: int,
-    result: MazeRetarget,
-    rows: list[dict[str, Any]],
-    patched: dict[str, Condition],
-    not_run: dict[str, str],
-) -> dict[str, Any]:
-    """Per-maze summaries over its targets: the units the summaries over mazes bootstrap. A condition asked for
-    but not run on this maze is None here, its reason under `not_run`, so the summaries can count it."""
-    maze = result.maze
-    entry: dict[str, Any] = {"seed": seed, "maze_dim": maze.maze_dim, "targets": len(rows)}
-    entry["random_channels"] = list(patched["random"].channels)
-    if "random_scaled" in patched:
-        entry["random_scaled_values"] = list(patched["random_scaled"].value)  # type: ignore[arg-type]
-    for name in result.conditions:
-        entry[name] = {
-            "p_reach": _mean([r[name]["p_reach"] for r in rows]),
-            "geometric_path_p": _mean([r[name]["geometric_path_p"] for r in rows])
-            if name in result.geometric
-            else None,
-            "by_start_distance": {
-                _bin_name(lo, hi): _mean(
-                    [r[name]["p_reach"] for r in rows if lo <= (r["distance_from_start"] or 0) <= hi]
-                )
-                for lo, hi in START_BINS
-            },
-            "by_path_distance": {
-                _bin_name(lo, hi): _mean(
-                    [r[name]["p_reach"] for r in rows if lo <= (r["distance_from_top_right_path"] or 0) <= hi]
-                )
-                for lo, hi in PATH_BINS
-            },
-        }
-    for name in not_run:
-        entry[name] = None
-    entry["not_run"] = dict(not_run)
-    if "cheese_moved" in result.conditions:
-        ok = [r["intervention"]["p_reach"] >= 0.5 * r["cheese_moved"]["p_reach"] for r in rows]
-        entry["share_half_of_cheese_moved"] = _mean([float(v) for v in ok])
-    # How P(reach) under the intervention, and its gain over no intervention, fall with the distance from the
-    # start-to-top-right path (Spearman): flat mazes enter as 0, mazes of fewer than 2 targets are left out.
-    d = [r["distance_from_top_right_path"] for r in rows]
-    p = [r["intervention"]["p_reach"] for r in rows]
-    gain = [r["intervention"]["p_reach"] - r["none"]["p_reach"] for r in rows]
-    entry["spearman_status"] = {}
-    for key, values in zip(SPEARMANS, (p, gain), strict=True):
-        entry[key], entry["spearman_status"][key] = path_spearman(d, values)
-    return entry
-
-
 def check_targets(maze: Maze, targets: Sequence[Square], seed: int) -> None:
     """Each target an open square of `maze` other than the mouse's, or one message naming it and the fix."""
     for i, sq in enumerate(targets):
@@ -397,6 +293,37 @@ def check_targets(maze: Maze, targets: Sequence[Square], seed: int) -> None:
             )
         if sq == maze.mouse:
             raise SteerError(f"targets[{i}]: {list(sq)} is where the mouse starts in seed {seed}'s maze.")
+
+
+def random_pool(
+    ranking: Sequence[tuple[int, float]],
+    channels: tuple[int, ...],
+    natural_max: np.ndarray,
+    scaled: bool,
+    n_channels: int,
+    mazes: int,
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The channels the random control draws from (the bottom half of the ranking, never a chosen channel), and
+    those left out of them with random_scaled; a chosen channel without a natural scale, or too few left to draw
+    as many, refused with the fix (`mazes`: how many the natural maxima are a mean over)."""
+    for c in channels if scaled else ():
+        if not natural_max[c] > 0:
+            raise SteerError(
+                f"channels: channel {c}'s natural maximum (the mean over {mazes} mazes of its largest "
+                f"activation) is {natural_max[c]:.3g}, not positive, so random_scaled has no multiple to match; "
+                "choose other channels or set random_scaled: false."
+            )
+    order = [c for c, _ in ranking]
+    # With random_scaled, a channel that never rises above 0 has no natural scale to take a multiple of: it
+    # cannot stand in for a chosen channel (the random channels of both random conditions are the same).
+    unscaled = tuple(c for c in order[n_channels // 2 :] if scaled and c not in channels and not natural_max[c] > 0)
+    pool = tuple(c for c in order[n_channels // 2 :] if c not in channels and c not in unscaled)
+    if len(pool) < len(channels):
+        raise SteerError(
+            f"channels: {len(channels)} channels leave too few others ({len(pool)}) in the bottom half of the "
+            "ranking to draw as many random channels; choose fewer."
+        )
+    return pool, unscaled
 
 
 def plan(spec: Spec, session: Session) -> Plan:
@@ -423,24 +350,7 @@ def plan(spec: Spec, session: Session) -> Plan:
     natural_max = natural_maxima(scores)
     ranking = tuple((int(r["channel"]), float(r["peak_distance"]["mean"])) for r in rank_channels(scores))  # type: ignore[index]
     channels = choice.channels or tuple(c for c, _ in ranking[: choice.top])
-    scaled = spec.options.random_scaled
-    for c in channels if scaled else ():
-        if not natural_max[c] > 0:
-            raise SteerError(
-                f"channels: channel {c}'s natural maximum (the mean over {len(scores)} mazes of its largest "
-                f"activation) is {natural_max[c]:.3g}, not positive, so random_scaled has no multiple to match; "
-                "choose other channels or set random_scaled: false."
-            )
-    order = [c for c, _ in ranking]
-    # With random_scaled, a channel that never rises above 0 has no natural scale to take a multiple of: it
-    # cannot stand in for a chosen channel (the random channels of both random conditions are the same).
-    unscaled = tuple(c for c in order[n_channels // 2 :] if scaled and c not in channels and not natural_max[c] > 0)
-    pool = tuple(c for c in order[n_channels // 2 :] if c not in channels and c not in unscaled)
-    if len(pool) < len(channels):
-        raise SteerError(
-            f"channels: {len(channels)} channels leave too few others ({len(pool)}) in the bottom half of the "
-            "ranking to draw as many random channels; choose fewer."
-        )
+    pool, unscaled = random_pool(ranking, channels, natural_max, spec.options.random_scaled, n_channels, len(scores))
     _, grid = spatial_grid(policy, layer)
     return Plan(
         spec,
@@ -459,192 +369,17 @@ def plan(spec: Spec, session: Session) -> Plan:
     )
 
 
-Why = str | Sequence[str]  # why a maze has no value: one reason for every maze, or one per maze
-
-
-def _reasons(values: Sequence[float | None], why: Why) -> dict[str, int]:
-    reasons = [why] * len(values) if isinstance(why, str) else list(why)
-    return dict(Counter(r for v, r in zip(values, reasons, strict=True) if v is None))
-
-
-def _counted(values: Sequence[float | None], why: Why) -> dict[str, Any]:
-    """describe() of the mazes' values, with how many mazes had none (`excluded`) and, per reason, how many
-    (`why_excluded`): nothing left out uncounted."""
-    d = describe(values)
-    return {**d, "excluded": len(values) - d["n"], "why_excluded": _reasons(values, why)}
-
-
-def _counted_change(before: Sequence[float | None], after: Sequence[float | None], why: Why) -> dict[str, Any]:
-    """describe_change() over the mazes where both sides have a value, counted as `_counted` counts."""
-    d = describe_change(before, after)
-    both = [None if b is None or a is None else 0.0 for b, a in zip(before, after, strict=True)]
-    return {**d, "excluded": len(before) - d["n"], "why_excluded": _reasons(both, why)}
-
-
-def _summary(mazes: list[dict[str, Any]]) -> dict[str, Any]:
-    # A condition is summarised where any maze ran it; mazes that did not are counted with their reason.
-    present = [c for c in CONDITIONS if any(m.get(c) is not None for m in mazes)]
-    out: dict[str, Any] = {"mazes": len(mazes), "conditions": present}
-
-    def side(name: str, get: Any) -> list[float | None]:
-        return [None if m.get(name) is None else get(m[name]) for m in mazes]
-
-    def why(name: str, otherwise: str) -> list[str]:
-        """Per maze: the condition's reason for not running there, else `otherwise`."""
-        return [m.get("not_run", {}).get(name, otherwise) for m in mazes]
-
-    for name in present:
-        out[name] = {
-            "p_reach": _counted(side(name, lambda r: r["p_reach"]), why(name, "no targets")),
-            "geometric_path_p": _counted(
-                side(name, lambda r: r["geometric_path_p"]),
-                why(name, "not computed for the cheese-moved reference" if name == "cheese_moved" else "no targets"),
-            ),
-            **{
-                key: {
-                    b: _counted(side(name, lambda r, k=key, b=b: r[k][b]), why(name, "no target in this bin"))
-                    for b in names
-                }
-                for key, names in BIN_NAMES.items()
-            },
-        }
-    p = {name: side(name, lambda r: r["p_reach"]) for name in present}
-    out["intervention_minus"] = {
-        other: _counted_change(p[other], p["intervention"], why(other, "no targets"))
-        for other in present
-        if other != "intervention"
-    }
-    sizes = sorted({m["maze_dim"] for m in mazes})
-    out["by_maze_size"] = {
-        str(s): {
-            name: _counted(
-                [v for v, m in zip(p[name], mazes, strict=True) if m["maze_dim"] == s],
-                [w for w, m in zip(why(name, "no targets"), mazes, strict=True) if m["maze_dim"] == s],
-            )
-            for name in present
-        }
-        for s in sizes
-    }
-    if mazes and "share_half_of_cheese_moved" in mazes[0]:
-        out["share_half_of_cheese_moved"] = _counted([m["share_half_of_cheese_moved"] for m in mazes], "no targets")
-    for key in SPEARMANS:
-        status = [m["spearman_status"][key] for m in mazes]
-        out[key] = {
-            **_counted([m[key] for m in mazes], TOO_FEW_TARGETS),
-            # Flat mazes (no trend visible: every distance or every value equal) are in n, each as rho 0.
-            "flat": status.count("flat"),
-        }
-    resampled = [m.get("resampling") for m in mazes]
-    if any(r is not None for r in resampled):
-        untested = "no resampling test: the cheese edited away, or no donor (a single maze)"
-        untestable = {
-            "same": "the donor maze cannot take the cheese on this maze's cheese square: a wall or its start",
-            "different": "the donor maze's cheese is on this maze's cheese square, or it has none",
-        }
-        reasons = {where: [untested if r is None else text for r in resampled] for where, text in untestable.items()}
-        keys = next(r for r in resampled if r is not None)
-        res = {k: [None if r is None else r[k] for r in resampled] for k in keys}
-        out["resampling"] = {k: _counted(v, reasons[k.rsplit("_", 1)[1]]) for k, v in res.items()}
-        for where in ("same", "different"):
-            out["resampling"][f"cheese_minus_random_{where}"] = _counted_change(
-                res[f"random_channels_{where}"], res[f"cheese_channels_{where}"], reasons[where]
-            )
-    out["statistics"] = settings()
-    return out
-
-
-def _listed(values: Sequence[float]) -> str:
-    return ", ".join(f"{v:.3g}" for v in values)
-
-
-def _what(name: str, plan: Plan, patched: dict[str, Condition]) -> list[str]:
-    """A map panel's caption: which channels were set to what, where."""
-    value = plan.spec.options.value
-    chosen = ", ".join(map(str, plan.channels))
-    multiples = f"(x {_listed([value / plan.natural_max[c] for c in plan.channels])} their natural max)"
-    if name == "intervention":
-        return [f"channels {chosen} = {value:g} at the target", multiples]
-    if name in ("random", "random_scaled"):
-        cond = patched[name]
-        values = f"{value:g}" if name == "random" else _listed(cond.value)  # type: ignore[arg-type]
-        return [
-            f"random channels {', '.join(map(str, cond.channels))} = {values}",
-            "at the target" if name == "random" else multiples,
-        ]
-    if name == "elsewhere":
-        return [f"channels {chosen} = {value:g} at another", "square (per target); P(reach the target)"]
-    return ["the cheese moved onto the target" if name == "cheese_moved" else "no intervention"]
-
-
-def map_figure(
-    session: Session, plan: Plan, seed: int, result: MazeRetarget, patched: dict[str, Condition]
-) -> Image.Image:
-    maze = result.maze
-    panels = []
-    for name in CONDITIONS:
-        if name not in result.conditions:
-            continue
-        r = result.conditions[name]
-        p = {sq: float(v) for sq, v in zip(result.targets, r.p, strict=True)}
-        caption = [*_what(name, plan, patched), f"mean P over {len(p)} targets: {np.mean(r.p):.3f}"]
-        panels.append(reach_panel(maze, p, caption))
-    panels.append(scale_bar())
-    return tile(
-        f"seed {seed} · P(reach each square within 500 steps), exact · {plan.layer} · {session.title}",
-        panels,
-        # Up to six conditions and the scale: two rows of four keep the figure readable at page width.
-        columns=min(len(panels), 4),
-        footer="each square: P(the agent, starting at the dark mark, reaches it) under that condition; green 1, "
-        "white 0; grey: not a target\nnatural max: a channel's largest activation, mean over the ranking's "
-        f"{plan.ranking_mazes['used']} mazes (mouse at the start, cheese present)",
-    )
-
-
-def chart(session: Session, plan: Plan, summary: dict[str, Any], key: str, title: str) -> Image.Image:
-    present = summary["conditions"]
-    bins = list(summary[present[0]][key])
-    rgb = {
-        "intervention": (200, 90, 20),
-        "none": (120, 120, 120),
-        "cheese_moved": (24, 48, 120),
-        "random": (60, 160, 80),
-        "random_scaled": (0, 165, 175),
-        "elsewhere": (160, 60, 170),
-    }
-    series = []
-    for name in present:
-        stats_ = [summary[name][key][b] for b in bins]
-        series.append(
-            IntervalSeries(
-                LABELS[name],
-                rgb[name],
-                [s["mean"] for s in stats_],
-                [(s["mean_ci"] or [None, None])[0] for s in stats_],
-                [(s["mean_ci"] or [None, None])[1] for s in stats_],
-            )
-        )
-    labels = [f"{b} (n {summary[present[0]][key][b]['n']})" for b in bins]
-    return interval_rows(
-        f"{title} · {summary['mazes']} mazes · {session.title}",
-        labels,
-        series,
-        (0.0, 1.0),
-        footer="dot: mean over mazes of the maze's mean P(reach target) in that bin; line: 95% bootstrap interval "
-        "over mazes",
-    )
-
-
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    summary = _summary(done)
+    summary = summaries_over_mazes(done)
     figures = {}
     if done:
-        figures["retarget-by-start-distance.png"] = chart(
-            session, plan, summary, "by_start_distance", "P(reach target) by path distance from the start"
+        figures["retarget-by-start-distance.png"] = reach_by_distance_chart(
+            summary, "by_start_distance", "P(reach target) by path distance from the start", session.title
         )
-        figures["retarget-by-path-distance.png"] = chart(
-            session, plan, summary, "by_path_distance", "P(reach target) by distance from the start-to-top-right path"
+        figures["retarget-by-path-distance.png"] = reach_by_distance_chart(
+            summary, "by_path_distance", "P(reach target) by distance from the start-to-top-right path", session.title
         )
     return Report(
         {
@@ -671,62 +406,12 @@ def report(
     )
 
 
-def _excluded(d: dict[str, Any]) -> str:
-    """ ", k excluded (why: count; ...)" for a console line, or nothing where no maze was left out."""
-    if not d.get("excluded"):
-        return ""
-    return f", {d['excluded']} excluded (" + "; ".join(f"{why}: {k}" for why, k in d["why_excluded"].items()) + ")"
-
-
-def summary_lines(report: dict[str, Any]) -> list[str]:
-    s = report["summary"]
-    lines = [f"channels {report['channels']} = {report['value']:g} at {report['layer']}; {s['mazes']} mazes"]
-    for name in s["conditions"]:
-        d = s[name]["p_reach"]
-        ci = d["mean_ci"] or [d["mean"], d["mean"]]
-        lines.append(
-            f"  mean P(reach target) {LABELS[name]}: {d['mean']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}, "
-            f"n {d['n']}{_excluded(d)})"
-        )
-    for key, text in (
-        ("share_half_of_cheese_moved", "share of targets at >= half the cheese-moved P"),
-        ("spearman_path_distance", "Spearman rho of P(reach) with distance from the top-right path"),
-        ("spearman_path_distance_gain", "Spearman rho of the gain over none with distance from the top-right path"),
-    ):
-        if key not in s:
-            continue
-        d = s[key]
-        counts = (f", {d['flat']} flat as 0" if "flat" in d else "") + _excluded(d)
-        if not d["n"]:  # every maze left out: say so rather than drop the line
-            lines.append(f"  {text}: no maze (n 0{counts})")
-            continue
-        ci = d["mean_ci"] or [d["mean"], d["mean"]]
-        lines.append(f"  {text}: {d['mean']:.3f} ({ci[0]:.3f} to {ci[1]:.3f}, n {d['n']}{counts})")
-    for key, d in s.get("resampling", {}).items():
-        if key.startswith("cheese_minus"):
-            continue
-        ci = d["mean_ci"] or [d["mean"], d["mean"]]
-        if d["n"]:
-            what = key.replace("_", " ")
-            lines.append(
-                f"  resampling, mean TV, {what}: {d['mean']:.4f} ({ci[0]:.4f} to {ci[1]:.4f}, n {d['n']}{_excluded(d)})"
-            )
-    for other, d in s["intervention_minus"].items():
-        ci = d["mean_ci"] or [d["mean"], d["mean"]]
-        p = d["wilcoxon_p"]
-        lines.append(
-            f"  intervention - {other}: {d['mean']:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f}, n {d['n']}{_excluded(d)}), "
-            "Wilcoxon p " + ("n/a" if p is None else f"{p:.2g}")
-        )
-    return lines
-
-
 STUDY = Study(
     name="retarget",
     help="Set cheese-tracking channels at a target square; exact P(reach it) against no edit, the moved cheese, "
     "random channels (same value, same multiple of their scale), the same channels at another square.",
     options=RetargetOptions,
-    check=check,
+    check=check_show,
     plan=plan,
     report=report,
     summary=summary_lines,
