@@ -133,3 +133,10 @@ class Study:
 def seed_list(seeds: Sequence[int]) -> str:
     """Seeds for a message: the first ten."""
     return ", ".join(map(str, seeds[:10])) + (", …" if len(seeds) > 10 else "")
+
+
+def check_show(spec: Spec) -> None:
+    """Every seed a study's `show` names (the mazes it draws) is one of the run's seeds."""
+    for i, seed in enumerate(spec.options.show):
+        if seed not in spec.seeds:
+            raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")

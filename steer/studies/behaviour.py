@@ -51,7 +51,7 @@ from steer.run.session import Session
 from steer.run.spec_fields import seed_value
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study, seed_list
+from steer.run.study import CellResult, Report, Study, check_show
 from steer.run.vector_plan import OneVectorPlan, plan_vector
 
 MAX_EPISODES = 10_000
@@ -92,9 +92,7 @@ class BehaviourOptions(Options):
 def check(spec: Spec) -> None:
     if (spec.options.coeff is None) == (not spec.options.coeffs):
         raise SteerError("coeffs: give the patched conditions as coeffs: [-1, 1] (or one coeff: -1), not both.")
-    for i, seed in enumerate(spec.options.show):
-        if seed not in spec.seeds:
-            raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
+    check_show(spec)
 
 
 def conditions(spec: Spec) -> tuple[float, ...]:

@@ -27,7 +27,6 @@ from PIL import Image
 
 from steer.analysis.retarget import cheese_maps, decoy_square, maze_channel_scores, rank_channels
 from steer.analysis.stats import settings
-from steer.errors import SteerError
 from steer.net.retarget import activation_position, spatial_grid
 from steer.report.render import tile
 from steer.report.retarget_figs import channel_maps_figure
@@ -35,7 +34,7 @@ from steer.run.options import Options, option, seeds_option, whole
 from steer.run.session import Session
 from steer.run.spec_fields import seed_value
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study, seed_list
+from steer.run.study import CellResult, Report, Study, check_show
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,13 +42,6 @@ class ChannelsOptions(Options):
     shuffle_seed: int = option(seed_value, default=0, about="seeds each maze's decoy square")
     show: tuple[int, ...] = seeds_option(about="mazes whose channel maps are drawn (default: the first two)")
     top: int = option(whole(1, 64), default=6, about="channels drawn and listed")
-
-
-def check_show(spec: Spec) -> None:
-    """Every seed `show` names is one of the run's seeds (`steer retarget` checks its `show` with this too)."""
-    for i, seed in enumerate(spec.options.show):
-        if seed not in spec.seeds:
-            raise SteerError(f"show[{i}]: seed {seed} is not one of the seeds ({seed_list(spec.seeds)}).")
 
 
 @dataclass(frozen=True)

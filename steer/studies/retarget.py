@@ -41,6 +41,9 @@ Per seed `retarget-seed<N>.json` holds every target's numbers; metrics.json the 
 summaries over mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tests), computed in
 steer/analysis/retarget_summary.py; the figures and console lines are steer/report/retarget_figs.py's and
 retarget_text.py's.
+
+Just over 400 lines: its options need their own parsers (channels, a finite value, targets), and a plan with six
+conditions; its summaries, figures and console lines are already one layer down.
 """
 
 from __future__ import annotations
@@ -76,8 +79,7 @@ from steer.run.seed_rules import parse_seeds
 from steer.run.session import Session
 from steer.run.spec_fields import _Fields, choice_of, finite_float
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study
-from steer.studies.channels import check_show
+from steer.run.study import CellResult, Report, Study, check_show
 
 
 @dataclass(frozen=True)

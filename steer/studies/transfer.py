@@ -4,6 +4,8 @@ The matrix shows the effect metric of the vector kind (steer.net.vectors.KINDS);
 change has its own matrix in metrics.json. With `vector.source_seeds`, the mean of the pair's vectors over
 those mazes is applied to every target too: an extra row, summarised against each target's own vector and
 the other single mazes' vectors (steer/analysis/comparison.py).
+
+Just over 400 lines: the matrix, its mean-vector row and their summaries against each target's own vector.
 """
 
 from __future__ import annotations
