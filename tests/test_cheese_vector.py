@@ -10,11 +10,10 @@ import json
 from pathlib import Path
 
 import yaml
+from _harness import ROOT
 from typer.testing import CliRunner
 
 from cli.main import app
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _apply(tmp_path: Path, coeff: float) -> dict:

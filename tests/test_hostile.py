@@ -18,7 +18,6 @@ this module starts, in the background, so their start-up overlaps the in-process
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -36,13 +35,12 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from _harness import ROOT, Evil, alias_bomb, save_vector_file
 from typer.testing import CliRunner
 
 from cli.main import app
 from steer.net import checkpoints
-from steer.net.vectors import FORMAT
 
-ROOT = Path(__file__).resolve().parent.parent
 MAX_OUTPUT = 2000  # characters of console output a refused input may produce
 RSS_LIMIT_KIB = 1536 * 1024  # 1.5 GiB peak RSS for a CLI process fed a bomb
 # Runs the CLI as `python -m cli.main ARGS` would, and at exit writes the process's peak resident set (VmHWM, of
@@ -64,7 +62,6 @@ runpy.run_module("cli.main", run_name="__main__", alter_sys=True)
 INPROC_SECONDS = 30  # no in-process case may take longer than this
 MAX_PARALLEL = 3  # process cases running at once (each starts torch: ~3 s of CPU)
 GOOD: dict[str, Any] = {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}
-LAYER = "block2.res1.resadd_out"
 
 runner = CliRunner()
 
@@ -127,17 +124,7 @@ class Sandbox:
         return str(self.file(name, content))
 
     def vector(self, name: str = "vec.pt", **fields: Any) -> str:
-        data: dict[str, Any] = {
-            "format": FORMAT,
-            "layer": LAYER,
-            "kind": "cheese",
-            "tensor": torch.zeros(32, 16, 16),
-            "meta": {"source_seed": 0},
-        }
-        data.update(fields)
-        path = self.inputs / name
-        torch.save(data, path)
-        return str(path)
+        return str(save_vector_file(self.inputs / name, **fields))
 
     def checkpoint(self, name: str, obj: Any) -> str:
         path = self.inputs / name
@@ -219,13 +206,10 @@ def spec_case(id: str, spec: Any, *, command: str = "apply", extra: tuple[str, .
     case(id, lambda sb: [command, sb.spec(spec), "--out", str(sb.out), *extra], **kw)
 
 
-def _laughs(key: str, levels: int = 9) -> str:
+def _laughs(key: str) -> str:
     """A spec whose `key` is a "billion laughs" (9 lists of 9 aliases each: 9**9 values once expanded)."""
-    names = "abcdefghijklmnopqrstuvwxyz"[:levels]
-    items = ["&a [0, 0, 0, 0, 0, 0, 0, 0, 0]"]
-    items += [f"&{cur} [" + ", ".join([f"*{prev}"] * 9) + "]" for prev, cur in itertools.pairwise(names)]
     rest = "".join(f"{k}: {json.dumps(v)}\n" for k, v in GOOD.items() if k != key)
-    return rest + f"{key}:\n" + "".join(f"  - {item}\n" for item in items)
+    return rest + alias_bomb(key)
 
 
 BIG_LIST = "[" + ", ".join(["1"] * 30_000) + "]"  # 90 KB of YAML: a value no message should echo whole
@@ -406,16 +390,6 @@ for _id, _fields, _says in [
     )
 
 
-class _Evil:
-    """Unpickling this creates the file `marker`: any code a hostile file could run."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
-        return (open, (self.marker, "w"))
-
-
 def _never_ran(sb: Sandbox, outcome: Outcome) -> None:
     assert not (sb.root / "pwned").exists(), "the file's pickled code ran"
 
@@ -424,7 +398,7 @@ case(
     "vector-file-pickled-code",
     lambda sb: [
         "apply",
-        sb.spec({**GOOD, "vector": {"file": sb.vector(meta={"x": _Evil(sb.root / "pwned")})}}),
+        sb.spec({**GOOD, "vector": {"file": sb.vector(meta={"x": Evil(sb.root / "pwned")})}}),
         "--out",
         str(sb.out),
     ],
@@ -452,7 +426,7 @@ ckpt_case(
 )
 ckpt_case(
     "checkpoint-pickled-code",
-    lambda sb: sb.checkpoint("evil.pth", {"state_dict": {}, "x": _Evil(sb.root / "pwned")}),
+    lambda sb: sb.checkpoint("evil.pth", {"state_dict": {}, "x": Evil(sb.root / "pwned")}),
     says=("unpickling it would run",),
     check=_never_ran,
 )

@@ -9,7 +9,6 @@ hostile file), each test of a hostile input failed before the fix it guards.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import time
 import tracemalloc
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _harness import alias_bomb
 
 from steer.errors import SteerError
 from steer.io import MAX_YAML_BYTES, atomic_write_bytes, atomic_write_json, inside, load_yaml, sha256_file
@@ -43,12 +43,9 @@ def test_written_files_get_the_users_umask(tmp_path: Path, umask: int, mode: int
 # -- YAML: bounded size, aliases, nesting; one short message each ---------------------------------
 
 
-def _laughs(key: str = "seeds", levels: int = 9) -> str:
+def _laughs(key: str = "seeds") -> str:
     """A "billion laughs" spec: `key` holds 9 lists of 9 aliases each, the last standing for 9**9 zeros."""
-    names = "abcdefghijklmnopqrstuvwxyz"[:levels]
-    items = ["&a [0, 0, 0, 0, 0, 0, 0, 0, 0]"]
-    items += [f"&{cur} [" + ", ".join([f"*{prev}"] * 9) + "]" for prev, cur in itertools.pairwise(names)]
-    return f"{key}:\n" + "".join(f"  - {item}\n" for item in items) + ("seeds: [0]\n" if key != "seeds" else "")
+    return alias_bomb(key) + ("seeds: [0]\n" if key != "seeds" else "")
 
 
 def _refused(load: object, path: Path, *patterns: str) -> str:

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from _harness import LAYER, MISSING, Evil, save_vector_file
 
 import steer
 from steer.batch import load_batch
 from steer.errors import SteerError, excerpt
 from steer.net import checkpoints
-from steer.net.vectors import FORMAT, PairSpec, SteeringVector, activations, compute_vector
+from steer.net.vectors import PairSpec, SteeringVector, activations, compute_vector
 from steer.run.runs import RunFolder, fingerprint, identity_hash, run_identity
 from steer.run.specs import parse_spec
 
@@ -54,16 +55,6 @@ def test_excerpt_of_a_huge_shared_structure_is_quick() -> None:
 # -- checkpoints: weights only, and a wrong file is one clear message ------------------------------
 
 
-class _Evil:
-    """Unpickling this creates `marker`: it stands for any code a hostile checkpoint could run."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (self.marker, "w"))
-
-
 def _state(ckpt) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in ckpt.policy.state_dict().items()}
 
@@ -71,7 +62,7 @@ def _state(ckpt) -> dict[str, torch.Tensor]:
 def test_a_pickle_checkpoint_is_refused_and_its_code_never_runs(tmp_path: Path, ckpt) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pth"
-    torch.save({"state_dict": _state(ckpt), "extra": _Evil(marker)}, evil)
+    torch.save({"state_dict": _state(ckpt), "extra": Evil(marker)}, evil)
     with pytest.raises(SteerError) as info:
         checkpoints.load(evil)
     message = str(info.value)
@@ -159,28 +150,11 @@ def test_plain_spec_names_and_file_stems_are_kept() -> None:
 
 # -- vector files: every field checked, one message naming vector.file ----------------------------
 
-LAYER = "block2.res1.resadd_out"
-
 
 def _vector_file(tmp_path: Path, **fields: object) -> Path:
-    data: dict[str, object] = {
-        "format": FORMAT,
-        "layer": LAYER,
-        "kind": "cheese",
-        "tensor": torch.zeros(32, 16, 16),
-        "meta": {"source_seed": 0},
-    }
-    for key, value in fields.items():
-        if value is _MISSING:
-            del data[key]
-        else:
-            data[key] = value
-    path = tmp_path / "vector.pt"
-    torch.save(data, path)
-    return path
+    return save_vector_file(tmp_path / "vector.pt", **fields)
 
 
-_MISSING = object()
 _NAN = torch.zeros(32, 16, 16).index_put_((torch.tensor([3]),), torch.tensor(float("nan")))
 
 
@@ -190,7 +164,7 @@ _NAN = torch.zeros(32, 16, 16).index_put_((torch.tensor([3]),), torch.tensor(flo
         ({"layer": 5}, "field 'layer': expected a hook name"),
         ({"layer": None}, "field 'layer': expected a hook name"),
         ({"layer": "x" * 100_000}, "field 'layer': expected a hook name"),
-        ({"kind": _MISSING}, "field 'kind': expected one of cheese, top_right, custom, got nothing"),
+        ({"kind": MISSING}, "field 'kind': expected one of cheese, top_right, custom, got nothing"),
         ({"kind": "gouda"}, "field 'kind': expected one of cheese, top_right, custom, got 'gouda'"),
         ({"tensor": torch.zeros(32, 16, 16, dtype=torch.float64)}, "got a float64 tensor of shape [32, 16, 16]"),
         ({"tensor": torch.zeros(32, 16, 16, dtype=torch.int64)}, "got a int64 tensor of shape [32, 16, 16]"),
@@ -198,7 +172,7 @@ _NAN = torch.zeros(32, 16, 16).index_put_((torch.tensor([3]),), torch.tensor(flo
         ({"tensor": torch.full((32, 16, 16), float("inf"))}, "with 8192 NaN or infinite values"),
         ({"tensor": torch.tensor(1.0)}, "field 'tensor': expected one observation's activations"),
         ({"tensor": [0.0] * 10_000}, "field 'tensor': expected a dense tensor, got [0.0, 0.0"),
-        ({"tensor": _MISSING}, "field 'tensor': expected a dense tensor, got nothing"),
+        ({"tensor": MISSING}, "field 'tensor': expected a dense tensor, got nothing"),
         ({"meta": [1, 2]}, "field 'meta': expected a mapping"),
         ({"meta": {"source_seed": "s" * 10_000}}, "field 'meta.source_seed': expected a level seed"),
         ({"format": "other/1"}, "is not a steer vector file (format 'steer.vector/1')"),
@@ -229,7 +203,7 @@ def test_files_that_are_not_vector_files_are_refused(tmp_path: Path, ckpt) -> No
 
 def test_a_vector_file_that_needs_pickle_is_refused_and_its_code_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    path = _vector_file(tmp_path, meta={"source_seed": 0, "note": _Evil(marker)})
+    path = _vector_file(tmp_path, meta={"source_seed": 0, "note": Evil(marker)})
     with pytest.raises(SteerError) as info:
         SteeringVector.load(path)
     assert str(info.value).startswith("vector.file: ") and "'io.open'" in str(info.value)
