@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from _harness import LAYER
 
 from steer.analysis.chain import MOVES, behaviour, build_chain, horizon_of, maze_behaviours, next_state
 from steer.analysis.episodes import sample_episodes
@@ -17,7 +18,6 @@ from steer.maze.layout import CHEESE, EMPTY, WALL, Maze, read_mouse
 from steer.net.vectors import PairSpec, compute_vector
 from steer.net.vfield import FacingField, FieldInputs, facing_field, facing_inputs, vector_field
 
-LAYER = "block2.res1.resadd_out"
 # Small easy levels whose patched episodes are short enough to sample 400 times in a test (most patched
 # episodes run to the timeout); patched, 0 and 14 visit the top-right square with P = 0.19 and 0.47.
 # benchmarks/behaviour_check.py runs the same check on more and larger mazes, easy and hard.

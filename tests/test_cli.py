@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 from _cli import run, write_spec
+from _harness import ROOT
 from PIL import Image
 
 from steer.net.vectors import SteeringVector
 from steer.run.cores import usable_cores
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_config_writes_png_field_json_and_metrics(tmp_path: Path) -> None:

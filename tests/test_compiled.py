@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import run, write_spec
+from _harness import LAYER
 
 from steer.analysis.chain import behaviour
 from steer.net import checkpoints, compiled
@@ -21,8 +22,6 @@ from steer.net.vectors import PairSpec, compute_vector
 from steer.net.vfield import FieldInputs, facing_fields, facing_inputs, vector_field, vector_fields
 from steer.run.cores import usable_cores
 from steer.studies import run_spec
-
-LAYER = "block2.res1.resadd_out"
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from _browser import chrome
+from _harness import LAYER
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -24,7 +25,6 @@ from steer.studies import STUDIES
 
 starlette_testclient = pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs httpx")
 
-LAYER = "block2.res1.resadd_out"
 PORT = 8123  # the TestClient's requests say Host 127.0.0.1:8123; no socket is opened
 CHEESE = {"kind": "cheese"}
 

@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from _harness import ROOT
 
 from steer.analysis.verdicts import VERDICTS
 from steer.errors import SteerError
 from steer.report.headline import PAGES, blocks_of, headline_table, markers, replace_blocks, snapshot, table_of
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _snapshots() -> dict[str, dict]:

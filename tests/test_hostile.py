@@ -9,7 +9,7 @@ folder, `victim.txt` beside the output folder `out/`), runs the CLI, and checks 
 - nothing written outside `--out` (a before/after listing of the whole sandbox), and for errors refused before
   any work, nothing written at all (README: "leaves no output folder or partial file behind");
 - bounded time, and for the bomb/huge cases (run as real processes in parallel, under a watchdog) bounded
-  peak RSS.
+  peak RSS (tests/_watchdog.py).
 
 Most cases run in process with CliRunner (a CLI process costs ~3 s of start-up); the `proc` cases start when
 this module starts, in the background, so their start-up overlaps the in-process cases.
@@ -17,15 +17,9 @@ this module starts, in the background, so their start-up overlaps the in-process
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -36,35 +30,17 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from _harness import Evil, alias_bomb, save_vector_file
+from _watchdog import RSS_LIMIT_KIB, Outcome, Watched, watchdog
 from typer.testing import CliRunner
 
 from cli.main import app
 from steer.net import checkpoints
-from steer.net.vectors import FORMAT
 
-ROOT = Path(__file__).resolve().parent.parent
 MAX_OUTPUT = 2000  # characters of console output a refused input may produce
-RSS_LIMIT_KIB = 1536 * 1024  # 1.5 GiB peak RSS for a CLI process fed a bomb
-# Runs the CLI as `python -m cli.main ARGS` would, and at exit writes the process's peak resident set (VmHWM, of
-# this image alone) to the file named by the first argument.
-_LAUNCH = """
-import atexit, runpy, sys
-peak = sys.argv.pop(1)
-
-def _write_peak():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            with open(peak, "w") as f:
-                f.write(line.split()[1])
-
-atexit.register(_write_peak)
-sys.argv[0] = "steer"
-runpy.run_module("cli.main", run_name="__main__", alter_sys=True)
-"""
 INPROC_SECONDS = 30  # no in-process case may take longer than this
 MAX_PARALLEL = 3  # process cases running at once (each starts torch: ~3 s of CPU)
 GOOD: dict[str, Any] = {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}
-LAYER = "block2.res1.resadd_out"
 
 runner = CliRunner()
 
@@ -127,17 +103,7 @@ class Sandbox:
         return str(self.file(name, content))
 
     def vector(self, name: str = "vec.pt", **fields: Any) -> str:
-        data: dict[str, Any] = {
-            "format": FORMAT,
-            "layer": LAYER,
-            "kind": "cheese",
-            "tensor": torch.zeros(32, 16, 16),
-            "meta": {"source_seed": 0},
-        }
-        data.update(fields)
-        path = self.inputs / name
-        torch.save(data, path)
-        return str(path)
+        return str(save_vector_file(self.inputs / name, **fields))
 
     def checkpoint(self, name: str, obj: Any) -> str:
         path = self.inputs / name
@@ -183,15 +149,6 @@ def outside(changed: list[str], allowed: tuple[str, ...]) -> list[str]:
 # -- cases ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    code: int | None
-    output: str
-    seconds: float
-    crash: str | None = None  # a traceback (in process) or a killed process
-    peak_kib: int | None = None
-
-
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -219,13 +176,10 @@ def spec_case(id: str, spec: Any, *, command: str = "apply", extra: tuple[str, .
     case(id, lambda sb: [command, sb.spec(spec), "--out", str(sb.out), *extra], **kw)
 
 
-def _laughs(key: str, levels: int = 9) -> str:
+def _laughs(key: str) -> str:
     """A spec whose `key` is a "billion laughs" (9 lists of 9 aliases each: 9**9 values once expanded)."""
-    names = "abcdefghijklmnopqrstuvwxyz"[:levels]
-    items = ["&a [0, 0, 0, 0, 0, 0, 0, 0, 0]"]
-    items += [f"&{cur} [" + ", ".join([f"*{prev}"] * 9) + "]" for prev, cur in itertools.pairwise(names)]
     rest = "".join(f"{k}: {json.dumps(v)}\n" for k, v in GOOD.items() if k != key)
-    return rest + f"{key}:\n" + "".join(f"  - {item}\n" for item in items)
+    return rest + alias_bomb(key)
 
 
 BIG_LIST = "[" + ", ".join(["1"] * 30_000) + "]"  # 90 KB of YAML: a value no message should echo whole
@@ -406,16 +360,6 @@ for _id, _fields, _says in [
     )
 
 
-class _Evil:
-    """Unpickling this creates the file `marker`: any code a hostile file could run."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
-        return (open, (self.marker, "w"))
-
-
 def _never_ran(sb: Sandbox, outcome: Outcome) -> None:
     assert not (sb.root / "pwned").exists(), "the file's pickled code ran"
 
@@ -424,7 +368,7 @@ case(
     "vector-file-pickled-code",
     lambda sb: [
         "apply",
-        sb.spec({**GOOD, "vector": {"file": sb.vector(meta={"x": _Evil(sb.root / "pwned")})}}),
+        sb.spec({**GOOD, "vector": {"file": sb.vector(meta={"x": Evil(sb.root / "pwned")})}}),
         "--out",
         str(sb.out),
     ],
@@ -452,7 +396,7 @@ ckpt_case(
 )
 ckpt_case(
     "checkpoint-pickled-code",
-    lambda sb: sb.checkpoint("evil.pth", {"state_dict": {}, "x": _Evil(sb.root / "pwned")}),
+    lambda sb: sb.checkpoint("evil.pth", {"state_dict": {}, "x": Evil(sb.root / "pwned")}),
     says=("unpickling it would run",),
     check=_never_ran,
 )
@@ -783,84 +727,6 @@ def test_hostile_input(c: Case, tmp_path: Path, shared: Shared, monkeypatch: pyt
 # -- real processes, started together in the background, under a watchdog ---------------------------
 
 
-class Watched:
-    """One CLI process: output to a file; killed past its deadline or RSS_LIMIT_KIB; reaped with waitpid.
-
-    Its peak memory is its own image's high-water mark (VmHWM), sampled while it runs and written by the process
-    itself at exit (`_LAUNCH`). Not wait4's ru_maxrss: on Linux that carries over the forking parent's resident set
-    (the copy made by fork, until exec), so it measured this test session, which grows with the suite.
-    """
-
-    def __init__(self, args: list[str], cwd: Path, timeout: float, log: Path) -> None:
-        self.args, self.cwd, self.timeout, self.log = args, cwd, timeout, log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start = self.deadline = 0.0
-        self.killed: str | None = None
-        self.rss_seen = 0
-        self.outcome: Outcome | None = None
-        self.done = threading.Event()
-
-    def launch(self) -> None:
-        self._fh = self.log.open("wb")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.peak_file = self.log.with_suffix(".peak")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH, str(self.peak_file), *self.args],
-            cwd=self.cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.start = time.monotonic()
-        self.deadline = self.start + self.timeout
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and not self.done.is_set()
-
-    def _rss_kib(self) -> int:
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):  # the peak so far, so a spike between two polls counts
-                    return int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-        return 0
-
-    def _kill(self, why: str) -> None:
-        assert self.proc is not None
-        self.killed = why
-        with contextlib.suppress(ProcessLookupError):  # its own session: the CLI and any worker it started
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def poll(self) -> None:
-        """One watchdog step: measure, kill if over budget, reap if finished."""
-        if self.proc is None or self.done.is_set():
-            return
-        self.rss_seen = max(self.rss_seen, self._rss_kib())
-        if self.killed is None and self.rss_seen > RSS_LIMIT_KIB:
-            self._kill(f"killed: RSS {self.rss_seen // 1024} MiB passed {RSS_LIMIT_KIB // 1024} MiB")
-        elif self.killed is None and time.monotonic() > self.deadline:
-            self._kill(f"killed: still running after {self.deadline - self.start:.0f}s")
-        pid, status = os.waitpid(self.proc.pid, os.WNOHANG)
-        if pid == 0:
-            return
-        code = os.waitstatus_to_exitcode(status)
-        self.proc.returncode = code  # reaped here; keep Popen from waiting again
-        self._fh.close()
-        raw = self.log.read_bytes()
-        text = raw[:100_000].decode("utf-8", "replace") + (f"… ({len(raw)} bytes)" if len(raw) > 100_000 else "")
-        try:  # what the process measured of itself at exit (absent when it was killed)
-            own = int(self.peak_file.read_text())
-        except (OSError, ValueError):
-            own = 0
-        peak = max(own, self.rss_seen)
-        self.outcome = Outcome(code, text, time.monotonic() - self.start, self.killed, peak or None)
-        self.done.set()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared: Shared):
     """Start the selected process cases now (MAX_PARALLEL at a time), so their ~3 s start-ups overlap the rest."""
@@ -878,28 +744,8 @@ def background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         args = c.build(sb)
         before = sb.snapshot()
         started[c.id] = (sb, before, Watched(args, sb.cwd, c.timeout, sb.root.parent / "output.txt"))
-    stop = threading.Event()
-
-    def watchdog() -> None:
-        while not stop.is_set() and not all(w.done.is_set() for _, _, w in started.values()):
-            watched = [w for _, _, w in started.values()]
-            for w in watched:
-                w.poll()
-            waiting = [w for w in watched if w.proc is None]
-            for w in waiting[: max(0, MAX_PARALLEL - sum(w.running for w in watched))]:
-                w.launch()
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=watchdog, daemon=True)
-    thread.start()
-    yield started
-    stop.set()
-    thread.join()
-    for _, _, w in started.values():
-        if w.running:
-            assert w.proc is not None
-            w._kill("teardown")
-            w.proc.wait()
+    with watchdog([w for _, _, w in started.values()], MAX_PARALLEL):
+        yield started
 
 
 @pytest.mark.parametrize("c", PROC)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _harness import LAYER
 
 from steer.errors import SteerError
 from steer.run.session import Session
 from steer.run.spec_values import parse_vector
 from steer.run.vector_plan import build_vector, plan_vector
 from steer.studies import STUDIES
-
-LAYER = "block2.res1.resadd_out"
 
 
 def test_parse_source_seeds() -> None:

@@ -3,7 +3,6 @@ one run, runs grow, inputs from another checkpoint are refused, and nothing fail
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import run, write_spec
+from _harness import ROOT, metrics
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -21,12 +21,7 @@ from steer.net.vectors import SteeringVector
 from steer.net.vfield import check_finite
 from steer.run.study import run_cell
 
-ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
-
-
-def report(folder: Path) -> dict:
-    return json.loads((folder / "metrics.json").read_text())
 
 
 def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path) -> None:
@@ -45,7 +40,7 @@ def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path
     )
     out = tmp_path / "out"
     assert run("apply", spec, "--out", out).exit_code == 0
-    first = report(out)
+    first = metrics(out)
     assert first["provenance"]["inputs"][0]["sha256"] and first["provenance"]["inputs"][0]["matches_session"]
 
     # Overwrite the file with another maze's vector under the same name: the old cells must not be reused.
@@ -55,8 +50,8 @@ def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path
     again = run("apply", spec, "--out", out)
     assert again.exit_code == 2 and "holds the results of a different run" in again.output
     forced = run("apply", spec, "--out", out, "--force")
-    assert forced.exit_code == 0 and report(out)["reused_cells"] == 0
-    assert report(out)["mazes"][0]["p_cheese_ds"] != first["mazes"][0]["p_cheese_ds"]
+    assert forced.exit_code == 0 and metrics(out)["reused_cells"] == 0
+    assert metrics(out)["mazes"][0]["p_cheese_ds"] != first["mazes"][0]["p_cheese_ds"]
 
 
 def test_equivalent_specs_are_one_run_and_a_run_grows_with_its_seeds(tmp_path: Path) -> None:
@@ -70,19 +65,19 @@ def test_equivalent_specs_are_one_run_and_a_run_grows_with_its_seeds(tmp_path: P
     # -1.0 instead of -1, and a range instead of the list: the same run, every cell reused.
     same = write_spec(tmp_path, "seeds: {from: 1, to: 2}\nvector: {kind: cheese}\ncoeff: -1.0\n", "same.yaml")
     result = run("apply", same, "--out", out)
-    assert result.exit_code == 0 and report(out)["reused_cells"] == 2, result.output
+    assert result.exit_code == 0 and metrics(out)["reused_cells"] == 2, result.output
     # More seeds: the finished two are reused, the third computed.
     grown = write_spec(tmp_path, {"seeds": [1, 2, 3], "vector": {"kind": "cheese"}, "coeff": -1}, "grown.yaml")
     result = run("apply", grown, "--out", out)
-    assert result.exit_code == 0 and report(out)["reused_cells"] == 2, result.output
-    assert [m["seed"] for m in report(out)["mazes"]] == [1, 2, 3]
+    assert result.exit_code == 0 and metrics(out)["reused_cells"] == 2, result.output
+    assert [m["seed"] for m in metrics(out)["mazes"]] == [1, 2, 3]
     # Fewer seeds again (a grown batch drawn again at its first size): the report holds those alone, and the
     # third cell is kept for the next larger run, which reuses all three.
     result = run("apply", same, "--out", out)
-    assert result.exit_code == 0 and [m["seed"] for m in report(out)["mazes"]] == [1, 2], result.output
+    assert result.exit_code == 0 and [m["seed"] for m in metrics(out)["mazes"]] == [1, 2], result.output
     assert "vfield-seed3.json" not in (out / "report.html").read_text()
     result = run("apply", grown, "--out", out)
-    assert result.exit_code == 0 and report(out)["reused_cells"] == 3, result.output
+    assert result.exit_code == 0 and metrics(out)["reused_cells"] == 3, result.output
     # Another coefficient is another run.
     other = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"kind": "cheese"}, "coeff": 1}, "other.yaml")
     assert run("apply", other, "--out", out).exit_code == 2
@@ -107,7 +102,7 @@ def test_a_vector_file_from_another_checkpoint_is_refused_unless_allowed(tmp_pat
         "apply", write_spec(tmp_path, {**data, "allow_other_checkpoint": True}, "a.yaml"), "--out", tmp_path / "o2"
     )
     assert allowed.exit_code == 0, allowed.output
-    (entry,) = report(tmp_path / "o2")["provenance"]["inputs"]
+    (entry,) = metrics(tmp_path / "o2")["provenance"]["inputs"]
     assert entry["matches_session"] is False and entry["checkpoint_sha256"].startswith("56aaec5a")
 
 
@@ -154,7 +149,7 @@ def test_a_run_where_every_maze_is_skipped_exits_non_zero(tmp_path: Path) -> Non
         tmp_path / "o",
     )
     assert result.exit_code == 2 and "every one of the 1 mazes was skipped (seed 28" in result.output
-    assert report(tmp_path / "o")["skipped"][0]["seed"] == 28  # the report says why
+    assert metrics(tmp_path / "o")["skipped"][0]["seed"] == 28  # the report says why
 
 
 def test_batch_checks_every_layer_before_the_first_experiment_runs(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from _cli import run, write_spec
+from _harness import LAYER, metrics
 from PIL import Image
 
 from steer.net.hooks import patching
@@ -18,14 +19,6 @@ from steer.net.vectors import PairSpec, SteeringVector, compute_vector
 from steer.net.vfield import FieldInputs, action_probs, vector_field
 from steer.run.spec_values import parse_coeffs
 from steer.studies.compose import additivity_error
-
-ROOT = Path(__file__).resolve().parent.parent
-LAYER = "block2.res1.resadd_out"
-
-
-def metrics(folder: Path) -> dict:
-    return json.loads((folder / "metrics.json").read_text())
-
 
 # Seeds 0 (3x3), 29 (5x5) and 6 (15x15: it fills the world, so no top-right vector can be built there).
 
