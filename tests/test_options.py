@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _cli import run, write_spec
 
 from steer.run.options import Options, known_keys
 from steer.run.specs import COMMON_KEYS
 from steer.studies import STUDIES
-from tests._cli import run, write_spec
 
 REQUIRED = [(name, key) for name, study in STUDIES.items() for key in study.options.required()]
 

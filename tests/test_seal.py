@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _cli import run
 from _harness import ROOT
 
 from steer.analysis.seal import Lock, Replication, changes, decide, digest, next_untouched, seal_text, sealed_text
 from steer.batch import load_batch
 from steer.errors import SteerError
-from tests._cli import run
 
 
 def _text(threshold: float = -0.3) -> dict:
