@@ -25,106 +25,31 @@ import json
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import torch
 import yaml
 
-from steer.analysis.chain import Behaviour, Chain, behaviour, build_chain, reach
-from steer.analysis.metrics import BEHAVIOUR_METRICS, FIELD_METRICS, METRICS, behaviour_metrics, maze_info
-from steer.analysis.retarget import rank_channels, ranking_scores
+from steer.analysis.chain import Chain
+from steer.analysis.metrics import BEHAVIOUR_METRICS, FIELD_METRICS, METRICS
 from steer.errors import SteerError, excerpt
+from steer.explore.caches import LRU, EpisodeCache, MazeEntry
+from steer.explore.retarget_view import RetargetViews
 from steer.maze.env import MazeRenderer, check_seed
 from steer.maze.layout import WALL, Maze
 from steer.net import checkpoints
 from steer.net.checkpoints import Checkpoint
-from steer.net.retarget import PixelPatch, activation_position, check_patch, pixel_fields, spatial_grid
 from steer.net.vectors import KINDS, SteeringVector, apply_edits
-from steer.net.vfield import FieldInputs, VectorField, facing_fields, facing_inputs, vector_fields
+from steer.net.vfield import FieldInputs, vector_fields
 from steer.run.session import Session
 from steer.run.specs import DEFAULT_LAYER, Spec
 from steer.run.vector_plan import plan_vector
 from steer.studies import STUDIES
-from steer.studies.retarget import check_targets
 
 PARAMETERS = ("seed", "distribution_mode", "layer", "coeff", "vector", "target_edits")
-RETARGET_PARAMETERS = ("seed", "distribution_mode", "layer", "target_edits", "channels", "value", "target")
 MAX_VECTOR_FILES = 200  # listed in the page's file picker
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A small least-recently-used cache (observations of a 25×25 maze are ~15 MB, so keep only a few)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        if key not in self._items:
-            return None
-        self._items.move_to_end(key)
-        return self._items[key]
-
-    def put(self, key: K, value: V) -> V:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return value
-
-
-@dataclass(frozen=True)
-class MazeEntry:
-    """What a maze state costs to compute once: its observations (with the memoised prefix), its original field
-    and that field's metrics (paths are searched once per maze, not once per coefficient)."""
-
-    inputs: FieldInputs
-    original: VectorField
-    info: dict[str, Any]  # steer.analysis.metrics.maze_info: maze_dim, cheese, decision_square
-    original_values: dict[str, Any]  # each field metric of the original field
-
-    @classmethod
-    def compute(cls, inputs: FieldInputs, original: VectorField) -> MazeEntry:
-        values = {name: m.of_field(original) for name, m in FIELD_METRICS.items() if m.of_field is not None}
-        return cls(inputs, original, maze_info(original.maze), values)
-
-    def metrics(self, patched: VectorField) -> dict[str, Any]:
-        """`steer.analysis.metrics.maze_metrics(original, patched)`, reusing the original side."""
-        out = dict(self.info)
-        for name, m in FIELD_METRICS.items():
-            if m.of_field is not None:
-                out[name] = {"original": self.original_values[name], "patched": m.of_field(patched)}
-            else:
-                out[name] = m.compute(self.original, patched)
-        return out
-
-
-class EpisodeCache:
-    """Both facings of one maze's squares (observations and memoised prefix) and the original policy's exact
-    behaviour, computed once per maze; a coefficient change then reruns only the network suffix on them."""
-
-    def __init__(self) -> None:
-        self._by_maze: LRU[tuple[str, bytes], tuple[FieldInputs, Behaviour]] = LRU(2)  # both facings: 2x a field
-
-    def statistics(self, session: Session, maze: Maze, layer: str, delta: torch.Tensor, batch_size: int) -> Any:
-        """`steer.analysis.metrics.behaviour_metrics(original, patched)`: exact episode statistics
-        (steer/analysis/chain.py)."""
-        key = (session.mode, maze.to_bytes())
-        cached = self._by_maze.get(key)
-        if cached is None:
-            inputs = facing_inputs(session.renderer, maze, session.device)
-            (original,) = facing_fields(session.policy, inputs, [()], batch_size)
-            cached = self._by_maze.put(key, (inputs, behaviour(original)))
-        inputs, before = cached
-        (patched,) = facing_fields(session.policy, inputs, [[(layer, delta, 1.0)]], batch_size)
-        return behaviour_metrics(before, behaviour(patched))
 
 
 def _rows(grid: Any) -> list[str]:
@@ -136,7 +61,7 @@ def _listed(square: Any) -> list[int] | None:
     return [int(square[0]), int(square[1])] if square is not None else None
 
 
-class Explorer:
+class Explorer(RetargetViews):
     """One loaded checkpoint and the caches behind the web app; usable without a server (the tests do)."""
 
     def __init__(self, checkpoint: Checkpoint, vector_dirs: Sequence[Path] = (), device: str = "cpu") -> None:
@@ -362,83 +287,6 @@ class Explorer:
 
     # -- retarget mode ----------------------------------------------------------------------------------------
 
-    def retarget(self, data: Any) -> dict[str, Any]:
-        """Retarget mode: `channels` set to `value` at the target square's activation position, on the maze the
-        page shows (its edits applied; the cheese stays unless an edit removed it). Returns the patched field
-        (facing 0, the page's arrows) and the exact P(reach the target within the timeout) and steps, with and
-        without the patch (steer.analysis.chain.reach, both facings), checked like a `steer retarget` spec."""
-        if not isinstance(data, dict):
-            raise SteerError(f"request: expected a JSON object of parameters ({', '.join(RETARGET_PARAMETERS)}).")
-        for key in data:
-            if key not in RETARGET_PARAMETERS:
-                raise SteerError(
-                    f"{excerpt(key, 40)}: unknown parameter. Valid parameters: {', '.join(RETARGET_PARAMETERS)}."
-                )
-        seed = check_seed(data.get("seed"), "seed")
-        target = data.get("target")
-        raw: dict[str, Any] = {
-            "seeds": [seed],
-            "distribution_mode": data.get("distribution_mode") or self.checkpoint.mode,
-            "layer": data.get("layer") or DEFAULT_LAYER,
-            "channels": data.get("channels"),
-            "value": data.get("value"),
-            "targets": [target] if target is not None else None,
-            "cheese": "keep",
-        }
-        if data.get("target_edits"):
-            raw["target_edits"] = data["target_edits"]
-        for key, hint in (("channels", "e.g. [10, 27]"), ("value", "e.g. 5.5"), ("targets", "click a square")):
-            if raw[key] is None:
-                raise SteerError(f"{'target' if key == 'targets' else key}: missing; {hint}.")
-        try:
-            return self._retarget_view(seed, raw)
-        except SteerError as e:  # the spec's field is `targets[0]`; the request's is `target`
-            raise SteerError(str(e).replace("targets[0]", "target")) from None
-
-    def _retarget_view(self, seed: int, raw: dict[str, Any]) -> dict[str, Any]:
-        spec = STUDIES["retarget"].parse(raw)  # a spec file's checks and messages
-        start = time.perf_counter()
-        with self.lock:
-            session = self.session(raw["distribution_mode"])
-            policy = session.policy
-            layer = spec.effective_layer
-            _, grid = spatial_grid(policy, layer)
-            channels = spec.options.channels.channels
-            if not channels:
-                raise SteerError("channels: the explorer takes a list of channels, e.g. [10, 27].")
-            check_patch(policy, layer, channels, spec.options.value)
-            maze = self._edited(self._level(session, seed), spec)
-            (square,) = spec.options.targets
-            check_targets(maze, [square], seed)
-            key = (session.mode, maze.to_bytes(), policy.resolve(layer))
-            cached = self._retarget.get(key)
-            if cached is None:
-                inputs = facing_inputs(session.renderer, maze, session.device)
-                (original,) = facing_fields(policy, inputs, [()], spec.batch_size)
-                cached = self._retarget.put(key, (inputs, build_chain(original)))
-            inputs, original_chain = cached
-            patch = PixelPatch(layer, channels, activation_position(maze, square, grid), spec.options.value)
-            (patched,) = pixel_fields(policy, inputs, [patch], spec.batch_size)
-            with_patch = reach(build_chain(patched), [square])
-            without = reach(original_chain, [square])
-        steps = {
-            k: (None if r.steps[0] != r.steps[0] else float(r.steps[0]))
-            for k, r in (("intervention", with_patch), ("none", without))
-        }
-        field0 = VectorField(maze, patched.positions, patched.probs[0])
-        return {
-            "target": list(square),
-            "position": list(patch.position),
-            "channels": list(channels),
-            "value": spec.options.value,
-            "layer": layer,
-            "positions": [list(p) for p in patched.positions],
-            "patched": {"arrows": field0.arrows.tolist()},
-            "p_reach": {"intervention": float(with_patch.p[0]), "none": float(without.p[0])},
-            "steps": steps,
-            "timing": {"compute_ms": round(1000 * (time.perf_counter() - start), 1)},
-        }
-
     def spec_yaml(self, data: Any) -> tuple[str, str]:
         """(file name, YAML) of the `steer apply` spec that reproduces this view, its numbers in a comment."""
         view = self.view(data)
@@ -486,13 +334,3 @@ class Explorer:
             "episode_labels": {m.name: m.label for m in BEHAVIOUR_METRICS.values()},
             "retarget_channels": ", ".join(map(str, self.cheese_channels())),
         }
-
-    def cheese_channels(self, k: int = 2, seeds: int = 20) -> list[int]:
-        """The retarget mode's default channels: the top `k` of `steer channels`' ranking at the default layer on
-        easy seeds 0 .. seeds-1 (computed once; each maze is two forward passes)."""
-        if not hasattr(self, "_cheese_channels"):
-            session = self.session("easy")
-            mazes = {seed: self._level(session, seed) for seed in range(seeds)}
-            scores, _ = ranking_scores(session.policy, session.renderer, mazes, DEFAULT_LAYER, 0)
-            self._cheese_channels = [int(r["channel"]) for r in rank_channels(scores)[:k]]  # type: ignore[call-overload]
-        return self._cheese_channels
