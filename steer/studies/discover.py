@@ -72,7 +72,15 @@ from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
 from steer.report.captions import diff_panel
 from steer.report.discover_tables import families_markdown
 from steer.report.render import LEGEND, Panel, figure
-from steer.run.options import Options, coeffs_option, control_seed_option, layers_option, option, seed_list
+from steer.run.options import (
+    Options,
+    coeffs_option,
+    control_seed_option,
+    layers_option,
+    option,
+    seed_list,
+    whole,
+)
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import finite_float
 from steer.run.specs import Spec
@@ -103,15 +111,6 @@ def _families(value: Any, where: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
-def _count(low: int, high: int) -> Any:
-    def parse(value: Any, where: str) -> int:
-        if type(value) is not int or not low <= value <= high:
-            raise SteerError(f"{where}: expected a whole number from {low} to {high}, got {excerpt(value)}.")
-        return value
-
-    return parse
-
-
 def _positive(value: Any, where: str) -> float:
     x = finite_float(value, where)
     if x <= 0:
@@ -132,11 +131,11 @@ class DiscoverOptions(Options):
         missing="replication: missing; give the replication sample, disjoint from seeds, e.g. "
         "replication: {from: 1000, count: 32}.",
     )
-    screen: int | None = option(_count(2, 1000), default=None, about="the screen's mazes (default: a third, 2-16)")
+    screen: int | None = option(whole(2, 1000), default=None, about="the screen's mazes (default: a third, 2-16)")
     families: tuple[str, ...] = option(_families, default=SEARCHED, about="'all' or a list of family names")
     layers: tuple[str, ...] = layers_option(about="sites searched (default: three residual sites)")
     coeffs: tuple[float, ...] = coeffs_option(default=(), about="coefficients searched (default: -2, -1, 1, 2, 5)")
-    top_k: int = option(_count(1, 50), default=DEFAULT_TOP_K)
+    top_k: int = option(whole(1, 50), default=DEFAULT_TOP_K)
     margin: float = option(_positive, default=Settings.margin)
     precision: float = option(_positive, default=Settings.precision)
     crumble: dict[str, float] = option(_crumble, default={}, about="{wall_mass, entropy}: rises that crumble")
