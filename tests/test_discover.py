@@ -13,7 +13,7 @@ import pytest
 from _cli import run, write_spec
 
 from steer.analysis.chain import behaviour
-from steer.analysis.discover import NOT_FOUND
+from steer.analysis.discover_answer import NOT_FOUND
 from steer.maze.families import FAMILIES, SEARCHED, Empty, Pair, other_seed, path_squares, regions
 from steer.maze.layout import WALL
 from steer.net.vfield import facing_fields, facing_inputs

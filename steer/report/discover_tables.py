@@ -1,12 +1,12 @@
 """`steer discover`'s per-family table as Markdown (`families.md`): what the search can say of each family it
-searched, at the power it had (`steer.analysis.discover.family_table` makes the entries)."""
+searched, at the power it had (`steer.analysis.discover_answer.family_table` makes the entries)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from steer.analysis.discover import detectable_text, effect_text
+from steer.analysis.discover_answer import detectable_text, effect_text
 
 HEAD = (
     "| rank | family | best screen candidate | moves | screen: change − control [95% CI] (n) | detectable at this n "

@@ -7,13 +7,13 @@ Two stages, each a run of its own (resumable, on the run's workers or Ray):
    first `screen` mazes of the discovery sample, scored by its largest mean |change − the random control's| of
    an exact probability or share of time, less the null floor's; the top `top_k` families (one candidate each)
    and every other family whose screen interval lies wholly above the margin are chosen
-   (`steer.analysis.discover.choose`), each family's reason recorded in the screen's report.
+   (`steer.analysis.discover_screen.choose`), each family's reason recorded in the screen's report.
 2. **confirm** (`OUT/`, this run's own cells): the chosen candidates, the known answers (the cheese vector × −1
    and the top-right vector × +1 with the cheese kept and removed) and the nulls (`null:same`, `null:other_maze`)
    on the rest of the discovery sample and on the disjoint replication sample: each maze's own vector, a
    norm-matched random vector at the same layer and coefficient, the unrelated-maze null at the same layer and
    coefficient (the floor), one fixed source maze's vector (transfer) and a coefficient ladder (where it
-   crumbles). The verdicts are `steer.analysis.discover`'s.
+   crumbles). The verdicts are `steer.analysis.discover_confirm`'s.
 
 The report (`metrics.json`) holds the ranked table of candidates judged, the known answers, the nulls, one
 entry per searched family (`families`: found, its confirm verdict, or not found at the power the screen had,
@@ -39,30 +39,23 @@ from steer.analysis.discover import (
     EFFECTS,
     KNOWN_FAMILIES,
     LABELS,
-    NOT_FOUND,
-    SAMPLES,
     Candidate,
     Settings,
-    answer,
     behaviour_numbers,
     changes,
-    choose,
-    crumble_coefficient,
     crumble_numbers,
     facing_slice,
-    family_table,
     field_numbers,
-    final_verdicts,
     interval_summary,
-    judge_sample,
-    moved_text,
     pair_vectors,
     record,
-    screen_families,
-    screen_table,
 )
+from steer.analysis.discover_answer import NOT_FOUND, answer, family_table, moved_text
+from steer.analysis.discover_confirm import crumble_coefficient, final_verdicts, judge_sample
+from steer.analysis.discover_screen import choose, screen_families, screen_table
 from steer.analysis.episodes import sample_episodes
 from steer.analysis.metrics import fmt
+from steer.analysis.verdicts import SAMPLES
 from steer.errors import SteerError, excerpt
 from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Empty, Pair, other_seed, regions
 from steer.maze.layout import Maze
