@@ -22,18 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-from steer.analysis.chain import Behaviour
+from steer.analysis.chain import Behaviour, behaviour
 from steer.analysis.metrics import BEHAVIOUR_METRICS, FIELD_METRICS
 from steer.analysis.stats import bca_intervals
+from steer.errors import SteerError
 from steer.maze.env import MazeRenderer
-from steer.maze.families import REGIONS, Pair
+from steer.maze.families import FAMILIES, REGIONS, Empty, Pair, other_seed
+from steer.maze.layout import Maze
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
-from steer.net.vfield import FacingField, VectorField
+from steer.net.vfield import FacingField, FieldInputs, Patch, VectorField, facing_fields
+
+K = TypeVar("K")
 
 PROBABILITIES = ("p_reach_cheese", *(f"p_visit_{r}" for r in REGIONS), *(f"time_in_{r}" for r in REGIONS))
 EFFECTS = (*PROBABILITIES, "mean_steps", "mean_tv", "wall_mass", "entropy")
@@ -79,6 +83,45 @@ class Settings:
     alpha: float = 0.05  # family-wise level of the Holm adjustment over candidates
 
 
+@dataclass(frozen=True)
+class Measuring:
+    """What measuring candidates on one maze needs: the network and the renderer, the device of its inputs, the
+    batch size of the patched passes, and the seed of the random controls (`steer.analysis.controls`)."""
+
+    policy: ImpalaPolicy
+    renderer: MazeRenderer
+    device: str
+    batch_size: int
+    control_seed: int
+
+
+# -- a family's member on one maze ----------------------------------------------------------------------
+
+
+def level_for(renderer: MazeRenderer, seed: int, target: str) -> Maze:
+    """Seed's level as candidates with the cheese kept (`target` keep) or removed (remove) are applied to."""
+    level = renderer.level(seed)
+    return level if target == "keep" else level.without_cheese()
+
+
+def family_pairs(renderer: MazeRenderer, seed: int, target: str, families: Sequence[str]) -> dict[str, Pair | Empty]:
+    """Each family's member on seed's level for candidates with the cheese kept or removed (`target`), applied to
+    `level_for(renderer, seed, target)`; a family the maze refuses (a wall on the mouse) has none, with why."""
+    level = renderer.level(seed)
+
+    def other() -> tuple[int, Maze]:
+        s = other_seed(seed)
+        return s, renderer.level(s)
+
+    out: dict[str, Pair | Empty] = {}
+    for name in families:
+        try:
+            out[name] = FAMILIES[name].build_for(level, target, other)
+        except SteerError as e:  # an edit the maze refuses (a wall on the mouse): no member here
+            out[name] = Empty(str(e))
+    return out
+
+
 # -- vectors --------------------------------------------------------------------------------------------
 
 
@@ -99,6 +142,15 @@ def pair_vectors(
         {layer: (acts[site][2 * i] - acts[site][2 * i + 1]).clone() for layer, site in zip(layers, sites, strict=True)}
         for i in range(len(pairs))
     ]
+
+
+def fields_by_key(
+    policy: ImpalaPolicy, inputs: FieldInputs, patched: Sequence[tuple[K, Sequence[Patch]]], batch_size: int
+) -> tuple[FacingField, dict[K, FacingField]]:
+    """The unpatched field and, by key, the field under each patch set: one batched pass over all of them, in the
+    order given (a key given twice keeps its last field, in its first place)."""
+    original, *fields = facing_fields(policy, inputs, [(), *(patches for _, patches in patched)], batch_size)
+    return original, {key: f for (key, _), f in zip(patched, fields, strict=True)}
 
 
 # -- effects on one maze --------------------------------------------------------------------------------
@@ -150,6 +202,17 @@ def crumble_numbers(before: VectorField, after: VectorField) -> dict[str, float 
     return {name: minus_or_none(a[name], b[name]) for name in b}
 
 
+def exact_numbers(field: FacingField, squares: Mapping[str, Sequence[Any]]) -> dict[str, float | None]:
+    """One policy's numbers on one maze: its exact episode numbers (`behaviour_numbers`, the regions' `squares`)
+    and its field numbers in the maze's own facing (`field_numbers`)."""
+    return {**behaviour_numbers(behaviour(field, regions=squares), squares), **field_numbers(facing_slice(field))}
+
+
+def rounded(numbers: Mapping[str, float | None]) -> dict[str, float | None]:
+    """Each number to 6 decimals, as a cell stores it."""
+    return {k: None if v is None else round(v, 6) for k, v in numbers.items()}
+
+
 # -- summaries over mazes -------------------------------------------------------------------------------
 
 
@@ -187,15 +250,21 @@ __all__ = [
     "LABELS",
     "PROBABILITIES",
     "Candidate",
+    "Measuring",
     "Settings",
     "behaviour_numbers",
     "changes",
     "crumble_numbers",
+    "exact_numbers",
     "facing_slice",
+    "family_pairs",
     "field_numbers",
+    "fields_by_key",
     "interval_summary",
+    "level_for",
     "mean_or_none",
     "minus_or_none",
     "pair_vectors",
     "record",
+    "rounded",
 ]

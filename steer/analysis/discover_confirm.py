@@ -21,14 +21,194 @@ Wilcoxon p of e against c stays below 0.05 on both.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from steer.analysis.claims import steerability
-from steer.analysis.discover import Settings, interval_summary, mean_or_none
+from steer.analysis.controls import random_like, random_seed
+from steer.analysis.discover import (
+    LABELS,
+    Candidate,
+    Measuring,
+    Settings,
+    changes,
+    crumble_numbers,
+    exact_numbers,
+    facing_slice,
+    family_pairs,
+    fields_by_key,
+    interval_summary,
+    level_for,
+    mean_or_none,
+    pair_vectors,
+    record,
+    rounded,
+)
 from steer.analysis.stats import holm, min_detectable_effect, wilcoxon_p
 from steer.analysis.verdicts import MIN_MAZES, SAMPLES, combined_verdict, verdict
+from steer.maze.env import MazeRenderer
+from steer.maze.families import FAMILIES, Empty, Pair, regions
+from steer.net.policy import ImpalaPolicy
+from steer.net.vectors import SteeringVector
+from steer.net.vfield import DEFAULT_SITE, FacingField, Patch, facing_inputs
+
+LADDER = (1.0, 2.0, 5.0, 10.0, 20.0)  # sizes of the coefficient at which crumbling is looked for
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A candidate the confirm stage judges: the effect it claims (its primary effect and sign) and its role."""
+
+    candidate: Candidate
+    primary: str
+    sign: int
+    role: str  # chosen | known:<name> | null
+    source_seed: int | None = None  # the transfer variant's fixed source maze
+    source: torch.Tensor | None = field(default=None, repr=False, compare=False)  # its vector at the layer
+
+
+KNOWN = (
+    ("cheese", Candidate("cheese_at:own", DEFAULT_SITE, -1.0, "keep"), "p_reach_cheese", -1),
+    ("top_right_kept", Candidate("path:top_right", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+    ("top_right_removed", Candidate("path:top_right", DEFAULT_SITE, 1.0, "remove"), "time_in_top_right", 1),
+)
+NULL_CLAIMS = (
+    ("same", Candidate("null:same", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+    ("other_maze", Candidate("null:other_maze", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
+)
+
+
+# -- the claims ------------------------------------------------------------------------------------------
+
+
+def transfer_source(
+    policy: ImpalaPolicy, renderer: MazeRenderer, seeds: Sequence[int], cand: Candidate
+) -> tuple[int | None, torch.Tensor | None]:
+    """The first of `seeds` (the screen's mazes) where the candidate's family has a member, and its vector there."""
+    for seed in seeds:
+        pair = family_pairs(renderer, seed, cand.target, (cand.family,))[cand.family]
+        if isinstance(pair, Pair):
+            return seed, pair_vectors(policy, renderer, [pair], (cand.layer,))[0][cand.layer]
+    return None, None
+
+
+def confirm_claims(
+    policy: ImpalaPolicy, renderer: MazeRenderer, screen: Mapping[str, Any], seeds: Sequence[int]
+) -> tuple[Claimed, ...]:
+    """What the confirm stage judges: the screen's chosen candidates (one that is a known answer is judged once,
+    as that answer), the known answers and the nulls; each but the nulls with its transfer source among the
+    screen's mazes (`seeds`)."""
+    rows = {r["candidate"]: r for r in screen["candidates"]}
+    claimed: list[tuple[Candidate, str, int, str]] = []
+    known = {cand: name for name, cand, _, _ in KNOWN}
+    for key in screen["chosen"]:
+        r = rows[key]
+        cand = Candidate(r["family"], r["layer"], r["coeff"], r["target"])
+        if cand not in known:
+            claimed.append((cand, r["primary"], r["sign"], "chosen"))
+    claimed += [(cand, primary, sign, f"known:{name}") for name, cand, primary, sign in KNOWN]
+    claimed += [(cand, primary, sign, "null") for _, cand, primary, sign in NULL_CLAIMS]
+    claims = []
+    for cand, primary, sign, role in claimed:
+        source_seed, source = transfer_source(policy, renderer, seeds, cand) if role != "null" else (None, None)
+        claims.append(Claimed(cand, primary, sign, role, source_seed, source))
+    return tuple(claims)
+
+
+# -- one maze ---------------------------------------------------------------------------------------------
+
+# A confirm pass's key: (claim key, what, ladder coefficient); what: own | control | transfer | ladder | floor
+ClaimKey = tuple[str, str, float | None]
+
+
+def _claim_passes(
+    c: Claimed, layer: str, v: torch.Tensor, other: torch.Tensor | None, noise_seed: int
+) -> list[tuple[ClaimKey, list[Patch]]]:
+    """One claim's patched passes at its layer, by key: its own vector `v` and a norm-matched random control at its
+    coefficient, its transfer source's vector, the coefficient ladder (not for the nulls) and the floor, the
+    unrelated maze's vector `other` scaled to v's norm (where that maze has a member here)."""
+    cand, key = c.candidate, c.candidate.key
+    control = random_like(SteeringVector(layer, v, "custom"), noise_seed).tensor
+    passes: list[tuple[ClaimKey, list[Patch]]] = [
+        ((key, "own", None), [(layer, v, cand.coeff)]),
+        ((key, "control", None), [(layer, control, cand.coeff)]),
+    ]
+    if c.source is not None:
+        passes.append(((key, "transfer", None), [(layer, c.source, cand.coeff)]))
+    if c.role != "null":
+        sign = 1.0 if cand.coeff > 0 else -1.0
+        passes += [((key, "ladder", sign * size), [(layer, v, sign * size)]) for size in LADDER]
+    if other is not None:
+        scale = float(v.norm()) / max(float(other.norm()), 1e-12)
+        passes.append(((key, "floor", None), [(layer, other * scale, cand.coeff)]))
+    return passes
+
+
+def _claim_numbers(
+    original: FacingField, fields: Mapping[ClaimKey, FacingField], regs: Mapping[str, Sequence[Any]]
+) -> dict[str, dict[str, Any]]:
+    """The passes' numbers by claim key: own, control, transfer and floor the rounded changes of every effect;
+    ladder, by coefficient, the rounded crumble signals."""
+    before = exact_numbers(original, regs)
+    measured: dict[str, dict[str, Any]] = {}
+    for (key, what, coeff), f in fields.items():
+        if what == "ladder":
+            crumble = crumble_numbers(facing_slice(original), facing_slice(f))
+            measured.setdefault(key, {}).setdefault("ladder", {})[str(coeff)] = rounded(crumble)
+        else:
+            numbers = changes(before, exact_numbers(f, regs), facing_slice(original), facing_slice(f))
+            measured.setdefault(key, {})[what] = rounded(numbers)
+    return measured
+
+
+def _confirm_target(m: Measuring, seed: int, target: str, claims: Sequence[Claimed]) -> dict[str, dict[str, Any]]:
+    """`confirm_maze` for the claims of one target (the cheese kept or removed)."""
+    level = level_for(m.renderer, seed, target)
+    families = tuple(dict.fromkeys([*(c.candidate.family for c in claims), "null:other_maze"]))
+    pairs = family_pairs(m.renderer, seed, target, families)
+    built = [name for name in families if isinstance(pairs[name], Pair)]
+    layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
+    vecs = dict(zip(built, pair_vectors(m.policy, m.renderer, [pairs[n] for n in built], layers), strict=True))
+    inputs = facing_inputs(m.renderer, level, m.device)
+    regs = regions(level)
+    noise_seed = random_seed(m.control_seed, seed)
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        here = [c for c in claims if c.candidate.layer == layer]
+        other = vecs["null:other_maze"][layer] if "null:other_maze" in vecs else None
+        passes: list[tuple[ClaimKey, list[Patch]]] = []
+        for c in here:
+            pair = pairs[c.candidate.family]
+            if isinstance(pair, Empty):
+                out[c.candidate.key] = {"empty": pair.reason}
+            else:
+                passes += _claim_passes(c, layer, vecs[c.candidate.family][layer], other, noise_seed)
+        if not passes:
+            continue
+        original, fields = fields_by_key(m.policy, inputs, passes, m.batch_size)
+        measured = _claim_numbers(original, fields, regs)
+        for c in here:
+            if c.candidate.key in measured:
+                rec = measured[c.candidate.key]
+                rec.setdefault("floor", None)
+                rec.setdefault("transfer", None)
+                out[c.candidate.key] = rec
+    return out
+
+
+def confirm_maze(m: Measuring, seed: int, claims: Sequence[Claimed]) -> dict[str, dict[str, Any]]:
+    """Every claim on one maze, by claim key: {own, control, transfer, ladder, floor} (transfer and floor None
+    where it has none), or {empty: why} where its family has no member here."""
+    out: dict[str, dict[str, Any]] = {}
+    for target in sorted({c.candidate.target for c in claims}):
+        out.update(_confirm_target(m, seed, target, [c for c in claims if c.candidate.target == target]))
+    return out
+
+
+# -- the verdicts -----------------------------------------------------------------------------------------
 
 
 def _half(ci: Sequence[float] | None) -> float:
@@ -122,4 +302,88 @@ def final_verdicts(judged: list[dict[str, Any]], settings: Settings) -> None:
         j["status"] = "found" if state == "holds" else state
 
 
-__all__ = ["crumble_coefficient", "final_verdicts", "judge_sample"]
+def _sample_mazes(done: Sequence[Mapping[str, Any]], discovery: set[int], sample: str) -> list[Mapping[str, Any]]:
+    """The confirm stage's mazes of one sample: discovery (their seeds in `discovery`) or replication."""
+    return [m for m in done if (m["seed"] in discovery) == (sample == "discovery")]
+
+
+def judge_claims(
+    claims: Sequence[Claimed], done: Sequence[Mapping[str, Any]], discovery: set[int], settings: Settings
+) -> list[dict[str, Any]]:
+    """One row per claim, in order: judged on each sample of the confirm stage's mazes (`done`; `discovery`, the
+    discovery sample's seeds), where it crumbles, the mazes its family had no member on; then Holm over the
+    claims and one verdict from both samples (`final_verdicts`)."""
+    out = []
+    for c in claims:
+        key = c.candidate.key
+        by_sample: dict[str, Any] = {}
+        empty: list[dict[str, Any]] = []
+        ladders: list[dict[str, Any]] = []
+        for sample in SAMPLES:
+            rows = []
+            for m in _sample_mazes(done, discovery, sample):
+                rec = m["claims"].get(key)
+                if rec is not None and "empty" in rec:
+                    empty.append({"seed": m["seed"], "reason": rec["empty"]})
+                elif rec is not None:
+                    rows.append(rec)
+                    if "ladder" in rec:
+                        ladders.append(rec["ladder"])
+            by_sample[sample] = judge_sample(rows, c.primary, c.sign, settings)
+        out.append(
+            {
+                "candidate": key,
+                **c.candidate.to_json(),
+                "role": c.role,
+                "what": FAMILIES[c.candidate.family].doc,  # what the family's pair differs in
+                "moves": LABELS[c.primary],
+                "primary": c.primary,
+                "direction": "up" if c.sign > 0 else "down",
+                "transfer_source_seed": c.source_seed,
+                "crumbles_at": crumble_coefficient(ladders, settings),
+                "skipped_mazes": empty,
+                **by_sample,
+            }
+        )
+    final_verdicts(out, settings)
+    return out
+
+
+def rank_judged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The judged rows ranked: by status (found first), then by the discovery effect (largest first), then key."""
+    order = {"found": 0, "does not replicate": 1, "inconclusive": 2, "underpowered": 3, "fails": 4, "vacuous": 5}
+
+    def effect(r: dict[str, Any]) -> float:
+        return -(r["discovery"]["effect"]["mean"] or 0.0)
+
+    return sorted(rows, key=lambda r: (order.get(r["status"], 9), effect(r), r["candidate"]))
+
+
+def removed_minus_kept(done: Sequence[Mapping[str, Any]], discovery: set[int], sample: str) -> dict[str, Any]:
+    """Per maze of a sample, the top-right vector's change of the share of time in the top-right region with the
+    cheese removed minus with it kept (the same mazes), as a {value, ci} record."""
+    kept, removed = (c for name, c, _, _ in KNOWN if name.startswith("top_right"))
+    diffs = []
+    for m in _sample_mazes(done, discovery, sample):
+        a, b = m["claims"].get(removed.key, {}), m["claims"].get(kept.key, {})
+        x, y = (a.get("own") or {}).get("time_in_top_right"), (b.get("own") or {}).get("time_in_top_right")
+        if x is not None and y is not None:
+            diffs.append(x - y)
+    return record(interval_summary(np.array(diffs, dtype=np.float64)))
+
+
+__all__ = [
+    "KNOWN",
+    "LADDER",
+    "NULL_CLAIMS",
+    "Claimed",
+    "confirm_claims",
+    "confirm_maze",
+    "crumble_coefficient",
+    "final_verdicts",
+    "judge_claims",
+    "judge_sample",
+    "rank_judged",
+    "removed_minus_kept",
+    "transfer_source",
+]

@@ -21,17 +21,89 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
+from steer.analysis.controls import random_like, random_seed
 from steer.analysis.discover import (
     EFFECTS,
     PROBABILITIES,
     Candidate,
+    Measuring,
+    changes,
+    exact_numbers,
+    facing_slice,
+    family_pairs,
+    fields_by_key,
     interval_summary,
+    level_for,
     mean_or_none,
     minus_or_none,
+    pair_vectors,
+    rounded,
 )
 from steer.analysis.stats import min_detectable_effect
 from steer.analysis.verdicts import MIN_MAZES, verdict
+from steer.maze.families import Empty, Pair, regions
+from steer.net.vectors import SteeringVector
+from steer.net.vfield import FacingField, Patch, facing_inputs
+
+# -- one maze ---------------------------------------------------------------------------------------------
+
+# A screen pass's key: (family, coefficient, kind), kind one of KINDS
+ScreenKey = tuple[str, float, str]
+KINDS = ("effects", "controls", "floors")  # the candidate's own vector, its random control, the floor
+
+
+def _screen_passes(
+    vectors: Mapping[str, Mapping[str, torch.Tensor]], layer: str, coeffs: Sequence[float], noise_seed: int
+) -> list[tuple[ScreenKey, list[Patch]]]:
+    """The patched passes at one layer, by key: each family's own vector beside its control (one random direction
+    per maze and layer, scaled to its norm) and, where the unrelated-maze null has a member here, that maze's
+    vector scaled to its norm (the floor), at every coefficient."""
+    other = vectors.get("null:other_maze")
+    passes: list[tuple[ScreenKey, list[Patch]]] = []
+    for name, v in vectors.items():
+        beside = {
+            "effects": v[layer],
+            "controls": random_like(SteeringVector(layer, v[layer], "custom"), noise_seed).tensor,
+        }
+        if other is not None:
+            beside["floors"] = other[layer] * (float(v[layer].norm()) / max(float(other[layer].norm()), 1e-12))
+        passes += [((name, c, kind), [(layer, vec, c)]) for c in coeffs for kind, vec in beside.items()]
+    return passes
+
+
+def screen_maze(
+    m: Measuring, seed: int, target: str, families: Sequence[str], layers: Sequence[str], coeffs: Sequence[float]
+) -> dict[str, dict[str, Any]]:
+    """Every candidate of `families` on one maze with the cheese kept or removed (`target`), beside its control and
+    floor: {effects, controls, floors}, each by candidate key, the rounded changes of every effect; `empty`, by
+    family (its name, with "(cheese removed)" for `remove`), why it has no member here."""
+    level = level_for(m.renderer, seed, target)
+    pairs = family_pairs(m.renderer, seed, target, families)
+    built = {name: p for name, p in pairs.items() if isinstance(p, Pair)}
+    vectors = dict(zip(built, pair_vectors(m.policy, m.renderer, list(built.values()), layers), strict=True))
+    inputs = facing_inputs(m.renderer, level, m.device)
+    regs = regions(level)
+    noise_seed = random_seed(m.control_seed, seed)
+    out: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    before: dict[str, float | None] | None = None
+    base: FacingField | None = None
+    for layer in layers:
+        passes = _screen_passes(vectors, layer, coeffs, noise_seed)
+        original, fields = fields_by_key(m.policy, inputs, passes, m.batch_size)
+        if base is None:  # every layer's changes are from the first pass's original
+            base, before = original, exact_numbers(original, regs)
+        assert before is not None
+        for (name, c, kind), f in fields.items():
+            numbers = changes(before, exact_numbers(f, regs), facing_slice(base), facing_slice(f))
+            out[kind][Candidate(name, layer, c, target).key] = rounded(numbers)
+    suffix = "" if target == "keep" else " (cheese removed)"
+    out["empty"] = {name + suffix: p.reason for name, p in pairs.items() if isinstance(p, Empty)}
+    return out
+
+
+# -- the screen's table ------------------------------------------------------------------------------------
 
 
 def _beyond_control(have: Sequence[Mapping[str, Any]], key: str, what: str) -> dict[str, float | None]:
@@ -188,4 +260,9 @@ def screen_families(
     return sorted(out.values(), key=lambda e: (e["rank"] is None, e["rank"] or 0, e["family"]))
 
 
-__all__ = ["choose", "clears_margin", "screen_families", "screen_table"]
+def null_found_in_screen(screen: Mapping[str, Any]) -> bool:
+    """Whether the same-maze null (a zero vector) scored above 0 in the screen (it never should)."""
+    return any(r["family"] == "null:same" and r["score"] > 0 for r in screen["candidates"])
+
+
+__all__ = ["KINDS", "choose", "clears_margin", "null_found_in_screen", "screen_families", "screen_maze", "screen_table"]

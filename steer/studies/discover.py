@@ -25,42 +25,51 @@ episode GIF.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
 from steer.analysis.chain import behaviour
-from steer.analysis.controls import random_like, random_seed
 from steer.analysis.discover import (
     EFFECTS,
     KNOWN_FAMILIES,
-    LABELS,
     Candidate,
+    Measuring,
     Settings,
-    behaviour_numbers,
-    changes,
-    crumble_numbers,
     facing_slice,
-    field_numbers,
-    interval_summary,
+    family_pairs,
+    level_for,
     pair_vectors,
     record,
 )
 from steer.analysis.discover_answer import NOT_FOUND, answer, family_table, moved_text
-from steer.analysis.discover_confirm import crumble_coefficient, final_verdicts, judge_sample
-from steer.analysis.discover_screen import choose, screen_families, screen_table
+from steer.analysis.discover_confirm import (
+    LADDER,
+    Claimed,
+    confirm_claims,
+    confirm_maze,
+    judge_claims,
+    rank_judged,
+    removed_minus_kept,
+)
+from steer.analysis.discover_screen import (
+    KINDS,
+    choose,
+    null_found_in_screen,
+    screen_families,
+    screen_maze,
+    screen_table,
+)
 from steer.analysis.episodes import sample_episodes
 from steer.analysis.metrics import fmt
 from steer.analysis.verdicts import SAMPLES
 from steer.errors import SteerError, excerpt
-from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Empty, Pair, other_seed, regions
+from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Pair, regions
 from steer.maze.layout import Maze
-from steer.net.vectors import SteeringVector
-from steer.net.vfield import DEFAULT_SITE, FacingField, facing_fields, facing_inputs
+from steer.net.vfield import facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
 from steer.report.captions import diff_panel
 from steer.report.discover_tables import families_markdown
@@ -81,7 +90,6 @@ from steer.run.study import CellResult, Report, StageRunner, Study
 
 DEFAULT_LAYERS = ("block2.res1.resadd_out", "block2.res2.resadd_out", "block3.res1.resadd_out")
 DEFAULT_COEFFS = (-2.0, -1.0, 1.0, 2.0, 5.0)
-LADDER = (1.0, 2.0, 5.0, 10.0, 20.0)  # sizes of the coefficient at which crumbling is looked for
 FIGURES_FOR = 3  # the top rows of the ranked table get a field figure, an occupancy figure and a GIF
 # Families the screen sends on by rank (besides every family whose screen interval clears the margin): 12, so
 # that a family as far down as the first full search's 12th (wall:ds_to_cheese, never confirmed) is judged.
@@ -181,61 +189,12 @@ def check(spec: Spec) -> None:
         raise SteerError("coeffs: 0 is not a coefficient to search (it adds nothing); drop it.")
 
 
-# -- what is measured ------------------------------------------------------------------------------------
+def measuring(session: Session, spec: Spec) -> Measuring:
+    """What measuring on one maze needs, from the session and the spec."""
+    return Measuring(session.policy, session.renderer, session.device, spec.batch_size, spec.options.control_seed)
 
 
-@dataclass(frozen=True)
-class Claimed:
-    """A candidate the confirm stage judges: the effect it claims (its primary effect and sign) and its role."""
-
-    candidate: Candidate
-    primary: str
-    sign: int
-    role: str  # chosen | known:<name> | null
-    source_seed: int | None = None  # the transfer variant's fixed source maze
-    source: torch.Tensor | None = field(default=None, repr=False, compare=False)  # its vector at the layer
-
-
-KNOWN = (
-    ("cheese", Candidate("cheese_at:own", DEFAULT_SITE, -1.0, "keep"), "p_reach_cheese", -1),
-    ("top_right_kept", Candidate("path:top_right", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
-    ("top_right_removed", Candidate("path:top_right", DEFAULT_SITE, 1.0, "remove"), "time_in_top_right", 1),
-)
-NULL_CLAIMS = (
-    ("same", Candidate("null:same", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
-    ("other_maze", Candidate("null:other_maze", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
-)
-
-
-def _level(session: Session, seed: int, target: str) -> Maze:
-    level = session.renderer.level(seed)
-    return level if target == "keep" else level.without_cheese()
-
-
-def _pairs(session: Session, seed: int, target: str, families: tuple[str, ...]) -> dict[str, Pair | Empty]:
-    """Each family's member on seed's level for candidates with the cheese kept or removed (`target`), applied to
-    `_level(session, seed, target)`."""
-    level = session.renderer.level(seed)
-
-    def other() -> tuple[int, Maze]:
-        s = other_seed(seed)
-        return s, session.renderer.level(s)
-
-    out: dict[str, Pair | Empty] = {}
-    for name in families:
-        try:
-            out[name] = FAMILIES[name].build_for(level, target, other)
-        except SteerError as e:  # an edit the maze refuses (a wall on the mouse): no member here
-            out[name] = Empty(str(e))
-    return out
-
-
-def _numbers(f: FacingField, regs: dict[str, tuple[Any, ...]]) -> dict[str, float | None]:
-    return {**behaviour_numbers(behaviour(f, regions=regs), regs), **field_numbers(facing_slice(f))}
-
-
-def _rounded(d: dict[str, float | None]) -> dict[str, float | None]:
-    return {k: None if v is None else round(v, 6) for k, v in d.items()}
+# -- the screen ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -268,73 +227,15 @@ class ScreenPlan:
         )
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        effects: dict[str, Any] = {}
-        controls: dict[str, Any] = {}
-        floors: dict[str, Any] = {}
-        empty: dict[str, str] = {}
+        m = measuring(session, self.spec)
+        result: dict[str, Any] = {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim}
+        result |= {kind: {} for kind in (*KINDS, "empty")}
         for target in TARGETS:
             families = self.families_for(target)
             if families:
-                self._measure(session, seed, target, families, (effects, controls, floors), empty)
-        return (
-            "done",
-            [],
-            {
-                "seed": seed,
-                "maze_dim": session.renderer.level(seed).maze_dim,
-                "effects": effects,
-                "controls": controls,
-                "floors": floors,
-                "empty": empty,
-            },
-        )
-
-    def _measure(
-        self,
-        session: Session,
-        seed: int,
-        target: str,
-        families: tuple[str, ...],
-        into: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
-        empty: dict[str, str],
-    ) -> None:
-        """Every candidate of `families` on one maze with the cheese kept or removed (`target`), beside its control
-        and floor, into (effects, controls, floors) by candidate key; a family with no member into `empty`."""
-        policy, level = session.policy, _level(session, seed, target)
-        pairs = _pairs(session, seed, target, families)
-        built = [(name, p) for name, p in pairs.items() if isinstance(p, Pair)]
-        vectors = pair_vectors(policy, session.renderer, [p for _, p in built], self.layers)
-        inputs = facing_inputs(session.renderer, level, session.device)
-        regs = regions(level)
-        other = dict(zip((n for n, _ in built), vectors, strict=True)).get("null:other_maze")
-        kinds = into if other is not None else into[:2]
-        before: dict[str, float | None] | None = None
-        base: FacingField | None = None
-        noise_seed = random_seed(self.spec.options.control_seed, seed)
-        for layer in self.layers:
-            # Each candidate beside its control (one random direction per maze and layer, scaled to its norm) and,
-            # where the unrelated-maze null has a member here, that maze's vector scaled to its norm (the floor).
-            sets = []
-            for v in vectors:
-                control = random_like(SteeringVector(layer, v[layer], "custom"), noise_seed).tensor
-                beside = [v[layer], control]
-                if other is not None:
-                    beside.append(other[layer] * (float(v[layer].norm()) / max(float(other[layer].norm()), 1e-12)))
-                sets += [[(layer, vec, c)] for c in self.coeffs for vec in beside]
-            original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
-            if base is None:
-                base, before = original, _numbers(original, regs)
-            assert before is not None
-            it = iter(fields)
-            for name, _ in built:
-                for c in self.coeffs:
-                    key = Candidate(name, layer, c, target).key
-                    for kind in kinds:
-                        f = next(it)
-                        kind[key] = _rounded(changes(before, _numbers(f, regs), facing_slice(base), facing_slice(f)))
-        for name, p in pairs.items():
-            if isinstance(p, Empty):
-                empty[name if target == "keep" else f"{name} (cheese removed)"] = p.reason
+                for kind, values in screen_maze(m, seed, target, families, self.layers, self.coeffs).items():
+                    result[kind].update(values)
+        return "done", [], result
 
 
 def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
@@ -369,7 +270,7 @@ def _check_families(spec: Spec, session: Session, families: tuple[str, ...]) -> 
         for seed in seeds:
             # With the cheese kept: a place family has a member with it removed exactly where it has one with it
             # kept (a path's squares do not depend on the cheese; a cheese move is built on the level as generated).
-            for name, p in _pairs(session, seed, "keep", families).items():
+            for name, p in family_pairs(session.renderer, seed, "keep", families).items():
                 if isinstance(p, Pair):
                     members[name] += 1
                 else:
@@ -472,158 +373,15 @@ class ConfirmPlan:
         return ", ".join(self.layers)
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        policy = session.policy
-        result: dict[str, Any] = {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim, "claims": {}}
-        for target in sorted({c.candidate.target for c in self.claims}):
-            claims = [c for c in self.claims if c.candidate.target == target]
-            level = _level(session, seed, target)
-            families = tuple(dict.fromkeys([*(c.candidate.family for c in claims), "null:other_maze"]))
-            pairs = _pairs(session, seed, target, families)
-            built = [name for name in families if isinstance(pairs[name], Pair)]
-            layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
-            vecs = dict(
-                zip(built, pair_vectors(policy, session.renderer, [pairs[n] for n in built], layers), strict=True)
-            )
-            inputs = facing_inputs(session.renderer, level, session.device)
-            regs = regions(level)
-            for layer in layers:
-                here = [c for c in claims if c.candidate.layer == layer]
-                noise_seed = random_seed(self.spec.options.control_seed, seed)
-                sets: list[list[tuple[str, torch.Tensor, float]]] = []
-                slots: list[tuple[str, str, Any]] = []  # (claim key, what, ladder coefficient)
-                for c in here:
-                    cand, key = c.candidate, c.candidate.key
-                    if cand.family not in vecs:
-                        result["claims"][key] = {"empty": pairs[cand.family].reason}  # type: ignore[union-attr]
-                        continue
-                    v = vecs[cand.family][layer]
-                    control = random_like(SteeringVector(layer, v, "custom"), noise_seed).tensor
-                    sets += [[(layer, v, cand.coeff)], [(layer, control, cand.coeff)]]
-                    slots += [(key, "own", None), (key, "control", None)]
-                    if c.source is not None:
-                        sets.append([(layer, c.source, cand.coeff)])
-                        slots.append((key, "transfer", None))
-                    if c.role != "null":
-                        sign = 1.0 if cand.coeff > 0 else -1.0
-                        for size in LADDER:
-                            sets.append([(layer, v, sign * size)])
-                            slots.append((key, "ladder", sign * size))
-                    if "null:other_maze" in vecs:  # the floor: an unrelated maze's vector, scaled to this norm
-                        other = vecs["null:other_maze"][layer]
-                        scale = float(v.norm()) / max(float(other.norm()), 1e-12)
-                        sets.append([(layer, other * scale, cand.coeff)])
-                        slots.append((key, "floor", None))
-                if not sets:
-                    continue
-                original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
-                before = _numbers(original, regs)
-                measured: dict[str, dict[str, Any]] = {}
-                for (key, what, extra), f in zip(slots, fields, strict=True):
-                    if what == "ladder":
-                        measured.setdefault(key, {}).setdefault("ladder", {})[str(extra)] = _rounded(
-                            crumble_numbers(facing_slice(original), facing_slice(f))
-                        )
-                        continue
-                    numbers = _rounded(changes(before, _numbers(f, regs), facing_slice(original), facing_slice(f)))
-                    measured.setdefault(key, {})[what] = numbers
-                for c in here:
-                    key = c.candidate.key
-                    if key in measured:
-                        measured[key].setdefault("floor", None)
-                        measured[key].setdefault("transfer", None)
-                        result["claims"][key] = measured[key]
-        return "done", [], result
-
-
-def _transfer_source(
-    session: Session, seeds: tuple[int, ...], cand: Candidate
-) -> tuple[int | None, torch.Tensor | None]:
-    """The first screen maze where the candidate's family has a member, and its vector there."""
-    for seed in seeds:
-        pair = _pairs(session, seed, cand.target, (cand.family,))[cand.family]
-        if isinstance(pair, Pair):
-            return seed, pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
-    return None, None
+        claims = confirm_maze(measuring(session, self.spec), seed, self.claims)
+        return "done", [], {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim, "claims": claims}
 
 
 def stages(plan: ScreenPlan, session: Session, run_stage: StageRunner) -> ConfirmPlan:
     screen = run_stage(SCREEN, plan.spec, "screen")["screen"]
-    rows = {r["candidate"]: r for r in screen["candidates"]}
-    claimed: list[tuple[Candidate, str, int, str]] = []
-    known = {cand: name for name, cand, _, _ in KNOWN}
-    for key in screen["chosen"]:
-        r = rows[key]
-        cand = Candidate(r["family"], r["layer"], r["coeff"], r["target"])
-        if cand not in known:  # a chosen candidate that is a known answer is judged once, as that answer
-            claimed.append((cand, r["primary"], r["sign"], "chosen"))
-    for name, cand, primary, sign in KNOWN:
-        claimed.append((cand, primary, sign, f"known:{name}"))
-    for _, cand, primary, sign in NULL_CLAIMS:
-        claimed.append((cand, primary, sign, "null"))
-    claims = []
-    for cand, primary, sign, role in claimed:
-        source_seed, source = (
-            _transfer_source(session, screen_seeds(plan.spec), cand) if role != "null" else (None, None)
-        )
-        claims.append(Claimed(cand, primary, sign, role, source_seed, source))
+    claims = confirm_claims(session.policy, session.renderer, screen, screen_seeds(plan.spec))
     layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
-    return ConfirmPlan(plan.spec, layers, tuple(claims), screen)
-
-
-def _what(family: str) -> str:
-    return FAMILIES[family].doc
-
-
-def judge(plan: ConfirmPlan, spec: Spec, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    settings = settings_of(spec)
-    discovery = set(spec.seeds)
-    out = []
-    for c in plan.claims:
-        key = c.candidate.key
-        by_sample: dict[str, Any] = {}
-        empty = []
-        ladders: list[dict[str, Any]] = []
-        for sample in SAMPLES:
-            rows = []
-            for m in done:
-                if (m["seed"] in discovery) != (sample == "discovery"):
-                    continue
-                rec = m["claims"].get(key)
-                if rec is None:
-                    continue
-                if "empty" in rec:
-                    empty.append({"seed": m["seed"], "reason": rec["empty"]})
-                    continue
-                rows.append(rec)
-                if "ladder" in rec:
-                    ladders.append(rec["ladder"])
-            by_sample[sample] = judge_sample(rows, c.primary, c.sign, settings)
-        out.append(
-            {
-                "candidate": key,
-                **c.candidate.to_json(),
-                "role": c.role,
-                "what": _what(c.candidate.family),
-                "moves": LABELS[c.primary],
-                "primary": c.primary,
-                "direction": "up" if c.sign > 0 else "down",
-                "transfer_source_seed": c.source_seed,
-                "crumbles_at": crumble_coefficient(ladders, settings),
-                "skipped_mazes": empty,
-                **by_sample,
-            }
-        )
-    final_verdicts(out, settings)
-    return out
-
-
-def _rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    order = {"found": 0, "does not replicate": 1, "inconclusive": 2, "underpowered": 3, "fails": 4, "vacuous": 5}
-
-    def effect(r: dict[str, Any]) -> float:
-        return -(r["discovery"]["effect"]["mean"] or 0.0)
-
-    return sorted(rows, key=lambda r: (order.get(r["status"], 9), effect(r), r["candidate"]))
+    return ConfirmPlan(plan.spec, layers, claims, screen)
 
 
 def _show_seed(done: list[dict[str, Any]], spec: Spec, key: str) -> int | None:
@@ -655,8 +413,8 @@ def _figures(
         if seed is None:
             continue
         cand = c.candidate
-        level = _level(session, seed, cand.target)
-        pair = _pairs(session, seed, cand.target, (cand.family,))[cand.family]
+        level = level_for(session.renderer, seed, cand.target)
+        pair = family_pairs(session.renderer, seed, cand.target, (cand.family,))[cand.family]
         assert isinstance(pair, Pair)
         v = pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
         patches = [(cand.layer, v, cand.coeff)]
@@ -741,8 +499,9 @@ def report(
     plan: ConfirmPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     done = list(done)  # read once (a few hundred mazes): every claim goes over every maze
-    judged = _rank(judge(plan, spec, done))
     settings = settings_of(spec)
+    discovery = set(spec.seeds)
+    judged = rank_judged(judge_claims(plan.claims, done, discovery, settings))
     found = [r for r in judged if r["status"] == "found"]
     known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
     nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
@@ -758,7 +517,6 @@ def report(
     figures, files = _figures(plan, session, spec, done, judged)
     files["table.md"] = table_markdown(judged).encode()
     files["families.md"] = families_markdown(families).encode()
-    discovery = set(spec.seeds)
     body = {
         "summary": {
             "answer": said,
@@ -800,13 +558,13 @@ def report(
             }
             for name, r in known.items()
         },
-        "top_right_removed_minus_kept": {s: _removed_minus_kept(plan, done, spec, s) for s in SAMPLES},
+        "top_right_removed_minus_kept": {s: removed_minus_kept(done, discovery, s) for s in SAMPLES},
         "nulls": {
             name: {
                 "candidate": r["candidate"],
                 "status": r["status"],
                 **{s: record(r[s]["effect"], _sign(r)) for s in SAMPLES},
-                "found_in_screen": name == "same" and _null_screen_found(plan.screen),
+                "found_in_screen": name == "same" and null_found_in_screen(plan.screen),
             }
             for name, r in nulls.items()
         },
@@ -856,28 +614,8 @@ def _compact(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _removed_minus_kept(plan: ConfirmPlan, done: list[dict[str, Any]], spec: Spec, sample: str) -> dict[str, Any]:
-    """Per maze, the top-right vector's change of the share of time in the top-right region with the cheese
-    removed minus with it kept (the same mazes), as a {value, ci} record."""
-    kept, removed = (c for name, c, _, _ in KNOWN if name.startswith("top_right"))
-    discovery = set(spec.seeds)
-    diffs = []
-    for m in done:
-        if (m["seed"] in discovery) != (sample == "discovery"):
-            continue
-        a, b = m["claims"].get(removed.key, {}), m["claims"].get(kept.key, {})
-        x, y = (a.get("own") or {}).get("time_in_top_right"), (b.get("own") or {}).get("time_in_top_right")
-        if x is not None and y is not None:
-            diffs.append(x - y)
-    return record(interval_summary(np.array(diffs, dtype=np.float64)))
-
-
 def _sign(row: dict[str, Any]) -> int:
     return 1 if row["direction"] == "up" else -1
-
-
-def _null_screen_found(screen: dict[str, Any]) -> bool:
-    return any(r["family"] == "null:same" and r["score"] > 0 for r in screen["candidates"])
 
 
 def summary(report: dict[str, Any]) -> list[str]:
