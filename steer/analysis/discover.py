@@ -213,6 +213,11 @@ def rounded(numbers: Mapping[str, float | None]) -> dict[str, float | None]:
     return {k: None if v is None else round(v, 6) for k, v in numbers.items()}
 
 
+def sign_of(row: Mapping[str, Any]) -> int:
+    """A row's claimed direction as a sign: +1 for a claim that its effect goes up, −1 down."""
+    return 1 if row["direction"] == "up" else -1
+
+
 # -- summaries over mazes -------------------------------------------------------------------------------
 
 
@@ -267,4 +272,5 @@ __all__ = [
     "pair_vectors",
     "record",
     "rounded",
+    "sign_of",
 ]

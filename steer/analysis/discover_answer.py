@@ -180,16 +180,6 @@ def answer(families: Mapping[str, Mapping[str, Any]]) -> str:
     return said
 
 
-def moved_text(st: Mapping[str, Any] | None) -> str:
-    if not st:
-        return "—"
-    return (
-        f"{st['claimed_way']['fraction']:.2f} / {st['opposite_way']['fraction']:.2f}"
-        if st["claimed_way"]["fraction"] is not None
-        else "—"
-    )
-
-
 __all__ = [
     "NOT_FOUND",
     "NOT_TESTED",
@@ -198,5 +188,4 @@ __all__ = [
     "detectable_text",
     "effect_text",
     "family_table",
-    "moved_text",
 ]

@@ -29,23 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from PIL import Image
-
-from steer.analysis.chain import behaviour
 from steer.analysis.discover import (
     EFFECTS,
-    KNOWN_FAMILIES,
     Candidate,
     Measuring,
     Settings,
-    facing_slice,
     family_pairs,
-    level_for,
-    pair_vectors,
     record,
+    sign_of,
 )
-from steer.analysis.discover_answer import NOT_FOUND, answer, family_table, moved_text
+from steer.analysis.discover_answer import NOT_FOUND, answer, family_table
 from steer.analysis.discover_confirm import (
     LADDER,
     Claimed,
@@ -63,17 +56,12 @@ from steer.analysis.discover_screen import (
     screen_maze,
     screen_table,
 )
-from steer.analysis.episodes import sample_episodes
 from steer.analysis.metrics import fmt
 from steer.analysis.verdicts import SAMPLES
 from steer.errors import SteerError, excerpt
-from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Pair, regions
-from steer.maze.layout import Maze
-from steer.net.vfield import facing_fields, facing_inputs
-from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
-from steer.report.captions import diff_panel
-from steer.report.discover_tables import families_markdown
-from steer.report.render import LEGEND, Panel, figure
+from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Pair
+from steer.report.discover_figs import top_figures
+from steer.report.discover_tables import families_markdown, ranked_row, table_markdown
 from steer.run.options import (
     Options,
     coeffs_option,
@@ -90,7 +78,6 @@ from steer.run.study import CellResult, Report, StageRunner, Study
 
 DEFAULT_LAYERS = ("block2.res1.resadd_out", "block2.res2.resadd_out", "block3.res1.resadd_out")
 DEFAULT_COEFFS = (-2.0, -1.0, 1.0, 2.0, 5.0)
-FIGURES_FOR = 3  # the top rows of the ranked table get a field figure, an occupancy figure and a GIF
 # Families the screen sends on by rank (besides every family whose screen interval clears the margin): 12, so
 # that a family as far down as the first full search's 12th (wall:ds_to_cheese, never confirmed) is judged.
 DEFAULT_TOP_K = 12
@@ -384,117 +371,6 @@ def stages(plan: ScreenPlan, session: Session, run_stage: StageRunner) -> Confir
     return ConfirmPlan(plan.spec, layers, claims, screen)
 
 
-def _show_seed(done: list[dict[str, Any]], spec: Spec, key: str) -> int | None:
-    """The maze a top row's figures show: the first confirm discovery maze where the family has a member, of size 9
-    or more when there is one (a 3x3 maze shows little)."""
-    discovery = set(spec.seeds)
-    have = [m for m in done if m["seed"] in discovery and "empty" not in m["claims"].get(key, {"empty": True})]
-    big = [m for m in have if m["maze_dim"] >= 9]
-    return int((big or have)[0]["seed"]) if have else None
-
-
-def _figures(
-    plan: ConfirmPlan, session: Session, spec: Spec, done: list[dict[str, Any]], rows: list[dict[str, Any]]
-) -> tuple[dict[str, Image.Image], dict[str, bytes]]:
-    figures: dict[str, Image.Image] = {}
-    files: dict[str, bytes] = {}
-    by_key = {c.candidate.key: c for c in plan.claims}
-
-    # What a reader most needs to see first: the new X-vectors found, then the rest found, then the others.
-    def first(r: dict[str, Any]) -> int:
-        found = r["status"] == "found"
-        new = r["role"] == "chosen" and r["family"] not in KNOWN_FAMILIES and not FAMILIES[r["family"]].relative
-        return 0 if found and new else 1 if found else 2
-
-    shown = sorted((r for r in rows if r["role"] != "null"), key=first)[:FIGURES_FOR]
-    for rank, row in enumerate(shown, start=1):
-        c = by_key[row["candidate"]]
-        seed = _show_seed(done, spec, row["candidate"])
-        if seed is None:
-            continue
-        cand = c.candidate
-        level = level_for(session.renderer, seed, cand.target)
-        pair = family_pairs(session.renderer, seed, cand.target, (cand.family,))[cand.family]
-        assert isinstance(pair, Pair)
-        v = pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
-        patches = [(cand.layer, v, cand.coeff)]
-        inputs = facing_inputs(session.renderer, level, session.device)
-        regs = regions(level)
-        original, patched = facing_fields(session.policy, inputs, [(), patches], spec.batch_size)
-        o, p = facing_slice(original), facing_slice(patched)
-        title = f"#{rank} {cand.key} · seed {seed} · {session.title}"
-        panels = [
-            Panel(o.maze, o.positions, o.arrows, "original"),
-            Panel(p.maze, p.positions, p.arrows, f"patched\n{row['moves']} {row['direction']}"),
-            diff_panel(o, p),
-            Panel(pair.a, (), torch.zeros(0, 2).numpy(), f"pair: a\n{_edits_text(pair.edits_a, pair.a)}"),
-            Panel(pair.b, (), torch.zeros(0, 2).numpy(), f"pair: b\n{_edits_text(pair.edits_b, pair.b)}"),
-        ]
-        tag = f"top{rank}"
-        figures[f"field-{tag}.png"] = figure(title, panels, footer=LEGEND)
-        before, after = behaviour(original, regions=regs), behaviour(patched, regions=regs)
-        figures[f"occupancy-{tag}.png"] = occupancy_figure(
-            level, before, after, title=title, labels=("original", f"patched (x {cand.coeff:g})")
-        )
-        episode_seed = seed * 1009 + rank
-        first = sample_episodes(session.policy, level, 1, episode_seed, (), prefill=session.renderer).episodes[0]
-        second = sample_episodes(session.policy, level, 1, episode_seed, patches, prefill=session.renderer).episodes[0]
-        files[f"episodes-{tag}.gif"] = episode_gif_bytes(
-            level, [("original", first), (f"patched (x {cand.coeff:g})", second)], title=title
-        )
-    return figures, files
-
-
-def _signed(summary: dict[str, Any], sign: int) -> str:
-    """A mean and its interval as the change itself (the effect is stored in the claimed direction)."""
-    mean, ci = summary["mean"], summary["mean_ci"] or [summary["mean"]] * 2
-    low, high = sorted((sign * ci[0], sign * ci[1]))
-    return f"{sign * mean:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
-def _edits_text(edits: tuple[Any, ...], maze: Maze) -> str:
-    """A pair side's edits for a caption, e.g. `mouse [10, 8]`, `open [13, 2] +2`; the level when none."""
-    if not edits:
-        return f"the level (mouse {list(maze.mouse)})"
-    op, square = edits[0]
-    first = op if square is None else f"{op} {list(square)}"
-    return first + (f" +{len(edits) - 1}" if len(edits) > 1 else "")
-
-
-def _sample_text(s: dict[str, Any], sign: int) -> str:
-    e, d = s["effect"], s["effect_minus_control"]
-    if e["mean"] is None:
-        return "— (n 0)"
-    return f"{_signed(e, sign)}; − control {_signed(d, sign)} (n {e['n']})"
-
-
-def table_markdown(rows: list[dict[str, Any]]) -> str:
-    """The ranked table as Markdown (docs/results.md and the report's table.md)."""
-    head = (
-        "| # | candidate | pair differs in | moves | status | discovery: change [95% CI]; − control | replication: "
-        "change; − control | control (disc.) | null floor (disc. / repl.) | moved claimed / opposite (repl.) | "
-        "transfer (repl.) "
-        "| crumbles at |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    lines = []
-    for i, r in enumerate(rows, start=1):
-        d, rep = r["discovery"], r["replication"]
-        sign = 1 if r["direction"] == "up" else -1
-        t = rep["transfer"]
-        transfer = "—" if not t or t["mean"] is None else f"{sign * t['mean']:+.3f}"
-        ctrl = None if d["control"]["mean"] is None else sign * d["control"]["mean"]
-        crumbles = "—" if r["crumbles_at"] is None else f"{r['crumbles_at']:g}"
-        lines.append(
-            f"| {i} | `{r['candidate']}` ({r['role']}) | {r['what']} | {r['moves']} {r['direction']} | "
-            f"**{r['status']}**{' — ' + r['why'] if r['why'] else ''} | {_sample_text(d, sign)} | "
-            f"{_sample_text(rep, sign)} | "
-            f"{fmt(ctrl, 3)} | {d['floor']:.3f} / {rep['floor']:.3f} | {moved_text(rep['steerability'])} | "
-            f"{transfer} | {crumbles} |"
-        )
-    return head + "\n".join(lines) + "\n"
-
-
 def report(
     plan: ConfirmPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
@@ -514,7 +390,7 @@ def report(
     ]
     unseen = [name for name, f in families.items() if f["status"] == NOT_FOUND]
     said = answer(families)
-    figures, files = _figures(plan, session, spec, done, judged)
+    figures, files = top_figures(measuring(session, spec), session.title, judged, done, discovery)
     files["table.md"] = table_markdown(judged).encode()
     files["families.md"] = families_markdown(families).encode()
     body = {
@@ -547,14 +423,14 @@ def report(
             }
             for name, f in families.items()
         ],
-        "ranked": [_compact(r) for r in judged],
+        "ranked": [ranked_row(r) for r in judged],
         "table": judged,
         "known": {
             name: {
                 "candidate": r["candidate"],
                 "status": r["status"],
-                **{s: record(r[s]["effect"], _sign(r)) for s in SAMPLES},
-                **{f"{s}_vs_control": record(r[s]["effect_minus_control"], _sign(r)) for s in SAMPLES},
+                **{s: record(r[s]["effect"], sign_of(r)) for s in SAMPLES},
+                **{f"{s}_vs_control": record(r[s]["effect_minus_control"], sign_of(r)) for s in SAMPLES},
             }
             for name, r in known.items()
         },
@@ -563,7 +439,7 @@ def report(
             name: {
                 "candidate": r["candidate"],
                 "status": r["status"],
-                **{s: record(r[s]["effect"], _sign(r)) for s in SAMPLES},
+                **{s: record(r[s]["effect"], sign_of(r)) for s in SAMPLES},
                 "found_in_screen": name == "same" and null_found_in_screen(plan.screen),
             }
             for name, r in nulls.items()
@@ -587,35 +463,6 @@ def report(
         "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"]} for m in done],
     }
     return Report(body, figures, files)
-
-
-def _compact(r: dict[str, Any]) -> dict[str, Any]:
-    """One row of the ranked table, as the report page shows it (changes signed; full records in `table`)."""
-    sign = _sign(r)
-    out: dict[str, Any] = {
-        "candidate": r["candidate"],
-        "role": r["role"],
-        "moves": f"{r['moves']} {r['direction']}",
-        "status": r["status"],
-        "why": r["why"],
-    }
-    for s in SAMPLES:
-        e = record(r[s]["effect"], sign)
-        out[f"{s} change"] = e["value"]
-        out[f"{s} CI"] = e["ci"]
-        out[f"{s} minus control"] = record(r[s]["effect_minus_control"], sign)["value"]
-        out[f"{s} n"] = e["n"]
-    out["null floor"] = r["discovery"]["floor"]
-    st = r["replication"]["steerability"]
-    out["moved claimed way (repl.)"] = st["claimed_way"]["fraction"] if st else None
-    t = r["replication"]["transfer"]
-    out["transfer (repl.)"] = None if not t or t["mean"] is None else sign * t["mean"]
-    out["crumbles at"] = r["crumbles_at"]
-    return out
-
-
-def _sign(row: dict[str, Any]) -> int:
-    return 1 if row["direction"] == "up" else -1
 
 
 def summary(report: dict[str, Any]) -> list[str]:
