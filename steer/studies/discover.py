@@ -20,24 +20,20 @@ entry per searched family (`families`: found, its confirm verdict, or not found 
 with that power), every screened candidate with why it was or was not chosen, and the sample sizes and seeds;
 `table.md` and `families.md` are its two tables; for the top rows a field figure, an occupancy figure and an
 episode GIF.
+
+The command is three modules, the name repeating along the layers (docs/layout.md): this one (the confirm stage,
+the report and the console summary), `discover_screen` (the screen, a study of its own, and the plan both
+stages start from) and `discover_spec` (the spec both read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.discover import (
-    EFFECTS,
-    Candidate,
-    Measuring,
-    Settings,
-    family_pairs,
-    record,
-    sign_of,
-)
+from steer.analysis.discover import EFFECTS, Settings, record, sign_of
 from steer.analysis.discover_answer import NOT_FOUND, answer, family_table
 from steer.analysis.discover_confirm import (
     LADDER,
@@ -48,308 +44,25 @@ from steer.analysis.discover_confirm import (
     rank_judged,
     removed_minus_kept,
 )
-from steer.analysis.discover_screen import (
-    KINDS,
-    choose,
-    null_found_in_screen,
-    screen_families,
-    screen_maze,
-    screen_table,
-)
+from steer.analysis.discover_screen import null_found_in_screen
 from steer.analysis.metrics import fmt
 from steer.analysis.verdicts import SAMPLES
-from steer.errors import SteerError, excerpt
-from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Pair
+from steer.maze.families import FAMILIES
 from steer.report.discover_figs import top_figures
 from steer.report.discover_tables import families_markdown, ranked_row, table_markdown
-from steer.run.options import (
-    Options,
-    coeffs_option,
-    control_seed_option,
-    layers_option,
-    option,
-    seed_list,
-    whole,
-)
-from steer.run.session import Session, resolve_layer
-from steer.run.spec_values import finite_float
+from steer.run.session import Session
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, StageRunner, Study
-
-DEFAULT_LAYERS = ("block2.res1.resadd_out", "block2.res2.resadd_out", "block3.res1.resadd_out")
-DEFAULT_COEFFS = (-2.0, -1.0, 1.0, 2.0, 5.0)
-# Families the screen sends on by rank (besides every family whose screen interval clears the margin): 12, so
-# that a family as far down as the first full search's 12th (wall:ds_to_cheese, never confirmed) is judged.
-DEFAULT_TOP_K = 12
-
-# -- the spec's own keys --------------------------------------------------------------------------------
-
-
-def _families(value: Any, where: str) -> tuple[str, ...]:
-    if value == "all":
-        return SEARCHED
-    if not isinstance(value, list) or not value:
-        raise SteerError(f"{where}: expected 'all' or a non-empty list of family names such as [path:top_left].")
-    for i, name in enumerate(value):
-        if not isinstance(name, str) or name not in FAMILIES:
-            raise SteerError(
-                f"{where}[{i}]: {excerpt(name)} is not a family of paired maze edits. Families: "
-                f"{', '.join(FAMILIES)} (docs/commands.md#discover)."
-            )
-    return tuple(dict.fromkeys(value))
-
-
-def _positive(value: Any, where: str) -> float:
-    x = finite_float(value, where)
-    if x <= 0:
-        raise SteerError(f"{where}: {excerpt(value)} must be above 0.")
-    return x
-
-
-def _crumble(value: Any, where: str) -> dict[str, float]:
-    if not isinstance(value, dict) or set(value) - {"wall_mass", "entropy"}:
-        raise SteerError(f"{where}: expected {{wall_mass: 0.1, entropy: 0.5}} (mean rises that count as crumbling).")
-    return {k: _positive(v, f"{where}.{k}") for k, v in value.items()}
-
-
-@dataclass(frozen=True, kw_only=True)
-class DiscoverOptions(Options):
-    replication: tuple[int, ...] = option(
-        seed_list,
-        missing="replication: missing; give the replication sample, disjoint from seeds, e.g. "
-        "replication: {from: 1000, count: 32}.",
-    )
-    screen: int | None = option(whole(2, 1000), default=None, about="the screen's mazes (default: a third, 2-16)")
-    families: tuple[str, ...] = option(_families, default=SEARCHED, about="'all' or a list of family names")
-    layers: tuple[str, ...] = layers_option(about="sites searched (default: three residual sites)")
-    coeffs: tuple[float, ...] = coeffs_option(default=(), about="coefficients searched (default: -2, -1, 1, 2, 5)")
-    top_k: int = option(whole(1, 50), default=DEFAULT_TOP_K)
-    margin: float = option(_positive, default=Settings.margin)
-    precision: float = option(_positive, default=Settings.precision)
-    crumble: dict[str, float] = option(_crumble, default={}, about="{wall_mass, entropy}: rises that crumble")
-    control_seed: int = control_seed_option()
-
-
-def settings_of(spec: Spec) -> Settings:
-    crumble = spec.options.crumble
-    base = Settings()
-    return Settings(
-        margin=spec.options.margin,
-        precision=spec.options.precision,
-        crumble_wall=crumble.get("wall_mass", base.crumble_wall),
-        crumble_entropy=crumble.get("entropy", base.crumble_entropy),
-    )
-
-
-def _screen_n(spec: Spec) -> int:
-    screen = spec.options.screen
-    return screen if screen is not None else min(16, max(2, len(spec.seeds) // 3))
-
-
-def screen_seeds(spec: Spec) -> tuple[int, ...]:
-    return spec.seeds[: _screen_n(spec)]
-
-
-def confirm_seeds(spec: Spec) -> tuple[int, ...]:
-    """The confirm stage's cells: the discovery mazes the screen did not use, then the replication sample."""
-    return (*spec.seeds[_screen_n(spec) :], *spec.options.replication)
-
-
-def check(spec: Spec) -> None:
-    replication = spec.options.replication
-    shared = sorted(set(replication) & set(spec.seeds))
-    if shared:
-        raise SteerError(
-            f"replication: seed {shared[0]} is also in seeds (the discovery sample); a replication needs mazes the "
-            "discovery never saw. Draw it from another range, e.g. {from: 1000, count: 32}."
-        )
-    n = _screen_n(spec)
-    if len(spec.seeds) - n < 5:
-        raise SteerError(
-            f"screen: {n} of the {len(spec.seeds)} discovery seeds screen the candidates, leaving "
-            f"{len(spec.seeds) - n} to confirm them; the confirm stage needs at least 5. Give more seeds or a "
-            "smaller screen."
-        )
-    if len(replication) < 5:
-        raise SteerError(f"replication: {len(replication)} mazes; a replication needs at least 5.")
-    if any(c == 0 for c in spec.options.coeffs):
-        raise SteerError("coeffs: 0 is not a coefficient to search (it adds nothing); drop it.")
-
-
-def measuring(session: Session, spec: Spec) -> Measuring:
-    """What measuring on one maze needs, from the session and the spec."""
-    return Measuring(session.policy, session.renderer, session.device, spec.batch_size, spec.options.control_seed)
-
-
-# -- the screen ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScreenPlan:
-    spec: Spec
-    layers: tuple[str, ...]
-    families: tuple[str, ...]  # searched families and the nulls
-    coeffs: tuple[float, ...]
-
-    @property
-    def layer(self) -> str:
-        return ", ".join(self.layers)
-
-    def families_for(self, target: str) -> tuple[str, ...]:
-        """The families screened on `target`: all of them with the cheese kept; with it removed, the place
-        families and beside them the nulls (whose floor a removed candidate is judged against), or none when no
-        place family is searched."""
-        have = tuple(f for f in self.families if target in FAMILIES[f].targets)
-        return have if target == "keep" or any(FAMILIES[f].place for f in have) else ()
-
-    @property
-    def candidates(self) -> tuple[Candidate, ...]:
-        return tuple(
-            Candidate(f, layer, c, target)
-            for f in self.families
-            for target in TARGETS
-            if f in self.families_for(target)
-            for layer in self.layers
-            for c in self.coeffs
-        )
-
-    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        m = measuring(session, self.spec)
-        result: dict[str, Any] = {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim}
-        result |= {kind: {} for kind in (*KINDS, "empty")}
-        for target in TARGETS:
-            families = self.families_for(target)
-            if families:
-                for kind, values in screen_maze(m, seed, target, families, self.layers, self.coeffs).items():
-                    result[kind].update(values)
-        return "done", [], result
-
-
-def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
-    policy = session.policy
-    layers = tuple(
-        resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.options.layers or DEFAULT_LAYERS)
-    )
-    spatial = [f for f in families if FAMILIES[f].spatial]
-    for i, layer in enumerate(layers):
-        shape = tuple(policy.activation_shape(layer))
-        if len(shape) != 3 and spatial:
-            raise SteerError(
-                f"layers[{i}]: {layer!r} has activations of shape {list(shape)}, with no spatial map; the families "
-                f"{', '.join(spatial[:4])}{', …' if len(spatial) > 4 else ''} change the maze at a place, and discover "
-                "locates each vector's effect on the maze, which needs a convolutional site such as "
-                "block2.res1.resadd_out. Use such a layer, or search only the null families there."
-            )
-    return layers
-
-
-def _check_families(spec: Spec, session: Session, families: tuple[str, ...]) -> None:
-    """A family empty on a maze skips that maze; one empty on every screen maze (or every confirm maze of a
-    sample) cannot be judged, and is bad input: said before anything is written."""
-    groups = {
-        "screen": screen_seeds(spec),
-        "discovery": spec.seeds[_screen_n(spec) :],
-        "replication": spec.options.replication,
-    }
-    for group, seeds in groups.items():
-        members = dict.fromkeys(families, 0)
-        first: dict[str, tuple[int, str]] = {}
-        for seed in seeds:
-            # With the cheese kept: a place family has a member with it removed exactly where it has one with it
-            # kept (a path's squares do not depend on the cheese; a cheese move is built on the level as generated).
-            for name, p in family_pairs(session.renderer, seed, "keep", families).items():
-                if isinstance(p, Pair):
-                    members[name] += 1
-                else:
-                    first.setdefault(name, (seed, p.reason))
-        for name in families:
-            if members[name] == 0 and FAMILIES[name].factor != "null":
-                seed, why = first[name]
-                where = (
-                    f"families[{spec.raw['families'].index(name)}]"
-                    if isinstance(spec.raw.get("families"), list)
-                    else "families"
-                )
-                raise SteerError(
-                    f"{where}: {name} has no member on any of the {len(seeds)} {group} mazes (seed {seed}: {why}). "
-                    "Choose seeds where it has one (e.g. seeds: {from: 0, count: 48, where: {decision_square: true, "
-                    "smaller_than_world: true}}), or leave the family out."
-                )
-
-
-def _searched(spec: Spec) -> tuple[str, ...]:
-    return tuple(f for f in spec.options.families if f not in NULLS)
-
-
-def plan(spec: Spec, session: Session) -> ScreenPlan:
-    families = (*_searched(spec), *NULLS)
-    layers = _check_layers(spec, session, families)
-    _check_families(spec, session, families)
-    return ScreenPlan(spec, layers, families, spec.options.coeffs or DEFAULT_COEFFS)
-
-
-# -- the screen's report ---------------------------------------------------------------------------------
-
-
-def screen_report(
-    plan: ScreenPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
-) -> Report:
-    # Read once: each candidate goes over every maze, and the runner's results are decoded as they are read.
-    done = list(done)
-    rows = screen_table(plan.candidates, done)
-    top_k = spec.options.top_k
-    margin = settings_of(spec).margin
-    chosen = choose(rows, top_k, NULLS, margin)
-    empty: dict[str, list[dict[str, Any]]] = {}
-    for m in done:
-        for name, why in m["empty"].items():
-            empty.setdefault(name, []).append({"seed": m["seed"], "reason": why})
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["candidate"]))
-    place = [f for f in plan.families if FAMILIES[f].place]
-    return Report(
-        {
-            "screen": {
-                "seeds": [m["seed"] for m in done],
-                "candidates_tried": len(rows),
-                "targets": {
-                    "keep": "every family, on the levels as generated",
-                    "remove": f"the place families ({', '.join(place) or 'none searched'}) and the nulls, on the "
-                    "levels without their cheese (steer.maze.families.Family.build_for)",
-                },
-                "rule": f"the top {top_k} families by their best candidate's score (the largest mean |change − the "
-                "random control's change| of a probability or share of time over the screen's mazes, less the "
-                "unrelated-maze floor's), one candidate per family (with the cheese kept or removed), ties by name; "
-                "and beyond them every family whose best candidate's 95% BCa interval of change − control, in its "
-                f"claimed direction, lies wholly above the margin {margin:g} (at least 5 mazes); the nulls are never "
-                "chosen",
-                "chosen": [r["candidate"] for r in chosen],
-                "families": screen_families(rows, chosen, NULLS),
-                "candidates": ranked,
-                "empty": empty,
-            },
-            "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"], "empty": m["empty"]} for m in done],
-        }
-    )
-
-
-SCREEN = Study(
-    name="discover-screen",
-    help="steer discover's screen: every candidate on a small sample, scored; the top k families and any whose "
-    "interval clears the margin chosen.",
-    options=DiscoverOptions,
-    check=check,
-    plan=plan,
-    report=screen_report,
-    cells=screen_seeds,
-    grows=False,
-)
-
+from steer.studies.discover_screen import SCREEN, ScreenPlan, plan
+from steer.studies.discover_spec import DiscoverOptions, check, confirm_seeds, measuring, screen_seeds, settings_of
 
 # -- the confirm stage -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ConfirmPlan:
+    """The confirm stage's work: every claim on each confirm maze; the screen's report it was chosen from."""
+
     spec: Spec
     layers: tuple[str, ...]
     claims: tuple[Claimed, ...]
@@ -365,23 +78,18 @@ class ConfirmPlan:
 
 
 def stages(plan: ScreenPlan, session: Session, run_stage: StageRunner) -> ConfirmPlan:
+    """Runs the screen into `OUT/screen/` and plans the confirm stage from its report."""
     screen = run_stage(SCREEN, plan.spec, "screen")["screen"]
     claims = confirm_claims(session.policy, session.renderer, screen, screen_seeds(plan.spec))
     layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
     return ConfirmPlan(plan.spec, layers, claims, screen)
 
 
-def report(
-    plan: ConfirmPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
-) -> Report:
-    done = list(done)  # read once (a few hundred mazes): every claim goes over every maze
-    settings = settings_of(spec)
-    discovery = set(spec.seeds)
-    judged = rank_judged(judge_claims(plan.claims, done, discovery, settings))
-    found = [r for r in judged if r["status"] == "found"]
-    known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
-    nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
-    families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
+def _answer_sections(
+    screen: Mapping[str, Any], judged: Sequence[Mapping[str, Any]], families: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The report's first keys: its counts (`summary`), the answer and what it names, the per-family entries, and
+    the same one line per family for the report page (a list of rows is shown as a table there)."""
     new = [f["confirm"]["candidate"] for f in families.values() if f["new"]]
     relatives = [
         f["confirm"]["candidate"]
@@ -390,18 +98,15 @@ def report(
     ]
     unseen = [name for name, f in families.items() if f["status"] == NOT_FOUND]
     said = answer(families)
-    figures, files = top_figures(measuring(session, spec), session.title, judged, done, discovery)
-    files["table.md"] = table_markdown(judged).encode()
-    files["families.md"] = families_markdown(families).encode()
-    body = {
+    return {
         "summary": {
             "answer": said,
-            "candidates screened": plan.screen["candidates_tried"],
+            "candidates screened": screen["candidates_tried"],
             "candidates judged": len(judged),
             "families searched": len(families),
             "families confirmed": sum(f["confirmed"] for f in families.values()),
             f"families {NOT_FOUND}": len(unseen),
-            "found": len(found),
+            "found": sum(r["status"] == "found" for r in judged),
             "new X-vectors": len(new),
         },
         "answer": {
@@ -412,39 +117,46 @@ def report(
             NOT_FOUND.replace(" ", "_"): unseen,
         },
         "families": families,
-        # The same, one line per family, for the report page (a list of rows is shown as a table there).
         "family_statements": [
-            {
-                "family": name,
-                "rank": f["rank"],
-                "confirmed": f["confirmed"],
-                "status": f["status"],
-                "statement": f["statement"],
-            }
-            for name, f in families.items()
+            {k: f[k] for k in ("family", "rank", "confirmed", "status", "statement")} for f in families.values()
         ],
-        "ranked": [ranked_row(r) for r in judged],
-        "table": judged,
+    }
+
+
+def _records(row: Mapping[str, Any], *, versus_control: bool) -> dict[str, Any]:
+    """A judged row's change on each sample as a record, and with `versus_control` its change − control too."""
+    sign = sign_of(row)
+    out = {s: record(row[s]["effect"], sign) for s in SAMPLES}
+    if versus_control:
+        out |= {f"{s}_vs_control": record(row[s]["effect_minus_control"], sign) for s in SAMPLES}
+    return out
+
+
+def _known_and_nulls(judged: Sequence[Mapping[str, Any]], screen: Mapping[str, Any]) -> dict[str, Any]:
+    """The known answers' and the nulls' entries, by name (`cheese`, `top_right_kept`, …; `same`, `other_maze`)."""
+    known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
+    nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
+    return {
         "known": {
-            name: {
-                "candidate": r["candidate"],
-                "status": r["status"],
-                **{s: record(r[s]["effect"], sign_of(r)) for s in SAMPLES},
-                **{f"{s}_vs_control": record(r[s]["effect_minus_control"], sign_of(r)) for s in SAMPLES},
-            }
+            name: {"candidate": r["candidate"], "status": r["status"], **_records(r, versus_control=True)}
             for name, r in known.items()
         },
-        "top_right_removed_minus_kept": {s: removed_minus_kept(done, discovery, s) for s in SAMPLES},
         "nulls": {
             name: {
                 "candidate": r["candidate"],
                 "status": r["status"],
-                **{s: record(r[s]["effect"], sign_of(r)) for s in SAMPLES},
-                "found_in_screen": name == "same" and null_found_in_screen(plan.screen),
+                **_records(r, versus_control=False),
+                "found_in_screen": name == "same" and null_found_in_screen(screen),
             }
             for name, r in nulls.items()
         },
-        "screen": plan.screen,
+    }
+
+
+def _samples_and_settings(spec: Spec, settings: Settings) -> dict[str, Any]:
+    """The samples' seeds and the rules the verdicts were judged by."""
+    discovery = set(spec.seeds)
+    return {
         "samples": {
             "screen": list(screen_seeds(spec)),
             "discovery": [s for s in confirm_seeds(spec) if s in discovery],
@@ -460,12 +172,40 @@ def report(
             "ladder": list(LADDER),
             "effects": list(EFFECTS),
         },
+    }
+
+
+def report(
+    plan: ConfirmPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    """The confirm stage's report: every claim judged and ranked, each family's statement and the answer, the
+    known answers and the nulls, the screen's report, the samples and settings; its tables and figures."""
+    done = list(done)  # read once (a few hundred mazes): every claim goes over every maze
+    settings = settings_of(spec)
+    discovery = set(spec.seeds)
+    judged = rank_judged(judge_claims(plan.claims, done, discovery, settings))
+    families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
+    figures, files = top_figures(measuring(session, spec), session.title, judged, done, discovery)
+    files["table.md"] = table_markdown(judged).encode()
+    files["families.md"] = families_markdown(families).encode()
+    sections = _known_and_nulls(judged, plan.screen)
+    body = {
+        **_answer_sections(plan.screen, judged, families),
+        "ranked": [ranked_row(r) for r in judged],
+        "table": judged,
+        "known": sections["known"],
+        "top_right_removed_minus_kept": {s: removed_minus_kept(done, discovery, s) for s in SAMPLES},
+        "nulls": sections["nulls"],
+        "screen": plan.screen,
+        **_samples_and_settings(spec, settings),
         "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"]} for m in done],
     }
     return Report(body, figures, files)
 
 
 def summary(report: dict[str, Any]) -> list[str]:
+    """The console's lines: the samples, each claim's status and replication change, the known answers, each
+    family's statement and the answer."""
     rows = report["table"]
     screen = report["screen"]
     lines = [
@@ -511,4 +251,4 @@ STUDY = Study(
 )
 
 
-__all__ = ["DEFAULT_COEFFS", "DEFAULT_LAYERS", "SCREEN", "STUDY"]
+__all__ = ["STUDY"]
