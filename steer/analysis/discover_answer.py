@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from steer.analysis.discover import KNOWN_FAMILIES, LABELS, record
+from steer.analysis.discover import KNOWN_FAMILIES, LABELS, record, sign_of
 from steer.analysis.verdicts import SAMPLES
 from steer.maze.families import FAMILIES
 
@@ -58,6 +58,65 @@ def _not_new(name: str) -> str | None:
     return None
 
 
+def _best_by_target(screened: Sequence[Mapping[str, Any]], name: str, targets: Sequence[str]) -> dict[str, Any]:
+    """A family's best screened candidate with the cheese kept and with it removed (`targets`), as the family table
+    shows it; None for a target where no candidate moved anything beyond its control (or had no member)."""
+    by_target: dict[str, dict[str, Any] | None] = {}
+    for target in targets:
+        have = [
+            r
+            for r in screened
+            if r["family"] == name and r["target"] == target and r["primary"] is not None and r["sign"] is not None
+        ]
+        by_target[target] = _screen_summary(min(have, key=lambda r: (-r["score"], r["candidate"]))) if have else None
+    return by_target
+
+
+def _confirm_summary(j: Mapping[str, Any]) -> dict[str, Any]:
+    """A confirmed family's judged row as the family table shows it: its changes and changes beyond the control on
+    both samples as records, and the smallest effect each sample's n detects."""
+    sign = sign_of(j)
+    return {
+        "candidate": j["candidate"],
+        "role": j["role"],
+        "status": j["status"],
+        "why": j["why"],
+        **{s: record(j[s]["effect"], sign) for s in SAMPLES},
+        **{f"{s}_vs_control": record(j[s]["effect_minus_control"], sign) for s in SAMPLES},
+        "detectable": {s: j[s]["effect_minus_control"]["detectable"] for s in SAMPLES},
+    }
+
+
+def _status_statement(
+    f: Mapping[str, Any],
+    screen: Mapping[str, Any] | None,
+    j: Mapping[str, Any] | None,
+    confirm: Mapping[str, Any] | None,
+) -> tuple[str, str]:
+    """A family's status and its statement in a line: `not tested` without a screen row; `not found at this power`
+    with the screen's effect, n and detectable effect when not confirmed (`j` None); else the confirm verdict with
+    the replication's."""
+    if screen is None:
+        return NOT_TESTED, "not tested: " + f["why"].removeprefix("not confirmed: ")
+    if j is None or confirm is None:
+        e = screen["effect_beyond_control"]
+        return NOT_FOUND, (
+            f"{NOT_FOUND} (not confirmed; screen rank {f['rank']}): screen effect beyond control "
+            f"{effect_text(e)} on {screen['moves']} (n {e['n']}), detectable at this n: "
+            f"{detectable_text(screen['detectable'])}"
+        )
+    status = j["status"]
+    rep = confirm["replication_vs_control"]
+    measured = (
+        f"replication effect beyond control {effect_text(rep)} on {LABELS[j['primary']]} (n {rep['n']}), "
+        f"detectable at this n: {detectable_text(confirm['detectable']['replication'])}"
+    )
+    if status != "found":
+        return status, f"confirmed, {status} ({j['why'] or j['verdict_said']}): {measured}"
+    note = _not_new(f["family"])
+    return status, f"found ({note}, not new): {measured}" if note else f"found, new: {measured}"
+
+
 def family_table(
     screened: Sequence[Mapping[str, Any]], families: Sequence[Mapping[str, Any]], judged: Sequence[Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -72,52 +131,10 @@ def family_table(
     for f in families:
         name, fam = f["family"], FAMILIES[f["family"]]
         best = rows.get(f["candidate"]) if f["candidate"] else None
-        by_target: dict[str, dict[str, Any] | None] = {}
-        for target in fam.targets:
-            have = [
-                r
-                for r in screened
-                if r["family"] == name and r["target"] == target and r["primary"] is not None and r["sign"] is not None
-            ]
-            # None: no candidate of this target moved anything beyond its control (or had no member)
-            by_target[target] = (
-                _screen_summary(min(have, key=lambda r: (-r["score"], r["candidate"]))) if have else None
-            )
         screen = None if best is None else {**_screen_summary(best), "rank": f["rank"]}
         j = by_key.get(f["candidate"]) if f["confirm"] else None
-        confirm = None
-        if screen is None:
-            status, statement = NOT_TESTED, "not tested: " + f["why"].removeprefix("not confirmed: ")
-        elif j is None:
-            e = screen["effect_beyond_control"]
-            status = NOT_FOUND
-            statement = (
-                f"{NOT_FOUND} (not confirmed; screen rank {f['rank']}): screen effect beyond control "
-                f"{effect_text(e)} on {screen['moves']} (n {e['n']}), detectable at this n: "
-                f"{detectable_text(screen['detectable'])}"
-            )
-        else:
-            sign = 1 if j["direction"] == "up" else -1
-            confirm = {
-                "candidate": j["candidate"],
-                "role": j["role"],
-                "status": j["status"],
-                "why": j["why"],
-                **{s: record(j[s]["effect"], sign) for s in SAMPLES},
-                **{f"{s}_vs_control": record(j[s]["effect_minus_control"], sign) for s in SAMPLES},
-                "detectable": {s: j[s]["effect_minus_control"]["detectable"] for s in SAMPLES},
-            }
-            status = j["status"]
-            rep = confirm["replication_vs_control"]
-            measured = (
-                f"replication effect beyond control {effect_text(rep)} on {LABELS[j['primary']]} (n {rep['n']}), "
-                f"detectable at this n: {detectable_text(confirm['detectable']['replication'])}"
-            )
-            if status == "found":
-                note = _not_new(name)
-                statement = f"found ({note}, not new): {measured}" if note else f"found, new: {measured}"
-            else:
-                statement = f"confirmed, {status} ({j['why'] or j['verdict_said']}): {measured}"
+        confirm = None if screen is None or j is None else _confirm_summary(j)
+        status, statement = _status_statement(f, screen, j, confirm)
         out[name] = {
             "family": name,
             "factor": fam.factor,
@@ -128,7 +145,7 @@ def family_table(
             "new": status == "found" and _not_new(name) is None,
             "statement": statement,
             "screen": screen,
-            "screen_by_target": by_target,
+            "screen_by_target": _best_by_target(screened, name, fam.targets),
             "confirmed": bool(f["confirm"]),
             "confirm_reason": f["why"],
             "confirm": confirm,

@@ -175,12 +175,9 @@ def clears_margin(row: Mapping[str, Any], margin: float) -> bool:
     return summary is not None and verdict(summary, {"above": margin}) == "holds"
 
 
-def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], margin: float) -> list[dict[str, Any]]:
-    """The candidates the confirm stage judges, one per family (its best by score, ties by name): the families'
-    top k by that score, then every other family whose best candidate's screen interval lies wholly above the
-    margin (`clears_margin`: a screen that already excludes the margin must not be cut off by the top k), in
-    rank order. The nulls (`exclude`) are never chosen. Every row gets the reason it was or was not chosen
-    (`screen`); each family's best row gets its family's rank (`rank`; None on every other row)."""
+def _best_per_family(rows: Sequence[dict[str, Any]], exclude: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each family's best row by score (ties by name), the nulls (`exclude`) and rows with no effect to measure left
+    out; every row's `rank` reset to None."""
     best: dict[str, dict[str, Any]] = {}
     for row in rows:
         row["rank"] = None
@@ -189,6 +186,32 @@ def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], m
         have = best.get(row["family"])
         if have is None or (row["score"], have["candidate"]) > (have["score"], row["candidate"]):
             best[row["family"]] = row
+    return best
+
+
+def _below_cut(row: Mapping[str, Any], families: int, top_k: int, cut: float, margin: float) -> str:
+    """Why a family's best row was not chosen: its score below the top k's cut, and its screen interval not wholly
+    above the margin (or too few mazes to clear it)."""
+    n = (row.get("screen_interval") or {}).get("n", 0)
+    decides = (
+        f"does not lie wholly above the margin {margin:g}"
+        if n >= MIN_MAZES
+        else f"cannot clear the margin at n {n} (fewer than {MIN_MAZES} mazes)"
+    )
+    return (
+        f"rejected: rank {row['rank']} of {families} families, score {row['score']:.3f} below the top "
+        f"{top_k}'s cut ({cut:.3f}), and its screen interval of change − control in its claimed direction "
+        f"{_interval_text(row.get('screen_interval'))} {decides}"
+    )
+
+
+def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], margin: float) -> list[dict[str, Any]]:
+    """The candidates the confirm stage judges, one per family (its best by score, ties by name): the families'
+    top k by that score, then every other family whose best candidate's screen interval lies wholly above the
+    margin (`clears_margin`: a screen that already excludes the margin must not be cut off by the top k), in
+    rank order. The nulls (`exclude`) are never chosen. Every row gets the reason it was or was not chosen
+    (`screen`); each family's best row gets its family's rank (`rank`; None on every other row)."""
+    best = _best_per_family(rows, exclude)
     ranked = sorted(best.values(), key=lambda r: (-r["score"], r["candidate"]))
     for rank, row in enumerate(ranked, start=1):
         row["rank"] = rank
@@ -214,17 +237,8 @@ def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], m
         elif best.get(row["family"]) is not row:
             row["screen"] = f"rejected: not its family's best candidate ({best[row['family']]['candidate']})"
         else:
-            n = (row.get("screen_interval") or {}).get("n", 0)
-            decides = (
-                f"does not lie wholly above the margin {margin:g}"
-                if n >= MIN_MAZES
-                else f"cannot clear the margin at n {n} (fewer than {MIN_MAZES} mazes)"
-            )
-            row["screen"] = (
-                f"rejected: rank {row['rank']} of {families} families, score {row['score']:.3f} below the top "
-                f"{top_k}'s cut ({cut:.3f}), and its screen interval of change − control in its claimed direction {iv} "
-                f"{decides}"
-            )
+            assert cut is not None  # a family's best row not chosen lies below a full top k
+            row["screen"] = _below_cut(row, families, top_k, cut, margin)
     return top + beyond
 
 
