@@ -1,5 +1,6 @@
-"""`steer discover`'s measurements, which both of its stages use: what a candidate is, the effects measured on one
-maze, the pair vectors, and the summaries and records its intervals are reported as.
+"""`steer discover`'s measurements, which both of its stages use: what a candidate is, a family's member on a maze,
+the pair vectors, the patched passes by key, the effects measured on one maze, and the summaries and records its
+intervals are reported as.
 
 A candidate is a family of paired maze edits (`steer.maze.families`) at one layer and coefficient, applied to
 mazes with the cheese kept or removed. On each maze it is each maze's own vector (activations(a) −
@@ -13,9 +14,10 @@ activations(b) of the family's pair on that maze). Its effects are exact (the ch
   the patched policy in the maze's own facing), patched − original.
 
 The search's analysis is one module per job, each named `discover_<job>` after this one (the name repeats along
-the layers: docs/layout.md): `discover_screen` (the screen's scores, intervals and choice),
-`discover_confirm` (the confirm stage's verdicts on two samples) and `discover_answer` (what the search can say
-of each family, and its answer). This module holds what more than one of them reads.
+the layers: docs/layout.md): `discover_screen` (the screen: candidates measured on one maze, their scores,
+intervals and the choice), `discover_confirm` (the confirm stage: the claims measured on one maze and their
+verdicts on two samples) and `discover_answer` (what the search can say of each family, and its answer). This
+module holds what more than one of them reads.
 """
 
 from __future__ import annotations

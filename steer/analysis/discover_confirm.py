@@ -1,6 +1,8 @@
-"""`steer discover`'s confirm stage: each chosen claim judged on two samples the screen never saw. A module of its
-own (beside `steer.analysis.discover`, whose effects and records it reads) because its verdicts are the
-search's findings, decided by rules stated before the run (`Settings`), never by the screen's numbers.
+"""`steer discover`'s confirm stage: the claims it judges (`confirm_claims`), each measured on one maze beside its
+control, the floor, its transfer source and a coefficient ladder (`confirm_maze`), and judged on two samples the
+screen never saw (`judge_claims`). A module of its own (beside `steer.analysis.discover`, whose effects and
+records it reads) because its verdicts are the search's findings, decided by rules stated before the run
+(`Settings`), never by the screen's numbers.
 
 The confirm stage measures each chosen claim again on mazes the screen never saw: the effect e = sign × change
 per maze, the same for a norm-matched random vector at the same layer and coefficient (c), and for the

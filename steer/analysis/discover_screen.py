@@ -1,5 +1,6 @@
-"""`steer discover`'s screen: each candidate's score, its interval and detectable effect, and the choice of what
-goes on to be confirmed. A module of its own (beside `steer.analysis.discover`, whose candidates and effects it
+"""`steer discover`'s screen: every candidate measured on one maze beside its control and the floor
+(`screen_maze`), each candidate's score, its interval and detectable effect, and the choice of what goes on to
+be confirmed. A module of its own (beside `steer.analysis.discover`, whose candidates and effects it
 reads) because the screen only chooses: its numbers are never a verdict, which is `discover_confirm`'s job.
 
 The screen ranks candidates by their largest mean |change − the random control's change| of a probability or
