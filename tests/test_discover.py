@@ -13,7 +13,7 @@ import pytest
 from _cli import run, write_spec
 
 from steer.analysis.chain import behaviour
-from steer.analysis.discover import NOT_FOUND
+from steer.analysis.discover_answer import NOT_FOUND
 from steer.maze.families import FAMILIES, SEARCHED, Empty, Pair, other_seed, path_squares, regions
 from steer.maze.layout import WALL
 from steer.net.vfield import facing_fields, facing_inputs
@@ -327,3 +327,11 @@ def test_bad_input_samples(tmp_path) -> None:
     assert "replication: seed 1 is also in seeds (the discovery sample)" in said
     said = _bad(tmp_path, {"screen": 5})
     assert "screen: 5 of the 8 discovery seeds screen the candidates, leaving 3" in said
+
+
+def test_bad_input_whole_numbers(tmp_path) -> None:
+    """top_k and screen are read by the one integer parser (steer.run.options.whole)."""
+    said = _bad(tmp_path, {"top_k": 0})
+    assert "top_k: 0 is out of range; use an integer from 1 to 50." in said
+    said = _bad(tmp_path, {"screen": True})
+    assert "screen: expected an integer, got a boolean (True)." in said

@@ -1,7 +1,7 @@
 """`steer discover`'s judging on synthetic inputs (no checkpoint, no mazes): every branch of `judge_sample`,
 `choose`, `crumble_coefficient` and `final_verdicts`, each demotion shown to trigger against the same input
 without its demoting condition; the screen's interval and detectable effect; the per-family statements and the
-answer (`steer.analysis.discover`)."""
+answer (`steer.analysis.discover`, `discover_screen`, `discover_confirm`, `discover_answer`)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from steer.analysis.discover import (
-    EFFECTS,
-    NOT_FOUND,
-    NOT_TESTED,
-    Candidate,
-    Settings,
-    answer,
-    choose,
-    crumble_coefficient,
-    family_table,
-    final_verdicts,
-    judge_sample,
-    screen_families,
-    screen_table,
-)
+from steer.analysis.discover import EFFECTS, Candidate, Settings
+from steer.analysis.discover_answer import NOT_FOUND, NOT_TESTED, answer, family_table
+from steer.analysis.discover_confirm import crumble_coefficient, final_verdicts, judge_sample
+from steer.analysis.discover_screen import choose, screen_families, screen_table
 from steer.analysis.stats import min_detectable_effect
 
 SETTINGS = Settings()  # margin 0.05, precision 0.1, crumble: wall mass 0.1, entropy 0.5; Holm at 0.05

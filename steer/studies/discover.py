@@ -7,469 +7,62 @@ Two stages, each a run of its own (resumable, on the run's workers or Ray):
    first `screen` mazes of the discovery sample, scored by its largest mean |change − the random control's| of
    an exact probability or share of time, less the null floor's; the top `top_k` families (one candidate each)
    and every other family whose screen interval lies wholly above the margin are chosen
-   (`steer.analysis.discover.choose`), each family's reason recorded in the screen's report.
+   (`steer.analysis.discover_screen.choose`), each family's reason recorded in the screen's report.
 2. **confirm** (`OUT/`, this run's own cells): the chosen candidates, the known answers (the cheese vector × −1
    and the top-right vector × +1 with the cheese kept and removed) and the nulls (`null:same`, `null:other_maze`)
    on the rest of the discovery sample and on the disjoint replication sample: each maze's own vector, a
    norm-matched random vector at the same layer and coefficient, the unrelated-maze null at the same layer and
    coefficient (the floor), one fixed source maze's vector (transfer) and a coefficient ladder (where it
-   crumbles). The verdicts are `steer.analysis.discover`'s.
+   crumbles). The verdicts are `steer.analysis.discover_confirm`'s.
 
 The report (`metrics.json`) holds the ranked table of candidates judged, the known answers, the nulls, one
 entry per searched family (`families`: found, its confirm verdict, or not found at the power the screen had,
 with that power), every screened candidate with why it was or was not chosen, and the sample sizes and seeds;
 `table.md` and `families.md` are its two tables; for the top rows a field figure, an occupancy figure and an
 episode GIF.
+
+The command is three modules, the name repeating along the layers (docs/layout.md): this one (the confirm stage,
+the report and the console summary), `discover_screen` (the screen, a study of its own, and the plan both
+stages start from) and `discover_spec` (the spec both read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from PIL import Image
-
-from steer.analysis.chain import behaviour
-from steer.analysis.controls import random_like, random_seed
-from steer.analysis.discover import (
-    EFFECTS,
-    KNOWN_FAMILIES,
-    LABELS,
-    NOT_FOUND,
-    SAMPLES,
-    Candidate,
-    Settings,
-    answer,
-    behaviour_numbers,
-    changes,
-    choose,
-    crumble_coefficient,
-    crumble_numbers,
-    facing_slice,
-    family_table,
-    field_numbers,
-    final_verdicts,
-    interval_summary,
-    judge_sample,
-    moved_text,
-    pair_vectors,
-    record,
-    screen_families,
-    screen_table,
+from steer.analysis.discover import EFFECTS, Settings, record, sign_of
+from steer.analysis.discover_answer import NOT_FOUND, answer, family_table
+from steer.analysis.discover_confirm import (
+    LADDER,
+    Claimed,
+    confirm_claims,
+    confirm_maze,
+    judge_claims,
+    rank_judged,
+    removed_minus_kept,
 )
-from steer.analysis.episodes import sample_episodes
+from steer.analysis.discover_screen import null_found_in_screen
 from steer.analysis.metrics import fmt
-from steer.errors import SteerError, excerpt
-from steer.maze.families import FAMILIES, NULLS, SEARCHED, TARGETS, Empty, Pair, other_seed, regions
-from steer.maze.layout import Maze
-from steer.net.vectors import SteeringVector
-from steer.net.vfield import DEFAULT_SITE, FacingField, facing_fields, facing_inputs
-from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
-from steer.report.captions import diff_panel
-from steer.report.discover_tables import families_markdown
-from steer.report.render import LEGEND, Panel, figure
-from steer.run.options import Options, coeffs_option, control_seed_option, layers_option, option, seed_list
-from steer.run.session import Session, resolve_layer
-from steer.run.spec_fields import finite_float
+from steer.analysis.verdicts import SAMPLES
+from steer.maze.families import FAMILIES
+from steer.report.discover_figs import top_figures
+from steer.report.discover_tables import families_markdown, ranked_row, table_markdown
+from steer.run.session import Session
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, StageRunner, Study
-
-DEFAULT_LAYERS = ("block2.res1.resadd_out", "block2.res2.resadd_out", "block3.res1.resadd_out")
-DEFAULT_COEFFS = (-2.0, -1.0, 1.0, 2.0, 5.0)
-LADDER = (1.0, 2.0, 5.0, 10.0, 20.0)  # sizes of the coefficient at which crumbling is looked for
-FIGURES_FOR = 3  # the top rows of the ranked table get a field figure, an occupancy figure and a GIF
-# Families the screen sends on by rank (besides every family whose screen interval clears the margin): 12, so
-# that a family as far down as the first full search's 12th (wall:ds_to_cheese, never confirmed) is judged.
-DEFAULT_TOP_K = 12
-
-# -- the spec's own keys --------------------------------------------------------------------------------
-
-
-def _families(value: Any, where: str) -> tuple[str, ...]:
-    if value == "all":
-        return SEARCHED
-    if not isinstance(value, list) or not value:
-        raise SteerError(f"{where}: expected 'all' or a non-empty list of family names such as [path:top_left].")
-    for i, name in enumerate(value):
-        if not isinstance(name, str) or name not in FAMILIES:
-            raise SteerError(
-                f"{where}[{i}]: {excerpt(name)} is not a family of paired maze edits. Families: "
-                f"{', '.join(FAMILIES)} (docs/commands.md#discover)."
-            )
-    return tuple(dict.fromkeys(value))
-
-
-def _count(low: int, high: int) -> Any:
-    def parse(value: Any, where: str) -> int:
-        if type(value) is not int or not low <= value <= high:
-            raise SteerError(f"{where}: expected a whole number from {low} to {high}, got {excerpt(value)}.")
-        return value
-
-    return parse
-
-
-def _positive(value: Any, where: str) -> float:
-    x = finite_float(value, where)
-    if x <= 0:
-        raise SteerError(f"{where}: {excerpt(value)} must be above 0.")
-    return x
-
-
-def _crumble(value: Any, where: str) -> dict[str, float]:
-    if not isinstance(value, dict) or set(value) - {"wall_mass", "entropy"}:
-        raise SteerError(f"{where}: expected {{wall_mass: 0.1, entropy: 0.5}} (mean rises that count as crumbling).")
-    return {k: _positive(v, f"{where}.{k}") for k, v in value.items()}
-
-
-@dataclass(frozen=True, kw_only=True)
-class DiscoverOptions(Options):
-    replication: tuple[int, ...] = option(
-        seed_list,
-        missing="replication: missing; give the replication sample, disjoint from seeds, e.g. "
-        "replication: {from: 1000, count: 32}.",
-    )
-    screen: int | None = option(_count(2, 1000), default=None, about="the screen's mazes (default: a third, 2-16)")
-    families: tuple[str, ...] = option(_families, default=SEARCHED, about="'all' or a list of family names")
-    layers: tuple[str, ...] = layers_option(about="sites searched (default: three residual sites)")
-    coeffs: tuple[float, ...] = coeffs_option(default=(), about="coefficients searched (default: -2, -1, 1, 2, 5)")
-    top_k: int = option(_count(1, 50), default=DEFAULT_TOP_K)
-    margin: float = option(_positive, default=Settings.margin)
-    precision: float = option(_positive, default=Settings.precision)
-    crumble: dict[str, float] = option(_crumble, default={}, about="{wall_mass, entropy}: rises that crumble")
-    control_seed: int = control_seed_option()
-
-
-def settings_of(spec: Spec) -> Settings:
-    crumble = spec.options.crumble
-    base = Settings()
-    return Settings(
-        margin=spec.options.margin,
-        precision=spec.options.precision,
-        crumble_wall=crumble.get("wall_mass", base.crumble_wall),
-        crumble_entropy=crumble.get("entropy", base.crumble_entropy),
-    )
-
-
-def _screen_n(spec: Spec) -> int:
-    screen = spec.options.screen
-    return screen if screen is not None else min(16, max(2, len(spec.seeds) // 3))
-
-
-def screen_seeds(spec: Spec) -> tuple[int, ...]:
-    return spec.seeds[: _screen_n(spec)]
-
-
-def confirm_seeds(spec: Spec) -> tuple[int, ...]:
-    """The confirm stage's cells: the discovery mazes the screen did not use, then the replication sample."""
-    return (*spec.seeds[_screen_n(spec) :], *spec.options.replication)
-
-
-def check(spec: Spec) -> None:
-    replication = spec.options.replication
-    shared = sorted(set(replication) & set(spec.seeds))
-    if shared:
-        raise SteerError(
-            f"replication: seed {shared[0]} is also in seeds (the discovery sample); a replication needs mazes the "
-            "discovery never saw. Draw it from another range, e.g. {from: 1000, count: 32}."
-        )
-    n = _screen_n(spec)
-    if len(spec.seeds) - n < 5:
-        raise SteerError(
-            f"screen: {n} of the {len(spec.seeds)} discovery seeds screen the candidates, leaving "
-            f"{len(spec.seeds) - n} to confirm them; the confirm stage needs at least 5. Give more seeds or a "
-            "smaller screen."
-        )
-    if len(replication) < 5:
-        raise SteerError(f"replication: {len(replication)} mazes; a replication needs at least 5.")
-    if any(c == 0 for c in spec.options.coeffs):
-        raise SteerError("coeffs: 0 is not a coefficient to search (it adds nothing); drop it.")
-
-
-# -- what is measured ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A candidate the confirm stage judges: the effect it claims (its primary effect and sign) and its role."""
-
-    candidate: Candidate
-    primary: str
-    sign: int
-    role: str  # chosen | known:<name> | null
-    source_seed: int | None = None  # the transfer variant's fixed source maze
-    source: torch.Tensor | None = field(default=None, repr=False, compare=False)  # its vector at the layer
-
-
-KNOWN = (
-    ("cheese", Candidate("cheese_at:own", DEFAULT_SITE, -1.0, "keep"), "p_reach_cheese", -1),
-    ("top_right_kept", Candidate("path:top_right", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
-    ("top_right_removed", Candidate("path:top_right", DEFAULT_SITE, 1.0, "remove"), "time_in_top_right", 1),
-)
-NULL_CLAIMS = (
-    ("same", Candidate("null:same", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
-    ("other_maze", Candidate("null:other_maze", DEFAULT_SITE, 1.0, "keep"), "time_in_top_right", 1),
-)
-
-
-def _level(session: Session, seed: int, target: str) -> Maze:
-    level = session.renderer.level(seed)
-    return level if target == "keep" else level.without_cheese()
-
-
-def _pairs(session: Session, seed: int, target: str, families: tuple[str, ...]) -> dict[str, Pair | Empty]:
-    """Each family's member on seed's level for candidates with the cheese kept or removed (`target`), applied to
-    `_level(session, seed, target)`."""
-    level = session.renderer.level(seed)
-
-    def other() -> tuple[int, Maze]:
-        s = other_seed(seed)
-        return s, session.renderer.level(s)
-
-    out: dict[str, Pair | Empty] = {}
-    for name in families:
-        try:
-            out[name] = FAMILIES[name].build_for(level, target, other)
-        except SteerError as e:  # an edit the maze refuses (a wall on the mouse): no member here
-            out[name] = Empty(str(e))
-    return out
-
-
-def _numbers(f: FacingField, regs: dict[str, tuple[Any, ...]]) -> dict[str, float | None]:
-    return {**behaviour_numbers(behaviour(f, regions=regs), regs), **field_numbers(facing_slice(f))}
-
-
-def _rounded(d: dict[str, float | None]) -> dict[str, float | None]:
-    return {k: None if v is None else round(v, 6) for k, v in d.items()}
-
-
-@dataclass(frozen=True)
-class ScreenPlan:
-    spec: Spec
-    layers: tuple[str, ...]
-    families: tuple[str, ...]  # searched families and the nulls
-    coeffs: tuple[float, ...]
-
-    @property
-    def layer(self) -> str:
-        return ", ".join(self.layers)
-
-    def families_for(self, target: str) -> tuple[str, ...]:
-        """The families screened on `target`: all of them with the cheese kept; with it removed, the place
-        families and beside them the nulls (whose floor a removed candidate is judged against), or none when no
-        place family is searched."""
-        have = tuple(f for f in self.families if target in FAMILIES[f].targets)
-        return have if target == "keep" or any(FAMILIES[f].place for f in have) else ()
-
-    @property
-    def candidates(self) -> tuple[Candidate, ...]:
-        return tuple(
-            Candidate(f, layer, c, target)
-            for f in self.families
-            for target in TARGETS
-            if f in self.families_for(target)
-            for layer in self.layers
-            for c in self.coeffs
-        )
-
-    def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        effects: dict[str, Any] = {}
-        controls: dict[str, Any] = {}
-        floors: dict[str, Any] = {}
-        empty: dict[str, str] = {}
-        for target in TARGETS:
-            families = self.families_for(target)
-            if families:
-                self._measure(session, seed, target, families, (effects, controls, floors), empty)
-        return (
-            "done",
-            [],
-            {
-                "seed": seed,
-                "maze_dim": session.renderer.level(seed).maze_dim,
-                "effects": effects,
-                "controls": controls,
-                "floors": floors,
-                "empty": empty,
-            },
-        )
-
-    def _measure(
-        self,
-        session: Session,
-        seed: int,
-        target: str,
-        families: tuple[str, ...],
-        into: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
-        empty: dict[str, str],
-    ) -> None:
-        """Every candidate of `families` on one maze with the cheese kept or removed (`target`), beside its control
-        and floor, into (effects, controls, floors) by candidate key; a family with no member into `empty`."""
-        policy, level = session.policy, _level(session, seed, target)
-        pairs = _pairs(session, seed, target, families)
-        built = [(name, p) for name, p in pairs.items() if isinstance(p, Pair)]
-        vectors = pair_vectors(policy, session.renderer, [p for _, p in built], self.layers)
-        inputs = facing_inputs(session.renderer, level, session.device)
-        regs = regions(level)
-        other = dict(zip((n for n, _ in built), vectors, strict=True)).get("null:other_maze")
-        kinds = into if other is not None else into[:2]
-        before: dict[str, float | None] | None = None
-        base: FacingField | None = None
-        noise_seed = random_seed(self.spec.options.control_seed, seed)
-        for layer in self.layers:
-            # Each candidate beside its control (one random direction per maze and layer, scaled to its norm) and,
-            # where the unrelated-maze null has a member here, that maze's vector scaled to its norm (the floor).
-            sets = []
-            for v in vectors:
-                control = random_like(SteeringVector(layer, v[layer], "custom"), noise_seed).tensor
-                beside = [v[layer], control]
-                if other is not None:
-                    beside.append(other[layer] * (float(v[layer].norm()) / max(float(other[layer].norm()), 1e-12)))
-                sets += [[(layer, vec, c)] for c in self.coeffs for vec in beside]
-            original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
-            if base is None:
-                base, before = original, _numbers(original, regs)
-            assert before is not None
-            it = iter(fields)
-            for name, _ in built:
-                for c in self.coeffs:
-                    key = Candidate(name, layer, c, target).key
-                    for kind in kinds:
-                        f = next(it)
-                        kind[key] = _rounded(changes(before, _numbers(f, regs), facing_slice(base), facing_slice(f)))
-        for name, p in pairs.items():
-            if isinstance(p, Empty):
-                empty[name if target == "keep" else f"{name} (cheese removed)"] = p.reason
-
-
-def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
-    policy = session.policy
-    layers = tuple(
-        resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.options.layers or DEFAULT_LAYERS)
-    )
-    spatial = [f for f in families if FAMILIES[f].spatial]
-    for i, layer in enumerate(layers):
-        shape = tuple(policy.activation_shape(layer))
-        if len(shape) != 3 and spatial:
-            raise SteerError(
-                f"layers[{i}]: {layer!r} has activations of shape {list(shape)}, with no spatial map; the families "
-                f"{', '.join(spatial[:4])}{', …' if len(spatial) > 4 else ''} change the maze at a place, and discover "
-                "locates each vector's effect on the maze, which needs a convolutional site such as "
-                "block2.res1.resadd_out. Use such a layer, or search only the null families there."
-            )
-    return layers
-
-
-def _check_families(spec: Spec, session: Session, families: tuple[str, ...]) -> None:
-    """A family empty on a maze skips that maze; one empty on every screen maze (or every confirm maze of a
-    sample) cannot be judged, and is bad input: said before anything is written."""
-    groups = {
-        "screen": screen_seeds(spec),
-        "discovery": spec.seeds[_screen_n(spec) :],
-        "replication": spec.options.replication,
-    }
-    for group, seeds in groups.items():
-        members = dict.fromkeys(families, 0)
-        first: dict[str, tuple[int, str]] = {}
-        for seed in seeds:
-            # With the cheese kept: a place family has a member with it removed exactly where it has one with it
-            # kept (a path's squares do not depend on the cheese; a cheese move is built on the level as generated).
-            for name, p in _pairs(session, seed, "keep", families).items():
-                if isinstance(p, Pair):
-                    members[name] += 1
-                else:
-                    first.setdefault(name, (seed, p.reason))
-        for name in families:
-            if members[name] == 0 and FAMILIES[name].factor != "null":
-                seed, why = first[name]
-                where = (
-                    f"families[{spec.raw['families'].index(name)}]"
-                    if isinstance(spec.raw.get("families"), list)
-                    else "families"
-                )
-                raise SteerError(
-                    f"{where}: {name} has no member on any of the {len(seeds)} {group} mazes (seed {seed}: {why}). "
-                    "Choose seeds where it has one (e.g. seeds: {from: 0, count: 48, where: {decision_square: true, "
-                    "smaller_than_world: true}}), or leave the family out."
-                )
-
-
-def _searched(spec: Spec) -> tuple[str, ...]:
-    return tuple(f for f in spec.options.families if f not in NULLS)
-
-
-def plan(spec: Spec, session: Session) -> ScreenPlan:
-    families = (*_searched(spec), *NULLS)
-    layers = _check_layers(spec, session, families)
-    _check_families(spec, session, families)
-    return ScreenPlan(spec, layers, families, spec.options.coeffs or DEFAULT_COEFFS)
-
-
-# -- the screen's report ---------------------------------------------------------------------------------
-
-
-def screen_report(
-    plan: ScreenPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
-) -> Report:
-    # Read once: each candidate goes over every maze, and the runner's results are decoded as they are read.
-    done = list(done)
-    rows = screen_table(plan.candidates, done)
-    top_k = spec.options.top_k
-    margin = settings_of(spec).margin
-    chosen = choose(rows, top_k, NULLS, margin)
-    empty: dict[str, list[dict[str, Any]]] = {}
-    for m in done:
-        for name, why in m["empty"].items():
-            empty.setdefault(name, []).append({"seed": m["seed"], "reason": why})
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["candidate"]))
-    place = [f for f in plan.families if FAMILIES[f].place]
-    return Report(
-        {
-            "screen": {
-                "seeds": [m["seed"] for m in done],
-                "candidates_tried": len(rows),
-                "targets": {
-                    "keep": "every family, on the levels as generated",
-                    "remove": f"the place families ({', '.join(place) or 'none searched'}) and the nulls, on the "
-                    "levels without their cheese (steer.maze.families.Family.build_for)",
-                },
-                "rule": f"the top {top_k} families by their best candidate's score (the largest mean |change − the "
-                "random control's change| of a probability or share of time over the screen's mazes, less the "
-                "unrelated-maze floor's), one candidate per family (with the cheese kept or removed), ties by name; "
-                "and beyond them every family whose best candidate's 95% BCa interval of change − control, in its "
-                f"claimed direction, lies wholly above the margin {margin:g} (at least 5 mazes); the nulls are never "
-                "chosen",
-                "chosen": [r["candidate"] for r in chosen],
-                "families": screen_families(rows, chosen, NULLS),
-                "candidates": ranked,
-                "empty": empty,
-            },
-            "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"], "empty": m["empty"]} for m in done],
-        }
-    )
-
-
-SCREEN = Study(
-    name="discover-screen",
-    help="steer discover's screen: every candidate on a small sample, scored; the top k families and any whose "
-    "interval clears the margin chosen.",
-    options=DiscoverOptions,
-    check=check,
-    plan=plan,
-    report=screen_report,
-    cells=screen_seeds,
-    grows=False,
-)
-
+from steer.studies.discover_screen import SCREEN, ScreenPlan, plan
+from steer.studies.discover_spec import DiscoverOptions, check, confirm_seeds, measuring, screen_seeds, settings_of
 
 # -- the confirm stage -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ConfirmPlan:
+    """The confirm stage's work: every claim on each confirm maze; the screen's report it was chosen from."""
+
     spec: Spec
     layers: tuple[str, ...]
     claims: tuple[Claimed, ...]
@@ -480,281 +73,23 @@ class ConfirmPlan:
         return ", ".join(self.layers)
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        policy = session.policy
-        result: dict[str, Any] = {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim, "claims": {}}
-        for target in sorted({c.candidate.target for c in self.claims}):
-            claims = [c for c in self.claims if c.candidate.target == target]
-            level = _level(session, seed, target)
-            families = tuple(dict.fromkeys([*(c.candidate.family for c in claims), "null:other_maze"]))
-            pairs = _pairs(session, seed, target, families)
-            built = [name for name in families if isinstance(pairs[name], Pair)]
-            layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
-            vecs = dict(
-                zip(built, pair_vectors(policy, session.renderer, [pairs[n] for n in built], layers), strict=True)
-            )
-            inputs = facing_inputs(session.renderer, level, session.device)
-            regs = regions(level)
-            for layer in layers:
-                here = [c for c in claims if c.candidate.layer == layer]
-                noise_seed = random_seed(self.spec.options.control_seed, seed)
-                sets: list[list[tuple[str, torch.Tensor, float]]] = []
-                slots: list[tuple[str, str, Any]] = []  # (claim key, what, ladder coefficient)
-                for c in here:
-                    cand, key = c.candidate, c.candidate.key
-                    if cand.family not in vecs:
-                        result["claims"][key] = {"empty": pairs[cand.family].reason}  # type: ignore[union-attr]
-                        continue
-                    v = vecs[cand.family][layer]
-                    control = random_like(SteeringVector(layer, v, "custom"), noise_seed).tensor
-                    sets += [[(layer, v, cand.coeff)], [(layer, control, cand.coeff)]]
-                    slots += [(key, "own", None), (key, "control", None)]
-                    if c.source is not None:
-                        sets.append([(layer, c.source, cand.coeff)])
-                        slots.append((key, "transfer", None))
-                    if c.role != "null":
-                        sign = 1.0 if cand.coeff > 0 else -1.0
-                        for size in LADDER:
-                            sets.append([(layer, v, sign * size)])
-                            slots.append((key, "ladder", sign * size))
-                    if "null:other_maze" in vecs:  # the floor: an unrelated maze's vector, scaled to this norm
-                        other = vecs["null:other_maze"][layer]
-                        scale = float(v.norm()) / max(float(other.norm()), 1e-12)
-                        sets.append([(layer, other * scale, cand.coeff)])
-                        slots.append((key, "floor", None))
-                if not sets:
-                    continue
-                original, *fields = facing_fields(policy, inputs, [(), *sets], self.spec.batch_size)
-                before = _numbers(original, regs)
-                measured: dict[str, dict[str, Any]] = {}
-                for (key, what, extra), f in zip(slots, fields, strict=True):
-                    if what == "ladder":
-                        measured.setdefault(key, {}).setdefault("ladder", {})[str(extra)] = _rounded(
-                            crumble_numbers(facing_slice(original), facing_slice(f))
-                        )
-                        continue
-                    numbers = _rounded(changes(before, _numbers(f, regs), facing_slice(original), facing_slice(f)))
-                    measured.setdefault(key, {})[what] = numbers
-                for c in here:
-                    key = c.candidate.key
-                    if key in measured:
-                        measured[key].setdefault("floor", None)
-                        measured[key].setdefault("transfer", None)
-                        result["claims"][key] = measured[key]
-        return "done", [], result
-
-
-def _transfer_source(
-    session: Session, seeds: tuple[int, ...], cand: Candidate
-) -> tuple[int | None, torch.Tensor | None]:
-    """The first screen maze where the candidate's family has a member, and its vector there."""
-    for seed in seeds:
-        pair = _pairs(session, seed, cand.target, (cand.family,))[cand.family]
-        if isinstance(pair, Pair):
-            return seed, pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
-    return None, None
+        claims = confirm_maze(measuring(session, self.spec), seed, self.claims)
+        return "done", [], {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim, "claims": claims}
 
 
 def stages(plan: ScreenPlan, session: Session, run_stage: StageRunner) -> ConfirmPlan:
+    """Runs the screen into `OUT/screen/` and plans the confirm stage from its report."""
     screen = run_stage(SCREEN, plan.spec, "screen")["screen"]
-    rows = {r["candidate"]: r for r in screen["candidates"]}
-    claimed: list[tuple[Candidate, str, int, str]] = []
-    known = {cand: name for name, cand, _, _ in KNOWN}
-    for key in screen["chosen"]:
-        r = rows[key]
-        cand = Candidate(r["family"], r["layer"], r["coeff"], r["target"])
-        if cand not in known:  # a chosen candidate that is a known answer is judged once, as that answer
-            claimed.append((cand, r["primary"], r["sign"], "chosen"))
-    for name, cand, primary, sign in KNOWN:
-        claimed.append((cand, primary, sign, f"known:{name}"))
-    for _, cand, primary, sign in NULL_CLAIMS:
-        claimed.append((cand, primary, sign, "null"))
-    claims = []
-    for cand, primary, sign, role in claimed:
-        source_seed, source = (
-            _transfer_source(session, screen_seeds(plan.spec), cand) if role != "null" else (None, None)
-        )
-        claims.append(Claimed(cand, primary, sign, role, source_seed, source))
+    claims = confirm_claims(session.policy, session.renderer, screen, screen_seeds(plan.spec))
     layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
-    return ConfirmPlan(plan.spec, layers, tuple(claims), screen)
+    return ConfirmPlan(plan.spec, layers, claims, screen)
 
 
-def _what(family: str) -> str:
-    return FAMILIES[family].doc
-
-
-def judge(plan: ConfirmPlan, spec: Spec, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    settings = settings_of(spec)
-    discovery = set(spec.seeds)
-    out = []
-    for c in plan.claims:
-        key = c.candidate.key
-        by_sample: dict[str, Any] = {}
-        empty = []
-        ladders: list[dict[str, Any]] = []
-        for sample in SAMPLES:
-            rows = []
-            for m in done:
-                if (m["seed"] in discovery) != (sample == "discovery"):
-                    continue
-                rec = m["claims"].get(key)
-                if rec is None:
-                    continue
-                if "empty" in rec:
-                    empty.append({"seed": m["seed"], "reason": rec["empty"]})
-                    continue
-                rows.append(rec)
-                if "ladder" in rec:
-                    ladders.append(rec["ladder"])
-            by_sample[sample] = judge_sample(rows, c.primary, c.sign, settings)
-        out.append(
-            {
-                "candidate": key,
-                **c.candidate.to_json(),
-                "role": c.role,
-                "what": _what(c.candidate.family),
-                "moves": LABELS[c.primary],
-                "primary": c.primary,
-                "direction": "up" if c.sign > 0 else "down",
-                "transfer_source_seed": c.source_seed,
-                "crumbles_at": crumble_coefficient(ladders, settings),
-                "skipped_mazes": empty,
-                **by_sample,
-            }
-        )
-    final_verdicts(out, settings)
-    return out
-
-
-def _rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    order = {"found": 0, "does not replicate": 1, "inconclusive": 2, "underpowered": 3, "fails": 4, "vacuous": 5}
-
-    def effect(r: dict[str, Any]) -> float:
-        return -(r["discovery"]["effect"]["mean"] or 0.0)
-
-    return sorted(rows, key=lambda r: (order.get(r["status"], 9), effect(r), r["candidate"]))
-
-
-def _show_seed(done: list[dict[str, Any]], spec: Spec, key: str) -> int | None:
-    """The maze a top row's figures show: the first confirm discovery maze where the family has a member, of size 9
-    or more when there is one (a 3x3 maze shows little)."""
-    discovery = set(spec.seeds)
-    have = [m for m in done if m["seed"] in discovery and "empty" not in m["claims"].get(key, {"empty": True})]
-    big = [m for m in have if m["maze_dim"] >= 9]
-    return int((big or have)[0]["seed"]) if have else None
-
-
-def _figures(
-    plan: ConfirmPlan, session: Session, spec: Spec, done: list[dict[str, Any]], rows: list[dict[str, Any]]
-) -> tuple[dict[str, Image.Image], dict[str, bytes]]:
-    figures: dict[str, Image.Image] = {}
-    files: dict[str, bytes] = {}
-    by_key = {c.candidate.key: c for c in plan.claims}
-
-    # What a reader most needs to see first: the new X-vectors found, then the rest found, then the others.
-    def first(r: dict[str, Any]) -> int:
-        found = r["status"] == "found"
-        new = r["role"] == "chosen" and r["family"] not in KNOWN_FAMILIES and not FAMILIES[r["family"]].relative
-        return 0 if found and new else 1 if found else 2
-
-    shown = sorted((r for r in rows if r["role"] != "null"), key=first)[:FIGURES_FOR]
-    for rank, row in enumerate(shown, start=1):
-        c = by_key[row["candidate"]]
-        seed = _show_seed(done, spec, row["candidate"])
-        if seed is None:
-            continue
-        cand = c.candidate
-        level = _level(session, seed, cand.target)
-        pair = _pairs(session, seed, cand.target, (cand.family,))[cand.family]
-        assert isinstance(pair, Pair)
-        v = pair_vectors(session.policy, session.renderer, [pair], (cand.layer,))[0][cand.layer]
-        patches = [(cand.layer, v, cand.coeff)]
-        inputs = facing_inputs(session.renderer, level, session.device)
-        regs = regions(level)
-        original, patched = facing_fields(session.policy, inputs, [(), patches], spec.batch_size)
-        o, p = facing_slice(original), facing_slice(patched)
-        title = f"#{rank} {cand.key} · seed {seed} · {session.title}"
-        panels = [
-            Panel(o.maze, o.positions, o.arrows, "original"),
-            Panel(p.maze, p.positions, p.arrows, f"patched\n{row['moves']} {row['direction']}"),
-            diff_panel(o, p),
-            Panel(pair.a, (), torch.zeros(0, 2).numpy(), f"pair: a\n{_edits_text(pair.edits_a, pair.a)}"),
-            Panel(pair.b, (), torch.zeros(0, 2).numpy(), f"pair: b\n{_edits_text(pair.edits_b, pair.b)}"),
-        ]
-        tag = f"top{rank}"
-        figures[f"field-{tag}.png"] = figure(title, panels, footer=LEGEND)
-        before, after = behaviour(original, regions=regs), behaviour(patched, regions=regs)
-        figures[f"occupancy-{tag}.png"] = occupancy_figure(
-            level, before, after, title=title, labels=("original", f"patched (x {cand.coeff:g})")
-        )
-        episode_seed = seed * 1009 + rank
-        first = sample_episodes(session.policy, level, 1, episode_seed, (), prefill=session.renderer).episodes[0]
-        second = sample_episodes(session.policy, level, 1, episode_seed, patches, prefill=session.renderer).episodes[0]
-        files[f"episodes-{tag}.gif"] = episode_gif_bytes(
-            level, [("original", first), (f"patched (x {cand.coeff:g})", second)], title=title
-        )
-    return figures, files
-
-
-def _signed(summary: dict[str, Any], sign: int) -> str:
-    """A mean and its interval as the change itself (the effect is stored in the claimed direction)."""
-    mean, ci = summary["mean"], summary["mean_ci"] or [summary["mean"]] * 2
-    low, high = sorted((sign * ci[0], sign * ci[1]))
-    return f"{sign * mean:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
-def _edits_text(edits: tuple[Any, ...], maze: Maze) -> str:
-    """A pair side's edits for a caption, e.g. `mouse [10, 8]`, `open [13, 2] +2`; the level when none."""
-    if not edits:
-        return f"the level (mouse {list(maze.mouse)})"
-    op, square = edits[0]
-    first = op if square is None else f"{op} {list(square)}"
-    return first + (f" +{len(edits) - 1}" if len(edits) > 1 else "")
-
-
-def _sample_text(s: dict[str, Any], sign: int) -> str:
-    e, d = s["effect"], s["effect_minus_control"]
-    if e["mean"] is None:
-        return "— (n 0)"
-    return f"{_signed(e, sign)}; − control {_signed(d, sign)} (n {e['n']})"
-
-
-def table_markdown(rows: list[dict[str, Any]]) -> str:
-    """The ranked table as Markdown (docs/results.md and the report's table.md)."""
-    head = (
-        "| # | candidate | pair differs in | moves | status | discovery: change [95% CI]; − control | replication: "
-        "change; − control | control (disc.) | null floor (disc. / repl.) | moved claimed / opposite (repl.) | "
-        "transfer (repl.) "
-        "| crumbles at |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    lines = []
-    for i, r in enumerate(rows, start=1):
-        d, rep = r["discovery"], r["replication"]
-        sign = 1 if r["direction"] == "up" else -1
-        t = rep["transfer"]
-        transfer = "—" if not t or t["mean"] is None else f"{sign * t['mean']:+.3f}"
-        ctrl = None if d["control"]["mean"] is None else sign * d["control"]["mean"]
-        crumbles = "—" if r["crumbles_at"] is None else f"{r['crumbles_at']:g}"
-        lines.append(
-            f"| {i} | `{r['candidate']}` ({r['role']}) | {r['what']} | {r['moves']} {r['direction']} | "
-            f"**{r['status']}**{' — ' + r['why'] if r['why'] else ''} | {_sample_text(d, sign)} | "
-            f"{_sample_text(rep, sign)} | "
-            f"{fmt(ctrl, 3)} | {d['floor']:.3f} / {rep['floor']:.3f} | {moved_text(rep['steerability'])} | "
-            f"{transfer} | {crumbles} |"
-        )
-    return head + "\n".join(lines) + "\n"
-
-
-def report(
-    plan: ConfirmPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
-) -> Report:
-    done = list(done)  # read once (a few hundred mazes): every claim goes over every maze
-    judged = _rank(judge(plan, spec, done))
-    settings = settings_of(spec)
-    found = [r for r in judged if r["status"] == "found"]
-    known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
-    nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
-    families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
+def _answer_sections(
+    screen: Mapping[str, Any], judged: Sequence[Mapping[str, Any]], families: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The report's first keys: its counts (`summary`), the answer and what it names, the per-family entries, and
+    the same one line per family for the report page (a list of rows is shown as a table there)."""
     new = [f["confirm"]["candidate"] for f in families.values() if f["new"]]
     relatives = [
         f["confirm"]["candidate"]
@@ -763,19 +98,15 @@ def report(
     ]
     unseen = [name for name, f in families.items() if f["status"] == NOT_FOUND]
     said = answer(families)
-    figures, files = _figures(plan, session, spec, done, judged)
-    files["table.md"] = table_markdown(judged).encode()
-    files["families.md"] = families_markdown(families).encode()
-    discovery = set(spec.seeds)
-    body = {
+    return {
         "summary": {
             "answer": said,
-            "candidates screened": plan.screen["candidates_tried"],
+            "candidates screened": screen["candidates_tried"],
             "candidates judged": len(judged),
             "families searched": len(families),
             "families confirmed": sum(f["confirmed"] for f in families.values()),
             f"families {NOT_FOUND}": len(unseen),
-            "found": len(found),
+            "found": sum(r["status"] == "found" for r in judged),
             "new X-vectors": len(new),
         },
         "answer": {
@@ -786,39 +117,46 @@ def report(
             NOT_FOUND.replace(" ", "_"): unseen,
         },
         "families": families,
-        # The same, one line per family, for the report page (a list of rows is shown as a table there).
         "family_statements": [
-            {
-                "family": name,
-                "rank": f["rank"],
-                "confirmed": f["confirmed"],
-                "status": f["status"],
-                "statement": f["statement"],
-            }
-            for name, f in families.items()
+            {k: f[k] for k in ("family", "rank", "confirmed", "status", "statement")} for f in families.values()
         ],
-        "ranked": [_compact(r) for r in judged],
-        "table": judged,
+    }
+
+
+def _records(row: Mapping[str, Any], *, versus_control: bool) -> dict[str, Any]:
+    """A judged row's change on each sample as a record, and with `versus_control` its change − control too."""
+    sign = sign_of(row)
+    out = {s: record(row[s]["effect"], sign) for s in SAMPLES}
+    if versus_control:
+        out |= {f"{s}_vs_control": record(row[s]["effect_minus_control"], sign) for s in SAMPLES}
+    return out
+
+
+def _known_and_nulls(judged: Sequence[Mapping[str, Any]], screen: Mapping[str, Any]) -> dict[str, Any]:
+    """The known answers' and the nulls' entries, by name (`cheese`, `top_right_kept`, …; `same`, `other_maze`)."""
+    known = {r["role"].removeprefix("known:"): r for r in judged if r["role"].startswith("known:")}
+    nulls = {r["family"].removeprefix("null:"): r for r in judged if r["role"] == "null"}
+    return {
         "known": {
-            name: {
-                "candidate": r["candidate"],
-                "status": r["status"],
-                **{s: record(r[s]["effect"], _sign(r)) for s in SAMPLES},
-                **{f"{s}_vs_control": record(r[s]["effect_minus_control"], _sign(r)) for s in SAMPLES},
-            }
+            name: {"candidate": r["candidate"], "status": r["status"], **_records(r, versus_control=True)}
             for name, r in known.items()
         },
-        "top_right_removed_minus_kept": {s: _removed_minus_kept(plan, done, spec, s) for s in SAMPLES},
         "nulls": {
             name: {
                 "candidate": r["candidate"],
                 "status": r["status"],
-                **{s: record(r[s]["effect"], _sign(r)) for s in SAMPLES},
-                "found_in_screen": name == "same" and _null_screen_found(plan.screen),
+                **_records(r, versus_control=False),
+                "found_in_screen": name == "same" and null_found_in_screen(screen),
             }
             for name, r in nulls.items()
         },
-        "screen": plan.screen,
+    }
+
+
+def _samples_and_settings(spec: Spec, settings: Settings) -> dict[str, Any]:
+    """The samples' seeds and the rules the verdicts were judged by."""
+    discovery = set(spec.seeds)
+    return {
         "samples": {
             "screen": list(screen_seeds(spec)),
             "discovery": [s for s in confirm_seeds(spec) if s in discovery],
@@ -834,61 +172,40 @@ def report(
             "ladder": list(LADDER),
             "effects": list(EFFECTS),
         },
+    }
+
+
+def report(
+    plan: ConfirmPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> Report:
+    """The confirm stage's report: every claim judged and ranked, each family's statement and the answer, the
+    known answers and the nulls, the screen's report, the samples and settings; its tables and figures."""
+    done = list(done)  # read once (a few hundred mazes): every claim goes over every maze
+    settings = settings_of(spec)
+    discovery = set(spec.seeds)
+    judged = rank_judged(judge_claims(plan.claims, done, discovery, settings))
+    families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
+    figures, files = top_figures(measuring(session, spec), session.title, judged, done, discovery)
+    files["table.md"] = table_markdown(judged).encode()
+    files["families.md"] = families_markdown(families).encode()
+    sections = _known_and_nulls(judged, plan.screen)
+    body = {
+        **_answer_sections(plan.screen, judged, families),
+        "ranked": [ranked_row(r) for r in judged],
+        "table": judged,
+        "known": sections["known"],
+        "top_right_removed_minus_kept": {s: removed_minus_kept(done, discovery, s) for s in SAMPLES},
+        "nulls": sections["nulls"],
+        "screen": plan.screen,
+        **_samples_and_settings(spec, settings),
         "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"]} for m in done],
     }
     return Report(body, figures, files)
 
 
-def _compact(r: dict[str, Any]) -> dict[str, Any]:
-    """One row of the ranked table, as the report page shows it (changes signed; full records in `table`)."""
-    sign = _sign(r)
-    out: dict[str, Any] = {
-        "candidate": r["candidate"],
-        "role": r["role"],
-        "moves": f"{r['moves']} {r['direction']}",
-        "status": r["status"],
-        "why": r["why"],
-    }
-    for s in SAMPLES:
-        e = record(r[s]["effect"], sign)
-        out[f"{s} change"] = e["value"]
-        out[f"{s} CI"] = e["ci"]
-        out[f"{s} minus control"] = record(r[s]["effect_minus_control"], sign)["value"]
-        out[f"{s} n"] = e["n"]
-    out["null floor"] = r["discovery"]["floor"]
-    st = r["replication"]["steerability"]
-    out["moved claimed way (repl.)"] = st["claimed_way"]["fraction"] if st else None
-    t = r["replication"]["transfer"]
-    out["transfer (repl.)"] = None if not t or t["mean"] is None else sign * t["mean"]
-    out["crumbles at"] = r["crumbles_at"]
-    return out
-
-
-def _removed_minus_kept(plan: ConfirmPlan, done: list[dict[str, Any]], spec: Spec, sample: str) -> dict[str, Any]:
-    """Per maze, the top-right vector's change of the share of time in the top-right region with the cheese
-    removed minus with it kept (the same mazes), as a {value, ci} record."""
-    kept, removed = (c for name, c, _, _ in KNOWN if name.startswith("top_right"))
-    discovery = set(spec.seeds)
-    diffs = []
-    for m in done:
-        if (m["seed"] in discovery) != (sample == "discovery"):
-            continue
-        a, b = m["claims"].get(removed.key, {}), m["claims"].get(kept.key, {})
-        x, y = (a.get("own") or {}).get("time_in_top_right"), (b.get("own") or {}).get("time_in_top_right")
-        if x is not None and y is not None:
-            diffs.append(x - y)
-    return record(interval_summary(np.array(diffs, dtype=np.float64)))
-
-
-def _sign(row: dict[str, Any]) -> int:
-    return 1 if row["direction"] == "up" else -1
-
-
-def _null_screen_found(screen: dict[str, Any]) -> bool:
-    return any(r["family"] == "null:same" and r["score"] > 0 for r in screen["candidates"])
-
-
 def summary(report: dict[str, Any]) -> list[str]:
+    """The console's lines: the samples, each claim's status and replication change, the known answers, each
+    family's statement and the answer."""
     rows = report["table"]
     screen = report["screen"]
     lines = [
@@ -934,4 +251,4 @@ STUDY = Study(
 )
 
 
-__all__ = ["DEFAULT_COEFFS", "DEFAULT_LAYERS", "SCREEN", "STUDY"]
+__all__ = ["STUDY"]
