@@ -54,6 +54,22 @@ def batch_for(values_per_resample: int) -> int:
     return max(1, VALUES_PER_CALL // max(1, values_per_resample))
 
 
+def resampled(data: tuple[np.ndarray, ...], statistic: Statistic, method: str, values: int) -> Any:
+    """scipy.stats.bootstrap with the house's settings: RESAMPLES resamples, 95%, the fixed SEED, vectorised over the
+    last axis, in batches that keep each array near a million values (`values`: how many one resample holds)."""
+    return stats.bootstrap(
+        data,
+        statistic,
+        n_resamples=RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method=method,
+        random_state=np.random.default_rng(SEED),
+        vectorized=True,
+        axis=-1,
+        batch=batch_for(values),
+    )
+
+
 def interval(values: np.ndarray, statistic: Statistic) -> list[float] | None:
     """The bootstrap interval of `statistic` over `values`; None with fewer than two values."""
     return intervals(values[np.newaxis], (statistic,))[0][0]
@@ -86,17 +102,7 @@ def intervals(rows: np.ndarray, statistics: Sequence[Statistic]) -> list[list[li
 
     for start in range(0, len(varied), ROWS_PER_CALL):
         chosen = varied[start : start + ROWS_PER_CALL]
-        res = stats.bootstrap(
-            (rows[chosen],),
-            all_of,
-            n_resamples=RESAMPLES,
-            confidence_level=CONFIDENCE,
-            method=METHOD,
-            random_state=np.random.default_rng(SEED),
-            vectorized=True,
-            axis=-1,
-            batch=batch_for(len(chosen) * n),
-        )
+        res = resampled((rows[chosen],), all_of, METHOD, len(chosen) * n)
         low, high = res.confidence_interval.low, res.confidence_interval.high  # (statistics, rows)
         for s, per_stat in enumerate(out):
             for j, i in enumerate(chosen):
@@ -230,17 +236,7 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic: Statistic, method: str) 
     returns NaN, where BCa is: every jackknife value equal)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = stats.bootstrap(
-            data,
-            statistic,
-            n_resamples=RESAMPLES,
-            confidence_level=CONFIDENCE,
-            method=method,
-            random_state=np.random.default_rng(SEED),
-            vectorized=True,
-            axis=-1,
-            batch=batch_for(sum(len(d) for d in data)),
-        )
+        res = resampled(data, statistic, method, sum(len(d) for d in data))
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return [low, high] if np.isfinite(low) and np.isfinite(high) else None
 
