@@ -57,3 +57,19 @@ def test_a_key_another_study_reads_is_refused_as_not_used_here_and_any_other_as_
     assert other.exit_code == 2 and "replication: `steer apply` does not use this key. Its keys are:" in other.output
     typo = run("apply", write_spec(tmp_path, {**spec, "cooeff": 1}), "--out", tmp_path / "o")
     assert typo.exit_code == 2 and "cooeff: unknown key. Valid keys: name, checkpoint" in typo.output
+
+
+def test_figures_parses_png_first_and_refuses_an_unknown_format(tmp_path: Path) -> None:
+    from steer.run.specs import parse_spec
+
+    spec = parse_spec({"seeds": [0], "figures": ["pdf", "svg", "pdf"]})
+    assert spec.figures == ("png", "svg", "pdf")
+    assert parse_spec({"seeds": [0]}).figures == ("png",)
+    # The default leaves a run's identity as it was before the key existed (resumed runs, sealed locks).
+    assert "figures" not in parse_spec({"seeds": [0]}).identity() and "figures" in spec.identity()
+    base = {"seeds": [0], "vector": {"kind": "cheese"}, "coeff": -1}
+    out = tmp_path / "out"
+    for value, says in ((["gif"], "figures[0]: 'gif' is not a format"), ("svg", "figures: expected a list")):
+        result = run("apply", write_spec(tmp_path, {**base, "figures": value}), "--out", out)
+        assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+        assert "Traceback" not in result.output and not out.exists()

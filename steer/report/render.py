@@ -10,15 +10,12 @@ maze (metric bands, heat maps, bar rows) are in steer/report/charts.py.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from steer.io import atomic_write_bytes
 from steer.maze.layout import WALL, Maze, Square
 
 WALL_RGB = (52, 52, 60)
@@ -168,14 +165,6 @@ LEGEND = (
     "yellow: cheese · orange box: decision square · blue box: inner top-right square · grey corner: start "
     "square · arrows: net action · numbers: [row, col], row 0 at the bottom"
 )
-
-
-def save_png(img: Image.Image, path: Path) -> None:
-    buf = io.BytesIO()
-    # zlib's default level without `optimize`: 3x faster to write (it was a third of a 100-seed apply's time)
-    # for files about 10% larger.
-    img.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def grid_figure(

@@ -29,7 +29,7 @@ import torch
 
 from steer.errors import SteerError
 from steer.io import atomic_write_bytes
-from steer.report.render import save_png
+from steer.report.figures import save_figure
 from steer.run.cores import one_thread, usable_cores
 from steer.run.executors import check_executor, ray_cells, started
 from steer.run.runs import RunFolder, run_identity
@@ -302,8 +302,10 @@ def _write_report(
     built = study.report(plan, session, spec, done, skipped)
     files = run.cell_files()  # one pass over the records, for the report's figure list and for its page
     cell_figures = [f for s in seeds for f in files.get(f"seed-{s}", []) if f.endswith((".png", ".gif"))]
-    for name, image in built.figures.items():
-        save_png(image, run.path / name)
+    # Each figure as PNG (the page shows it), and a chart also in the spec's other formats (`figures:`).
+    written = [
+        name for key, image in built.figures.items() for name in save_figure(image, run.path / key, spec.figures)
+    ]
     for name, data in built.files.items():
         atomic_write_bytes(run.path / name, data)
     report = {
@@ -315,7 +317,7 @@ def _write_report(
         **_plain(built.body),
         "figures": [*cell_figures, *built.figures],
     }
-    run.complete(report, name=study.report_name, figures=[*built.figures, *built.files])
+    run.complete(report, name=study.report_name, figures=[*written, *built.files])
     from steer.report.html import write_report_html  # the parent's alone: a worker never imports the pages' stack
 
     run.add_report(write_report_html(run.path, study.help, run.page_manifest(files)).name)

@@ -6,6 +6,7 @@ This module holds the `Spec`, the tables of keys and the whole-spec parse; the p
 
     name: cheese-vector                 # optional; names the output folder
     allow_other_checkpoint: false       # optional; true: accept vector files made with another checkpoint/mode
+    figures: [png, svg]                 # optional; the charts' formats (png always; svg, pdf for papers)
     checkpoint: maze-rr5-easy-160M      # optional; a known name or a path (--checkpoint overrides)
     distribution_mode: easy             # optional; default: the mode the checkpoint was trained in
     layer: block2.res1.resadd_out       # optional; any hook name of the policy
@@ -38,9 +39,10 @@ from steer.errors import SteerError, excerpt, shown_key
 from steer.io import load_yaml
 from steer.maze.env import MODES
 from steer.net.vectors import Edit
+from steer.report.figures import FORMATS
 from steer.run.options import NoOptions, Options, known_keys
 from steer.run.seed_rules import DrawnSeeds, parse_seeds
-from steer.run.spec_fields import _Fields
+from steer.run.spec_fields import _Fields, parse_names
 from steer.run.spec_values import parse_edits
 
 __all__ = [
@@ -72,6 +74,7 @@ class Spec:
     target_edits: tuple[Edit, ...] = ()
     batch_size: int = 64  # 64 observations per forward pass ran fastest on small CPUs
     allow_other_checkpoint: bool = False  # apply vector files made with another checkpoint or mode
+    figures: tuple[str, ...] = ("png",)  # the formats charts are saved in; PNG always (the run's page shows it)
     options: Any = field(default_factory=NoOptions)  # the study's Options dataclass
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -84,6 +87,8 @@ class Spec:
         are recorded one by one, so a run given more seeds reuses the finished ones.
         """
         skip = {"path", "name", "raw", "options", *(() if keep_seeds else ("seeds",))}
+        if self.figures == ("png",):  # the default: runs and locks from before the key existed keep their identity
+            skip.add("figures")
         shared = {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in skip}
         return {**shared, **_plain(self.options)}
 
@@ -149,6 +154,7 @@ COMMON_KEYS = (
     "target_edits",
     "batch_size",
     "allow_other_checkpoint",
+    "figures",
 )
 
 
@@ -202,9 +208,18 @@ def parse_spec(
         target_edits=parse_edits(data.get("target_edits"), "target_edits"),
         batch_size=f.get_int("batch_size", 64, 1, 65536) or 64,
         allow_other_checkpoint=f.get_bool("allow_other_checkpoint"),
+        figures=parse_figures(data.get("figures")),
         options=options.parse(data, path, command),
         raw=data,
     )
+
+
+def parse_figures(value: Any, where: str = "figures") -> tuple[str, ...]:
+    """`figures`: the formats every chart is saved in, PNG first and always (the run's page inlines it)."""
+    if value is None:
+        return ("png",)
+    names = parse_names(value, where, FORMATS, "[png, svg]", "is not a format steer saves; use png, svg or pdf.")
+    return ("png", *(n for n in FORMATS if n in names and n != "png"))
 
 
 def load_spec(path: str | Path, options: type[Options] = NoOptions, command: str = "this command") -> Spec:

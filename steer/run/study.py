@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
+
+if TYPE_CHECKING:  # a worker that draws only maze panels never imports matplotlib
+    from matplotlib.figure import Figure
 
 from steer.errors import SteerError
 from steer.io import Writer
@@ -51,7 +54,8 @@ class Report:
     """What a study adds to the common report keys, and the figures drawn from all cells."""
 
     body: dict[str, Any]
-    figures: dict[str, Image.Image] = field(default_factory=dict)
+    # name.png -> a Pillow image (maze panels) or a matplotlib Figure (charts: saved in each of the spec's formats)
+    figures: dict[str, Image.Image | Figure] = field(default_factory=dict)
     # Other files drawn from all cells, e.g. a CSV table: bytes, or a function that writes them (steer.io.Writer),
     # so that a table of 10,000 mazes is written row by row and never held whole.
     files: dict[str, bytes | Writer] = field(default_factory=dict)

@@ -35,7 +35,8 @@ from steer.net.vectors import KINDS, SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel
 from steer.report.charts import paired_chart
-from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.report.figures import save_figure
+from steer.report.render import LEGEND, Panel, figure
 from steer.run.options import (
     Options,
     coeff_option,
@@ -121,7 +122,7 @@ class Plan(OneVectorPlan):
         sources = vec.meta.get("source_seeds")
         origin = f" (mean of {len(sources)} mazes)" if sources else "" if source == seed else f" from seed {source}"
         title = f"seed {seed} · {vec.kind} vector{origin} · {self.layer} · coeff {coeff:g} · {session.title}"
-        save_png(_figure(title, original, patched, m, panels), out / files[1])
+        save_figure(_figure(title, original, patched, m, panels), out / files[1])
         return "done", files, m
 
     def _compare_own(

@@ -45,7 +45,7 @@ from steer.maze.layout import Square
 from steer.net.vfield import VectorField, facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif, occupancy_figure
 from steer.report.charts import BandSeries, band_charts
-from steer.report.render import save_png
+from steer.report.figures import save_figure
 from steer.run.options import Options, coeff_option, coeffs_option, option, seeds_option, vector_option
 from steer.run.session import Session
 from steer.run.spec_fields import seed_value
@@ -199,7 +199,7 @@ def _show(
         title = f"seed {seed} · {plan.vector.kind} vector x {c:g} at {plan.layer} · {session.title}"
         img = occupancy_figure(target, behaviours[0], b, title=title, labels=("original", f"patched (x {c:g})"))
         name = f"occupancy-{tag}.png"
-        save_png(img, out / name)
+        save_figure(img, out / name)
         files.append(name)
         # One real episode of each policy, from the same sampling seed, for the picture.
         episode_seed = _episode_seed(plan.spec, seed, c)

@@ -20,7 +20,8 @@ from steer.errors import SteerError
 from steer.net.vectors import SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_field
 from steer.report.captions import DIFF_RGB, headline
-from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.report.figures import save_figure
+from steer.report.render import LEGEND, Panel, figure
 from steer.run.options import Options, compose_items, metrics_option, option
 from steer.run.session import Session
 from steer.run.spec_values import ComposeItem
@@ -70,7 +71,7 @@ class Plan:
             return "skipped", [], {"seed": seed, "reason": str(e)}
         m, img = _compose_seed(session, self.spec, seed, target, self.vectors, vectors)
         name = f"compose-seed{seed}.png"
-        save_png(img, out / name)
+        save_figure(img, out / name)
         return "done", [name], m
 
 

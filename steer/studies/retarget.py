@@ -71,7 +71,7 @@ from steer.errors import SteerError, excerpt
 from steer.io import atomic_write_json
 from steer.maze.layout import Maze, Square
 from steer.net.retarget import check_patch, spatial_grid
-from steer.report.render import save_png
+from steer.report.figures import save_figure
 from steer.report.retarget_figs import reach_by_distance_chart, reach_maps_figure
 from steer.report.retarget_text import summary_lines
 from steer.run.options import Options, control_seed_option, option, seeds_option
@@ -234,7 +234,7 @@ class Plan:
                 run_title=session.title,
                 mazes_ranked=self.ranking_mazes["used"],
             )
-            save_png(figure, out / name)
+            save_figure(figure, out / name)
             files.append(name)
         return "done", files, entry
 

@@ -33,7 +33,8 @@ from steer.analysis.metrics import (
 from steer.errors import SteerError
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.charts import BandSeries, band_charts
-from steer.report.render import LEGEND, Panel, grid_figure, save_png
+from steer.report.figures import save_figure
+from steer.report.render import LEGEND, Panel, grid_figure
 from steer.run.options import Options, coeffs_option, metrics_option, seeds_option, vector_option
 from steer.run.session import Session
 from steer.run.spec_values import VectorSpec
@@ -93,7 +94,7 @@ class Plan(OneVectorPlan):
         files = []
         if seed in self.grid_seeds:
             files.append(f"sweep-fields-seed{seed}.png")
-            save_png(_grid(session, self.vector, entry, [original, *fields]), out / files[0])
+            save_figure(_grid(session, self.vector, entry, [original, *fields]), out / files[0])
         return "done", files, entry
 
 

@@ -37,7 +37,8 @@ from steer.net.vectors import KINDS, SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel, headline
 from steer.report.charts import heatmap, paired_chart
-from steer.report.render import LEGEND, Panel, figure, save_png
+from steer.report.figures import save_figure
+from steer.report.render import LEGEND, Panel, figure
 from steer.run.options import Options, coeff_option, metrics_option, pairs_option, seeds_option, vector_option
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
@@ -182,7 +183,7 @@ def _target_pairs(
         )
         if (src.seed, seed) in spec.options.show:
             name = f"transfer-src{src.seed}-tgt{seed}.png"
-            save_png(_pair_figure(session, spec, src, seed, original, patched, m), out / name)
+            save_figure(_pair_figure(session, spec, src, seed, original, patched, m), out / name)
             figures.append(name)
     return rows, mean_pair
 
