@@ -98,7 +98,7 @@ def test_the_twin_s_arrows_are_the_field_s_arrows_at_the_png_s_scale(runs, easy)
             np.testing.assert_allclose((tip - start) / half, [ax_, -ay], atol=1e-9)
     # The twin is the PNG's size at steer's DPI, its bytes the same on every draw.
     image = fig.image()
-    assert tuple(round(v * 150) for v in twin.get_size_inches()) == (max(image.width, 1), image.height)
+    assert tuple(round(v * 150) for v in twin.get_size_inches()) == image.size
     assert figure_bytes(twin, "svg") == figure_bytes(field_twin(fig), "svg")
 
 
