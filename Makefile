@@ -63,14 +63,15 @@ lint: install
 	$(BIN)/ruff format --check $(LINTED)
 
 # Every claim on a discovery and a replication sample (exits 1 when a verdict changes; refused when a criterion
-# changed since configs/reproduce.lock sealed it); then the README's and docs/results.md's claims tables and
-# docs/claims/reproduce.json from this run, so no number in them is copied by hand.
+# changed since configs/reproduce.lock sealed it); then the README's and docs/results.md's claims tables, their
+# chart (docs/claims/reproduce.png, .svg) and docs/claims/reproduce.json from this run, so no number in them is
+# copied by hand.
 reproduce: install
 	$(BIN)/steer batch configs/reproduce.yaml --out outputs/reproduce --junit outputs/reproduce/claims.xml
 	$(BIN)/python -m steer.report.headline outputs/reproduce/claims.json
 	@echo "Read outputs/reproduce/summary.md (or summary.html); README.md's table now shows this run."
 
-# Only the claims tables and docs/claims/reproduce.json, from the last make reproduce.
+# Only the claims tables, their chart and docs/claims/reproduce.json, from the last make reproduce.
 results: install
 	$(BIN)/python -m steer.report.headline outputs/reproduce/claims.json
 

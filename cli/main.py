@@ -218,9 +218,10 @@ def batch(
         reused = sum(e["reused_cells"] for e in report["experiments"])
         folders = [e["folder"] + "/" for e in report["experiments"]]
         claims = report.get("claims", [])
+        summaries = ["summary.md", "summary.html", "claims.json", "claims.png"] if claims else []
         _done(
             folder,
-            [*folders[:6], "batch.json", *(["summary.md", "claims.json"] if claims else [])],
+            [*folders[:6], "batch.json", *summaries],
             f" ({len(report['experiments'])} experiments; {reused} finished cells reused)",
         )
         if junit is not None and claims:

@@ -25,7 +25,7 @@ def test_every_claims_block_in_the_docs_is_the_one_generated_from_its_committed_
     for page in PAGES:
         for batch, table in blocks_of((ROOT / page).read_text()):
             assert batch in snaps, f"{page} has a claims block for {batch}, which has no docs/claims/{batch}.json"
-            assert table == table_of(snaps[batch]), f"{page}'s {batch} block is not its snapshot's table"
+            assert table == table_of(snaps[batch], page), f"{page}'s {batch} block is not its snapshot's table"
             seen.add(batch)
     assert seen == set(snaps), "a committed snapshot that no page shows"
     for name, snap in snaps.items():

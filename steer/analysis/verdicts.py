@@ -20,6 +20,7 @@ docs/statistics.md#verdicts states the rule; tests/test_verdicts.py tests every 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from steer.analysis.claim_types import Criterion, Summary
@@ -101,3 +102,25 @@ def describe_criterion(c: Criterion) -> str:
     if "below" in c:
         return f"95% CI of the {stat} below {c['below']:g}{precision}"
     return f"95% CI of the {stat} within [{c['within'][0]:g}, {c['within'][1]:g}]{precision}"
+
+
+_DESCRIBED = re.compile(
+    r"95% CI of the (?P<stat>mean|median) (?:(?P<side>above|below) (?P<t>\S+?)|within \[(?P<lo>\S+), (?P<hi>\S+)\])"
+    r"(?:, half-width at most (?P<precision>\S+))?"
+)
+
+
+def criterion_of(text: str) -> Criterion | None:
+    """The criterion `describe_criterion` wrote as `text` (a claims.json row's `criterion`), or None for any other
+    text: a claims chart reads its thresholds back from the rows a batch wrote, the committed ones included."""
+    m = _DESCRIBED.fullmatch(text)
+    if m is None:
+        return None
+    c: Criterion = {"statistic": m["stat"]}
+    if m["side"]:
+        c[m["side"]] = float(m["t"])  # type: ignore[literal-required]
+    else:
+        c["within"] = [float(m["lo"]), float(m["hi"])]
+    if m["precision"]:
+        c["precision"] = float(m["precision"])
+    return c

@@ -1,5 +1,6 @@
 """Running a batch: plan every experiment, seal the criteria, run both samples, judge the claims, grow the
-underpowered claims' samples, then write batch.json, claims.json, summary.md and summary.html."""
+underpowered claims' samples, then write batch.json, claims.json, summary.md, the claims chart (claims.png and
+claims.svg) and summary.html."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from steer.batch.experiments import Experiment
 from steer.batch.load import REPLICATION, Batch, load_batch
 from steer.errors import SteerError
 from steer.io import atomic_write_bytes, atomic_write_json, prepare_out_dir
+from steer.report.claims_chart import claims_chart
 from steer.report.claims_text import markdown
-from steer.report.html import write_summary_html
+from steer.report.figures import save_figure
+from steer.report.html import CLAIMS_CHART, write_summary_html
 from steer.run.executors import check_executor, started
 from steer.run.runner import run_study
 from steer.run.session import Session
@@ -31,6 +34,8 @@ GROWTH_RULE = (
     "a claim still too wide at the last step stays underpowered."
 )
 
+
+CHART_FORMATS = ("png", "svg")  # the claims chart: PNG for the page, SVG for a paper or slides
 
 Plan = tuple[Experiment, str, Session, Any]  # an experiment, its folder, its session and its study's plan
 
@@ -159,7 +164,8 @@ def run_batch(
 
 
 def _summarise(state: BatchRun, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """batch.json, and with claims claims.json, summary.md and summary.html."""
+    """batch.json, and with claims claims.json, summary.md, the claims chart (claims.png, claims.svg) and
+    summary.html."""
     batch, out = state.batch, state.out
     result: dict[str, Any] = {"batch": batch.name, "samples": batch.samples, "experiments": list(state.index.values())}
     sealed = seal_text(batch.seal.lock if batch.seal else None, batch.seal.entry if batch.seal else None)
@@ -175,6 +181,8 @@ def _summarise(state: BatchRun, rows: list[dict[str, Any]]) -> dict[str, Any]:
         first = next(iter(state.sessions.values()))
         header = summary_header(batch, state.rounds, sealed["said"], first)
         atomic_write_bytes(out / "summary.md", markdown(rows, header).encode())
+        chart = claims_chart(rows, f"{batch.name}: claims")
+        save_figure(chart, out / CLAIMS_CHART, CHART_FORMATS)  # before the page, which inlines it
         write_summary_html(out, rows, batch.name, {**first.checkpoint.provenance(), "mode": first.mode}, sealed["said"])
     atomic_write_json(out / "batch.json", result)
     return result

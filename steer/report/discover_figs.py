@@ -1,6 +1,7 @@
 """`steer discover`'s figures: for the top rows of its ranked table, a field figure (the original and patched
 policy, their difference and the pair's two mazes), an occupancy figure and an episode GIF, on one discovery
-maze of the confirm stage. Its tables are `steer.report.discover_tables`; the name repeats along the layers
+maze of the confirm stage (the field figure also as SVG or PDF where the spec's `figures:` asks, its vector twin
+steer.report.field_vector). Its tables are `steer.report.discover_tables`; the name repeats along the layers
 (docs/layout.md)."""
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from steer.maze.layout import Maze
 from steer.net.vfield import FacingField, facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif_bytes, occupancy_figure
 from steer.report.captions import diff_panel
-from steer.report.render import LEGEND, Panel, figure
+from steer.report.field_vector import field_twin
+from steer.report.figures import figure_bytes
+from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
 
 FIGURES_FOR = 3  # the top rows of the ranked table get a field figure, an occupancy figure and a GIF
 
@@ -63,7 +66,7 @@ def _edits_text(edits: tuple[Any, ...], maze: Maze) -> str:
 
 def _field_figure(
     title: str, row: Mapping[str, Any], pair: Pair, original: FacingField, patched: FacingField
-) -> Image.Image:
+) -> FieldFigure:
     """The original and patched policy in the maze's own facing, their difference, and the pair's two mazes."""
     o, p = facing_slice(original), facing_slice(patched)
     panels = [
@@ -73,14 +76,15 @@ def _field_figure(
         Panel(pair.a, (), torch.zeros(0, 2).numpy(), f"pair: a\n{_edits_text(pair.edits_a, pair.a)}"),
         Panel(pair.b, (), torch.zeros(0, 2).numpy(), f"pair: b\n{_edits_text(pair.edits_b, pair.b)}"),
     ]
-    return figure(title, panels, footer=LEGEND)
+    return field_figure(title, panels, footer=LEGEND)
 
 
 def _row_files(
-    m: Measuring, run_title: str, rank: int, row: Mapping[str, Any], seed: int
+    m: Measuring, run_title: str, rank: int, row: Mapping[str, Any], seed: int, formats: Sequence[str]
 ) -> tuple[dict[str, Image.Image], dict[str, bytes]]:
     """One top row's field and occupancy figures and its episode GIF (the original and patched episode from one
-    episode seed), on maze `seed` with the row's own vector there."""
+    episode seed), on maze `seed` with the row's own vector there; the field figure's vector twin in each format
+    of `formats` other than PNG."""
     cand = Candidate(row["family"], row["layer"], row["coeff"], row["target"])
     level = level_for(m.renderer, seed, cand.target)
     pair = family_pairs(m.renderer, seed, cand.target, (cand.family,))[cand.family]
@@ -94,15 +98,19 @@ def _row_files(
     tag = f"top{rank}"
     before, after = behaviour(original, regions=regs), behaviour(patched, regions=regs)
     labels = ("original", f"patched (x {cand.coeff:g})")
+    field = _field_figure(title, row, pair, original, patched)
     figures = {
-        f"field-{tag}.png": _field_figure(title, row, pair, original, patched),
+        f"field-{tag}.png": field.image(),
         f"occupancy-{tag}.png": occupancy_figure(level, before, after, title=title, labels=labels),
     }
+    vectors = [f for f in formats if f != "png"]
+    twin = field_twin(field) if vectors else None
+    files = {f"field-{tag}.{fmt}": figure_bytes(twin, fmt) for fmt in vectors}
     episode_seed = seed * 1009 + rank
     first = sample_episodes(m.policy, level, 1, episode_seed, (), prefill=m.renderer).episodes[0]
     second = sample_episodes(m.policy, level, 1, episode_seed, patches, prefill=m.renderer).episodes[0]
     gif = episode_gif_bytes(level, [(labels[0], first), (labels[1], second)], title=title)
-    return figures, {f"episodes-{tag}.gif": gif}
+    return figures, {**files, f"episodes-{tag}.gif": gif}
 
 
 def top_figures(
@@ -111,15 +119,17 @@ def top_figures(
     rows: Sequence[Mapping[str, Any]],
     done: Sequence[Mapping[str, Any]],
     discovery: set[int],
+    formats: Sequence[str] = ("png",),
 ) -> tuple[dict[str, Image.Image], dict[str, bytes]]:
     """The figures and GIFs of the shown rows (`shown_rows`), numbered by their place among them; a row whose
-    family has no member on any confirm discovery maze gets none. `run_title` names the checkpoint and mode."""
+    family has no member on any confirm discovery maze gets none. `run_title` names the checkpoint and mode;
+    `formats` are the spec's `figures:` (the field figures' vector twins)."""
     figures: dict[str, Image.Image] = {}
     files: dict[str, bytes] = {}
     for rank, row in enumerate(shown_rows(rows), start=1):
         seed = show_seed(done, discovery, row["candidate"])
         if seed is not None:
-            drawn, written = _row_files(m, run_title, rank, row, seed)
+            drawn, written = _row_files(m, run_title, rank, row, seed, formats)
             figures |= drawn
             files |= written
     return figures, files

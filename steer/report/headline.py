@@ -4,14 +4,17 @@
     python -m steer.report.headline outputs/discover/claims.json      # any batch with claims
 
 keeps a copy of the claims (without the per-maze values, which stay in the run's claims.json) and of the
-batch's sealing sentence (from the batch.json beside claims.json) in `docs/claims/<batch>.json`, and rewrites
-every block between `<!-- claims:<batch>:start -->` and `<!-- claims:<batch>:end -->` in README.md and
-docs/results.md from it. `tests/test_headline.py` checks that every block agrees with its snapshot.
+batch's sealing sentence (from the batch.json beside claims.json) in `docs/claims/<batch>.json`, draws the claims
+chart from that copy as `docs/claims/<batch>.png` and `.svg` (steer.report.claims_chart), and rewrites every
+block between `<!-- claims:<batch>:start -->` and `<!-- claims:<batch>:end -->` in README.md and docs/results.md
+from it: the sealing sentence, the chart, the table. `tests/test_headline.py` checks that every block agrees
+with its snapshot.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,10 +24,13 @@ from typing import Any
 from steer.analysis.claims import two_samples
 from steer.errors import SteerError
 from steer.io import atomic_write_bytes
+from steer.report.claims_chart import claims_chart
 from steer.report.claims_text import SANITY_TITLE, counts_text, findings, multiplicity_lines, sanity_checks
+from steer.report.figures import save_figure
 
 PAGES = (Path("README.md"), Path("docs/results.md"))
 SNAPSHOTS = Path("docs/claims")
+CHART_FORMATS = ("png", "svg")
 _BLOCK = re.compile(r"<!-- claims:([A-Za-z0-9._-]+):start -->\n(.*?)<!-- claims:\1:end -->", re.S)
 
 
@@ -50,11 +56,31 @@ def _rows_table(rows: Sequence[Mapping[str, Any]], two: bool) -> list[str]:
     return lines
 
 
-def headline_table(rows: Sequence[Mapping[str, Any]], sealed: str = "") -> str:
-    """The sealing sentence; one line per finding (the post's sentence, the verdict, what each sample measured
-    and the fractions of its mazes moved, the criterion); the sanity checks apart; the counts and multiplicity."""
+def chart_lines(batch: str, page: Path) -> list[str]:
+    """The claims chart as `page` shows it: the PNG (a path from the page's folder, which GitHub and mkdocs both
+    resolve) and a link to its SVG."""
+    png, svg = (Path(os.path.relpath(chart_path(batch, fmt), page.parent)).as_posix() for fmt in CHART_FORMATS)
+    return [
+        f"![The {batch} claims: each claim's 95% intervals against its criterion's threshold, coloured by verdict]"
+        f"({png})",
+        "",
+        f"*The claims at a glance* ([SVG]({svg})): one row per claim, each sample's 95% interval and estimate on "
+        "the row's own x axis (the claims' units differ), the threshold dashed (a band for an equivalence claim), "
+        "no effect in grey, the verdict as colour; the table below has every number.",
+    ]
+
+
+def chart_path(batch: str, fmt: str = "png") -> Path:
+    return SNAPSHOTS / f"{batch}.{fmt}"
+
+
+def headline_table(rows: Sequence[Mapping[str, Any]], sealed: str = "", chart: Sequence[str] = ()) -> str:
+    """The sealing sentence; the claims chart (`chart_lines`, when given); one line per finding (the post's
+    sentence, the verdict, what each sample measured and the fractions of its mazes moved, the criterion); the
+    sanity checks apart; the counts and multiplicity."""
     two = two_samples(list(rows))
     lines = [sealed, ""] if sealed else []
+    lines += [*chart, ""] if chart else []
     lines += _rows_table(findings(rows), two)
     checks = sanity_checks(rows)
     if checks:
@@ -96,8 +122,15 @@ def snapshot(claims_json: Path) -> dict[str, Any]:
     return {"batch": run["batch"], "sealed": (run.get("seal") or {}).get("said", ""), "claims": _slim(rows)}
 
 
-def table_of(snap: Mapping[str, Any]) -> str:
-    return headline_table(snap["claims"], snap["sealed"])
+def table_of(snap: Mapping[str, Any], page: Path) -> str:
+    """A snapshot's block as `page` (a path from the repository's root) shows it."""
+    return headline_table(snap["claims"], snap["sealed"], chart_lines(snap["batch"], page))
+
+
+def write_chart(snap: Mapping[str, Any]) -> list[str]:
+    """The claims chart of a snapshot, beside it in docs/claims/; the names written."""
+    chart = claims_chart(snap["claims"], f"{snap['batch']}: claims")
+    return save_figure(chart, chart_path(snap["batch"]), CHART_FORMATS)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -108,14 +141,15 @@ def main(argv: Sequence[str]) -> int:
     SNAPSHOTS.mkdir(exist_ok=True)
     target = SNAPSHOTS / f"{snap['batch']}.json"
     atomic_write_bytes(target, (json.dumps(snap, indent=1, ensure_ascii=False) + "\n").encode())
-    table = table_of(snap)
+    charts = write_chart(snap)
     for page in PAGES:
         text = page.read_text()
-        new = replace_blocks(text, snap["batch"], table)
+        new = replace_blocks(text, snap["batch"], table_of(snap, page))
         if new != text:
             atomic_write_bytes(page, new.encode())
             print(f"{page}: the {snap['batch']} claims table from {argv[0]}")
     print(f"{target}: a copy of {argv[0]} ({len(snap['claims'])} claims) and its sealing sentence")
+    print(f"{SNAPSHOTS}: its claims chart, {' and '.join(charts)}")
     return 0
 
 

@@ -62,6 +62,7 @@ from steer.report.render import LEGEND
 
 REPORT_HTML = "report.html"
 SUMMARY_HTML = "summary.html"
+CLAIMS_CHART = "claims.png"  # a batch's claims chart beside its summary.html (and claims.svg, steer.batch.run)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -382,7 +383,8 @@ def write_summary_html(
     """`summary.html` beside a batch's `summary.md`: the claims (findings, then the sanity checks), verdicts and
     figures (inlined), each experiment's report linked. `rows` are `steer.analysis.claims.evaluate`'s;
     `checkpoint` has name, sha256 and the mode run in; `sealed` says whether the criteria were sealed before the
-    replication sample (steer.analysis.seal.seal_text)."""
+    replication sample (steer.analysis.seal.seal_text). The claims chart (`claims.png`), when the folder has it,
+    heads the page."""
     out = Path(out)
 
     def shown(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -403,6 +405,8 @@ def write_summary_html(
         }
 
     reports = sorted(p.parent.name for p in out.glob(f"*/{REPORT_HTML}"))
+    chart = data_uri(out, CLAIMS_CHART)  # drawn beside this page by the batch (steer.report.claims_chart)
+    svg = Path(CLAIMS_CHART).with_suffix(".svg").name
     html = (
         environment()
         .get_template("summary.html.j2")
@@ -419,6 +423,9 @@ def write_summary_html(
             multiplicity=multiplicity_lines(list(rows)),
             reports=reports,
             legend=LEGEND,
+            chart=chart,
+            chart_name=CLAIMS_CHART,
+            chart_svg=svg if (out / svg).is_file() else None,
         )
     )
     return _write(out / SUMMARY_HTML, html)

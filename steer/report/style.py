@@ -34,12 +34,15 @@ BASELINE = "#969696"  # the unpatched reference, dashed
 GRID = "#e4e4e4"
 CHEESE = hex_of(CHEESE_RGB)
 ALARM = hex_of(DIFF_RGB)
-# Verdict colours (the claims chart, the tables' badges): one hue per outcome, legible to the colour-blind.
+# Verdict colours (the claims chart, the tables' badges): one per verdict of steer.analysis.verdicts.VERDICTS;
+# the chart also writes each verdict as text, so none is told by colour alone.
 VERDICT = {
     "holds": "#1a7f37",
     "fails": "#c62828",
     "inconclusive": "#8c8c8c",
     "underpowered": "#e08a00",
+    "does not replicate": "#7b3294",  # one sample holds, the other fails: as loud as a failure, told apart from it
+    "vacuous": "#c7c7c7",  # nothing to judge (too few mazes, an unmet precondition): paler than inconclusive
 }
 # Series colours in order, for charts with several (paired charts, bar rows by condition): Tol's bright scheme.
 SERIES = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")

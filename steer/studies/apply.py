@@ -35,8 +35,8 @@ from steer.net.vectors import KINDS, SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel
 from steer.report.charts import paired_chart
-from steer.report.figures import save_figure
-from steer.report.render import LEGEND, Panel, figure
+from steer.report.field_vector import save_field
+from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
 from steer.run.options import (
     Options,
     coeff_option,
@@ -117,12 +117,12 @@ class Plan(OneVectorPlan):
             panels += self._compare_own(m, vec, own, own_reason, original, own_field, target, seed)
         if spec.options.controls:
             panels += self._controls(session, m, random, original, patched, control, inputs, target)
-        files = [f"vfield-seed{seed}.json", f"field-seed{seed}.png"]
+        files = [f"vfield-seed{seed}.json"]
         write_field_json(out / files[0], seed, original, patched)
         sources = vec.meta.get("source_seeds")
         origin = f" (mean of {len(sources)} mazes)" if sources else "" if source == seed else f" from seed {source}"
         title = f"seed {seed} · {vec.kind} vector{origin} · {self.layer} · coeff {coeff:g} · {session.title}"
-        save_figure(_figure(title, original, patched, m, panels), out / files[1])
+        files += save_field(_figure(title, original, patched, m, panels), out / f"field-seed{seed}.png", spec.figures)
         return "done", files, m
 
     def _compare_own(
@@ -228,7 +228,7 @@ def _caption(effect: dict[str, Any], m: dict[str, Any]) -> str:
 
 def _figure(
     title: str, original: VectorField, patched: VectorField, m: dict[str, Any], extra: list[Panel]
-) -> Image.Image:
+) -> FieldFigure:
     key = _headline_key(m)
     label = METRICS[key].label
     panels = [
@@ -237,7 +237,7 @@ def _figure(
         diff_panel(original, patched),
         *extra,
     ]
-    return figure(title, panels, footer=LEGEND)
+    return field_figure(title, panels, footer=LEGEND)
 
 
 def control_summaries(done: Sequence[dict[str, Any]]) -> dict[str, Any]:

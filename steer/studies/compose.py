@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from steer.analysis.chain import maze_behaviours
 from steer.analysis.metrics import behaviour_metrics, describe, effect_metrics, fmt, maze_metrics, summarize
@@ -20,8 +19,8 @@ from steer.errors import SteerError
 from steer.net.vectors import SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_field
 from steer.report.captions import DIFF_RGB, headline
-from steer.report.figures import save_figure
-from steer.report.render import LEGEND, Panel, figure
+from steer.report.field_vector import save_field
+from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
 from steer.run.options import Options, compose_items, metrics_option, option
 from steer.run.session import Session
 from steer.run.spec_values import ComposeItem
@@ -69,10 +68,8 @@ class Plan:
             vectors = [plan.for_target(session, self.spec, seed) for plan in self.vectors]
         except SteerError as e:
             return "skipped", [], {"seed": seed, "reason": str(e)}
-        m, img = _compose_seed(session, self.spec, seed, target, self.vectors, vectors)
-        name = f"compose-seed{seed}.png"
-        save_figure(img, out / name)
-        return "done", [name], m
+        m, fig = _compose_seed(session, self.spec, seed, target, self.vectors, vectors)
+        return "done", save_field(fig, out / f"compose-seed{seed}.png", self.spec.figures), m
 
 
 def plan(spec: Spec, session: Session) -> Plan:
@@ -92,7 +89,7 @@ def _compose_seed(
     target: Any,
     plans: Sequence[VectorPlan],
     vectors: Sequence[SteeringVector],
-) -> tuple[dict[str, Any], Image.Image]:
+) -> tuple[dict[str, Any], FieldFigure]:
     policy, bs = session.policy, spec.batch_size
     inputs = FieldInputs.render(session.renderer, target, session.device)
     patches = [(plan.layer, vec.tensor, plan.coeff) for plan, vec in zip(plans, vectors, strict=True)]
@@ -127,7 +124,7 @@ def _figure(
     together: VectorField,
     plans: Sequence[VectorPlan],
     m: dict[str, Any],
-) -> Image.Image:
+) -> FieldFigure:
     maze, pos = original.maze, original.positions
     panels = [Panel(maze, pos, original.arrows, "original\n" + headline(maze, m, "original"))]
     for plan, single, s in zip(plans, singles, m["singles"], strict=True):
@@ -144,7 +141,7 @@ def _figure(
         )
     )
     layers = ", ".join(dict.fromkeys(f"{p.label} at {p.layer}" for p in plans))
-    return figure(title, panels, footer=f"{layers} · {LEGEND}")
+    return field_figure(title, panels, footer=f"{layers} · {LEGEND}")
 
 
 def report(

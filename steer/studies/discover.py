@@ -185,7 +185,7 @@ def report(
     discovery = set(spec.seeds)
     judged = rank_judged(judge_claims(plan.claims, done, discovery, settings))
     families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
-    figures, files = top_figures(measuring(session, spec), session.title, judged, done, discovery)
+    figures, files = top_figures(measuring(session, spec), session.title, judged, done, discovery, spec.figures)
     files["table.md"] = table_markdown(judged).encode()
     files["families.md"] = families_markdown(families).encode()
     sections = _known_and_nulls(judged, plan.screen)

@@ -33,8 +33,8 @@ from steer.analysis.metrics import (
 from steer.errors import SteerError
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.charts import BandSeries, band_charts
-from steer.report.figures import save_figure
-from steer.report.render import LEGEND, Panel, grid_figure
+from steer.report.field_vector import save_field
+from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
 from steer.run.options import Options, coeffs_option, metrics_option, seeds_option, vector_option
 from steer.run.session import Session
 from steer.run.spec_values import VectorSpec
@@ -93,8 +93,8 @@ class Plan(OneVectorPlan):
                 row.update(behaviour_metrics(before, b, self.spec.options.metrics))
         files = []
         if seed in self.grid_seeds:
-            files.append(f"sweep-fields-seed{seed}.png")
-            save_figure(_grid(session, self.vector, entry, [original, *fields]), out / files[0])
+            grid = _grid(session, self.vector, entry, [original, *fields])
+            files = save_field(grid, out / f"sweep-fields-seed{seed}.png", self.spec.figures)
         return "done", files, entry
 
 
@@ -132,7 +132,7 @@ def _signals(m: dict[str, Any]) -> str:
     return f"H {fmt(patched_value(m['entropy']))} · wall {fmt(patched_value(m['wall_mass']))}"
 
 
-def _grid(session: Session, plan: VectorPlan, entry: dict[str, Any], fields: Sequence[VectorField]) -> Image.Image:
+def _grid(session: Session, plan: VectorPlan, entry: dict[str, Any], fields: Sequence[VectorField]) -> FieldFigure:
     original = fields[0]
     panels = [Panel(original.maze, original.positions, original.arrows, f"original\n{_signals(entry['original'])}")]
     for m, f in zip(entry["by_coeff"], fields[1:], strict=True):
@@ -142,7 +142,7 @@ def _grid(session: Session, plan: VectorPlan, entry: dict[str, Any], fields: Seq
     footer = f"H: mean action entropy (nats) · wall: mean P(move into a wall) · TV: mean TV from original · {LEGEND}"
     widest = 4 if original.maze.maze_dim > 9 else 6  # big mazes draw wide panels
     rows = -(-len(panels) // widest)
-    return grid_figure(title, panels, -(-len(panels) // rows), footer=footer)  # rows as even as they can be
+    return field_figure(title, panels, footer=footer, columns=-(-len(panels) // rows))  # rows as even as can be
 
 
 def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary: dict[str, Any]) -> Image.Image:

@@ -37,8 +37,8 @@ from steer.net.vectors import KINDS, SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel, headline
 from steer.report.charts import heatmap, paired_chart
-from steer.report.figures import save_figure
-from steer.report.render import LEGEND, Panel, figure
+from steer.report.field_vector import save_field
+from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
 from steer.run.options import Options, coeff_option, metrics_option, pairs_option, seeds_option, vector_option
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
@@ -183,8 +183,8 @@ def _target_pairs(
         )
         if (src.seed, seed) in spec.options.show:
             name = f"transfer-src{src.seed}-tgt{seed}.png"
-            save_figure(_pair_figure(session, spec, src, seed, original, patched, m), out / name)
-            figures.append(name)
+            pair = _pair_figure(session, spec, src, seed, original, patched, m)
+            figures += save_field(pair, out / name, spec.figures)
     return rows, mean_pair
 
 
@@ -214,7 +214,7 @@ def _matrices(
 
 def _pair_figure(
     session: Session, spec: Spec, src: Source, seed: int, original: VectorField, patched: VectorField, m: dict[str, Any]
-) -> Image.Image:
+) -> FieldFigure:
     maze = original.maze
     panels = [
         Panel(maze, original.positions, original.arrows, "original\n" + headline(maze, m, "original")),
@@ -236,7 +236,7 @@ def _pair_figure(
         f"{src.vector.layer} · {session.title}"
     )
     footer = f"same {' and '.join(same)} as the source · {LEGEND}" if same else LEGEND
-    return figure(title, panels, footer=footer)
+    return field_figure(title, panels, footer=footer)
 
 
 def _heatmap(
