@@ -10,7 +10,7 @@ in `steer.run.runner`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # a worker that draws only maze panels never imports matplotl
 from steer.errors import SteerError
 from steer.io import Writer
 from steer.net.vfield import NonFiniteError
+from steer.report.tables import Table
 from steer.run.options import NoOptions, Options
 from steer.run.session import Session
 from steer.run.specs import Spec, load_spec, parse_spec, spec_keys
@@ -61,6 +62,27 @@ class Report:
     files: dict[str, bytes | Writer] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Finished:
+    """What a study's tables are made from: its plan, the spec, the finished cells' results (seed order, read as
+    they are used: a table of 10,000 mazes is written a maze at a time), the report body the study built from
+    them, and the run folder (for a cell's own files, e.g. retarget's per-target records)."""
+
+    plan: Any
+    spec: Spec
+    done: Sequence[dict[str, Any]]
+    body: Mapping[str, Any]
+    folder: Path
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """A table a study writes beside its report (`steer.report.tables`): its declaration and its rows."""
+
+    table: Table
+    rows: Callable[[Finished], Iterable[Mapping[str, Any]]]
+
+
 def _no_checks(spec: Spec) -> None:
     return None
 
@@ -97,6 +119,9 @@ class Study:
     # of the final stage, whose cells are `cells`. `stage_cells`: the earlier stages' cells, for progress.
     stages: Callable[[Any, Session, StageRunner], Any] | None = None
     stage_cells: Callable[[Spec], tuple[int, ...]] = _no_cells
+    # The tidy tables beside the report (mazes.csv: a row per maze and condition; per-target tables and the like),
+    # written by the runner from the finished cells, in CSV and (with pyarrow) Parquet; docs/outputs.md lists them.
+    tables: tuple[StudyTable, ...] = ()
 
     def total_cells(self, spec: Spec) -> int:
         """Cells a run of `spec` computes in all, its stages' included (the progress bar's total)."""
