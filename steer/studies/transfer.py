@@ -10,7 +10,7 @@ Just over 400 lines: the matrix, its mean-vector row and their summaries against
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,23 +39,13 @@ from steer.report.captions import diff_panel, headline
 from steer.report.charts import heatmap, paired_chart
 from steer.report.figures import save_figure
 from steer.report.render import LEGEND, Panel, figure
-from steer.report.tables import (
-    COEFF,
-    MAZE_COLUMNS,
-    SEED,
-    Column,
-    Table,
-    maze_keys,
-    metric_columns,
-    metric_values,
-    square_keys,
-)
 from steer.run.options import Options, coeff_option, metrics_option, pairs_option, seeds_option, vector_option
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Finished, Report, Study, StudyTable, seed_list
+from steer.run.study import CellResult, Report, Study, seed_list
 from steer.run.vector_plan import build_vector, mean_vector
+from steer.studies.transfer_tables import TABLES
 
 
 def transfer_seeds(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -402,50 +392,6 @@ def summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-MAZES = Table(
-    "mazes",
-    "one row per target maze and condition: the original, then one per source (the source x target cells)",
-    (
-        SEED,
-        *MAZE_COLUMNS,
-        Column(
-            "condition",
-            "str",
-            "",
-            "original (the policy left alone); patched (with a source maze's vector); mean (with the mean vector, "
-            "when vector.source_seeds gives one)",
-        ),
-        Column("source", "int", "", "patched: the source maze whose own vector was added"),
-        Column("source_maze_dim", "int", "squares", "patched: the source maze's side"),
-        Column("source_cheese_row", "int", "square", "patched: the source maze's cheese row"),
-        Column("source_cheese_col", "int", "square", "patched: the source maze's cheese column"),
-        Column("same_maze_dim", "bool", "", "patched: source and target are the same size"),
-        Column("same_cheese", "bool", "", "patched: source and target have their cheese on the same square"),
-        Column("in_sample", "bool", "", "mean: the target's own pair is one of the vectors the mean averages"),
-        COEFF,
-        *metric_columns(),
-    ),
-)
-
-
-def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
-    """Per target: its original (every pair measures the same one), then each source's vector and the mean."""
-    coeff = f.spec.options.coeff
-    for d in f.done:
-        keys = {"seed": d["seed"], **maze_keys(d["maze"])}
-        pairs = [*d["pairs"], *([d["mean_pair"]] if "mean_pair" in d else [])]
-        if pairs:
-            yield {**keys, "condition": "original", **metric_values(pairs[0]["metrics"], "original")}
-        for p in d["pairs"]:
-            source = {k: p[k] for k in ("source", "source_maze_dim", "same_maze_dim", "same_cheese")}
-            yield {**keys, "condition": "patched", **source, **square_keys("source_cheese", p["source_cheese"]),
-                   "coeff": coeff, **metric_values(p["metrics"], "patched")}  # fmt: skip
-        if "mean_pair" in d:
-            p = d["mean_pair"]
-            yield {**keys, "condition": "mean", "in_sample": p["in_sample"], "coeff": coeff,
-                   **metric_values(p["metrics"], "patched")}  # fmt: skip
-
-
 STUDY = Study(
     name="transfer",
     help="Apply vectors computed on source mazes to target mazes; write a source x target effect matrix.",
@@ -456,5 +402,5 @@ STUDY = Study(
     cells=lambda spec: transfer_seeds(spec)[1],
     summary=summary,
     grows=False,
-    tables=(StudyTable(MAZES, maze_rows),),
+    tables=TABLES,
 )
