@@ -13,6 +13,7 @@ import pytest
 import torch
 from _cli import run, write_spec
 from _harness import ROOT
+from _tables import check_tables
 from PIL import Image
 
 from steer.net.vectors import SteeringVector
@@ -53,6 +54,7 @@ def test_compute_vector_then_apply_the_file_to_another_seed(tmp_path: Path) -> N
     assert vec.layer == "block2.res1.resadd_out" and vec.tensor.shape == (32, 16, 16)
     assert vec.meta["source_seed"] == 2 and vec.meta["checkpoint_sha256"].startswith("e82e620e")
     assert vec.meta["pair"] == {"kind": "cheese", "a": [], "b": ["remove_cheese"]}
+    check_tables(tmp_path / "vecs")
 
     vec_file = str(tmp_path / "vecs" / "vector-cheese-seed2.pt")
     spec2 = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"file": vec_file}, "coeff": -1}, "apply.yaml")

@@ -245,17 +245,17 @@ def _row(c: Column) -> str:
 
 
 def docs_block(tables: Mapping[str, Sequence[Table]]) -> str:
-    """docs/outputs.md's tables section: the columns shared by several tables once, then per command its tables,
-    each with its columns in order and those of its own (name, type, unit, meaning)."""
-    seen: dict[Column, int] = {}
-    for ts in tables.values():
+    """docs/outputs.md's tables section: the columns several commands' tables share once, then per command its
+    tables, each with its columns in order and those of its own (name, type, unit, meaning)."""
+    commands: dict[Column, set[str]] = {}
+    for command, ts in tables.items():
         for t in ts:
             for c in t.columns:
-                seen[c] = seen.get(c, 0) + 1
-    shared = [c for c, n in seen.items() if n > 1]
+                commands.setdefault(c, set()).add(command)
+    shared = [c for c, used in commands.items() if len(used) > 1]  # the same column, meaning and unit
     head = "| column | type | unit | meaning |\n|---|---|---|---|"
     lines = [
-        "Columns several tables share (every metric column is one metric of the registry):",
+        "Columns the tables of several commands share (each metric column is one metric of the registry):",
         "",
         head,
         *(_row(c) for c in shared),

@@ -142,6 +142,7 @@ class Run:
             dtype={c.name: _DTYPES[c.type] for c in columns},
             keep_default_na=False,  # only an empty field is missing: a condition named "NA" stays a name
             na_values=[""],
+            float_precision="round_trip",  # the same floats the run recorded (pandas' fast parser may differ by 1 ulp)
         )
 
     def _table_entry(self, name: str) -> Mapping[str, Any]:
@@ -295,8 +296,9 @@ def _load_study(folder: Path, name: str, rerun: str = "") -> Run:
         raise SteerError(f"load_run: {_shown(folder / MANIFEST)} is not a run's manifest; run the command again.")
     status = manifest.get("status")
     if status != "complete":
+        said = status if isinstance(status, str) and status.isidentifier() else excerpt(status, 40)
         raise SteerError(
-            f"load_run: the run at {_shown(folder)} has not finished (its status is {excerpt(status)}). Run the same "
+            f"load_run: the run at {_shown(folder)} has not finished (its status is {said}). Run the same "
             "command into the folder again to finish it (its finished cells are reused), then load it."
         )
     reports = [r for r in manifest.get("reports") or [] if isinstance(r, str)]
