@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,12 @@ from steer.studies import STUDIES
 
 
 def _numbers(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], float]]:
-    """Every number in a JSON value with the keys leading to it (bools are not numbers here)."""
+    """Every number in a JSON value with the keys leading to it (bools are not numbers here), a key that is a
+    number too (a ladder's coefficients key its records)."""
     if isinstance(value, dict):
         for k, v in value.items():
+            if re.fullmatch(r"-?\d+(\.\d+)?", str(k)):
+                yield path, float(k)
             yield from _numbers(v, (*path, str(k)))
     elif isinstance(value, list):
         for v in value:

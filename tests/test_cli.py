@@ -181,6 +181,7 @@ def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp
 
     clean = run_study(apply, spec, session, tmp_path / "clean")
     assert clean["mazes"] == report["mazes"] and clean["summary"] == report["summary"]
+    assert (out / "mazes.csv").read_bytes() == (tmp_path / "clean" / "mazes.csv").read_bytes()
 
 
 def _children(pid: int) -> list[int]:
@@ -271,6 +272,7 @@ def test_workers_give_the_same_results_as_one_process(tmp_path: Path, mode: str,
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert one["mazes"] == two["mazes"]
+    assert (tmp_path / "one" / "mazes.csv").read_bytes() == (tmp_path / "two" / "mazes.csv").read_bytes()
     for seed in (1, 2, 3, 5):
         a = json.loads((tmp_path / "one" / f"vfield-seed{seed}.json").read_text())
         b = json.loads((tmp_path / "two" / f"vfield-seed{seed}.json").read_text())

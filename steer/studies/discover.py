@@ -256,10 +256,10 @@ MAZES = Table(
             "str",
             "",
             "own (the maze's own vector of the family), control (a random vector of its norm), transfer (another "
-            "maze's vector), floor (the family's two members measured without a vector), ladder (own at a multiple of "
+            "maze's vector), floor (the unrelated-maze null: another maze's pair), ladder (own at multiples of "
             "the coefficient: wall_mass and entropy), empty (the family has no member on this maze)",
         ),
-        Column("scale", "float", "x coeff", "ladder: the multiple of the coefficient"),
+        Column("coeff", "float", "x vector", "ladder: the coefficient (the claim's times 1, 2, 5, 10, 20)"),
         Column("empty", "str", "", "empty: why the family has no member on this maze"),
         *(Column(name, "float", _effect_unit(name), f"{LABELS[name]}, patched - original") for name in EFFECTS),
     ),
@@ -278,8 +278,8 @@ def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
             for condition in ("own", "control", "transfer", "floor"):
                 if r.get(condition) is not None:
                     yield {**keys, "claim": claim, "condition": condition, **r[condition]}
-            for scale, values in (r.get("ladder") or {}).items():
-                yield {**keys, "claim": claim, "condition": "ladder", "scale": float(scale), **values}
+            for coeff, values in (r.get("ladder") or {}).items():
+                yield {**keys, "claim": claim, "condition": "ladder", "coeff": float(coeff), **values}
 
 
 STUDY = Study(
