@@ -313,7 +313,7 @@ def _load_study(folder: Path, name: str, rerun: str = "") -> Run:
         if isinstance(f, str)
     ]
     # Only names that stay inside the folder: the manifest is a file anyone could have edited.
-    files = sorted({f for f in [*reports, *cell_files] if inside(folder, f) is not None})
+    files = sorted({f for f in [MANIFEST, *reports, *cell_files] if inside(folder, f) is not None})
     report = _read_json(folder, reports[0], "the run's report")
     schema = _read_json(folder, SCHEMA, "the run's table columns") if SCHEMA in reports else None
     spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
