@@ -227,3 +227,14 @@ def test_a_manifest_naming_files_outside_its_folder_is_not_followed(small: Path,
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(steer.SteerError, match=r"has no '\.\./secret\.png' \(the run's report\) inside it"):
         steer.load_run(folder)
+
+
+def test_a_damaged_tables_json_is_refused_naming_the_file(small: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "damaged"
+    shutil.copytree(small, folder)
+    schema = json.loads((folder / "tables.json").read_text())
+    schema["tables"][0]["columns"][0]["type"] = "complex"
+    (folder / "tables.json").write_text(json.dumps(schema))
+    run = steer.load_run(folder)
+    with pytest.raises(steer.SteerError, match=r"tables\.json' does not list the columns of 'mazes' as steer writes"):
+        _ = run.mazes

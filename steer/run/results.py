@@ -110,7 +110,12 @@ class Run:
         """The names of the run's tables (`mazes`, …), as `table` takes them."""
         if self._batch is not None:
             return ("mazes",)
-        return tuple(t["name"] for t in (self._schema or {}).get("tables", []))
+        listed = (self._schema or {}).get("tables")
+        return (
+            tuple(t["name"] for t in listed if isinstance(t, dict) and isinstance(t.get("name"), str))
+            if isinstance(listed, list)
+            else ()
+        )
 
     @property
     def mazes(self) -> pd.DataFrame:
@@ -129,8 +134,7 @@ class Run:
         """One of the run's tables (`tables` lists them) as a DataFrame, each column of its declared type."""
         import pandas as pd
 
-        entry = self._table_entry(name)
-        columns = [Column(c["name"], c["type"], c.get("unit", ""), c.get("about", "")) for c in entry["columns"]]
+        columns = self._columns(self._table_entry(name))
         path = inside(self.path, f"{name}.csv")
         if path is None or not path.is_file():
             raise SteerError(
@@ -145,6 +149,19 @@ class Run:
             float_precision="round_trip",  # the same floats the run recorded (pandas' fast parser may differ by 1 ulp)
         )
 
+    def _columns(self, entry: Mapping[str, Any]) -> list[Column]:
+        """A table's columns as tables.json lists them; a file steer did not write that way is refused."""
+        listed = entry.get("columns")
+        ok = isinstance(listed, list) and all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) and c.get("type") in _DTYPES for c in listed
+        )
+        if not ok:
+            raise SteerError(
+                f"load_run: {_shown(self.path / SCHEMA)} does not list the columns of {excerpt(entry.get('name'))} as "
+                f"steer writes them (a name and a type of {', '.join(_DTYPES)} each); run it again ({self._rerun})."
+            )
+        return [Column(c["name"], c["type"], str(c.get("unit", "")), str(c.get("about", ""))) for c in listed]
+
     def _table_entry(self, name: str) -> Mapping[str, Any]:
         if self._schema is None:
             raise SteerError(
@@ -153,7 +170,7 @@ class Run:
                 "its report."
             )
         for entry in self._schema.get("tables", []):
-            if entry.get("name") == name:
+            if isinstance(entry, dict) and entry.get("name") == name:
                 return entry
         have = ", ".join(self.tables) or "none"
         raise SteerError(
@@ -316,6 +333,7 @@ def _load_study(folder: Path, name: str, rerun: str = "") -> Run:
     files = sorted({f for f in [MANIFEST, *reports, *cell_files] if inside(folder, f) is not None})
     report = _read_json(folder, reports[0], "the run's report")
     schema = _read_json(folder, SCHEMA, "the run's table columns") if SCHEMA in reports else None
+    schema = schema if isinstance(schema, dict) else None if schema is None else {"tables": []}
     spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
     return Run(folder, name, str(manifest.get("command")), spec, report, files, schema, None, rerun)
 
