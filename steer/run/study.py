@@ -57,8 +57,8 @@ class Report:
     body: dict[str, Any]
     # name.png -> a Pillow image (maze panels) or a matplotlib Figure (charts: saved in each of the spec's formats)
     figures: dict[str, Image.Image | Figure] = field(default_factory=dict)
-    # Other files drawn from all cells, e.g. a CSV table: bytes, or a function that writes them (steer.io.Writer),
-    # so that a table of 10,000 mazes is written row by row and never held whole.
+    # Other files drawn from all cells (discover's table.md): bytes, or a function that writes them piece by piece
+    # (steer.io.Writer). A tidy table is declared under `Study.tables` instead, and the runner writes it.
     files: dict[str, bytes | Writer] = field(default_factory=dict)
 
 
