@@ -328,10 +328,9 @@ def _write_report(
 
 def _write_tables(folder: Path, study: Study, finished: Finished) -> list[str]:
     """The study's tables from the finished cells (each row made as it is written), in CSV and, when pyarrow is
-    importable, Parquet; then tables.json, their columns for readers. Returns the files written. Written from the
-    cells' records alone, so a resumed run writes the same bytes, wherever its cells ran."""
-    if not study.tables:
-        return []
+    importable, Parquet; then tables.json, their columns for readers (written for a study with no tables too, so
+    that a folder without one is a run from before tables). Returns the files written. Written from the cells'
+    records alone, so a resumed run writes the same bytes, wherever its cells ran."""
     parquet = parquet_available()
     names = []
     for t in study.tables:
