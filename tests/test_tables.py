@@ -21,6 +21,7 @@ from steer.report.tables import (
     Table,
     csv_writer,
     docs_block,
+    docs_heading,
     parquet_available,
     replace_docs_block,
 )
@@ -69,7 +70,7 @@ def test_docs_outputs_lists_every_column_the_code_writes() -> None:
     assert replace_docs_block(text, block) == text, "docs/outputs.md is stale: run `make tables-doc`"
     for name, tables in documented_tables().items():  # and so every column, by name, type and unit, under its command
         for table in tables:
-            assert f"**`{name}`: `{table.csv}`**" in text
+            assert docs_heading(name, table) in text
             for c in table.columns:
                 assert f"`{c.name}`" in text and c.about.replace("|", "\\|") in text
 

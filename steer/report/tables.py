@@ -53,6 +53,7 @@ class Table:
     name: str
     about: str
     columns: tuple[Column, ...]
+    written: bool = True  # a run writes it as <name>.csv; False: a DataFrame only (a batch's claims, from claims.json)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -244,6 +245,11 @@ def _row(c: Column) -> str:
     return f"| `{c.name}` | {c.type} | {c.unit or '—'} | {about} |"
 
 
+def docs_heading(command: str, table: Table) -> str:
+    """A table's heading in docs/outputs.md: the command and the file (or, for a DataFrame only, its name)."""
+    return f"**`{command}`: `{table.csv if table.written else table.name}`**"
+
+
 def docs_block(tables: Mapping[str, Sequence[Table]]) -> str:
     """docs/outputs.md's tables section: the columns several commands' tables share once, then per command its
     tables, each with its columns in order and those of its own (name, type, unit, meaning)."""
@@ -265,7 +271,7 @@ def docs_block(tables: Mapping[str, Sequence[Table]]) -> str:
         for t in ts:
             own = [c for c in t.columns if c not in shared]
             lines += [
-                f"**`{command}`: `{t.csv}`**: {t.about}. Columns: {', '.join(f'`{c.name}`' for c in t.columns)}.",
+                f"{docs_heading(command, t)}: {t.about}. Columns: {', '.join(f'`{c.name}`' for c in t.columns)}.",
                 "",
             ]
             if own:

@@ -269,6 +269,7 @@ CLAIMS = Table(
         Column("expect", "str", "", "the verdict the batch file expected"),
         Column("as_expected", "bool", "", "the verdict is the expected one"),
     ),
+    written=False,
 )
 
 
