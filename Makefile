@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune tables-doc
 
 # pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
@@ -74,6 +74,10 @@ reproduce: install
 # Only the claims tables, their chart and docs/claims/reproduce.json, from the last make reproduce.
 results: install
 	$(BIN)/python -m steer.report.headline outputs/reproduce/claims.json
+
+# docs/outputs.md's table of every table's columns, from the studies' declarations (tests/test_tables.py holds it).
+tables-doc: install
+	$(BIN)/python -c "from steer.studies import write_tables_doc; write_tables_doc('docs/outputs.md')"
 
 # Compile the network's units for this CPU (once per machine), check them bit for bit against eager, keep the
 # faster exact path; make bench runs it first.

@@ -147,7 +147,7 @@ def _study_command(study: Study) -> Callable[..., None]:
             for line in study.summary(report):
                 out.print(line, highlight=False, soft_wrap=True)
             *figures, report_name = study.listing(report)
-            _done(folder, [*_listing(figures), report_name])
+            _done(folder, [*_listing(figures), report_name, *(t.table.csv for t in study.tables)])
 
     command.__doc__ = study.help
     command.__name__ = study.name.replace("-", "_")

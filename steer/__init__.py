@@ -17,6 +17,8 @@ metrics → files):
         ...
 
     steer.run_spec("apply", "configs/demo.yaml", out="outputs/demo")   # a whole study, as the CLI runs it
+    run = steer.load_run("outputs/demo")                               # a finished run (or batch) folder
+    run.mazes, run.figure("field-seed1"), steer.compare_runs([run, …])  # its tables as DataFrames, its figures
     steer.STUDIES, steer.METRICS, steer.VECTOR_KINDS                   # the registries
     steer.FAMILIES                                  # families of paired maze edits (`steer discover`)
 """
@@ -49,6 +51,9 @@ _WHERE: dict[str, tuple[str, str]] = {
     "VectorField": ("steer.net.vfield", "VectorField"),
     "vector_field": ("steer.net.vfield", "vector_field"),
     "vector_fields": ("steer.net.vfield", "vector_fields"),
+    "Run": ("steer.run.results", "Run"),
+    "compare_runs": ("steer.run.results", "compare_runs"),
+    "load_run": ("steer.run.results", "load_run"),
     "run_study": ("steer.run.runner", "run_study"),
     "Session": ("steer.run.session", "Session"),
     "open_session": ("steer.run.session", "open_session"),
@@ -74,6 +79,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from steer.net.vectors import KINDS as VECTOR_KINDS
     from steer.net.vectors import PairSpec, SteeringVector, VectorKind, compute_vector
     from steer.net.vfield import FieldInputs, VectorField, vector_field, vector_fields
+    from steer.run.results import Run, compare_runs, load_run
     from steer.run.runner import run_study
     from steer.run.session import Session, open_session
     from steer.run.specs import Spec, load_spec
@@ -93,6 +99,7 @@ __all__ = [
     "Metric",
     "PairSpec",
     "Report",
+    "Run",
     "Session",
     "Spec",
     "SteerError",
@@ -102,9 +109,11 @@ __all__ = [
     "VectorKind",
     "VectorPlan",
     "__version__",
+    "compare_runs",
     "compute_vector",
     "describe",
     "load_checkpoint",
+    "load_run",
     "load_spec",
     "maze_metrics",
     "open_session",

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _cli import run, write_spec
+from _tables import check_tables
 from PIL import Image
 from test_metrics import make_maze
 
@@ -176,6 +177,7 @@ def test_a_row_per_maze_and_condition(conditions: Path) -> None:
     rows = _csv(conditions)
     assert len(rows) == 3 * 3 and {r["condition"] for r in rows} == set(labels)
     assert "features.csv" in json.loads((conditions / "manifest.json").read_text())["reports"]
+    check_tables(conditions)
     by = {(int(r["seed"]), r["condition"]): r for r in rows}
     for seed in (3, 7, 11):  # the features are the maze's, whatever the condition
         assert len({by[(seed, c)]["path_ds_cheese"] for c in labels}) == 1

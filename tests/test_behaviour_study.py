@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from _cli import run
+from _tables import check_tables
 from PIL import Image
 
 
@@ -55,6 +56,7 @@ def test_exact_statistics_per_maze_and_condition(out: Path) -> None:
 
 
 def test_files_and_figures(out: Path) -> None:
+    check_tables(out)
     names = {p.name for p in out.iterdir()}
     assert {
         "behaviour-seed1.json",

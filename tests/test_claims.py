@@ -16,6 +16,7 @@ import yaml
 from scipy import stats
 from typer.testing import CliRunner
 
+import steer
 from cli.main import app
 from steer.analysis.claim_specs import null_value, parse_claims
 from steer.analysis.claims import evaluate
@@ -347,6 +348,23 @@ def test_a_small_run_s_verdicts_follow_from_its_numbers_and_ci_fails_on_a_change
     cases = ET.parse(junit).getroot()
     assert cases.get("tests") == "2" and cases.get("failures") == "1"
     assert [c.get("name") for c in cases if c.find("failure") is not None] == ["wrong-expectation"]
+    # The batch in a notebook (steer.load_run): its claims a row each, its experiments' mazes stacked.
+    batch = steer.load_run(out)
+    claims = batch.claims.set_index("id")
+    assert list(claims.index) == ["cheese", "wrong-expectation"] and set(claims["sample"]) == {"all"}
+    measured = rows["cheese"]["measured"]
+    assert [claims.loc["cheese", k] for k in ("n", "estimate", "ci_low", "ci_high")] == [
+        measured["n"], measured["mean"], *measured["mean_ci"]
+    ]  # fmt: skip
+    assert claims.loc["cheese", "wilcoxon_p_holm"] == rows["cheese"]["wilcoxon_p_holm"]
+    assert claims.loc["wrong-expectation", "verdict"] == "fails" and not claims.loc["wrong-expectation", "as_expected"]
+    assert batch.summary["claims"] == 2 and batch.summary["verdicts"]["fails"] >= 1
+    minus = batch.experiments["minus"]
+    assert minus.command == "apply" and minus.report == report
+    stacked = batch.mazes
+    assert list(stacked.columns[:2]) == ["run", "sample"] and set(stacked["run"]) == {"minus"}
+    assert stacked.drop(columns=["run", "sample"]).equals(minus.mazes)
+    assert steer.compare_runs([minus]).drop(columns="run").equals(minus.mazes)
 
 
 def test_claims_are_checked_before_anything_runs(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from _cli import run, write_spec
 from _harness import ROOT
+from _tables import check_tables
 from PIL import Image
 
 from steer.net.vectors import SteeringVector
@@ -53,6 +54,7 @@ def test_compute_vector_then_apply_the_file_to_another_seed(tmp_path: Path) -> N
     assert vec.layer == "block2.res1.resadd_out" and vec.tensor.shape == (32, 16, 16)
     assert vec.meta["source_seed"] == 2 and vec.meta["checkpoint_sha256"].startswith("e82e620e")
     assert vec.meta["pair"] == {"kind": "cheese", "a": [], "b": ["remove_cheese"]}
+    check_tables(tmp_path / "vecs")
 
     vec_file = str(tmp_path / "vecs" / "vector-cheese-seed2.pt")
     spec2 = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"file": vec_file}, "coeff": -1}, "apply.yaml")
@@ -179,6 +181,7 @@ def test_interrupted_run_resumes_without_recomputing_and_matches_a_clean_run(tmp
 
     clean = run_study(apply, spec, session, tmp_path / "clean")
     assert clean["mazes"] == report["mazes"] and clean["summary"] == report["summary"]
+    assert (out / "mazes.csv").read_bytes() == (tmp_path / "clean" / "mazes.csv").read_bytes()
 
 
 def _children(pid: int) -> list[int]:
@@ -269,6 +272,7 @@ def test_workers_give_the_same_results_as_one_process(tmp_path: Path, mode: str,
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert one["mazes"] == two["mazes"]
+    assert (tmp_path / "one" / "mazes.csv").read_bytes() == (tmp_path / "two" / "mazes.csv").read_bytes()
     for seed in (1, 2, 3, 5):
         a = json.loads((tmp_path / "one" / f"vfield-seed{seed}.json").read_text())
         b = json.loads((tmp_path / "two" / f"vfield-seed{seed}.json").read_text())

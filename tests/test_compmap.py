@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from _tables import check_tables
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -57,6 +58,7 @@ def test_prediction_error_is_exact_on_the_axes() -> None:
 def test_compose_map_two_mazes(tmp_path: Path) -> None:
     code, output, out = run_spec(tmp_path, {"seeds": [0, 29], "vectors": PAIR, "grid": {"s": [-1, 1], "t": [-1, 0, 1]}})
     assert code == 0, output
+    check_tables(out)
     report = json.loads((out / "metrics.json").read_text())
     assert report["grid"] == {"s": [-1.0, 0.0, 1.0], "t": [-1.0, 0.0, 1.0]}  # 0 added to s
     assert report["references"] == ["self", "random"] and len(report["mazes"]) == 2

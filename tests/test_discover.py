@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _cli import run, write_spec
+from _tables import check_tables
 
 from steer.analysis.chain import behaviour
 from steer.analysis.discover_answer import NOT_FOUND
@@ -265,6 +266,7 @@ def test_the_stages_are_run_folders_and_the_report_records_the_choice(search) ->
     assert (out / "report.html").is_file() and (out / "table.md").is_file()
     assert (out / "field-top1.png").is_file() and (out / "occupancy-top1.png").is_file()
     assert (out / "episodes-top1.gif").read_bytes()[:6] == b"GIF89a"
+    check_tables(out)
 
 
 def test_a_second_run_resumes_both_stages(search) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from _tables import check_tables
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -103,6 +104,7 @@ def test_dose_response_end_to_end(tmp_path: Path) -> None:
     assert summary["magnitudes"] == [0.1, 1.0] and summary["first_asymmetric_site"]["threshold"] == 0.2
     assert summary["sites"]["action_probs"]["asymmetry"][1]["n"] == 2
     assert {"dose-asymmetry.png", "dose-linearity.png", "dose-behaviour.png"} <= {p.name for p in out.glob("*.png")}
+    check_tables(out)
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**spec, "sites": ["block1.conv"]}))
     result = CliRunner().invoke(app, ["dose-response", str(bad), "--out", str(tmp_path / "bad")])

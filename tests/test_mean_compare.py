@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _tables import check_tables
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -71,6 +72,8 @@ def test_transfer_mean_row_is_apply_with_the_mean_vector(runs: tuple[dict, dict,
     assert c["norms"]["own"]["n"] == 3
     for out, name in ((t_out, "transfer-mean-vs-own.png"), (t_out, "transfer-matrix.png"), (a_out, "compare-own.png")):
         assert Image.open(out / name).size[0] >= 560
+    check_tables(t_out)
+    check_tables(a_out)
 
 
 def test_the_means_seeds_are_part_of_the_run_identity() -> None:

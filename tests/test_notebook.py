@@ -1,5 +1,7 @@
-"""notebooks/quickstart.ipynb runs top to bottom on the real checkpoint through the public API, its numbers are the
-expected ones, and it is stored without outputs. Executing it takes about 10 s (kernel start included)."""
+"""The notebooks run top to bottom on the real checkpoint through the public API, their numbers are the expected
+ones, and they are stored without outputs: notebooks/quickstart.ipynb (a maze, a small study loaded back with
+`steer.load_run`, two runs side by side with `steer.compare_runs`) and notebooks/reproduce-a-figure.ipynb (the
+results page's layer-sweep figure drawn again from a run folder's table). About 10 s each, kernel start included."""
 
 from __future__ import annotations
 
@@ -15,14 +17,37 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("ipykernel")
 
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+FIGURE = ROOT / "notebooks" / "reproduce-a-figure.ipynb"
 
 
-def read_notebook():
-    return nbformat.read(NOTEBOOK, as_version=4)
+def read_notebook(path: Path = NOTEBOOK):
+    return nbformat.read(path, as_version=4)
 
 
-def test_the_stored_notebook_has_no_outputs() -> None:
-    nb = read_notebook()
+def execute(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    """The code cells, run in a fresh kernel (raises on a failing cell); its temporary folders land in tmp_path."""
+    # The kernel inherits TMPDIR, so the notebook's temporary folder (and the study's run folder) lands in tmp_path.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("STEER_RUN", raising=False)
+    nb = read_notebook(path)
+    # Working directory = the repository root, where ../shared/checkpoints resolves.
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(ROOT)}}
+    )
+    client.execute()
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(o.output_type != "error" for cell in code for o in cell.outputs)
+    return code
+
+
+def last_line(code: list) -> dict:
+    (line,) = [o.text for o in code[-1].outputs if o.output_type == "stream" and o.name == "stdout"]
+    return json.loads(line)
+
+
+@pytest.mark.parametrize("path", [NOTEBOOK, FIGURE], ids=["quickstart", "reproduce-a-figure"])
+def test_the_stored_notebook_has_no_outputs(path: Path) -> None:
+    nb = read_notebook(path)
     nbformat.validate(nb)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert code
@@ -35,22 +60,11 @@ def test_the_stored_notebook_has_no_outputs() -> None:
 
 
 def test_the_notebook_runs_and_the_cheese_vector_steers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The kernel inherits TMPDIR, so the notebook's temporary folder (and the study's run folder) lands in tmp_path.
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    nb = read_notebook()
-    # Working directory = the repository root, where ../shared/checkpoints resolves. Raises on a failing cell.
-    client = nbclient.NotebookClient(
-        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(ROOT)}}
-    )
-    client.execute()
-
-    code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    assert all(o.output_type != "error" for cell in code for o in cell.outputs)
+    code = execute(NOTEBOOK, tmp_path, monkeypatch)
     images = [o for cell in code for o in cell.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 1  # the study's field figure for the chosen maze
+    assert len(images) == 1  # the study's field figure for the chosen maze, from run.figure
 
-    (line,) = [o.text for o in code[-1].outputs if o.output_type == "stream" and o.name == "stdout"]
-    result = json.loads(line)
+    result = last_line(code)
     assert result["seed"] == 1
     assert result["p_cheese_ds"]["original"] > 0.99
     assert result["p_cheese_ds"]["patched"] < 0.01
@@ -67,3 +81,29 @@ def test_the_notebook_runs_and_the_cheese_vector_steers(tmp_path: Path, monkeypa
     assert [f"field-seed{s}.png" for s in range(6)] == sorted(f for f in result["files"] if f.endswith(".png"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["command"] == "apply" and metrics["summary"]["p_cheese_ds"]["change"]["mean"] == change["mean"]
+    # The table load_run read: a row per maze and condition, seed 1's values those of the hand computation.
+    assert result["table_rows"] == 2 * 6 and {"mazes.csv", "tables.json"} <= set(result["run_files"])
+    assert set(result["run_files"]) == set(result["files"])  # every file the run wrote, and no other
+    assert result["table_seed"] == {k: pytest.approx(v, abs=1e-5) for k, v in result["p_cheese_ds"].items()}
+    # compare_runs: subtracting the vector lowers P(cheese | DS) on these mazes, adding it does not.
+    compared = result["compared_patched"]
+    assert compared["coeff -1"] < 0.5 < compared["coeff +1"]
+
+
+def test_the_figure_notebook_draws_the_layer_sweep_from_the_run_s_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = execute(FIGURE, tmp_path, monkeypatch)
+    images = [o for cell in code for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # the figure drawn again, and the run's own beside it
+    result = last_line(code)
+    run_dir = Path(result["run_dir"])
+    assert run_dir.is_relative_to(tmp_path)
+    report = json.loads((run_dir / "metrics.json").read_text())
+    stored = {row["layer"]: row["p_cheese_ds"] for row in report["summary"]["by_layer"]}
+    assert result["layers"] == report["layers"] and len(result["layers"]) == 6
+    assert result["medians"] == [stored[layer]["patched"]["median"] for layer in result["layers"]]
+    assert result["original"] == stored[result["layers"][0]]["original"]["median"]
+    # The bars drawn are those medians (an undefined one drawn as 0).
+    assert result["bars"] == [0.0 if m is None else m for m in result["medians"]]
+    assert result["medians"][1] < result["original"] - 0.3  # the default layer steers away from the cheese

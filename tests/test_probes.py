@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from _cli import run
+from _tables import check_tables
 
 from steer.analysis.probing import channel_correlations, out_of_fold, probe
 from steer.maze.env import MazeRenderer
@@ -133,6 +134,8 @@ def test_activations_then_probe_end_to_end(tmp_path: Path) -> None:
     rep = json.loads((out / "probe.json").read_text())
     assert [c["site"] for c in rep["probes"]] == ["block3.res1.resadd_out", "fc"]
     assert rep["activations"]["checkpoint"].startswith("maze-rr5-easy-160M sha256 ")
+    check_tables(acts)
+    check_tables(out)
     assert all(c["probes"]["maze_dim"]["folds"] == 5 for c in rep["probes"])
     assert (out / "probe-maze_dim.png").is_file() and (out / "channels-maze_dim.png").is_file()
     assert len(rep["best"]["maze_dim"]["channels"]) in (32, 256)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import run, write_spec
+from _tables import check_tables
 from scipy import stats
 
 from steer.analysis.chain import Reach, behaviour, build_chain, reach
@@ -260,6 +261,7 @@ def test_channels_ranks_every_channel_with_intervals_and_a_shuffled_control(chan
     assert ranking[0]["peak_distance_gain"]["mean"] > 0
     assert ranking[0]["peak_distance"]["mean"] < ranking[-1]["peak_distance"]["mean"]
     assert (channels_out / "channels.png").stat().st_size > 10_000
+    check_tables(channels_out)
 
 
 def test_channels_scores_each_maze_against_a_decoy_among_its_own_open_squares(channels_out: Path, policy, easy) -> None:
@@ -315,6 +317,7 @@ def test_retarget_reports_every_target_under_every_condition(retarget_out: Path,
     names = {p.name for p in retarget_out.iterdir()}
     assert {"retarget-map-seed5.png", "retarget-by-start-distance.png", "retarget-by-path-distance.png"} <= names
     assert "retarget-map-seed0.png" not in names
+    check_tables(retarget_out)
 
 
 def test_random_scaled_sets_each_random_channel_to_the_chosen_multiple_of_its_own_natural_max(

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from _cli import run
 
+import steer
 from steer.analysis.verdicts import combined_verdict
 from steer.batch import load_batch
 from steer.errors import SteerError
@@ -131,6 +132,16 @@ def test_a_claim_is_judged_on_both_samples_and_pooled(tmp_path: Path) -> None:
     summary = (out / "summary.md").read_text()
     assert "| discovery | replication | pooled |" in summary and "Replication sample." in summary
     assert (out / "replication" / "pic" / "field-seed1.png").is_file()  # an illustration keeps its maze
+    # In a notebook: a row per sample of the claim, and every experiment's mazes with its sample.
+    loaded = steer.load_run(out)
+    claims = loaded.claims
+    assert list(claims["sample"]) == ["discovery", "replication", "pooled"]
+    assert list(claims["n"]) == [row[s]["measured"]["n"] for s in ("discovery", "replication", "pooled")]
+    assert list(claims["sample_verdict"].fillna("")) == [row["discovery"]["verdict"], row["replication"]["verdict"], ""]
+    assert set(loaded.experiments) == {"pic", "minus", "replication/pic", "replication/minus"}
+    mazes = loaded.mazes
+    replicated = mazes[mazes["run"] == "replication/minus"]
+    assert set(replicated["sample"]) == {"replication"} and set(replicated["seed"]) == set(seeds)
 
 
 @pytest.mark.parametrize(

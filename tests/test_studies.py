@@ -12,6 +12,7 @@ import torch
 import yaml
 from _cli import run, write_spec
 from _harness import LAYER, metrics
+from _tables import check_tables
 from PIL import Image
 
 from steer.net.hooks import patching
@@ -49,6 +50,7 @@ def test_compose_two_vectors_at_two_layers(tmp_path: Path) -> None:
         assert maze["p_cheese_ds"]["patched"] < maze["p_cheese_ds"]["original"]
     assert report["summary"]["additivity_error"]["n"] == 2
     assert report["provenance"]["checkpoint"]["sha256"].startswith("e82e620e")
+    check_tables(out)
 
 
 def test_composing_with_a_zero_vector_is_exactly_additive(tmp_path: Path) -> None:
@@ -97,6 +99,8 @@ def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
         "metrics.json",
         "manifest.json",
         "report.html",
+        "mazes.csv",
+        "tables.json",
     }
     assert "sweep-fields-seed29.png" in result.output and "sweep-fields-seed0.png" in result.output
     assert {p.name for p in out.iterdir()} == expected
@@ -113,6 +117,7 @@ def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
     bands = report["summary"]["bands"]["p_toward_top_right"]
     assert len(bands["median"]) == 3 and bands["n"] == [2, 2, 2]
     assert all(lo <= med <= hi for lo, med, hi in zip(bands["q25"], bands["median"], bands["q75"], strict=True))
+    check_tables(out)
 
 
 @pytest.mark.parametrize(("layer", "coeff"), [(LAYER, -1.5), ("block3.res2.conv1", 2.0), ("block1.conv", 0.7)])
@@ -146,6 +151,7 @@ def test_transfer_matrix_heat_map_and_fields(tmp_path: Path) -> None:
     result = run("transfer", spec, "--out", out)
     assert result.exit_code == 0, result.output
     expected = {"transfer-matrix.png", "transfer-src0-tgt29.png", "metrics.json", "manifest.json", "report.html"}
+    expected |= {"mazes.csv", "tables.json"}
     assert {p.name for p in out.iterdir()} == expected
     report = metrics(out)
     assert report["effect_metric"] == "p_cheese_ds"
@@ -157,6 +163,11 @@ def test_transfer_matrix_heat_map_and_fields(tmp_path: Path) -> None:
     assert m["effect"][0][0] < -0.3  # seed 0's own cheese vector, subtracted, steers away from its cheese
     pair = next(p for p in report["pairs"] if (p["source"], p["target"]) == (0, 29))
     assert pair["source_maze_dim"] == 3 and pair["target_maze_dim"] == 5 and not pair["same_cheese"]
+    # mazes.csv: per target its original, then a row per source: the matrix's cells, one a row.
+    mazes = check_tables(out).mazes.set_index(["seed", "condition", "source"])
+    assert len(mazes) == 2 * (1 + 2)
+    assert mazes.loc[(29, "patched", 0), "p_cheese_ds"] == pair["metrics"]["p_cheese_ds"]["patched"]
+    assert mazes.loc[(29, "patched", 0), "source_maze_dim"] == 3 and not mazes.loc[(29, "patched", 0), "same_cheese"]
 
 
 BAD_SPECS = [
@@ -264,6 +275,7 @@ def test_layer_sweep_measures_each_layer(tmp_path: Path) -> None:
         a, b = by["block2.res1.relu1_out"], by["block2.res1.conv1"]
         assert a["mean_tv"] == pytest.approx(b["mean_tv"], abs=1e-5)
     assert rows["block2.res1.resadd_out"]["mean_tv"]["median"] > 0.05
+    check_tables(out)
 
 
 def test_layer_sweep_rejects_keys_and_layers_it_does_not_use(tmp_path: Path) -> None:

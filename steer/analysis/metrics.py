@@ -115,6 +115,9 @@ class Metric:
 
     name: str
     label: str  # for charts and console lines
+    # What the number is measured in, for a table's documentation (docs/outputs.md, tables.json): "probability",
+    # "nats", "steps"; a comparison metric's unit is its own.
+    unit: str = ""
     of_field: Callable[[VectorField], float | None] | None = None
     of_both: Callable[[VectorField, VectorField], float | None] | None = None
     # Behaviour metrics come from the exact episode statistics (steer.analysis.chain.Behaviour), not one field: they
@@ -168,17 +171,28 @@ def _top_right(maze: Maze) -> Square:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("p_cheese_ds", "P(cheese | decision square)", of_field=_at_decision_square(_cheese)),
-        Metric("p_top_right_ds", "P(top-right | decision square)", of_field=_at_decision_square(_top_right)),
-        Metric("p_toward_cheese", "mean P(step toward cheese)", of_field=_toward(_cheese)),
-        Metric("p_toward_top_right", "mean P(step toward top-right)", of_field=_toward(_top_right)),
-        Metric("mean_tv", "mean TV distance from original", of_both=mean_tv),
-        Metric("entropy", "mean action entropy (nats)", of_field=mean_entropy),
-        Metric("wall_mass", "mean P(move into a wall)", of_field=wall_mass),
-        Metric("p_reach_cheese", "P(reach the cheese within 500 steps)", of_behaviour=lambda b: b.p_cheese),
-        Metric("p_reach_top_right", "P(visit the top-right square)", of_behaviour=lambda b: b.p_top_right),
-        Metric("steps_to_cheese", "expected steps to the cheese, if reached", of_behaviour=lambda b: b.steps_to_cheese),
-        Metric("mean_steps", "expected episode length (steps)", of_behaviour=lambda b: b.mean_steps),
+        Metric("p_cheese_ds", "P(cheese | decision square)", "probability", of_field=_at_decision_square(_cheese)),
+        Metric(
+            "p_top_right_ds", "P(top-right | decision square)", "probability", of_field=_at_decision_square(_top_right)
+        ),
+        Metric("p_toward_cheese", "mean P(step toward cheese)", "probability", of_field=_toward(_cheese)),
+        Metric("p_toward_top_right", "mean P(step toward top-right)", "probability", of_field=_toward(_top_right)),
+        Metric("mean_tv", "mean TV distance from original", "total variation, 0 to 1", of_both=mean_tv),
+        Metric("entropy", "mean action entropy (nats)", "nats", of_field=mean_entropy),
+        Metric("wall_mass", "mean P(move into a wall)", "probability", of_field=wall_mass),
+        Metric(
+            "p_reach_cheese", "P(reach the cheese within 500 steps)", "probability", of_behaviour=lambda b: b.p_cheese
+        ),
+        Metric(
+            "p_reach_top_right", "P(visit the top-right square)", "probability", of_behaviour=lambda b: b.p_top_right
+        ),
+        Metric(
+            "steps_to_cheese",
+            "expected steps to the cheese, if reached",
+            "steps",
+            of_behaviour=lambda b: b.steps_to_cheese,
+        ),
+        Metric("mean_steps", "expected episode length (steps)", "steps", of_behaviour=lambda b: b.mean_steps),
     )
 }
 FIELD_METRICS = {name: m for name, m in METRICS.items() if not m.needs_behaviour}

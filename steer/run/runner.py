@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, overload
 
@@ -30,12 +30,13 @@ import torch
 from steer.errors import SteerError
 from steer.io import atomic_write_bytes
 from steer.report.figures import save_figure
+from steer.report.tables import SCHEMA, csv_writer, parquet_available, parquet_writer, schema
 from steer.run.cores import one_thread, usable_cores
 from steer.run.executors import check_executor, ray_cells, started
 from steer.run.runs import RunFolder, run_identity
 from steer.run.session import Recipe, Session, provenance
 from steer.run.specs import Spec, check_seed_modes
-from steer.run.study import CellResult, Plan, Study, run_cell
+from steer.run.study import CellResult, Finished, Plan, Study, run_cell
 from steer.run.vector_plan import vector_inputs
 
 OnCell = Callable[[int], None]
@@ -308,6 +309,7 @@ def _write_report(
     ]
     for name, data in built.files.items():
         atomic_write_bytes(run.path / name, data)
+    tables = _write_tables(run.path, study, Finished(plan, spec, done, built.body, run.path))
     report = {
         "command": study.name,
         "spec": spec.raw,
@@ -317,8 +319,26 @@ def _write_report(
         **_plain(built.body),
         "figures": [*cell_figures, *built.figures],
     }
-    run.complete(report, name=study.report_name, figures=[*written, *built.files])
+    run.complete(report, name=study.report_name, figures=[*written, *built.files, *tables])
     from steer.report.html import write_report_html  # the parent's alone: a worker never imports the pages' stack
 
     run.add_report(write_report_html(run.path, study.help, run.page_manifest(files)).name)
     return report
+
+
+def _write_tables(folder: Path, study: Study, finished: Finished) -> list[str]:
+    """The study's tables from the finished cells (each row made as it is written), in CSV and, when pyarrow is
+    importable, Parquet; then tables.json, their columns for readers (written for a study with no tables too, so
+    that a folder without one is a run from before tables). Returns the files written. Written from the cells'
+    records alone, so a resumed run writes the same bytes, wherever its cells ran."""
+    parquet = parquet_available()
+    names = []
+    for t in study.tables:
+        rows = partial(t.rows, finished)
+        atomic_write_bytes(folder / t.table.csv, csv_writer(t.table, rows))
+        names.append(t.table.csv)
+        if parquet:
+            atomic_write_bytes(folder / t.table.parquet, parquet_writer(t.table, rows))
+            names.append(t.table.parquet)
+    atomic_write_bytes(folder / SCHEMA, schema([t.table for t in study.tables], parquet))
+    return [*names, SCHEMA]

@@ -10,7 +10,7 @@ in `steer.run.runner`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # a worker that draws only maze panels never imports matplotl
 from steer.errors import SteerError
 from steer.io import Writer
 from steer.net.vfield import NonFiniteError
+from steer.report.tables import Table
 from steer.run.options import NoOptions, Options
 from steer.run.session import Session
 from steer.run.specs import Spec, load_spec, parse_spec, spec_keys
@@ -56,9 +57,30 @@ class Report:
     body: dict[str, Any]
     # name.png -> a Pillow image (maze panels) or a matplotlib Figure (charts: saved in each of the spec's formats)
     figures: dict[str, Image.Image | Figure] = field(default_factory=dict)
-    # Other files drawn from all cells, e.g. a CSV table: bytes, or a function that writes them (steer.io.Writer),
-    # so that a table of 10,000 mazes is written row by row and never held whole.
+    # Other files drawn from all cells (discover's table.md): bytes, or a function that writes them piece by piece
+    # (steer.io.Writer). A tidy table is declared under `Study.tables` instead, and the runner writes it.
     files: dict[str, bytes | Writer] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a study's tables are made from: its plan, the spec, the finished cells' results (seed order, read as
+    they are used: a table of 10,000 mazes is written a maze at a time), the report body the study built from
+    them, and the run folder (for a cell's own files, e.g. retarget's per-target records)."""
+
+    plan: Any
+    spec: Spec
+    done: Sequence[dict[str, Any]]
+    body: Mapping[str, Any]
+    folder: Path
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """A table a study writes beside its report (`steer.report.tables`): its declaration and its rows."""
+
+    table: Table
+    rows: Callable[[Finished], Iterable[Mapping[str, Any]]]
 
 
 def _no_checks(spec: Spec) -> None:
@@ -97,6 +119,9 @@ class Study:
     # of the final stage, whose cells are `cells`. `stage_cells`: the earlier stages' cells, for progress.
     stages: Callable[[Any, Session, StageRunner], Any] | None = None
     stage_cells: Callable[[Spec], tuple[int, ...]] = _no_cells
+    # The tidy tables beside the report (mazes.csv: a row per maze and condition; per-target tables and the like),
+    # written by the runner from the finished cells, in CSV and (with pyarrow) Parquet; docs/outputs.md lists them.
+    tables: tuple[StudyTable, ...] = ()
 
     def total_cells(self, spec: Spec) -> int:
         """Cells a run of `spec` computes in all, its stages' included (the progress bar's total)."""

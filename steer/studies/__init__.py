@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from steer.errors import SteerError
+from steer.report.tables import Table, docs_block, replace_docs_block
 from steer.run.executors import check_executor
+from steer.run.results import CLAIMS
 from steer.run.runner import run_study
 from steer.run.session import open_session
 from steer.run.study import Study
@@ -59,3 +61,17 @@ def run_spec(
     session = open_session(parsed, checkpoint, device)
     folder = Path(out) if out else Path("outputs") / parsed.name
     return run_study(study, parsed, session, folder, force=force, workers=workers, executor=executor, address=address)
+
+
+def documented_tables() -> dict[str, list[Table]]:
+    """Every table a run writes, by command, and a batch's claims as `load_run` gives them: docs/outputs.md's list."""
+    return {
+        **{name: [t.table for t in study.tables] for name, study in STUDIES.items()},
+        "load_run(batch).claims": [CLAIMS],
+    }
+
+
+def write_tables_doc(path: str | Path) -> None:
+    """Regenerate the columns section of docs/outputs.md (`make tables-doc`) from the declarations."""
+    doc = Path(path)
+    doc.write_text(replace_docs_block(doc.read_text(), docs_block(documented_tables())))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,13 @@ from steer.io import atomic_write_bytes
 from steer.maze.features import COLUMNS, FEATURES, feature_rows
 from steer.maze.layout import Square
 from steer.net.policy import obs_to_tensor
+from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table
 from steer.run.options import Options, option
 from steer.run.session import Session
 from steer.run.spec_fields import choice_of
 from steer.run.spec_values import parse_layers
 from steer.run.specs import DEFAULT_LAYER, Spec
-from steer.run.study import CellResult, Report, Study
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable
 
 SQUARES = ("all", "start")
 DTYPES = ("float16", "float32")
@@ -180,6 +181,18 @@ def summary(report: dict[str, Any]) -> list[str]:
     ]
 
 
+MAZES = Table(
+    "mazes",
+    "one row per maze recorded (each maze's squares and features are in its features-seed<N>.csv)",
+    (SEED, MAZE_COLUMNS[0], Column("rows", "int", "squares", "the squares recorded (one row of activations each)")),
+)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for c in f.done:
+        yield {"seed": c["seed"], "maze_dim": c["maze_dim"], "rows": c["rows"]}
+
+
 STUDY = Study(
     name="activations",
     help="Store activations at chosen sites for every (maze, mouse square), with a table of maze features.",
@@ -189,4 +202,5 @@ STUDY = Study(
     check=check,
     summary=summary,
     report_name="activations.json",
+    tables=(StudyTable(MAZES, maze_rows),),
 )

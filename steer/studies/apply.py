@@ -7,7 +7,7 @@ maze and their paired difference (steer/analysis/comparison.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from steer.report.captions import diff_panel
 from steer.report.charts import paired_chart
 from steer.report.field_vector import save_field
 from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
+from steer.report.tables import COEFF, MAZE_COLUMNS, SEED, Column, Table, maze_keys, metric_columns, metric_values
 from steer.run.options import (
     Options,
     coeff_option,
@@ -50,7 +51,7 @@ from steer.run.session import Session
 from steer.run.spec_fields import parse_names
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable
 from steer.run.vector_plan import OneVectorPlan, build_vector, plan_vector
 
 
@@ -313,6 +314,65 @@ def summary_line(summary: dict[str, Any], keys: tuple[str, ...] = ("p_cheese_ds"
     ]
 
 
+MAZES = Table(
+    "mazes",
+    "one row per maze and condition",
+    (
+        SEED,
+        *MAZE_COLUMNS,
+        Column(
+            "condition",
+            "str",
+            "",
+            "original (the policy left alone); patched (with coeff x the vector); control:random (a random vector of "
+            "the same norm, with `controls: [random]`); reference:input_edit (the input edit the vector stands for, "
+            "with `controls: [input_edit]`); own (the maze's own vector of the pair, with `compare: [own]`)",
+        ),
+        COEFF,
+        Column("vector_source_seed", "int", "", "patched: the maze the vector was computed on (empty for a mean)"),
+        Column("vector_norm", "float", "", "the added vector's norm, before coeff (with controls or compare)"),
+        Column("random_seed", "int", "", "control:random: the seed of the random vector"),
+        Column("in_sample", "bool", "", "own: the maze's own pair is one of the vector's sources"),
+        Column("input_edits", "str", "", "reference:input_edit: the edits made to the observation, joined by +"),
+        Column(
+            "reproduced",
+            "float",
+            "fraction",
+            "reference:input_edit: 1 - TV(patched, edited) / TV(original, edited), mean over squares",
+        ),
+        Column("tv_patched_to_edited", "float", "TV, 0 to 1", "reference:input_edit: mean TV, patched to edited"),
+        *metric_columns(),
+    ),
+)
+
+
+def _edits_text(edits: list[Any]) -> str:
+    """Edits as `edits_to_json` stores them ("remove_cheese", {"move_cheese": [r, c]}) in one short string."""
+    return " + ".join(e if isinstance(e, str) else " ".join(f"{op} {r},{c}" for op, (r, c) in e.items()) for e in edits)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    """The original, the patched policy and each control or comparison the run asked for, per maze."""
+    for m in f.done:
+        keys = {"seed": m["seed"], **maze_keys(m)}
+        yield {**keys, "condition": "original", **metric_values(m, "original")}
+        vector = {"coeff": m["coeff"], "vector_norm": m.get("vector_norm")}
+        yield {**keys, "condition": "patched", **vector, "vector_source_seed": m["vector_source_seed"],
+               **metric_values(m, "patched")}  # fmt: skip
+        random, edit = (m.get("controls", {}).get(name) for name in ("random", "input_edit"))
+        if random is not None:
+            yield {**keys, "condition": "control:random", "coeff": m["coeff"], "vector_norm": random["norm"],
+                   "random_seed": random["seed"], **metric_values(random, "patched")}  # fmt: skip
+        if edit is not None:
+            yield {**keys, "condition": "reference:input_edit", "input_edits": _edits_text(edit["edits"]),
+                   "reproduced": edit["reproduced"], "tv_patched_to_edited": edit["tv_patched_to_edited"],
+                   **metric_values(edit, "patched")}  # fmt: skip
+        own = m.get("compare", {}).get("own")
+        if own is not None:
+            yield {**keys, "condition": "own", "coeff": m["coeff"], "vector_norm": own["norm"],
+                   "in_sample": own["in_sample"], **metric_values(own, "patched")}  # fmt: skip
+
+
 STUDY = Study(
     name="apply",
     help="Apply a vector with a coefficient to target mazes; write field PNGs, field JSON and metrics.json.",
@@ -321,6 +381,7 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=lambda r: summary_line(r["summary"]) + compare_lines(r),
+    tables=(StudyTable(MAZES, maze_rows),),
 )
 
 

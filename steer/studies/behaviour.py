@@ -19,7 +19,7 @@ their summaries over mazes (intervals, and the patched − original change with 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,13 @@ from steer.net.vfield import VectorField, facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif, occupancy_figure
 from steer.report.charts import BandSeries, band_charts
 from steer.report.figures import save_figure
+from steer.report.tables import COEFF, MAZE_COLUMNS, SEED, Column, Table, maze_keys, metric_columns, metric_values
 from steer.run.options import Options, coeff_option, coeffs_option, option, seeds_option, vector_option
 from steer.run.session import Session
 from steer.run.spec_fields import seed_value
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study, check_show
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable, check_show
 from steer.run.vector_plan import OneVectorPlan, plan_vector
 
 MAX_EPISODES = 10_000
@@ -292,6 +293,88 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+CONDITION = Column("condition", "str", "", "original (the policy left alone); patched (with coeff x the vector)")
+SAMPLED = tuple(  # with `episodes:`, the sampled episodes' counterparts of the exact numbers
+    Column(f"sampled_{key}", kind, unit, f"with `episodes:`: {about}")
+    for key, kind, unit, about in (
+        ("n", "int", "", "episodes sampled"),
+        ("p_cheese", "float", "probability", "share of the sampled episodes that reached the cheese"),
+        ("p_top_right", "float", "probability", "share that visited the top-right square"),
+        ("steps_to_cheese", "float", "steps", "mean steps to the cheese of those that reached it"),
+        ("mean_steps", "float", "steps", "mean episode length"),
+    )
+)
+MAZES = Table(
+    "mazes",
+    "one row per maze and condition: the original, then one per coefficient",
+    (
+        SEED,
+        *MAZE_COLUMNS,
+        CONDITION,
+        COEFF,
+        Column("vector_source_seed", "int", "", "the maze the vector was computed on (empty for a mean or a file)"),
+        *metric_columns(BEHAVIOUR_METRICS),
+        Column("greedy_end", "str", "", "where the greedy path (the most likely action at every step) ends"),
+        Column("greedy_steps", "int", "steps", "the greedy path's length"),
+        *SAMPLED,
+        Column("sampled_p_cheese_ci99_low", "float", "probability", "with `episodes:`: the sample's 99% interval"),
+        Column("sampled_p_cheese_ci99_high", "float", "probability", "with `episodes:`: the sample's 99% interval"),
+        Column("sampled_exact_in_ci99", "bool", "", "with `episodes:`: the exact P(reach) lies in that interval"),
+    ),
+)
+TARGETS = Table(
+    "targets",
+    "one row per maze, condition and square named under `targets:`",
+    (
+        SEED,
+        CONDITION,
+        COEFF,
+        Column("target", "str", "", "the square's name under `targets:`"),
+        Column("target_row", "int", "square", "its row (row 0 at the bottom)"),
+        Column("target_col", "int", "square", "its column"),
+        Column("p_reach", "float", "probability", "P(the episode visits the square within 500 steps), exact"),
+        Column("p_step_ds", "float", "probability", "P(the step at the decision square toward it); empty without one"),
+    ),
+)
+
+
+def _sides(m: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(the condition's keys, its record) for the original and each coefficient."""
+    yield {"condition": "original"}, m["original"]
+    for row in m["by_coeff"]:
+        yield {"condition": "patched", "coeff": row["coeff"]}, row
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for m in f.done:
+        keys = {"seed": m["seed"], **maze_keys(m), "vector_source_seed": m["vector_source_seed"]}
+        for condition, row in _sides(m):
+            side = "original" if condition["condition"] == "original" else "patched"
+            sampled = row.get("sampled") or {}
+            low, high = sampled.get("p_cheese_ci99") or (None, None)
+            yield {
+                **keys,
+                **condition,
+                **metric_values(row, side, BEHAVIOUR_METRICS),
+                "greedy_end": row["greedy_end"],
+                "greedy_steps": row["greedy_steps"],
+                **{c.name: sampled.get(c.name.removeprefix("sampled_")) for c in SAMPLED},
+                "sampled_p_cheese_ci99_low": low,
+                "sampled_p_cheese_ci99_high": high,
+                "sampled_exact_in_ci99": sampled.get("exact_in_ci99"),
+            }
+
+
+def target_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    squares = f.spec.options.targets
+    for m in f.done:
+        for condition, row in _sides(m):
+            for name, (r, c) in squares.items():
+                square = {"target": name, "target_row": r, "target_col": c}
+                yield {"seed": m["seed"], **condition, **square, "p_reach": row["p_reach_targets"].get(name),
+                       "p_step_ds": row["p_target_ds"].get(name)}  # fmt: skip
+
+
 STUDY = Study(
     name="behaviour",
     help="Exact episode statistics of the original and patched policies (P(reach cheese), steps, occupancy).",
@@ -300,4 +383,5 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary_lines,
+    tables=(StudyTable(MAZES, maze_rows), StudyTable(TARGETS, target_rows)),
 )

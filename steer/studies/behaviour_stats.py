@@ -11,20 +11,20 @@ run's checkpoint, optionally the same policy steered by a vector, and optionally
     checkpoints: [maze-rr5-easy-2M, maze-rr5-easy-0.75M]   # optional: one more condition per checkpoint
     resamples: 200                  # optional: bootstrap resamples of the coefficients
 
-`features.csv` holds one row per (maze, condition); metrics.json the regressions per condition
-(steer/analysis/behaviour_stats.py) and the curves; the figures show the run's own checkpoint.
+`features.csv` holds one row per (maze, condition): the maze's features and the condition's outcomes (the table the
+regressions read), `mazes.csv` the outcomes alone in the layout every study's mazes.csv shares; metrics.json the
+regressions per condition (steer/analysis/behaviour_stats.py) and the curves; the figures show the run's own
+checkpoint.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from PIL import Image
 
@@ -39,17 +39,17 @@ from steer.analysis.behaviour_stats import (
 from steer.analysis.chain import behaviour
 from steer.analysis.metrics import BEHAVIOUR_METRICS, METRICS, describe, fmt
 from steer.errors import SteerError, excerpt
-from steer.io import Writer
 from steer.maze.decision_features import DECISION_FEATURES, decision_features
 from steer.net import checkpoints
 from steer.net.policy import ImpalaPolicy
 from steer.net.vfield import VectorField, facing_fields, facing_inputs
 from steer.report.charts import BandSeries, IntervalSeries, band_charts, interval_rows, probability_map
+from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table, metric_columns
 from steer.run.options import Options, coeff_option, option, vector_option
 from steer.run.session import Session
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable
 from steer.run.vector_plan import VectorPlan, plan_vector
 
 OUTCOMES = ("p_reach_cheese", "p_cheese_ds", "p_reach_top_right", "steps_to_cheese", "mean_steps")
@@ -181,7 +181,35 @@ def plan(spec: Spec, session: Session) -> Plan:
 
 # -- the report -------------------------------------------------------------------------------------------
 
-COLUMNS = ("seed", "condition", *DECISION_FEATURES, *OUTCOMES)
+CONDITION = Column(
+    "condition",
+    "str",
+    "",
+    "the policy: the run's checkpoint by name, the same policy steered (`<checkpoint>, <kind> x <coeff>`, with "
+    "`vector:`), or a checkpoint named under `checkpoints:`",
+)
+
+
+def _feature_unit(name: str) -> str:
+    return "steps" if name.startswith("path_") else "" if name == "has_decision_square" else "squares"
+
+
+# The features are floats, NaN (empty) where undefined: the table the posts' regressions read, as it always was.
+FEATURES = Table(
+    "features",
+    "one row per maze and condition: the posts' maze features and the condition's exact outcomes",
+    (
+        SEED,
+        CONDITION,
+        *(Column(name, "float", _feature_unit(name), about) for name, about in DECISION_FEATURES.items()),
+        *metric_columns(OUTCOMES),
+    ),
+)
+MAZES = Table(
+    "mazes",
+    "one row per maze and condition: the condition's exact outcomes (the features are in features.csv)",
+    (SEED, MAZE_COLUMNS[0], CONDITION, *metric_columns(OUTCOMES)),
+)
 
 
 def maze_rows(maze: dict[str, Any], condition: str | None = None) -> Iterator[dict[str, Any]]:
@@ -197,24 +225,16 @@ def rows_of(done: Sequence[dict[str, Any]], condition: str) -> list[dict[str, An
     return [row for maze in done for row in maze_rows(maze, condition)]
 
 
-def features_csv(done: Sequence[dict[str, Any]]) -> Writer:
-    """features.csv, written a maze at a time as the runner reads the results back: never whole in memory."""
+def feature_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    """features.csv, a maze at a time as the runner reads the results back: never whole in memory."""
+    for maze in f.done:
+        yield from maze_rows(maze)
 
-    def write(f: IO[bytes]) -> None:
-        text = io.TextIOWrapper(f, encoding="utf-8", newline="", write_through=True)
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for maze in done:
-            for row in maze_rows(maze):
-                writer.writerow(
-                    [
-                        "" if row.get(k) is None or (isinstance(row[k], float) and math.isnan(row[k])) else row[k]
-                        for k in COLUMNS
-                    ]
-                )
-        text.detach()  # the file stays open: the runner syncs and closes it
 
-    return write
+def outcome_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for maze in f.done:
+        for c in maze["conditions"]:
+            yield {"seed": maze["seed"], "maze_dim": maze["maze_dim"], **c}
 
 
 # Bins of the cheese's straight-line distance from the top-right square (in squares) for the curves.
@@ -250,7 +270,7 @@ def report(
         "mazes": len(done),
     }
     figures = _figures(plan, session, by_condition, done) if done else {}
-    return Report(body, figures, files={"features.csv": features_csv(done)})
+    return Report(body, figures)
 
 
 BLUE, GREY, RED = (24, 48, 120), (150, 150, 150), (178, 24, 43)
@@ -375,4 +395,5 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary_lines,
+    tables=(StudyTable(MAZES, outcome_rows), StudyTable(FEATURES, feature_rows)),
 )

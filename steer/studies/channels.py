@@ -17,7 +17,7 @@ draws the top channels' maps beside the observation for the `show` mazes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,12 @@ from steer.analysis.stats import settings
 from steer.net.retarget import activation_position, spatial_grid
 from steer.report.render import tile
 from steer.report.retarget_figs import channel_maps_figure
+from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table, square_keys
 from steer.run.options import Options, option, seeds_option, whole
 from steer.run.session import Session
 from steer.run.spec_fields import seed_value
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study, check_show
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable, check_show
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +161,67 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+SCORES = {
+    "peak_distance": ("positions", "distance from the channel's strongest activation to the cheese's position"),
+    "peak_distance_shuffled": ("positions", "the same distance to the decoy's position"),
+    "share": ("fraction", "share of the channel's squared cheese-vector norm at the cheese's position"),
+    "share_shuffled": ("fraction", "the same share at the decoy's position"),
+    "max_activation": ("activation", "the channel's largest activation over positions (cheese present)"),
+}
+GAINS = {
+    "peak_distance_gain": ("positions", "decoy - cheese peak distance (positive: nearer the cheese than the decoy)"),
+    "share_gain": ("fraction", "cheese - decoy share"),
+}
+CHANNEL = Column("channel", "int", "", "the channel's index at the layer")
+MAZES = Table(
+    "mazes",
+    "one row per maze and channel: its scores at the cheese and at the decoy (one of the maze's own open squares)",
+    (
+        SEED,
+        *MAZE_COLUMNS[1:3],
+        Column("decoy_row", "int", "square", "the decoy square's row"),
+        Column("decoy_col", "int", "square", "the decoy square's column"),
+        CHANNEL,
+        *(Column(name, "float", unit, about) for name, (unit, about) in SCORES.items()),
+        Column("peak_distance_gain", "float", GAINS["peak_distance_gain"][0], GAINS["peak_distance_gain"][1]),
+    ),
+)
+CHANNELS = Table(
+    "channels",
+    "one row per channel, in rank order: its scores over mazes (mean, median, the mean's 95% interval; the "
+    "gains' Wilcoxon p)",
+    (
+        Column("rank", "int", "", "1: nearest the cheese on average"),
+        CHANNEL,
+        Column("n", "int", "mazes", "mazes scored"),
+        *(
+            Column(f"{name}_{stat}", "float", unit, f"{about}: {stat.replace('_', ' ')} over mazes")
+            for name, (unit, about) in {**SCORES, **GAINS}.items()
+            for stat in ("mean", "median", "mean_ci_low", "mean_ci_high")
+        ),
+        *(Column(f"{name}_wilcoxon_p", "float", "", f"{about}: Wilcoxon p") for name, (_, about) in GAINS.items()),
+    ),
+)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for m in f.done:
+        keys = {"seed": m["seed"], **square_keys("cheese", m["cheese"]), **square_keys("decoy", m["decoy"])}
+        for c in range(len(m["peak_distance"])):
+            gain = m["by_channel"][str(c)]["peak_distance_gain"]
+            yield {**keys, "channel": c, **{name: m[name][c] for name in SCORES}, "peak_distance_gain": gain}
+
+
+def channel_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for r in f.body["ranking"]:
+        row = {"rank": r["rank"], "channel": r["channel"], "n": r["peak_distance"]["n"]}
+        for name in (*SCORES, *GAINS):
+            ci = r[name]["mean_ci"] or (None, None)
+            row.update({f"{name}_mean": r[name]["mean"], f"{name}_median": r[name]["median"],
+                        f"{name}_mean_ci_low": ci[0], f"{name}_mean_ci_high": ci[1]})  # fmt: skip
+        yield {**row, **{f"{name}_wilcoxon_p": r[name]["wilcoxon_p"] for name in GAINS}}
+
+
 STUDY = Study(
     name="channels",
     help="Rank a site's channels by how well their maps locate the cheese, against a decoy square of the same maze.",
@@ -170,4 +232,5 @@ STUDY = Study(
     summary=summary_lines,
     # Each maze's decoy depends on its own seed alone, so a run given more seeds reuses the finished mazes.
     grows=True,
+    tables=(StudyTable(MAZES, maze_rows), StudyTable(CHANNELS, channel_rows)),
 )

@@ -6,7 +6,7 @@ probabilities with the sum of the single-vector changes (Frobenius over squares 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,12 @@ from steer.net.vfield import FieldInputs, VectorField, vector_field
 from steer.report.captions import DIFF_RGB, headline
 from steer.report.field_vector import save_field
 from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
+from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table, maze_keys, metric_columns, metric_values
 from steer.run.options import Options, compose_items, metrics_option, option
 from steer.run.session import Session
 from steer.run.spec_values import ComposeItem
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable
 from steer.run.vector_plan import VectorPlan, plan_vector
 
 
@@ -165,6 +166,45 @@ def summary(report: dict[str, Any]) -> list[str]:
     ]
 
 
+MAZES = Table(
+    "mazes",
+    "one row per maze and condition",
+    (
+        SEED,
+        *MAZE_COLUMNS,
+        Column(
+            "condition",
+            "str",
+            "",
+            "original (the policy left alone); patched (every vector added together); single (one vector alone)",
+        ),
+        Column("vector", "str", "", "the vectors added, as labelled in the report (`-1 x cheese`), joined by +"),
+        Column("source_seed", "int", "", "single: the maze the vector was computed on (empty for a mean or a file)"),
+        Column(
+            "additivity_error",
+            "float",
+            "fraction",
+            "patched: ||D(all) - sum of D(single)|| / ||D(all)|| over squares x actions (0: exactly additive)",
+        ),
+        Column("joint_change_norm", "float", "probability", "patched: ||D(all)||, over squares x actions"),
+        *metric_columns(),
+    ),
+)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    """The original, every vector together and each alone, per maze."""
+    for m in f.done:
+        keys = {"seed": m["seed"], **maze_keys(m)}
+        yield {**keys, "condition": "original", **metric_values(m, "original")}
+        together = " + ".join(s["label"] for s in m["singles"])
+        yield {**keys, "condition": "patched", "vector": together, "additivity_error": m["additivity_error"],
+               "joint_change_norm": m["joint_change_norm"], **metric_values(m, "patched")}  # fmt: skip
+        for single in m["singles"]:
+            yield {**keys, "condition": "single", "vector": single["label"], "source_seed": single["source_seed"],
+                   **metric_values(single, "patched")}  # fmt: skip
+
+
 STUDY = Study(
     name="compose",
     help="Apply several vectors together (each with its own coefficient and layer); measure their additivity.",
@@ -173,4 +213,5 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary,
+    tables=(StudyTable(MAZES, maze_rows),),
 )

@@ -41,10 +41,9 @@ from steer.run.spec_values import ComposeItem, _beside_spec, parse_coeffs, parse
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import VectorPlan, plan_vector
+from steer.studies.compose_map_tables import BEHAVIOUR, PROBS, TABLES
 
-PROBS = "action_probs"  # the pseudo-site after fc_policy
 DEFAULT_AXIS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)
-BEHAVIOUR = ("p_cheese_ds", "p_top_right_ds")
 REFERENCES = ("self", "random")
 
 
@@ -395,4 +394,5 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary_lines,
+    tables=TABLES,
 )

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from steer.errors import SteerError
 from steer.net.vectors import PairSpec
+from steer.report.tables import SEED, Column, Table
 from steer.run.options import Options, vector_option
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable
 from steer.run.vector_plan import build_vector
 
 
@@ -76,6 +77,22 @@ def summary(report: dict[str, Any]) -> list[str]:
     return [f"{len(report['vectors'])} vectors at {report['provenance']['layer']}"]
 
 
+MAZES = Table(
+    "mazes",
+    "one row per maze a vector was computed on",
+    (
+        SEED,
+        Column("file", "str", "", "the vector file in the run folder"),
+        Column("vector_norm", "float", "", "the vector's norm"),
+    ),
+)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for v in f.done:
+        yield {"seed": v["seed"], "file": v["file"], "vector_norm": v["norm"]}
+
+
 STUDY = Study(
     name="compute-vector",
     help="Compute steering vectors (activation differences of paired mazes) and save them as files.",
@@ -85,4 +102,5 @@ STUDY = Study(
     report=report,
     summary=summary,
     report_name="vectors.json",
+    tables=(StudyTable(MAZES, maze_rows),),
 )

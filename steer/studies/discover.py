@@ -28,12 +28,12 @@ stages start from) and `discover_spec` (the spec both read).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.discover import EFFECTS, Settings, record, sign_of
+from steer.analysis.discover import EFFECTS, LABELS, Settings, record, sign_of
 from steer.analysis.discover_answer import NOT_FOUND, answer, family_table
 from steer.analysis.discover_confirm import (
     LADDER,
@@ -50,9 +50,10 @@ from steer.analysis.verdicts import SAMPLES
 from steer.maze.families import FAMILIES
 from steer.report.discover_figs import top_figures
 from steer.report.discover_tables import families_markdown, ranked_row, table_markdown
+from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table
 from steer.run.session import Session
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, StageRunner, Study
+from steer.run.study import CellResult, Finished, Report, StageRunner, Study, StudyTable
 from steer.studies.discover_screen import SCREEN, ScreenPlan, plan
 from steer.studies.discover_spec import DiscoverOptions, check, confirm_seeds, measuring, screen_seeds, settings_of
 
@@ -236,6 +237,51 @@ def summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _effect_unit(name: str) -> str:
+    if name.startswith("time_in_"):
+        return "fraction of steps"
+    return {"mean_steps": "steps", "mean_tv": "TV, 0 to 1", "entropy": "nats"}.get(name, "probability")
+
+
+MAZES = Table(
+    "mazes",
+    "one row per confirm maze, claim and condition: the claim's effects on the maze (patched - original)",
+    (
+        SEED,
+        MAZE_COLUMNS[0],
+        Column("sample", "str", "", "discovery or replication"),
+        Column("claim", "str", "", "the candidate: family @ layer x coefficient (and cheese removed, if so)"),
+        Column(
+            "condition",
+            "str",
+            "",
+            "own (the maze's own vector of the family), control (a random vector of its norm), transfer (another "
+            "maze's vector), floor (the unrelated-maze null: another maze's pair), ladder (own at multiples of "
+            "the coefficient: wall_mass and entropy), empty (the family has no member on this maze)",
+        ),
+        Column("coeff", "float", "x vector", "ladder: the coefficient (the claim's times 1, 2, 5, 10, 20)"),
+        Column("empty", "str", "", "empty: why the family has no member on this maze"),
+        *(Column(name, "float", _effect_unit(name), f"{LABELS[name]}, patched - original") for name in EFFECTS),
+    ),
+)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    discovery = set(f.spec.seeds)
+    for m in f.done:
+        keys = {"seed": m["seed"], "maze_dim": m["maze_dim"]}
+        keys["sample"] = "discovery" if m["seed"] in discovery else "replication"
+        for claim, r in m["claims"].items():
+            if "empty" in r:
+                yield {**keys, "claim": claim, "condition": "empty", "empty": r["empty"]}
+                continue
+            for condition in ("own", "control", "transfer", "floor"):
+                if r.get(condition) is not None:
+                    yield {**keys, "claim": claim, "condition": condition, **r[condition]}
+            for coeff, values in (r.get("ladder") or {}).items():
+                yield {**keys, "claim": claim, "condition": "ladder", "coeff": float(coeff), **values}
+
+
 STUDY = Study(
     name="discover",
     help="Search families of paired maze edits for steering vectors that move the agent; keep what replicates.",
@@ -248,6 +294,7 @@ STUDY = Study(
     grows=False,
     stages=stages,
     stage_cells=screen_seeds,
+    tables=(StudyTable(MAZES, maze_rows),),
 )
 
 

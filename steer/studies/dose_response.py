@@ -35,9 +35,8 @@ from steer.run.spec_values import VectorSpec, parse_coeffs, parse_layers
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
 from steer.run.vector_plan import OneVectorPlan, plan_vector
+from steer.studies.dose_response_tables import BEHAVIOUR, PROBS, TABLES
 
-PROBS = "action_probs"  # the pseudo-site after fc_policy: the policy's action distribution
-BEHAVIOUR = ("p_cheese_ds", "p_top_right_ds", "mean_tv")
 MEASURES = ("norm", "linearity", "relu_flips")  # per t; the asymmetry is per |t|
 
 
@@ -359,4 +358,5 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary_lines,
+    tables=TABLES,
 )

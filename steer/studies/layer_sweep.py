@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,21 @@ from steer.net.policy import ImpalaPolicy
 from steer.net.vectors import KINDS
 from steer.net.vfield import FieldInputs, vector_field
 from steer.report.charts import bar_rows
+from steer.report.tables import (
+    COEFF,
+    MAZE_COLUMNS,
+    SEED,
+    Column,
+    Table,
+    maze_keys,
+    metric_columns,
+    metric_values,
+)
 from steer.run.options import Options, coeff_option, layers_option, vector_option
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import DEFAULT_LAYER, Spec
-from steer.run.study import CellResult, Report, Study
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable
 from steer.run.vector_plan import build_vector
 
 
@@ -133,6 +143,32 @@ def summary(report: dict[str, Any]) -> list[str]:
     ]
 
 
+MAZES = Table(
+    "mazes",
+    "one row per maze and condition: the original, then one per layer the vector was added at",
+    (
+        SEED,
+        *MAZE_COLUMNS,
+        Column("condition", "str", "", "original (the policy left alone); patched (with coeff x the vector at layer)"),
+        Column("layer", "str", "", "patched: the hook point the maze's own vector was computed at and added to"),
+        COEFF,
+        Column("vector_norm", "float", "", "patched: the vector's norm at that layer"),
+        *metric_columns(),
+    ),
+)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    """The original once per maze (the same at every layer), then the patched policy at each layer."""
+    for m in f.done:
+        keys = {"seed": m["seed"], **maze_keys(m)}
+        if m["by_layer"]:
+            yield {**keys, "condition": "original", **metric_values(m["by_layer"][0], "original")}
+        for row in m["by_layer"]:
+            yield {**keys, "condition": "patched", "layer": row["layer"], "coeff": f.spec.options.coeff,
+                   "vector_norm": row["vector_norm"], **metric_values(row, "patched")}  # fmt: skip
+
+
 STUDY = Study(
     name="layer-sweep",
     help="Compute and apply the same vector kind at every layer (or `layers:`); compare the effect per layer.",
@@ -141,4 +177,5 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary,
+    tables=(StudyTable(MAZES, maze_rows),),
 )

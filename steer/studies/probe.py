@@ -14,7 +14,7 @@ site, the correlation of each channel's spatial mean with the feature.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,12 @@ from steer.errors import SteerError, excerpt
 from steer.io import inside, sha256_file
 from steer.maze.features import FEATURES
 from steer.report.charts import bar_rows
+from steer.report.tables import Column, Table
 from steer.run.options import Options, option
 from steer.run.session import Session
 from steer.run.spec_values import parse_layers
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable
 from steer.studies.activations import read_features
 
 DEFAULT_FEATURE = "top_right_reachable_corner_dist"
@@ -256,6 +257,37 @@ def summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+PROBES = Table(
+    "probes",
+    "one row per site and feature: the probe's held-out score and the shuffled-label control's",
+    (
+        Column("site", "str", "", "the hook point probed"),
+        Column("feature", "str", "", "the maze feature predicted (steer/maze/features.py)"),
+        Column("metric", "str", "", "r2 (a continuous feature) or accuracy (a class)"),
+        Column("score", "float", "", "the metric out of fold, over the folds' held-out mazes"),
+        Column("ci_low", "float", "", "its 95% bootstrap interval over mazes"),
+        Column("ci_high", "float", "", "its 95% bootstrap interval over mazes"),
+        Column("shuffled_score", "float", "", "the same probe fitted on shuffled labels (the chance level)"),
+        Column("shuffled_ci_low", "float", "", "its 95% interval"),
+        Column("shuffled_ci_high", "float", "", "its 95% interval"),
+        Column("rows", "int", "", "activation rows (maze x square)"),
+        Column("mazes", "int", "mazes", "mazes (the folds' groups)"),
+        Column("folds", "int", "", "cross-validation folds"),
+    ),
+)
+
+
+def probe_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for cell in f.done:
+        for feature, r in cell["probes"].items():
+            ci, shuffled = r.get("ci") or (None, None), r.get("shuffled") or {}
+            low, high = shuffled.get("ci") or (None, None)
+            yield {"site": cell["site"], "feature": feature, "metric": r.get("metric"), "score": r.get("score"),
+                   "ci_low": ci[0], "ci_high": ci[1], "shuffled_score": shuffled.get("score"),
+                   "shuffled_ci_low": low, "shuffled_ci_high": high,
+                   **{k: r.get(k) for k in ("rows", "mazes", "folds")}}  # fmt: skip
+
+
 STUDY = Study(
     name="probe",
     help="Linear probes from a finished activations run's sites to maze features, scored on held-out mazes.",
@@ -267,4 +299,5 @@ STUDY = Study(
     summary=summary,
     grows=False,  # every seed feeds every cell (site): more seeds is a new probe
     report_name="probe.json",
+    tables=(StudyTable(PROBES, probe_rows),),
 )

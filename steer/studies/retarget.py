@@ -37,8 +37,9 @@ out, counted.
     control_seed: 0                     # optional: seeds the random channels, decoys and elsewhere squares
     show: [0, 1]                        # optional: mazes with a retargetability map (default: the first two)
 
-Per seed `retarget-seed<N>.json` holds every target's numbers; metrics.json the per-maze summaries and the
-summaries over mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tests), computed in
+Per seed `retarget-seed<N>.json` holds every target's numbers (`targets.csv` all of them, `mazes.csv` the
+per-maze means: steer/studies/retarget_tables.py); metrics.json the per-maze summaries and the summaries over
+mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tests), computed in
 steer/analysis/retarget_summary.py; the figures and console lines are steer/report/retarget_figs.py's and
 retarget_text.py's.
 
@@ -80,6 +81,7 @@ from steer.run.session import Session
 from steer.run.spec_fields import _Fields, choice_of, finite_float
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, check_show
+from steer.studies.retarget_tables import TABLES
 
 
 @dataclass(frozen=True)
@@ -418,4 +420,5 @@ STUDY = Study(
     report=report,
     summary=summary_lines,
     grows=False,  # {top: k} ranks the channels on the whole seed list
+    tables=TABLES,
 )

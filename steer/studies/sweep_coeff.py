@@ -8,7 +8,7 @@ injection layer runs once per maze and only the suffix runs per coefficient (`Fi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,21 @@ from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.charts import BandSeries, band_charts
 from steer.report.field_vector import save_field
 from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
+from steer.report.tables import (
+    COEFF,
+    MAZE_COLUMNS,
+    SEED,
+    Column,
+    Table,
+    maze_keys,
+    metric_columns,
+    metric_values,
+)
 from steer.run.options import Options, coeffs_option, metrics_option, seeds_option, vector_option
 from steer.run.session import Session
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
-from steer.run.study import CellResult, Report, Study, seed_list
+from steer.run.study import CellResult, Finished, Report, Study, StudyTable, seed_list
 from steer.run.vector_plan import OneVectorPlan, VectorPlan, plan_vector
 
 
@@ -183,6 +193,28 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
+MAZES = Table(
+    "mazes",
+    "one row per maze and condition: the original, then one per coefficient",
+    (
+        SEED,
+        *MAZE_COLUMNS,
+        Column("condition", "str", "", "original (the policy left alone); patched (with coeff x the vector)"),
+        COEFF,
+        Column("vector_source_seed", "int", "", "the maze the vector was computed on (empty for a mean or a file)"),
+        *metric_columns(),
+    ),
+)
+
+
+def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
+    for m in f.done:
+        keys = {"seed": m["seed"], **maze_keys(m), "vector_source_seed": m["vector_source_seed"]}
+        yield {**keys, "condition": "original", **metric_values(m["original"], "original")}
+        for row in m["by_coeff"]:
+            yield {**keys, "condition": "patched", "coeff": row["coeff"], **metric_values(row, "patched")}
+
+
 STUDY = Study(
     name="sweep-coeff",
     help="Apply one vector at each of several coefficients; chart each metric against the coefficient.",
@@ -191,4 +223,5 @@ STUDY = Study(
     plan=plan,
     report=report,
     summary=summary_lines,
+    tables=(StudyTable(MAZES, maze_rows),),
 )

@@ -45,6 +45,7 @@ from steer.run.spec_values import VectorSpec
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, seed_list
 from steer.run.vector_plan import build_vector, mean_vector
+from steer.studies.transfer_tables import TABLES
 
 
 def transfer_seeds(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -401,4 +402,5 @@ STUDY = Study(
     cells=lambda spec: transfer_seeds(spec)[1],
     summary=summary,
     grows=False,
+    tables=TABLES,
 )
