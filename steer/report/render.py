@@ -4,8 +4,11 @@ The schematic is cropped to the open part of the world (plus one wall ring), so 
 world is as legible as a full one. Arrows point where the policy's probability mass moves the mouse;
 an arrow of length one cell-half means the policy is certain. Diff panels use the same scale.
 
-This module draws maze panels and lays images out (`tile`, `figure`, `grid_figure`); charts without a
-maze (metric bands, heat maps, bar rows) are in steer/report/charts.py.
+This module draws maze panels and lays images out (`tile`, `figure`, `grid_figure`), and holds the colours
+they share with the charts (steer/report/style.py takes its palette from here). The charts without a maze
+(metric bands, heat maps, bar and interval rows) are matplotlib figures in steer/report/charts/. The maze
+panels stay Pillow: each square and arrow is placed on an exact pixel grid, which is what makes a vector field
+legible at 22 pixels a square and byte-identical from run to run; `diverging` colours their squares.
 """
 
 from __future__ import annotations
@@ -30,6 +33,18 @@ TEXT_RGB = (20, 20, 20)
 BG_RGB = (255, 255, 255)
 START_RGB = (120, 120, 130)  # the start square's corner mark
 TICK_RGB = (120, 120, 120)
+# Signed values (a maze's squares or a chart's cells): blue below zero, white at zero, red above; the charts'
+# colour map (style.DIVERGING) runs through the same three colours, so a square and a cell of equal value match.
+NEG_RGB = (33, 102, 172)
+POS_RGB = (178, 24, 43)
+NA_RGB = (225, 225, 225)  # undefined
+
+
+def diverging(value: float, limit: float) -> tuple[int, int, int]:
+    """White at 0, blue toward -limit, red toward +limit (linear in RGB, as style.DIVERGING)."""
+    t = max(-1.0, min(1.0, value / limit)) if limit > 0 else 0.0
+    end = POS_RGB if t > 0 else NEG_RGB
+    return tuple(round(255 + (c - 255) * abs(t)) for c in end)  # type: ignore[return-value]
 
 
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
