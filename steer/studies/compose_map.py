@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from steer.analysis.controls import random_like, random_seed
 from steer.analysis.metrics import METRICS, describe, fmt, maze_info
@@ -312,8 +313,8 @@ def map_summary(plan: Plan, mazes: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _map(title: str, plan: Plan, cells: list[list[dict[str, Any]]], footer: str) -> Any:
-    ss, ts = plan.grid["s"], plan.grid["t"]
+def _map(title: str, grid: dict[str, list[float]], cells: list[list[dict[str, Any]]], footer: str) -> Figure:
+    ss, ts = grid["s"], grid["t"]
     values = [[c["median"] for c in row] for row in cells]
     notes = [
         ["axis" if s == 0 or t == 0 else f"n={c['n']}" for t, c in zip(ts, row, strict=True)]
@@ -327,42 +328,46 @@ def _map(title: str, plan: Plan, cells: list[list[dict[str, Any]]], footer: str)
         notes,
         ("s (first vector)", "t (second vector)"),
         footer=footer,
+        scale_label="median over mazes",
     )
+
+
+def figures(body: dict[str, Any], run_title: str) -> dict[str, Figure]:
+    """Every figure from a report body (metrics.json): per composition the map at the action probabilities, the
+    per-site maps and the error against depth, and the pair's behaviour prediction errors."""
+    summary, grid, names = body["summary"], body["grid"], body["combos"]
+    head = f"{summary['mazes']} mazes · {body['vectors'][0]['layer']} · {run_title}"  # both at one layer
+    foot = "median over mazes · axis: s = 0 or t = 0, where the error is 0 by construction"
+    out = {}
+    for combo in names:
+        out[f"compose-map-{combo}.png"] = _map(
+            f"additivity error at the action probabilities · {names[combo]} · {head}",
+            grid,
+            summary["combos"][combo]["additivity_error"][PROBS]["cells"],
+            f"||D(s,t) - D(s,0) - D(0,t)|| / ||D(s,t)|| · {foot}",
+        )
+    # Per-site maps and the error against depth: sites in network order, the probabilities last.
+    order = [*(s for s in body["sites"] if s != PROBS), PROBS]
+    out.update(compose_figs.figures(summary, order, names, head))
+    for name in BEHAVIOUR:
+        out[f"compose-map-prediction-{name}.png"] = _map(
+            f"|{METRICS[name].label}(s,t) - additive prediction| · {names['pair']} · {head}",
+            grid,
+            summary["combos"]["pair"]["prediction_error"][name]["cells"],
+            f"prediction: m(s,0) + m(0,t) - m(0,0) · {foot}",
+        )
+    return out
 
 
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    summary = map_summary(plan, done)
     v1, v2 = plan.vectors
     names = {
         "pair": f"{v1.label} x {v2.label}",
         "self": f"{v1.label} x {v1.label}",
         "random": f"{v1.label} x random (norm of {v2.label})",
     }
-    figures = {}
-    if done:
-        head = f"{summary['mazes']} mazes · {plan.layer} · {session.title}"
-        foot = "median over mazes · axis: s = 0 or t = 0, where the error is 0 by construction"
-        for combo in plan.combos:
-            cells = summary["combos"][combo]["additivity_error"][PROBS]["cells"]
-            figures[f"compose-map-{combo}.png"] = _map(
-                f"additivity error at the action probabilities · {names[combo]} · {head}",
-                plan,
-                cells,
-                f"||D(s,t) - D(s,0) - D(0,t)|| / ||D(s,t)|| · {foot}",
-            )
-        # Per-site maps and the error against depth: sites in network order, the probabilities last.
-        order = [*(display_name(s) for s in plan.sites), PROBS]
-        figures.update(compose_figs.figures(summary, order, names, head))
-        for name in BEHAVIOUR:
-            cells = summary["combos"]["pair"]["prediction_error"][name]["cells"]
-            figures[f"compose-map-prediction-{name}.png"] = _map(
-                f"|{METRICS[name].label}(s,t) - additive prediction| · {names['pair']} · {head}",
-                plan,
-                cells,
-                f"prediction: m(s,0) + m(0,t) - m(0,0) · {foot}",
-            )
     body = {
         "vectors": [p.describe() for p in plan.vectors],
         "grid": {k: list(v) for k, v in plan.grid.items()},
@@ -370,9 +375,9 @@ def report(
         "combos": {c: names[c] for c in plan.combos},
         "sites": [PROBS, *(display_name(s) for s in plan.sites)],
         "mazes": done,
-        "summary": summary,
+        "summary": map_summary(plan, done),
     }
-    return Report(body, figures)
+    return Report(body, figures(body, session.title) if done else {})
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
 from PIL import Image
 
 from steer.analysis.chain import maze_behaviours
@@ -239,31 +240,27 @@ def _pair_figure(
     return figure(title, panels, footer=footer)
 
 
-def _heatmap(
-    session: Session,
-    spec: Spec,
-    plan: Plan,
-    mazes: dict[int, dict[str, Any]],
-    matrices: dict[str, Any],
-    kind: str,
-    mean_row: dict[str, Any] | None = None,
-) -> Image.Image:
-    sources, targets = transfer_seeds(spec)
+def matrix_chart(body: dict[str, Any], run_title: str) -> Figure:
+    """The source × target effect matrix from a report body (metrics.json), the averaged vector's row below a
+    divider where there is one."""
+    kind, coeff = body["vector"]["kind"], body["vector"]["coeff"]
+    dims = {m["seed"]: m["maze_dim"] for m in body["mazes"]}
+    unused = {k["seed"] for k in body["skipped"] if k["role"] == "source"}
 
     def label(seed: int, skipped: bool) -> str:
-        dim = mazes[seed]["maze_dim"] if seed in mazes else None
-        return f"seed {seed} (skipped)" if skipped else f"seed {seed} ({dim}x{dim})"
+        return f"seed {seed} (skipped)" if skipped else f"seed {seed} ({dims[seed]}x{dims[seed]})"
 
-    rows = [label(s, s not in plan.sources) for s in sources]
-    columns = [label(t, t not in mazes) for t in targets]
+    sources, targets, matrices = body["sources"], body["targets"], body["matrices"]
+    rows = [label(s, s in unused) for s in sources]
+    columns = [label(t, t not in dims) for t in targets]
     notes = [[_pair_note(matrices, i, j) for j in range(len(targets))] for i in range(len(sources))]
     effect = effect_label(KINDS[kind].effect_metric)
-    title = f"{kind} vectors across mazes · coeff {spec.options.coeff:g} · {effect} · {session.title}"
     footer = (
         "n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
         "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square"
     )
     values = matrices["effect"]
+    mean_row = body.get("mean_row")
     if mean_row is not None:  # the averaged vector: one more row, below a divider
         rows = [*rows, mean_row["label"]]
         values = [*values, mean_row["effect"]]
@@ -273,7 +270,7 @@ def _heatmap(
             "is one of those averaged"
         )
     return heatmap(
-        title,
+        f"{kind} vectors across mazes · coeff {coeff:g} · {effect} · {run_title}",
         rows,
         columns,
         values,
@@ -281,38 +278,45 @@ def _heatmap(
         axis_titles=("source (vector from)", "target (applied to)"),
         footer=footer,
         divider_before=len(sources) if mean_row is not None else None,
+        scale_label=effect,
     )
 
 
+def _mean_series(
+    targets: Sequence[int], mean_pairs: dict[int, dict[str, Any]], pairs: Sequence[dict[str, Any]],
+    sources: Sequence[int], key: str,
+) -> dict[str, list[float | None]]:  # fmt: skip
+    """Per target, on `key`: the averaged vector's effect, the target's own vector's (the matrix's diagonal)
+    and the mean over the other single sources' effects on it."""
+    by_pair = {(p["source"], p["target"]): p for p in pairs}
+
+    def other(t: int) -> float | None:
+        vals = [by_pair[(s, t)][key] for s in sources if s != t and by_pair[(s, t)][key] is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    return {
+        "mean": [mean_pairs[t][key] for t in targets],
+        "own": [by_pair[(t, t)][key] if (t, t) in by_pair else None for t in targets],
+        "other": [other(t) for t in targets],
+    }
+
+
 def _mean_report(
-    plan: Plan, session: Session, spec: Spec, kind: str, done: Sequence[dict[str, Any]], pairs: list[dict[str, Any]]
-) -> tuple[dict[str, Any], dict[str, Image.Image]]:
+    plan: Plan, spec: Spec, kind: str, done: Sequence[dict[str, Any]], pairs: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The averaged vector's row, and per target its effect beside the target's own and the other sources'."""
     assert plan.mean is not None
     targets = [t for t in transfer_seeds(spec)[1] if t in {d["seed"] for d in done}]
     mean_pairs = {d["seed"]: {**d["mean_pair"], "effect": d["mean_pair"][effect_key(kind)]} for d in done}
-    by_pair = {(p["source"], p["target"]): p for p in pairs}
     label, in_sample = mean_label(plan.mean.meta["source_seeds"]), [mean_pairs[t]["in_sample"] for t in targets]
     keys = dict.fromkeys((effect_key(kind), "mean_tv"))
-
-    def series(key: str) -> dict[str, list[float | None]]:
-        def other(t: int) -> float | None:  # the mean over the other single sources of their effect on t
-            vals = [by_pair[(s, t)][key] for s in plan.sources if s != t and by_pair[(s, t)][key] is not None]
-            return sum(vals) / len(vals) if vals else None
-
-        return {
-            "mean": [mean_pairs[t][key] for t in targets],
-            "own": [by_pair[(t, t)][key] if (t, t) in by_pair else None for t in targets],
-            "other": [other(t) for t in targets],
-        }
-
     all_targets = transfer_seeds(spec)[1]
     row = {  # aligned with `targets`, like a matrix row; None where a target was skipped
         "label": label,
         **{k: [mean_pairs[t][k] if t in mean_pairs else None for t in all_targets] for k in ("effect", *keys)},
         "in_sample": [t in plan.mean.meta["source_seeds"] for t in all_targets],
     }
-    body = {
+    return {
         "mean_vector": {
             "label": label,
             "source_seeds": plan.mean.meta["source_seeds"],
@@ -324,19 +328,37 @@ def _mean_report(
         "mean_pairs": [mean_pairs[t] for t in targets],
         # Per target (the unit of every interval): the mean's effect, the target's own vector's (the diagonal)
         # and the mean over the other single sources' effects; paired differences with Wilcoxon p-values.
-        "summary": {"by_source": {"targets": targets, **{k: compare_series(series(k), in_sample) for k in keys}}},
+        "summary": {
+            "by_source": {
+                "targets": targets,
+                **{
+                    k: compare_series(_mean_series(targets, mean_pairs, pairs, list(plan.sources), k), in_sample)
+                    for k in keys
+                },
+            }
+        },
     }
-    chart = paired_chart(
-        f"{kind} vector, coeff {spec.options.coeff:g}: {label} against each target's own · {session.title}",
+
+
+def mean_chart(body: dict[str, Any], run_title: str) -> Figure:
+    """Per target, the averaged vector's effect beside the target's own vector's and the other sources' mean,
+    from a report body with a mean vector (metrics.json)."""
+    kind, coeff = body["vector"]["kind"], body["vector"]["coeff"]
+    key, label = effect_key(kind), body["mean_vector"]["label"]
+    targets = body["summary"]["by_source"]["targets"]
+    mean_pairs = {p["target"]: p for p in body["mean_pairs"]}
+    unused = {k["seed"] for k in body["skipped"] if k["role"] == "source"}
+    sources = [s for s in body["sources"] if s not in unused]
+    return paired_chart(
+        f"{kind} vector, coeff {coeff:g}: {label} against each target's own · {run_title}",
         [str(t) for t in targets],
-        series(effect_key(kind)),
+        _mean_series(targets, mean_pairs, body["pairs"], sources, key),
         {"mean": label, "own": "the target's own vector", "other": "mean over the other single sources"},
         effect_label(KINDS[kind].effect_metric),
         footer="a column per target where the effect is defined",
-        marked=in_sample,
+        marked=[mean_pairs[t]["in_sample"] for t in targets],
         marked_note="in sample: the target's own pair is one of the averaged vectors",
     )
-    return body, {"transfer-mean-vs-own.png": chart}
 
 
 def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
@@ -353,25 +375,24 @@ def report(
     pairs = [p for d in done for p in d["pairs"]]
     info = {d["seed"]: d["maze"] for d in done}
     info.update({seed: {"seed": seed, **maze_info(src.maze)} for seed, src in plan.sources.items()})
-    matrices = _matrices(sources, targets, pairs, kind)
-    extra, figures = _mean_report(plan, session, spec, kind, done, pairs) if plan.mean is not None else ({}, {})
-    return Report(
-        {
-            "skipped": [
-                *plan.source_skips,
-                *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped),
-            ],
-            "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.options.coeff},
-            "sources": list(sources),
-            "targets": list(targets),
-            "mazes": [info[seed] for seed in sorted(info)],
-            "effect_metric": KINDS[kind].effect_metric,
-            "matrices": matrices,
-            "pairs": pairs,
-            **extra,
-        },
-        {"transfer-matrix.png": _heatmap(session, spec, plan, info, matrices, kind, extra.get("mean_row")), **figures},
-    )
+    body = {
+        "skipped": [
+            *plan.source_skips,
+            *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped),
+        ],
+        "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.options.coeff},
+        "sources": list(sources),
+        "targets": list(targets),
+        "mazes": [info[seed] for seed in sorted(info)],
+        "effect_metric": KINDS[kind].effect_metric,
+        "matrices": _matrices(sources, targets, pairs, kind),
+        "pairs": pairs,
+        **(_mean_report(plan, spec, kind, done, pairs) if plan.mean is not None else {}),
+    }
+    figures = {"transfer-matrix.png": matrix_chart(body, session.title)}
+    if plan.mean is not None:
+        figures["transfer-mean-vs-own.png"] = mean_chart(body, session.title)
+    return Report(body, figures)
 
 
 def summary(report: dict[str, Any]) -> list[str]:
