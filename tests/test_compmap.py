@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from steer.net.vectors import SteeringVector
-from steer.report.compose_figs import LOW, NORM
-from steer.studies.compose_map import additivity_sums, figures, prediction_errors, ratio
+from steer.report.compose_figs import LOW, NORM, figures
+from steer.studies.compose_map import additivity_sums, prediction_errors, ratio
 
 runner = CliRunner()
 PAIR = [{"vector": {"kind": "cheese"}}, {"vector": {"kind": "top_right"}}]

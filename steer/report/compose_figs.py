@@ -1,5 +1,9 @@
-"""`steer compose-map`'s per-site figures: where along the network the non-additivity of two vectors appears.
+"""`steer compose-map`'s figures, drawn from its report body (metrics.json; `figures`): where along the network
+the non-additivity of two vectors appears.
 
+- `compose-map-{pair,self,random}.png` and `compose-map-prediction-<metric>.png`: the s × t map at the action
+  probabilities of the additivity error, and of the pair's behaviour prediction errors, each a heat map
+  (median over mazes per cell, its n written in).
 - `compose-map-sites-{pair,self,random}.png`: one small s × t map per measured site (network order, then the
   action probabilities) of the median additivity error over mazes. Every tile of every composition is drawn on
   one log colour scale (`NORM`, shown by one colour bar), so a tile's shade compares across sites and across
@@ -8,7 +12,8 @@
 - `compose-map-depth.png`: per site, the median over mazes of each maze's mean off-axis error with its 95%
   bootstrap interval (the summary's `off_axes`), one marker per composition: the error against depth.
 
-Both are matplotlib figures (steer/report/charts for the interval rows, steer/report/style.py for the look).
+All are matplotlib figures (steer/report/charts for the heat maps and interval rows, steer/report/style.py for
+the look); the site maps are drawn here, on a grid laid out by hand.
 """
 
 from __future__ import annotations
@@ -23,8 +28,21 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from steer.report.charts import IntervalSeries, interval_rows
-from steer.report.style import HIGHLIGHT, INK, LINE, MUTED, NA, SERIES, colour_bar, heading, new_figure, styled
+from steer.analysis.metrics import METRICS
+from steer.report.charts import IntervalSeries, heatmap, interval_rows
+from steer.report.style import (
+    HIGHLIGHT,
+    INK,
+    LINE,
+    MUTED,
+    NA,
+    SERIES,
+    colour_bar,
+    heading,
+    new_figure,
+    styled,
+    wrap,
+)
 
 # The colour scale's ends, log-spaced: at LOW or below a cell is the palest shade, at HIGH or above the darkest.
 # The pair's errors run from ~0.01 just after the layer to ~0.8 at the output; the self reference reaches 2.
@@ -68,17 +86,27 @@ def draw_site_map(
 def sites_figure(
     title: str, sites: Sequence[str], maps: dict[str, Any], ss: Sequence[float], ts: Sequence[float], footer: str
 ) -> Figure:
-    """Small multiples: one site map per site (median over mazes per cell), one shared colour bar."""
+    """Small multiples: one site map per site (median over mazes per cell), one shared colour bar. Laid out by
+    hand on a fixed grid of inches: constrained layout of 22 tiles took most of a compose-map run's report."""
     cols = min(COLUMNS, len(sites))
     rows = -(-len(sites) // cols)
-    fig = new_figure(TILE_IN * cols + 1.3, TILE_IN * rows + 1.2 + 0.16 * (footer.count("\n") + 1))
-    axes = fig.subplots(rows, cols, squeeze=False)
+    left, right, gap, vgap = 0.5, 1.1, 0.12, 0.32
+    width = left + cols * TILE_IN + (cols - 1) * gap + right
+    top = 0.2 + 0.2 * (wrap(title, width - 0.2, 10, em=0.6).count("\n") + 1)
+    bottom = 0.5 + 0.14 * (wrap(footer, width - 0.2, 7.5).count("\n") + 1)
+    height = top + rows * TILE_IN + (rows - 1) * vgap + bottom
+    fig = new_figure(width, height)
+    fig.set_layout_engine("none")
+    grid = fig.add_gridspec(
+        rows, cols, left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+        wspace=gap / TILE_IN, hspace=vgap / TILE_IN,
+    )  # fmt: skip
+    axes = grid.subplots(squeeze=False)
     image = None
     for k, (ax, site) in enumerate(zip(axes.flat, sites, strict=False)):
         medians = [[c["median"] for c in row] for row in maps[site]["cells"]]
         image = draw_site_map(ax, site, medians, ss, ts)
-        # s values on the first column, t values under the last tile of each column; no ticks elsewhere
-        # (fewer ticks also keep the layout of 22 tiles quick).
+        # s values on the first column, t values under the last tile of each column; no ticks elsewhere.
         if k % cols:
             ax.set_yticks([])
         else:
@@ -90,7 +118,9 @@ def sites_figure(
     for ax in axes.flat[len(sites) :]:
         ax.set_visible(False)
     if image is not None:
-        bar = colour_bar(fig, image, axes, "median additivity error")
+        span = (height - top - bottom) / height
+        cax = fig.add_axes((1 - (right - 0.2) / width, bottom / height + 0.1 * span, 0.12 / width, 0.8 * span))
+        bar = colour_bar(fig, image, axes, "median additivity error", cax=cax)
         ticks = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0)
         bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -122,8 +152,8 @@ def depth_figure(
     )
 
 
-def figures(summary: dict[str, Any], sites: Sequence[str], names: dict[str, str], head: str) -> dict[str, Figure]:
-    """Every per-site figure of a compose-map report (the combos' summaries hold the maps per site)."""
+def site_figures(summary: dict[str, Any], sites: Sequence[str], names: dict[str, str], head: str) -> dict[str, Figure]:
+    """The per-site figures of a compose-map report (the combos' summaries hold the maps per site)."""
     ss, ts = summary["s"], summary["t"]
     combos = {c: e["additivity_error"] for c, e in summary["combos"].items()}
     out = {}
@@ -148,4 +178,51 @@ def figures(summary: dict[str, Any], sites: Sequence[str], names: dict[str, str]
     return out
 
 
-__all__ = ["ERROR_MAP", "NORM", "depth_figure", "draw_site_map", "figures", "sites_figure"]
+def _map(title: str, grid: dict[str, list[float]], cells: list[list[dict[str, Any]]], footer: str) -> Figure:
+    ss, ts = grid["s"], grid["t"]
+    values = [[c["median"] for c in row] for row in cells]
+    notes = [
+        ["axis" if s == 0 or t == 0 else f"n={c['n']}" for t, c in zip(ts, row, strict=True)]
+        for s, row in zip(ss, cells, strict=True)
+    ]
+    return heatmap(
+        title,
+        [f"s = {s:g}" for s in ss],
+        [f"t = {t:g}" for t in ts],
+        values,
+        notes,
+        ("s (first vector)", "t (second vector)"),
+        footer=footer,
+        scale_label="median over mazes",
+    )
+
+
+def figures(body: dict[str, Any], run_title: str) -> dict[str, Figure]:
+    """Every figure from a report body (metrics.json): per composition the map at the action probabilities, the
+    per-site maps and the error against depth, and the pair's behaviour prediction errors."""
+    summary, grid, names = body["summary"], body["grid"], body["combos"]
+    probs = body["sites"][0]  # the action probabilities, listed first
+    head = f"{summary['mazes']} mazes · {body['vectors'][0]['layer']} · {run_title}"  # both at one layer
+    foot = "median over mazes · axis: s = 0 or t = 0, where the error is 0 by construction"
+    out = {}
+    for combo in names:
+        out[f"compose-map-{combo}.png"] = _map(
+            f"additivity error at the action probabilities · {names[combo]} · {head}",
+            grid,
+            summary["combos"][combo]["additivity_error"][probs]["cells"],
+            f"||D(s,t) - D(s,0) - D(0,t)|| / ||D(s,t)|| · {foot}",
+        )
+    # Per-site maps and the error against depth: sites in network order, the probabilities last.
+    order = [*(s for s in body["sites"] if s != probs), probs]
+    out.update(site_figures(summary, order, names, head))
+    for name in summary["combos"]["pair"]["prediction_error"]:
+        out[f"compose-map-prediction-{name}.png"] = _map(
+            f"|{METRICS[name].label}(s,t) - additive prediction| · {names['pair']} · {head}",
+            grid,
+            summary["combos"]["pair"]["prediction_error"][name]["cells"],
+            f"prediction: m(s,0) + m(0,t) - m(0,0) · {foot}",
+        )
+    return out
+
+
+__all__ = ["ERROR_MAP", "NORM", "depth_figure", "draw_site_map", "figures", "site_figures", "sites_figure"]

@@ -157,10 +157,16 @@ def legend_above(ax: Axes, names: Sequence[str]) -> None:
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncols=ncols, handlelength=1.0, borderaxespad=0.2)
 
 
-def colour_bar(fig: Figure, mappable: ScalarMappable, ax: Axes | Sequence[Axes], label: str = "") -> Colorbar:
-    """A slim colour scale beside `ax`, in the charts' ink."""
+def colour_bar(
+    fig: Figure, mappable: ScalarMappable, ax: Axes | Sequence[Axes], label: str = "", cax: Axes | None = None
+) -> Colorbar:
+    """A slim colour scale beside `ax` (or in `cax`, where a figure places it by hand), in the charts' ink."""
     with styled():
-        bar = fig.colorbar(mappable, ax=ax, shrink=0.8, aspect=25, pad=0.02)
+        if cax is None:
+            bar = fig.colorbar(mappable, ax=ax, shrink=0.8, aspect=25, pad=0.02)
+        else:
+            cax.set_label("<colorbar>")  # as matplotlib names the axes of a colour bar it places itself
+            bar = fig.colorbar(mappable, cax=cax)
     bar.outline.set_visible(False)
     bar.ax.tick_params(labelsize=7.5, colors=INK, length=2)
     bar.ax.grid(False)

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from steer.analysis.controls import random_like, random_seed
 from steer.analysis.metrics import METRICS, describe, fmt, maze_info
@@ -34,7 +33,6 @@ from steer.errors import SteerError, excerpt
 from steer.net.policy import display_name
 from steer.net.vfield import FieldInputs, VectorField, action_probs, check_finite
 from steer.report import compose_figs
-from steer.report.charts import heatmap
 from steer.run.options import Options, control_seed_option, option
 from steer.run.session import Session
 from steer.run.spec_fields import _Fields, parse_names
@@ -313,52 +311,6 @@ def map_summary(plan: Plan, mazes: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _map(title: str, grid: dict[str, list[float]], cells: list[list[dict[str, Any]]], footer: str) -> Figure:
-    ss, ts = grid["s"], grid["t"]
-    values = [[c["median"] for c in row] for row in cells]
-    notes = [
-        ["axis" if s == 0 or t == 0 else f"n={c['n']}" for t, c in zip(ts, row, strict=True)]
-        for s, row in zip(ss, cells, strict=True)
-    ]
-    return heatmap(
-        title,
-        [f"s = {s:g}" for s in ss],
-        [f"t = {t:g}" for t in ts],
-        values,
-        notes,
-        ("s (first vector)", "t (second vector)"),
-        footer=footer,
-        scale_label="median over mazes",
-    )
-
-
-def figures(body: dict[str, Any], run_title: str) -> dict[str, Figure]:
-    """Every figure from a report body (metrics.json): per composition the map at the action probabilities, the
-    per-site maps and the error against depth, and the pair's behaviour prediction errors."""
-    summary, grid, names = body["summary"], body["grid"], body["combos"]
-    head = f"{summary['mazes']} mazes · {body['vectors'][0]['layer']} · {run_title}"  # both at one layer
-    foot = "median over mazes · axis: s = 0 or t = 0, where the error is 0 by construction"
-    out = {}
-    for combo in names:
-        out[f"compose-map-{combo}.png"] = _map(
-            f"additivity error at the action probabilities · {names[combo]} · {head}",
-            grid,
-            summary["combos"][combo]["additivity_error"][PROBS]["cells"],
-            f"||D(s,t) - D(s,0) - D(0,t)|| / ||D(s,t)|| · {foot}",
-        )
-    # Per-site maps and the error against depth: sites in network order, the probabilities last.
-    order = [*(s for s in body["sites"] if s != PROBS), PROBS]
-    out.update(compose_figs.figures(summary, order, names, head))
-    for name in BEHAVIOUR:
-        out[f"compose-map-prediction-{name}.png"] = _map(
-            f"|{METRICS[name].label}(s,t) - additive prediction| · {names['pair']} · {head}",
-            grid,
-            summary["combos"]["pair"]["prediction_error"][name]["cells"],
-            f"prediction: m(s,0) + m(0,t) - m(0,0) · {foot}",
-        )
-    return out
-
-
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
@@ -377,7 +329,7 @@ def report(
         "mazes": done,
         "summary": map_summary(plan, done),
     }
-    return Report(body, figures(body, session.title) if done else {})
+    return Report(body, compose_figs.figures(body, session.title) if done else {})
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -3,9 +3,8 @@
 The matrix shows the effect metric of the vector kind (steer.net.vectors.KINDS); every registered field metric's
 change has its own matrix in metrics.json. With `vector.source_seeds`, the mean of the pair's vectors over
 those mazes is applied to every target too: an extra row, summarised against each target's own vector and
-the other single mazes' vectors (steer/analysis/comparison.py).
-
-Just over 400 lines: the matrix, its mean-vector row and their summaries against each target's own vector.
+the other single mazes' vectors (steer/analysis/comparison.py). Its two charts are drawn from the report body
+by steer/report/transfer_figs.py.
 """
 
 from __future__ import annotations
@@ -15,19 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
 from PIL import Image
 
 from steer.analysis.chain import maze_behaviours
-from steer.analysis.comparison import compare_series, difference_text, mean_label
-from steer.analysis.comparison import effect_key as metric_key
+from steer.analysis.comparison import compare_series, difference_text, mean_label, mean_series
 from steer.analysis.metrics import (
     MAZE_KEYS,
     PAIRED,
     behaviour_metrics,
     delta,
     describe,
-    effect_label,
     fmt,
     maze_info,
     maze_metrics,
@@ -37,9 +33,9 @@ from steer.maze.layout import Maze
 from steer.net.vectors import KINDS, SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel, headline
-from steer.report.charts import heatmap, paired_chart
 from steer.report.figures import save_figure
 from steer.report.render import LEGEND, Panel, figure
+from steer.report.transfer_figs import effect_key, matrix_chart, mean_chart
 from steer.run.options import Options, coeff_option, metrics_option, pairs_option, seeds_option, vector_option
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
@@ -189,11 +185,6 @@ def _target_pairs(
     return rows, mean_pair
 
 
-def effect_key(kind: str) -> str:
-    """The matrix entry that shows a vector kind's effect: the change in its metric (TV for a comparison metric)."""
-    return metric_key(KINDS[kind].effect_metric)
-
-
 def _matrices(
     sources: Sequence[int], targets: Sequence[int], pairs: Sequence[dict[str, Any]], kind: str
 ) -> dict[str, Any]:
@@ -240,67 +231,6 @@ def _pair_figure(
     return figure(title, panels, footer=footer)
 
 
-def matrix_chart(body: dict[str, Any], run_title: str) -> Figure:
-    """The source × target effect matrix from a report body (metrics.json), the averaged vector's row below a
-    divider where there is one."""
-    kind, coeff = body["vector"]["kind"], body["vector"]["coeff"]
-    dims = {m["seed"]: m["maze_dim"] for m in body["mazes"]}
-    unused = {k["seed"] for k in body["skipped"] if k["role"] == "source"}
-
-    def label(seed: int, skipped: bool) -> str:
-        return f"seed {seed} (skipped)" if skipped else f"seed {seed} ({dims[seed]}x{dims[seed]})"
-
-    sources, targets, matrices = body["sources"], body["targets"], body["matrices"]
-    rows = [label(s, s in unused) for s in sources]
-    columns = [label(t, t not in dims) for t in targets]
-    notes = [[_pair_note(matrices, i, j) for j in range(len(targets))] for i in range(len(sources))]
-    effect = effect_label(KINDS[kind].effect_metric)
-    footer = (
-        "n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
-        "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square"
-    )
-    values = matrices["effect"]
-    mean_row = body.get("mean_row")
-    if mean_row is not None:  # the averaged vector: one more row, below a divider
-        rows = [*rows, mean_row["label"]]
-        values = [*values, mean_row["effect"]]
-        notes = [*notes, ["in sample" if s else "held out" for s in mean_row["in_sample"]]]
-        footer += (
-            f"\nlast row: {mean_row['label']}, one vector for every target · in sample: the target's own pair "
-            "is one of those averaged"
-        )
-    return heatmap(
-        f"{kind} vectors across mazes · coeff {coeff:g} · {effect} · {run_title}",
-        rows,
-        columns,
-        values,
-        notes,
-        axis_titles=("source (vector from)", "target (applied to)"),
-        footer=footer,
-        divider_before=len(sources) if mean_row is not None else None,
-        scale_label=effect,
-    )
-
-
-def _mean_series(
-    targets: Sequence[int], mean_pairs: dict[int, dict[str, Any]], pairs: Sequence[dict[str, Any]],
-    sources: Sequence[int], key: str,
-) -> dict[str, list[float | None]]:  # fmt: skip
-    """Per target, on `key`: the averaged vector's effect, the target's own vector's (the matrix's diagonal)
-    and the mean over the other single sources' effects on it."""
-    by_pair = {(p["source"], p["target"]): p for p in pairs}
-
-    def other(t: int) -> float | None:
-        vals = [by_pair[(s, t)][key] for s in sources if s != t and by_pair[(s, t)][key] is not None]
-        return sum(vals) / len(vals) if vals else None
-
-    return {
-        "mean": [mean_pairs[t][key] for t in targets],
-        "own": [by_pair[(t, t)][key] if (t, t) in by_pair else None for t in targets],
-        "other": [other(t) for t in targets],
-    }
-
-
 def _mean_report(
     plan: Plan, spec: Spec, kind: str, done: Sequence[dict[str, Any]], pairs: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -332,38 +262,12 @@ def _mean_report(
             "by_source": {
                 "targets": targets,
                 **{
-                    k: compare_series(_mean_series(targets, mean_pairs, pairs, list(plan.sources), k), in_sample)
+                    k: compare_series(mean_series(targets, mean_pairs, pairs, list(plan.sources), k), in_sample)
                     for k in keys
                 },
             }
         },
     }
-
-
-def mean_chart(body: dict[str, Any], run_title: str) -> Figure:
-    """Per target, the averaged vector's effect beside the target's own vector's and the other sources' mean,
-    from a report body with a mean vector (metrics.json)."""
-    kind, coeff = body["vector"]["kind"], body["vector"]["coeff"]
-    key, label = effect_key(kind), body["mean_vector"]["label"]
-    targets = body["summary"]["by_source"]["targets"]
-    mean_pairs = {p["target"]: p for p in body["mean_pairs"]}
-    unused = {k["seed"] for k in body["skipped"] if k["role"] == "source"}
-    sources = [s for s in body["sources"] if s not in unused]
-    return paired_chart(
-        f"{kind} vector, coeff {coeff:g}: {label} against each target's own · {run_title}",
-        [str(t) for t in targets],
-        _mean_series(targets, mean_pairs, body["pairs"], sources, key),
-        {"mean": label, "own": "the target's own vector", "other": "mean over the other single sources"},
-        effect_label(KINDS[kind].effect_metric),
-        footer="a column per target where the effect is defined",
-        marked=[mean_pairs[t]["in_sample"] for t in targets],
-        marked_note="in sample: the target's own pair is one of the averaged vectors",
-    )
-
-
-def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
-    same = [w for w, key in (("dim", "same_maze_dim"), ("cheese", "same_cheese")) if matrices[key][i][j]]
-    return f"same {' + '.join(same)}" if same else ""
 
 
 def report(
