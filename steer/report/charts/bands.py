@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from steer.report.style import BAND, LINE, MUTED, PANEL_IN, dashed, heading, new_figure, panel_title, styled
+from steer.report.style import BAND, LINE, MUTED, PANEL_IN, dashed, heading, new_figure, panel_title, styled, wrap
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def draw_band(
     panel_title(ax, series.title, f"{series.band} over mazes (n ≤ {n_max})", width_in - 0.3)
     ax.set_xticks(x, list(xlabels), fontsize=7 if len(xlabels) > 10 else 8)
     ax.set_xlim(-0.5, len(xlabels) - 0.5)
-    ax.set_xlabel(xtitle, color=MUTED)
+    ax.set_xlabel(wrap(xtitle, width_in - 0.6, 9), color=MUTED)  # on two lines rather than into the next panel
     ax.grid(axis="x", visible=False)
     if np.isnan(np.concatenate([mid, low, high])).all():
         ax.text(0.5, 0.5, "undefined in every maze", transform=ax.transAxes, ha="center", va="center", color=MUTED)

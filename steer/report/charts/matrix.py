@@ -119,7 +119,7 @@ def heatmap(
     if divider_before is not None:
         ax.axhline(divider_before - 0.5, color=INK, linewidth=2.5)
     ax.set_ylabel(axis_titles[0], color=MUTED)
-    ax.set_xlabel(axis_titles[1], color=MUTED)
+    ax.set_xlabel(axis_titles[1], color=MUTED, labelpad=6)
     colour_bar(fig, image, ax, scale_label)
     heading(fig, title, footer)
     return fig
@@ -144,7 +144,7 @@ def probability_map(
 
     image = draw_cells(ax, values, SEQUENTIAL, Normalize(0.0, 1.0), text, lambda v: v > 0.55)
     ax.set_ylabel(axis_titles[0], color=MUTED)
-    ax.set_xlabel(axis_titles[1], color=MUTED)
+    ax.set_xlabel(axis_titles[1], color=MUTED, labelpad=6)
     colour_bar(fig, image, ax, scale_label)
     heading(fig, title, footer)
     return fig

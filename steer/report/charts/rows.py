@@ -60,9 +60,11 @@ def bar_rows(
     ax.barh(y, widths, left=base, height=0.7, color=colours, label="_bars", zorder=2)
     for i, v in enumerate(values):
         text, at = ("n/a", base) if v is None else (f"{v:.2f}", v)
+        # On a white ground: a value near the reference stays legible over its dashed line.
         ax.annotate(text, (at, i), xytext=(3 if (v or 0) >= base else -3, 0), textcoords="offset points",
                     ha="left" if (v or 0) >= base else "right", va="center", fontsize=7.5,
-                    color=MUTED if v is None else INK)  # fmt: skip
+                    color=MUTED if v is None else INK, zorder=4,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})  # fmt: skip
     ax.set_yticks(y, list(labels))
     for tick, label in zip(ax.get_yticklabels(), labels, strict=True):
         if label == highlight:
