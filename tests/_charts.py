@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
 
@@ -74,6 +75,12 @@ def intervals(ax: Axes, title: str) -> tuple[np.ndarray, list[tuple[float, float
     return np.asarray(line(ax, title).get_xdata(), dtype=float), spans
 
 
-def cells(ax: Axes) -> np.ndarray:
-    """A matrix chart's values as drawn (NaN where masked)."""
-    return np.ma.filled(np.ma.asarray(ax.images[0].get_array(), dtype=float), np.nan)
+def cells(ax: Axes | AxesImage) -> np.ndarray:
+    """A matrix chart's values as drawn (NaN where masked): an Axes' first image, or the image given."""
+    image = ax if isinstance(ax, AxesImage) else ax.images[0]
+    return np.ma.filled(np.ma.asarray(image.get_array(), dtype=float), np.nan)
+
+
+def tiles(ax: Axes) -> list[AxesImage]:
+    """The labelled images of one Axes that holds several (compose-map's per-site maps), in drawing order."""
+    return [im for im in ax.images if not im.get_label().startswith("_")]

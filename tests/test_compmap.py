@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from _charts import cells, intervals, nan, panels
+from _charts import cells, intervals, nan, panels, tiles
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -93,16 +93,17 @@ def test_compose_map_two_mazes(tmp_path: Path) -> None:
     assert set(figs) == {p.name for p in out.glob("*.png")}
     maps = report["summary"]["combos"]["pair"]["additivity_error"]
     order = [*report["sites"][1:], "action_probs"]  # network order, the probabilities last
-    tiles = panels(figs["compose-map-sites-pair.png"])
-    assert [ax.get_title(loc="left") for ax in tiles] == order
-    for ax, site in zip(tiles, order, strict=True):
+    (ax,) = panels(figs["compose-map-sites-pair.png"])
+    maps_drawn = tiles(ax)
+    assert [im.get_label() for im in maps_drawn] == order
+    for im, site in zip(maps_drawn, order, strict=True):
         medians = nan([c["median"] for row in maps[site]["cells"] for c in row]).reshape(3, 3)
         # The image holds the positive errors, on the one log scale shared by every tile; 0 (the axes) and
         # undefined cells are not coloured by it.
-        np.testing.assert_array_equal(cells(ax), np.where(medians > 0, medians, np.nan))
-        assert ax.images[0].norm is NORM and np.isnan(medians[1][1])
+        np.testing.assert_array_equal(cells(im), np.where(medians > 0, medians, np.nan))
+        assert im.norm is NORM and np.isnan(medians[1][1])
     # The pair is not additive at the output: its off-axis errors there are well inside the scale.
-    probs = cells(tiles[-1])
+    probs = cells(maps_drawn[-1])
     assert np.nanmin(probs[[0, 0, 2, 2], [0, 2, 0, 2]]) > 0.1
     (ax,) = panels(figs["compose-map-pair.png"])
     np.testing.assert_array_equal(
@@ -135,8 +136,9 @@ def test_composing_with_a_zero_vector_is_exactly_additive(tmp_path: Path) -> Non
             assert grid[1] == [None, None, None], site  # s = 0: no change at all
             assert all(abs(v) < 1e-6 for i in (0, 2) for v in grid[i]), site
     # Every tile of the per-site figure in the scale's palest shade: no error reaches its low end.
-    for ax in panels(figures(report, "run")["compose-map-sites-pair.png"]):
-        assert np.nanmax(np.nan_to_num(cells(ax), nan=0.0)) <= LOW, ax.get_title(loc="left")
+    (ax,) = panels(figures(report, "run")["compose-map-sites-pair.png"])
+    for im in tiles(ax):
+        assert np.nanmax(np.nan_to_num(cells(im), nan=0.0)) <= LOW, im.get_label()
 
 
 @pytest.mark.parametrize(

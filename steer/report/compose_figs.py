@@ -26,6 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap, ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from steer.analysis.metrics import METRICS
@@ -59,26 +60,42 @@ TILE_IN = 1.35
 
 @styled()
 def draw_site_map(
-    ax: Axes, title: str, values: Sequence[Sequence[float | None]], ss: Sequence[float], ts: Sequence[float]
+    ax: Axes,
+    at: tuple[float, float],
+    title: str,
+    values: Sequence[Sequence[float | None]],
+    ss: Sequence[float],
+    ts: Sequence[float],
+    label_s: bool,
+    label_t: bool,
 ) -> AxesImage:
-    """One site's s × t tile on `ax`: rows s (top: most negative), columns t. The returned image holds the
-    positive errors (0 and None masked); None cells are painted grey over it."""
+    """One site's s × t tile on `ax`, its top-left cell corner at `at` (x right, y down, one unit a cell): rows s
+    (top: most negative), columns t. The returned image (label: the site) holds the positive errors, 0 and None
+    masked; None cells are painted grey over it. `label_s`, `label_t`: write the s values at its left, the t
+    values under it."""
+    x0, y0 = at
+    rows, cols = len(ss), len(ts)
     data = np.array([[np.nan if v is None else float(v) for v in row] for row in values], dtype=float)
-    image = ax.imshow(np.ma.masked_where(~(data > 0), data), cmap=ERROR_MAP, norm=NORM, aspect="equal")
+    box = (x0, x0 + cols, y0 + rows, y0)
+    image = ax.imshow(np.ma.masked_where(~(data > 0), data), cmap=ERROR_MAP, norm=NORM, extent=box, label=title)
     undefined = np.isnan(data)
     if undefined.any():
-        ax.imshow(np.ma.masked_where(~undefined, np.ones_like(data)), cmap=ListedColormap([NA]), aspect="equal")
-    # The axes of the (s, t) plane: through the middle of the s = 0 row and the t = 0 column.
-    ax.axhline(list(ss).index(0.0), color=INK, linewidth=0.8)
-    ax.axvline(list(ts).index(0.0), color=INK, linewidth=0.8)
-    ax.grid(False)
-    ax.set_title(title, fontsize=7, loc="left", pad=3)
-    ax.set_xticks(range(len(ts)), [f"{t:g}" for t in ts])
-    ax.set_yticks(range(len(ss)), [f"{s:g}" for s in ss])
-    ax.tick_params(labelsize=6, length=1.5, colors=MUTED)
-    for spine in ax.spines.values():
-        spine.set_visible(True)
-        spine.set_color("#aaaaaa")
+        ax.imshow(np.ma.masked_where(~undefined, np.ones_like(data)), cmap=ListedColormap([NA]), extent=box,
+                  label="_undefined")  # fmt: skip
+    # The axes of the (s, t) plane: through the middle of the s = 0 row and the t = 0 column; then the frame.
+    s0, t0 = y0 + list(ss).index(0.0) + 0.5, x0 + list(ts).index(0.0) + 0.5
+    ax.plot([x0, x0 + cols], [s0, s0], color=INK, linewidth=0.8)
+    ax.plot([t0, t0], [y0, y0 + rows], color=INK, linewidth=0.8)
+    ax.add_patch(Rectangle((x0, y0), cols, rows, fill=False, edgecolor="#aaaaaa", linewidth=0.8))
+    ax.text(x0, y0 - 0.12, title, fontsize=7, fontweight="bold", va="bottom", color=INK)
+    if label_s:
+        for i, v in enumerate(ss):
+            ax.text(x0 - 0.15, y0 + i + 0.5, f"{v:g}", fontsize=6, ha="right", va="center", color=MUTED)
+        ax.text(x0 - 0.9, y0 + rows / 2, "s", fontsize=7, ha="right", va="center", color=MUTED)
+    if label_t:
+        for j, v in enumerate(ts):
+            ax.text(x0 + j + 0.5, y0 + rows + 0.12, f"{v:g}", fontsize=6, ha="center", va="top", color=MUTED)
+        ax.text(x0 + cols / 2, y0 + rows + 0.6, "t", fontsize=7, ha="center", va="top", color=MUTED)
     return image
 
 
@@ -86,43 +103,39 @@ def draw_site_map(
 def sites_figure(
     title: str, sites: Sequence[str], maps: dict[str, Any], ss: Sequence[float], ts: Sequence[float], footer: str
 ) -> Figure:
-    """Small multiples: one site map per site (median over mazes per cell), one shared colour bar. Laid out by
-    hand on a fixed grid of inches: constrained layout of 22 tiles took most of a compose-map run's report."""
+    """Small multiples: one site map per site (median over mazes per cell), one shared colour bar. All tiles are
+    drawn on one Axes at fixed offsets, laid out by hand: 22 Axes of their own, each with its ticks, took most
+    of a compose-map run's report time."""
     cols = min(COLUMNS, len(sites))
     rows = -(-len(sites) // cols)
-    left, right, gap, vgap = 0.5, 1.1, 0.12, 0.32
-    width = left + cols * TILE_IN + (cols - 1) * gap + right
-    top = 0.2 + 0.2 * (wrap(title, width - 0.2, 10, em=0.6).count("\n") + 1)
-    bottom = 0.5 + 0.14 * (wrap(footer, width - 0.2, 7.5).count("\n") + 1)
-    height = top + rows * TILE_IN + (rows - 1) * vgap + bottom
+    cell = TILE_IN / max(len(ss), len(ts))  # inches a cell
+    gap_x, gap_y = 0.12 / cell, 0.32 / cell  # between tiles, in cells: room for a tile's title above it
+    pitch_x, pitch_y = len(ts) + gap_x, len(ss) + gap_y
+    left, right = 0.55, 1.1
+    grid_w = cell * (cols * pitch_x - gap_x)
+    grid_h = cell * (rows * pitch_y - gap_y)
+    width = left + grid_w + right
+    top = 0.35 + 0.2 * (wrap(title, width - 0.2, 10, em=0.6).count("\n") + 1)
+    bottom = 0.45 + 0.14 * (wrap(footer, width - 0.2, 7.5).count("\n") + 1)
+    height = top + grid_h + bottom
     fig = new_figure(width, height)
     fig.set_layout_engine("none")
-    grid = fig.add_gridspec(
-        rows, cols, left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
-        wspace=gap / TILE_IN, hspace=vgap / TILE_IN,
-    )  # fmt: skip
-    axes = grid.subplots(squeeze=False)
+    ax = fig.add_axes((left / width, bottom / height, grid_w / width, grid_h / height))
+    ax.set_xlim(0, cols * pitch_x - gap_x)
+    ax.set_ylim(rows * pitch_y - gap_y, 0)
+    ax.set_axis_off()
     image = None
-    for k, (ax, site) in enumerate(zip(axes.flat, sites, strict=False)):
-        medians = [[c["median"] for c in row] for row in maps[site]["cells"]]
-        image = draw_site_map(ax, site, medians, ss, ts)
-        # s values on the first column, t values under the last tile of each column; no ticks elsewhere.
-        if k % cols:
-            ax.set_yticks([])
-        else:
-            ax.set_ylabel("s", fontsize=7, color=MUTED, labelpad=1)
-        if k + cols < len(sites):
-            ax.set_xticks([])
-        else:
-            ax.set_xlabel("t", fontsize=7, color=MUTED, labelpad=1)
-    for ax in axes.flat[len(sites) :]:
-        ax.set_visible(False)
+    for k, site in enumerate(sites):
+        r, c = divmod(k, cols)
+        medians = [[cell_["median"] for cell_ in row] for row in maps[site]["cells"]]
+        image = draw_site_map(
+            ax, (c * pitch_x, r * pitch_y), site, medians, ss, ts, label_s=c == 0, label_t=k + cols >= len(sites)
+        )
     if image is not None:
-        span = (height - top - bottom) / height
-        cax = fig.add_axes((1 - (right - 0.2) / width, bottom / height + 0.1 * span, 0.12 / width, 0.8 * span))
-        bar = colour_bar(fig, image, axes, "median additivity error", cax=cax)
-        ticks = (0.01, 0.03, 0.1, 0.3, 1.0, 2.0)
-        bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
+        cax = fig.add_axes((1 - (right - 0.2) / width, (bottom + 0.1 * grid_h) / height, 0.12 / width,
+                            0.8 * grid_h / height))  # fmt: skip
+        bar = colour_bar(fig, image, ax, "median additivity error", cax=cax)
+        bar.ax.yaxis.set_major_locator(FixedLocator((0.01, 0.03, 0.1, 0.3, 1.0, 2.0)))
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         bar.ax.yaxis.set_minor_locator(FixedLocator([]))
     heading(fig, title, footer)

@@ -30,30 +30,30 @@ _METADATA: dict[str, dict[str, Any]] = {
 }
 
 
-def freeze_layout(fig: Any) -> None:
-    """Lay `fig` out once and keep that geometry. Constrained layout starts from the axes' current positions,
+def _freeze_layout(fig: Any) -> None:
+    """Keep the geometry `fig` was just drawn with. Constrained layout starts from the axes' current positions,
     so a second draw of the same figure can move them by a fraction of a point: without this, a chart's SVG
     (its second save) would be laid out a little differently from its PNG, and a figure saved again would not
-    give the same bytes. A figure already frozen, or laid out by hand, is left as it is."""
+    give the same bytes. A figure laid out by hand, or frozen already, is left as it is."""
     engine = fig.get_layout_engine()
     if engine is not None and type(engine).__name__ != "PlaceHolderLayoutEngine":
-        fig.draw_without_rendering()
         fig.set_layout_engine("none")
 
 
 def figure_bytes(fig: Any, fmt: str) -> bytes:
     """One matplotlib figure as `fmt` (png, svg or pdf), deterministic: the same numbers give the same bytes,
-    however often the figure was saved before (`freeze_layout`); the figure is left open."""
+    and a figure saved again gives what it gave the first time (its layout is computed at its first save and
+    kept); the figure is left open."""
     import matplotlib
 
     from steer.report.style import RC
 
-    freeze_layout(fig)
     buf = io.BytesIO()
     # The style's keys read when saving (text kept as text in SVG, TrueType in PDF), wherever the figure is saved.
     saving = {k: v for k, v in RC.items() if k.startswith(("svg.", "pdf.", "savefig."))}
     with matplotlib.rc_context({**saving, "svg.hashsalt": "steer", "pdf.compression": 6}):
         fig.savefig(buf, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+    _freeze_layout(fig)
     return buf.getvalue()
 
 
@@ -92,4 +92,4 @@ def as_image(value: Any) -> Image.Image:
     return Image.open(io.BytesIO(figure_bytes(value, "png"))).convert("RGB")
 
 
-__all__ = ["DPI", "FORMATS", "as_image", "figure_bytes", "freeze_layout", "is_figure", "png_bytes", "save_figure"]
+__all__ = ["DPI", "FORMATS", "as_image", "figure_bytes", "is_figure", "png_bytes", "save_figure"]
