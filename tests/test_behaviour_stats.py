@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _charts import assert_band, cells, intervals, panels
 from _cli import run, write_spec
 from _tables import check_tables
 from PIL import Image
@@ -24,6 +25,7 @@ from steer.analysis.behaviour_stats import (
     table,
 )
 from steer.maze.decision_features import DECISION_FEATURES, decision_features, region_squares, top_right_n
+from steer.studies import behaviour_stats
 
 # A 7x7 inner maze in a 9x9 world (inner rows and columns 1-7): a corridor along row 1 from the start (1,1) to
 # (1,7), up column 7 to the top-right square (7,7), and a branch from (1,4) up to the cheese at (4,4). The paths
@@ -206,6 +208,49 @@ def test_the_regressions_and_figures_on_real_mazes(fitted: Path) -> None:
     # The unpatched agent reaches the cheese in most of these easy mazes, and the curve says where it does not.
     assert report["by_condition"][0]["outcomes"]["p_reach_cheese"]["mean"] > 0.7
     assert report["by_condition"][0]["outside_top_right"][0]["n"] == 1
+
+
+def test_the_figures_show_the_reports_numbers(fitted: Path) -> None:
+    """The four figures drawn again from metrics.json, read back from their axes."""
+    report = json.loads((fitted / "metrics.json").read_text())
+    own = report["by_condition"][0]
+    fit = own["regressions"]
+    figs = behaviour_stats.figures(report, "run")
+    assert list(figs) == ["accuracy.png", "coefficients.png", "by-distance.png", "cheese-map.png"]
+    # accuracy: per row the held-out accuracy and its Wilson interval, beside the majority baseline.
+    (ax,) = panels(figs["accuracy.png"])
+    accs = [*fit["single"].values(), fit["all"], fit["three"], fit["four"]]
+    xs, spans = intervals(ax, "model (Wilson 95% interval)")
+    assert list(xs) == [a["accuracy"] for a in accs] and spans == [tuple(a["accuracy_ci"]) for a in accs]
+    assert list(intervals(ax, "always the majority outcome")[0]) == [a["baseline"] for a in accs]
+    # coefficients: the L1 fit's and the fractional logit's, each with its interval, and the posts' values.
+    (ax,) = panels(figs["coefficients.png"])
+    coefs, glm = fit["coefficients_four"]["coefficients"], fit["fractional_logit_four"]
+    xs, spans = intervals(ax, "L1 logistic, binarised (bootstrap 95%)")
+    assert list(xs) == [coefs[f]["value"] for f in report["post_four"]]
+    assert spans == [tuple(coefs[f]["ci"]) for f in report["post_four"]]
+    xs, spans = intervals(ax, "fractional logit, exact P (HC0 95%)")
+    assert spans == [tuple(glm[f]["ci"]) for f in report["post_four"]]
+    low, high = ax.get_xlim()
+    assert low == pytest.approx(-high)  # one scale either side of 0
+    # by-distance: the mean P(reach) per bin, its interval as the band, a gap where a bin is empty.
+    (ax,) = panels(figs["by-distance.png"])
+    curve = own["by_cheese_top_right_distance"]
+    ci = [c["mean_ci"] or [c["mean"]] * 2 if c["n"] else [None, None] for c in curve]
+    assert_band(ax, [c["mean"] if c["n"] else None for c in curve], [c[0] for c in ci], [c[1] for c in ci], None)
+    # cheese map: each cell the mean over the mazes whose cheese sits there; every maze in one cell.
+    (ax,) = panels(figs["cheese-map.png"])
+    grid = own["by_cheese_offset"]
+    want = np.array([[np.nan if c is None else c["mean"] for c in row] for row in grid])
+    np.testing.assert_array_equal(cells(ax), want)
+    assert ax.images[0].get_clim() == (0.0, 1.0)
+    assert sum(c["n"] for row in grid for c in row if c) == report["mazes"] == 80
+    rows = [r for r in _csv(fitted) if r["condition"] == report["conditions"][0]]
+    total = sum(c["n"] * c["mean"] for row in grid for c in row if c)
+    assert total == pytest.approx(sum(float(r["p_reach_cheese"]) for r in rows))
+    # Each cell says its mean and its n (empty cells nothing).
+    written = [f"{c['mean']:.2f}\nn {c['n']}" if c else "" for row in grid for c in row]
+    assert [t.get_text() for t in ax.texts] == written
 
 
 @pytest.mark.parametrize(

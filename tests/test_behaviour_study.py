@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _charts import assert_band, panels
 from _cli import run
 from _tables import check_tables
 from PIL import Image
+
+from steer.studies.behaviour import behaviour_chart
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,23 @@ def test_files_and_figures(out: Path) -> None:
     assert len(occupancy) == detail["world_dim"] == 15
     gif = Image.open(out / "episodes-seed1-coeff-1.gif")
     assert gif.n_frames > 1 and (out / "episodes-seed1-coeff-1.gif").stat().st_size < 1_000_000
+
+
+def test_chart_shows_the_means_and_their_intervals(out: Path) -> None:
+    """behaviour.png drawn again from metrics.json: per outcome the original then each coefficient, the line
+    the means over mazes, the band their 95% intervals, the original's mean dashed."""
+    report = json.loads((out / "metrics.json").read_text())
+    s = report["summary"]
+    fig = behaviour_chart(report["coeffs"], s, "behaviour")
+    assert len(panels(fig)) == 2
+    for ax, key in zip(panels(fig), ("p_reach_cheese", "p_reach_top_right"), strict=True):
+        stats = [s["original"][key], *(row[key]["patched"] for row in s["by_coeff"])]
+        ci = [st["mean_ci"] or [st["mean"]] * 2 for st in stats]
+        assert_band(
+            ax, [st["mean"] for st in stats], [c[0] for c in ci], [c[1] for c in ci], s["original"][key]["mean"]
+        )
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["original", "x -1"]
+        assert " ".join(ax.texts[0].get_text().split()) == "mean and its 95% bootstrap interval over mazes (n ≤ 3)"
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from _charts import cells, intervals, nan, panels, tiles
 from _tables import check_tables
-from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
 from steer.net.vectors import SteeringVector
-from steer.report.compose_figs import site_map
+from steer.report.compose_figs import LOW, NORM, figures
 from steer.studies.compose_map import additivity_sums, prediction_errors, ratio
 
 runner = CliRunner()
@@ -90,19 +90,32 @@ def test_compose_map_two_mazes(tmp_path: Path) -> None:
         "compose-map-sites-random.png",
         "compose-map-depth.png",
     }
-    # One tile per site plus the colour scale, six to a row: four rows of tiles for 22 sites.
-    tile = site_map("x", [[0.1] * 3] * 3, [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], labels=True)
-    with Image.open(out / "compose-map-sites-pair.png") as img:
-        assert 4 * tile.height < img.height < 5 * tile.height + 120 and img.width >= 6 * tile.width
-    # The pair is not additive at the output: its tile there has red cells.
-    cells = report["summary"]["combos"]["pair"]["additivity_error"]["action_probs"]["cells"]
-    assert _red_pixels(site_map("p", [[c["median"] for c in row] for row in cells], [-1, 0, 1], [-1, 0, 1], True))
-
-
-def _red_pixels(img: Image.Image) -> int:
-    """Pixels of the error colour scale (red well above blue); text, axes, white and grey cells have none."""
-    rgb = np.asarray(img.convert("RGB")).astype(int)
-    return int(((rgb[..., 0] - rgb[..., 2]) > 40).sum())
+    # The figures drawn again from metrics.json, read back from their axes.
+    figs = figures(report, "run")
+    assert set(figs) == {p.name for p in out.glob("*.png")}
+    maps = report["summary"]["combos"]["pair"]["additivity_error"]
+    order = [*report["sites"][1:], "action_probs"]  # network order, the probabilities last
+    (ax,) = panels(figs["compose-map-sites-pair.png"])
+    maps_drawn = tiles(ax)
+    assert [im.get_label() for im in maps_drawn] == order
+    for im, site in zip(maps_drawn, order, strict=True):
+        medians = nan([c["median"] for row in maps[site]["cells"] for c in row]).reshape(3, 3)
+        # The image holds the positive errors, on the one log scale shared by every tile; 0 (the axes) and
+        # undefined cells are not coloured by it.
+        np.testing.assert_array_equal(cells(im), np.where(medians > 0, medians, np.nan))
+        assert im.norm is NORM and np.isnan(medians[1][1])
+    # The pair is not additive at the output: its off-axis errors there are well inside the scale.
+    probs = cells(maps_drawn[-1])
+    assert np.nanmin(probs[[0, 0, 2, 2], [0, 2, 0, 2]]) > 0.1
+    (ax,) = panels(figs["compose-map-pair.png"])
+    np.testing.assert_array_equal(
+        cells(ax), nan([c["median"] for row in maps["action_probs"]["cells"] for c in row]).reshape(3, 3)
+    )
+    assert -ax.images[0].get_clim()[0] == ax.images[0].get_clim()[1] == np.nanmax(np.abs(cells(ax)))
+    (ax,) = panels(figs["compose-map-depth.png"])
+    xs, spans = intervals(ax, report["combos"]["pair"])
+    assert list(xs) == [maps[s]["off_axes"]["median"] for s in order]
+    assert spans == [tuple(maps[s]["off_axes"]["median_ci"]) for s in order if maps[s]["off_axes"]["median_ci"]]
 
 
 def test_composing_with_a_zero_vector_is_exactly_additive(tmp_path: Path) -> None:
@@ -124,10 +137,10 @@ def test_composing_with_a_zero_vector_is_exactly_additive(tmp_path: Path) -> Non
         for site, grid in combo["additivity_error"].items():
             assert grid[1] == [None, None, None], site  # s = 0: no change at all
             assert all(abs(v) < 1e-6 for i in (0, 2) for v in grid[i]), site
-    maps = report["summary"]["combos"]["pair"]["additivity_error"]
-    for site in report["sites"]:
-        medians = [[c["median"] for c in row] for row in maps[site]["cells"]]
-        assert _red_pixels(site_map(site, medians, [-1, 0, 1], [-1, 0, 1], labels=True)) == 0, site
+    # Every tile of the per-site figure in the scale's palest shade: no error reaches its low end.
+    (ax,) = panels(figures(report, "run")["compose-map-sites-pair.png"])
+    for im in tiles(ax):
+        assert np.nanmax(np.nan_to_num(cells(im), nan=0.0)) <= LOW, im.get_label()
 
 
 @pytest.mark.parametrize(

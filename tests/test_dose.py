@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from _charts import assert_band, cells, line, panels
 from _tables import check_tables
 from typer.testing import CliRunner
 
@@ -20,7 +21,7 @@ from steer.net import checkpoints
 from steer.net.dose import DEFAULT_TS, SiteDose, asymmetries, linearity_ratios, sign_pairs
 from steer.net.vectors import PairSpec, compute_vector
 from steer.net.vfield import FieldInputs, vector_field
-from steer.studies.dose_response import STUDY, parse_ts
+from steer.studies.dose_response import STUDY, figures, parse_ts
 
 TS = (-2.0, -1.0, -0.1, 0.1, 1.0, 2.0)
 
@@ -105,6 +106,20 @@ def test_dose_response_end_to_end(tmp_path: Path) -> None:
     assert summary["sites"]["action_probs"]["asymmetry"][1]["n"] == 2
     assert {"dose-asymmetry.png", "dose-linearity.png", "dose-behaviour.png"} <= {p.name for p in out.glob("*.png")}
     check_tables(out)
+    # The figures drawn again from metrics.json, read back from their axes.
+    figs = figures(summary, report["ts"], "dose", summary["first_asymmetric_site"]["threshold"])
+    assert [ax.get_title(loc="left") for ax in panels(figs["dose-norm.png"])] == report["sites"]
+    for ax, site in zip(panels(figs["dose-linearity.png"]), report["sites"], strict=True):
+        rows = summary["sites"][site]["linearity"]
+        assert_band(ax, *([r[k] for r in rows] for k in ("median", "q25", "q75")), baseline=1.0)
+    ax = panels(figs["dose-norm.png"])[0]
+    norms = summary["sites"][sites[0]]["norm"]
+    np.testing.assert_allclose(line(ax, "_median").get_ydata(), np.log10([r["median"] for r in norms]))
+    (ax,) = panels(figs["dose-asymmetry.png"])
+    medians = [[r["median"] for r in summary["sites"][s]["asymmetry"]] for s in report["sites"]]
+    np.testing.assert_array_equal(cells(ax), medians)
+    low, high = ax.images[0].get_clim()
+    assert -low == high == max(abs(v) for row in medians for v in row)  # symmetric about 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**spec, "sites": ["block1.conv"]}))
     result = CliRunner().invoke(app, ["dose-response", str(bad), "--out", str(tmp_path / "bad")])

@@ -6,17 +6,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from _charts import cells, line, nan, panels, references
 from _tables import check_tables
 from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
+from steer.analysis.comparison import mean_label
 from steer.errors import SteerError
+from steer.report.figures import figure_bytes
+from steer.report.transfer_figs import matrix_chart, mean_chart
 from steer.studies import STUDIES
+from steer.studies.apply import own_chart
 
 runner = CliRunner()
+
+
+def nan_to_none(values: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
 # Seeds 0 (3x3) and 29 (5x5) have decision squares; the mean averages mazes 0-2, so target 0 is in sample and
 # 29 held out. Seed 3 (9x9) is a target only.
 MEAN = {"kind": "cheese", "source_seeds": [0, 1, 2]}
@@ -130,10 +142,49 @@ def test_bad_comparison_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_heat_map_sets_the_mean_row_apart() -> None:
-    from steer.report.charts import heatmap
+def test_charts_show_the_runs_numbers(runs: tuple[dict, dict, Path, Path]) -> None:
+    """transfer's matrix and mean-vs-own charts and apply's compare-own chart, drawn again from metrics.json."""
+    transfer, apply, _, _ = runs
+    (ax,) = panels(matrix_chart(transfer, "run"))
+    # The matrix: a row per source, then the averaged vector's row below a divider; white is 0, the colour
+    # limits symmetric at the largest |effect|.
+    effect = [*transfer["matrices"]["effect"], transfer["mean_row"]["effect"]]
+    np.testing.assert_array_equal(cells(ax), [nan(row) for row in effect])
+    low, high = ax.images[0].get_clim()
+    assert -low == high == max(abs(v) for row in effect for v in row if v is not None)
+    assert [ln.get_ydata()[0] for ln in ax.lines] == [len(transfer["sources"]) - 0.5]
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == transfer["mean_row"]["label"]
+    # Mean vs own: per target the averaged vector's effect, the target's own (the matrix's diagonal) and the
+    # mean over the other single sources; target 0 (in sample) starred.
+    (ax,) = panels(mean_chart(transfer, "run"))
+    by = {(p["source"], p["target"]): p["delta_p_cheese_ds"] for p in transfer["pairs"]}
+    targets = transfer["summary"]["by_source"]["targets"]
+    assert list(line(ax, transfer["mean_row"]["label"]).get_ydata()) == [
+        p["delta_p_cheese_ds"] for p in transfer["mean_pairs"]
+    ]
+    assert list(nan_to_none(line(ax, "the target's own vector").get_ydata())) == [by.get((t, t)) for t in targets]
+    others = [[by[(s, t)] for s in (0, 29) if s != t and by[(s, t)] is not None] for t in targets]
+    assert list(line(ax, "mean over the other single sources").get_ydata()) == pytest.approx(
+        [sum(o) / len(o) for o in others]
+    )
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0*", "29", "3"]
+    assert references(ax) == [0.0]
+    # apply's own comparison: the spec's vector and each maze's own, on the kind's effect metric.
+    (ax,) = panels(own_chart(apply["vector"], apply["mazes"], "p_cheese_ds", "run"))
+    have = [m for m in apply["mazes"] if m["compare"]["own"] is not None]
+    change = lambda v: v["patched"] - v["original"]  # noqa: E731
+    assert list(line(ax, mean_label(apply["vector"]["source_seeds"])).get_ydata()) == pytest.approx(
+        [change(m["p_cheese_ds"]) for m in have]
+    )
+    assert list(line(ax, "the maze's own vector").get_ydata()) == pytest.approx(
+        [change(m["compare"]["own"]["p_cheese_ds"]) for m in have]
+    )
 
-    values = [[-0.5, 0.0], [0.0, -0.4], [0.0, 0.01]]
-    plain = heatmap("t", ["seed 0", "seed 1", "mean of seeds 0-1 (2 mazes)"], ["a", "b"], values)
-    split = heatmap("t", ["seed 0", "seed 1", "mean of seeds 0-1 (2 mazes)"], ["a", "b"], values, divider_before=2)
-    assert split.size[1] == plain.size[1] + 14 and split.size[0] == plain.size[0]
+
+def test_a_chart_drawn_twice_gives_the_same_bytes(runs: tuple[dict, dict, Path, Path]) -> None:
+    """Resume and Ray compare bytes: the same numbers drawn twice, and one figure saved again, give the same PNG,
+    SVG and PDF (the heat map: cells, text, a divider and a colour bar)."""
+    first, second = matrix_chart(runs[0], "run"), matrix_chart(runs[0], "run")
+    for fmt in ("png", "svg", "pdf"):
+        once = figure_bytes(first, fmt)
+        assert once == figure_bytes(second, fmt) == figure_bytes(first, fmt), fmt

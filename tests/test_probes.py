@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from _charts import bar_ends, panels, references
 from _cli import run
 from _tables import check_tables
 
@@ -17,6 +18,7 @@ from steer.analysis.probing import channel_correlations, out_of_fold, probe
 from steer.maze.env import MazeRenderer
 from steer.maze.features import corner_distance, feature_rows, top_right_most
 from steer.maze.layout import WALL
+from steer.studies.probe import channel_chart, depth_chart
 
 
 def planted(mazes: int = 60, rows: int = 3, dims: int = 50, noise: float = 0.05) -> tuple[np.ndarray, ...]:
@@ -139,6 +141,24 @@ def test_activations_then_probe_end_to_end(tmp_path: Path) -> None:
     assert all(c["probes"]["maze_dim"]["folds"] == 5 for c in rep["probes"])
     assert (out / "probe-maze_dim.png").is_file() and (out / "channels-maze_dim.png").is_file()
     assert len(rep["best"]["maze_dim"]["channels"]) in (32, 256)
+    # The charts, drawn again from probe.json: a bar per site as long as its held-out score, the best site
+    # highlighted; a bar per channel (the strongest |r|, in index order) as long as its correlation.
+    best = rep["best"]["maze_dim"]
+    (ax,) = panels(depth_chart("maze_dim", rep["probes"], best["site"]))
+    assert bar_ends(ax) == pytest.approx([c["probes"]["maze_dim"]["score"] for c in rep["probes"]])
+    assert [t.get_text().split()[0] for t in ax.get_yticklabels()] == ["block3.res1.resadd_out", "fc"]
+    (bold,) = [t.get_text().split()[0] for t in ax.get_yticklabels() if t.get_fontweight() == "bold"]
+    assert bold == best["site"]
+    shuffled = [
+        c["probes"]["maze_dim"]["shuffled"]["score"] for c in rep["probes"] if "shuffled" in c["probes"]["maze_dim"]
+    ]
+    assert references(ax) == ([max(shuffled)] if shuffled else [])
+    (ax,) = panels(channel_chart("maze_dim", best["site"], best["channels"]))
+    shown = [int(t.get_text().split()[-1]) for t in ax.get_yticklabels()]
+    assert shown == sorted(shown) and len(shown) == min(40, len(best["channels"]))
+    assert bar_ends(ax) == pytest.approx([best["channels"][c] for c in shown])
+    strongest = sorted(range(len(best["channels"])), key=lambda c: -abs(best["channels"][c] or 0))[: len(shown)]
+    assert set(shown) == set(strongest) and references(ax) == [0.0]
 
     # Bad input: a folder with no activations, a seed the run lacks, an unknown feature, a site it did not store.
     for bad, needle in (

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _charts import intervals, nan, panels
 from _cli import run, write_spec
 from _tables import check_tables
 from scipy import stats
@@ -30,6 +31,7 @@ from steer.analysis.retarget_summary import maze_entry, summaries_over_mazes, ta
 from steer.errors import SteerError
 from steer.net.retarget import PixelPatch, activation_position, pixel_fields, pixel_patching
 from steer.net.vfield import action_probs, facing_fields, facing_inputs
+from steer.report.retarget_figs import LABELS, reach_by_distance_chart
 
 SITE = "block2.res1.resadd_out"
 
@@ -318,6 +320,19 @@ def test_retarget_reports_every_target_under_every_condition(retarget_out: Path,
     assert {"retarget-map-seed5.png", "retarget-by-start-distance.png", "retarget-by-path-distance.png"} <= names
     assert "retarget-map-seed0.png" not in names
     check_tables(retarget_out)
+    # The by-distance chart, drawn again from metrics.json: a row per bin (its n in the label), per condition
+    # the mean P(reach) over mazes and its 95% interval where there is one.
+    for key in ("by_start_distance", "by_path_distance"):
+        (ax,) = panels(reach_by_distance_chart(s, key, key, "run"))
+        bins = list(s["intervention"][key])
+        assert [t.get_text() for t in ax.get_yticklabels()] == [
+            f"{b} (n {s['intervention'][key][b]['n']})" for b in bins
+        ]
+        for name in s["conditions"]:
+            xs, spans = intervals(ax, LABELS[name])
+            rows = [s[name][key][b] for b in bins]
+            np.testing.assert_array_equal(xs, nan([r["mean"] for r in rows]))
+            assert spans == [tuple(r["mean_ci"]) for r in rows if r["mean_ci"]]
 
 
 def test_random_scaled_sets_each_random_channel_to_the_chosen_multiple_of_its_own_natural_max(

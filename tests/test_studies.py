@@ -6,19 +6,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pytest
 import torch
 import yaml
+from _charts import assert_band, bar_ends, panels, references
 from _cli import run, write_spec
 from _harness import LAYER, metrics
 from _tables import check_tables
 from PIL import Image
 
+from steer.analysis.metrics import METRICS
 from steer.net.hooks import patching
 from steer.net.vectors import PairSpec, SteeringVector, compute_vector
 from steer.net.vfield import FieldInputs, action_probs, vector_field
+from steer.report.style import HIGHLIGHT
 from steer.run.spec_values import parse_coeffs
+from steer.run.specs import DEFAULT_LAYER
+from steer.studies import layer_sweep, sweep_coeff
 from steer.studies.compose import additivity_error
 
 # Seeds 0 (3x3), 29 (5x5) and 6 (15x15: it fills the world, so no top-right vector can be built there).
@@ -118,6 +124,15 @@ def test_sweep_coeff_on_cheese_removed_mazes(tmp_path: Path) -> None:
     assert len(bands["median"]) == 3 and bands["n"] == [2, 2, 2]
     assert all(lo <= med <= hi for lo, med, hi in zip(bands["q25"], bands["median"], bands["q75"], strict=True))
     check_tables(out)
+    # The chart, drawn again from metrics.json: a panel per metric defined somewhere (none of the cheese
+    # metrics on these cheese-removed mazes), its line the medians, its band the quartiles, dashed the original.
+    fig = sweep_coeff.metrics_chart(report["coeffs"], report["summary"], "sweep")
+    shown = {k: b for k, b in report["summary"]["bands"].items() if any(b["n"])}
+    assert "p_cheese_ds" not in shown and len(shown) >= 4
+    assert [ax.get_title(loc="left") for ax in panels(fig)] == [METRICS[k].label for k in shown]
+    for ax, b in zip(panels(fig), shown.values(), strict=True):
+        assert_band(ax, b["median"], b["q25"], b["q75"], b["original_median"])
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "0", "1"]
 
 
 @pytest.mark.parametrize(("layer", "coeff"), [(LAYER, -1.5), ("block3.res2.conv1", 2.0), ("block1.conv", 0.7)])
@@ -261,12 +276,23 @@ def test_coefficient_lists_and_ranges(value: object, expected: tuple[float, ...]
 
 def test_layer_sweep_measures_each_layer(tmp_path: Path) -> None:
     layers = ["block1.conv", "block2.res1.resadd_out", "block2.res1.relu1_out", "block2.res1.conv1", "fc_policy"]
-    spec = write_spec(tmp_path, {"seeds": [1, 4, 28], "vector": {"kind": "cheese"}, "coeff": -1, "layers": layers})
+    spec = {"seeds": [1, 4, 28], "vector": {"kind": "cheese"}, "coeff": -1, "layers": layers, "figures": ["svg"]}
     out = tmp_path / "layers"
-    result = run("layer-sweep", spec, "--out", out)
+    result = run("layer-sweep", write_spec(tmp_path, spec), "--out", out)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "metrics.json").read_text())
     assert report["layers"] == layers and Image.open(out / "layer-sweep.png").height > 100
+    # `figures: [svg]`: the chart also as SVG, its text kept as text; the PNG always.
+    svg = (out / "layer-sweep.svg").read_text()
+    assert svg.startswith("<?xml") and ">block2.res1.conv1</text>" in svg
+    # The chart, drawn again from metrics.json: a bar per layer as long as its median P(cheese | DS), the
+    # default layer highlighted, the unpatched policy's median dashed.
+    by_layer = report["summary"]["by_layer"]
+    (ax,) = panels(layer_sweep.layer_chart("cheese", -1, by_layer, "run"))
+    assert bar_ends(ax) == pytest.approx([r["p_cheese_ds"]["patched"]["median"] for r in by_layer])
+    assert references(ax) == [by_layer[0]["p_cheese_ds"]["original"]["median"]]
+    assert [p.get_facecolor() for p in ax.patches].count(matplotlib.colors.to_rgba(HIGHLIGHT)) == 1
+    assert ax.patches[layers.index(DEFAULT_LAYER)].get_facecolor() == matplotlib.colors.to_rgba(HIGHLIGHT)
     rows = {r["layer"]: r for r in report["summary"]["by_layer"]}
     assert all(r["mazes"] == 3 for r in rows.values())
     # conv1 is affine, so patching its input by -v and its output by -conv1(v) is the same edit.

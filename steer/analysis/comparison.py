@@ -6,7 +6,7 @@ paired comparison is the per-target difference a − b with its intervals and a 
 p-value (`steer.analysis.metrics.describe_change`, scipy underneath). A target that is among the mean's source mazes
 is *in sample* (its own pair is part of the average); summaries are also given over the held-out targets
 alone, which is the comparison that says whether one averaged vector generalises. Its chart is
-`steer.report.charts.paired_chart`.
+`steer.report.charts.paired_chart` (drawn by `steer.report.transfer_figs` and `steer.studies.apply`).
 """
 
 from __future__ import annotations
@@ -80,6 +80,26 @@ def effect_key(metric: str) -> str:
     """How an effect metric is keyed in the summaries and transfer's matrices: `delta_<name>` for a field
     metric (its change), the name itself for a comparison metric."""
     return f"delta_{metric}" if METRICS[metric].paired else metric
+
+
+def mean_series(
+    targets: Sequence[int], mean_pairs: dict[int, dict[str, Any]], pairs: Sequence[dict[str, Any]],
+    sources: Sequence[int], key: str,
+) -> dict[str, list[float | None]]:  # fmt: skip
+    """`steer transfer`'s three series per target, on `key` (a pair's effect, e.g. `delta_p_cheese_ds`): the
+    averaged vector's effect (`mean_pairs` by target), the target's own vector's (the matrix's diagonal, from
+    `pairs`) and the mean over the other single `sources`' effects on it."""
+    by_pair = {(p["source"], p["target"]): p for p in pairs}
+
+    def other(t: int) -> float | None:
+        vals = [by_pair[(s, t)][key] for s in sources if s != t and by_pair[(s, t)][key] is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    return {
+        "mean": [mean_pairs[t][key] for t in targets],
+        "own": [by_pair[(t, t)][key] if (t, t) in by_pair else None for t in targets],
+        "other": [other(t) for t in targets],
+    }
 
 
 def own_series(mazes: Sequence[dict[str, Any]], metric: str) -> dict[str, list[float | None]]:

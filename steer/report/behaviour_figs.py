@@ -18,7 +18,6 @@ from steer.analysis.chain import Behaviour, GreedyPath
 from steer.analysis.episodes import Episode
 from steer.io import atomic_write_bytes
 from steer.maze.layout import WALL, Maze, Square
-from steer.report.charts import diverging
 from steer.report.render import (
     BG_RGB,
     CHEESE_RGB,
@@ -27,6 +26,7 @@ from steer.report.render import (
     TEXT_RGB,
     WALL_RGB,
     _crop,
+    diverging,
     font,
     text_width,
     tile,

@@ -30,13 +30,30 @@ _METADATA: dict[str, dict[str, Any]] = {
 }
 
 
+def _freeze_layout(fig: Any) -> None:
+    """Keep the geometry `fig` was just drawn with. Constrained layout starts from the axes' current positions,
+    so a second draw of the same figure can move them by a fraction of a point: without this, a chart's SVG
+    (its second save) would be laid out a little differently from its PNG, and a figure saved again would not
+    give the same bytes. A figure laid out by hand, or frozen already, is left as it is."""
+    engine = fig.get_layout_engine()
+    if engine is not None and type(engine).__name__ != "PlaceHolderLayoutEngine":
+        fig.set_layout_engine("none")
+
+
 def figure_bytes(fig: Any, fmt: str) -> bytes:
-    """One matplotlib figure as `fmt` (png, svg or pdf), deterministic; the figure is left open."""
+    """One matplotlib figure as `fmt` (png, svg or pdf), deterministic: the same numbers give the same bytes,
+    and a figure saved again gives what it gave the first time (its layout is computed at its first save and
+    kept); the figure is left open."""
     import matplotlib
 
+    from steer.report.style import RC
+
     buf = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "steer", "pdf.compression": 6}):
+    # The style's keys read when saving (text kept as text in SVG, TrueType in PDF), wherever the figure is saved.
+    saving = {k: v for k, v in RC.items() if k.startswith(("svg.", "pdf.", "savefig."))}
+    with matplotlib.rc_context({**saving, "svg.hashsalt": "steer", "pdf.compression": 6}):
         fig.savefig(buf, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+    _freeze_layout(fig)
     return buf.getvalue()
 
 

@@ -4,12 +4,14 @@ The schematic is cropped to the open part of the world (plus one wall ring), so 
 world is as legible as a full one. Arrows point where the policy's probability mass moves the mouse;
 an arrow of length one cell-half means the policy is certain. Diff panels use the same scale.
 
-This module draws maze panels and lays images out (`tile`, `figure`, `grid_figure`); charts without a
-maze (metric bands, heat maps, bar rows) are in steer/report/charts.py. Where each part of a panel and of a tiled
-figure goes (`PanelFrame`, `arrow_shapes`, `tile_layout`) is computed apart from the drawing, so that the
-figure's vector twin (steer/report/field_vector.py, for `figures: [svg, pdf]`) draws the same geometry with
-matplotlib. The PNG stays Pillow's: drawn pixel by pixel it is exact at its size, fast enough for a thousand
-mazes, and byte for byte what resumed runs and the golden tests compare.
+This module draws maze panels and lays images out (`tile`, `figure`, `grid_figure`), and holds the colours
+they share with the charts (steer/report/style.py takes its palette from here). The charts without a maze
+(metric bands, heat maps, bar and interval rows) are matplotlib figures in steer/report/charts/. Where each part
+of a panel and of a tiled figure goes (`PanelFrame`, `arrow_shapes`, `tile_layout`) is computed apart from the
+drawing, so that the figure's vector twin (steer/report/field_vector.py, for `figures: [svg, pdf]`) draws the
+same geometry with matplotlib. The PNG stays Pillow's: each square and arrow is placed on an exact pixel grid,
+which keeps a vector field legible at 22 pixels a square, fast enough for a thousand mazes, and byte for byte
+what resumed runs and the golden tests compare; `diverging` colours the squares of other maze panels.
 """
 
 from __future__ import annotations
@@ -36,6 +38,18 @@ START_RGB = (120, 120, 130)  # the start square's corner mark
 TICK_RGB = (120, 120, 120)
 CHEESE_EDGE_RGB = (150, 110, 0)
 FOOTER_RGB = (90, 90, 90)
+# Signed values (a maze's squares or a chart's cells): blue below zero, white at zero, red above; the charts'
+# colour map (style.DIVERGING) runs through the same three colours, so a square and a cell of equal value match.
+NEG_RGB = (33, 102, 172)
+POS_RGB = (178, 24, 43)
+NA_RGB = (225, 225, 225)  # undefined
+
+
+def diverging(value: float, limit: float) -> tuple[int, int, int]:
+    """White at 0, blue toward -limit, red toward +limit (linear in RGB, as style.DIVERGING)."""
+    t = max(-1.0, min(1.0, value / limit)) if limit > 0 else 0.0
+    end = POS_RGB if t > 0 else NEG_RGB
+    return tuple(round(255 + (c - 255) * abs(t)) for c in end)  # type: ignore[return-value]
 
 
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

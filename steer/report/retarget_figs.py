@@ -1,11 +1,13 @@
 """Retargeting figures: channel maps beside the observation, retargetability maps of a maze, and P(reach) by
-distance over mazes (Pillow only).
+distance over mazes.
 
 A channel map is drawn on the activation grid (row 0 at the top, as the observation), upscaled to the
 observation's size, with the cheese's activation position boxed. A retargetability map is the maze schematic
 with each open square coloured by P(the agent reaches it), white at 0 to dark green at 1; `reach_maps_figure`
 draws one per condition, each captioned with what was set where (`condition_caption`). `reach_by_distance_chart`
-draws each condition's mean P(reach) per distance bin with its interval over mazes.
+draws each condition's mean P(reach) per distance bin with its interval over mazes, a matplotlib chart
+(steer/report/charts); the maps are maze panels, drawn with Pillow square by square on the schematic of
+steer/report/render.py like every other maze panel.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 from steer.analysis.retarget import Condition, MazeRetarget
 from steer.analysis.retarget_summary import CONDITIONS
 from steer.maze.layout import Maze, Square
 from steer.report.behaviour_figs import _cell_for, _Grid, _schematic
-from steer.report.charts import IntervalSeries, diverging, interval_rows
-from steer.report.render import TEXT_RGB, font, text_width, tile
+from steer.report.charts import IntervalSeries, interval_rows
+from steer.report.render import TEXT_RGB, diverging, font, text_width, tile
+from steer.report.style import BASELINE, HIGHLIGHT, LINE, SERIES
 
 PANEL = 224  # pixels per panel side
 MARK_RGB = (230, 160, 0)
@@ -36,13 +40,13 @@ LABELS = {
     "random_scaled": "random channels at the same multiple of their scale",
     "elsewhere": "channels set at another square",
 }
-CONDITION_RGB = {
-    "intervention": (200, 90, 20),
-    "none": (120, 120, 120),
-    "cheese_moved": (24, 48, 120),
-    "random": (60, 160, 80),
-    "random_scaled": (0, 165, 175),
-    "elsewhere": (160, 60, 170),
+CONDITION_COLOURS = {
+    "intervention": HIGHLIGHT,
+    "none": BASELINE,
+    "cheese_moved": LINE,
+    "random": SERIES[2],
+    "random_scaled": SERIES[4],
+    "elsewhere": SERIES[5],
 }
 
 
@@ -192,7 +196,7 @@ def reach_maps_figure(
     )
 
 
-def reach_by_distance_chart(summary: Mapping[str, Any], key: str, title: str, run_title: str) -> Image.Image:
+def reach_by_distance_chart(summary: Mapping[str, Any], key: str, title: str, run_title: str) -> Figure:
     """Each condition's mean over mazes of P(reach target) per bin of `key` (a summary's `by_start_distance` or
     `by_path_distance`), with its 95% bootstrap interval."""
     present = summary["conditions"]
@@ -203,7 +207,7 @@ def reach_by_distance_chart(summary: Mapping[str, Any], key: str, title: str, ru
         series.append(
             IntervalSeries(
                 LABELS[name],
-                CONDITION_RGB[name],
+                CONDITION_COLOURS[name],
                 [s["mean"] for s in stats_],
                 [(s["mean_ci"] or [None, None])[0] for s in stats_],
                 [(s["mean_ci"] or [None, None])[1] for s in stats_],
@@ -217,4 +221,5 @@ def reach_by_distance_chart(summary: Mapping[str, Any], key: str, title: str, ru
         (0.0, 1.0),
         footer="dot: mean over mazes of the maze's mean P(reach target) in that bin; line: 95% bootstrap interval "
         "over mazes",
+        xlabel="P(reach target)",
     )

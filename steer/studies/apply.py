@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from matplotlib.figure import Figure
 
 from steer.analysis.chain import maze_behaviours
 from steer.analysis.comparison import COMPARISONS, difference_text, effect_key, mean_label, own_series, own_summary
@@ -268,17 +268,18 @@ def report(
     if "own" in spec.options.compare:
         metric = KINDS[plan.vector.kind].effect_metric
         summary["compare"] = own_summary(done, metric)
-        figures["compare-own.png"] = _own_chart(plan, session, done, metric)
+        figures["compare-own.png"] = own_chart(plan.vector.describe(), done, metric, session.title)
     return Report({"vector": plan.vector.describe(), "mazes": done, "summary": summary}, figures)
 
 
-def _own_chart(plan: Plan, session: Session, done: Sequence[dict[str, Any]], metric: str) -> Image.Image:
-    """The spec's vector and each maze's own, one column per maze, for the kind's effect metric."""
-    have = [m for m in done if m["compare"]["own"] is not None]
-    sources = plan.vector.source_seeds
-    label = mean_label(sources) if sources else f"seed {plan.vector.source_seed}'s vector"
+def own_chart(vector: dict[str, Any], mazes: Sequence[dict[str, Any]], metric: str, run_title: str) -> Figure:
+    """The spec's vector (metrics.json's `vector`) and each maze's own, one column per maze, for the kind's
+    effect metric."""
+    have = [m for m in mazes if m["compare"]["own"] is not None]
+    sources = vector.get("source_seeds")
+    label = mean_label(sources) if sources else f"seed {vector['source_seed']}'s vector"
     return paired_chart(
-        f"{plan.vector.kind} vector, coeff {plan.vector.coeff:g}: {label} against each maze's own · {session.title}",
+        f"{vector['kind']} vector, coeff {vector['coeff']:g}: {label} against each maze's own · {run_title}",
         [str(m["seed"]) for m in have],
         own_series(have, metric),
         {"vector": label, "own": "the maze's own vector"},

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from matplotlib.figure import Figure
 
 from steer.analysis.chain import Behaviour, behaviour
 from steer.analysis.episodes import sample_episodes
@@ -232,7 +232,9 @@ def summarise_conditions(coeffs: tuple[float, ...], mazes: list[dict[str, Any]])
     return out
 
 
-def _chart(session: Session, plan: Plan, coeffs: tuple[float, ...], summary: dict[str, Any]) -> Image.Image:
+def behaviour_chart(coeffs: Sequence[float], summary: dict[str, Any], title: str) -> Figure:
+    """P(reach the cheese) and P(reach the top-right square), original then each coefficient, from a report's
+    summary: mean over mazes and its 95% bootstrap interval, the original's mean dashed."""
     series = []
     for key in ("p_reach_cheese", "p_reach_top_right"):
         stats = [summary["original"][key], *(row[key]["patched"] for row in summary["by_coeff"])]
@@ -248,10 +250,6 @@ def _chart(session: Session, plan: Plan, coeffs: tuple[float, ...], summary: dic
                 band="mean and its 95% bootstrap interval",
             )
         )
-    title = (
-        f"{plan.vector.kind} vector at {plan.layer} · exact episode statistics · {summary['mazes']} mazes · "
-        f"{session.title}"
-    )
     return band_charts(
         title,
         ["original", *(f"x {c:g}" for c in coeffs)],
@@ -265,7 +263,11 @@ def report(
 ) -> Report:
     coeffs = conditions(spec)
     summary = summarise_conditions(coeffs, done)
-    figures = {"behaviour.png": _chart(session, plan, coeffs, summary)} if done else {}
+    title = (
+        f"{plan.vector.kind} vector at {plan.layer} · exact episode statistics · {summary['mazes']} mazes · "
+        f"{session.title}"
+    )
+    figures = {"behaviour.png": behaviour_chart(coeffs, summary, title)} if done else {}
     return Report(
         {"vector": plan.vector.describe(), "coeffs": list(coeffs), "mazes": done, "summary": summary}, figures
     )

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from matplotlib.figure import Figure
 
 from steer.analysis.behaviour_stats import (
     ANALYSED,
@@ -44,6 +44,7 @@ from steer.net import checkpoints
 from steer.net.policy import ImpalaPolicy
 from steer.net.vfield import VectorField, facing_fields, facing_inputs
 from steer.report.charts import BandSeries, IntervalSeries, band_charts, interval_rows, probability_map
+from steer.report.style import ALARM, BASELINE, LINE
 from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table, metric_columns
 from steer.run.options import Options, coeff_option, option, vector_option
 from steer.run.session import Session
@@ -258,6 +259,8 @@ def report(
             "regressions": analyse(rows, seed=0, resamples=resamples),
             "outside_top_right": outside_top_right(rows),
             "by_cheese_top_right_distance": _curve(rows, "euclid_cheese_top_right", DIST_BINS),
+            # The cheese map's cells: [rows below][columns left of] the inner top-right square, n and mean.
+            "by_cheese_offset": _offset_grid(done, label),
         }
     body = {
         "conditions": plan.labels,
@@ -269,66 +272,78 @@ def report(
         "by_condition": list(by_condition.values()),
         "mazes": len(done),
     }
-    figures = _figures(plan, session, by_condition, done) if done else {}
-    return Report(body, figures)
+    return Report(body, figures(body, session.title) if done else {})
 
 
-BLUE, GREY, RED = (24, 48, 120), (150, 150, 150), (178, 24, 43)
-
-
-def _points(title: str, rgb: tuple[int, int, int], rows: list[tuple[float, list[float] | None]]) -> IntervalSeries:
+def _points(title: str, colour: str, rows: list[tuple[float, list[float] | None]]) -> IntervalSeries:
     """One series of values with their intervals (None: a value without one, drawn as a point)."""
     lows = [v if ci is None else ci[0] for v, ci in rows]
     highs = [v if ci is None else ci[1] for v, ci in rows]
-    return IntervalSeries(title, rgb, [v for v, _ in rows], lows, highs)
+    return IntervalSeries(title, colour, [v for v, _ in rows], lows, highs)
 
 
-def _figures(
-    plan: Plan, session: Session, by: dict[str, Any], done: Sequence[dict[str, Any]]
-) -> dict[str, Image.Image]:
-    """The run's four figures from one table of mazes, each a few lines; kept together so that they read
-    the table once."""
-    own = by[plan.own_name]["regressions"]
-    figures: dict[str, Image.Image] = {}
-    n = own.get("with_decision_square", 0)
-    if "skipped" not in own:
-        labels = [*own["single"], "all features", "the posts' three", "the posts' four"]
-        accs = [*own["single"].values(), own["all"], own["three"], own["four"]]
-        figures["accuracy.png"] = interval_rows(
-            f"held-out accuracy, L1 logistic, {n} mazes with a decision square · {session.title}",
-            labels,
-            [
-                _points("model (Wilson 95% interval)", BLUE, [(a["accuracy"], a["accuracy_ci"]) for a in accs]),
-                _points("always the majority outcome", GREY, [(a["baseline"], None) for a in accs]),
-            ],
-            (0.5, 1.0),
-            footer=f"target: {own['target']} · 5-fold stratified cross-validation",
-        )
-        coefs = own["coefficients_four"]["coefficients"]
-        glm = own["fractional_logit_four"]
-        names = list(POST_FOUR)
-        ends = [abs(v) for f in names for v in (*coefs[f]["ci"], *glm[f]["ci"], *POST_FOUR_COEFFS)]
-        limit = float(min(10.0, max(1.0, math.ceil(max(ends)))))
-        figures["coefficients.png"] = interval_rows(
-            f"standardised coefficients of the posts' four features · {session.title}",
-            names,
-            [
-                _points(
-                    "L1 logistic, binarised (bootstrap 95%)", BLUE, [(coefs[f]["value"], coefs[f]["ci"]) for f in names]
-                ),
-                _points("the posts", GREY, [(v, None) for v in POST_FOUR_COEFFS]),
-                _points("fractional logit, exact P (HC0 95%)", RED, [(glm[f]["value"], glm[f]["ci"]) for f in names]),
-            ],
-            (-limit, limit),
-            footer="the posts: 8,000 mazes, the hard-mode channel-scale-4 network; here: this run's mazes with a DS",
-        )
+def figures(body: dict[str, Any], run_title: str) -> dict[str, Figure]:
+    """The run's four figures from its report body (metrics.json; the run's own checkpoint is the first
+    condition): a notebook redraws them from the file."""
+    own = body["by_condition"][0]
+    out: dict[str, Figure] = {}
+    if "skipped" not in own["regressions"]:
+        out["accuracy.png"] = accuracy_chart(own["regressions"], run_title)
+        out["coefficients.png"] = coefficients_chart(own["regressions"], run_title)
+    out["by-distance.png"] = distance_chart(body["by_condition"], body["mazes"])
+    out["cheese-map.png"] = cheese_map(own["by_cheese_offset"], body["mazes"], run_title)
+    return out
+
+
+def accuracy_chart(fit: dict[str, Any], run_title: str) -> Figure:
+    """Held-out accuracy of each single feature, all of them and the posts' sets, beside the majority baseline."""
+    labels = [*fit["single"], "all features", "the posts' three", "the posts' four"]
+    accs = [*fit["single"].values(), fit["all"], fit["three"], fit["four"]]
+    return interval_rows(
+        f"held-out accuracy, L1 logistic, {fit['with_decision_square']} mazes with a decision square · {run_title}",
+        labels,
+        [
+            _points("model (Wilson 95% interval)", LINE, [(a["accuracy"], a["accuracy_ci"]) for a in accs]),
+            _points("always the majority outcome", BASELINE, [(a["baseline"], None) for a in accs]),
+        ],
+        (0.5, 1.0),
+        footer=f"target: {fit['target']} · 5-fold stratified cross-validation",
+        xlabel="held-out accuracy",
+    )
+
+
+def coefficients_chart(fit: dict[str, Any], run_title: str) -> Figure:
+    """The posts' four features' standardised coefficients: L1 logistic, fractional logit and the posts'."""
+    coefs = fit["coefficients_four"]["coefficients"]
+    glm = fit["fractional_logit_four"]
+    names = list(POST_FOUR)
+    ends = [abs(v) for f in names for v in (*coefs[f]["ci"], *glm[f]["ci"], *POST_FOUR_COEFFS)]
+    limit = float(min(10.0, max(1.0, math.ceil(max(ends)))))
+    return interval_rows(
+        f"standardised coefficients of the posts' four features · {run_title}",
+        names,
+        [
+            _points(
+                "L1 logistic, binarised (bootstrap 95%)", LINE, [(coefs[f]["value"], coefs[f]["ci"]) for f in names]
+            ),
+            _points("the posts", BASELINE, [(v, None) for v in POST_FOUR_COEFFS]),
+            _points("fractional logit, exact P (HC0 95%)", ALARM, [(glm[f]["value"], glm[f]["ci"]) for f in names]),
+        ],
+        (-limit, limit),
+        footer="the posts: 8,000 mazes, the hard-mode channel-scale-4 network; here: this run's mazes with a DS",
+        xlabel="standardised coefficient (log-odds per standard deviation)",
+    )
+
+
+def distance_chart(conditions: Sequence[dict[str, Any]], mazes: int) -> Figure:
+    """Per condition, mean P(reach the cheese) by the cheese's distance from the top-right square, one scale."""
     series = []
-    for label, data in by.items():
+    for data in conditions:
         curve = data["by_cheese_top_right_distance"]
         ci = [c["mean_ci"] or [c["mean"], c["mean"]] if c["n"] else [None, None] for c in curve]
         series.append(
             BandSeries(
-                label,
+                data["condition"],
                 [c["mean"] if c["n"] else None for c in curve],
                 [x[0] for x in ci],
                 [x[1] for x in ci],
@@ -336,25 +351,28 @@ def _figures(
                 band="mean P(reach) and 95% bootstrap interval",
             )
         )
-    figures["by-distance.png"] = band_charts(
-        f"P(reach the cheese) against the cheese's distance from the top-right square · {len(done)} mazes",
+    return band_charts(
+        f"P(reach the cheese) against the cheese's distance from the top-right square · {mazes} mazes",
         [f"{lo}-{hi}" if hi < 100 else f"{lo}+" for lo, hi in DIST_BINS],
         series,
         footer="line: mean over mazes · band: its 95% bootstrap interval",
         xtitle="cheese to top-right square, straight line (squares)",
         y_range=(-0.02, 1.02),
     )
-    grid = _offset_grid(done, plan.own_name)
-    figures["cheese-map.png"] = probability_map(
-        f"mean P(reach the cheese) by where the cheese is, from the inner top-right square · {session.title}",
+
+
+def cheese_map(grid: list[list[dict[str, Any] | None]], mazes: int, run_title: str) -> Figure:
+    """Mean P(reach the cheese) by where the cheese sits relative to the inner top-right square, with n."""
+    return probability_map(
+        f"mean P(reach the cheese) by where the cheese is, from the inner top-right square · {run_title}",
         [f"{d} below" for d in range(len(grid))],
         [f"{c} left" for c in range(len(grid))],
         [[None if cell is None else cell["mean"] for cell in line] for line in grid],
         [[0 if cell is None else cell["n"] for cell in line] for line in grid],
         ("rows below the top-right square", "columns left of it"),
-        footer=f"{len(done)} mazes; each cell: the mean over the mazes whose cheese sits there, and their number",
+        footer=f"{mazes} mazes; each cell: the mean over the mazes whose cheese sits there, and their number",
+        scale_label="mean P(reach the cheese)",
     )
-    return figures
 
 
 def _offset_grid(done: Sequence[dict[str, Any]], condition: str) -> list[list[dict[str, Any] | None]]:

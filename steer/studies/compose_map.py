@@ -33,7 +33,6 @@ from steer.errors import SteerError, excerpt
 from steer.net.policy import display_name
 from steer.net.vfield import FieldInputs, VectorField, action_probs, check_finite
 from steer.report import compose_figs
-from steer.report.charts import heatmap
 from steer.run.options import Options, control_seed_option, option
 from steer.run.session import Session
 from steer.run.spec_fields import _Fields, parse_names
@@ -311,57 +310,15 @@ def map_summary(plan: Plan, mazes: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _map(title: str, plan: Plan, cells: list[list[dict[str, Any]]], footer: str) -> Any:
-    ss, ts = plan.grid["s"], plan.grid["t"]
-    values = [[c["median"] for c in row] for row in cells]
-    notes = [
-        ["axis" if s == 0 or t == 0 else f"n={c['n']}" for t, c in zip(ts, row, strict=True)]
-        for s, row in zip(ss, cells, strict=True)
-    ]
-    return heatmap(
-        title,
-        [f"s = {s:g}" for s in ss],
-        [f"t = {t:g}" for t in ts],
-        values,
-        notes,
-        ("s (first vector)", "t (second vector)"),
-        footer=footer,
-    )
-
-
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    summary = map_summary(plan, done)
     v1, v2 = plan.vectors
     names = {
         "pair": f"{v1.label} x {v2.label}",
         "self": f"{v1.label} x {v1.label}",
         "random": f"{v1.label} x random (norm of {v2.label})",
     }
-    figures = {}
-    if done:
-        head = f"{summary['mazes']} mazes · {plan.layer} · {session.title}"
-        foot = "median over mazes · axis: s = 0 or t = 0, where the error is 0 by construction"
-        for combo in plan.combos:
-            cells = summary["combos"][combo]["additivity_error"][PROBS]["cells"]
-            figures[f"compose-map-{combo}.png"] = _map(
-                f"additivity error at the action probabilities · {names[combo]} · {head}",
-                plan,
-                cells,
-                f"||D(s,t) - D(s,0) - D(0,t)|| / ||D(s,t)|| · {foot}",
-            )
-        # Per-site maps and the error against depth: sites in network order, the probabilities last.
-        order = [*(display_name(s) for s in plan.sites), PROBS]
-        figures.update(compose_figs.figures(summary, order, names, head))
-        for name in BEHAVIOUR:
-            cells = summary["combos"]["pair"]["prediction_error"][name]["cells"]
-            figures[f"compose-map-prediction-{name}.png"] = _map(
-                f"|{METRICS[name].label}(s,t) - additive prediction| · {names['pair']} · {head}",
-                plan,
-                cells,
-                f"prediction: m(s,0) + m(0,t) - m(0,0) · {foot}",
-            )
     body = {
         "vectors": [p.describe() for p in plan.vectors],
         "grid": {k: list(v) for k, v in plan.grid.items()},
@@ -369,9 +326,9 @@ def report(
         "combos": {c: names[c] for c in plan.combos},
         "sites": [PROBS, *(display_name(s) for s in plan.sites)],
         "mazes": done,
-        "summary": summary,
+        "summary": map_summary(plan, done),
     }
-    return Report(body, figures)
+    return Report(body, compose_figs.figures(body, session.title) if done else {})
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib.figure import Figure
 
 from steer.analysis.metrics import METRICS, describe, describe_many, fmt, maze_info
 from steer.errors import SteerError, excerpt
@@ -267,15 +268,15 @@ def t_label(t: float) -> str:
     return text.replace("0.", ".", 1) if abs(t) < 1 else text
 
 
-def _figures(plan: Plan, session: Session, summary: dict[str, Any], threshold: float) -> dict[str, Any]:
+def figures(summary: dict[str, Any], ts: Sequence[float], head: str, threshold: float) -> dict[str, Figure]:
+    """The run's figures from its summary (metrics.json's `summary` and `ts`): per site the norm, linearity and
+    ReLU flips against t, the behaviour against t, and the odd asymmetry per site and |t|."""
     sites = list(summary["sites"])
-    labels = [t_label(t) for t in plan.ts]
-    size = (max(440, 34 * len(labels) + 80), 300)  # room for every t label under the chart
-    head = f"{plan.vector.label} at {plan.layer} · {summary['mazes']} mazes · {session.title}"
+    labels = [t_label(t) for t in ts]
     spacing = "t is evenly spaced on the x axis, not to scale"
-    figures = {
+    out = {
         "dose-norm.png": band_charts(
-            f"log10 ||D(t)|| per site · {head}", labels, _series(summary, sites, "norm", log=True), spacing, 4, size
+            f"log10 ||D(t)|| per site · {head}", labels, _series(summary, sites, "norm", log=True), spacing, 4, "t"
         ),
         "dose-linearity.png": band_charts(
             f"linearity ratio ||D(t)|| / (|t| · slope at smallest |t|) · {head}",
@@ -283,13 +284,13 @@ def _figures(plan: Plan, session: Session, summary: dict[str, Any], threshold: f
             _series(summary, sites, "linearity"),
             f"dashed: 1 (a linear response) · {spacing}",
             4,
-            size,
+            "t",
         ),
     }
     flips = _series(summary, sites, "relu_flips")
     if flips:
-        figures["dose-relu-flips.png"] = band_charts(
-            f"fraction of ReLU units flipped vs t = 0 · {head}", labels, flips, spacing, 4, size
+        out["dose-relu-flips.png"] = band_charts(
+            f"fraction of ReLU units flipped vs t = 0 · {head}", labels, flips, spacing, 4, "t"
         )
     behaviour = []
     for name in BEHAVIOUR:
@@ -303,14 +304,14 @@ def _figures(plan: Plan, session: Session, summary: dict[str, Any], threshold: f
                 )
             )  # fmt: skip
     if behaviour:
-        figures["dose-behaviour.png"] = band_charts(
-            f"behaviour against t · {head}", labels, behaviour, f"dashed: median at t = 0 · {spacing}", 3, size
+        out["dose-behaviour.png"] = band_charts(
+            f"behaviour against t · {head}", labels, behaviour, f"dashed: median at t = 0 · {spacing}", 3, "t"
         )
     mags = summary["magnitudes"]
     if mags:
         values = [[r["median"] for r in summary["sites"][s]["asymmetry"]] or [None] * len(mags) for s in sites]
         notes = [["> threshold" if v is not None and v > threshold else "" for v in row] for row in values]
-        figures["dose-asymmetry.png"] = heatmap(
+        out["dose-asymmetry.png"] = heatmap(
             f"odd asymmetry ||D(t)+D(-t)|| / (||D(t)||+||D(-t)||), median over mazes · {head}",
             sites,
             [f"|t| = {m:g}" for m in mags],
@@ -318,8 +319,9 @@ def _figures(plan: Plan, session: Session, summary: dict[str, Any], threshold: f
             notes,
             ("site (network order)", "|t|"),
             footer=f"0: adding and subtracting mirror each other · 1: both push the same way · threshold {threshold:g}",
+            scale_label="median odd asymmetry",
         )
-    return figures
+    return out
 
 
 def report(
@@ -328,9 +330,9 @@ def report(
     threshold = spec.options.asymmetry_threshold
     sites = [site_label(s) for s in (*plan.sites, PROBS)]
     summary = dose_summary(plan.ts, sites, done, threshold)
-    figures = _figures(plan, session, summary, threshold) if done else {}
+    head = f"{plan.vector.label} at {plan.layer} · {summary['mazes']} mazes · {session.title}"
     body = {"vector": plan.vector.describe(), "ts": list(plan.ts), "sites": sites, "mazes": done, "summary": summary}
-    return Report(body, figures)
+    return Report(body, figures(summary, plan.ts, head, threshold) if done else {})
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from matplotlib.figure import Figure
 
 from steer.analysis.metrics import MAZE_KEYS, METRICS, effect_metrics, fmt, maze_info, summarize
 from steer.errors import SteerError
@@ -91,24 +91,25 @@ def plan(spec: Spec, session: Session) -> Plan:
     return Plan(spec, sweep_layers(spec, session.policy))
 
 
-def _chart(session: Session, spec: Spec, per_layer: Sequence[dict[str, Any]]) -> Image.Image:
-    assert spec.options.vector.pair is not None
+def layer_chart(kind: str, coeff: float, per_layer: Sequence[dict[str, Any]], run_title: str) -> Figure:
+    """The median effect of the kind's metric at each layer (the report's `summary.by_layer`), beside the
+    unpatched policy's median (dashed), the default layer highlighted."""
     labels = [row["layer"] for row in per_layer]
     # The vector kind's own metric; where it is undefined everywhere (top-right vectors on cheese-removed
     # mazes have no decision squares), the mean step toward the top-right.
-    key = KINDS[spec.options.vector.pair.kind].effect_metric
+    key = KINDS[kind].effect_metric
     if not METRICS[key].paired or all(row[key]["patched"]["median"] is None for row in per_layer):
         cheese = any(row["p_cheese_ds"]["patched"]["median"] is not None for row in per_layer)
         key = "p_cheese_ds" if cheese else "p_toward_top_right"
     values = [row[key]["patched"]["median"] for row in per_layer]
     original = per_layer[0][key]["original"]["median"] if per_layer else None
     n = per_layer[0]["mazes"] if per_layer else 0
-    title = (
-        f"{spec.options.vector.pair.kind} vector x {spec.options.coeff:g} at each layer · median "
-        f"{METRICS[key].label} · {n} mazes · {session.title}"
-    )
+    title = f"{kind} vector x {coeff:g} at each layer · median {METRICS[key].label} · {n} mazes · {run_title}"
     footer = f"dashed: the unpatched policy · highlighted: the default layer {DEFAULT_LAYER}"
-    return bar_rows(title, labels, values, reference=original, footer=footer, highlight=DEFAULT_LAYER)
+    return bar_rows(
+        title, labels, values, reference=original, footer=footer, highlight=DEFAULT_LAYER,
+        xlabel=f"median {METRICS[key].label} over mazes",
+    )  # fmt: skip
 
 
 def report(
@@ -119,7 +120,8 @@ def report(
     for i, layer in enumerate(plan.layers):
         rows = [{**{k: m[k] for k in MAZE_KEYS}, **m["by_layer"][i]} for m in done]
         per_layer.append({"layer": layer, **summarize(rows)})
-    figures = {"layer-sweep.png": _chart(session, spec, per_layer)} if done else {}
+    kind, coeff = spec.options.vector.pair.kind, spec.options.coeff
+    figures = {"layer-sweep.png": layer_chart(kind, coeff, per_layer, session.title)} if done else {}
     return Report(
         {
             "vector": {"kind": spec.options.vector.pair.kind, "coeff": spec.options.coeff},

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from matplotlib.figure import Figure
 
 from steer.analysis.probing import channel_correlations, probe
 from steer.errors import SteerError, excerpt
@@ -181,7 +181,8 @@ def plan(spec: Spec, session: Session) -> Plan:
     return Plan(spec, sites, spec.options.features, spec.options.folds, ", ".join(sites))
 
 
-def _depth_chart(feature: str, done: Sequence[dict[str, Any]], best: str | None) -> Image.Image:
+def depth_chart(feature: str, done: Sequence[dict[str, Any]], best: str | None) -> Figure:
+    """Held-out probe score per site (the report's `probes`, network order), the best site highlighted."""
     rows = [(c["site"], c["probes"][feature]) for c in done]
     metric = next((r["metric"] for _, r in rows if "metric" in r), "r2")
     values = [r.get("score") for _, r in rows]
@@ -198,10 +199,12 @@ def _depth_chart(feature: str, done: Sequence[dict[str, Any]], best: str | None)
         footer="bars: pooled out-of-fold score, 95% bootstrap interval over mazes; dashed: best shuffled-feature score",
         value_range=(low, 1.0),
         highlight=next((lab for lab, (s, _) in zip(labels, rows, strict=True) if s == best), None),
+        xlabel=f"held-out {'R2' if metric == 'r2' else 'accuracy'}",
     )
 
 
-def _channel_chart(feature: str, site: str, corr: list[float | None]) -> Image.Image:
+def channel_chart(feature: str, site: str, corr: list[float | None]) -> Figure:
+    """The channels (or units) most correlated with the feature at the best site, in index order."""
     order = sorted(range(len(corr)), key=lambda c: -abs(corr[c] or 0.0))[:MAX_CHANNEL_BARS]
     order.sort()
     unit = "unit" if len(corr) > 64 else "channel"
@@ -212,18 +215,19 @@ def _channel_chart(feature: str, site: str, corr: list[float | None]) -> Image.I
         reference=0.0,
         footer=f"the {len(order)} of {len(corr)} {unit}s with the largest |r|, in index order",
         value_range=(-1.0, 1.0),
+        xlabel="Pearson r",
     )
 
 
 def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
-    figures: dict[str, Image.Image] = {}
+    figures: dict[str, Figure] = {}
     best: dict[str, Any] = {}
     for feature in plan.features:
         scored = [(c["site"], c["probes"][feature]) for c in done if "score" in c["probes"][feature]]
         site, r = max(scored, key=lambda sr: sr[1]["score"]) if scored else (None, None)
-        figures[f"probe-{feature}.png"] = _depth_chart(feature, done, site)
+        figures[f"probe-{feature}.png"] = depth_chart(feature, done, site)
         if site is None or r is None:
             best[feature] = None
             continue
@@ -231,7 +235,7 @@ def report(
         x, f = load_site(_ref(spec), spec.seeds, site)
         corr = channel_correlations(x, f[feature])
         best[feature] = {"site": site, "score": r["score"], "ci": r["ci"], "metric": r["metric"], "channels": corr}
-        figures[f"channels-{feature}.png"] = _channel_chart(feature, site, corr)
+        figures[f"channels-{feature}.png"] = channel_chart(feature, site, corr)
     ref = _ref(spec)
     return Report(
         {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from matplotlib.figure import Figure
 
 from steer.analysis.chain import maze_behaviours
 from steer.analysis.metrics import (
@@ -155,7 +155,9 @@ def _grid(session: Session, plan: VectorPlan, entry: dict[str, Any], fields: Seq
     return field_figure(title, panels, footer=footer, columns=-(-len(panels) // rows))  # rows as even as can be
 
 
-def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary: dict[str, Any]) -> Image.Image:
+def metrics_chart(coeffs: Sequence[float], summary: dict[str, Any], title: str) -> Figure:
+    """Every metric against the coefficient, from a report's summary (a notebook can redraw it from
+    metrics.json): median and 25-75% band over mazes, the unpatched median dashed."""
     series = []
     for key, b in summary["bands"].items():
         metric = METRICS[key]
@@ -166,7 +168,6 @@ def _chart(session: Session, plan: VectorPlan, coeffs: Sequence[float], summary:
     footer = "dashed: median of the original (unpatched) policy"
     if uneven:
         footer += " · coefficients are evenly spaced on the x axis, not to scale"
-    title = f"{plan.kind} vector at {plan.layer} · {summary['mazes']} mazes · {session.title}"
     return band_charts(title, [f"{c:g}" for c in coeffs], series, footer=footer)
 
 
@@ -174,7 +175,8 @@ def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     summary = sweep_summary(spec.options.coeffs, done)
-    figures = {"sweep-metrics.png": _chart(session, plan.vector, spec.options.coeffs, summary)} if done else {}
+    title = f"{plan.vector.kind} vector at {plan.vector.layer} · {summary['mazes']} mazes · {session.title}"
+    figures = {"sweep-metrics.png": metrics_chart(spec.options.coeffs, summary, title)} if done else {}
     return Report(
         {"vector": plan.vector.describe(), "coeffs": list(spec.options.coeffs), "mazes": done, "summary": summary},
         figures,

@@ -3,9 +3,8 @@
 The matrix shows the effect metric of the vector kind (steer.net.vectors.KINDS); every registered field metric's
 change has its own matrix in metrics.json. With `vector.source_seeds`, the mean of the pair's vectors over
 those mazes is applied to every target too: an extra row, summarised against each target's own vector and
-the other single mazes' vectors (steer/analysis/comparison.py).
-
-Just over 400 lines: the matrix, its mean-vector row and their summaries against each target's own vector.
+the other single mazes' vectors (steer/analysis/comparison.py). Its two charts are drawn from the report body
+by steer/report/transfer_figs.py.
 """
 
 from __future__ import annotations
@@ -15,18 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from steer.analysis.chain import maze_behaviours
-from steer.analysis.comparison import compare_series, difference_text, mean_label
-from steer.analysis.comparison import effect_key as metric_key
+from steer.analysis.comparison import compare_series, difference_text, mean_label, mean_series
 from steer.analysis.metrics import (
     MAZE_KEYS,
     PAIRED,
     behaviour_metrics,
     delta,
     describe,
-    effect_label,
     fmt,
     maze_info,
     maze_metrics,
@@ -36,9 +31,9 @@ from steer.maze.layout import Maze
 from steer.net.vectors import KINDS, SteeringVector
 from steer.net.vfield import FieldInputs, VectorField, vector_fields
 from steer.report.captions import diff_panel, headline
-from steer.report.charts import heatmap, paired_chart
 from steer.report.field_vector import save_field
 from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
+from steer.report.transfer_figs import effect_key, matrix_chart, mean_chart
 from steer.run.options import Options, coeff_option, metrics_option, pairs_option, seeds_option, vector_option
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
@@ -189,11 +184,6 @@ def _target_pairs(
     return rows, mean_pair
 
 
-def effect_key(kind: str) -> str:
-    """The matrix entry that shows a vector kind's effect: the change in its metric (TV for a comparison metric)."""
-    return metric_key(KINDS[kind].effect_metric)
-
-
 def _matrices(
     sources: Sequence[int], targets: Sequence[int], pairs: Sequence[dict[str, Any]], kind: str
 ) -> dict[str, Any]:
@@ -240,80 +230,22 @@ def _pair_figure(
     return field_figure(title, panels, footer=footer)
 
 
-def _heatmap(
-    session: Session,
-    spec: Spec,
-    plan: Plan,
-    mazes: dict[int, dict[str, Any]],
-    matrices: dict[str, Any],
-    kind: str,
-    mean_row: dict[str, Any] | None = None,
-) -> Image.Image:
-    sources, targets = transfer_seeds(spec)
-
-    def label(seed: int, skipped: bool) -> str:
-        dim = mazes[seed]["maze_dim"] if seed in mazes else None
-        return f"seed {seed} (skipped)" if skipped else f"seed {seed} ({dim}x{dim})"
-
-    rows = [label(s, s not in plan.sources) for s in sources]
-    columns = [label(t, t not in mazes) for t in targets]
-    notes = [[_pair_note(matrices, i, j) for j in range(len(targets))] for i in range(len(sources))]
-    effect = effect_label(KINDS[kind].effect_metric)
-    title = f"{kind} vectors across mazes · coeff {spec.options.coeff:g} · {effect} · {session.title}"
-    footer = (
-        "n/a: undefined for that target (e.g. no decision square) or a skipped seed\n"
-        "same dim: source and target mazes have the same size · same cheese: the cheese is on the same square"
-    )
-    values = matrices["effect"]
-    if mean_row is not None:  # the averaged vector: one more row, below a divider
-        rows = [*rows, mean_row["label"]]
-        values = [*values, mean_row["effect"]]
-        notes = [*notes, ["in sample" if s else "held out" for s in mean_row["in_sample"]]]
-        footer += (
-            f"\nlast row: {mean_row['label']}, one vector for every target · in sample: the target's own pair "
-            "is one of those averaged"
-        )
-    return heatmap(
-        title,
-        rows,
-        columns,
-        values,
-        notes,
-        axis_titles=("source (vector from)", "target (applied to)"),
-        footer=footer,
-        divider_before=len(sources) if mean_row is not None else None,
-    )
-
-
 def _mean_report(
-    plan: Plan, session: Session, spec: Spec, kind: str, done: Sequence[dict[str, Any]], pairs: list[dict[str, Any]]
-) -> tuple[dict[str, Any], dict[str, Image.Image]]:
+    plan: Plan, spec: Spec, kind: str, done: Sequence[dict[str, Any]], pairs: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The averaged vector's row, and per target its effect beside the target's own and the other sources'."""
     assert plan.mean is not None
     targets = [t for t in transfer_seeds(spec)[1] if t in {d["seed"] for d in done}]
     mean_pairs = {d["seed"]: {**d["mean_pair"], "effect": d["mean_pair"][effect_key(kind)]} for d in done}
-    by_pair = {(p["source"], p["target"]): p for p in pairs}
     label, in_sample = mean_label(plan.mean.meta["source_seeds"]), [mean_pairs[t]["in_sample"] for t in targets]
     keys = dict.fromkeys((effect_key(kind), "mean_tv"))
-
-    def series(key: str) -> dict[str, list[float | None]]:
-        def other(t: int) -> float | None:  # the mean over the other single sources of their effect on t
-            vals = [by_pair[(s, t)][key] for s in plan.sources if s != t and by_pair[(s, t)][key] is not None]
-            return sum(vals) / len(vals) if vals else None
-
-        return {
-            "mean": [mean_pairs[t][key] for t in targets],
-            "own": [by_pair[(t, t)][key] if (t, t) in by_pair else None for t in targets],
-            "other": [other(t) for t in targets],
-        }
-
     all_targets = transfer_seeds(spec)[1]
     row = {  # aligned with `targets`, like a matrix row; None where a target was skipped
         "label": label,
         **{k: [mean_pairs[t][k] if t in mean_pairs else None for t in all_targets] for k in ("effect", *keys)},
         "in_sample": [t in plan.mean.meta["source_seeds"] for t in all_targets],
     }
-    body = {
+    return {
         "mean_vector": {
             "label": label,
             "source_seeds": plan.mean.meta["source_seeds"],
@@ -325,24 +257,16 @@ def _mean_report(
         "mean_pairs": [mean_pairs[t] for t in targets],
         # Per target (the unit of every interval): the mean's effect, the target's own vector's (the diagonal)
         # and the mean over the other single sources' effects; paired differences with Wilcoxon p-values.
-        "summary": {"by_source": {"targets": targets, **{k: compare_series(series(k), in_sample) for k in keys}}},
+        "summary": {
+            "by_source": {
+                "targets": targets,
+                **{
+                    k: compare_series(mean_series(targets, mean_pairs, pairs, list(plan.sources), k), in_sample)
+                    for k in keys
+                },
+            }
+        },
     }
-    chart = paired_chart(
-        f"{kind} vector, coeff {spec.options.coeff:g}: {label} against each target's own · {session.title}",
-        [str(t) for t in targets],
-        series(effect_key(kind)),
-        {"mean": label, "own": "the target's own vector", "other": "mean over the other single sources"},
-        effect_label(KINDS[kind].effect_metric),
-        footer="a column per target where the effect is defined",
-        marked=in_sample,
-        marked_note="in sample: the target's own pair is one of the averaged vectors",
-    )
-    return body, {"transfer-mean-vs-own.png": chart}
-
-
-def _pair_note(matrices: dict[str, Any], i: int, j: int) -> str:
-    same = [w for w, key in (("dim", "same_maze_dim"), ("cheese", "same_cheese")) if matrices[key][i][j]]
-    return f"same {' + '.join(same)}" if same else ""
 
 
 def report(
@@ -354,25 +278,24 @@ def report(
     pairs = [p for d in done for p in d["pairs"]]
     info = {d["seed"]: d["maze"] for d in done}
     info.update({seed: {"seed": seed, **maze_info(src.maze)} for seed, src in plan.sources.items()})
-    matrices = _matrices(sources, targets, pairs, kind)
-    extra, figures = _mean_report(plan, session, spec, kind, done, pairs) if plan.mean is not None else ({}, {})
-    return Report(
-        {
-            "skipped": [
-                *plan.source_skips,
-                *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped),
-            ],
-            "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.options.coeff},
-            "sources": list(sources),
-            "targets": list(targets),
-            "mazes": [info[seed] for seed in sorted(info)],
-            "effect_metric": KINDS[kind].effect_metric,
-            "matrices": matrices,
-            "pairs": pairs,
-            **extra,
-        },
-        {"transfer-matrix.png": _heatmap(session, spec, plan, info, matrices, kind, extra.get("mean_row")), **figures},
-    )
+    body = {
+        "skipped": [
+            *plan.source_skips,
+            *({**t, "role": "target", "reason": f"as a target: {t['reason']}"} for t in skipped),
+        ],
+        "vector": {"kind": kind, "layer": plan.layer, "coeff": spec.options.coeff},
+        "sources": list(sources),
+        "targets": list(targets),
+        "mazes": [info[seed] for seed in sorted(info)],
+        "effect_metric": KINDS[kind].effect_metric,
+        "matrices": _matrices(sources, targets, pairs, kind),
+        "pairs": pairs,
+        **(_mean_report(plan, spec, kind, done, pairs) if plan.mean is not None else {}),
+    }
+    figures = {"transfer-matrix.png": matrix_chart(body, session.title)}
+    if plan.mean is not None:
+        figures["transfer-mean-vs-own.png"] = mean_chart(body, session.title)
+    return Report(body, figures)
 
 
 def summary(report: dict[str, Any]) -> list[str]:
