@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune tables-doc
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune gallery tables-doc
 
 # pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
@@ -78,6 +78,13 @@ results: install
 # docs/outputs.md's table of every table's columns, from the studies' declarations (tests/test_tables.py holds it).
 tables-doc: install
 	$(BIN)/python -c "from steer.studies import write_tables_doc; write_tables_doc('docs/outputs.md')"
+
+# Every figure steer draws, in every format, from small real runs (configs/gallery.yaml; about a minute):
+# docs/img/gallery.png, the contact sheet docs/figures.md shows, and that page's list of formats.
+gallery: install
+	$(BIN)/steer activations configs/gallery-activations.yaml --out outputs/gallery-activations
+	$(BIN)/steer batch configs/gallery.yaml --out outputs/gallery
+	$(BIN)/python -m steer.report.gallery outputs/gallery docs/img/gallery.png docs/figures.md
 
 # Compile the network's units for this CPU (once per machine), check them bit for bit against eager, keep the
 # faster exact path; make bench runs it first.

@@ -140,6 +140,14 @@ def test_activations_then_probe_end_to_end(tmp_path: Path) -> None:
     check_tables(out)
     assert all(c["probes"]["maze_dim"]["folds"] == 5 for c in rep["probes"])
     assert (out / "probe-maze_dim.png").is_file() and (out / "channels-maze_dim.png").is_file()
+    # Resuming the activations run rewrites its report (reused cells, times) over the same data: the probe run
+    # on it stays the same run and resumes, rather than refusing its folder as another run's.
+    before = (acts / "activations.json").read_bytes()
+    assert run("activations", spec, "--out", acts).exit_code == 0
+    assert (acts / "activations.json").read_bytes() != before
+    again = run("probe", pspec, "--out", out)
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "probe.json").read_text())["activations"]["sha256"] == rep["activations"]["sha256"]
     assert len(rep["best"]["maze_dim"]["channels"]) in (32, 256)
     # The charts, drawn again from probe.json: a bar per site as long as its held-out score, the best site
     # highlighted; a bar per channel (the strongest |r|, in index order) as long as its correlation.

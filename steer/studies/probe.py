@@ -13,6 +13,7 @@ site, the correlation of each channel's spatial mean with the feature.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ MAX_CHANNEL_BARS = 40  # fc has 256 units: the strongest 40 are legible, the res
 
 @dataclass(frozen=True)
 class ActivationsRef:
-    """A finished activations run: its folder, the sha256 of its report (so a changed run is a new probe run)."""
+    """A finished activations run: its folder and the sha256 of the data it holds (`data_digest`), so that a
+    changed run is a new probe run while a resumed one, whose report differs only in its bookkeeping, is not."""
 
     path: str
     sha256: str
@@ -81,7 +83,21 @@ def parse_activations(value: Any, where: str) -> ActivationsRef:
         for name in (feats, *(f for _, f in files)):
             if inside(folder, name) is None:
                 raise SteerError(f"{where}: {report} names {excerpt(name)}, which is not a file inside its folder.")
-    return ActivationsRef(str(folder), sha256_file(report), checkpoint, sites, chunks)
+    return ActivationsRef(str(folder), data_digest(folder, checkpoint, sites, chunks), checkpoint, sites, chunks)
+
+
+def data_digest(
+    folder: Path, checkpoint: str, site_names: tuple[str, ...], chunks: tuple[tuple[int, int, str, Any], ...]
+) -> str:
+    """The sha256 of what a probe reads: the checkpoint, the sites and every chunk's files by content. Not the
+    report's bytes: a resumed activations run rewrites activations.json (its count of reused cells, its times)
+    over the same data, and its probe must stay resumable."""
+    files = [
+        {"seed": seed, "rows": rows, "files": {n: sha256_file(folder / n) for n in (feats, *(f for _, f in sites))}}
+        for seed, rows, feats, sites in chunks
+    ]
+    record = {"checkpoint": checkpoint, "sites": list(site_names), "chunks": files}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
 def parse_features(value: Any, where: str) -> tuple[str, ...]:
