@@ -8,13 +8,12 @@ in that observation only. The vector is activations(a) - activations(b) at one l
 - `custom`:    a and b are any two edit lists applied to the level (they may differ only by the mouse)
 A pair whose two observations are identical is an error: its vector would be zero.
 
-Vector files are untrusted input: they are read with `torch.load(weights_only=True)` and every field is
-checked (format, layer, kind, a finite float32 tensor, meta), each failure one message naming `vector.file`.
+Vector files (`vector_files.py`: safetensors, and the legacy `.pt`) are untrusted input: every field is checked
+(format, layer, kind, a finite float32 tensor, meta), each failure one message naming `vector.file`.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,12 +24,11 @@ from typing import Any
 import torch
 
 from steer.errors import SteerError, excerpt
-from steer.io import atomic_write_bytes
 from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze, Square
-from steer.net.checkpoints import pickle_global
 from steer.net.hooks import patching
 from steer.net.policy import ImpalaPolicy, display_name, obs_to_tensor
+from steer.net.vector_files import read_vector, write_vector
 from steer.version import __version__
 
 Edit = tuple[str, Square | None]  # ("remove_cheese", None), ("cheese", (r, c)), ("mouse", (r, c)), ...
@@ -70,7 +68,6 @@ KINDS: dict[str, VectorKind] = {
     )
 }
 VECTOR_KINDS = tuple(KINDS)
-FORMAT = "steer.vector/1"
 
 
 def apply_edits(maze: Maze, edits: Sequence[Edit]) -> Maze:
@@ -143,74 +140,15 @@ class SteeringVector:
         with patching(policy, [(self.layer, self.tensor, coeff)]):
             yield
 
-    def save(self, path: Path) -> None:
-        buf = io.BytesIO()
-        torch.save(
-            {"format": FORMAT, "layer": self.layer, "kind": self.kind, "tensor": self.tensor.cpu(), "meta": self.meta},
-            buf,
-        )
-        atomic_write_bytes(path, buf.getvalue())
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """safetensors readable without steer (`vector_files.py`); a `.pt` path gets torch's legacy format."""
+        write_vector(Path(path), self.layer, self.kind, self.tensor, self.meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SteeringVector:
-        """A vector file written by `save`, every field checked: a bad file is one SteerError, never a crash."""
-        path = Path(path)
-        shown = excerpt(str(path), 160)
-        how = "Make one with `steer compute-vector SPEC.yaml`."
-        try:
-            is_dir, is_file = path.is_dir(), path.is_file()
-        except OSError as e:  # e.g. a name longer than the file system allows
-            raise SteerError(f"vector.file: {shown} cannot be used as a file name ({e.strerror or e}).") from None
-        if is_dir:
-            raise SteerError(f"vector.file: {shown} is a folder, not a vector file. {how}")
-        if not is_file:
-            raise SteerError(f"vector.file: {shown} does not exist. {how}")
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            name = pickle_global(e)
-            if name is not None:
-                raise SteerError(
-                    f"vector.file: {shown} needs the Python object {excerpt(name)} to load, and unpickling it would "
-                    f"run code from the file; a steer vector file never does, so it is refused. {how}"
-                ) from None
-            raise SteerError(f"vector.file: {shown} is not a steer vector file ({type(e).__name__}). {how}") from None
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise SteerError(f"vector.file: {shown} is not a steer vector file (format {FORMAT!r}). {how}")
-
-        def bad(key: str, expected: str, got: str | None = None) -> SteerError:
-            if got is None:
-                got = excerpt(raw[key]) if key in raw else "nothing"
-            return SteerError(
-                f"vector.file: {shown} field {key!r}: expected {expected}, got {got}. The file is damaged or was "
-                f"not written by steer; recompute it. {how}"
-            )
-
-        layer, kind, tensor, meta = raw.get("layer"), raw.get("kind"), raw.get("tensor"), raw.get("meta", {})
-        if not isinstance(layer, str) or not layer.strip() or len(layer) > 200:
-            raise bad("layer", "a hook name such as 'block2.res1.resadd_out'")
-        if kind not in VECTOR_KINDS:
-            raise bad("kind", f"one of {', '.join(VECTOR_KINDS)}")
-        if not isinstance(tensor, torch.Tensor) or tensor.layout != torch.strided:
-            raise bad("tensor", "a dense tensor")
-        described = f"a {str(tensor.dtype).removeprefix('torch.')} tensor of shape {list(tensor.shape)}"
-        if tensor.dtype != torch.float32:
-            # Refused, not converted: float64 would silently lose precision, an integer tensor is no vector.
-            raise bad("tensor", "a float32 tensor (steer writes float32)", described)
-        if tensor.ndim == 0 or tensor.numel() == 0:
-            raise bad("tensor", "one observation's activations, e.g. of shape [32, 16, 16]", described)
-        if not bool(torch.isfinite(tensor).all()):
-            count = int((~torch.isfinite(tensor)).sum())
-            raise bad("tensor", "finite values", f"{described} with {count} NaN or infinite values")
-        if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
-            raise bad("meta", "a mapping of names to values")
-        source = meta.get("source_seed")
-        if source is not None and (isinstance(source, bool) or not isinstance(source, int)):
-            raise SteerError(
-                f"vector.file: {shown} field 'meta.source_seed': expected a level seed, got {excerpt(source)}. "
-                f"The file is damaged or was not written by steer; recompute it. {how}"
-            )
-        return cls(layer=layer.strip(), tensor=tensor.detach(), kind=kind, meta=dict(meta))
+        """A vector file of either format, every field checked: a bad file is one SteerError, never a crash."""
+        data = read_vector(path, VECTOR_KINDS)
+        return cls(layer=data.layer, tensor=data.tensor, kind=data.kind, meta=data.meta)
 
 
 def activations(policy: ImpalaPolicy, renderer: MazeRenderer, mazes: Sequence[Maze], layer: str) -> torch.Tensor:
