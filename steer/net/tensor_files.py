@@ -186,9 +186,11 @@ class _Reader:
             raise self.refuse(f"is not {self.problem.what}: {len(data)} bytes, too short for a safetensors header")
         size = struct.unpack("<Q", data[:8])[0]
         if size > MAX_HEADER_BYTES:
-            raise self.bad("header", f"a JSON header of at most {MAX_HEADER_BYTES} bytes", f"a length of {size} bytes")
+            raise self.bad(
+                "header", f"a JSON header of at most {MAX_HEADER_BYTES >> 20} MiB", f"a length of {size:,} bytes"
+            )
         if 8 + size > len(data):
-            raise self.bad("header", f"a header within the file's {len(data)} bytes", f"a length of {size} bytes")
+            raise self.bad("header", f"a header within the file's {len(data)} bytes", f"a length of {size:,} bytes")
 
         try:
             header = json.loads(data[8 : 8 + size].decode("utf-8"), parse_constant=_no_constants)

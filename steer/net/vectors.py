@@ -14,6 +14,7 @@ Vector files (`vector_files.py`: safetensors, and the legacy `.pt`) are untruste
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,11 +25,12 @@ from typing import Any
 import torch
 
 from steer.errors import SteerError, excerpt
+from steer.io import sha256_file
 from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze, Square
 from steer.net.hooks import patching
 from steer.net.policy import ImpalaPolicy, display_name, obs_to_tensor
-from steer.net.vector_files import read_vector, write_vector
+from steer.net.vector_files import FORMAT, read_vector, write_vector
 from steer.version import __version__
 
 Edit = tuple[str, Square | None]  # ("remove_cheese", None), ("cheese", (r, c)), ("mouse", (r, c)), ...
@@ -149,6 +151,97 @@ class SteeringVector:
         """A vector file of either format, every field checked: a bad file is one SteerError, never a crash."""
         data = read_vector(path, VECTOR_KINDS)
         return cls(layer=data.layer, tensor=data.tensor, kind=data.kind, meta=data.meta)
+
+
+# Meta keys in the order `steer vector info` shows them, with their labels; any other key follows, sorted.
+INFO_KEYS = {
+    "checkpoint": "checkpoint",
+    "checkpoint_sha256": "checkpoint sha256",
+    "distribution_mode": "mode",
+    "source_seed": "source seed",
+    "source_seeds": "source seeds (mean)",
+    "skipped_source_seeds": "skipped source seeds",
+    "pair": "pair",
+    "mouse": "mouse square",
+    "target_edits": "target edits",
+    "coeff": "coefficient",
+    "steer_version": "steer version",
+}
+
+
+@dataclass(frozen=True)
+class VectorInfo:
+    """What `steer vector info` prints about a vector file: the file, the vector, and its metadata."""
+
+    path: str
+    container: str  # "safetensors" | "torch" (the legacy .pt)
+    size_bytes: int
+    sha256: str
+    kind: str
+    layer: str
+    shape: tuple[int, ...]
+    dtype: str
+    norm: float
+    max_abs: float
+    meta: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": FORMAT,
+            "container": self.container,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "layer": self.layer,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "norm": self.norm,
+            "max_abs": self.max_abs,
+            "meta": self.meta,
+        }
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) lines for people; values from the file are cut to a readable length."""
+        container = "safetensors" if self.container == "safetensors" else "torch .pt (legacy; steer writes safetensors)"
+        rows = [
+            ("file", _cut(self.path, 160)),
+            ("format", f"{container}, {FORMAT}, {self.size_bytes:,} bytes"),
+            ("file sha256", self.sha256),
+            ("kind", f"{self.kind}: {KINDS[self.kind].doc}"),
+            ("layer", self.layer),
+            ("tensor", f"{self.dtype} {list(self.shape)}, norm {self.norm:.6g}, max |x| {self.max_abs:.6g}"),
+        ]
+        keys = [k for k in INFO_KEYS if k in self.meta] + sorted(k for k in self.meta if k not in INFO_KEYS)
+        for key in keys:
+            value = self.meta[key]
+            shown = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+            rows.append((_cut(INFO_KEYS.get(key, key), 40), _cut(shown, 200)))
+        return rows
+
+
+def _cut(text: str, limit: int) -> str:
+    """A file's text at a readable length (a meta value may be a megabyte)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def vector_info(path: str | os.PathLike[str]) -> VectorInfo:
+    """A vector file described (either format), after the checks `SteeringVector.load` makes."""
+    data = read_vector(path, VECTOR_KINDS)
+    t = data.tensor
+    return VectorInfo(
+        path=str(path),
+        container=data.container,
+        size_bytes=Path(path).stat().st_size,
+        sha256=sha256_file(Path(path)),
+        kind=data.kind,
+        layer=data.layer,
+        shape=tuple(t.shape),
+        dtype=str(t.dtype).removeprefix("torch."),
+        norm=float(t.norm()),
+        max_abs=float(t.abs().max()),
+        meta=data.meta,
+    )
 
 
 def activations(policy: ImpalaPolicy, renderer: MazeRenderer, mazes: Sequence[Maze], layer: str) -> torch.Tensor:
