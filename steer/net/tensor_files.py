@@ -240,7 +240,7 @@ class _Reader:
                 raise self.bad(name, f"a tensor entry with a shape of at most {MAX_DIMS} sizes", excerpt(entry))
             code = entry.get("dtype")
             if code != dtype:
-                described = f"a {excerpt(dtype_label(code)) if isinstance(code, str) else excerpt(code)} tensor"
+                described = f"a {dtype_label(code)[:20] if isinstance(code, str) else excerpt(code)} tensor"
                 # Refused, not converted: float64 would silently lose precision, an integer tensor is no vector.
                 raise self.bad(
                     name,

@@ -33,7 +33,7 @@ def build_vector(
     meta = {
         "source_seed": seed,
         # JSON's own types (lists, not tuples), so the file's metadata reads back equal to this
-        "target_edits": spec.target_edits and [[op, sq and list(sq)] for op, sq in spec.target_edits],
+        "target_edits": [[op, sq and list(sq)] for op, sq in spec.target_edits],
         "checkpoint_sha256": session.checkpoint.sha256,
         "checkpoint": session.checkpoint.name,
     }
