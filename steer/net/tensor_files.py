@@ -102,6 +102,8 @@ def tensor_file_bytes(
     for key in (FORMAT_KEY, META_KEY):
         if key in fields:
             raise ValueError(f"{key!r} is written from its own argument, not from fields")
+    if "__metadata__" in tensors:
+        raise ValueError("'__metadata__' is the header's own key, not a tensor name")
     metadata = {FORMAT_KEY: format, **fields, META_KEY: json.dumps(meta, sort_keys=True, allow_nan=False)}
     cpu = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
@@ -220,8 +222,8 @@ class _Reader:
             raise self.bad(META_KEY, "a JSON object", excerpt(meta))
         return fields, meta
 
-    def entries(self, header: dict[str, Any], names: Sequence[str], dtype: str) -> None:
-        """Each named tensor present, of `dtype` and a sane shape; no other tensors."""
+    def entries(self, header: dict[str, Any], names: Sequence[str], dtypes: Mapping[str, str]) -> None:
+        """Each named tensor present, of its dtype and a sane shape; no other tensors."""
         entries = {k: v for k, v in header.items() if k != "__metadata__"}
         for name in names:
             if name not in entries:
@@ -238,7 +240,7 @@ class _Reader:
                 and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
             ):
                 raise self.bad(name, f"a tensor entry with a shape of at most {MAX_DIMS} sizes", excerpt(entry))
-            code = entry.get("dtype")
+            code, dtype = entry.get("dtype"), dtypes[name]
             if code != dtype:
                 described = f"a {dtype_label(code)[:20] if isinstance(code, str) else excerpt(code)} tensor"
                 # Refused, not converted: float64 would silently lose precision, an integer tensor is no vector.
@@ -263,21 +265,23 @@ def read_tensor_file(
     format: str,
     names: Sequence[str],
     problem: FileProblem,
-    dtype: str = "F32",
+    dtype: str | Mapping[str, str] = "F32",
     max_bytes: int = MAX_FILE_BYTES,
 ) -> TensorFile:
-    """The file at `path`, checked: its `format`, exactly the tensors `names`, each of `dtype`, with finite values
-    for a floating dtype. Any failure is one SteerError naming `problem.where`, the value and the fix."""
+    """The file at `path`, checked: its `format`, exactly the tensors `names`, each of `dtype` (one for all, or
+    one per name), with finite values where floating. Any failure is one SteerError naming `problem.where`, the
+    value and the fix."""
     reader = _Reader(Path(path), problem)
     data = reader.read_bytes(max_bytes)
     header = reader.header(data)
     fields, meta = reader.metadata(header, format)
-    reader.entries(header, names, dtype)
+    dtypes = {name: dtype for name in names} if isinstance(dtype, str) else dtype
+    reader.entries(header, names, dtypes)
     tensors = reader.tensors(data)
     for name in names:
         t = tensors[name]
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             count = int((~torch.isfinite(t)).sum())
-            described = f"a {dtype_label(dtype)} tensor of shape {list(t.shape)}"
+            described = f"a {dtype_label(dtypes[name])} tensor of shape {list(t.shape)}"
             raise reader.bad(name, "finite values", f"{described} with {count} NaN or infinite values")
     return TensorFile(format=format, tensors=tensors, fields=fields, meta=meta)
