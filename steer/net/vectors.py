@@ -161,6 +161,7 @@ INFO_KEYS = {
     "source_seed": "source seed",
     "source_seeds": "source seeds (mean)",
     "skipped_source_seeds": "skipped source seeds",
+    "skipped_reasons": "why skipped",
     "pair": "pair",
     "mouse": "mouse square",
     "target_edits": "target edits",
@@ -212,7 +213,9 @@ class VectorInfo:
             ("layer", self.layer),
             ("tensor", f"{self.dtype} {list(self.shape)}, norm {self.norm:.6g}, max |x| {self.max_abs:.6g}"),
         ]
-        keys = [k for k in INFO_KEYS if k in self.meta] + sorted(k for k in self.meta if k not in INFO_KEYS)
+        # A key without a value (a mean's source_seed) says nothing to a reader; --json keeps it.
+        present = {k for k, v in self.meta.items() if v is not None}
+        keys = [k for k in INFO_KEYS if k in present] + sorted(k for k in present if k not in INFO_KEYS)
         for key in keys:
             value = self.meta[key]
             shown = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
