@@ -1,6 +1,7 @@
 """The `steer` command line: a thin Typer layer over the study registry (`steer.studies.STUDIES`).
 
-One command per study, built in a loop with the shared options defined once, plus `batch`. Each command
+One command per study, built in a loop with the shared options defined once, plus `batch`, `tune`,
+`report`, `explore` and `vector info`. Each command
 reads a YAML spec, validates it and the checkpoint before doing any work, runs with a progress bar, and
 prints where its results went. User errors print one paragraph and exit with code 2.
 """
@@ -324,6 +325,34 @@ def explore(
             f"steer explore: open [bold]{web.url_for(host, port)}[/] in a browser (Ctrl-C stops it)", highlight=False
         )
         web.serve(explorer, host, port)
+
+
+vector_app = typer.Typer(no_args_is_help=True, help="Vector files: what one holds.")
+app.add_typer(vector_app, name="vector")
+
+
+@vector_app.command("info")
+def vector_info(
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="A vector file (.safetensors, or a legacy .pt).", show_default=False),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON, for scripts.")] = False,
+) -> None:
+    """Print a vector file's metadata (kind, layer, checkpoint, mode, seeds, pair) and its tensor's shape and norm."""
+    import json
+
+    from steer.net.vectors import vector_info as describe_vector
+
+    with _user_errors():
+        info = describe_vector(file)
+    if as_json:
+        typer.echo(json.dumps(info.to_json(), indent=1))
+        return
+    rows = [(printable(label), printable(value)) for label, value in info.rows()]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:  # aligned by hand: a rich table pads every line to the terminal's width
+        out.print(f"[bold]{escape(label.ljust(width))}[/]  {escape(value)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

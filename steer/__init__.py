@@ -15,6 +15,7 @@ metrics → files):
 
     with vec.apply(ck.policy, coeff=-1):                  # or patch every forward pass in a block
         ...
+    vec.save("cheese.safetensors")                        # readable without steer; steer.vector_info(path)
 
     steer.run_spec("apply", "configs/demo.yaml", out="outputs/demo")   # a whole study, as the CLI runs it
     run = steer.load_run("outputs/demo")                               # a finished run (or batch) folder
@@ -45,8 +46,10 @@ _WHERE: dict[str, tuple[str, str]] = {
     "VECTOR_KINDS": ("steer.net.vectors", "KINDS"),
     "PairSpec": ("steer.net.vectors", "PairSpec"),
     "SteeringVector": ("steer.net.vectors", "SteeringVector"),
+    "VectorInfo": ("steer.net.vectors", "VectorInfo"),
     "VectorKind": ("steer.net.vectors", "VectorKind"),
     "compute_vector": ("steer.net.vectors", "compute_vector"),
+    "vector_info": ("steer.net.vectors", "vector_info"),
     "FieldInputs": ("steer.net.vfield", "FieldInputs"),
     "VectorField": ("steer.net.vfield", "VectorField"),
     "vector_field": ("steer.net.vfield", "vector_field"),
@@ -77,7 +80,7 @@ if TYPE_CHECKING:  # the names, for type checkers and editors
     from steer.net.checkpoints import Checkpoint
     from steer.net.checkpoints import load as load_checkpoint
     from steer.net.vectors import KINDS as VECTOR_KINDS
-    from steer.net.vectors import PairSpec, SteeringVector, VectorKind, compute_vector
+    from steer.net.vectors import PairSpec, SteeringVector, VectorInfo, VectorKind, compute_vector, vector_info
     from steer.net.vfield import FieldInputs, VectorField, vector_field, vector_fields
     from steer.run.results import Run, compare_runs, load_run
     from steer.run.runner import run_study
@@ -106,6 +109,7 @@ __all__ = [
     "SteeringVector",
     "Study",
     "VectorField",
+    "VectorInfo",
     "VectorKind",
     "VectorPlan",
     "__version__",
@@ -124,6 +128,7 @@ __all__ = [
     "summarize",
     "vector_field",
     "vector_fields",
+    "vector_info",
 ]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from steer.net.vectors import FORMAT
+from steer.net.vector_files import FORMAT
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = "block2.res1.resadd_out"  # the default steering layer

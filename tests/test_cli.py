@@ -50,13 +50,13 @@ def test_compute_vector_then_apply_the_file_to_another_seed(tmp_path: Path) -> N
     spec = write_spec(tmp_path, {"seeds": [2], "vector": {"kind": "cheese"}})
     result = run("compute-vector", spec, "--out", tmp_path / "vecs")
     assert result.exit_code == 0, result.output
-    vec = SteeringVector.load(tmp_path / "vecs" / "vector-cheese-seed2.pt")
+    vec = SteeringVector.load(tmp_path / "vecs" / "vector-cheese-seed2.safetensors")
     assert vec.layer == "block2.res1.resadd_out" and vec.tensor.shape == (32, 16, 16)
     assert vec.meta["source_seed"] == 2 and vec.meta["checkpoint_sha256"].startswith("e82e620e")
     assert vec.meta["pair"] == {"kind": "cheese", "a": [], "b": ["remove_cheese"]}
     check_tables(tmp_path / "vecs")
 
-    vec_file = str(tmp_path / "vecs" / "vector-cheese-seed2.pt")
+    vec_file = str(tmp_path / "vecs" / "vector-cheese-seed2.safetensors")
     spec2 = write_spec(tmp_path, {"seeds": [1, 2], "vector": {"file": vec_file}, "coeff": -1}, "apply.yaml")
     result = run("apply", spec2, "--out", tmp_path / "applied")
     assert result.exit_code == 0, result.output

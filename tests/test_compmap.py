@@ -185,11 +185,11 @@ def test_compose_map_records_a_vector_file_beside_the_spec(tmp_path: Path) -> No
     assert runner.invoke(app, ["compute-vector", str(path), "--out", str(tmp_path / "vecs")]).exit_code == 0
     spec = {
         "seeds": [29],
-        "vectors": [{"vector": {"file": "vecs/vector-cheese-seed2.pt"}}, PAIR[1]],
+        "vectors": [{"vector": {"file": "vecs/vector-cheese-seed2.safetensors"}}, PAIR[1]],
         "grid": {"s": [1]},
     }
     code, output, out = run_spec(tmp_path, spec)
     assert code == 0, output
     report = json.loads((out / "metrics.json").read_text())
-    assert [Path(i["path"]).name for i in report["provenance"]["inputs"]] == ["vector-cheese-seed2.pt"]
+    assert [Path(i["path"]).name for i in report["provenance"]["inputs"]] == ["vector-cheese-seed2.safetensors"]
     assert report["vectors"][0]["source_seed"] == 2 and report["grid"]["t"] == [-2, -1, -0.5, 0, 0.5, 1, 2]

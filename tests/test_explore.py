@@ -152,9 +152,12 @@ def test_vector_files_only_from_allowed_folders(client, explorer, ckpt, easy, ve
         {"checkpoint_sha256": ckpt.sha256, "source_seed": 2},
     )
     vec.save(vectors / "v.pt")
-    view = field(client, vector={"file": str(vectors / "v.pt")})
-    assert view["vector"]["source_seed"] == 2 and view["layer"] == LAYER
-    assert str(vectors / "v.pt") in client.get("/api/vectors").json()["files"]
+    vec.save(vectors / "v.safetensors")
+    views = [field(client, vector={"file": str(vectors / name)}) for name in ("v.pt", "v.safetensors")]
+    assert views[0]["vector"]["source_seed"] == 2 and views[0]["layer"] == LAYER
+    assert views[0]["patched"] == views[1]["patched"]  # both formats, the same field
+    listed = client.get("/api/vectors").json()["files"]
+    assert str(vectors / "v.pt") in listed and str(vectors / "v.safetensors") in listed
     vec.save(tmp_path / "outside.pt")
     (vectors / "link.pt").symlink_to(tmp_path / "outside.pt")  # a link leading out of the folder
     for name in (str(tmp_path / "outside.pt"), str(vectors / "link.pt"), str(vectors / ".." / "x" / "v.pt")):

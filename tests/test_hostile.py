@@ -30,12 +30,14 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from _harness import Evil, alias_bomb, save_vector_file
+from _harness import LAYER, Evil, alias_bomb, save_vector_file
 from _watchdog import RSS_LIMIT_KIB, Outcome, Watched, watchdog
 from typer.testing import CliRunner
 
 from cli.main import app
 from steer.net import checkpoints
+from steer.net.tensor_files import tensor_file_bytes
+from steer.net.vector_files import FORMAT
 
 MAX_OUTPUT = 2000  # characters of console output a refused input may produce
 INPROC_SECONDS = 30  # no in-process case may take longer than this
@@ -356,6 +358,25 @@ for _id, _fields, _says in [
     case(
         _id,
         lambda sb, f=_fields: ["apply", sb.spec({**GOOD, "vector": {"file": sb.vector(**f)}}), "--out", str(sb.out)],
+        says=("vector.file: ", _says),
+    )
+
+_NAN_VECTOR = tensor_file_bytes(
+    FORMAT, {"vector": torch.full((32, 16, 16), float("nan"))}, {"kind": "cheese", "layer": LAYER}, {}
+)
+for _id, _bytes, _says in [
+    ("vector-safetensors-empty", b"", "too short for a safetensors header"),
+    ("vector-safetensors-huge-header", b"\xff" * 8 + b"{}", "expected a JSON header of at most 1 MiB"),
+    ("vector-safetensors-nan", _NAN_VECTOR, "NaN or infinite"),
+]:
+    case(
+        _id,
+        lambda sb, b=_bytes: [
+            "apply",
+            sb.spec({**GOOD, "vector": {"file": str(sb.file("v.safetensors", b))}}),
+            "--out",
+            str(sb.out),
+        ],
         says=("vector.file: ", _says),
     )
 

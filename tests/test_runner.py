@@ -36,7 +36,7 @@ def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path
         == 0
     )
     spec = write_spec(
-        tmp_path, {"seeds": [1, 2], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")}, "coeff": -1}
+        tmp_path, {"seeds": [1, 2], "vector": {"file": str(vecs / "vector-cheese-seed0.safetensors")}, "coeff": -1}
     )
     out = tmp_path / "out"
     assert run("apply", spec, "--out", out).exit_code == 0
@@ -44,9 +44,9 @@ def test_a_recomputed_vector_file_is_a_different_run_not_a_resume(tmp_path: Path
     assert first["provenance"]["inputs"][0]["sha256"] and first["provenance"]["inputs"][0]["matches_session"]
 
     # Overwrite the file with another maze's vector under the same name: the old cells must not be reused.
-    vec = SteeringVector.load(vecs / "vector-cheese-seed0.pt")
+    vec = SteeringVector.load(vecs / "vector-cheese-seed0.safetensors")
     vec.tensor = vec.tensor * 2
-    vec.save(vecs / "vector-cheese-seed0.pt")
+    vec.save(vecs / "vector-cheese-seed0.safetensors")
     again = run("apply", spec, "--out", out)
     assert again.exit_code == 2 and "holds the results of a different run" in again.output
     forced = run("apply", spec, "--out", out, "--force")
@@ -94,7 +94,7 @@ def test_a_vector_file_from_another_checkpoint_is_refused_unless_allowed(tmp_pat
         "maze-rr5-easy-2M",
     )
     assert made.exit_code == 0, made.output
-    data = {"seeds": [1], "vector": {"file": str(vecs / "vector-cheese-seed0.pt")}, "coeff": -1}
+    data = {"seeds": [1], "vector": {"file": str(vecs / "vector-cheese-seed0.safetensors")}, "coeff": -1}
     refused = run("apply", write_spec(tmp_path, data), "--out", tmp_path / "o1")
     assert refused.exit_code == 2 and "allow_other_checkpoint: true" in refused.output
     assert "maze-rr5-easy-2M" in refused.output and not (tmp_path / "o1").exists()

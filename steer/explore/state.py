@@ -3,7 +3,7 @@
 `Explorer` turns a request's parameters, those of an `apply` spec for one seed
 
     {"seed": 0, "distribution_mode": "easy", "layer": "block2.res1.resadd_out", "coeff": -1,
-     "vector": {"kind": "cheese", "source_seed": 5, "mouse": [6, 6]} | {"file": "outputs/vecs/v.pt"},
+     "vector": {"kind": "cheese", "source_seed": 5, "mouse": [6, 6]} | {"file": "outputs/vecs/v.safetensors"},
      "target_edits": [{"wall": [3, 4]}, {"open": [5, 5]}, {"cheese": [7, 7]}, "remove_cheese"]}
 
 into that spec, checked by the same code as a spec file (`STUDIES["apply"].parse`), so a bad value gets the
@@ -41,6 +41,7 @@ from steer.maze.env import MazeRenderer, check_seed
 from steer.maze.layout import WALL, Maze
 from steer.net import checkpoints
 from steer.net.checkpoints import Checkpoint
+from steer.net.vector_files import SUFFIXES as VECTOR_SUFFIXES
 from steer.net.vectors import KINDS, SteeringVector, apply_edits
 from steer.net.vfield import FieldInputs, vector_fields
 from steer.run.session import Session
@@ -92,7 +93,7 @@ class Explorer(RetargetViews):
             if not Path(d).is_dir():
                 raise SteerError(
                     f"--vectors: {excerpt(str(d), 160)} is not a folder. Give the folder your vector "
-                    "files are in (the explorer reads .pt files only under it and the working folder)."
+                    "files are in (the explorer reads vector files only under it and the working folder)."
                 )
         if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
             raise SteerError(f"--device: {device!r} is not available here; use 'cpu'.")
@@ -118,7 +119,9 @@ class Explorer(RetargetViews):
         before the check: a page must not make the server read (or probe for) files outside those folders.
         """
         if not isinstance(name, str) or not name.strip() or "\0" in name:
-            raise SteerError(f"vector.file: expected the path of a vector file (.pt), got {excerpt(name)}.")
+            raise SteerError(
+                f"vector.file: expected the path of a vector file (.safetensors or .pt), got {excerpt(name)}."
+            )
         given = Path(name.strip())
         where = " or ".join(repr(str(r)) for r in self.roots)
         candidates = [given] if given.is_absolute() else [root / given for root in self.roots]
@@ -307,15 +310,15 @@ class Explorer(RetargetViews):
         return f"{raw['name']}.yaml", head + body
 
     def vector_files(self) -> list[str]:
-        """Vector files (.pt) under the allowed folders, for the page's picker: a bounded, shallow walk that
-        skips hidden folders (.venv, .git hold many files and no vectors)."""
+        """Vector files (.safetensors, .pt) under the allowed folders, for the page's picker: a bounded, shallow
+        walk that skips hidden folders (.venv, .git hold many files and no vectors)."""
         found: dict[str, None] = {}
         for root in self.roots:
             for folder, dirs, files in os.walk(root):
                 depth = len(Path(folder).relative_to(root).parts)
                 dirs[:] = [] if depth >= 3 else sorted(d for d in dirs if not d.startswith((".", "__")))
                 for name in sorted(files):
-                    if name.endswith(".pt"):
+                    if name.endswith(VECTOR_SUFFIXES):
                         found[self._spec_path((Path(folder) / name).resolve())] = None
                         if len(found) >= MAX_VECTOR_FILES:
                             return list(found)

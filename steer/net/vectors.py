@@ -8,13 +8,13 @@ in that observation only. The vector is activations(a) - activations(b) at one l
 - `custom`:    a and b are any two edit lists applied to the level (they may differ only by the mouse)
 A pair whose two observations are identical is an error: its vector would be zero.
 
-Vector files are untrusted input: they are read with `torch.load(weights_only=True)` and every field is
-checked (format, layer, kind, a finite float32 tensor, meta), each failure one message naming `vector.file`.
+Vector files (`vector_files.py`: safetensors, and the legacy `.pt`) are untrusted input: every field is checked
+(format, layer, kind, a finite float32 tensor, meta), each failure one message naming `vector.file`.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,12 +25,12 @@ from typing import Any
 import torch
 
 from steer.errors import SteerError, excerpt
-from steer.io import atomic_write_bytes
+from steer.io import sha256_file
 from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze, Square
-from steer.net.checkpoints import pickle_global
 from steer.net.hooks import patching
 from steer.net.policy import ImpalaPolicy, display_name, obs_to_tensor
+from steer.net.vector_files import FORMAT, read_vector, write_vector
 from steer.version import __version__
 
 Edit = tuple[str, Square | None]  # ("remove_cheese", None), ("cheese", (r, c)), ("mouse", (r, c)), ...
@@ -70,7 +70,6 @@ KINDS: dict[str, VectorKind] = {
     )
 }
 VECTOR_KINDS = tuple(KINDS)
-FORMAT = "steer.vector/1"
 
 
 def apply_edits(maze: Maze, edits: Sequence[Edit]) -> Maze:
@@ -143,74 +142,109 @@ class SteeringVector:
         with patching(policy, [(self.layer, self.tensor, coeff)]):
             yield
 
-    def save(self, path: Path) -> None:
-        buf = io.BytesIO()
-        torch.save(
-            {"format": FORMAT, "layer": self.layer, "kind": self.kind, "tensor": self.tensor.cpu(), "meta": self.meta},
-            buf,
-        )
-        atomic_write_bytes(path, buf.getvalue())
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """safetensors readable without steer (`vector_files.py`); a `.pt` path gets torch's legacy format."""
+        write_vector(Path(path), self.layer, self.kind, self.tensor, self.meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SteeringVector:
-        """A vector file written by `save`, every field checked: a bad file is one SteerError, never a crash."""
-        path = Path(path)
-        shown = excerpt(str(path), 160)
-        how = "Make one with `steer compute-vector SPEC.yaml`."
-        try:
-            is_dir, is_file = path.is_dir(), path.is_file()
-        except OSError as e:  # e.g. a name longer than the file system allows
-            raise SteerError(f"vector.file: {shown} cannot be used as a file name ({e.strerror or e}).") from None
-        if is_dir:
-            raise SteerError(f"vector.file: {shown} is a folder, not a vector file. {how}")
-        if not is_file:
-            raise SteerError(f"vector.file: {shown} does not exist. {how}")
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            name = pickle_global(e)
-            if name is not None:
-                raise SteerError(
-                    f"vector.file: {shown} needs the Python object {excerpt(name)} to load, and unpickling it would "
-                    f"run code from the file; a steer vector file never does, so it is refused. {how}"
-                ) from None
-            raise SteerError(f"vector.file: {shown} is not a steer vector file ({type(e).__name__}). {how}") from None
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise SteerError(f"vector.file: {shown} is not a steer vector file (format {FORMAT!r}). {how}")
+        """A vector file of either format, every field checked: a bad file is one SteerError, never a crash."""
+        data = read_vector(path, VECTOR_KINDS)
+        return cls(layer=data.layer, tensor=data.tensor, kind=data.kind, meta=data.meta)
 
-        def bad(key: str, expected: str, got: str | None = None) -> SteerError:
-            if got is None:
-                got = excerpt(raw[key]) if key in raw else "nothing"
-            return SteerError(
-                f"vector.file: {shown} field {key!r}: expected {expected}, got {got}. The file is damaged or was "
-                f"not written by steer; recompute it. {how}"
-            )
 
-        layer, kind, tensor, meta = raw.get("layer"), raw.get("kind"), raw.get("tensor"), raw.get("meta", {})
-        if not isinstance(layer, str) or not layer.strip() or len(layer) > 200:
-            raise bad("layer", "a hook name such as 'block2.res1.resadd_out'")
-        if kind not in VECTOR_KINDS:
-            raise bad("kind", f"one of {', '.join(VECTOR_KINDS)}")
-        if not isinstance(tensor, torch.Tensor) or tensor.layout != torch.strided:
-            raise bad("tensor", "a dense tensor")
-        described = f"a {str(tensor.dtype).removeprefix('torch.')} tensor of shape {list(tensor.shape)}"
-        if tensor.dtype != torch.float32:
-            # Refused, not converted: float64 would silently lose precision, an integer tensor is no vector.
-            raise bad("tensor", "a float32 tensor (steer writes float32)", described)
-        if tensor.ndim == 0 or tensor.numel() == 0:
-            raise bad("tensor", "one observation's activations, e.g. of shape [32, 16, 16]", described)
-        if not bool(torch.isfinite(tensor).all()):
-            count = int((~torch.isfinite(tensor)).sum())
-            raise bad("tensor", "finite values", f"{described} with {count} NaN or infinite values")
-        if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
-            raise bad("meta", "a mapping of names to values")
-        source = meta.get("source_seed")
-        if source is not None and (isinstance(source, bool) or not isinstance(source, int)):
-            raise SteerError(
-                f"vector.file: {shown} field 'meta.source_seed': expected a level seed, got {excerpt(source)}. "
-                f"The file is damaged or was not written by steer; recompute it. {how}"
-            )
-        return cls(layer=layer.strip(), tensor=tensor.detach(), kind=kind, meta=dict(meta))
+# Meta keys in the order `steer vector info` shows them, with their labels; any other key follows, sorted.
+INFO_KEYS = {
+    "checkpoint": "checkpoint",
+    "checkpoint_sha256": "checkpoint sha256",
+    "distribution_mode": "mode",
+    "source_seed": "source seed",
+    "source_seeds": "source seeds (mean)",
+    "skipped_source_seeds": "skipped source seeds",
+    "skipped_reasons": "why skipped",
+    "pair": "pair",
+    "mouse": "mouse square",
+    "target_edits": "target edits",
+    "coeff": "coefficient",
+    "steer_version": "steer version",
+}
+
+
+@dataclass(frozen=True)
+class VectorInfo:
+    """What `steer vector info` prints about a vector file: the file, the vector, and its metadata."""
+
+    path: str
+    container: str  # "safetensors" | "torch" (the legacy .pt)
+    size_bytes: int
+    sha256: str
+    kind: str
+    layer: str
+    shape: tuple[int, ...]
+    dtype: str
+    norm: float
+    max_abs: float
+    meta: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": FORMAT,
+            "container": self.container,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "layer": self.layer,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "norm": self.norm,
+            "max_abs": self.max_abs,
+            "meta": self.meta,
+        }
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) lines for people; values from the file are cut to a readable length."""
+        container = "safetensors" if self.container == "safetensors" else "torch .pt (legacy; steer writes safetensors)"
+        rows = [
+            ("file", _cut(self.path, 160)),
+            ("format", f"{container}, {FORMAT}, {self.size_bytes:,} bytes"),
+            ("file sha256", self.sha256),
+            ("kind", f"{self.kind}: {KINDS[self.kind].doc}"),
+            ("layer", self.layer),
+            ("tensor", f"{self.dtype} {list(self.shape)}, norm {self.norm:.6g}, max |x| {self.max_abs:.6g}"),
+        ]
+        # A key without a value (a mean's source_seed) says nothing to a reader; --json keeps it.
+        present = {k for k, v in self.meta.items() if v is not None}
+        keys = [k for k in INFO_KEYS if k in present] + sorted(k for k in present if k not in INFO_KEYS)
+        for key in keys:
+            value = self.meta[key]
+            shown = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+            rows.append((_cut(INFO_KEYS.get(key, key), 40), _cut(shown, 200)))
+        return rows
+
+
+def _cut(text: str, limit: int) -> str:
+    """A file's text at a readable length (a meta value may be a megabyte)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def vector_info(path: str | os.PathLike[str]) -> VectorInfo:
+    """A vector file described (either format), after the checks `SteeringVector.load` makes."""
+    data = read_vector(path, VECTOR_KINDS)
+    t = data.tensor
+    return VectorInfo(
+        path=str(path),
+        container=data.container,
+        size_bytes=Path(path).stat().st_size,
+        sha256=sha256_file(Path(path)),
+        kind=data.kind,
+        layer=data.layer,
+        shape=tuple(t.shape),
+        dtype=str(t.dtype).removeprefix("torch."),
+        norm=float(t.norm()),
+        max_abs=float(t.abs().max()),
+        meta=data.meta,
+    )
 
 
 def activations(policy: ImpalaPolicy, renderer: MazeRenderer, mazes: Sequence[Maze], layer: str) -> torch.Tensor:

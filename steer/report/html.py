@@ -264,7 +264,7 @@ def _at_a_glance(report: Mapping[str, Any], manifest: Mapping[str, Any], spec: A
 
 
 def _vector_text(vector: Mapping[str, Any]) -> str:
-    """`cheese vector, each maze's own` / `top_right vector of seed 5` / `cheese vector from file v.pt`."""
+    """`cheese vector, each maze's own` / `top_right vector of seed 5` / `cheese vector from file v.safetensors`."""
     text = f"{vector.get('kind', '?')} vector"
     if vector.get("file"):
         return f"{text} from file {vector['file']}"

@@ -20,7 +20,7 @@ This module holds the `Spec`, the tables of keys and the whole-spec parse; the p
       mouse: [6, 6]                     #   optional; default: the level's start square
       a: [{cheese: [10, 4]}]            #   custom only: edits for the two observations
       b: []
-    # ... or a saved vector:  vector: {file: outputs/vectors/cheese-seed0.pt}
+    # ... or a saved vector:  vector: {file: outputs/vectors/vector-cheese-seed0.safetensors}
 
 What every study shares is here (`Spec`: the name, checkpoint, mode, layer, seeds, target edits, batch size);
 what a study reads alone is its options dataclass (steer/run/options.py), parsed into `Spec.options`: `vector`,

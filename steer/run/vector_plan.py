@@ -32,7 +32,8 @@ def build_vector(
     """The vector of `pair` on `seed`'s maze (with the spec's target edits) at `layer`."""
     meta = {
         "source_seed": seed,
-        "target_edits": spec.target_edits and [list(e) for e in spec.target_edits],
+        # JSON's own types (lists, not tuples), so the file's metadata reads back equal to this
+        "target_edits": [[op, sq and list(sq)] for op, sq in spec.target_edits],
         "checkpoint_sha256": session.checkpoint.sha256,
         "checkpoint": session.checkpoint.name,
     }

@@ -1,4 +1,7 @@
-"""`steer compute-vector`: one vector file per seed (the pair built from that seed's maze), and vectors.json."""
+"""`steer compute-vector`: one vector file per seed (the pair built from that seed's maze), and vectors.json.
+
+The files are safetensors with their metadata in the header, readable without steer (`steer/net/vector_files.py`).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from steer.run.vector_plan import build_vector
 
 
 def vector_filename(kind: str, seed: int) -> str:
-    return f"vector-{kind}-seed{seed}.pt"
+    return f"vector-{kind}-seed{seed}.safetensors"
 
 
 @dataclass(frozen=True, kw_only=True)
