@@ -37,14 +37,15 @@ from steer.maze.layout import Maze
 from steer.net.policy import ImpalaPolicy
 from steer.net.vfield import FieldInputs, VectorField, facing_fields, facing_inputs, vector_fields
 
-# The damage measures: name -> (what it is, whether it is stored {original, patched} and limited by its rise).
-DAMAGES: dict[str, tuple[str, bool]] = {
-    "wall_mass": ("mean P(move into a wall), rise", True),
-    "entropy": ("mean action entropy (nats), rise", True),
-    "mean_tv_unaffected": ("mean TV on the unaffected variant", False),
-    "mean_steps": ("expected episode length (steps), rise", True),
-    "steps_to_cheese": ("expected steps to the cheese if reached, rise", True),
-    "p_timeout": ("P(the episode times out), rise", True),
+# The damage measures: name -> (what it is, its unit). All but mean_tv_unaffected are stored {original, patched}
+# and limited by their rise; mean_tv_unaffected is one number per maze, limited itself.
+DAMAGES: dict[str, tuple[str, str]] = {
+    "wall_mass": ("mean P(move into a wall), rise", "probability"),
+    "entropy": ("mean action entropy, rise", "nats"),
+    "mean_tv_unaffected": ("mean TV on the unaffected variant", "TV, 0 to 1"),
+    "mean_steps": ("expected episode length, rise", "steps"),
+    "steps_to_cheese": ("expected steps to the cheese if reached, rise", "steps"),
+    "p_timeout": ("P(the episode times out), rise", "probability"),
 }
 FROM_CHAIN = ("mean_steps", "steps_to_cheese", "p_timeout")
 OBJECTIVES = ("mean_change", "fraction_moved")

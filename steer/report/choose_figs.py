@@ -40,8 +40,8 @@ def choice_chart(
                 marks.append("reference")
             row.append(" · ".join(marks))
         notes.append(row)
-    footer = f"cell: {objective} on the discovery mazes · limits: {limits} · over limit: the upper end of a limited "
-    footer += "measure's 95% interval exceeds its limit"
+    footer = f"cell: {objective}, over the discovery mazes\nlimits: {limits}"
+    footer += "\nover limit: the upper end of a limited measure's 95% interval lies above its limit"
     if not any((reference["site"], reference["coeff"]) == (s, c) for s in sites for c in coeffs):
         footer += f"\nreference {reference['site']} x {reference['coeff']:g} (not in the grid): {_fmt(reference)}"
     if chosen is None:
@@ -54,7 +54,7 @@ def choice_chart(
         notes,
         ("site", "coefficient"),
         footer=footer,
-        scale_label=objective,
+        scale_label="objective",
     )
 
 

@@ -249,8 +249,8 @@ GRID_TABLE = Table(
         Column("objective_high", "float", "", "95% interval of the objective, upper end"),
         Column("n", "int", "mazes", "discovery mazes where the target is defined"),
         *(
-            Column(f"{d}{part}", "float", "", f"{about}: {what}")
-            for d, (about, _) in DAMAGES.items()
+            Column(f"{d}{part}", "float", unit, f"{about}: {what}")
+            for d, (about, unit) in DAMAGES.items()
             for part, what in (("_mean", "mean over mazes"), ("_high", "upper end of its 95% interval"))
         ),
         Column("feasible", "bool", "", "every limited measure's upper end at or below its limit"),

@@ -24,7 +24,7 @@ DEFAULT_LAYERS = (DEFAULT_LAYER, "block2.res2.resadd_out", "block3.res1.resadd_o
 # The posts' direction and sign for each kind: the cheese vector is subtracted to make the agent ignore the
 # cheese (P(cheese | decision square) down), the top-right vector added to pull it to the corner (up).
 POST_SIGN = {"cheese": -1, "top_right": 1}
-MIN_REPLICATION = 5
+MIN_REPLICATION = 2  # an interval needs two mazes; a claim states its own precision
 
 
 @dataclass(frozen=True)
