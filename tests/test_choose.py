@@ -156,3 +156,53 @@ def test_bad_input_exits_2_with_nothing_written(tmp_path: Path, change: dict, me
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
     assert not out.exists()
+
+
+def _batch(folder: Path, samples: dict | None) -> Path:
+    spec = {**SPEC, "seeds": [0, 14], "layers": ["block2.res1.resadd_out"]}
+    if samples:  # drawn again on the batch's replication sample, by ranges
+        spec |= {"seeds": {"from": 0, "to": 3}, "replication": {"from": 2000, "to": 2001}}
+    versus = {"experiment": "pick", "kind": "versus", "source": "chosen"}
+    gain = {**versus, "metric": "p_cheese_ds"}
+    gain["minus"] = {"experiment": "pick", "metric": "p_cheese_ds", "kind": "change", "source": "reference"}
+    crumble = {**versus, "metric": "wall_mass"}
+    crumble["minus"] = {"experiment": "pick", "metric": "wall_mass", "kind": "change", "source": "reference"}
+    claim = {
+        "id": "chosen-beats-reference",
+        "post": "The chosen setting lowers P(cheese | DS) more than the posts' without more crumbling.",
+        "setting": "steer choose on 2 discovery mazes, judged on its 2 replication mazes",
+        "measure": gain,
+        "criterion": {"statistic": "mean", "below": 0, "precision": 0.5},
+        "precondition": {
+            "measure": crumble,
+            "criterion": {"statistic": "mean", "below": 0.05},
+            "reason": "the chosen setting crumbles no more than the reference",
+        },
+    }
+    batch = {"name": "picks", "experiments": [{"name": "pick", "command": "choose", "spec": spec}], "claims": [claim]}
+    if samples:
+        batch["samples"] = samples
+    return write_spec(folder, batch, "picks.yaml")
+
+
+def test_a_batch_judges_the_choice_on_its_own_replication_sample_and_seals_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("batch", _batch(tmp_path, None), "--out", out, "--workers", "1")
+    assert result.exit_code in (0, 1), result.output  # 1: a verdict differs from an `expect:` (none here)
+    report = _json(out / "pick" / "metrics.json")
+    (row,) = _json(out / "claims.json")
+    assert row["measured"]["n"] == 2 and not (out / "replication").exists()
+    gain = report["replication"]["chosen_minus_reference"]["gain"]
+    assert row["measured"]["mean"] == pytest.approx(-gain["value"], abs=1e-12)
+    # The lock records the experiment's own replication sample before it was measured.
+    lock = _json(tmp_path / "picks.lock")
+    assert json.dumps(SPEC["replication"]) in json.dumps(lock)
+
+
+def test_a_batch_refuses_a_choose_experiment_beside_its_own_replication_sample(tmp_path: Path) -> None:
+    samples = {"discovery": {"from": 0, "to": 99}, "replication": {"from": 1000, "to": 1099}}
+    out = tmp_path / "out"
+    result = run("batch", _batch(tmp_path, samples), "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "experiment 'pick' (choose) draws its own replication sample" in " ".join(result.output.split())
+    assert not out.exists()
