@@ -159,7 +159,7 @@ def test_bad_input_exits_2_with_nothing_written(tmp_path: Path, change: dict, me
 
 
 def _batch(folder: Path, samples: dict | None) -> Path:
-    spec = {**SPEC, "seeds": [0, 14], "layers": ["block2.res1.resadd_out"]}
+    spec = {**SPEC, "seeds": [0, 14], "layers": ["block2.res1.resadd_out"], "limits": {"wall_mass": 0.45}}
     if samples:  # drawn again on the batch's replication sample, by ranges
         spec |= {"seeds": {"from": 0, "to": 3}, "replication": {"from": 2000, "to": 2001}}
     versus = {"experiment": "pick", "kind": "versus", "source": "chosen"}
