@@ -179,8 +179,11 @@ def report(
         "mazes": done,
     }
     title = f"steer choose · {base.kind} vector · {len(choice['mazes_looked_at'])} discovery mazes · {session.title}"
-    what = f"{'mean change' if goal.objective == 'mean_change' else 'fraction of mazes moved'} of {goal.target} " + (
-        "up" if goal.sign > 0 else "down"
+    way = "up" if goal.sign > 0 else "down"
+    what = (
+        f"mean change of {goal.target}, signed so that + is {way} (the way wanted)"
+        if goal.objective == "mean_change"
+        else f"fraction of mazes moving {goal.target} {way} by more than 0.01"
     )
     chart = choice_chart(choice["grid"], choice["chosen"], choice["reference"], title, what, _limits_text(goal.limits))
     files: dict[str, Any] = {"choice.json": (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()}
