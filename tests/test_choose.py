@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from _cli import run, write_spec
+from _harness import save_vector_file
 from _tables import check_tables
 
 from steer.analysis.choose import Goal, Setting, choose, grid_rows
@@ -206,3 +207,19 @@ def test_a_batch_refuses_a_choose_experiment_beside_its_own_replication_sample(t
     assert result.exit_code == 2, result.output
     assert "experiment 'pick' (choose) draws its own replication sample" in " ".join(result.output.split())
     assert not out.exists()
+
+
+def test_a_vector_file_holds_one_site_so_the_grid_and_the_reference_must_be_there(tmp_path: Path) -> None:
+    file = save_vector_file(tmp_path / "v.pt")  # a (zero) cheese vector at block2.res1.resadd_out
+    base = {**SPEC, "vector": {"file": str(file)}}
+    for change, message in (
+        ({}, "layers[1]: 'block3.res1.resadd_out' is not block2.res1.resadd_out, the only site the vector file"),
+        (
+            {"layers": ["block2.res1.resadd_out"], "compare_with": {"layer": "block3.res1.resadd_out"}},
+            "compare_with.layer: the reference site block3.res1.resadd_out is not block2.res1.resadd_out",
+        ),
+    ):
+        out = tmp_path / "out"
+        result = run("choose", write_spec(tmp_path, {**base, **change}), "--out", out)
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split()) and not out.exists()
