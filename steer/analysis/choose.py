@@ -100,16 +100,29 @@ def _p_timeout(b: Any) -> float | None:
     return None if b.cheese is None else 1.0 - b.p_cheese
 
 
+def _inputs(net: Network, maze: Maze, chain: bool) -> FieldInputs:
+    """The maze's rendered observations, once for every site: its own facing, or with `chain` both facings."""
+    if chain:
+        return facing_inputs(net.renderer, maze, net.device)
+    return FieldInputs.render(net.renderer, maze, net.device)
+
+
 def _fields(
-    net: Network, maze: Maze, site: str, vector: torch.Tensor, coeffs: Sequence[float], chain: bool
+    net: Network,
+    inputs: FieldInputs,
+    site: str,
+    vector: torch.Tensor,
+    coeffs: Sequence[float],
+    chain: bool,
+    first: bool,
 ) -> tuple[list[VectorField], list[Any] | None]:
-    """The unpatched field and one per coefficient (facing 0), and with `chain` each one's exact behaviour."""
+    """One field per coefficient (facing 0), after the unpatched one when `first`, and with `chain` each one's
+    exact behaviour."""
     if not chain:
-        inputs = FieldInputs.render(net.renderer, maze, net.device)
-        deltas = [None, *(c * vector for c in coeffs)]
+        deltas = [None] * first + [c * vector for c in coeffs]
         return vector_fields(net.policy, inputs, site, deltas, net.batch_size), None
-    inputs = facing_inputs(net.renderer, maze, net.device)
-    facing = facing_fields(net.policy, inputs, [(), *[((site, vector, c),) for c in coeffs]], net.batch_size)
+    patch_sets: list[Sequence[Any]] = [()] * first + [((site, vector, c),) for c in coeffs]
+    facing = facing_fields(net.policy, inputs, patch_sets, net.batch_size)
     # Fields above render the maze's own facing, 0 for a level as generated: the first of the two facings.
     return [VectorField(f.maze, f.positions, f.probs[0]) for f in facing], [behaviour(f) for f in facing]
 
@@ -123,25 +136,30 @@ def measure_maze(
     goal: Goal,
 ) -> dict[str, dict[str, Any]]:
     """Every setting's record on one maze (setting label -> record; see the module's docstring). The prefix up to
-    each site runs once and its coefficients share one batched suffix; the unpatched values are the first site's
-    for every setting, so all settings compare against the same numbers."""
+    each site runs once on observations rendered once, and its coefficients share one batched suffix; the unpatched
+    pass runs once, with the first site's, so every setting compares against the same numbers."""
     target = METRICS[goal.target]
     by_site: dict[str, list[float]] = {}
     for s in settings:
         by_site.setdefault(s.site, []).append(s.coeff)
     out: dict[str, dict[str, Any]] = {}
+    inputs = _inputs(net, maze, goal.chain)
+    other_inputs = None if unaffected is None else _inputs(net, unaffected, False)
     base: tuple[VectorField, Any, VectorField | None] | None = None
     for site, coeffs in by_site.items():
-        fields, behaviours = _fields(net, maze, site, vectors[site], coeffs, goal.chain)
+        first = base is None  # the unpatched pass runs with the first site's coefficients, once
+        fields, behaviours = _fields(net, inputs, site, vectors[site], coeffs, goal.chain, first)
         others = None
-        if unaffected is not None:
-            others, _ = _fields(net, unaffected, site, vectors[site], coeffs, False)
+        if other_inputs is not None:
+            others, _ = _fields(net, other_inputs, site, vectors[site], coeffs, False, first)
         if base is None:
             base = (fields[0], behaviours[0] if behaviours else None, others[0] if others else None)
+            fields, behaviours = fields[1:], behaviours[1:] if behaviours else None
+            others = others[1:] if others else None
         original, before, other_original = base
         for i, c in enumerate(coeffs):
-            field = fields[i + 1]
-            after = behaviours[i + 1] if behaviours else None
+            field = fields[i]
+            after = behaviours[i] if behaviours else None
             rec: dict[str, Any] = {
                 goal.target: target.compute(before, after)
                 if target.needs_behaviour
@@ -150,7 +168,7 @@ def measure_maze(
                 "entropy": METRICS["entropy"].compute(original, field),
             }
             if others is not None and other_original is not None:
-                rec["mean_tv_unaffected"] = mean_tv(other_original, others[i + 1])
+                rec["mean_tv_unaffected"] = mean_tv(other_original, others[i])
             if after is not None:
                 rec["mean_steps"] = {"original": before.mean_steps, "patched": after.mean_steps}
                 rec["steps_to_cheese"] = {"original": before.steps_to_cheese, "patched": after.steps_to_cheese}
