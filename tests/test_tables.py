@@ -37,6 +37,7 @@ CHECKED = {
     "compose": "test_studies.py::test_compose_two_vectors_at_two_layers",
     "compose-map": "test_compmap.py::test_compose_map_two_mazes",
     "compute-vector": "test_cli.py::test_compute_vector_then_apply_the_file_to_another_seed",
+    "choose": "test_choose.py::test_the_replication_records_are_what_a_batch_claim_reads",
     "discover": "test_discover.py::test_the_stages_are_run_folders_and_the_report_records_the_choice",
     "dose-response": "test_dose.py::test_dose_response_end_to_end",
     "layer-sweep": "test_studies.py::test_layer_sweep_measures_each_layer",

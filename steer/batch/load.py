@@ -175,6 +175,8 @@ def load_batch(
         again = _draw(f, Shift(replication[0] - start, *replication, factor), own)
         inside(_named(again), *replication, "replication")
     names = _check_names(exps, bool(again))
+    if again:
+        _no_own_replication(exps)
     claims = parse_claims(f.data.get("claims"), names)
     drawn = {"discovery": list(discovery) if discovery else None}
     if replication is not None:
@@ -186,6 +188,20 @@ def load_batch(
         for step in f.grow:  # every size a claim may grow to is checked now, before anything runs
             load_batch(path, seeds, step, sample=chosen)
     return Batch(f.name, tuple(exps), claims, tuple(again), drawn, f.grow, f.path, seeds, factor, decision)
+
+
+def _no_own_replication(exps: Sequence[Experiment]) -> None:
+    """A study that draws its own replication sample (`replication:`: discover, choose) keeps its choice apart from
+    the mazes it is judged on itself; the batch's replication sample would run it again on other mazes and choose
+    again there, so the two are not combined."""
+    for e in exps:
+        if getattr(e.spec.options, "replication", None):
+            raise SteerError(
+                f"experiment {e.name!r} ({e.command}) draws its own replication sample (`replication:` in its spec), "
+                "and the batch's samples.replication would run it again on other mazes, choosing again there. Put "
+                "it in a batch without samples.replication: its claims are judged on its own replication sample, "
+                "which the lock seals like the batch's (configs/discover.yaml)."
+            )
 
 
 def _sealing(
