@@ -11,6 +11,7 @@ import pytest
 from _cli import run, write_spec
 from _harness import save_vector_file
 from _tables import check_tables
+from safetensors import safe_open
 
 from steer.analysis.choose import Goal, Setting, choose, grid_rows
 from steer.analysis.claim_measures import measure
@@ -40,18 +41,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The same choice asked twice, with different replication mazes."""
     folder = tmp_path_factory.mktemp("choose")
     return _run(folder, SPEC, "a"), _run(folder, {**SPEC, "replication": OTHER_REPLICATION}, "b")
-
-
-def _load(path: Path, scratch: Path) -> SteeringVector:
-    """The chosen vector: safetensors once `SteeringVector.save` writes that format for a `.safetensors` name (the
-    vecfiles branch); until then torch's zip format, which torch.load refuses under that suffix, so it is read
-    from a `.pt` copy."""
-    data = path.read_bytes()
-    if data[:2] != b"PK":
-        return SteeringVector.load(path)
-    copy = scratch / "chosen-vector.pt"
-    copy.write_bytes(data)
-    return SteeringVector.load(copy)
 
 
 def _json(path: Path) -> dict:
@@ -86,8 +75,12 @@ def test_the_chosen_setting_is_the_best_that_meets_every_limit(runs: tuple[Path,
     best = max(feasible, key=lambda r: r["objective"])
     assert (best["site"], best["coeff"]) == (chosen["site"], chosen["coeff"])
     assert any(not r["feasible"] for r in grid)  # the limits bite on this grid
-    vec = _load(runs[0] / "chosen-vector.safetensors", runs[0].parent)
+    vec = SteeringVector.load(runs[0] / "chosen-vector.safetensors")
     assert (vec.layer, vec.meta["coeff"], vec.kind) == (chosen["site"], chosen["coeff"], "cheese")
+    # A file others read without steer: the setting is in its safetensors header.
+    with safe_open(runs[0] / "chosen-vector.safetensors", "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    assert (f"{meta['coeff']:g}", meta["goal"]["target"]) == (f"{chosen['coeff']:g}", "p_cheese_ds")
 
 
 def test_a_tight_limit_excludes_the_setting_the_unconstrained_choice_picks(runs: tuple[Path, Path]) -> None:
