@@ -216,3 +216,10 @@ def test_a_vector_file_holds_one_site_so_the_grid_and_the_reference_must_be_ther
         result = run("choose", write_spec(tmp_path, {**base, **change}), "--out", out)
         assert result.exit_code == 2, result.output
         assert message in " ".join(result.output.split()) and not out.exists()
+
+
+def test_a_choice_at_the_grids_edge_says_a_stronger_setting_may_do_better() -> None:
+    from steer.studies.choose import _at_edge
+
+    assert "largest coefficient" in _at_edge(5, [0.5, 1, 5]) and "largest coefficient" in _at_edge(-2, [-2, -1, 1])
+    assert _at_edge(1, [0.5, 1, 5]) == "" and _at_edge(-1, [-1, 3]) == ""  # inside the grid; alone on its side

@@ -107,16 +107,19 @@ def _judge(reports: Mapping[str, Any], claim: Claim) -> ClaimRow:
     control = measure(reports, claim.control) if claim.control else None
     judged = beyond_control(reports, claim.measure, claim.control) if claim.against_control else effect
     got = verdict(judged, claim.criterion)
-    why = ""
+    why = met = ""
     if claim.precondition is not None:
         pre = measure(reports, claim.precondition["measure"])
+        pre_stat = claim.precondition["criterion"].get("statistic", "mean")
+        pre_text = (
+            f"{claim.precondition.get('reason', '')} "
+            f"({describe_criterion(claim.precondition['criterion'])}; measured {shown_text(pre, pre_stat)})"
+        )
         if verdict(pre, claim.precondition["criterion"]) != "holds":
             got = "vacuous"
-            pre_stat = claim.precondition["criterion"].get("statistic", "mean")
-            why = (
-                f"precondition not met: {claim.precondition.get('reason', '')} "
-                f"({describe_criterion(claim.precondition['criterion'])}; measured {shown_text(pre, pre_stat)})"
-            )
+            why = f"precondition not met: {pre_text}"
+        else:
+            met = f"; precondition met: {pre_text}"  # shown too, so a reader sees how far from failing it was
     if got == "vacuous" and not why:
         why = f"fewer than {claim.criterion.get('min_n', 5)} mazes to measure"
     if got == "underpowered":
@@ -124,6 +127,7 @@ def _judge(reports: Mapping[str, Any], claim: Claim) -> ClaimRow:
     shown = shown_text(judged, stat)
     if claim.against_control:
         shown = f"beyond the control: {shown}; the effect itself {shown_text(effect, stat)}"
+    shown += met
     steer_of, control_steer = steerability(effect, claim.criterion), steerability(control, claim.criterion)
     return {
         "id": claim.id,

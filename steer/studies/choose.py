@@ -99,7 +99,7 @@ def choice_record(plan: ReplicationPlan) -> dict[str, Any]:
         "setting": None if chosen is None else {"site": chosen["site"], "coeff": chosen["coeff"]},
         "objective": None if chosen is None else {"value": chosen["objective"], "ci": chosen["objective_ci"]},
         "damage": None if chosen is None else chosen["damage"],
-        "said": _said(chosen, base.reference, choice["reference"]),
+        "said": _said(chosen, base.reference, choice["reference"], [s.coeff for s in base.settings]),
         "goal": {
             "target": goal.target,
             "direction": "up" if goal.sign > 0 else "down",
@@ -121,7 +121,9 @@ def choice_record(plan: ReplicationPlan) -> dict[str, Any]:
     }
 
 
-def _said(chosen: Mapping[str, Any] | None, reference: Setting, ref_row: Mapping[str, Any]) -> str:
+def _said(
+    chosen: Mapping[str, Any] | None, reference: Setting, ref_row: Mapping[str, Any], coeffs: Sequence[float]
+) -> str:
     if chosen is None:
         return "no setting of the grid meets the limits on the discovery mazes: none chosen"
     same = (chosen["site"], chosen["coeff"]) == (reference.site, reference.coeff)
@@ -129,7 +131,19 @@ def _said(chosen: Mapping[str, Any] | None, reference: Setting, ref_row: Mapping
         f"chose {chosen['site']} x {chosen['coeff']:g} (objective {fmt(chosen['objective'], 3)})"
         + (", the reference setting itself" if same else f"; the reference's objective {fmt(ref_row['objective'], 3)}")
         + ("" if ref_row["feasible"] else " (the reference breaks a limit)")
+        + _at_edge(chosen["coeff"], coeffs)
     )
+
+
+def _at_edge(coeff: float, coeffs: Sequence[float]) -> str:
+    """A choice at the grid's largest |coefficient| on its side says so: a better feasible one may lie beyond it."""
+    same_side = [abs(c) for c in coeffs if c * coeff > 0]
+    if len(same_side) > 1 and abs(coeff) == max(same_side):
+        return (
+            f"; at the grid's largest coefficient on its side ({coeff:g}): a stronger setting may do better within the"
+            " limits, so widen coeffs to find the best"
+        )
+    return ""
 
 
 def _vector_bytes(plan: ReplicationPlan) -> bytes | None:
