@@ -257,6 +257,8 @@ class Plan:
         except SteerError as e:
             return None, excerpt(str(e), 200)
         a, b = own.tensor.flatten().double(), vec.tensor.flatten().double()
+        if not bool(b.any()):
+            return None, "the vector applied is zero: no direction to compare"
         return float(torch.dot(a, b) / (a.norm() * b.norm())), None
 
 
