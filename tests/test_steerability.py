@@ -152,11 +152,35 @@ def test_a_zero_vector_has_zero_steerability_and_moves_no_maze(tmp_path: Path) -
     assert _metrics(tmp_path / "z")["summary"]["by_layer"][0]["not_moved"]["value"] == 1.0
 
 
+def test_on_cheese_removed_mazes_the_top_right_vector_follows_the_share_of_the_episode_in_its_region(
+    tmp_path: Path, policy, easy
+) -> None:
+    from steer.analysis.discover import exact_numbers
+    from steer.maze.families import regions
+    from steer.net.vfield import facing_field, facing_inputs
+
+    spec = {"name": "tr", "seeds": [0], "vector": {"kind": "top_right"}, "target_edits": ["remove_cheese"],
+            "coeffs": [-1, 1]}  # fmt: skip
+    result = run("steerability", write_spec(tmp_path, spec), "--out", tmp_path / "tr", "--workers", 1)
+    assert result.exit_code == 0, result.output
+    report = _metrics(tmp_path / "tr")
+    assert report["target"] == "time_in_top_right" and report["rule"]["direction"] == "up"
+    row = report["mazes"][0]["by_layer"][0]
+    assert all(0 <= p <= 1 for p in row["p"])
+    maze = easy.level(0).without_cheese()  # the unpatched share, as discover measures it
+    unpatched = exact_numbers(facing_field(policy, facing_inputs(easy, maze)), regions(maze))
+    assert row["p"][report["coeffs"].index(0.0)] == pytest.approx(unpatched["time_in_top_right"], abs=1e-9)
+
+
 BAD = {
     "unknown target": ({"target": "p_win"}, "target: 'p_win' is not a target steerability can follow"),
     "cheese target on cheese-removed mazes": (
         {"target_edits": ["remove_cheese"], "vector": {"kind": "top_right"}, "target": "p_reach_cheese"},
         "target: p_reach_cheese is undefined on mazes with the cheese removed",
+    ),
+    "top-right DS target on cheese-removed mazes": (
+        {"target_edits": ["remove_cheese"], "vector": {"kind": "top_right"}, "target": "p_top_right_ds"},
+        "target: p_top_right_ds is undefined on mazes with the cheese removed",
     ),
     "empty coeffs": ({"coeffs": []}, "coeffs: the list is empty"),
     "coeffs on one side of 0": ({"coeffs": [0.5, 1, 2]}, "coeffs: steerability is the slope near 0"),

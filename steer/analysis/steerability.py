@@ -44,9 +44,21 @@ FIELD_TARGETS = ("p_cheese_ds", "p_top_right_ds", "p_toward_cheese", "p_toward_t
 BEHAVIOUR_TARGETS = ("p_reach_cheese", "p_reach_top_right")
 REGION_TARGETS = tuple(name for name in DISCOVER_PROBABILITIES if name != "p_reach_cheese")
 TARGETS = (*FIELD_TARGETS, *BEHAVIOUR_TARGETS, *REGION_TARGETS)
-CHEESE_TARGETS = ("p_cheese_ds", "p_toward_cheese", "p_reach_cheese")  # undefined on a maze without cheese
-# Each vector kind's natural target and the way adding it (c > 0) is claimed to move it.
+CHEESE_TARGETS = ("p_cheese_ds", "p_toward_cheese", "p_reach_cheese")
+# Undefined on a maze without cheese: the cheese targets, and p_top_right_ds (read at the decision square, where the
+# paths to the cheese and to the top-right part).
+NEEDS_CHEESE = (*CHEESE_TARGETS, "p_top_right_ds")
+# Each vector kind's natural target (on mazes with the cheese removed, the top-right vector's is the share of the
+# episode in the top-right region: P(visit) saturates there, as the unpatched agent goes anyway).
 NATURAL = {"cheese": "p_cheese_ds", "top_right": "p_top_right_ds"}
+NATURAL_WITHOUT_CHEESE = {"top_right": "time_in_top_right"}
+
+
+def natural_target(kind: str, cheese_removed: bool) -> str | None:
+    """The vector kind's natural target; None for a kind that has none (custom)."""
+    return (NATURAL_WITHOUT_CHEESE if cheese_removed else NATURAL).get(kind)
+
+
 CRUMBLE_MEASURES = ("wall_mass", "entropy")
 
 
@@ -203,6 +215,8 @@ __all__ = [
     "FIELD_TARGETS",
     "FRACTIONS",
     "NATURAL",
+    "NATURAL_WITHOUT_CHEESE",
+    "NEEDS_CHEESE",
     "REGION_TARGETS",
     "TARGETS",
     "Curve",
@@ -213,6 +227,7 @@ __all__ = [
     "fraction_record",
     "line_fit",
     "log_odds",
+    "natural_target",
     "read_curve",
     "site_summary",
     "target_label",

@@ -33,13 +33,14 @@ from steer.analysis.steerability import (
     BEHAVIOUR_TARGETS,
     CHEESE_TARGETS,
     FIELD_TARGETS,
-    NATURAL,
+    NEEDS_CHEESE,
     TARGETS,
     Curve,
     Rule,
     crumbling,
     default_direction,
     log_odds,
+    natural_target,
     read_curve,
     site_summary,
     target_label,
@@ -151,12 +152,18 @@ def check(spec: Spec) -> None:
             "target: a custom vector has no natural target; name one, e.g. target: p_top_right_ds "
             f"(targets: {', '.join(TARGETS)})."
         )
-    target = o.target or NATURAL.get(kind or "", None)
-    if target in CHEESE_TARGETS and any(op == "remove_cheese" for op, _ in spec.target_edits):
+    removed = cheese_removed(spec)
+    target = o.target or natural_target(kind or "", removed)
+    if removed and target in NEEDS_CHEESE:
+        why = " (it is read at the decision square, which needs the cheese)" if target not in CHEESE_TARGETS else ""
         raise SteerError(
-            f"target: {target} is undefined on mazes with the cheese removed (target_edits: [remove_cheese]); "
-            "follow a target the mazes have, e.g. target: p_top_right_ds."
+            f"target: {target} is undefined on mazes with the cheese removed (target_edits: [remove_cheese]){why}; "
+            "follow a target the mazes have, e.g. target: time_in_top_right or p_toward_top_right."
         )
+
+
+def cheese_removed(spec: Spec) -> bool:
+    return any(op == "remove_cheese" for op, _ in spec.target_edits)
 
 
 @dataclass(frozen=True)
@@ -275,12 +282,17 @@ def plan(spec: Spec, session: Session) -> Plan:
                 raise
             raise SteerError(f"layers[{i}]: {e}") from None
     kind = vectors[0].kind
-    if kind not in NATURAL and o.target is None:
+    target = o.target or natural_target(kind, cheese_removed(spec))
+    if target is None:
         raise SteerError(
             f"target: a {kind} vector has no natural target; name one, e.g. target: p_top_right_ds "
             f"(targets: {', '.join(TARGETS)})."
         )
-    target = o.target or NATURAL[kind]
+    if cheese_removed(spec) and target in NEEDS_CHEESE:  # a file's kind is known only now
+        raise SteerError(
+            f"target: {target} is undefined on mazes with the cheese removed (target_edits: "
+            "[remove_cheese]); follow a target the mazes have, e.g. target: time_in_top_right."
+        )
     direction = o.direction or default_direction(kind, target)
     wall, entropy = o.crumble
     rule = Rule(1 if direction == "up" else -1, o.moved, wall, entropy, o.fit_within)
