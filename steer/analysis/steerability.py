@@ -112,6 +112,8 @@ def log_odds(p: Sequence[float]) -> np.ndarray:
 
 def line_fit(c: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Least-squares slope, intercept and root-mean-square residual of y against c."""
+    if np.all(y == y[0]):  # flat (a saturated target): exactly 0, not polyfit's rounding of it
+        return 0.0, float(y[0]), 0.0
     slope, intercept = np.polyfit(c, y, 1)
     resid = y - (slope * c + intercept)
     return float(slope), float(intercept), float(np.sqrt(np.mean(resid**2)))

@@ -133,7 +133,7 @@ def distribution_chart(title: str, sites: Sequence[SiteValues], xlabel: str) -> 
 
 
 @styled()
-def predictor_chart(title: str, sites: Sequence[SiteValues], xlabel: str, ylabel: str) -> Figure:
+def predictor_chart(title: str, sites: Sequence[SiteValues], xlabel: str, ylabel: str, about: str = "") -> Figure:
     """One panel per site: steerability against a predictor, a dot per maze, its rank correlation in the subtitle."""
     cols = max(1, len(sites))
     fig = new_figure(max(WIDTH_IN, PANEL_IN[0] * cols), 3.4)
@@ -145,7 +145,7 @@ def predictor_chart(title: str, sites: Sequence[SiteValues], xlabel: str, ylabel
         dashed(ax, y=0.0)
         ax.set_xlabel(xlabel, color=MUTED)
     axes[0].set_ylabel(ylabel, color=MUTED)
-    heading(fig, title, "a dot per maze · dashed: 0, no steering")
+    heading(fig, title, f"{xlabel}: {about} · " * bool(about) + "a dot per maze · dashed: 0, no steering")
     return fig
 
 
@@ -197,7 +197,7 @@ def figures(body: Mapping[str, Any], shown: Sequence[int], head: str) -> dict[st
             note = "" if t["rho"] is None else f"Spearman rho {t['rho']:.2f}{_ci(t['rho_ci'])}, n {t['n']}"
             panels.append(SiteValues(s["layer"], [y for _, y in pairs], [x for x, _ in pairs], note))
         out["steerability-predictor.png"] = predictor_chart(
-            f"steerability against {best} · {head}", panels, body["predictors"][best], "steerability"
+            f"steerability against {best} · {head}", panels, best, "steerability", body["predictors"][best]
         )
     return out
 

@@ -120,7 +120,7 @@ class SteerabilityOptions(Options):
         parse_crumble, default=(Rule.crumble_wall, Rule.crumble_entropy), about="{wall_mass, entropy} rises"
     )
     fit_within: float = option(parse_fit, default=Rule.fit_within, about="the slope's fit covers |c| <= this")
-    show: tuple[int, ...] = seeds_option(about="mazes whose curves are drawn (default: the first four)")
+    show: tuple[int, ...] = seeds_option(about="mazes whose curves are drawn (default: four across the range)")
 
 
 def grid(spec: Spec) -> tuple[float, ...]:
@@ -322,9 +322,21 @@ def report(
         "summary": {"mazes": len(done), "by_layer": by_layer},
     }
     head = f"{plan.kind} vector · {target_label(plan.target)} · {len(done)} mazes · {session.title}"
-    # By default the first four mazes whose target is defined at the first site (a blank panel shows nothing).
-    shown = spec.options.show or tuple(m["seed"] for m in done if m["by_layer"][0]["class"] is not None)[:4]
+    shown = spec.options.show or spread(done)
     return Report(body, figures(body, shown, head) if done else {})
+
+
+def spread(done: Sequence[dict[str, Any]], count: int = 4) -> tuple[int, ...]:
+    """The mazes drawn by default: at the first site, those at the lowest, a third, two thirds and the highest
+    steerability among the mazes where the target is defined (a blank panel would show nothing)."""
+    ranked = sorted(
+        (m for m in done if m["by_layer"][0]["class"] is not None),
+        key=lambda m: (m["by_layer"][0]["steerability"], m["seed"]),
+    )
+    if not ranked:
+        return ()
+    picks = dict.fromkeys(ranked[round(i * (len(ranked) - 1) / (count - 1))]["seed"] for i in range(count))
+    return tuple(sorted(picks))
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
