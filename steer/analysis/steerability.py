@@ -34,6 +34,7 @@ from scipy import special as spc
 from steer.analysis.claim_measures import LOGIT_CLIP
 from steer.analysis.discover import LABELS as DISCOVER_LABELS
 from steer.analysis.discover import PROBABILITIES as DISCOVER_PROBABILITIES
+from steer.analysis.discover import Settings
 from steer.analysis.metrics import METRICS, describe
 from steer.analysis.stats import proportion
 
@@ -83,8 +84,8 @@ class Rule:
 
     direction: int = 1  # +1: the target is claimed to rise with c; -1: to fall
     moved: float = 0.05  # the least change of P across the non-crumbling range that counts as moving
-    crumble_wall: float = 0.1
-    crumble_entropy: float = 0.5
+    crumble_wall: float = Settings.crumble_wall  # discover's thresholds: one meaning of "crumbles" in steer
+    crumble_entropy: float = Settings.crumble_entropy
     fit_within: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
