@@ -45,7 +45,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             f"steer steerability, {r['mazes']} mazes x {r['coeffs']} coefficients x {r['sites']} sites",
             f"{r['seconds']:.1f} s",
-            f"whole run in process on {r['workers']} workers (load {r['load_average_start']} before); goal < 2 min",
+            f"whole run in process on {r['workers']} workers (load average {r['load_average_start']:.1f} before); "
+            "goal < 2 min",
         )
     ]
 

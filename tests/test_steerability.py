@@ -134,6 +134,9 @@ def test_tables_hold_a_row_per_maze_site_and_coefficient(runs: dict[str, dict]) 
     assert [int(r["seed"]) for r in summary] == [0, 1]
     first = report["mazes"][0]["by_layer"][0]
     assert float(summary[0]["steerability"]) == pytest.approx(first["steerability"])
+    # The vector is seed 0's own: its cosine with seed 0's own vector is 1, with seed 1's less.
+    cosines = [m["by_layer"][0]["cosine"] for m in report["mazes"]]
+    assert cosines[0] == pytest.approx(1.0, abs=1e-9) and abs(cosines[1]) < 0.99
     site = report["summary"]["by_layer"][0]
     assert site["layer"] == LAYER and site["n"] + site["undefined"] == 2
     for key in ("anti_steerable", "not_moved", "crumbles_before_moving"):
