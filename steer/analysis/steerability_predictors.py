@@ -88,6 +88,11 @@ def rank_test(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def as_record(test: dict[str, Any]) -> dict[str, Any]:
+    """A rank test with its rho as a {value, ci, n} record too (what a batch's `reported` claim reads)."""
+    return {**test, "value": test["rho"], "ci": test["rho_ci"], "interval": "95% paired percentile bootstrap"}
+
+
 def increment(base: np.ndarray, added: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Held-out R² of y on {base, added} minus on {base}, with its interval over mazes, as a {value, ci, n} record
     (what a batch's `reported` claim reads) and both R²s."""
@@ -116,7 +121,7 @@ def predictor_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for name in PREDICTORS:
         both = [(r[name], r["steerability"]) for r in rows if _finite(r.get(name)) and _finite(r["steerability"])]
         x, y = (np.array([b[i] for b in both], dtype=np.float64) for i in (0, 1))
-        tests[name] = rank_test(x, y)
+        tests[name] = as_record(rank_test(x, y))
     ranked = [k for k in tests if tests[k]["rho"] is not None]
     best = max(ranked, key=lambda k: abs(tests[k]["rho"]), default=None)
     trio = [
@@ -134,6 +139,7 @@ __all__ = [
     "FOLDS",
     "MIN_MAZES",
     "PREDICTORS",
+    "as_record",
     "held_out_errors",
     "increment",
     "predictor_summary",
