@@ -194,6 +194,7 @@ BAD = {
     ),
     "unknown direction": ({"direction": "sideways"}, "direction: 'sideways' is not one of up, down"),
     "moved out of range": ({"moved": 2}, "moved: 2 is out of range"),
+    "unknown site in layers": ({"layers": [LAYER, "block9.conv"]}, "layers[1]: 'block9.conv' is not a hook point"),
     "layers: all": ({"layers": "all"}, "layers: 'all' is not taken here"),
 }
 

@@ -53,7 +53,7 @@ from steer.net.vectors import KINDS, PairSpec, SteeringVector
 from steer.net.vfield import FieldInputs, facing_fields, facing_inputs, vector_fields
 from steer.report.steerability_figs import figures
 from steer.run.options import Options, coeffs_option, option, seeds_option, vector_option
-from steer.run.session import Session
+from steer.run.session import Session, resolve_layer
 from steer.run.spec_fields import choice_of, finite_float
 from steer.run.spec_values import VectorSpec, parse_layers
 from steer.run.specs import Spec
@@ -214,7 +214,7 @@ class Plan:
                 **({"cosine_reason": why} if why else {}),
                 "vector_norm": float(vec.tensor.float().norm()),
                 "p": list(curve.p),
-                "log_odds": None if None in curve.p else [float(v) for v in log_odds(curve.p)],  # type: ignore[arg-type]
+                "log_odds": None if None in curve.p else log_odds([p for p in curve.p if p is not None]).tolist(),
                 "wall_mass": list(curve.wall_mass),
                 "entropy": list(curve.entropy),
                 "crumbled": [bool(x) for x in crumbling(curve, self.rule)],
@@ -274,13 +274,9 @@ def plan(spec: Spec, session: Session) -> Plan:
     sites = o.layers or (spec.layer,)
     vectors = []
     for i, site in enumerate(sites):
-        sub = replace(spec, layer=site)
-        try:
-            vectors.append(plan_vector(session, sub, o.vector, 1.0, "vector"))
-        except SteerError as e:
-            if not o.layers:
-                raise
-            raise SteerError(f"layers[{i}]: {e}") from None
+        if o.layers:  # a bad name is refused under its own key, before any vector is built
+            resolve_layer(session.policy, site, f"layers[{i}]")
+        vectors.append(plan_vector(session, replace(spec, layer=site), o.vector, 1.0, "vector"))
     kind = vectors[0].kind
     target = o.target or natural_target(kind, cheese_removed(spec))
     if target is None:
