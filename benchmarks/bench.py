@@ -23,6 +23,8 @@ from bench_behaviour_stats import behaviour_stats_figures
 from bench_behaviour_stats import rows as behaviour_stats_rows
 from bench_retarget import retarget_figures
 from bench_retarget import rows as retarget_rows
+from bench_steerability import rows as steerability_rows
+from bench_steerability import steerability_figures
 from bound import bound_rows, physical_figures
 from execution import rows as execution_rows
 from execution import side_by_side, start_costs, tune_figures, unit_rates
@@ -257,6 +259,7 @@ def main() -> None:
     results["physical"] = physical_figures(ck.policy, LAYER, usable_cores(), fields, squares, len(levels))
     results["paths_side_by_side"] = side_by_side(session, results["physical"]["bound_s"], few)
     results["dose_response_20_ts_50_seeds"] = dose_response_s(few)
+    results["steerability_100_mazes"] = steerability_figures()
     results["behaviour_stats_1000_mazes"] = behaviour_stats_figures(1000)
     results["retarget_map_easy_15x15"] = retarget_figures(ck, repeats)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
@@ -375,6 +378,8 @@ def print_table(r: dict[str, Any]) -> None:
                 "whole run in process (cells, ~1,300 bootstrap summaries, figures); goal well under a minute",
             )
         )
+    if "steerability_100_mazes" in r:
+        rows += steerability_rows(r["steerability_100_mazes"])
     if "behaviour_stats_1000_mazes" in r:
         rows += behaviour_stats_rows(r["behaviour_stats_1000_mazes"])
     if "retarget_map_easy_15x15" in r:

@@ -43,6 +43,7 @@ CHECKED = {
     "layer-sweep": "test_studies.py::test_layer_sweep_measures_each_layer",
     "probe": "test_probes.py::test_activations_then_probe_end_to_end",
     "retarget": "test_retarget.py::test_retarget_reports_every_target_under_every_condition",
+    "steerability": "test_steerability.py::test_tables_hold_a_row_per_maze_site_and_coefficient",
     "sweep-coeff": "test_studies.py::test_sweep_coeff_on_cheese_removed_mazes",
     "transfer": "test_studies.py::test_transfer_matrix_heat_map_and_fields",
 }
