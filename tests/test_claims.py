@@ -69,6 +69,21 @@ def test_a_claim_that_holds_at_its_null_is_refused_as_a_finding(criterion: dict,
     assert sanity.sanity  # the same check, labelled a sanity check, is accepted
 
 
+def test_a_claim_holding_at_its_null_can_be_a_finding_behind_a_precondition_that_fails_there() -> None:
+    """'Few mazes move the wrong way' is 0 with no effect; given that most move the claimed way (not so with no
+    effect: the claim is then vacuous), it can fail. A precondition that itself holds at its null rescues nothing."""
+    anti = {"experiment": "e", "kind": "reported", "path": "anti", "n": "n"}
+    most = {"measure": {"experiment": "e", "kind": "reported", "path": "claimed", "n": "n"}, "reason": "it steers"}
+    (ok,) = parse_claims(
+        [_claim(measure=anti, criterion={"below": 0.1}, precondition={**most, "criterion": {"above": 0.5}})], EXPS
+    )
+    assert ok.precondition is not None
+    with pytest.raises(SteerError, match="already holds at the measure's null"):
+        parse_claims(
+            [_claim(measure=anti, criterion={"below": 0.1}, precondition={**most, "criterion": {"below": 0.5}})], EXPS
+        )
+
+
 def test_the_null_is_what_the_measure_implies() -> None:
     change = parse_claims([_claim()], EXPS)[0]
     assert null_value(change) == 0.0

@@ -229,16 +229,20 @@ def null_value(claim: Claim) -> float:
     """What the judged quantity is when the thing claimed has no effect: 0 for a change, versus, contrast or
     trend, and for a measure judged against its control; a value's or a reported number's stated `no_effect:`
     (a reported number, a coefficient or a gain, defaults to 0). Refused when a value states none."""
-    m = claim.measure
+    return measure_null(claim.measure, claim.against_control, claim.id)
+
+
+def measure_null(m: dict[str, Any], against_control: bool, claim_id: str) -> float:
+    """`null_value` of one measure (a claim's, or its precondition's, never judged against a control)."""
     kind = m.get("kind", "change")
-    if claim.against_control or kind in ("change", "versus", "contrast", "trend"):
+    if against_control or kind in ("change", "versus", "contrast", "trend"):
         return 0.0
     if m.get("no_effect") is not None:
         return float(m["no_effect"])
     if kind == "reported":
         return 0.0
     raise SteerError(
-        f"claim {claim.id!r}: measure: a value of {m.get('metric')!r} has no null the engine can check the claim "
+        f"claim {claim_id!r}: measure: a value of {m.get('metric')!r} has no null the engine can check the claim "
         "against; state it (no_effect: the value with no effect, e.g. no_effect: 0 for a distance gained) or judge "
         "the value against a control, so that the claim can fail."
     )
@@ -248,11 +252,17 @@ def _check_can_fail(claim: Claim, where: str) -> None:
     null = null_value(claim)
     if claim.sanity or not holds_at(null, claim.criterion):
         return
+    pre = claim.precondition
+    if pre is not None and not holds_at(measure_null(pre["measure"], False, claim.id), pre["criterion"]):
+        # With no effect the precondition fails and the claim is vacuous, never holds: e.g. "few mazes move the
+        # wrong way" (0 with no effect), given that most move the claimed way (not so with no effect).
+        return
     raise SteerError(
         f"{where} ({claim.id}): its criterion ({describe_criterion(claim.criterion)}) already holds at the measure's "
         f"null ({null:g}, what it measures when there is no effect), so the claim cannot fail and is no finding. "
         "State it against a reference the post contrasts it with (kind: versus, e.g. adding a vector against "
-        "subtracting it, or kind: contrast between two groups of mazes) or against a null it must leave, or mark it "
+        "subtracting it, or kind: contrast between two groups of mazes), against a null it must leave, or with a "
+        "precondition that fails at its own null (e.g. that most mazes move the claimed way), or mark it "
         "sanity: true to report it as a check that the instrument works."
     )
 
