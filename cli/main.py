@@ -232,6 +232,8 @@ def batch(
         for row in claims:
             mark = "[green]as expected[/]" if row["as_expected"] else f"[bold red]expected {row['expect']}[/]"
             shown = f"{escape(printable(row['id']))}: [bold]{row['verdict']}[/] · {escape(printable(row['shown']))}"
+            if row.get("why"):  # a vacuous or underpowered verdict says why on the line, not only in summary.md
+                shown += f" · {escape(printable(row['why']))}"
             out.print(f"{shown} · {mark}", highlight=False, soft_wrap=True)
         unexpected = [r["id"] for r in claims if not r["as_expected"]]
         if unexpected:

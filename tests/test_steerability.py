@@ -81,6 +81,8 @@ def test_a_predictor_that_sets_steerability_has_held_out_r2_near_one_and_noise_a
     assert extra["value"] < 0.01 and extra["ci"][0] < 0.005
     real = increment(noise, size, y)  # the size beyond noise: nearly all of it
     assert real["value"] > 0.9 and real["ci"][0] > 0.8 and real["n"] == 40
+    own = increment(size, np.ones(40), y)  # each maze's own vector: a cosine of 1 everywhere adds nothing to test
+    assert own["value"] is None and own["ci"] is None and "constant" in own["why"]
 
 
 # -- the real checkpoint -----------------------------------------------------------------------------

@@ -100,6 +100,11 @@ def increment(base: np.ndarray, added: np.ndarray, y: np.ndarray) -> dict[str, A
                            "interval": "95% percentile bootstrap over mazes, held-out errors fixed"}  # fmt: skip
     if len(y) < MIN_MAZES or np.all(y == y[0]):
         return out
+    if np.allclose(added, added[0], atol=1e-6):
+        # A constant predictor (the cosine of each maze's own vector with itself) can add nothing: undefined, not
+        # a measured zero a reader would take for evidence.
+        out["why"] = "the added predictor is constant over these mazes"
+        return out
     e_base = held_out_errors(base[:, None], y)
     e_both = held_out_errors(np.column_stack([base, added]), y)
     out["r2_base"], out["r2_both"] = r2_of(e_base, y), r2_of(e_both, y)
