@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from _cli import run, write_spec
 from _harness import save_vector_file
 from _tables import check_tables
@@ -191,6 +192,13 @@ def test_a_batch_judges_the_choice_on_its_own_replication_sample_and_seals_it(tm
     # The lock records the experiment's own replication sample before it was measured.
     lock = _json(tmp_path / "picks.lock")
     assert json.dumps(SPEC["replication"]) in json.dumps(lock)
+    # The same experiment in a batch without claims (configs/gallery.yaml): no criteria, so nothing to seal.
+    plain = yaml.safe_load((tmp_path / "picks.yaml").read_text())
+    del plain["claims"]
+    plain["name"] = "plain"
+    result = run("batch", write_spec(tmp_path, plain, "plain.yaml"), "--out", out, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "plain.lock").exists()
 
 
 def test_a_batch_refuses_a_choose_experiment_beside_its_own_replication_sample(tmp_path: Path) -> None:

@@ -182,7 +182,7 @@ def load_batch(
     if replication is not None:
         drawn["replication"] = list(replication)
     decision = None
-    if chosen is not None and sample is None:
+    if chosen is not None and sample is None and claims:  # no claims, no criteria to seal (e.g. configs/gallery.yaml)
         decision = _sealing(f, exps, chosen, from_file, lock, fresh)
     if factor == 1:
         for step in f.grow:  # every size a claim may grow to is checked now, before anything runs
