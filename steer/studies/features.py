@@ -40,24 +40,15 @@ from steer.net.dictionary_files import (
     dictionary_bytes,
     read_dictionary,
 )
-from steer.net.sae import FitSettings, TopKSAE, fit
+from steer.net.sae import FitSettings, fit
 from steer.report.features_figs import tradeoff_chart
 from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table
 from steer.run.cores import one_thread
 from steer.run.session import Session
 from steer.run.specs import Spec
 from steer.run.study import STAGE_FOLDER, CellResult, Finished, Report, StageRunner, Study, StudyTable
-from steer.studies.features_corpus import CORPUS, CorpusPlan, corpus_plan, read_corpus_file
-from steer.studies.features_spec import FeaturesOptions, all_ks, check, corpus_seeds
-
-
-@dataclass(frozen=True)
-class Fitted:
-    """A dictionary the held-out cells measure: its module and the metadata its file carries."""
-
-    k: int
-    sae: TopKSAE
-    meta: dict[str, str]
+from steer.studies.features_corpus import CORPUS, CorpusPlan, Fitted, read_corpus_file
+from steer.studies.features_spec import FeaturesOptions, all_ks, check, corpus_seeds, site_of
 
 
 @dataclass(frozen=True)
@@ -119,11 +110,8 @@ def stages(plan: CorpusPlan, session: Session, run_stage: StageRunner) -> HeldOu
     """The corpus stage and the fit (or the given dictionary file, checked); the held-out cells' plan."""
     spec = plan.spec
     options: FeaturesOptions = spec.options
-    channels = int(session.policy.activation_shape(plan.site)[0])
-    if options.dictionary is not None:
-        d = read_dictionary(options.dictionary)
-        check_dictionary(d, options.dictionary, plan.site, session.checkpoint.sha256, channels)
-        return HeldOutPlan(spec, plan.site, (Fitted(d.k, d.sae, d.meta),), None, str(options.dictionary))
+    if plan.given is not None:
+        return HeldOutPlan(spec, plan.site, (plan.given,), None, str(options.dictionary))
     report = run_stage(CORPUS, spec, "corpus")
     folder = Path(report.pop(STAGE_FOLDER))
     files = [(c["seed"], (folder / c["file"]).read_bytes()) for c in report["chunks"]]
@@ -144,6 +132,18 @@ def stages(plan: CorpusPlan, session: Session, run_stage: StageRunner) -> HeldOu
         fitted.append(_fit_or_reuse(path, rows, meta, plan.site, session.checkpoint.sha256))
     corpus = {k: report[k] for k in ("rows", "positions")} | {"seeds": [c["seed"] for c in report["chunks"]]}
     return HeldOutPlan(spec, plan.site, tuple(fitted), corpus, "fitted")
+
+
+def plan(spec: Spec, session: Session) -> CorpusPlan:
+    """The corpus stage's plan, after the checks that need the network: the site, and a given dictionary file read
+    and checked against this checkpoint and site (before the run folder opens, so a refusal writes nothing)."""
+    site = site_of(spec, session)
+    file = spec.options.dictionary
+    if file is None:
+        return CorpusPlan(spec, site)
+    d = read_dictionary(file)
+    check_dictionary(d, file, site, session.checkpoint.sha256, int(session.policy.activation_shape(site)[0]))
+    return CorpusPlan(spec, site, Fitted(d.k, d.sae, d.meta))
 
 
 def dictionary_filename(k: int, default_k: int) -> str:
@@ -254,7 +254,7 @@ STUDY = Study(
     help="Fit a sparse dictionary of the activations at a conv site; judge it on held-out mazes, behaviour exactly.",
     options=FeaturesOptions,
     check=check,
-    plan=corpus_plan,
+    plan=plan,
     report=report,
     summary=summary,
     stages=stages,

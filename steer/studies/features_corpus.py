@@ -18,6 +18,7 @@ import numpy as np
 
 from steer.analysis.features import corpus_rows
 from steer.io import atomic_write_bytes
+from steer.net.sae import TopKSAE
 from steer.run.session import Session
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
@@ -35,9 +36,19 @@ def read_corpus_file(path: Path) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Fitted:
+    """A dictionary the held-out cells measure: its module and the metadata its file carries."""
+
+    k: int
+    sae: TopKSAE
+    meta: dict[str, str]
+
+
+@dataclass(frozen=True)
 class CorpusPlan:
     spec: Spec
     site: str  # display name
+    given: Fitted | None = None  # a dictionary file to measure (no corpus, no fit)
 
     @property
     def layer(self) -> str:
@@ -90,4 +101,4 @@ CORPUS = Study(
 )
 
 
-__all__ = ["CORPUS", "CorpusPlan", "corpus_filename", "read_corpus_file"]
+__all__ = ["CORPUS", "CorpusPlan", "Fitted", "corpus_filename", "read_corpus_file"]
