@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import run, write_spec
+from _tables import check_tables
 from safetensors import safe_open
 
 from steer.analysis.chain import maze_behaviours
@@ -22,14 +23,14 @@ from steer.net.dictionary_files import DictionaryMeta, check_dictionary, diction
 from steer.net.sae import FitSettings, TopKSAE, fit
 
 SITE = "block2.res1.resadd_out"
-TINY = {"seeds": [1000], "corpus": [20, 22], "rows_per_maze": 256, "epochs": 1, "k": 4, "ks": [8]}
+TINY = {"seeds": [1000], "corpus": [20, 22], "fraction": 0.02, "epochs": 1, "k": 4, "ks": [8]}
 
 
 @pytest.fixture(scope="module")
 def rows(policy, easy) -> torch.Tensor:
-    x, total = corpus_rows(policy, easy, easy.level(20), SITE, 1024, seed=0, batch_size=64)
-    assert x.shape == (1024, 32) and total > 1024  # 5x5 maze: states x 256 positions, cheese kept and removed
-    return torch.from_numpy(x)
+    x, total = corpus_rows(policy, easy, easy.level(20), SITE, 0.1, seed=0, batch_size=64)
+    assert x.shape == (round(0.1 * total), 32)  # 5x5 maze: states x 256 positions, cheese kept and removed
+    return torch.from_numpy(x[:1024])
 
 
 def test_a_fit_is_deterministic_and_keeps_at_most_k_features(rows) -> None:
@@ -41,13 +42,19 @@ def test_a_fit_is_deterministic_and_keeps_at_most_k_features(rows) -> None:
         c, _ = fit(rows, FitSettings(k=4, expansion=4, epochs=2, seed=4, batch=256))
     finally:
         torch.set_num_threads(2)
-    for name, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[name]), name  # bit-identical
+    torch.testing.assert_close(a.state_dict(), b.state_dict(), rtol=0, atol=0, equal_nan=True)  # bit-identical
     assert not torch.equal(a.W_dec, c.W_dec)  # the seed matters
     assert log.steps == 8 and log.rows == 1024
     z = a.encode(rows)
     assert int((z > 0).sum(1).max()) <= 4
     assert torch.allclose(a.W_dec.norm(dim=1), torch.ones(a.d_sae), atol=1e-5)
+
+
+def test_a_batch_topk_fit_keeps_k_features_per_position_on_average(rows) -> None:
+    sae, _ = fit(rows, FitSettings(k=4, expansion=4, epochs=1, seed=0, batch=256, batch_topk=True))
+    z = sae.encode(rows)  # every row was in the calibration (fewer than its 65,536 rows)
+    assert float(sae.threshold) > 0 and float((z > 0).sum(1).float().mean()) == pytest.approx(4, abs=1e-3)
+    assert int((z > 0).sum(1).max()) > 4  # a position may use more than k
 
 
 def test_the_identity_dictionary_changes_nothing_and_a_fitted_one_is_measured_on_the_real_chain(
@@ -94,14 +101,16 @@ def tiny_run(tmp_path_factory) -> Path:
 
 def test_the_study_writes_its_dictionaries_metrics_and_table(tiny_run, ckpt) -> None:
     report = json.loads((tiny_run / "metrics.json").read_text())
-    assert report["corpus"]["seeds"] == [20, 22] and report["corpus"]["rows"] == 512
+    corpus = report["corpus"]
+    assert corpus["seeds"] == [20, 22] and abs(corpus["rows"] - 0.02 * corpus["positions"]) <= 1
     assert set(report["quality"]) == {"4", "8"} and report["dictionary"]["k"] == 4
     q = report["default"]
-    assert q["mazes"] == 1 and q["mean_l0"] <= 4 and q["features"] == 8 * 32
+    assert q["mazes"] == 1 and 0 < q["mean_l0"] < 32 and q["features"] == 8 * 32
     assert set(q["meets_targets"]) == {"variance_explained", "mean_abs_delta_p_cheese", "mean_l0"}
     with safe_open(str(tiny_run / "dictionary.safetensors"), framework="pt") as f:
         meta = f.metadata()
     assert meta["site"] == SITE and meta["checkpoint_sha256"] == ckpt.sha256 and meta["k"] == "4"
+    assert meta["sparsity"] == "batchtopk"  # the default: its threshold travels in the file (measured again below)
     assert json.loads(meta["corpus_seeds"]) == [20, 22] and meta["steer_version"]
     table = list(csv.DictReader((tiny_run / "mazes.csv").open()))
     assert [(r["seed"], r["k"]) for r in table] == [("1000", "4"), ("1000", "8")]
@@ -109,6 +118,7 @@ def test_the_study_writes_its_dictionaries_metrics_and_table(tiny_run, ckpt) -> 
         float(table[0]["p_cheese_replaced"]) - float(table[0]["p_cheese"])
     )
     assert (tiny_run / "tradeoff.png").is_file()
+    check_tables(tiny_run)
 
 
 def test_a_resumed_run_reuses_the_fit_and_measuring_the_file_gives_the_same_numbers(tiny_run, tmp_path) -> None:
@@ -175,8 +185,8 @@ def test_bad_input_exits_2_with_nothing_written(tmp_path, ckpt, spec, message) -
 def test_corpus_rows_are_drawn_from_every_state_with_the_cheese_kept_and_removed(policy, easy) -> None:
     maze = easy.level(0)  # 3x3
     n = len(maze.open_squares())  # the cheese's square among them: a state only once the cheese is removed
-    x, total = corpus_rows(policy, easy, maze, SITE, 10**6, seed=0, batch_size=64)
+    x, total = corpus_rows(policy, easy, maze, SITE, 1.0, seed=0, batch_size=64)
     assert total == (2 * (n - 1) + 2 * n) * 256 and x.shape == (total, 32) and np.isfinite(x).all()
-    y, _ = corpus_rows(policy, easy, maze, SITE, 100, seed=0, batch_size=64)
-    z, _ = corpus_rows(policy, easy, maze, SITE, 100, seed=1, batch_size=64)
-    assert y.shape == (100, 32) and not np.array_equal(y, z)
+    y, _ = corpus_rows(policy, easy, maze, SITE, 0.01, seed=0, batch_size=64)
+    z, _ = corpus_rows(policy, easy, maze, SITE, 0.01, seed=1, batch_size=64)
+    assert y.shape == (round(0.01 * total), 32) and not np.array_equal(y, z)

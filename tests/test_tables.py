@@ -39,6 +39,7 @@ CHECKED = {
     "compute-vector": "test_cli.py::test_compute_vector_then_apply_the_file_to_another_seed",
     "discover": "test_discover.py::test_the_stages_are_run_folders_and_the_report_records_the_choice",
     "dose-response": "test_dose.py::test_dose_response_end_to_end",
+    "features": "test_features.py::test_the_study_writes_its_dictionaries_metrics_and_table",
     "layer-sweep": "test_studies.py::test_layer_sweep_measures_each_layer",
     "probe": "test_probes.py::test_activations_then_probe_end_to_end",
     "retarget": "test_retarget.py::test_retarget_reports_every_target_under_every_condition",

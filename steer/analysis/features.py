@@ -44,12 +44,16 @@ def corpus_rows(
     renderer: MazeRenderer,
     maze: Maze,
     site: str,
-    rows: int,
+    fraction: float,
     seed: int,
     batch_size: int,
 ) -> tuple[np.ndarray, int]:
-    """Up to `rows` positions' channel vectors drawn without replacement (seeded by `seed`) from every state of
-    the maze with the cheese kept and removed; and how many positions there were in all."""
+    """A `fraction` of the positions (at least one) of every state of the maze with the cheese kept and removed,
+    their channel vectors drawn without replacement (seeded by `seed`); and how many positions there were in all.
+
+    The same fraction of every maze, so that the corpus is a uniform sample of all the corpus mazes' positions:
+    the held-out numbers pool positions the same way (a fixed count per maze would over-weight small mazes, whose
+    maps are mostly the background outside the maze)."""
     parts = []
     for version in (maze, maze.without_cheese()):
         x = site_rows(policy, facing_inputs(renderer, version), site, batch_size)
@@ -57,9 +61,8 @@ def corpus_rows(
         parts.append(x)
     everything = torch.cat(parts)
     total = len(everything)
-    if total <= rows:
-        return everything.numpy().copy(), total
-    pick = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False))
+    count = min(total, max(1, round(fraction * total)))
+    pick = np.sort(np.random.default_rng(seed).choice(total, size=count, replace=False))
     return everything[torch.from_numpy(pick)].numpy().copy(), total
 
 

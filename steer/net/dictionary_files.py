@@ -25,7 +25,7 @@ from steer.version import __version__
 
 FORMAT = "steer-dictionary/1"
 LIBRARY = "steer.net.sae (TopK SAE in torch)"
-TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec")
+TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")  # threshold: 0-d, NaN unless fitted BatchTopK
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class DictionaryMeta:
             "corpus_seeds": json.dumps(list(self.corpus_seeds)),
             "rows": str(self.rows),
             "k": str(self.settings.k),
+            "sparsity": "batchtopk" if self.settings.batch_topk else "topk",
             "expansion": str(self.settings.expansion),
             "fit": json.dumps(self.settings.to_json(), sort_keys=True),
             "inputs": self.inputs,
@@ -104,6 +105,7 @@ def read_dictionary(path: Path, where: str = "dictionary") -> Dictionary:
         tensors["b_enc"].shape == (d_sae,)
         and tensors["W_dec"].shape == (d_sae, d_in)
         and tensors["b_dec"].shape == (d_in,)
+        and tensors["threshold"].shape == ()
     )
     k = _int(meta.get("k"))
     if not shapes_ok or k is None or not 1 <= k <= d_sae:
@@ -111,7 +113,7 @@ def read_dictionary(path: Path, where: str = "dictionary") -> Dictionary:
             f"{where}: {excerpt(str(path), 160)} has inconsistent tensors or k ({excerpt(meta.get('k'), 20)}"
             "); the file is damaged. Fit the dictionary again with `steer features`."
         )
-    if not all(torch.isfinite(t).all() for t in tensors.values()):
+    if not all(torch.isfinite(tensors[n]).all() for n in TENSORS[:4]) or tensors["threshold"].isinf():
         raise SteerError(f"{where}: {excerpt(str(path), 160)} holds NaN or inf weights; fit the dictionary again.")
     sae = TopKSAE(d_in, d_sae, k)
     with torch.no_grad():

@@ -29,6 +29,9 @@ class FitSettings:
     expansion: int  # features = expansion x channels
     epochs: int
     seed: int
+    # BatchTopK (Bussmann et al. 2024): k x batch features kept over the whole batch in training, so a position may
+    # use more or fewer than k; in use, a feature is active where its pre-code exceeds one learned threshold.
+    batch_topk: bool = False
     batch: int = 1024
     lr: float = 1e-3
     # AuxK (Gao et al.): the residual is also fitted from the top `aux_k` dead features, at this weight, so that
@@ -49,6 +52,8 @@ class TopKSAE(nn.Module):
         if not 1 <= k <= d_sae:
             raise ValueError(f"k={k} must lie in 1..{d_sae}")
         self.d_in, self.d_sae, self.k = d_in, d_sae, k
+        # BatchTopK's threshold (a 0-d tensor, saved with the weights); NaN: per-position TopK
+        self.register_buffer("threshold", torch.tensor(float("nan")))
         self.W_enc = nn.Parameter(torch.zeros(d_in, d_sae))
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.W_dec = nn.Parameter(torch.zeros(d_sae, d_in))
@@ -58,8 +63,11 @@ class TopKSAE(nn.Module):
         return (x - self.b_dec) @ self.W_enc + self.b_enc
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes (rows, d_sae): the k largest pre-codes of each row, ReLU'd; every other feature 0."""
+        """Codes (rows, d_sae): the k largest pre-codes of each row, ReLU'd, every other feature 0; or, after a
+        BatchTopK fit, every pre-code at or above the threshold."""
         pre = self.pre_codes(x)
+        if not torch.isnan(self.threshold):
+            return pre * (pre >= self.threshold)
         top = pre.topk(self.k, dim=-1)
         return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
 
@@ -85,6 +93,17 @@ class TopKSAE(nn.Module):
             sae.W_enc.copy_(torch.cat([eye, -eye], dim=1))
             sae.W_dec.copy_(torch.cat([eye, -eye], dim=0))
         return sae
+
+
+CALIBRATION_ROWS = 65536
+
+
+def calibrated_threshold(sae: TopKSAE, rows: torch.Tensor) -> float:
+    """The pre-code threshold at which `rows` have k active features per row on average: the (k x rows)-th largest
+    positive pre-code. Set once after a BatchTopK fit, so that the mean L0 on the corpus is k, not what the last
+    batches' smallest kept codes would give (about 1.5 k here)."""
+    pre = sae.pre_codes(rows).relu().flatten()
+    return float(pre.topk(min(sae.k * len(rows), len(pre))).values[-1])
 
 
 @dataclass(frozen=True)
@@ -121,8 +140,13 @@ def fit(rows: torch.Tensor, settings: FitSettings) -> tuple[TopKSAE, FitLog]:
         for i in range(0, n, settings.batch):
             x = rows[order[i : i + settings.batch]]
             pre = sae.pre_codes(x)
-            top = pre.topk(settings.k, dim=-1)
-            z = torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
+            if settings.batch_topk:
+                flat = pre.relu().flatten()
+                top = flat.topk(settings.k * len(x))
+                z = torch.zeros_like(flat).scatter(-1, top.indices, top.values).view_as(pre)
+            else:
+                top = pre.topk(settings.k, dim=-1)
+                z = torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
             x_hat = sae.decode(z)
             err = ((x_hat - x) ** 2).sum(1)
             loss = err.mean() / variance
@@ -148,6 +172,9 @@ def fit(rows: torch.Tensor, settings: FitSettings) -> tuple[TopKSAE, FitLog]:
             step += 1
             if epoch == settings.epochs - 1:
                 sse += float(err.detach().sum())
+    if settings.batch_topk:
+        with torch.no_grad():
+            sae.threshold.fill_(calibrated_threshold(sae, rows[torch.randperm(n, generator=g)[:CALIBRATION_ROWS]]))
     sae.eval()
     sae.requires_grad_(False)
     return sae, FitLog(steps=step, rows=n, final_fvu=sse / (variance * n))

@@ -118,7 +118,13 @@ def stages(plan: CorpusPlan, session: Session, run_stage: StageRunner) -> HeldOu
     rows = torch.from_numpy(np.concatenate([read_corpus_file(folder / c["file"]) for c in report["chunks"]]))
     fitted = []
     for k in all_ks(options):
-        settings = FitSettings(k=k, expansion=options.expansion, epochs=options.epochs, seed=options.seed)
+        settings = FitSettings(
+            k=k,
+            expansion=options.expansion,
+            epochs=options.epochs,
+            seed=options.seed,
+            batch_topk=options.sparsity == "batchtopk",
+        )
         meta = DictionaryMeta(
             site=plan.site,
             checkpoint=session.checkpoint.name,

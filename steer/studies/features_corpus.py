@@ -1,8 +1,8 @@
 """`steer features`' first stage, into `OUT/corpus/`: each corpus maze's rows at the site, one file per maze.
 
 A cell renders the maze's states as the chain sees them (every open square but the cheese's, both facings) with the
-cheese kept and removed, runs the network to the site and keeps `rows_per_maze` of the states' positions, drawn
-without replacement and seeded by the fit seed and the maze's seed (all of them when there are fewer):
+cheese kept and removed, runs the network to the site and keeps a `fraction` of the states' positions, drawn
+without replacement and seeded by the fit seed and the maze's seed:
 `corpus-seed{N}.npz` (array `x`, (rows, channels), float32). The fit (`steer.studies.features`) reads them in seed
 order.
 """
@@ -62,7 +62,7 @@ class CorpusPlan:
             session.renderer,
             maze,
             self.site,
-            options.rows_per_maze,
+            options.fraction,
             # one stream per (fit seed, maze): a maze's draw does not depend on which other mazes are in the corpus
             int(np.random.SeedSequence([options.seed, seed]).generate_state(1)[0]),
             self.spec.batch_size,

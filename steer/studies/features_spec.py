@@ -4,11 +4,12 @@ seeds, and the site checked against the network (a hook point with a spatial map
     seeds: {from: 1000, to: 1019}   # the held-out mazes (faithfulness and quality are measured on these)
     site: block2.res1.resadd_out    # a convolutional site: (channels, H, W)
     corpus: {from: 0, to: 99}       # the mazes the dictionary is fitted on; disjoint from seeds
-    rows_per_maze: 2048             # positions drawn from each corpus maze's states (cheese kept and removed)
+    fraction: 0.04                  # of each corpus maze's positions (states x H x W, cheese kept and removed)
     k: 8                            # features active per position (TopK): the default dictionary's L0
     ks: [4, 16]                     # further k fitted for the trade-off figure (optional)
     expansion: 8                    # features = expansion x channels
     epochs: 20
+    sparsity: batchtopk             # or topk: exactly k per position (BatchTopK: k per position on average)
     seed: 0                         # the fit's and the corpus draw's seed
     dictionary: runs/f/dictionary.safetensors   # optional: measure this dictionary instead of fitting one
 """
@@ -22,18 +23,28 @@ from typing import Any
 from steer.errors import SteerError, excerpt
 from steer.run.options import Options, option, seed_list, whole
 from steer.run.session import Session
-from steer.run.spec_fields import integer
+from steer.run.spec_fields import choice_of, finite_float, integer
 from steer.run.specs import DEFAULT_LAYER, Spec
 
 MAX_K = 256
 MAX_EXPANSION = 64
 DEFAULT_CORPUS = tuple(range(100))
+SPARSITY = ("batchtopk", "topk")
 
 
 def _ks(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
         raise SteerError(f"{where}: expected a list of sparsities such as [4, 16], got {excerpt(value)}.")
     return tuple(dict.fromkeys(integer(v, f"{where}[{i}]", 1, MAX_K) for i, v in enumerate(value)))
+
+
+def _fraction(value: Any, where: str) -> float:
+    f = finite_float(value, where)
+    if not 0 < f <= 1:
+        raise SteerError(
+            f"{where}: {f:g} is not a fraction of the positions; give a number above 0 and at most 1, e.g. 0.04."
+        )
+    return f
 
 
 def _site(value: Any, where: str) -> str:
@@ -56,11 +67,12 @@ def _file_beside(value: Any, where: str, path: Path | None) -> Path:
 class FeaturesOptions(Options):
     site: str = option(_site, default=DEFAULT_LAYER, about="the convolutional site the dictionary reads")
     corpus: tuple[int, ...] = option(seed_list, default=DEFAULT_CORPUS, sample=True, about="the mazes it is fitted on")
-    rows_per_maze: int = option(whole(1, 1_000_000), default=2048, about="positions drawn from each corpus maze")
+    fraction: float = option(_fraction, default=0.04, about="of each corpus maze's positions drawn")
     k: int = option(whole(1, MAX_K), default=8, about="features active per position (the default dictionary)")
     ks: tuple[int, ...] = option(_ks, default=(), about="further sparsities fitted for the trade-off")
     expansion: int = option(whole(1, MAX_EXPANSION), default=8, about="features per channel")
     epochs: int = option(whole(1, 1000), default=20, about="passes over the corpus")
+    sparsity: str = option(choice_of(SPARSITY), default="batchtopk", about="k per position on average, or exactly")
     seed: int = option(whole(), default=0, about="seeds the fit and the corpus draw")
     dictionary: Path | None = option(_file_beside, default=None, beside=True, about="measure this file, no fit")
 
