@@ -162,6 +162,8 @@ def _nan_file(path: Path, ckpt) -> Path:
         ({"site": "block2.res9"}, "site: 'block2.res9' is not a hook point of this policy"),
         ({"site": "fc"}, "site: fc has activations of shape (256,), not a spatial map"),
         ({"corpus": []}, "corpus: the list is empty"),
+        ({"fraction": float("nan")}, "fraction: nan is not a finite number"),
+        ({"fraction": 0}, "fraction: 0 is not a fraction of the positions"),
         ({"seeds": [20]}, "seeds: 1 of the held-out mazes are in the corpus too (seed 20)"),
         ({"k": 200, "expansion": 2}, "k: 200 features active per position is more than the dictionary's 64"),
         ({"layer": SITE}, "layer: `steer features` reads the site named under `site:`"),

@@ -16,6 +16,7 @@ seeds, and the site checked against the network (a hook point with a spatial map
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ def _ks(value: Any, where: str) -> tuple[int, ...]:
 
 
 def _fraction(value: Any, where: str) -> float:
+    if isinstance(value, float) and not math.isfinite(value):  # finite_float's own fix speaks of coefficients
+        raise SteerError(f"{where}: {value} is not a finite number; give a fraction above 0 and at most 1, e.g. 0.04.")
     f = finite_float(value, where)
     if not 0 < f <= 1:
         raise SteerError(
