@@ -8,7 +8,7 @@ seeds, and the site checked against the network (a hook point with a spatial map
     k: 8                            # features active per position (TopK): the default dictionary's L0
     ks: [4, 16]                     # further k fitted for the trade-off figure (optional)
     expansion: 8                    # features = expansion x channels
-    epochs: 20
+    epochs: 40
     sparsity: batchtopk             # or topk: exactly k per position (BatchTopK: k per position on average)
     seed: 0                         # the fit's and the corpus draw's seed
     dictionary: runs/f/dictionary.safetensors   # optional: measure this dictionary instead of fitting one
@@ -74,7 +74,7 @@ class FeaturesOptions(Options):
     k: int = option(whole(1, MAX_K), default=8, about="features active per position (the default dictionary)")
     ks: tuple[int, ...] = option(_ks, default=(), about="further sparsities fitted for the trade-off")
     expansion: int = option(whole(1, MAX_EXPANSION), default=8, about="features per channel")
-    epochs: int = option(whole(1, 1000), default=20, about="passes over the corpus")
+    epochs: int = option(whole(1, 1000), default=40, about="passes over the corpus")
     sparsity: str = option(choice_of(SPARSITY), default="batchtopk", about="k per position on average, or exactly")
     seed: int = option(whole(), default=0, about="seeds the fit and the corpus draw")
     dictionary: Path | None = option(_file_beside, default=None, beside=True, about="measure this file, no fit")
