@@ -21,6 +21,7 @@ from steer.analysis.features import corpus_rows, maze_faithfulness
 from steer.errors import SteerError
 from steer.net.dictionary_files import DictionaryMeta, check_dictionary, dictionary_bytes, read_dictionary
 from steer.net.sae import FitSettings, TopKSAE, fit
+from steer.net.vfield import NonFiniteError, facing_inputs, replaced_facing_fields
 
 SITE = "block2.res1.resadd_out"
 TINY = {"seeds": [1000], "corpus": [20, 22], "fraction": 0.02, "epochs": 1, "k": 4, "ks": [8]}
@@ -192,3 +193,11 @@ def test_corpus_rows_are_drawn_from_every_state_with_the_cheese_kept_and_removed
     y, _ = corpus_rows(policy, easy, maze, SITE, 0.01, seed=0, batch_size=64)
     z, _ = corpus_rows(policy, easy, maze, SITE, 0.01, seed=1, batch_size=64)
     assert y.shape == (round(0.01 * total), 32) and not np.array_equal(y, z)
+
+
+def test_a_replacement_that_is_not_finite_or_of_another_shape_stops_with_a_message(policy, easy) -> None:
+    inputs = facing_inputs(easy, easy.level(0))
+    with pytest.raises(NonFiniteError, match=r"with block2\.res1\.resadd_out replaced by a function of itself"):
+        replaced_facing_fields(policy, inputs, SITE, [lambda a: a * float("nan")])
+    with pytest.raises(SteerError, match=r"a replacement returned shape \(12, 32, 16\), not \(12, 32, 16, 16\)"):
+        replaced_facing_fields(policy, inputs, SITE, [lambda a: a[..., 0]])

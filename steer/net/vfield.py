@@ -285,6 +285,10 @@ def replaced_facing_fields(
                 logits = policy.run(batch, start=site, keep=frozenset({"fc_policy"}))["fc_policy"]
                 chunks.append(action_probs(logits).cpu())
         probs = torch.cat(chunks).numpy() if chunks else np.zeros((0, 15), np.float32)
-        check_finite(probs, [layer])
+        if not np.isfinite(probs).all():
+            raise NonFiniteError(
+                f"the action probabilities are not finite (NaN or inf) with {layer} replaced by a function of itself "
+                "(a dictionary's reconstruction). Check the dictionary's weights; fit it again."
+            )
         fields.append(_split_facings(VectorField(inputs.maze, inputs.positions, probs)))
     return fields
