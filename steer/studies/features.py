@@ -33,6 +33,7 @@ import torch
 from steer.analysis.features import maze_faithfulness
 from steer.analysis.features_summary import TARGETS, dictionary_summary, quality_of
 from steer.analysis.metrics import fmt
+from steer.errors import SteerError
 from steer.io import atomic_write_bytes
 from steer.net.dictionary_files import (
     DictionaryMeta,
@@ -78,6 +79,7 @@ class HeldOutPlan:
                 "rows": rows,
                 "p_cheese": own,
                 "dictionaries": {str(d.k): m.to_json() for d, m in zip(self.dictionaries, measured, strict=True)},
+                "sha256": {str(d.k): d.sha256 for d in self.dictionaries},
             },
         )
 
@@ -97,13 +99,14 @@ def _fit_or_reuse(path: Path, rows: torch.Tensor, meta: DictionaryMeta, site: st
         saved = read_dictionary(path, "fit")
         if saved.meta.get("inputs") == meta.inputs:
             check_dictionary(saved, path, site, sha, rows.shape[1], "fit")
-            return Fitted(saved.k, saved.sae, saved.meta)
+            return Fitted(saved.k, saved.sae, saved.meta, hashlib.sha256(path.read_bytes()).hexdigest())
     with one_thread():  # the same bits wherever and with however many cores the run has
         sae, _ = fit(rows, meta.settings)
     strings = meta.to_strings()
+    data = dictionary_bytes(sae, strings)
     path.parent.mkdir(exist_ok=True)
-    atomic_write_bytes(path, dictionary_bytes(sae, strings))
-    return Fitted(sae.k, sae, strings)
+    atomic_write_bytes(path, data)
+    return Fitted(sae.k, sae, strings, hashlib.sha256(data).hexdigest())
 
 
 def stages(plan: CorpusPlan, session: Session, run_stage: StageRunner) -> HeldOutPlan:
@@ -149,17 +152,32 @@ def plan(spec: Spec, session: Session) -> CorpusPlan:
         return CorpusPlan(spec, site)
     d = read_dictionary(file)
     check_dictionary(d, file, site, session.checkpoint.sha256, int(session.policy.activation_shape(site)[0]))
-    return CorpusPlan(spec, site, Fitted(d.k, d.sae, d.meta))
+    return CorpusPlan(spec, site, Fitted(d.k, d.sae, d.meta, hashlib.sha256(file.read_bytes()).hexdigest()))
 
 
 def dictionary_filename(k: int, default_k: int) -> str:
     return "dictionary.safetensors" if k == default_k else f"dictionary-k{k}.safetensors"
 
 
+def check_same_dictionaries(plan: HeldOutPlan, done: Sequence[dict[str, Any]]) -> None:
+    """A resumed run's earlier cells were measured with the dictionaries it has now (a `dictionary:` file is named
+    by its path in the spec, so the run's identity does not see its bytes change)."""
+    now = {str(d.k): d.sha256 for d in plan.dictionaries}
+    for m in done:
+        if m["sha256"] != now:
+            raise SteerError(
+                f"dictionary: seed {m['seed']} of this run was measured with another dictionary (sha256 "
+                f"{next(iter(m['sha256'].values()))[:12]}…) than the one given now "
+                f"({next(iter(now.values()))[:12]}…): the file changed since the run began. Re-run with --force to "
+                "measure every maze with the new file, or give the run another --out folder."
+            )
+
+
 def report(
     plan: HeldOutPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     done = list(done)
+    check_same_dictionaries(plan, done)
     default_k = plan.dictionaries[0].k
     quality = {
         str(d.k): dictionary_summary([m["dictionaries"][str(d.k)] for m in done], d.sae.d_sae)
@@ -180,6 +198,7 @@ def report(
                 "file": dictionary_filename(default_k, default_k) if plan.source == "fitted" else plan.source,
                 "k": default_k,
                 "features": first.sae.d_sae,
+                "sha256": first.sha256,
                 "channels": first.sae.d_in,
                 "metadata": first.meta,
             },

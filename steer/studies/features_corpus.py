@@ -42,6 +42,7 @@ class Fitted:
     k: int
     sae: TopKSAE
     meta: dict[str, str]
+    sha256: str  # of its file's bytes: each held-out cell records it, so a resumed run cannot mix dictionaries
 
 
 @dataclass(frozen=True)
