@@ -60,9 +60,22 @@ class DictionaryMeta:
 
 
 def dictionary_bytes(sae: TopKSAE, meta: Mapping[str, str]) -> bytes:
-    """The safetensors bytes of a dictionary and its metadata (`DictionaryMeta.to_strings()`, or a file's own)."""
+    """The safetensors bytes of a dictionary and its metadata (`DictionaryMeta.to_strings()`, or a file's own),
+    the same bytes every time."""
     tensors = {name: getattr(sae, name).detach().contiguous().cpu() for name in TENSORS}
-    return save(tensors, metadata=dict(meta))
+    return canonical_header(save(tensors, metadata=dict(meta)))
+
+
+def canonical_header(data: bytes) -> bytes:
+    """safetensors bytes with the JSON header's keys sorted: safetensors 0.8 writes the header from hash maps, so
+    the same tensors and metadata come out in another key order from one call to the next, and a resumed run, or
+    the same run on Ray, would write other bytes. The header keeps its length (the same compact JSON, padded with
+    spaces as safetensors pads it), so the tensors' offsets stand."""
+    n = int.from_bytes(data[:8], "little")
+    text = json.dumps(json.loads(data[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    if len(text) > n:  # cannot happen for the compact JSON safetensors writes; never risk a corrupt file
+        return data
+    return data[:8] + text.ljust(n, b" ") + data[8 + n :]
 
 
 @dataclass(frozen=True)
