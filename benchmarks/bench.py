@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from bench_behaviour_stats import behaviour_stats_figures
 from bench_behaviour_stats import rows as behaviour_stats_rows
+from bench_features import features_figures
+from bench_features import rows as features_rows
 from bench_retarget import retarget_figures
 from bench_retarget import rows as retarget_rows
 from bench_steerability import rows as steerability_rows
@@ -262,6 +264,7 @@ def main() -> None:
     results["steerability_100_mazes"] = steerability_figures()
     results["behaviour_stats_1000_mazes"] = behaviour_stats_figures(1000)
     results["retarget_map_easy_15x15"] = retarget_figures(ck, repeats)
+    results["features_default_fit"] = features_figures(ck)
     # The naive workloads take ~15 s each, so they get three runs and no warm-up of their own: the naive field
     # benchmarks above already ran the same code.
     slow = int(os.environ.get("BENCH_NAIVE_REPEATS", "3"))
@@ -384,6 +387,8 @@ def print_table(r: dict[str, Any]) -> None:
         rows += behaviour_stats_rows(r["behaviour_stats_1000_mazes"])
     if "retarget_map_easy_15x15" in r:
         rows += retarget_rows(r["retarget_map_easy_15x15"])
+    if "features_default_fit" in r:
+        rows += features_rows(r["features_default_fit"])
     bits = r["thread_count_bits"]
     rows.append(
         (

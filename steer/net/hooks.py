@@ -1,12 +1,13 @@
 """Reading and editing activations during forward passes, by hook name.
 
 `recording` captures what a site computed; `patching` adds `coeff * vector` to a site's output for every
-observation in the batch. Both are context managers, so hooks never outlive the code that set them.
+observation in the batch; `replacing` puts `f(output)` in its place (a sparse dictionary's reconstruction). All
+are context managers, so hooks never outlive the code that set them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -53,6 +54,35 @@ def patching(policy: ImpalaPolicy, patches: Sequence[tuple[str, torch.Tensor, fl
 
         def hook(out: torch.Tensor, delta: torch.Tensor = delta) -> torch.Tensor:
             return out + delta
+
+        removers.append(policy.add_hook(layer, hook))
+    try:
+        yield
+    finally:
+        for remove in removers:
+            remove()
+
+
+Replacement = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
+
+
+@contextmanager
+def replacing(policy: ImpalaPolicy, replacements: Sequence[Replacement]) -> Iterator[None]:
+    """Replace each `(hook name, f)` site's output (batch first) by `f(output)` during forward passes.
+
+    `f` must return a tensor of the output's shape; a pass that starts at the site from a given value runs the
+    hook on that value too (`ImpalaPolicy.run`), so give it values computed before the hook was set.
+    """
+    removers = []
+    for layer, fn in replacements:
+
+        def hook(
+            out: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor] = fn, layer: str = layer
+        ) -> torch.Tensor:
+            new = fn(out)
+            if new.shape != out.shape:
+                raise SteerError(f"{layer}: a replacement returned shape {tuple(new.shape)}, not {tuple(out.shape)}.")
+            return new
 
         removers.append(policy.add_hook(layer, hook))
     try:

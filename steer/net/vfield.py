@@ -7,7 +7,7 @@ match the published research code to float32 precision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from steer.errors import SteerError
 from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze, Square
-from steer.net.hooks import check_shape, patching
+from steer.net.hooks import check_shape, patching, replacing
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
 
 # Action indices of procgen's 15-way maze action space, by the direction the mouse moves.
@@ -258,3 +258,37 @@ def facing_fields(
     else:
         fields = [vector_field(policy, inputs, patches, batch_size) for patches in patch_sets]
     return [_split_facings(f) for f in fields]
+
+
+def replaced_facing_fields(
+    policy: ImpalaPolicy,
+    inputs: FieldInputs,
+    layer: str,
+    replacements: Sequence[Callable[[torch.Tensor], torch.Tensor] | None],
+    batch_size: int = BATCH_SIZE,
+) -> list[FacingField]:
+    """Both facings' action probabilities with the site's activation replaced by each `f(x)` (None: as computed).
+
+    Every pass runs the suffix from `layer` on the same memoised prefix, computed before any hook is set (inside
+    one the replacement would be applied twice), so `f = identity` gives the unpatched field bit for bit.
+    """
+    site = policy.resolve(layer)
+    with torch.inference_mode():
+        values = inputs.prefix(policy, site, batch_size)
+    n = len(inputs.positions)
+    fields = []
+    for fn in replacements:
+        chunks = []
+        with torch.inference_mode(), replacing(policy, [(layer, fn)]) if fn is not None else nullcontext():
+            for i in range(0, n, batch_size):
+                batch = {k: v[i : i + batch_size] for k, v in values.items()}
+                logits = policy.run(batch, start=site, keep=frozenset({"fc_policy"}))["fc_policy"]
+                chunks.append(action_probs(logits).cpu())
+        probs = torch.cat(chunks).numpy() if chunks else np.zeros((0, 15), np.float32)
+        if not np.isfinite(probs).all():
+            raise NonFiniteError(
+                f"the action probabilities are not finite (NaN or inf) with {layer} replaced by a function of itself "
+                "(a dictionary's reconstruction). Check the dictionary's weights; fit it again."
+            )
+        fields.append(_split_facings(VectorField(inputs.maze, inputs.positions, probs)))
+    return fields

@@ -36,7 +36,7 @@ from steer.run.executors import check_executor, ray_cells, started
 from steer.run.runs import RunFolder, run_identity
 from steer.run.session import Recipe, Session, provenance
 from steer.run.specs import Spec, check_seed_modes
-from steer.run.study import CellResult, Finished, Plan, Study, run_cell
+from steer.run.study import STAGE_FOLDER, CellResult, Finished, Plan, Study, run_cell
 from steer.run.vector_plan import vector_inputs
 
 OnCell = Callable[[int], None]
@@ -265,9 +265,12 @@ def run_study(
         # Earlier stages run into subfolders of this run, each a run folder of its own; their results choose the
         # final stage's plan (deterministically: the run's identity stays the spec's).
         def run_stage(stage: Study, stage_spec: Spec, folder: str) -> dict[str, Any]:
-            return run_study(
+            report = run_study(
                 stage, stage_spec, session, run.path / folder, on_cell, force, workers, None, executor, address
             )
+            # The stage's folder beside its report, for a later step that reads the stage's files (the features
+            # dictionary is fitted from its corpus stage's activations); not written into the stage's report.
+            return {**report, STAGE_FOLDER: str(run.path / folder)}
 
         try:
             plan = study.stages(plan, session, run_stage)

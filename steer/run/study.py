@@ -29,8 +29,10 @@ from steer.run.session import Session
 from steer.run.specs import Spec, load_spec, parse_spec, spec_keys
 
 CellResult = tuple[str, list[str], dict[str, Any]]  # ("done" | "skipped", files written, the cell's result)
-# Runs an earlier stage of a study: (the stage's study, its spec, a subfolder name of the run) -> its report.
+# Runs an earlier stage of a study: (the stage's study, its spec, a subfolder name of the run) -> its report, with
+# the stage's run folder under STAGE_FOLDER (for a step that reads the stage's files).
 StageRunner = Callable[["Study", Spec, str], dict[str, Any]]
+STAGE_FOLDER = "stage_folder"
 
 
 class Plan(Protocol):
