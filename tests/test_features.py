@@ -179,8 +179,8 @@ def _nan_file(path: Path, ckpt) -> Path:
         ({"k": 200, "expansion": 2}, "k: 200 features active per position is more than the dictionary's 64"),
         ({"layer": SITE}, "layer: `steer features` reads the site named under `site:`"),
         ({"dictionary": "other"}, "fitted with checkpoint 'elsewhere' (sha256 000000000000…), not this run's"),
-        ({"dictionary": "nan"}, "holds NaN or inf weights"),
-        ({"dictionary": "missing.safetensors"}, "is not a file"),
+        ({"dictionary": "nan"}, "field 'W_dec': expected finite values, got a float32 tensor of shape [64, 32] with 1"),
+        ({"dictionary": "missing.safetensors"}, "missing.safetensors' does not exist. Give a dictionary.safetensors"),
     ],
 )
 def test_bad_input_exits_2_with_nothing_written(tmp_path, ckpt, spec, message) -> None:

@@ -2,9 +2,10 @@
 
 A dictionary is only meaningful at the site and for the checkpoint its corpus came from, so the file records both
 (and the corpus seeds, the sparsity, the fit settings, the library and versions) and `load_dictionary` refuses it
-anywhere else, as vector files are refused against another checkpoint. The bytes are written by `dictionary_bytes`
-alone (safetensors' `save`, metadata all strings), the one place to switch to the shared tensor-file module
-(issue 32's `steer.net.tensor_files`) once it lands.
+anywhere else, as vector files are refused against another checkpoint. The file is a `steer.net.tensor_files` file
+(as vector files are): the same bytes every time, readable by plain safetensors, every header field checked on
+reading. Its metadata is flat strings (`DictionaryMeta.to_strings`); BatchTopK's threshold is a tensor only when
+there is one (per-position TopK has none, and a file holds finite values only).
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
 
 from steer.errors import SteerError, excerpt
 from steer.net.sae import FitSettings, TopKSAE
+from steer.net.tensor_files import FileProblem, read_tensor_file, tensor_file_bytes
 from steer.version import __version__
 
-FORMAT = "steer-dictionary/1"
+FORMAT = "steer.dictionary/1"
 LIBRARY = "steer.net.sae (TopK SAE in torch)"
-TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")  # threshold: 0-d, NaN unless fitted BatchTopK
+WEIGHTS = ("W_enc", "b_enc", "W_dec", "b_dec")
+THRESHOLD = "threshold"  # 0-d, BatchTopK's; absent from the file (NaN in the module) for per-position TopK
 
 
 @dataclass(frozen=True)
@@ -60,22 +61,12 @@ class DictionaryMeta:
 
 
 def dictionary_bytes(sae: TopKSAE, meta: Mapping[str, str]) -> bytes:
-    """The safetensors bytes of a dictionary and its metadata (`DictionaryMeta.to_strings()`, or a file's own),
-    the same bytes every time."""
-    tensors = {name: getattr(sae, name).detach().contiguous().cpu() for name in TENSORS}
-    return canonical_header(save(tensors, metadata=dict(meta)))
-
-
-def canonical_header(data: bytes) -> bytes:
-    """safetensors bytes with the JSON header's keys sorted: safetensors 0.8 writes the header from hash maps, so
-    the same tensors and metadata come out in another key order from one call to the next, and a resumed run, or
-    the same run on Ray, would write other bytes. The header keeps its length (the same compact JSON, padded with
-    spaces as safetensors pads it), so the tensors' offsets stand."""
-    n = int.from_bytes(data[:8], "little")
-    text = json.dumps(json.loads(data[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
-    if len(text) > n:  # cannot happen for the compact JSON safetensors writes; never risk a corrupt file
-        return data
-    return data[:8] + text.ljust(n, b" ") + data[8 + n :]
+    """The file's bytes for a dictionary and its metadata (`DictionaryMeta.to_strings()`, or a file's own), the
+    same bytes every time."""
+    tensors = {name: getattr(sae, name).detach() for name in WEIGHTS}
+    if not torch.isnan(sae.threshold):
+        tensors[THRESHOLD] = sae.threshold.detach()
+    return tensor_file_bytes(FORMAT, tensors, {k: v for k, v in meta.items() if k != "format"}, {})
 
 
 @dataclass(frozen=True)
@@ -92,33 +83,18 @@ class Dictionary:
 
 def read_dictionary(path: Path, where: str = "dictionary") -> Dictionary:
     """A dictionary file, checked for its format and tensors (not yet for the run it is used in)."""
-    if not path.is_file():
-        raise SteerError(
-            f"{where}: {excerpt(str(path), 160)} is not a file. Give a dictionary.safetensors file a `steer features` "
-            "run wrote."
-        )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open is no mapping)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise SteerError(
-            f"{where}: {excerpt(str(path), 160)} is not a safetensors file ({excerpt(str(e), 120)}). Give a "
-            "dictionary.safetensors file a `steer features` run wrote."
-        ) from None
-    missing = [n for n in TENSORS if n not in tensors]
-    if meta.get("format") != FORMAT or missing:
-        raise SteerError(
-            f"{where}: {excerpt(str(path), 160)} is not a steer dictionary (format {excerpt(meta.get('format'), 40)}, "
-            f"missing tensors {missing or 'none'}). Give a dictionary.safetensors file a `steer features` run wrote."
-        )
-    w_enc = tensors["W_enc"]
-    d_in, d_sae = w_enc.shape
+    problem = FileProblem(
+        where, "a steer dictionary file", "Give a dictionary.safetensors file a `steer features` run wrote."
+    )
+    tf = read_tensor_file(path, FORMAT, WEIGHTS, problem, optional=(THRESHOLD,))
+    tensors, meta = tf.tensors, {"format": tf.format, **tf.fields}
+    d_in, d_sae = tensors["W_enc"].shape if tensors["W_enc"].dim() == 2 else (0, 0)
     shapes_ok = (
-        tensors["b_enc"].shape == (d_sae,)
+        d_sae > 0
+        and tensors["b_enc"].shape == (d_sae,)
         and tensors["W_dec"].shape == (d_sae, d_in)
         and tensors["b_dec"].shape == (d_in,)
-        and tensors["threshold"].shape == ()
+        and tensors.get(THRESHOLD, torch.tensor(0.0)).shape == ()
     )
     k = _int(meta.get("k"))
     if not shapes_ok or k is None or not 1 <= k <= d_sae:
@@ -126,12 +102,10 @@ def read_dictionary(path: Path, where: str = "dictionary") -> Dictionary:
             f"{where}: {excerpt(str(path), 160)} has inconsistent tensors or k ({excerpt(meta.get('k'), 20)}"
             "); the file is damaged. Fit the dictionary again with `steer features`."
         )
-    if not all(torch.isfinite(tensors[n]).all() for n in TENSORS[:4]) or tensors["threshold"].isinf():
-        raise SteerError(f"{where}: {excerpt(str(path), 160)} holds NaN or inf weights; fit the dictionary again.")
     sae = TopKSAE(d_in, d_sae, k)
     with torch.no_grad():
-        for name in TENSORS:
-            getattr(sae, name).copy_(tensors[name].float())
+        for name in (*WEIGHTS, *([THRESHOLD] if THRESHOLD in tensors else [])):
+            getattr(sae, name).copy_(tensors[name])
     sae.eval()
     sae.requires_grad_(False)
     return Dictionary(sae, meta)

@@ -169,7 +169,7 @@ class _Reader:
                 f"{self.problem.where}: {self.shown} cannot be used as a file name ({e.strerror or e})."
             ) from None
         if is_dir:
-            raise SteerError(f"{self.problem.where}: {self.shown} is a folder, not a vector file. {how}")
+            raise SteerError(f"{self.problem.where}: {self.shown} is a folder, not {self.problem.what}. {how}")
         if not is_file:
             raise SteerError(f"{self.problem.where}: {self.shown} does not exist. {how}")
         try:
@@ -222,15 +222,20 @@ class _Reader:
             raise self.bad(META_KEY, "a JSON object", excerpt(meta))
         return fields, meta
 
-    def entries(self, header: dict[str, Any], names: Sequence[str], dtypes: Mapping[str, str]) -> None:
-        """Each named tensor present, of its dtype and a sane shape; no other tensors."""
+    def entries(
+        self, header: dict[str, Any], names: Sequence[str], dtypes: Mapping[str, str], optional: Sequence[str] = ()
+    ) -> list[str]:
+        """Each named tensor present (an `optional` one may be absent), of its dtype and a sane shape; no other
+        tensors. Returns the names present."""
         entries = {k: v for k, v in header.items() if k != "__metadata__"}
         for name in names:
             if name not in entries:
                 raise self.bad(name, f"a tensor named {name!r}", "nothing")
-        extra = sorted(set(entries) - set(names))
+        extra = sorted(set(entries) - set(names) - set(optional))
         if extra:
-            raise self.bad(extra[0], f"only the tensors {', '.join(names)}", f"another tensor {excerpt(extra[0])}")
+            allowed = ", ".join([*names, *optional])
+            raise self.bad(extra[0], f"only the tensors {allowed}", f"another tensor {excerpt(extra[0])}")
+        names = [*names, *(n for n in optional if n in entries)]
         for name in names:
             entry = entries[name]
             shape = entry.get("shape") if isinstance(entry, dict) else None
@@ -249,6 +254,7 @@ class _Reader:
                     f"a {dtype_label(dtype)} tensor (steer writes {dtype_label(dtype)})",
                     f"{described} of shape {shape}",
                 )
+        return names
 
     def tensors(self, data: bytes) -> dict[str, torch.Tensor]:
         try:
@@ -267,18 +273,19 @@ def read_tensor_file(
     problem: FileProblem,
     dtype: str | Mapping[str, str] = "F32",
     max_bytes: int = MAX_FILE_BYTES,
+    optional: Sequence[str] = (),
 ) -> TensorFile:
-    """The file at `path`, checked: its `format`, exactly the tensors `names`, each of `dtype` (one for all, or
-    one per name), with finite values where floating. Any failure is one SteerError naming `problem.where`, the
-    value and the fix."""
+    """The file at `path`, checked: its `format`, exactly the tensors `names` (and any of `optional`), each of
+    `dtype` (one for all, or one per name), with finite values where floating. Any failure is one SteerError naming
+    `problem.where`, the value and the fix."""
     reader = _Reader(Path(path), problem)
     data = reader.read_bytes(max_bytes)
     header = reader.header(data)
     fields, meta = reader.metadata(header, format)
-    dtypes = {name: dtype for name in names} if isinstance(dtype, str) else dtype
-    reader.entries(header, names, dtypes)
+    dtypes = {name: dtype for name in (*names, *optional)} if isinstance(dtype, str) else dtype
+    present = reader.entries(header, names, dtypes, optional)
     tensors = reader.tensors(data)
-    for name in names:
+    for name in present:
         t = tensors[name]
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             count = int((~torch.isfinite(t)).sum())
