@@ -141,14 +141,15 @@ def test_a_resumed_run_reuses_the_fit_and_measuring_the_file_gives_the_same_numb
     b = json.loads((tmp_path / "m" / "metrics.json").read_text())["default"]
     assert a["variance_explained"] == b["variance_explained"] and a["delta_p_cheese"] == b["delta_p_cheese"]
     assert not (tmp_path / "m" / "corpus").exists()
-    # The file changes under the run's folder: its cells were measured with the old one, so resuming refuses.
+    # The file changes under the run's folder: its cells were measured with the old one, so resuming refuses, at
+    # the start (the file's sha256 is part of the run's identity), before any cell runs again.
     given = tmp_path / "given.safetensors"
     given.write_bytes((tiny_run / "dictionary-k8.safetensors").read_bytes())
     spec = write_spec(tmp_path, {"seeds": [1000], "dictionary": str(given)}, "given.yaml")
     assert run("features", spec, "--out", tmp_path / "g").exit_code == 0
     given.write_bytes((tiny_run / "dictionary.safetensors").read_bytes())
     mixed = run("features", spec, "--out", tmp_path / "g")
-    assert mixed.exit_code == 2 and "the file changed since the run began" in " ".join(mixed.output.split())
+    assert mixed.exit_code == 2 and "holds the results of a different run" in " ".join(mixed.output.split())
 
 
 def _other_checkpoint_file(path: Path, ckpt, **change: str) -> Path:

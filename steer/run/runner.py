@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import fields
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, overload
@@ -28,7 +29,7 @@ from typing import Any, overload
 import torch
 
 from steer.errors import SteerError
-from steer.io import atomic_write_bytes
+from steer.io import atomic_write_bytes, sha256_file
 from steer.report.figures import save_figure
 from steer.report.tables import SCHEMA, csv_writer, parquet_available, parquet_writer, schema
 from steer.run.cores import one_thread, usable_cores
@@ -227,6 +228,13 @@ def run_cells(
     return done, skipped, reused
 
 
+def option_files(spec: Spec) -> dict[str, str]:
+    """The files a study's options name (a `Path`, e.g. features' `dictionary:`) with their sha256: part of the run's
+    identity, so a file changed since the run began is a new run, refused at the start rather than after its cells."""
+    paths = [getattr(spec.options, f.name) for f in fields(spec.options)]
+    return {str(p): sha256_file(p) for p in paths if isinstance(p, Path) and p.is_file()}
+
+
 def run_study(
     study: Study,
     spec: Spec,
@@ -258,7 +266,7 @@ def run_study(
         spec.identity(keep_seeds=not study.grows),
         session.checkpoint.sha256,
         session.mode,
-        {i["path"]: i["sha256"] for i in inputs},
+        {i["path"]: i["sha256"] for i in inputs} | option_files(spec),
     )
     run = RunFolder.open(Path(out), study.name, spec.raw, [f"seed-{s}" for s in seeds], prov, force, identity)
     if study.stages is not None:
