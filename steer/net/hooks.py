@@ -44,26 +44,20 @@ def check_shape(policy: ImpalaPolicy, layer: str, vector: torch.Tensor, where: s
         )
 
 
+Replacement = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
+
+
 @contextmanager
 def patching(policy: ImpalaPolicy, patches: Sequence[tuple[str, torch.Tensor, float]]) -> Iterator[None]:
     """Add `coeff * vector` at each `(layer, vector, coeff)` during forward passes; several may share a layer."""
-    removers = []
+    device = next(policy.parameters()).device
+    replacements: list[Replacement] = []
     for layer, vector, coeff in patches:
         check_shape(policy, layer, vector)
-        delta = (coeff * vector).to(next(policy.parameters()).device)
-
-        def hook(out: torch.Tensor, delta: torch.Tensor = delta) -> torch.Tensor:
-            return out + delta
-
-        removers.append(policy.add_hook(layer, hook))
-    try:
+        delta = (coeff * vector).to(device)
+        replacements.append((layer, lambda out, delta=delta: out + delta))
+    with replacing(policy, replacements):
         yield
-    finally:
-        for remove in removers:
-            remove()
-
-
-Replacement = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
 
 
 @contextmanager
