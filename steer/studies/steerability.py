@@ -255,10 +255,10 @@ class Plan:
         self, session: Session, seed: int, plan: VectorPlan, vec: SteeringVector
     ) -> tuple[float | None, str | None]:
         """Cosine between the maze's own vector at the site and the vector applied (1 when it is the own one)."""
-        if plan.fixed is None:
+        if plan.fixed is None and plan.feature is None:
             return 1.0, None
         if self.pair is None:
-            return None, f"a {plan.kind} file vector names no pair to build the maze's own from"
+            return None, f"a {plan.kind} vector from a file names no pair to build the maze's own from"
         try:
             own = build_vector(session, self.spec, seed, self.pair, plan.layer)
         except SteerError as e:
