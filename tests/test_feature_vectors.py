@@ -126,3 +126,29 @@ def test_bad_feature_vectors_exit_2_with_nothing_written(tmp_path, ckpt, feature
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "message"),
+    [
+        ("transfer", {"coeff": 1, "sources": [0], "targets": [1]}, "vector.feature: transfer moves each source maze's"),
+        (
+            "steerability",
+            {"coeffs": [-1, 1], "target": "p_cheese_ds", "layers": [SITE]},
+            "layers: a dictionary feature",
+        ),
+        (
+            "choose",
+            {"seeds": [0, 14], "replication": [1010, 1018], "coeffs": [1], "target": "p_cheese_ds"},
+            "vector.feature.at: choose",
+        ),
+        ("apply", {"coeff": 1, "compare": ["own"]}, "compare: own builds"),
+    ],
+)
+def test_commands_that_need_a_pair_or_one_site_refuse_a_feature(tmp_path, ckpt, command, extra, message) -> None:
+    good = _dictionary(tmp_path / "i.safetensors", ckpt, TopKSAE.identity(32))
+    spec = {"seeds": [0], **extra, "vector": {"feature": {"file": str(good), "index": 3, "at": "cheese"}}}
+    result = run(command, write_spec(tmp_path, spec), "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()

@@ -135,6 +135,11 @@ def check(spec: Spec) -> None:
         raise SteerError("layers: give either `layer` (one site) or `layers` (several), not both.")
     if len(set(o.layers)) < len(o.layers):
         raise SteerError(f"layers: {', '.join(o.layers)} names a site twice; list each once.")
+    if o.vector.feature is not None and o.layers:
+        raise SteerError(
+            "layers: a dictionary feature is a direction at the one site its dictionary was fitted at; drop `layers` "
+            "(that site is used)."
+        )
     if o.vector.file is not None and o.layers:
         raise SteerError(
             "layers: a vector file holds one site's vector; drop `layers` (the file's site is used) or give an "
