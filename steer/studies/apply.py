@@ -134,7 +134,9 @@ class Plan(OneVectorPlan):
         origin = f" (mean of {len(sources)} mazes)" if sources else "" if source == seed else f" from seed {source}"
         what = f"{vec.kind} vector{origin}"
         if self.vector.feature is not None:
-            what = f"feature {vec.meta['index']} x {vec.meta['scale']:g} at map {_places(vec.meta['positions'])}"
+            at = self.vector.feature.spec.at
+            named = f"{at}: " if isinstance(at, str) and at != "everywhere" else ""
+            what = f"feature {vec.meta['index']} x {vec.meta['scale']:g} at {named}map {_places(vec.meta['positions'])}"
         title = f"seed {seed} · {what} · {self.layer} · coeff {coeff:g} · {session.title}"
         files += save_field(_figure(title, original, patched, m, panels), out / f"field-seed{seed}.png", spec.figures)
         return "done", files, m
