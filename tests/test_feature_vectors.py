@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from _cli import run, write_spec
+from _tables import check_tables
 
 from steer.analysis.controls import random_like
 from steer.net.dictionary_files import DictionaryMeta, dictionary_bytes
@@ -83,6 +84,8 @@ def test_a_feature_applied_gives_the_same_field_as_its_tensor_saved_as_a_vector_
     assert maze["controls"]["random"]["norm"] == pytest.approx(float(tensor.norm()))
     assert -1 <= maze["cosine_cheese"] <= 1 and m["summary"]["cosine_cheese"]["n"] == 1
     assert "feature vs the maze's cheese vector: mean cosine" in by_feature.output
+    rows = check_tables(tmp_path / "f").table("mazes")
+    assert rows.loc[rows.condition == "patched", "cosine_cheese"].tolist() == [maze["cosine_cheese"]]
 
 
 def test_a_feature_at_the_cheese_sits_at_each_mazes_cheese(tmp_path, ckpt, easy) -> None:

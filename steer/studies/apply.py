@@ -351,12 +351,15 @@ MAZES = Table(
             "str",
             "",
             "original (the policy left alone); patched (with coeff x the vector); control:random (a random vector of "
-            "the same norm, with `controls: [random]`); reference:input_edit (the input edit the vector stands for, "
-            "with `controls: [input_edit]`); own (the maze's own vector of the pair, with `compare: [own]`)",
+            "the same norm, with `controls: [random]`; for a dictionary feature, a random feature at its positions); "
+            "reference:input_edit (the input edit the vector stands for, with `controls: [input_edit]`); own (the "
+            "maze's own vector of the pair, with `compare: [own]`)",
         ),
         COEFF,
         Column("vector_source_seed", "int", "", "patched: the maze the vector was computed on (empty for a mean)"),
-        Column("vector_norm", "float", "", "the added vector's norm, before coeff (with controls or compare)"),
+        Column(
+            "vector_norm", "float", "", "the added vector's norm, before coeff (with controls, compare or a feature)"
+        ),
         Column("random_seed", "int", "", "control:random: the seed of the random vector"),
         Column(
             "cosine_cheese",
