@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from _cli import run, write_spec
 from _tables import check_tables
 
+from steer.analysis.chain import behaviour
 from steer.analysis.controls import random_like
 from steer.net.dictionary_files import DictionaryMeta, dictionary_bytes
-from steer.net.feature_vectors import feature_direction, placed
+from steer.net.feature_vectors import clamped, feature_direction, placed
 from steer.net.retarget import activation_position
 from steer.net.sae import FitSettings, TopKSAE
 from steer.net.vectors import SteeringVector
+from steer.net.vfield import facing_inputs, replaced_facing_fields
 
 SITE = "block2.res1.resadd_out"
 SETTINGS = FitSettings(k=8, expansion=2, epochs=1, seed=0)
@@ -62,6 +65,28 @@ def test_a_features_random_control_is_a_random_feature_at_its_positions_with_its
     assert torch.allclose(a.tensor[:, 8, 6], a.tensor[:, 2, 3])  # one channel direction, the same at each
 
 
+def test_a_clamped_feature_sets_its_code_at_its_positions_and_leaves_everything_else_bit_for_bit() -> None:
+    x = torch.randn(3, 32, 16, 16, generator=torch.Generator().manual_seed(0))
+    out = clamped(TopKSAE.identity(32), 10, [(8, 6)], 0.0)(x)  # feature 10 of the identity: code relu(channel 10)
+    expected = x.clone()
+    expected[:, 10, 8, 6] = x[:, 10, 8, 6].clamp(max=0)
+    assert torch.equal(out, expected)
+    assert torch.equal(clamped(_random_dictionary(), 5, [], 3.0)(x), x)
+
+
+def test_a_feature_clamped_in_the_real_chain_changes_behaviour_only_where_it_is_clamped(policy, easy) -> None:
+    maze = easy.level(0)
+    inputs = facing_inputs(easy, maze)
+    here = activation_position(maze, maze.cheese, 16)
+    sae = TopKSAE.identity(32)
+    plain, none, strong = replaced_facing_fields(
+        policy, inputs, SITE, [None, clamped(sae, 10, [], 9.0), clamped(sae, 10, [here], 9.0)]
+    )
+    assert np.array_equal(plain.probs, none.probs)  # nothing clamped: the policy exactly
+    assert behaviour(plain).p_cheese == behaviour(none).p_cheese
+    assert not np.array_equal(plain.probs, strong.probs)  # channel 10 set high at the cheese: a change
+
+
 def test_a_feature_applied_gives_the_same_field_as_its_tensor_saved_as_a_vector_file(tmp_path, ckpt) -> None:
     sae = _random_dictionary()
     dictionary = _dictionary(tmp_path / "d.safetensors", ckpt, sae)
@@ -94,6 +119,7 @@ def test_a_feature_at_the_cheese_sits_at_each_mazes_cheese(tmp_path, ckpt, easy)
     result = run("apply", write_spec(tmp_path, spec), "--out", tmp_path / "out", "--workers", "1")
     assert result.exit_code == 0, result.output
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["vector"]["feature"]["top_channels"][0] == [10, 1.0]  # feature 10 of the identity is channel 10
     for maze in m["mazes"]:
         level = easy.level(maze["seed"])
         assert maze["feature_positions"] == [list(activation_position(level, level.cheese, 16))]

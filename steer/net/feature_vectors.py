@@ -13,7 +13,7 @@ feature (a Gaussian over the whole map would spread the same norm over every pos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -41,3 +41,30 @@ def random_direction_like(vector: torch.Tensor, positions: Sequence[tuple[int, i
     direction = torch.randn(vector.shape[0], generator=gen, dtype=torch.float32)
     out = placed(direction / direction.norm(), positions, vector.shape[-1], 1.0)
     return out * (vector.float().norm() / out.norm())
+
+
+def clamped(
+    sae: TopKSAE, index: int, positions: Sequence[tuple[int, int]], value: float
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A replacement of a site's maps (batch, channels, H, W) that sets the feature's code to `value` at
+    `positions`: encode each position's channel vector, set code `index` to `value`, decode, and add back the
+    reconstruction error; elsewhere the map is left as it is. With `hooks.replacing` or
+    `vfield.replaced_facing_fields` it is the feature's activation clamped.
+
+    Decoding is linear, so decode(z') + (x - decode(z)) = x + (value - z_index) W_dec[index]: computed in that form,
+    a position whose code already is `value` comes back bit for bit, and no position is touched by the dictionary's
+    reconstruction error (an unclamped run is exact, not merely as good as the dictionary).
+    """
+    direction = feature_direction(sae, index)
+    rows, cols = [r for r, _ in positions], [c for _, c in positions]
+
+    def replace(x: torch.Tensor) -> torch.Tensor:
+        if not positions:
+            return x
+        out = x.clone()
+        at = x[:, :, rows, cols].permute(0, 2, 1)  # (batch, positions, channels)
+        code = sae.encode(at)[..., index]
+        out[:, :, rows, cols] = (at + (value - code)[..., None] * direction.to(x.dtype)).permute(0, 2, 1)
+        return out
+
+    return replace

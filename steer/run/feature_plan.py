@@ -27,6 +27,7 @@ from steer.run.spec_values import EVERYWHERE, FeatureSpec
 from steer.run.specs import Spec
 
 Position = tuple[int, int]
+TOP_CHANNELS = 5
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ def plan_feature(
                 f"{fw}.positions[{i}]: [{r}, {c}] is outside the {grid}x{grid} map of {site}; rows and columns run "
                 f"from 0 to {grid - 1} (row 0 at the top)."
             )
+    direction = feature_direction(d.sae, fspec.index)
+    top = direction.abs().argsort(descending=True)[:TOP_CHANNELS].tolist()
     meta = {
         "dictionary": str(path),
         "dictionary_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -123,8 +126,11 @@ def plan_feature(
         "site": site,
         "checkpoint": session.checkpoint.name,
         "checkpoint_sha256": session.checkpoint.sha256,
+        # the channels the direction is mostly made of (the decoder row is a unit vector: a weight is the cosine with
+        # that channel's one-hot vector, e.g. channel 10's, which retargets)
+        "top_channels": [[c, float(direction[c])] for c in top],
     }
-    plan = FeaturePlan(fw, fspec, site, feature_direction(d.sae, fspec.index), grid, meta)
+    plan = FeaturePlan(fw, fspec, site, direction, grid, meta)
     if fspec.at is not None and fspec.at != EVERYWHERE:
         plan.positions(first_maze(session, spec))  # a square the mazes lack is refused now, not as a skip per maze
     return plan
