@@ -109,6 +109,7 @@ def test_a_feature_applied_gives_the_same_field_as_its_tensor_saved_as_a_vector_
     assert maze["controls"]["random"]["norm"] == pytest.approx(float(tensor.norm()))
     assert -1 <= maze["cosine_cheese"] <= 1 and m["summary"]["cosine_cheese"]["n"] == 1
     assert "feature vs the maze's cheese vector: mean cosine" in by_feature.output
+    assert f"feature 5 of {dictionary} x 3.0, at 2 map positions" in (tmp_path / "f" / "report.html").read_text()
     rows = check_tables(tmp_path / "f").table("mazes")
     assert rows.loc[rows.condition == "patched", "cosine_cheese"].tolist() == [maze["cosine_cheese"]]
 
