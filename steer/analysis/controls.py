@@ -3,7 +3,8 @@ edit itself).
 
 - random: per maze, a Gaussian vector with the same L2 norm as the vector applied, drawn from a seed made
   of the spec's `control_seed` and the maze seed (recorded), added at the same layer with the same
-  coefficient. An effect the random vector also has is not the vector's.
+  coefficient. An effect the random vector also has is not the vector's. A dictionary feature's control is a
+  random feature instead (a random channel direction at the feature's positions, the same norm).
 - input_edit: the policy on the edited maze itself (cheese removed when a cheese vector is subtracted, the
   path to the top-right opened when a top-right vector is added: the edit of the pair that the coefficient's
   sign moves toward), at the target's squares and measured with the target's geometry (its cheese, its
@@ -22,6 +23,8 @@ import torch
 from steer.analysis.metrics import effect_metrics, mean_tv
 from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze
+from steer.net.feature_vectors import KIND as FEATURE
+from steer.net.feature_vectors import random_direction_like
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
 from steer.net.vectors import Edit, PairSpec, SteeringVector, apply_edits, edits_to_json
 from steer.net.vfield import FieldInputs, VectorField, vector_field
@@ -33,7 +36,13 @@ def random_seed(control_seed: int, maze_seed: int) -> int:
 
 
 def random_like(vector: SteeringVector, seed: int) -> SteeringVector:
-    """A Gaussian vector with `vector`'s shape, layer and L2 norm."""
+    """A Gaussian vector with `vector`'s shape, layer and L2 norm; for a dictionary feature, a random feature: a
+    random unit direction in channel space at the feature's positions, with its norm (steer.net.feature_vectors)."""
+    if vector.kind == FEATURE:
+        positions = [tuple(p) for p in vector.meta["positions"]]
+        tensor = random_direction_like(vector.tensor, positions, seed)
+        meta = {"like": FEATURE, "seed": seed, "norm": float(tensor.norm()), "positions": vector.meta["positions"]}
+        return SteeringVector(vector.layer, tensor.to(vector.tensor.device), "random_feature", meta)
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(vector.tensor.shape, generator=gen, dtype=torch.float32)
     noise = noise * (vector.tensor.float().norm() / noise.norm())

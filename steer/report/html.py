@@ -266,6 +266,11 @@ def _at_a_glance(report: Mapping[str, Any], manifest: Mapping[str, Any], spec: A
 def _vector_text(vector: Mapping[str, Any]) -> str:
     """`cheese vector, each maze's own` / `top_right vector of seed 5` / `cheese vector from file v.safetensors`."""
     text = f"{vector.get('kind', '?')} vector"
+    feature = vector.get("feature")
+    if isinstance(feature, Mapping):  # a dictionary feature: which one, of which file, where
+        at = feature.get("at")
+        place = f"at {at}" if at is not None else f"at {len(feature.get('positions') or [])} map positions"
+        return f"feature {feature.get('index')} of {feature.get('dictionary')} x {feature.get('scale')}, {place}"
     if vector.get("file"):
         return f"{text} from file {vector['file']}"
     if vector.get("source_seeds"):

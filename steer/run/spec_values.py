@@ -13,7 +13,7 @@ The primitives (`_Fields`, `integer`, numbers, choices) are in steer/run/spec_fi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,24 @@ from steer.run.spec_fields import (
     parse_names,
 )
 
+FEATURE_SQUARES = ("cheese", "top_right")  # `at:` names of a maze's squares, found on each target maze
+EVERYWHERE = "everywhere"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A dictionary feature as a vector: its decoder direction at chosen positions of the site's map, x `scale`.
+
+    Exactly one of `positions` (activation-map positions, row 0 at the top as in the tensor) and `at` (everywhere,
+    a named square of each maze, or one world square [row, col], row 0 at the bottom as steer indexes squares).
+    """
+
+    file: Path
+    index: int
+    positions: tuple[tuple[int, int], ...] | None = None
+    at: str | tuple[int, int] | None = None
+    scale: float = 1.0
+
 
 @dataclass(frozen=True)
 class VectorSpec:
@@ -37,6 +55,7 @@ class VectorSpec:
     source_seed: int | None = None  # None: each target's own vector
     file: Path | None = None  # a saved vector instead
     source_seeds: tuple[int, ...] | None = None  # the mean of the pair's vectors over these mazes
+    feature: FeatureSpec | None = None  # a dictionary feature's direction instead
 
 
 @dataclass(frozen=True)
@@ -81,7 +100,76 @@ def parse_edits(value: Any, where: str) -> tuple[Edit, ...]:
     return tuple(edits)
 
 
+FEATURE_USAGE = (
+    "{feature: {file: dictionary.safetensors, index: 3, at: cheese}} (at: everywhere, cheese, top_right or a square "
+    "[row, col]; or positions: [[r, c], ...] on the site's map; scale: 1)"
+)
+
+
+def parse_feature(value: Any, where: str) -> FeatureSpec:
+    """`vector: {feature: {file, index, positions | at, scale}}`: every key checked that needs no dictionary."""
+    f = _Fields(value, where, ("file", "index", "positions", "at", "scale"))
+    name = f.get_str("file")
+    if name is None:
+        raise SteerError(
+            f"{where}.file: missing; give the dictionary file a `steer features` run wrote, e.g. {FEATURE_USAGE}."
+        )
+    index = f.get_int("index")
+    if index is None:
+        raise SteerError(f"{where}.index: missing; give the feature's index in the dictionary, e.g. {FEATURE_USAGE}.")
+    if f.has("positions") == f.has("at"):
+        raise SteerError(
+            f"{where}: give exactly one of positions (positions on the site's map) and at (everywhere, cheese, "
+            f"top_right or a world square [row, col]), e.g. {FEATURE_USAGE}."
+        )
+    positions = None
+    if f.has("positions"):
+        raw = f.data["positions"]
+        if not isinstance(raw, list) or not raw:
+            raise SteerError(
+                f"{f.where('positions')}: expected a non-empty list of [row, col] positions on the site's map, got "
+                f"{excerpt(raw)}."
+            )
+        positions = tuple(dict.fromkeys(_position(v, f"{f.where('positions')}[{i}]") for i, v in enumerate(raw)))
+    at: str | tuple[int, int] | None = None
+    if f.has("at"):
+        raw = f.data["at"]
+        if isinstance(raw, list):
+            at = _square(raw, f.where("at"))
+        elif raw == EVERYWHERE or raw in FEATURE_SQUARES:
+            at = raw
+        else:
+            raise SteerError(
+                f"{f.where('at')}: {excerpt(raw)} is not a place; use everywhere, {', '.join(FEATURE_SQUARES)} or a "
+                "world square [row, col] (row 0 at the bottom)."
+            )
+    scale = _scale(f.data["scale"], f.where("scale")) if f.has("scale") else 1.0
+    if scale == 0:
+        raise SteerError(f"{f.where('scale')}: 0 makes the vector zero; give the feature's size, e.g. scale: 1.")
+    return FeatureSpec(Path(name), index, positions, at, scale)
+
+
+def _scale(value: Any, where: str) -> float:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SteerError(
+            f"{where}: {value} is not a finite number; give the feature's size as a real number, e.g. scale: 1 (the "
+            "unit decoder direction) or the feature's typical code."
+        )
+    return coefficient(value, where)
+
+
+def _position(value: Any, where: str) -> tuple[int, int]:
+    if not (isinstance(value, list) and len(value) == 2):
+        raise SteerError(
+            f"{where}: expected a position as [row, col] on the site's map (row 0 at the top), got {excerpt(value)}."
+        )
+    return (integer(value[0], f"{where}[0]", 0, 1000), integer(value[1], f"{where}[1]", 0, 1000))
+
+
 def parse_vector(value: Any, where: str = "vector") -> VectorSpec:
+    if isinstance(value, dict) and "feature" in value:
+        f = _Fields(value, where, ("feature",))
+        return VectorSpec(feature=parse_feature(f.data["feature"], f.where("feature")))
     if isinstance(value, dict) and "file" in value:
         for key in ("source_seed", "source_seeds"):
             if key in value:
@@ -195,16 +283,25 @@ def parse_pairs(value: Any, where: str = "show") -> tuple[tuple[int, int], ...]:
 
 
 def _beside_spec(vector: VectorSpec, path: Path | None, where: str = "vector") -> VectorSpec:
-    """A relative vector file is looked up from the working folder first, then beside the spec."""
-    if vector.file is None or path is None or vector.file.is_absolute():
+    """A relative vector (or dictionary) file is looked up from the working folder first, then beside the spec."""
+    if vector.feature is not None:
+        found = _beside(vector.feature.file, path, f"{where}.feature")
+        return replace(vector, feature=replace(vector.feature, file=found))
+    if vector.file is None:
         return vector
+    return VectorSpec(file=_beside(vector.file, path, where))
+
+
+def _beside(file: Path, path: Path | None, where: str) -> Path:
+    if path is None or file.is_absolute():
+        return file
     try:
-        here = vector.file.exists()
+        here = file.exists()
     except OSError as e:  # e.g. a name longer than the file system allows
         raise SteerError(
-            f"{where}.file: {str(vector.file)[:80]!r} cannot be used as a file name ({e.strerror or e})."
+            f"{where}.file: {str(file)[:80]!r} cannot be used as a file name ({e.strerror or e})."
         ) from None
-    return vector if here else VectorSpec(file=path.parent / vector.file)
+    return file if here else path.parent / file
 
 
 CONTROL_NAMES = ("random", "input_edit")

@@ -19,8 +19,11 @@ import torch
 from steer.errors import SteerError, excerpt
 from steer.maze.layout import Maze
 from steer.net.checkpoints import sha256_of
+from steer.net.dictionary_files import read_dictionary
+from steer.net.feature_vectors import KIND
 from steer.net.hooks import check_shape
 from steer.net.vectors import PairSpec, SteeringVector, compute_vector
+from steer.run.feature_plan import FeaturePlan, first_maze, plan_feature
 from steer.run.session import Session, resolve_layer
 from steer.run.spec_values import VectorSpec
 from steer.run.specs import DEFAULT_LAYER, Spec
@@ -121,6 +124,17 @@ def vector_inputs(session: Session, spec: Spec) -> list[dict[str, Any]]:
                 "matches_session": sha in (None, session.checkpoint.sha256) and mode in (None, session.mode),
             }
         )
+    for path in dict.fromkeys(v.feature.file for v in vector_specs(spec.options) if v.feature is not None):
+        sha = read_dictionary(path, "vector.feature.file").meta.get("checkpoint_sha256")
+        out.append(
+            {
+                "path": str(path),
+                "sha256": sha256_of(Path(path)),
+                "checkpoint_sha256": sha,
+                "distribution_mode": None,
+                "matches_session": sha == session.checkpoint.sha256,
+            }
+        )
     return out
 
 
@@ -159,11 +173,14 @@ class VectorPlan:
     pair: PairSpec | None = None
     fixed: SteeringVector | None = None
     file: Path | None = None
+    feature: FeaturePlan | None = None  # a dictionary feature (fixed too, unless it sits at each maze's own square)
 
     def for_target(self, session: Session, spec: Spec, seed: int) -> SteeringVector:
         """The vector to add on `seed`'s maze; SteerError (the seed is skipped) when its own pair cannot be built."""
         if self.fixed is not None:
             return self.fixed
+        if self.feature is not None:
+            return self.feature.vector(session.target_maze(spec, seed))
         assert self.pair is not None
         try:
             return build_vector(session, spec, seed, self.pair, self.layer)
@@ -195,6 +212,7 @@ class VectorPlan:
                 else {}
             ),
             "file": str(self.file) if self.file else None,
+            **({"feature": self.feature.describe()} if self.feature is not None else {}),
         }
 
 
@@ -213,6 +231,13 @@ def plan_vector(
     the file's layer or the default layer.
     """
     explicit, layer_field = (layer, f"{where}.layer") if layer is not None else (spec.layer, "layer")
+    if vspec.feature is not None:
+        fp = plan_feature(session, spec, vspec.feature, where, explicit, layer_field)
+        fixed_vec = None if fp.per_maze else fp.vector(first_maze(session, spec) if fp.spec.at else None)
+        at = vspec.feature.at
+        place = f"at {list(at) if isinstance(at, tuple) else at}" if at is not None else "at given positions"
+        name = label or f"{coeff:+g} x feature {vspec.feature.index} ({vspec.feature.file.name}, {place})"
+        return VectorPlan(where, KIND, fp.layer, coeff, name, fixed=fixed_vec, feature=fp)
     if vspec.file is not None:
         vec = load_vector_file(session, vspec.file, explicit, where, layer_field, spec.allow_other_checkpoint)
         name = label or f"{coeff:+g} x {vec.kind} ({vspec.file.name})"

@@ -38,6 +38,7 @@ from steer.report.charts import paired_chart
 from steer.report.field_vector import save_field
 from steer.report.render import LEGEND, FieldFigure, Panel, field_figure
 from steer.report.tables import COEFF, MAZE_COLUMNS, SEED, Column, Table, maze_keys, metric_columns, metric_values
+from steer.run.feature_plan import cheese_cosine
 from steer.run.options import (
     Options,
     coeff_option,
@@ -58,6 +59,11 @@ from steer.run.vector_plan import OneVectorPlan, build_vector, plan_vector
 def check(spec: Spec) -> None:
     o = spec.options
     if "own" in o.compare:
+        if o.vector.feature is not None:
+            raise SteerError(
+                "compare: own builds each target's own vector of the spec's pair, and a dictionary feature has no "
+                "pair; remove compare (the run records the feature's cosine with each maze's cheese vector)."
+            )
         if o.vector.file is not None:
             raise SteerError(
                 "compare: own builds each target's own vector from the spec's pair, and a vector file has no pair "
@@ -107,6 +113,10 @@ class Plan(OneVectorPlan):
         original, patched, *control = vector_fields(session.policy, inputs, self.layer, deltas, spec.batch_size)
         source = vec.meta.get("source_seed")
         m = {"seed": seed, **maze_metrics(original, patched), "coeff": coeff, "vector_source_seed": source}
+        if self.vector.feature is not None:  # the edit-based vector a feature may resemble, on the same maze
+            m["vector_norm"] = float(vec.tensor.float().norm())
+            m["feature_positions"] = vec.meta["positions"]
+            m["cosine_cheese"], m["cosine_cheese_reason"] = cheese_cosine(session, spec, seed, vec)
         if spec.options.metrics:  # asked-for behaviour metrics: exact episode statistics of both policies
             before, after = maze_behaviours(
                 session.policy, session.renderer, target, [(), [(self.layer, vec.tensor, coeff)]]
@@ -122,7 +132,12 @@ class Plan(OneVectorPlan):
         write_field_json(out / files[0], seed, original, patched)
         sources = vec.meta.get("source_seeds")
         origin = f" (mean of {len(sources)} mazes)" if sources else "" if source == seed else f" from seed {source}"
-        title = f"seed {seed} · {vec.kind} vector{origin} · {self.layer} · coeff {coeff:g} · {session.title}"
+        what = f"{vec.kind} vector{origin}"
+        if self.vector.feature is not None:
+            at = self.vector.feature.spec.at
+            named = f"{at}: " if isinstance(at, str) and at != "everywhere" else ""
+            what = f"feature {vec.meta['index']} x {vec.meta['scale']:g} at {named}map {_places(vec.meta['positions'])}"
+        title = f"seed {seed} · {what} · {self.layer} · coeff {coeff:g} · {session.title}"
         files += save_field(_figure(title, original, patched, m, panels), out / f"field-seed{seed}.png", spec.figures)
         return "done", files, m
 
@@ -172,7 +187,8 @@ class Plan(OneVectorPlan):
                 "norm": random.meta["norm"],
                 **effect_metrics(original, control[0]),
             }
-            caption = f"random vector, same norm (control)\n{_caption(m['controls']['random'], m)}"
+            what = "random feature" if random.kind == "random_feature" else "random vector"
+            caption = f"{what}, same norm (control)\n{_caption(m['controls']['random'], m)}"
             panels.append(Panel(target, control[0].positions, control[0].arrows, caption))
         if "input_edit" in spec.options.controls:
             edits = reference_edits(self.vector.pair, coeff)
@@ -196,6 +212,13 @@ class Plan(OneVectorPlan):
             return build_vector(session, self.spec, seed, self.vector.pair, self.layer), None
         except SteerError as e:  # e.g. a top-right pair in a maze that fills the world: the vector still applies
             return None, str(e)
+
+
+def _places(positions: list[list[int]]) -> str:
+    """A feature's map positions for a title: one or two listed, more counted."""
+    if len(positions) <= 2:
+        return " ".join(f"({r},{c})" for r, c in positions)
+    return f"{len(positions)} positions"
 
 
 def plan(spec: Spec, session: Session) -> Plan:
@@ -264,6 +287,8 @@ def report(
     if spec.options.controls:
         summary["controls"] = control_summaries(done)
         summary["controls"]["random_seed"] = spec.options.control_seed
+    if plan.vector.feature is not None:
+        summary["cosine_cheese"] = describe([m["cosine_cheese"] for m in done])
     figures = {}
     if "own" in spec.options.compare:
         metric = KINDS[plan.vector.kind].effect_metric
@@ -326,13 +351,22 @@ MAZES = Table(
             "str",
             "",
             "original (the policy left alone); patched (with coeff x the vector); control:random (a random vector of "
-            "the same norm, with `controls: [random]`); reference:input_edit (the input edit the vector stands for, "
-            "with `controls: [input_edit]`); own (the maze's own vector of the pair, with `compare: [own]`)",
+            "the same norm, with `controls: [random]`; for a dictionary feature, a random feature at its positions); "
+            "reference:input_edit (the input edit the vector stands for, with `controls: [input_edit]`); own (the "
+            "maze's own vector of the pair, with `compare: [own]`)",
         ),
         COEFF,
         Column("vector_source_seed", "int", "", "patched: the maze the vector was computed on (empty for a mean)"),
-        Column("vector_norm", "float", "", "the added vector's norm, before coeff (with controls or compare)"),
+        Column(
+            "vector_norm", "float", "", "the added vector's norm, before coeff (with controls, compare or a feature)"
+        ),
         Column("random_seed", "int", "", "control:random: the seed of the random vector"),
+        Column(
+            "cosine_cheese",
+            "float",
+            "cosine",
+            "patched, a dictionary feature: its vector's cosine with the maze's cheese vector at the same site",
+        ),
         Column("in_sample", "bool", "", "own: the maze's own pair is one of the vector's sources"),
         Column("input_edits", "str", "", "reference:input_edit: the edits made to the observation, joined by +"),
         Column(
@@ -359,7 +393,7 @@ def maze_rows(f: Finished) -> Iterator[dict[str, Any]]:
         yield {**keys, "condition": "original", **metric_values(m, "original")}
         vector = {"coeff": m["coeff"], "vector_norm": m.get("vector_norm")}
         yield {**keys, "condition": "patched", **vector, "vector_source_seed": m["vector_source_seed"],
-               **metric_values(m, "patched")}  # fmt: skip
+               "cosine_cheese": m.get("cosine_cheese"), **metric_values(m, "patched")}  # fmt: skip
         random, edit = (m.get("controls", {}).get(name) for name in ("random", "input_edit"))
         if random is not None:
             yield {**keys, "condition": "control:random", "coeff": m["coeff"], "vector_norm": random["norm"],
@@ -381,7 +415,7 @@ STUDY = Study(
     check=check,
     plan=plan,
     report=report,
-    summary=lambda r: summary_line(r["summary"]) + compare_lines(r),
+    summary=lambda r: summary_line(r["summary"]) + compare_lines(r) + feature_lines(r),
     tables=(StudyTable(MAZES, maze_rows),),
 )
 
@@ -401,3 +435,13 @@ def compare_lines(report: dict[str, Any]) -> list[str]:
             f"{fmt(b['own']['mean'], 3)}; {difference_text(b['vector_minus_own'])}"
         )
     return lines
+
+
+def feature_lines(report: dict[str, Any]) -> list[str]:
+    """For a dictionary feature: its cosine with each maze's cheese vector, over mazes."""
+    c = report["summary"].get("cosine_cheese")
+    if c is None or not c["n"]:
+        return []
+    ci = c["mean_ci"]
+    interval = f" (95% CI {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ""
+    return [f"feature vs the maze's cheese vector: mean cosine {c['mean']:+.3f}{interval}, n {c['n']}"]

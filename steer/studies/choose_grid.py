@@ -76,15 +76,21 @@ def plan(spec: Spec, session: Session) -> ChoosePlan:
     share, never each maze's own, and never built from a replication maze)."""
     o: ChooseOptions = spec.options
     vspec = o.vector
-    if vspec.file is not None:
+    if vspec.file is not None or vspec.feature is not None:
         vp = plan_vector(session, spec, vspec, 1.0, "vector")
-        assert vp.fixed is not None
+        if vp.fixed is None:  # a feature at each maze's own square: there is no one vector to choose a setting for
+            raise SteerError(
+                f"vector.feature.at: choose picks a setting of one vector, and a feature at each maze's "
+                f"{vspec.feature and vspec.feature.at} is a different vector on every maze; give positions: "
+                "[[r, c]], at: everywhere or a fixed square [row, col]."
+            )
         site, kind = vp.layer, vp.kind
+        source = vspec.file if vspec.feature is None else vspec.feature.file  # the one file the vector comes from
         for i, name in enumerate(o.layers):
             if resolve_layer(session.policy, name, f"layers[{i}]") != site:
                 raise SteerError(
                     f"layers[{i}]: {excerpt(name)} is not {site}, the only site the vector file "
-                    f"{excerpt(str(vspec.file), 160)} holds a vector for; give layers: [{site}], or the vector as a "
+                    f"{excerpt(str(source), 160)} holds a vector for; give layers: [{site}], or the vector as a "
                     "kind ({kind: ...}) so that it is built at every site."
                 )
         reference = reference_of(spec, kind)

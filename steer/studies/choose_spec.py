@@ -174,7 +174,7 @@ def check(spec: Spec) -> None:
 def goal_of(spec: Spec, kind: str) -> Goal:
     """The goal as the spec states it, the kind's target and the posts' direction where it does not."""
     o: ChooseOptions = spec.options
-    target = o.target or KINDS[kind].effect_metric
+    target = o.target or (KINDS[kind].effect_metric if kind in KINDS else "mean_tv")  # a feature: no natural one
     if not METRICS[target].paired:
         raise SteerError(
             f"target: missing; a {kind} vector has no natural target metric. Give target: (e.g. p_cheese_ds) and "

@@ -135,6 +135,11 @@ def check(spec: Spec) -> None:
         raise SteerError("layers: give either `layer` (one site) or `layers` (several), not both.")
     if len(set(o.layers)) < len(o.layers):
         raise SteerError(f"layers: {', '.join(o.layers)} names a site twice; list each once.")
+    if o.vector.feature is not None and o.layers:
+        raise SteerError(
+            "layers: a dictionary feature is a direction at the one site its dictionary was fitted at; drop `layers` "
+            "(that site is used)."
+        )
     if o.vector.file is not None and o.layers:
         raise SteerError(
             "layers: a vector file holds one site's vector; drop `layers` (the file's site is used) or give an "
@@ -255,10 +260,10 @@ class Plan:
         self, session: Session, seed: int, plan: VectorPlan, vec: SteeringVector
     ) -> tuple[float | None, str | None]:
         """Cosine between the maze's own vector at the site and the vector applied (1 when it is the own one)."""
-        if plan.fixed is None:
+        if plan.fixed is None and plan.feature is None:
             return 1.0, None
         if self.pair is None:
-            return None, f"a {plan.kind} file vector names no pair to build the maze's own from"
+            return None, f"a {plan.kind} vector from a file names no pair to build the maze's own from"
         try:
             own = build_vector(session, self.spec, seed, self.pair, plan.layer)
         except SteerError as e:

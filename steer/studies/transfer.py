@@ -61,6 +61,12 @@ class TransferOptions(Options):
 
 
 def check(spec: Spec) -> None:
+    if spec.options.vector.feature is not None:
+        raise SteerError(
+            "vector.feature: transfer moves each source maze's own vector of a pair to other mazes, and a dictionary "
+            "feature has no pair; give an inline vector spec such as {kind: cheese}, or apply the feature with "
+            "`steer apply`."
+        )
     if spec.options.vector.file is not None:
         raise SteerError(
             "vector.file: transfer computes one vector per source seed; give an inline vector spec "
