@@ -82,6 +82,9 @@ RC: dict[str, Any] = {
     "grid.color": GRID,
     "grid.linewidth": 0.8,
     "axes.axisbelow": True,
+    # Ticks show the values themselves: an offset ("1e-7 + 1") on a panel whose values barely differ is unreadable,
+    # and hides that the effect is tiny.
+    "axes.formatter.useoffset": False,
     "xtick.color": INK,
     "ytick.color": INK,
     "xtick.labelsize": 8,
