@@ -78,8 +78,9 @@ def test_top_right_on_a_maze_that_fills_the_world_is_skipped_not_crashed(tmp_pat
 GOOD = {"seeds": [1], "vector": {"kind": "cheese"}, "coeff": -1}
 
 BAD_SPECS = [
-    ({**GOOD, "seed": [1]}, "seed: unknown key"),
+    ({**GOOD, "seed": [1]}, "seed: `steer apply` does not use this key. Did you mean `seeds`?"),  # features' key
     ({**GOOD, "vector": {"knd": "cheese"}}, "vector.knd: unknown key"),
+    ({**GOOD, "coef": -1}, "coef: unknown key. Did you mean `coeff`?"),
     ({**GOOD, "vector": {"kind": "cheddar"}}, "vector.kind: 'cheddar' is not one of"),
     ({**GOOD, "coeff": "lots"}, "coeff: expected a number"),
     ({**GOOD, "coeff": float("nan")}, "coeff: nan is not a finite number"),

@@ -30,6 +30,7 @@ studies that read them.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -164,11 +165,13 @@ def check_keys(data: Mapping[str, Any], command: str, allowed: tuple[str, ...]) 
     for key in data:
         if key in allowed:
             continue
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.75)
+        hint = f" Did you mean `{close[0]}`?" if close else ""  # `seed` for `seeds` is the usual slip
         if key in known_keys():
             raise SteerError(
-                f"{shown_key(key)}: `steer {command}` does not use this key. Its keys are: {', '.join(allowed)}."
+                f"{shown_key(key)}: `steer {command}` does not use this key.{hint} Its keys are: {', '.join(allowed)}."
             )
-        raise SteerError(f"{shown_key(key)}: unknown key. Valid keys: {', '.join(allowed)}.")
+        raise SteerError(f"{shown_key(key)}: unknown key.{hint} Valid keys: {', '.join(allowed)}.")
 
 
 def is_plain_name(name: str) -> bool:
