@@ -122,13 +122,15 @@ def test_the_study_writes_gains_a_claim_reads_its_ranking_and_cards(mapped) -> N
     check_tables(mapped)
 
 
-def test_a_dictionary_of_another_checkpoint_or_none_is_refused_with_nothing_written(tmp_path, ckpt) -> None:
+def test_bad_input_is_refused_with_nothing_written(tmp_path, dictionary) -> None:
     meta = DictionaryMeta(SITE, "other", "0" * 64, (0,), 1, FitSettings(32, 1, 1, 0), "test")
     other = tmp_path / "other.safetensors"
     other.write_bytes(dictionary_bytes(channels_as_features(), meta.to_strings()))
     for spec, words in (
         ({"seeds": [0], "dictionary": str(other)}, "features are directions of another network"),
         ({"seeds": [0]}, "dictionary: missing"),
+        ({"seeds": [0], "dictionary": str(dictionary), "site": "block2.res9"}, "'block2.res9' is not a hook point"),
+        ({"seeds": [0], "dictionary": str(dictionary), "site": "fc"}, "with no spatial map"),
     ):
         out = tmp_path / "out"
         result = run("feature-map", write_spec(tmp_path, spec), "--out", out)

@@ -22,6 +22,7 @@ from steer.report.render import CHEESE_EDGE_RGB, DS_RGB, TEXT_RGB, font, tile
 PANEL = 256  # pixels per maze panel (4 per observation pixel)
 HEAT_RGB = np.array([200, 20, 30], dtype=np.float64)
 MAX_ALPHA = 0.75
+MOUSE_RGB = (30, 120, 230)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CardMaze:
     mean_map: np.ndarray  # (H, W)
     cheese: tuple[int, int] | None  # activation positions
     decision: tuple[int, int] | None
+    mouse: tuple[int, int] | None = None  # a card of a feature that tracks the mouse: its map at one state
 
 
 def _box(d: ImageDraw.ImageDraw, position: tuple[int, int] | None, grid: int, rgb: tuple[int, int, int]) -> None:
@@ -53,6 +55,7 @@ def overlay(m: CardMaze, scale: float) -> Image.Image:
     d = ImageDraw.Draw(img)
     _box(d, m.cheese, grid, CHEESE_EDGE_RGB)
     _box(d, m.decision, grid, DS_RGB)
+    _box(d, m.mouse, grid, MOUSE_RGB)
     out = Image.new("RGB", (PANEL, PANEL + 22), (255, 255, 255))
     out.paste(img, (0, 0))
     peak = float(m.mean_map.max())
@@ -80,8 +83,12 @@ def card_figure(
     footer = (
         f"gain = r(map, target) - r(map, the same target drawn from the maze's own squares), mean over mazes, "
         f"95% interval\n{gains}\n"
-        f"red: the feature's mean code over the mouse's states (opacity to its largest on this card, {scale:.2f}); "
-        "boxes: cheese (brown), decision square (orange)"
+        + (
+            "red: the feature's code at the state where it is largest (the mouse there, boxed blue)"
+            if tracks == "mouse"
+            else "red: the feature's mean code over the mouse's states"
+        )
+        + f" (opacity to its largest on this card, {scale:.2f}); boxes: cheese (brown), decision square (orange)"
     )
     return tile(
         f"feature {feature}: tracks {tracks.replace('_', '-')}", panels, columns=len(panels) or 1, footer=footer

@@ -147,8 +147,12 @@ def _leaders(rows: Sequence[UnitRow]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _card_mazes(session: Session, plan: Plan, done: Sequence[dict[str, Any]], feature: int) -> list[CardMaze]:
-    """The `card_mazes` mazes where the feature's mean map peaks highest, with its mean map recomputed there."""
+def _card_mazes(
+    session: Session, plan: Plan, done: Sequence[dict[str, Any]], feature: int, tracks: str
+) -> list[CardMaze]:
+    """The `card_mazes` mazes where the feature's mean map peaks highest, its map recomputed there: the mean over
+    the mouse's states, or for a feature that tracks the mouse, its map at the state where it is largest (a mean
+    over the mouse's squares would only draw the maze's corridors), the mouse drawn there."""
     options: FeatureMapOptions = plan.spec.options
     order = sorted(done, key=lambda m: (-(m["by_feature"][feature]["peak"]), m["seed"]))
     out = []
@@ -156,16 +160,24 @@ def _card_mazes(session: Session, plan: Plan, done: Sequence[dict[str, Any]], fe
         if m["by_feature"][feature]["peak"] <= 0:
             break  # the feature does not fire on the rest either
         maze = session.target_maze(plan.spec, m["seed"])
-        _, acts = site_maps(session.policy, session.renderer, maze, plan.layer, plan.spec.batch_size)
-        mean_map = feature_codes(plan.sae, acts)[:, feature].mean(0)
+        mice, acts = site_maps(session.policy, session.renderer, maze, plan.layer, plan.spec.batch_size)
+        codes = feature_codes(plan.sae, acts)[:, feature]
+        mouse = None
+        if tracks == "mouse":
+            state = int(codes.reshape(len(codes), -1).max(1).argmax())
+            mouse, shown = mice[state], codes[state]
+            frame = session.renderer.observe_maze(maze.with_mouse(mouse).with_facing(state * 2 // len(mice)))
+        else:
+            shown, frame = codes.mean(0), session.renderer.observe_maze(maze)
         ds = maze.decision_square()
         out.append(
             CardMaze(
                 m["seed"],
-                session.renderer.observe_maze(maze),
-                mean_map,
+                frame,
+                shown,
                 activation_position(maze, maze.cheese, plan.grid) if maze.cheese else None,
                 activation_position(maze, ds, plan.grid) if ds else None,
+                activation_position(maze, mouse, plan.grid) if mouse else None,
             )
         )
     return out
@@ -231,7 +243,7 @@ def report(
     figures: dict[str, Image.Image] = {}
     cards = []
     for feature, best in top_features(rows, options.cards):
-        shown = _card_mazes(session, plan, done, feature)
+        shown = _card_mazes(session, plan, done, feature, best.prop)
         props = {p: by_key[("feature", feature, p)].to_json() for p in PROPERTIES}
         name = f"card-feature{feature}.png"
         figures[name] = card_figure(feature, best.prop, props, shown)
