@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from steer.analysis.feature_maps import ABOUT, PROPERTIES, feature_codes, maze_maps, site_maps
@@ -44,6 +45,7 @@ from steer.analysis.feature_ranking import (
 from steer.analysis.metrics import fmt
 from steer.analysis.stats import settings
 from steer.errors import SteerError
+from steer.maze.layout import Square
 from steer.net.dictionary_files import check_dictionary, read_dictionary
 from steer.net.retarget import activation_position, spatial_grid
 from steer.net.sae import TopKSAE
@@ -148,7 +150,12 @@ def _leaders(rows: Sequence[UnitRow]) -> dict[str, dict[str, int]]:
 
 
 def _card_mazes(
-    session: Session, plan: Plan, done: Sequence[dict[str, Any]], feature: int, tracks: str
+    session: Session,
+    plan: Plan,
+    done: Sequence[dict[str, Any]],
+    feature: int,
+    tracks: str,
+    cache: dict[int, tuple[list[Square], np.ndarray]],
 ) -> list[CardMaze]:
     """The `card_mazes` mazes where the feature's mean map peaks highest, its map recomputed there: the mean over
     the mouse's states, or for a feature that tracks the mouse, its map at the state where it is largest (a mean
@@ -160,7 +167,9 @@ def _card_mazes(
         if m["by_feature"][feature]["peak"] <= 0:
             break  # the feature does not fire on the rest either
         maze = session.target_maze(plan.spec, m["seed"])
-        mice, acts = site_maps(session.policy, session.renderer, maze, plan.layer, plan.spec.batch_size)
+        if m["seed"] not in cache:  # the top features fire most on the same mazes: each maze's network pass once
+            cache[m["seed"]] = site_maps(session.policy, session.renderer, maze, plan.layer, plan.spec.batch_size)
+        mice, acts = cache[m["seed"]]
         codes = feature_codes(plan.sae, acts)[:, feature]
         mouse = None
         if tracks == "mouse":
@@ -236,14 +245,16 @@ def report(
     plan: Plan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     options: FeatureMapOptions = spec.options
+    done = list(done)  # the runner's records are decoded on each pass; the ranking passes over them per unit
     rows = unit_rows(done)
     leaders = _leaders(rows)
     mazes = [{**m, "top": per_maze_top(m, leaders)} for m in done]
     by_key = {(r.kind, r.unit, r.prop): r for r in rows}
     figures: dict[str, Image.Image] = {}
     cards = []
+    cache: dict[int, tuple[list[Square], np.ndarray]] = {}
     for feature, best in top_features(rows, options.cards):
-        shown = _card_mazes(session, plan, done, feature, best.prop)
+        shown = _card_mazes(session, plan, done, feature, best.prop, cache)
         props = {p: by_key[("feature", feature, p)].to_json() for p in PROPERTIES}
         name = f"card-feature{feature}.png"
         figures[name] = card_figure(feature, best.prop, props, shown)
