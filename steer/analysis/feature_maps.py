@@ -49,7 +49,6 @@ ABOUT = {
     "decision": "mean map vs a bump at the decision square; control: a random open square",
 }
 WIDTH = 1.0  # the bump's standard deviation, in activation positions (about one square of an easy maze)
-STATE_CHUNK = 32  # states whose per-position maps are held at once for the mouse score
 # Streams of np.random.default_rng([shuffle_seed, maze seed, STREAM]): one per property, so that adding draws to
 # one property never moves another's.
 STREAMS = {p: 10 + i for i, p in enumerate(PROPERTIES)}
@@ -185,22 +184,29 @@ def unit_scores(
     def off(square: Square | None) -> list[Square]:
         return [s for s in opened if square is None or where[s] != where[square]]
 
-    out["cheese"] = against(
-        at([maze.cheese]), [at([s]) for s in _random_squares(rng("cheese"), off(maze.cheese), draws)]
-    )
+    def at_square(prop: str, square: Square) -> None:
+        """A bump at `square` against bumps at random open squares off its position."""
+        options = off(square)
+        if not options:  # a tiny maze whose open squares all share one position (hard mode on a coarse grid)
+            missing[prop] = "no open square off its position for the control"
+            return
+        out[prop] = against(at([square]), [at([s]) for s in _random_squares(rng(prop), options, draws)])
+
+    at_square("cheese", maze.cheese)
 
     # mouse: per state against its own square, the control per state a square off the mouse's position
     g = rng("mouse")
     score, control = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
     valid = np.zeros(flat.shape[1])
-    for i in range(0, len(mice), STATE_CHUNK):
-        for j, mouse in enumerate(mice[i : i + STATE_CHUNK]):
-            others = _random_squares(g, off(mouse), draws)
-            r = correlations(flat[i + j], np.stack([at([mouse]), *(at([s]) for s in others)]))
-            ok = np.isfinite(r[:, 0])
-            score[ok] += r[ok, 0]
-            control[ok] += r[ok, 1:].mean(1)
-            valid += ok
+    for i, mouse in enumerate(mice):
+        options = off(mouse)
+        if not options:
+            continue  # this state has no control square; the others still count
+        r = correlations(flat[i], np.stack([at([mouse]), *(at([s]) for s in _random_squares(g, options, draws))]))
+        ok = np.isfinite(r[:, 0])
+        score[ok] += r[ok, 0]
+        control[ok] += r[ok, 1:].mean(1)
+        valid += ok
     with np.errstate(invalid="ignore", divide="ignore"):
         out["mouse"] = _scores(np.where(valid > 0, score / valid, np.nan), np.where(valid > 0, control / valid, np.nan))
 
@@ -233,7 +239,7 @@ def unit_scores(
     if ds is None:
         missing["decision"] = "no decision square (the cheese is on the path to the top-right)"
     else:
-        out["decision"] = against(at([ds]), [at([s]) for s in _random_squares(rng("decision"), off(ds), draws)])
+        at_square("decision", ds)
     return out, missing
 
 
