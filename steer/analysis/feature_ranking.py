@@ -114,14 +114,25 @@ def ranked(rows: Sequence[UnitRow], kind: str, prop: str) -> list[UnitRow]:
 
 
 def top_features(rows: Sequence[UnitRow], count: int) -> list[tuple[int, UnitRow]]:
-    """The `count` features whose best property's lower end is highest, each with that best row."""
+    """The features to draw: each property's top feature (so every property a feature leads gets a card, even when
+    its gains are smaller than the cheese's or the mouse's), then the features whose best property's lower end is
+    highest, up to `count` (fewer leaders than `count`: the leaders alone when `count` is smaller), each with the
+    row it is drawn for."""
+    chosen: dict[int, UnitRow] = {}
+    for prop in PROPERTIES:
+        order = ranked(rows, "feature", prop)
+        if order and order[0].unit not in chosen and len(chosen) < count:
+            chosen[order[0].unit] = order[0]
     best: dict[int, UnitRow] = {}
     for prop in PROPERTIES:
         for r in ranked(rows, "feature", prop):
             if r.unit not in best or (r.low or 0.0) > (best[r.unit].low or 0.0):
                 best[r.unit] = r
-    order = sorted(best.values(), key=lambda r: (-(r.low or 0.0), r.unit))
-    return [(r.unit, r) for r in order[:count]]
+    for r in sorted(best.values(), key=lambda r: (-(r.low or 0.0), r.unit)):
+        if len(chosen) >= count:
+            break
+        chosen.setdefault(r.unit, r)
+    return list(chosen.items())
 
 
 def per_maze_top(maze: Mapping[str, Any], leaders: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:

@@ -90,6 +90,5 @@ def card_figure(
         )
         + f" (opacity to its largest on this card, {scale:.2f}); boxes: cheese (brown), decision square (orange)"
     )
-    return tile(
-        f"feature {feature}: tracks {tracks.replace('_', '-')}", panels, columns=len(panels) or 1, footer=footer
-    )
+    title = f"feature {feature}: {tracks.replace('_', '-')}, gain {_fmt_gain(rows[tracks])}"
+    return tile(title, panels, columns=len(panels) or 1, footer=footer)

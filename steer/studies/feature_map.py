@@ -10,7 +10,7 @@ judges its faithfulness; a file written by one `features` run is read here by as
     site: block2.res1.resadd_out                       # optional; must be the dictionary's site
     shuffle_seed: 0                                    # optional: seeds each maze's control targets
     draws: 16                                          # optional: control targets drawn per maze (averaged)
-    cards: 6                                           # optional: feature cards drawn (the top features)
+    cards: 8                                           # optional: cards: each property's top feature, then the best
     card_mazes: 4                                      # optional: mazes per card (where the feature fires most)
 
 Per maze (`steer.analysis.feature_maps`): every feature's and channel's score, control and gain for each property
@@ -73,7 +73,7 @@ class FeatureMapOptions(Options):
     site: str = option(_site, default="block2.res1.resadd_out", about="the site (the dictionary's)")
     shuffle_seed: int = option(seed_value, default=0, about="seeds each maze's control targets")
     draws: int = option(whole(1, 256), default=16, about="control targets drawn per maze and property")
-    cards: int = option(whole(0, 64), default=6, about="feature cards drawn")
+    cards: int = option(whole(0, 64), default=8, about="feature cards drawn (each property's top feature first)")
     card_mazes: int = option(whole(1, 16), default=4, about="mazes per card")
 
 
