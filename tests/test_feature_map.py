@@ -131,6 +131,7 @@ def test_bad_input_is_refused_with_nothing_written(tmp_path, dictionary) -> None
         ({"seeds": [0]}, "dictionary: missing"),
         ({"seeds": [0], "dictionary": str(dictionary), "site": "block2.res9"}, "'block2.res9' is not a hook point"),
         ({"seeds": [0], "dictionary": str(dictionary), "site": "fc"}, "with no spatial map"),
+        ({"seeds": [0], "dictionary": str(dictionary), "site": "block2.res2.resadd_out"}, "Set `site: block2.res1"),
     ):
         out = tmp_path / "out"
         result = run("feature-map", write_spec(tmp_path, spec), "--out", out)
