@@ -40,6 +40,7 @@ CHECKED = {
     "choose": "test_choose.py::test_the_replication_records_are_what_a_batch_claim_reads",
     "discover": "test_discover.py::test_the_stages_are_run_folders_and_the_report_records_the_choice",
     "dose-response": "test_dose.py::test_dose_response_end_to_end",
+    "feature-map": "test_feature_map.py::test_the_study_writes_gains_a_claim_reads_its_ranking_and_cards",
     "features": "test_features.py::test_the_study_writes_its_dictionaries_metrics_and_table",
     "layer-sweep": "test_studies.py::test_layer_sweep_measures_each_layer",
     "probe": "test_probes.py::test_activations_then_probe_end_to_end",
