@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune gallery tables-doc
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune gallery features tables-doc
 
 # pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
@@ -85,6 +85,12 @@ gallery: install
 	$(BIN)/steer activations configs/gallery-activations.yaml --out outputs/gallery-activations
 	$(BIN)/steer batch configs/gallery.yaml --out outputs/gallery
 	$(BIN)/python -m steer.report.gallery outputs/gallery docs/img/gallery.png docs/figures.md
+
+# The sparse dictionary and its sealed claims (configs/features.yaml; about 10 minutes on 2 cores): the default
+# dictionary first, which the batch's specs name, then the batch.
+features: install
+	$(BIN)/steer features configs/features-fit.yaml --out outputs/features-fit
+	$(BIN)/steer batch configs/features.yaml --out outputs/features
 
 # Compile the network's units for this CPU (once per machine), check them bit for bit against eager, keep the
 # faster exact path; make bench runs it first.

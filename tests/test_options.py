@@ -73,3 +73,13 @@ def test_figures_parses_png_first_and_refuses_an_unknown_format(tmp_path: Path) 
         result = run("apply", write_spec(tmp_path, {**base, "figures": value}), "--out", out)
         assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
         assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_vector_without_a_feature_keeps_the_identity_runs_had_before_features(tmp_path: Path) -> None:
+    """Resuming a run folder written before `vector: {feature: …}` existed: its vector's identity has no feature key
+    (a run of apply from then would otherwise be refused as another run's); one with a feature names it."""
+    from steer.run.specs import parse_spec
+
+    options = STUDIES["apply"].options
+    plain = parse_spec({"seeds": [0], "vector": {"kind": "cheese"}, "coeff": -1}, options=options, command="apply")
+    assert set(plain.identity()["vector"]) == {"pair", "source_seed", "file", "source_seeds"}

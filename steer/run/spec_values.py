@@ -57,6 +57,9 @@ class VectorSpec:
     source_seeds: tuple[int, ...] | None = None  # the mean of the pair's vectors over these mazes
     feature: FeatureSpec | None = None  # a dictionary feature's direction instead
 
+    # Left out of a run's identity while None, so that runs from before features existed keep theirs (resumable).
+    OMIT_WHEN_NONE = ("feature",)
+
 
 @dataclass(frozen=True)
 class ComposeItem:

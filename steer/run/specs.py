@@ -102,7 +102,12 @@ class Spec:
 def _plain(value: Any) -> Any:
     """A parsed spec value as JSON-able data."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        omit = getattr(value, "OMIT_WHEN_NONE", ())  # fields added later: absent while unset, old identities kept
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in fields(value)
+            if not (f.name in omit and getattr(value, f.name) is None)
+        }
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
