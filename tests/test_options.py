@@ -56,7 +56,7 @@ def test_a_key_another_study_reads_is_refused_as_not_used_here_and_any_other_as_
     other = run("apply", write_spec(tmp_path, {**spec, "replication": [1000]}), "--out", tmp_path / "o")
     assert other.exit_code == 2 and "replication: `steer apply` does not use this key. Its keys are:" in other.output
     typo = run("apply", write_spec(tmp_path, {**spec, "cooeff": 1}), "--out", tmp_path / "o")
-    assert typo.exit_code == 2 and "cooeff: unknown key. Valid keys: name, checkpoint" in typo.output
+    assert typo.exit_code == 2 and "cooeff: unknown key. Did you mean `coeff`? Valid keys: name," in typo.output
 
 
 def test_figures_parses_png_first_and_refuses_an_unknown_format(tmp_path: Path) -> None:

@@ -295,7 +295,7 @@ KNOWN_KEYS = (*TOP_KEYS, *VECTOR_KEYS, *SUB_KEYS, *OWN_KEYS)
 _SEGMENT = r"(?:{})(?:\[\d+\])*".format("|".join(re.escape(k) for k in sorted(set(KNOWN_KEYS), key=len, reverse=True)))
 PATH_RE = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})*")
 PREFIX_RE = re.compile(rf"^(?P<where>the spec|spec|{PATH_RE.pattern}): \S")
-UNKNOWN_KEY = ": unknown key. Valid keys"
+UNKNOWN_KEY = ": unknown key."  # then, maybe, "Did you mean `…`?", then "Valid keys"
 
 
 def _all_keys(data: Any, seen: set[int] | None = None) -> set[str]:
