@@ -83,6 +83,7 @@ tables-doc: install
 # docs/img/gallery.png, the contact sheet docs/figures.md shows, and that page's list of formats.
 gallery: install
 	$(BIN)/steer activations configs/gallery-activations.yaml --out outputs/gallery-activations
+	$(BIN)/steer features configs/gallery-features.yaml --out outputs/gallery/features
 	$(BIN)/steer batch configs/gallery.yaml --out outputs/gallery
 	$(BIN)/python -m steer.report.gallery outputs/gallery docs/img/gallery.png docs/figures.md
 
