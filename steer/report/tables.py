@@ -85,6 +85,9 @@ MAZE_COLUMNS = (
     Column("decision_square_col", "int", "square", "the decision square's column; empty without one"),
 )
 COEFF = Column("coeff", "float", "x vector", "the coefficient the vector was added with")
+VECTOR_SOURCE_SEED = Column(
+    "vector_source_seed", "int", "", "the maze the vector was computed on (empty for a mean or a file)"
+)
 
 
 def metric_columns(names: Iterable[str] = METRICS) -> tuple[Column, ...]:

@@ -46,7 +46,17 @@ from steer.net.vfield import VectorField, facing_fields, facing_inputs
 from steer.report.behaviour_figs import episode_gif, occupancy_figure
 from steer.report.charts import BandSeries, band_charts
 from steer.report.figures import save_figure
-from steer.report.tables import COEFF, MAZE_COLUMNS, SEED, Column, Table, maze_keys, metric_columns, metric_values
+from steer.report.tables import (
+    COEFF,
+    MAZE_COLUMNS,
+    SEED,
+    VECTOR_SOURCE_SEED,
+    Column,
+    Table,
+    maze_keys,
+    metric_columns,
+    metric_values,
+)
 from steer.run.options import Options, coeff_option, coeffs_option, option, seeds_option, vector_option
 from steer.run.session import Session
 from steer.run.spec_fields import seed_value
@@ -314,7 +324,7 @@ MAZES = Table(
         *MAZE_COLUMNS,
         CONDITION,
         COEFF,
-        Column("vector_source_seed", "int", "", "the maze the vector was computed on (empty for a mean or a file)"),
+        VECTOR_SOURCE_SEED,
         *metric_columns(BEHAVIOUR_METRICS),
         Column("greedy_end", "str", "", "where the greedy path (the most likely action at every step) ends"),
         Column("greedy_steps", "int", "steps", "the greedy path's length"),

@@ -10,6 +10,7 @@ from steer.net.dose import sign_pairs
 from steer.report.tables import (
     MAZE_COLUMNS,
     SEED,
+    VECTOR_SOURCE_SEED,
     Column,
     Table,
     maze_keys,
@@ -29,7 +30,7 @@ MAZES = Table(
         *MAZE_COLUMNS,
         Column("condition", "str", "", "original (the policy left alone); patched (with t x the vector)"),
         T,
-        Column("vector_source_seed", "int", "", "the maze the vector was computed on (empty for a mean or a file)"),
+        VECTOR_SOURCE_SEED,
         Column("vector_norm", "float", "", "the vector's norm"),
         *metric_columns(BEHAVIOUR),
     ),

@@ -54,9 +54,9 @@ from steer.report.tables import MAZE_COLUMNS, SEED, Column, Table, maze_keys
 from steer.run.options import Options, option, whole
 from steer.run.session import Session
 from steer.run.spec_fields import seed_value
-from steer.run.specs import Spec
+from steer.run.specs import DEFAULT_LAYER, Spec
 from steer.run.study import CellResult, Finished, Report, Study, StudyTable
-from steer.studies.features_spec import _file_beside, _site
+from steer.studies.features_spec import parse_conv_site, parse_dictionary_path
 
 LISTED = 10  # features per property listed in features.md
 
@@ -64,13 +64,13 @@ LISTED = 10  # features per property listed in features.md
 @dataclass(frozen=True, kw_only=True)
 class FeatureMapOptions(Options):
     dictionary: Path = option(
-        _file_beside,
+        parse_dictionary_path,
         beside=True,
         missing="dictionary: missing; give the dictionary file to read, e.g. dictionary: "
         "outputs/features-fit/dictionary.safetensors (written by `steer features`).",
         about="the dictionary file whose features are read",
     )
-    site: str = option(_site, default="block2.res1.resadd_out", about="the site (the dictionary's)")
+    site: str = option(parse_conv_site, default=DEFAULT_LAYER, about="the site (the dictionary's)")
     shuffle_seed: int = option(seed_value, default=0, about="seeds each maze's control targets")
     draws: int = option(whole(1, 256), default=16, about="control targets drawn per maze and property")
     cards: int = option(whole(0, 64), default=8, about="feature cards drawn (each property's top feature first)")

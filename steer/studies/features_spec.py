@@ -50,13 +50,13 @@ def _fraction(value: Any, where: str) -> float:
     return f
 
 
-def _site(value: Any, where: str) -> str:
+def parse_conv_site(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SteerError(f"{where}: expected a hook name such as {DEFAULT_LAYER}, got {excerpt(value)}.")
     return value.strip()
 
 
-def _file_beside(value: Any, where: str, path: Path | None) -> Path:
+def parse_dictionary_path(value: Any, where: str, path: Path | None) -> Path:
     """A file name; a relative one is looked up from the working folder first, then beside the spec."""
     if not isinstance(value, str) or not value.strip():
         raise SteerError(f"{where}: expected the path of a dictionary.safetensors file, got {excerpt(value)}.")
@@ -68,7 +68,7 @@ def _file_beside(value: Any, where: str, path: Path | None) -> Path:
 
 @dataclass(frozen=True, kw_only=True)
 class FeaturesOptions(Options):
-    site: str = option(_site, default=DEFAULT_LAYER, about="the convolutional site the dictionary reads")
+    site: str = option(parse_conv_site, default=DEFAULT_LAYER, about="the convolutional site the dictionary reads")
     corpus: tuple[int, ...] = option(seed_list, default=DEFAULT_CORPUS, sample=True, about="the mazes it is fitted on")
     fraction: float = option(_fraction, default=0.04, about="of each corpus maze's positions drawn")
     k: int = option(whole(1, MAX_K), default=8, about="features active per position (the default dictionary)")
@@ -77,7 +77,9 @@ class FeaturesOptions(Options):
     epochs: int = option(whole(1, 1000), default=40, about="passes over the corpus")
     sparsity: str = option(choice_of(SPARSITY), default="batchtopk", about="k per position on average, or exactly")
     seed: int = option(whole(), default=0, about="seeds the fit and the corpus draw")
-    dictionary: Path | None = option(_file_beside, default=None, beside=True, about="measure this file, no fit")
+    dictionary: Path | None = option(
+        parse_dictionary_path, default=None, beside=True, about="measure this file, no fit"
+    )
 
 
 def check(spec: Spec) -> None:

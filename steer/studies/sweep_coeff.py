@@ -39,6 +39,7 @@ from steer.report.tables import (
     COEFF,
     MAZE_COLUMNS,
     SEED,
+    VECTOR_SOURCE_SEED,
     Column,
     Table,
     maze_keys,
@@ -203,7 +204,7 @@ MAZES = Table(
         *MAZE_COLUMNS,
         Column("condition", "str", "", "original (the policy left alone); patched (with coeff x the vector)"),
         COEFF,
-        Column("vector_source_seed", "int", "", "the maze the vector was computed on (empty for a mean or a file)"),
+        VECTOR_SOURCE_SEED,
         *metric_columns(),
     ),
 )
