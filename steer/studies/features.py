@@ -33,7 +33,6 @@ import torch
 from steer.analysis.features import maze_faithfulness
 from steer.analysis.features_summary import TARGETS, dictionary_summary, quality_of
 from steer.analysis.metrics import fmt
-from steer.errors import SteerError
 from steer.io import atomic_write_bytes
 from steer.net.dictionary_files import (
     DictionaryMeta,
@@ -159,25 +158,10 @@ def dictionary_filename(k: int, default_k: int) -> str:
     return "dictionary.safetensors" if k == default_k else f"dictionary-k{k}.safetensors"
 
 
-def check_same_dictionaries(plan: HeldOutPlan, done: Sequence[dict[str, Any]]) -> None:
-    """A resumed run's earlier cells were measured with the dictionaries it has now (a `dictionary:` file is named
-    by its path in the spec, so the run's identity does not see its bytes change)."""
-    now = {str(d.k): d.sha256 for d in plan.dictionaries}
-    for m in done:
-        if m["sha256"] != now:
-            raise SteerError(
-                f"dictionary: seed {m['seed']} of this run was measured with another dictionary (sha256 "
-                f"{next(iter(m['sha256'].values()))[:12]}…) than the one given now "
-                f"({next(iter(now.values()))[:12]}…): the file changed since the run began. Re-run with --force to "
-                "measure every maze with the new file, or give the run another --out folder."
-            )
-
-
 def report(
     plan: HeldOutPlan, session: Session, spec: Spec, done: Sequence[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> Report:
     done = list(done)
-    check_same_dictionaries(plan, done)
     default_k = plan.dictionaries[0].k
     quality = {
         str(d.k): dictionary_summary([m["dictionaries"][str(d.k)] for m in done], d.sae.d_sae)
