@@ -61,6 +61,18 @@ def test_moved_is_the_change_across_the_non_crumbling_range_against_the_threshol
     assert read_curve(_curve(p), Rule(moved=0.03))["moved_by"] == pytest.approx(0.04)
 
 
+def test_a_curve_that_rises_and_falls_back_is_not_moved_but_counted_as_moving_and_returning() -> None:
+    # The ends of the range agree, so the class says not moved; in between P rose by 0.3 from P(0).
+    hump = read_curve(_curve((0.5, 0.8, 0.5, 0.8, 0.5)), Rule())
+    assert hump["class"] == "not_moved" and hump["moves_and_returns"] == 1
+    # A flat curve, and a claimed one, are not counted: the flag is about "not moved" only.
+    assert read_curve(_curve((0.5,) * 5), Rule())["moves_and_returns"] == 0
+    assert read_curve(_curve((0.1, 0.3, 0.5, 0.7, 0.9)), Rule())["moves_and_returns"] == 0
+    # Only the non-crumbling range counts: the same swing at a crumbling coefficient is not a move.
+    edge = read_curve(_curve((0.5, 0.5, 0.5, 0.5, 0.9), wall=(0.05, 0.05, 0.05, 0.05, 0.3)), Rule())
+    assert edge["class"] == "not_moved" and edge["moves_and_returns"] == 0
+
+
 def test_an_undefined_target_gives_no_class_but_keeps_the_crumbling() -> None:
     got = read_curve(_curve((None,) * 5, wall=(0.05, 0.05, 0.05, 0.05, 0.3)), Rule())
     assert got["class"] is None and got["steerability"] is None and got["crumble_pos"] == 1.0

@@ -19,7 +19,10 @@ Read from it, per maze:
 - **class**, one rule: `moved_by` = direction x (P(c_hi) - P(c_lo)), the change across the non-crumbling range
   (c_hi, c_lo: its largest and smallest coefficients). `claimed` when moved_by >= `moved`, `anti` (anti-steerable)
   when moved_by <= -`moved`, else `not_moved`; **crumbles before it moves**: a maze crumbling somewhere on the grid
-  and `not_moved` (what moving it would take crumbles it first).
+  and `not_moved` (what moving it would take crumbles it first); **moves and returns**: `not_moved`, yet P moves
+  by at least `moved` away from P(0) somewhere inside the non-crumbling range (a curve that rises and falls back,
+  or the reverse). The class reads the range's two ends only, so this count says how many "not moved" mazes were
+  moved at some coefficient in between, not left alone.
 """
 
 from __future__ import annotations
@@ -148,7 +151,7 @@ def read_curve(curve: Curve, rule: Rule) -> dict[str, Any]:
     if any(p is None for p in curve.p):
         return {**out, "steerability": None, "slope": None, "intercept": None, "residual": None, "moved_by": None,
                 "class": None, "claimed_way": None, "anti_steerable": None, "not_moved": None,
-                "crumbles_before_moving": None}  # fmt: skip
+                "crumbles_before_moving": None, "moves_and_returns": None}  # fmt: skip
     p = np.asarray(curve.p, dtype=np.float64)
     c = np.asarray(coeffs, dtype=np.float64)
     near = np.abs(c) <= rule.fit_within
@@ -156,6 +159,8 @@ def read_curve(curve: Curve, rule: Rule) -> dict[str, Any]:
     lo, hi = coeffs.index(min(inside)), coeffs.index(max(inside))
     moved_by = float(rule.direction * (p[hi] - p[lo]))
     kind = "claimed" if moved_by >= rule.moved else "anti" if moved_by <= -rule.moved else "not_moved"
+    span = p[lo : hi + 1]  # the grid is sorted, so the non-crumbling range is one run of it, 0 included
+    swings = bool(np.max(np.abs(span - p[coeffs.index(0)])) >= rule.moved)
     return {
         **out,
         "steerability": rule.direction * slope,
@@ -168,6 +173,7 @@ def read_curve(curve: Curve, rule: Rule) -> dict[str, Any]:
         "anti_steerable": int(kind == "anti"),
         "not_moved": int(kind == "not_moved"),
         "crumbles_before_moving": int(kind == "not_moved" and out["crumbles"] == 1),
+        "moves_and_returns": int(kind == "not_moved" and swings),
     }
 
 
@@ -178,6 +184,7 @@ FRACTIONS = {
     "anti_steerable": "moved the wrong way (anti-steerable)",
     "not_moved": "not moved",
     "crumbles_before_moving": "crumbles before it moves",
+    "moves_and_returns": "not moved, yet moved somewhere in between (moves and returns)",
 }
 
 
@@ -207,7 +214,10 @@ def site_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "crumbles": fraction_record(sum(r["crumbles"] for r in defined), len(defined)),
     }
     for key in FRACTIONS:
-        out[key] = fraction_record(sum(r[key] for r in defined), len(defined))
+        if all(key in r for r in defined):
+            out[key] = fraction_record(sum(r[key] for r in defined), len(defined))
+        else:  # cells finished before this count existed (a resumed run): say so rather than count them as 0
+            out[key] = {"value": None, "ci": None, "n": 0, "note": "not recorded by this run's older cells"}
     return out
 
 

@@ -349,7 +349,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"{s['layer']}: steerability median {fmt(st['median'], 3)} (n {s['n']}), anti-steerable "
             f"{fmt(anti['value'])}, not moved {fmt(s['not_moved']['value'])}, crumbles before moving "
-            f"{fmt(s['crumbles_before_moving']['value'])}; best predictor {best or 'none'}"
+            f"{fmt(s['crumbles_before_moving']['value'])}, moves and returns "
+            f"{fmt(s['moves_and_returns']['value'])}; best predictor {best or 'none'}"
         )
     return lines
 

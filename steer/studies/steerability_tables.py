@@ -47,6 +47,8 @@ SUMMARY = Table(
         Column("class", "str", "", "claimed (moved_by >= moved), anti (<= -moved) or not_moved; empty where the "
                "target is undefined"),
         Column("crumbles_before_moving", "bool", "", "crumbles somewhere on the grid and not moved"),
+        Column("moves_and_returns", "bool", "", "not moved, yet moved by at least `moved` from P(0) somewhere "
+               "inside the non-crumbling range"),
         Column("p_original", "float", "probability", "the target with the policy left alone"),
         *(Column(name, "float", "", about) for name, about in PREDICTORS.items() if name != "maze_dim"),
     ),
@@ -69,13 +71,14 @@ def summary_rows(f: Finished) -> Iterator[dict[str, Any]]:
     for m in f.done:
         keys = {"seed": m["seed"], **maze_keys(m)}
         for r in m["by_layer"]:
-            flag = r["crumbles_before_moving"]
+            flag, swing = r["crumbles_before_moving"], r.get("moves_and_returns")
             yield {
                 **keys,
                 "site": r["layer"],
                 **{k: r[k] for k in ("steerability", "slope", "residual", "crumble_pos", "crumble_neg", "moved_by")},
                 "class": r["class"],
                 "crumbles_before_moving": None if flag is None else bool(flag),
+                "moves_and_returns": None if swing is None else bool(swing),
                 "p_original": r["p_original"],
                 **{k: (r[k] if k in r else m.get(k)) for k in PREDICTORS if k != "maze_dim"},
             }
