@@ -124,6 +124,12 @@ def test_a_features_only_search_screens_confirms_and_states_each_feature(search)
     confirmed = [r for r in report["table"] if r["family"].startswith("feature:")]
     assert confirmed and all(r["replication"]["control"]["n"] == 5 for r in confirmed)
     check_tables(out)
+    # The dictionary's bytes are part of both stages' identities: a changed file is another run, refused at the start.
+    for folder in (out, out / "screen"):
+        inputs = json.loads((folder / "manifest.json").read_text())["identity"]["inputs"]
+        assert (
+            list(inputs) == [str(out.parent / "d.safetensors")] and len(inputs[str(out.parent / "d.safetensors")]) == 64
+        )
 
 
 def test_the_screen_measured_each_feature_at_its_typical_code(search, policy, easy) -> None:
