@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from steer.analysis.discover import KNOWN_FAMILIES, LABELS, record, sign_of
+from steer.analysis.discover_features import FACTOR, is_feature
 from steer.analysis.verdicts import SAMPLES
 from steer.maze.families import FAMILIES
 
@@ -51,6 +52,8 @@ def _screen_summary(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _not_new(name: str) -> str | None:
     """Why a found family is not a new X-vector, or None when it would be."""
+    if is_feature(name):
+        return "a dictionary feature, not a pair of maze edits; counted among the features"
     if name in KNOWN_FAMILIES:
         return f"{name} is a known vector's own pair (a rediscovery)"
     if FAMILIES[name].relative:
@@ -129,23 +132,33 @@ def family_table(
     by_key = {j["candidate"]: j for j in judged}
     out: dict[str, dict[str, Any]] = {}
     for f in families:
-        name, fam = f["family"], FAMILIES[f["family"]]
+        name = f["family"]
+        feature = is_feature(name)
+        fam = None if feature else FAMILIES[name]
         best = rows.get(f["candidate"]) if f["candidate"] else None
         screen = None if best is None else {**_screen_summary(best), "rank": f["rank"]}
         j = by_key.get(f["candidate"]) if f["confirm"] else None
         confirm = None if screen is None or j is None else _confirm_summary(j)
         status, statement = _status_statement(f, screen, j, confirm)
+        if feature and screen is None:  # screened, but no probability moved beyond its random control
+            statement = (
+                f"{NOT_TESTED} beyond the screen: on the screen's mazes its change equals its random control's on "
+                "every probability and share of time (no effect to claim)"
+            )
+        if feature and screen is not None:  # its site is the dictionary's, whatever `layers` lists
+            statement = f"at {screen['layer']} (the dictionary's site): {statement}"
+        targets = ("keep",) if fam is None else fam.targets
         out[name] = {
             "family": name,
-            "factor": fam.factor,
-            "place": fam.place,
-            "targets": list(fam.targets),
+            "factor": FACTOR if fam is None else fam.factor,
+            "place": False if fam is None else fam.place,
+            "targets": list(targets),
             "rank": f["rank"],
             "status": status,
             "new": status == "found" and _not_new(name) is None,
             "statement": statement,
             "screen": screen,
-            "screen_by_target": _best_by_target(screened, name, fam.targets),
+            "screen_by_target": _best_by_target(screened, name, targets),
             "confirmed": bool(f["confirm"]),
             "confirm_reason": f["why"],
             "confirm": confirm,
@@ -161,12 +174,15 @@ def answer(families: Mapping[str, Mapping[str, Any]]) -> str:
     """The search's answer to "more than the cheese and top-right vectors?", saying what was tested and at what
     power: what replicated among the families confirmed, and how small an effect the families it did not
     confirm could have had unseen. Never a bare "no": not finding is not absence."""
-    rows = list(families.values())
+    rows = [r for name, r in families.items() if not is_feature(name)]
+    features = [r for name, r in families.items() if is_feature(name)]
     new = [r for r in rows if r["new"]]
     confirmed = [r for r in rows if r["confirmed"]]
     unseen = [r for r in rows if r["status"] == NOT_FOUND]
     untested = [r for r in rows if r["status"] == NOT_TESTED]
     place = [r for r in rows if r["place"]]
+    if not rows:  # a search of dictionary features only
+        return "no family of maze edits searched; " + _features_said(features)
     verdicts = ", ".join(f"{k} {s}" for s in STATUS_ORDER if (k := sum(r["status"] == s for r in confirmed)))
     if new:
         said = f"yes: {len(new)} new X-vector{'s' if len(new) != 1 else ''} replicated ("
@@ -194,6 +210,28 @@ def answer(families: Mapping[str, Mapping[str, Any]]) -> str:
         said += f"; {_families_text(len(unseen))} {NOT_FOUND} ({power})"
     if untested:
         said += f"; {len(untested)} not tested (no effect to measure on the screen's mazes)"
+    if features:
+        said += "; " + _features_said(features)
+    return said
+
+
+def _features_said(features: Sequence[Mapping[str, Any]]) -> str:
+    """The features' clause of the answer: how many have an effect beyond their random control that replicates,
+    of how many screened and confirmed, and the screen's power for the rest."""
+    found = [r["family"] for r in features if r["status"] == "found"]
+    confirmed = [r for r in features if r["confirmed"]]
+    unseen = [r for r in features if r["status"] == NOT_FOUND]
+    said = (
+        f"dictionary features: {len(found)} of {len(features)} screened replicate an effect beyond their random "
+        f"control ({len(confirmed)} confirmed"
+    )
+    said += f": {', '.join(found)})" if found else ")"
+    det = sorted(r["screen"]["detectable"] for r in unseen if r["screen"]["detectable"] is not None)
+    if det:
+        said += (
+            f", {len(unseen)} {NOT_FOUND} (smallest effects beyond the control detectable at the screen's n: "
+            f"{det[0]:.3f}–{det[-1]:.3f})"
+        )
     return said
 
 

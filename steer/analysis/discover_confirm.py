@@ -18,6 +18,10 @@ unrelated-maze null (the floor). On a sample the candidate
 
 It is found when it holds on both samples (`steer.analysis.verdicts.combined_verdict`), and its Holm-adjusted
 Wilcoxon p of e against c stays below 0.05 on both.
+
+A little over 400 lines: a dictionary feature's claim (a fixed vector per maze, `steer.analysis.discover_features`)
+takes a branch beside the maze families' in the steps it shares with them; split apart, each step would be read
+twice.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 import torch
 
 from steer.analysis.claims import steerability
-from steer.analysis.controls import random_like, random_seed
+from steer.analysis.controls import random_seed
 from steer.analysis.discover import (
     LABELS,
     Candidate,
@@ -49,12 +53,12 @@ from steer.analysis.discover import (
     record,
     rounded,
 )
+from steer.analysis.discover_features import FeatureFamilies, control_vector, family_doc, is_feature
 from steer.analysis.stats import holm, min_detectable_effect, wilcoxon_p
 from steer.analysis.verdicts import MIN_MAZES, SAMPLES, combined_verdict, verdict
 from steer.maze.env import MazeRenderer
-from steer.maze.families import FAMILIES, Empty, Pair, regions
+from steer.maze.families import Empty, Pair, regions
 from steer.net.policy import ImpalaPolicy
-from steer.net.vectors import SteeringVector
 from steer.net.vfield import DEFAULT_SITE, FacingField, Patch, facing_inputs
 
 LADDER = (1.0, 2.0, 5.0, 10.0, 20.0)  # sizes of the coefficient at which crumbling is looked for
@@ -87,9 +91,19 @@ NULL_CLAIMS = (
 
 
 def transfer_source(
-    policy: ImpalaPolicy, renderer: MazeRenderer, seeds: Sequence[int], cand: Candidate
+    policy: ImpalaPolicy,
+    renderer: MazeRenderer,
+    seeds: Sequence[int],
+    cand: Candidate,
+    features: FeatureFamilies | None = None,
 ) -> tuple[int | None, torch.Tensor | None]:
-    """The first of `seeds` (the screen's mazes) where the candidate's family has a member, and its vector there."""
+    """The first of `seeds` (the screen's mazes) where the candidate's family has a member, and its vector there. A
+    feature's vector is the same on every maze unless it sits at each maze's own square (`per_maze`): only then
+    has it a transfer, the first screen maze's."""
+    if is_feature(cand.family):
+        if features is None or not features.per_maze or not seeds:
+            return None, None
+        return seeds[0], features.vector(cand.family, renderer.level(seeds[0]))[0]
     for seed in seeds:
         pair = family_pairs(renderer, seed, cand.target, (cand.family,))[cand.family]
         if isinstance(pair, Pair):
@@ -98,11 +112,15 @@ def transfer_source(
 
 
 def confirm_claims(
-    policy: ImpalaPolicy, renderer: MazeRenderer, screen: Mapping[str, Any], seeds: Sequence[int]
+    policy: ImpalaPolicy,
+    renderer: MazeRenderer,
+    screen: Mapping[str, Any],
+    seeds: Sequence[int],
+    features: FeatureFamilies | None = None,
 ) -> tuple[Claimed, ...]:
     """What the confirm stage judges: the screen's chosen candidates (one that is a known answer is judged once,
-    as that answer), the known answers and the nulls; each but the nulls with its transfer source among the
-    screen's mazes (`seeds`)."""
+    as that answer; a feature family's with `features`), the known answers and the nulls; each but the nulls with
+    its transfer source among the screen's mazes (`seeds`)."""
     rows = {r["candidate"]: r for r in screen["candidates"]}
     claimed: list[tuple[Candidate, str, int, str]] = []
     known = {cand: name for name, cand, _, _ in KNOWN}
@@ -115,7 +133,9 @@ def confirm_claims(
     claimed += [(cand, primary, sign, "null") for _, cand, primary, sign in NULL_CLAIMS]
     claims = []
     for cand, primary, sign, role in claimed:
-        source_seed, source = transfer_source(policy, renderer, seeds, cand) if role != "null" else (None, None)
+        source_seed, source = (
+            transfer_source(policy, renderer, seeds, cand, features) if role != "null" else (None, None)
+        )
         claims.append(Claimed(cand, primary, sign, role, source_seed, source))
     return tuple(claims)
 
@@ -127,13 +147,12 @@ ClaimKey = tuple[str, str, float | None]
 
 
 def _claim_passes(
-    c: Claimed, layer: str, v: torch.Tensor, other: torch.Tensor | None, noise_seed: int
+    c: Claimed, layer: str, v: torch.Tensor, other: torch.Tensor | None, control: torch.Tensor
 ) -> list[tuple[ClaimKey, list[Patch]]]:
-    """One claim's patched passes at its layer, by key: its own vector `v` and a norm-matched random control at its
-    coefficient, its transfer source's vector, the coefficient ladder (not for the nulls) and the floor, the
+    """One claim's patched passes at its layer, by key: its own vector `v` and its norm-matched random `control` at
+    its coefficient, its transfer source's vector, the coefficient ladder (not for the nulls) and the floor, the
     unrelated maze's vector `other` scaled to v's norm (where that maze has a member here)."""
     cand, key = c.candidate, c.candidate.key
-    control = random_like(SteeringVector(layer, v, "custom"), noise_seed).tensor
     passes: list[tuple[ClaimKey, list[Patch]]] = [
         ((key, "own", None), [(layer, v, cand.coeff)]),
         ((key, "control", None), [(layer, control, cand.coeff)]),
@@ -166,10 +185,13 @@ def _claim_numbers(
     return measured
 
 
-def _confirm_target(m: Measuring, seed: int, target: str, claims: Sequence[Claimed]) -> dict[str, dict[str, Any]]:
+def _confirm_target(
+    m: Measuring, seed: int, target: str, claims: Sequence[Claimed], features: FeatureFamilies | None
+) -> dict[str, dict[str, Any]]:
     """`confirm_maze` for the claims of one target (the cheese kept or removed)."""
     level = level_for(m.renderer, seed, target)
-    families = tuple(dict.fromkeys([*(c.candidate.family for c in claims), "null:other_maze"]))
+    edits = [c.candidate.family for c in claims if not is_feature(c.candidate.family)]
+    families = tuple(dict.fromkeys([*edits, "null:other_maze"]))
     pairs = family_pairs(m.renderer, seed, target, families)
     built = [name for name in families if isinstance(pairs[name], Pair)]
     layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
@@ -183,11 +205,18 @@ def _confirm_target(m: Measuring, seed: int, target: str, claims: Sequence[Claim
         other = vecs["null:other_maze"][layer] if "null:other_maze" in vecs else None
         passes: list[tuple[ClaimKey, list[Patch]]] = []
         for c in here:
-            pair = pairs[c.candidate.family]
+            name = c.candidate.family
+            if is_feature(name):  # a fixed vector on every maze: the feature at its positions here
+                assert features is not None
+                v, positions = features.vector(name, level)
+                passes += _claim_passes(c, layer, v, other, control_vector(layer, v, noise_seed, positions))
+                continue
+            pair = pairs[name]
             if isinstance(pair, Empty):
                 out[c.candidate.key] = {"empty": pair.reason}
             else:
-                passes += _claim_passes(c, layer, vecs[c.candidate.family][layer], other, noise_seed)
+                v = vecs[name][layer]
+                passes += _claim_passes(c, layer, v, other, control_vector(layer, v, noise_seed, None))
         if not passes:
             continue
         original, fields = fields_by_key(m.policy, inputs, passes, m.batch_size)
@@ -201,12 +230,15 @@ def _confirm_target(m: Measuring, seed: int, target: str, claims: Sequence[Claim
     return out
 
 
-def confirm_maze(m: Measuring, seed: int, claims: Sequence[Claimed]) -> dict[str, dict[str, Any]]:
+def confirm_maze(
+    m: Measuring, seed: int, claims: Sequence[Claimed], features: FeatureFamilies | None = None
+) -> dict[str, dict[str, Any]]:
     """Every claim on one maze, by claim key: {own, control, transfer, ladder, floor} (transfer and floor None
-    where it has none), or {empty: why} where its family has no member here."""
+    where it has none), or {empty: why} where its family has no member here; a feature family's claims need the
+    `features` they were screened with."""
     out: dict[str, dict[str, Any]] = {}
     for target in sorted({c.candidate.target for c in claims}):
-        out.update(_confirm_target(m, seed, target, [c for c in claims if c.candidate.target == target]))
+        out.update(_confirm_target(m, seed, target, [c for c in claims if c.candidate.target == target], features))
     return out
 
 
@@ -310,7 +342,11 @@ def _sample_mazes(done: Sequence[Mapping[str, Any]], discovery: set[int], sample
 
 
 def judge_claims(
-    claims: Sequence[Claimed], done: Sequence[Mapping[str, Any]], discovery: set[int], settings: Settings
+    claims: Sequence[Claimed],
+    done: Sequence[Mapping[str, Any]],
+    discovery: set[int],
+    settings: Settings,
+    features: FeatureFamilies | None = None,
 ) -> list[dict[str, Any]]:
     """One row per claim, in order: judged on each sample of the confirm stage's mazes (`done`; `discovery`, the
     discovery sample's seeds), where it crumbles, the mazes its family had no member on; then Holm over the
@@ -337,7 +373,7 @@ def judge_claims(
                 "candidate": key,
                 **c.candidate.to_json(),
                 "role": c.role,
-                "what": FAMILIES[c.candidate.family].doc,  # what the family's pair differs in
+                "what": family_doc(c.candidate.family, features),  # what the pair differs in, or the feature
                 "moves": LABELS[c.primary],
                 "primary": c.primary,
                 "direction": "up" if c.sign > 0 else "down",

@@ -22,6 +22,7 @@ from steer.analysis.discover import (
     level_for,
     pair_vectors,
 )
+from steer.analysis.discover_features import FeatureFamilies, is_feature
 from steer.analysis.episodes import sample_episodes
 from steer.maze.families import FAMILIES, Pair, regions
 from steer.maze.layout import Maze
@@ -41,7 +42,12 @@ def shown_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
     def first(r: Mapping[str, Any]) -> int:
         found = r["status"] == "found"
-        new = r["role"] == "chosen" and r["family"] not in KNOWN_FAMILIES and not FAMILIES[r["family"]].relative
+        feature = is_feature(r["family"])
+        new = (
+            r["role"] == "chosen"
+            and r["family"] not in KNOWN_FAMILIES
+            and (feature or not FAMILIES[r["family"]].relative)
+        )
         return 0 if found and new else 1 if found else 2
 
     return sorted((r for r in rows if r["role"] != "null"), key=first)[:FIGURES_FOR]
@@ -65,31 +71,47 @@ def _edits_text(edits: tuple[Any, ...], maze: Maze) -> str:
 
 
 def _field_figure(
-    title: str, row: Mapping[str, Any], pair: Pair, original: FacingField, patched: FacingField
+    title: str, row: Mapping[str, Any], pair: Pair | None, original: FacingField, patched: FacingField
 ) -> FieldFigure:
-    """The original and patched policy in the maze's own facing, their difference, and the pair's two mazes."""
+    """The original and patched policy in the maze's own facing, their difference, and the pair's two mazes (none
+    for a dictionary feature, which has no pair)."""
     o, p = facing_slice(original), facing_slice(patched)
     panels = [
         Panel(o.maze, o.positions, o.arrows, "original"),
         Panel(p.maze, p.positions, p.arrows, f"patched\n{row['moves']} {row['direction']}"),
         diff_panel(o, p),
-        Panel(pair.a, (), torch.zeros(0, 2).numpy(), f"pair: a\n{_edits_text(pair.edits_a, pair.a)}"),
-        Panel(pair.b, (), torch.zeros(0, 2).numpy(), f"pair: b\n{_edits_text(pair.edits_b, pair.b)}"),
     ]
+    if pair is not None:
+        panels += [
+            Panel(pair.a, (), torch.zeros(0, 2).numpy(), f"pair: a\n{_edits_text(pair.edits_a, pair.a)}"),
+            Panel(pair.b, (), torch.zeros(0, 2).numpy(), f"pair: b\n{_edits_text(pair.edits_b, pair.b)}"),
+        ]
     return field_figure(title, panels, footer=LEGEND)
 
 
 def _row_files(
-    m: Measuring, run_title: str, rank: int, row: Mapping[str, Any], seed: int, formats: Sequence[str]
+    m: Measuring,
+    run_title: str,
+    rank: int,
+    row: Mapping[str, Any],
+    seed: int,
+    formats: Sequence[str],
+    features: FeatureFamilies | None,
 ) -> tuple[dict[str, Image.Image], dict[str, bytes]]:
     """One top row's field and occupancy figures and its episode GIF (the original and patched episode from one
-    episode seed), on maze `seed` with the row's own vector there; the field figure's vector twin in each format
-    of `formats` other than PNG."""
+    episode seed), on maze `seed` with the row's own vector there (a feature's: at its positions there, times its
+    typical code); the field figure's vector twin in each format of `formats` other than PNG."""
     cand = Candidate(row["family"], row["layer"], row["coeff"], row["target"])
     level = level_for(m.renderer, seed, cand.target)
-    pair = family_pairs(m.renderer, seed, cand.target, (cand.family,))[cand.family]
-    assert isinstance(pair, Pair)
-    v = pair_vectors(m.policy, m.renderer, [pair], (cand.layer,))[0][cand.layer]
+    pair: Pair | None = None
+    if is_feature(cand.family):
+        assert features is not None
+        v = features.vector(cand.family, level)[0]
+    else:
+        built = family_pairs(m.renderer, seed, cand.target, (cand.family,))[cand.family]
+        assert isinstance(built, Pair)
+        pair = built
+        v = pair_vectors(m.policy, m.renderer, [pair], (cand.layer,))[0][cand.layer]
     patches = [(cand.layer, v, cand.coeff)]
     inputs = facing_inputs(m.renderer, level, m.device)
     regs = regions(level)
@@ -120,6 +142,7 @@ def top_figures(
     done: Sequence[Mapping[str, Any]],
     discovery: set[int],
     formats: Sequence[str] = ("png",),
+    features: FeatureFamilies | None = None,
 ) -> tuple[dict[str, Image.Image], dict[str, bytes]]:
     """The figures and GIFs of the shown rows (`shown_rows`), numbered by their place among them; a row whose
     family has no member on any confirm discovery maze gets none. `run_title` names the checkpoint and mode;
@@ -129,7 +152,7 @@ def top_figures(
     for rank, row in enumerate(shown_rows(rows), start=1):
         seed = show_seed(done, discovery, row["candidate"])
         if seed is not None:
-            drawn, written = _row_files(m, run_title, rank, row, seed, formats)
+            drawn, written = _row_files(m, run_title, rank, row, seed, formats, features)
             figures |= drawn
             files |= written
     return figures, files

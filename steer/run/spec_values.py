@@ -109,21 +109,15 @@ FEATURE_USAGE = (
 )
 
 
-def parse_feature(value: Any, where: str) -> FeatureSpec:
-    """`vector: {feature: {file, index, positions | at, scale}}`: every key checked that needs no dictionary."""
-    f = _Fields(value, where, ("file", "index", "positions", "at", "scale"))
-    name = f.get_str("file")
-    if name is None:
-        raise SteerError(
-            f"{where}.file: missing; give the dictionary file a `steer features` run wrote, e.g. {FEATURE_USAGE}."
-        )
-    index = f.get_int("index")
-    if index is None:
-        raise SteerError(f"{where}.index: missing; give the feature's index in the dictionary, e.g. {FEATURE_USAGE}.")
+def feature_place(f: _Fields, usage: str) -> tuple[tuple[tuple[int, int], ...] | None, str | tuple[int, int] | None]:
+    """A feature's place in a mapping `f` (a `vector.feature`, discover's `features`): exactly one of `positions`
+    (activation-map positions, row 0 at the top) and `at` (everywhere, a named square of each maze, or a world
+    square [row, col]); `usage` is the example the messages end with."""
+    where = f.path
     if f.has("positions") == f.has("at"):
         raise SteerError(
             f"{where}: give exactly one of positions (positions on the site's map) and at (everywhere, cheese, "
-            f"top_right or a world square [row, col]), e.g. {FEATURE_USAGE}."
+            f"top_right or a world square [row, col]), e.g. {usage}."
         )
     positions = None
     if f.has("positions"):
@@ -146,6 +140,21 @@ def parse_feature(value: Any, where: str) -> FeatureSpec:
                 f"{f.where('at')}: {excerpt(raw)} is not a place; use everywhere, {', '.join(FEATURE_SQUARES)} or a "
                 "world square [row, col] (row 0 at the bottom)."
             )
+    return positions, at
+
+
+def parse_feature(value: Any, where: str) -> FeatureSpec:
+    """`vector: {feature: {file, index, positions | at, scale}}`: every key checked that needs no dictionary."""
+    f = _Fields(value, where, ("file", "index", "positions", "at", "scale"))
+    name = f.get_str("file")
+    if name is None:
+        raise SteerError(
+            f"{where}.file: missing; give the dictionary file a `steer features` run wrote, e.g. {FEATURE_USAGE}."
+        )
+    index = f.get_int("index")
+    if index is None:
+        raise SteerError(f"{where}.index: missing; give the feature's index in the dictionary, e.g. {FEATURE_USAGE}.")
+    positions, at = feature_place(f, FEATURE_USAGE)
     scale = _scale(f.data["scale"], f.where("scale")) if f.has("scale") else 1.0
     if scale == 0:
         raise SteerError(f"{f.where('scale')}: 0 makes the vector zero; give the feature's size, e.g. scale: 1.")

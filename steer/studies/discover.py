@@ -44,6 +44,7 @@ from steer.analysis.discover_confirm import (
     rank_judged,
     removed_minus_kept,
 )
+from steer.analysis.discover_features import FeatureFamilies, feature_counts, is_feature
 from steer.analysis.discover_screen import null_found_in_screen
 from steer.analysis.metrics import fmt
 from steer.analysis.verdicts import SAMPLES
@@ -68,22 +69,23 @@ class ConfirmPlan:
     layers: tuple[str, ...]
     claims: tuple[Claimed, ...]
     screen: dict[str, Any]  # the screen's report body
+    features: FeatureFamilies | None = None  # the feature families the screen searched (and scaled), if any
 
     @property
     def layer(self) -> str:
         return ", ".join(self.layers)
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
-        claims = confirm_maze(measuring(session, self.spec), seed, self.claims)
+        claims = confirm_maze(measuring(session, self.spec), seed, self.claims, self.features)
         return "done", [], {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim, "claims": claims}
 
 
 def stages(plan: ScreenPlan, session: Session, run_stage: StageRunner) -> ConfirmPlan:
     """Runs the screen into `OUT/screen/` and plans the confirm stage from its report."""
     screen = run_stage(SCREEN, plan.spec, "screen")["screen"]
-    claims = confirm_claims(session.policy, session.renderer, screen, screen_seeds(plan.spec))
+    claims = confirm_claims(session.policy, session.renderer, screen, screen_seeds(plan.spec), plan.features)
     layers = tuple(dict.fromkeys(c.candidate.layer for c in claims))
-    return ConfirmPlan(plan.spec, layers, claims, screen)
+    return ConfirmPlan(plan.spec, layers, claims, screen, plan.features)
 
 
 def _answer_sections(
@@ -95,7 +97,7 @@ def _answer_sections(
     relatives = [
         f["confirm"]["candidate"]
         for f in families.values()
-        if f["status"] == "found" and FAMILIES[f["family"]].relative is not None
+        if f["status"] == "found" and not is_feature(f["family"]) and FAMILIES[f["family"]].relative is not None
     ]
     unseen = [name for name, f in families.items() if f["status"] == NOT_FOUND]
     said = answer(families)
@@ -109,6 +111,15 @@ def _answer_sections(
             f"families {NOT_FOUND}": len(unseen),
             "found": sum(r["status"] == "found" for r in judged),
             "new X-vectors": len(new),
+            **(
+                {}
+                if "features" not in screen
+                else {
+                    "features found (beyond their random control, replicated)": feature_counts(
+                        families, screen["features"]
+                    )["found"]
+                }
+            ),
         },
         "answer": {
             "said": said,
@@ -184,9 +195,10 @@ def report(
     done = list(done)  # read once (a few hundred mazes): every claim goes over every maze
     settings = settings_of(spec)
     discovery = set(spec.seeds)
-    judged = rank_judged(judge_claims(plan.claims, done, discovery, settings))
+    judged = rank_judged(judge_claims(plan.claims, done, discovery, settings, plan.features))
     families = family_table(plan.screen["candidates"], plan.screen["families"], judged)
-    figures, files = top_figures(measuring(session, spec), session.title, judged, done, discovery, spec.figures)
+    m = measuring(session, spec)
+    figures, files = top_figures(m, session.title, judged, done, discovery, spec.figures, plan.features)
     files["table.md"] = table_markdown(judged).encode()
     files["families.md"] = families_markdown(families).encode()
     sections = _known_and_nulls(judged, plan.screen)
@@ -197,6 +209,11 @@ def report(
         "known": sections["known"],
         "top_right_removed_minus_kept": {s: removed_minus_kept(done, discovery, s) for s in SAMPLES},
         "nulls": sections["nulls"],
+        **(
+            {}
+            if "features" not in plan.screen
+            else {"features": {**feature_counts(families, plan.screen["features"]), **plan.screen["features"]}}
+        ),
         "screen": plan.screen,
         **_samples_and_settings(spec, settings),
         "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"]} for m in done],
@@ -233,6 +250,12 @@ def summary(report: dict[str, Any]) -> list[str]:
     lines.append("families (what the search can say of each, at the power it had):")
     for name, f in report["families"].items():
         lines.append(f"  {name}: {f['statement']}")
+    if "features" in report:
+        f = report["features"]
+        lines.append(
+            f"dictionary features ({f['place']}, at {f['site']}): {f['found']} of {f['screened']} screened replicate "
+            f"an effect beyond their random control ({f['confirmed']} confirmed, {f['dead_skipped']} dead skipped)"
+        )
     lines.append(f"more than the cheese and top-right vectors? {report['answer']['said']}")
     return lines
 

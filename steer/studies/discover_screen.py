@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from steer.analysis.discover import Candidate, family_pairs
+from steer.analysis.discover_features import FeatureFamilies, screen_features
 from steer.analysis.discover_screen import KINDS, choose, screen_families, screen_maze, screen_table
 from steer.errors import SteerError
 from steer.maze.families import FAMILIES, NULLS, TARGETS, Pair
 from steer.run.session import Session, resolve_layer
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study
+from steer.studies.discover_features import plan_features
 from steer.studies.discover_spec import (
     DEFAULT_COEFFS,
     DEFAULT_LAYERS,
@@ -36,16 +38,19 @@ from steer.studies.discover_spec import (
 
 @dataclass(frozen=True)
 class ScreenPlan:
-    """The screen's work: every candidate of `families` at every layer and coefficient, on each screen maze."""
+    """The screen's work: every candidate of `families` at every layer and coefficient, and every feature family
+    of `features` at its dictionary's site and every coefficient, on each screen maze."""
 
     spec: Spec
     layers: tuple[str, ...]
-    families: tuple[str, ...]  # searched families and the nulls
+    families: tuple[str, ...]  # searched families of maze edits and the nulls
     coeffs: tuple[float, ...]
+    features: FeatureFamilies | None = None
 
     @property
     def layer(self) -> str:
-        return ", ".join(self.layers)
+        site = () if self.features is None else (self.features.site,)
+        return ", ".join(dict.fromkeys((*self.layers, *site)))
 
     def families_for(self, target: str) -> tuple[str, ...]:
         """The families screened on `target`: all of them with the cheese kept; with it removed, the place
@@ -56,8 +61,9 @@ class ScreenPlan:
 
     @property
     def candidates(self) -> tuple[Candidate, ...]:
-        """Every candidate screened: by family, then target, layer and coefficient."""
-        return tuple(
+        """Every candidate screened: by family, then target, layer and coefficient; then the feature families (at
+        their site, the cheese kept) by feature and coefficient."""
+        edits = tuple(
             Candidate(f, layer, c, target)
             for f in self.families
             for target in TARGETS
@@ -65,6 +71,9 @@ class ScreenPlan:
             for layer in self.layers
             for c in self.coeffs
         )
+        if self.features is None:
+            return edits
+        return edits + tuple(Candidate(f, self.features.site, c) for f in self.features.families for c in self.coeffs)
 
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         m = measuring(session, self.spec)
@@ -75,15 +84,19 @@ class ScreenPlan:
             if families:
                 for kind, values in screen_maze(m, seed, target, families, self.layers, self.coeffs).items():
                     result[kind].update(values)
+        if self.features is not None:
+            for kind, values in screen_features(m, seed, self.features, self.coeffs).items():
+                result[kind].update(values)
         return "done", [], result
 
 
-def _check_layers(spec: Spec, session: Session, families: tuple[str, ...]) -> tuple[str, ...]:
-    """The layers searched, resolved; each needs a spatial map where a family changes the maze at a place."""
+def _check_layers(
+    spec: Spec, session: Session, families: tuple[str, ...], default: tuple[str, ...] = DEFAULT_LAYERS
+) -> tuple[str, ...]:
+    """The layers searched, resolved (`default` when the spec gives none); each needs a spatial map where a family
+    changes the maze at a place."""
     policy = session.policy
-    layers = tuple(
-        resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.options.layers or DEFAULT_LAYERS)
-    )
+    layers = tuple(resolve_layer(policy, name, f"layers[{i}]") for i, name in enumerate(spec.options.layers or default))
     spatial = [f for f in families if FAMILIES[f].spatial]
     for i, layer in enumerate(layers):
         shape = tuple(policy.activation_shape(layer))
@@ -139,10 +152,14 @@ def _searched(spec: Spec) -> tuple[str, ...]:
 def plan(spec: Spec, session: Session) -> ScreenPlan:
     """The screen's plan (both studies' `plan`: the command's confirm plan comes from the screen's report), after
     the checks that need the network and the mazes."""
-    families = (*_searched(spec), *NULLS)
-    layers = _check_layers(spec, session, families)
+    searched = _searched(spec)
+    families = (*searched, *NULLS)
+    features = plan_features(spec, session)
+    # A search of features only measures the nulls at the dictionary's site unless `layers` says otherwise.
+    default = (features.site,) if features is not None and not searched else DEFAULT_LAYERS
+    layers = _check_layers(spec, session, families, default)
     _check_families(spec, session, families)
-    return ScreenPlan(spec, layers, families, spec.options.coeffs or DEFAULT_COEFFS)
+    return ScreenPlan(spec, layers, families, spec.options.coeffs or DEFAULT_COEFFS, features)
 
 
 # -- the screen's report ---------------------------------------------------------------------------------
@@ -185,6 +202,7 @@ def screen_report(
                 "families": screen_families(rows, chosen, NULLS),
                 "candidates": ranked,
                 "empty": empty,
+                **({} if plan.features is None else {"features": plan.features.to_json()}),
             },
             "mazes": [{"seed": m["seed"], "maze_dim": m["maze_dim"], "empty": m["empty"]} for m in done],
         }

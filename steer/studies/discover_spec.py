@@ -9,6 +9,7 @@ stage) both read it; the name repeats along the layers (docs/layout.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from steer.analysis.discover import Measuring, Settings
@@ -24,7 +25,8 @@ from steer.run.options import (
     whole,
 )
 from steer.run.session import Session
-from steer.run.spec_fields import finite_float
+from steer.run.spec_fields import _Fields, finite_float, integer
+from steer.run.spec_values import EVERYWHERE, _beside, feature_place
 from steer.run.specs import Spec
 
 DEFAULT_LAYERS = ("block2.res1.resadd_out", "block2.res2.resadd_out", "block3.res1.resadd_out")
@@ -37,11 +39,15 @@ DEFAULT_TOP_K = 12
 
 
 def _family_names(value: Any, where: str) -> tuple[str, ...]:
-    """`families`: 'all' (every family but the nulls) or a list of registered family names, each once."""
+    """`families`: 'all' (every family but the nulls), a list of registered family names, each once, or [] (none:
+    a search of dictionary features only, `features`)."""
     if value == "all":
         return SEARCHED
-    if not isinstance(value, list) or not value:
-        raise SteerError(f"{where}: expected 'all' or a non-empty list of family names such as [path:top_left].")
+    if not isinstance(value, list):
+        raise SteerError(
+            f"{where}: expected 'all', a list of family names such as [path:top_left], or [] with `features` (a "
+            "search of dictionary features only)."
+        )
     for i, name in enumerate(value):
         if not isinstance(name, str) or name not in FAMILIES:
             raise SteerError(
@@ -49,6 +55,66 @@ def _family_names(value: Any, where: str) -> tuple[str, ...]:
                 f"{', '.join(FAMILIES)} (docs/commands.md#discover)."
             )
     return tuple(dict.fromkeys(value))
+
+
+FEATURES_USAGE = (
+    "features: {file: dictionary.safetensors, indices: all, at: everywhere} (indices: all, a list [56, 220] or "
+    "{from: 0, to: 63}; at: everywhere, cheese, top_right or a world square [row, col]; or positions: [[r, c], ...] "
+    "on the site's map)"
+)
+
+
+@dataclass(frozen=True)
+class FeaturesSpec:
+    """`features`: the dictionary whose features discover searches as families (`feature:<index>`), which of its
+    features (None: all of them), and where each is placed on every maze (as a `vector: {feature: ...}` is:
+    exactly one of `positions` and `at`, steer.run.spec_values.feature_place)."""
+
+    file: Path
+    indices: tuple[int, ...] | None = None
+    positions: tuple[tuple[int, int], ...] | None = None
+    at: str | tuple[int, int] | None = None
+
+    FILES = ("file",)  # its file's sha256 is part of the run's identity (steer.run.runner.option_files)
+
+
+def _indices(value: Any, where: str) -> tuple[int, ...] | None:
+    """`indices`: all (None), a non-empty list of indices, each once, or an inclusive range {from, to}."""
+    if value == "all":
+        return None
+    if isinstance(value, dict):
+        f = _Fields(value, where, ("from", "to"))
+        first, last = f.get_int("from"), f.get_int("to")
+        if first is None or last is None or first < 0 or last < first:
+            raise SteerError(
+                f"{where}: a range of feature indices needs from <= to, both 0 or more, e.g. {{from: 0, to: 63}}."
+            )
+        return tuple(range(first, last + 1))
+    if not isinstance(value, list) or not value:
+        raise SteerError(
+            f"{where}: expected all, a non-empty list of feature indices or {{from, to}}; e.g. {FEATURES_USAGE}."
+        )
+    out = tuple(integer(v, f"{where}[{i}]", 0, 1_000_000) for i, v in enumerate(value))
+    for i, x in enumerate(out):
+        if x in out[:i]:
+            raise SteerError(f"{where}[{i}]: feature {x} is listed twice.")
+    return out
+
+
+def _features(value: Any, where: str, spec_path: Path | None) -> FeaturesSpec:
+    """`features`: {file, indices, at | positions}; every key checked that needs no dictionary (the dictionary's
+    own checks are made with the network, `steer.studies.discover_features.plan_features`)."""
+    f = _Fields(value, where, ("file", "indices", "positions", "at"))
+    name = f.get_str("file")
+    if name is None:
+        raise SteerError(
+            f"{f.where('file')}: missing; give the dictionary file a `steer features` run wrote, e.g. {FEATURES_USAGE}."
+        )
+    indices = _indices(f.data["indices"], f.where("indices")) if f.has("indices") else None
+    if not (f.has("positions") or f.has("at")):
+        return FeaturesSpec(_beside(Path(name), spec_path, where), indices, None, EVERYWHERE)
+    positions, at = feature_place(f, FEATURES_USAGE)
+    return FeaturesSpec(_beside(Path(name), spec_path, where), indices, positions, at)
 
 
 def _positive(value: Any, where: str) -> float:
@@ -82,6 +148,12 @@ class DiscoverOptions(Options):
     precision: float = option(_positive, default=Settings.precision)
     crumble: dict[str, float] = option(_crumble, default={}, about="{wall_mass, entropy}: rises that crumble")
     control_seed: int = control_seed_option()
+    features: FeaturesSpec | None = option(
+        _features, default=None, beside=True, about="a dictionary's features searched as families feature:<index>"
+    )
+
+    # Left out of a run's identity while None, so that searches from before features existed keep theirs.
+    OMIT_WHEN_NONE = ("features",)
 
 
 def settings_of(spec: Spec) -> Settings:
@@ -133,6 +205,11 @@ def check(spec: Spec) -> None:
         raise SteerError(f"replication: {len(replication)} mazes; a replication needs at least 5.")
     if any(c == 0 for c in spec.options.coeffs):
         raise SteerError("coeffs: 0 is not a coefficient to search (it adds nothing); drop it.")
+    if not spec.options.families and spec.options.features is None:
+        raise SteerError(
+            "families: [] searches no family of maze edits, and no `features` are given: nothing to search. List "
+            f"families, or give a dictionary's features, e.g. {FEATURES_USAGE}."
+        )
 
 
 def measuring(session: Session, spec: Spec) -> Measuring:
@@ -144,7 +221,9 @@ __all__ = [
     "DEFAULT_COEFFS",
     "DEFAULT_LAYERS",
     "DEFAULT_TOP_K",
+    "FEATURES_USAGE",
     "DiscoverOptions",
+    "FeaturesSpec",
     "check",
     "confirm_seeds",
     "measuring",
