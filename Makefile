@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune gallery features tables-doc
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune gallery features feature-search tables-doc
 
 # pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
@@ -92,6 +92,11 @@ gallery: install
 features: install
 	$(BIN)/steer features configs/features-fit.yaml --out outputs/features-fit
 	$(BIN)/steer batch configs/features.yaml --out outputs/features
+
+# Which dictionary features steer the policy (configs/discover-features.yaml; about 30 minutes on 2 cores, after
+# `make features`, whose dictionary it searches).
+feature-search: install
+	$(BIN)/steer batch configs/discover-features.yaml --out outputs/discover-features
 
 # Compile the network's units for this CPU (once per machine), check them bit for bit against eager, keep the
 # faster exact path; make bench runs it first.
