@@ -36,12 +36,13 @@ import torch
 from scipy import stats
 
 from steer.analysis.chain import Reach, build_chain, reach
+from steer.analysis.feature_clamp import FeatureCondition, FeatureScale, clamp_patches, feature_scale
 from steer.analysis.metrics import describe_change, describe_many
 from steer.errors import SteerError
 from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze, Square
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
-from steer.net.retarget import PixelPatch, activation_position, pixel_fields, spatial_grid
+from steer.net.retarget import PixelPatch, SiteReplacement, activation_position, pixel_fields, spatial_grid
 from steer.net.vfield import DIRECTIONS, FacingField, action_probs, direction_prob, facing_fields, facing_inputs
 
 
@@ -186,6 +187,7 @@ class MazeRetarget:
     conditions: dict[str, Reach]  # the patched conditions by name, none, cheese_moved (optional)
     geometric: dict[str, np.ndarray]  # the same conditions' geometric path probabilities (cheese_moved excluded)
     at: dict[str, tuple[Square, ...]]  # where a condition set its channels instead of at the target (elsewhere)
+    feature_scale: FeatureScale | None = None  # a clamped feature's code over the unpatched observations
 
 
 def patches_for(
@@ -214,14 +216,15 @@ def retarget_maze(
     maze: Maze,
     targets: Sequence[Square],
     layer: str,
-    patched: dict[str, Condition],
+    patched: dict[str, Condition | FeatureCondition],
     default: float | None = None,
     cheese_moved: bool = True,
     first_map: bool = False,
     batch_size: int = 64,
 ) -> MazeRetarget:
     """The retargetability of `maze` (its cheese already removed or kept, as the caller chose) for `targets`,
-    under each of the `patched` conditions, no intervention and (optionally) the cheese moved."""
+    under each of the `patched` conditions (channels set, or a dictionary feature clamped), no intervention and
+    (optionally) the cheese moved."""
     _, grid = spatial_grid(policy, layer)
     device = next(policy.parameters()).device
     inputs = facing_inputs(renderer, maze, device)
@@ -229,10 +232,17 @@ def retarget_maze(
     paths = [maze.shortest_path(maze.mouse, t) or [maze.mouse] for t in targets]
     conditions: dict[str, Reach] = {}
     geometric: dict[str, np.ndarray] = {}
+    scale = None
     for name, cond in patched.items():
-        patches = patches_for(
-            maze, targets, layer, grid, cond.channels, cond.value, at=cond.at, default=default, first_map=first_map
-        )
+        patches: list[PixelPatch] | list[SiteReplacement]
+        if isinstance(cond, FeatureCondition):
+            patches = clamp_patches(maze, targets, layer, grid, cond)
+            if scale is None:
+                scale = feature_scale(policy, inputs, layer, cond.sae, cond.index, batch_size)
+        else:
+            patches = patches_for(
+                maze, targets, layer, grid, cond.channels, cond.value, at=cond.at, default=default, first_map=first_map
+            )
         fields = pixel_fields(policy, inputs, patches, batch_size)
         # Reach is always of the target, wherever the channels were set: chain j absorbs at targets[j].
         conditions[name] = reach([build_chain(f) for f in fields], targets)
@@ -255,7 +265,7 @@ def retarget_maze(
             steps.append(float(r.steps[0]))
         conditions["cheese_moved"] = Reach(tuple(targets), np.array(ps), np.array(steps))
     at = {name: cond.at for name, cond in patched.items() if cond.at is not None}
-    return MazeRetarget(maze, tuple(targets), conditions, geometric, at)
+    return MazeRetarget(maze, tuple(targets), conditions, geometric, at, scale)
 
 
 # -- the distance claim --------------------------------------------------------------------------------
