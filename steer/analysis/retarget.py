@@ -36,7 +36,7 @@ import torch
 from scipy import stats
 
 from steer.analysis.chain import Reach, build_chain, reach
-from steer.analysis.feature_clamp import FeatureCondition, FeatureScale, clamp_patches, feature_scale
+from steer.analysis.feature_clamp import FeatureCondition, clamp_patches
 from steer.analysis.metrics import describe_change, describe_many
 from steer.errors import SteerError
 from steer.maze.env import MazeRenderer
@@ -187,7 +187,6 @@ class MazeRetarget:
     conditions: dict[str, Reach]  # the patched conditions by name, none, cheese_moved (optional)
     geometric: dict[str, np.ndarray]  # the same conditions' geometric path probabilities (cheese_moved excluded)
     at: dict[str, tuple[Square, ...]]  # where a condition set its channels instead of at the target (elsewhere)
-    feature_scale: FeatureScale | None = None  # a clamped feature's code over the unpatched observations
 
 
 def patches_for(
@@ -232,13 +231,10 @@ def retarget_maze(
     paths = [maze.shortest_path(maze.mouse, t) or [maze.mouse] for t in targets]
     conditions: dict[str, Reach] = {}
     geometric: dict[str, np.ndarray] = {}
-    scale = None
     for name, cond in patched.items():
         patches: list[PixelPatch] | list[SiteReplacement]
         if isinstance(cond, FeatureCondition):
             patches = clamp_patches(maze, targets, layer, grid, cond)
-            if scale is None:
-                scale = feature_scale(policy, inputs, layer, cond.sae, cond.index, batch_size)
         else:
             patches = patches_for(
                 maze, targets, layer, grid, cond.channels, cond.value, at=cond.at, default=default, first_map=first_map
@@ -265,7 +261,7 @@ def retarget_maze(
             steps.append(float(r.steps[0]))
         conditions["cheese_moved"] = Reach(tuple(targets), np.array(ps), np.array(steps))
     at = {name: cond.at for name, cond in patched.items() if cond.at is not None}
-    return MazeRetarget(maze, tuple(targets), conditions, geometric, at, scale)
+    return MazeRetarget(maze, tuple(targets), conditions, geometric, at)
 
 
 # -- the distance claim --------------------------------------------------------------------------------

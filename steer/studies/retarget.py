@@ -224,8 +224,10 @@ class Plan:
         )
         rows = target_rows(result)
         entry = maze_entry(seed, result, rows, patched, not_run)
-        if result.feature_scale is not None:
-            entry["feature_scale"] = result.feature_scale.to_json()
+        scale = None
+        if self.clamp is not None:
+            scale = self.clamp.scale(session, session.target_maze(spec, seed), self.layer, spec.batch_size)
+            entry["feature_scale"] = scale.to_json()
         resampling = self.resampling(session, seed, random_channels)
         if resampling is not None:
             entry["resampling"] = resampling
@@ -251,7 +253,7 @@ class Plan:
                 channels=self.channels,
                 value=spec.options.value,
                 natural_max=self.natural_max,
-                feature_scale=result.feature_scale,
+                feature_scale=scale,
                 seed=seed,
                 layer=self.layer,
                 run_title=session.title,

@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from steer.analysis.feature_clamp import FeatureCondition, random_direction
+from steer.analysis.feature_clamp import FeatureCondition, FeatureScale, feature_scale, random_direction
 from steer.analysis.retarget import Condition
 from steer.errors import SteerError
-from steer.maze.layout import Square
+from steer.maze.layout import Maze, Square
 from steer.net.feature_vectors import feature_direction
 from steer.net.sae import TopKSAE
+from steer.net.vfield import facing_inputs
 from steer.run.feature_plan import TOP_CHANNELS, checked_feature
 from steer.run.session import Session
 from steer.run.spec_fields import _Fields
@@ -91,6 +92,13 @@ class ClampPlan:
             out["feature_elsewhere"] = FeatureCondition(self.sae, s.index, s.value, at=elsewhere)
         return out
 
+    def scale(self, session: Session, generated: Maze, layer: str, batch_size: int) -> FeatureScale:
+        """The feature's natural scale on a maze as generated (with its cheese, whatever the run does with it: a
+        cheese feature's scale is what it reaches when there is a cheese to track), over every open square, both
+        facings, every position of the site's map."""
+        inputs = facing_inputs(session.renderer, generated, next(session.policy.parameters()).device)
+        return feature_scale(session.policy, inputs, layer, self.sae, self.spec.index, batch_size)
+
 
 def plan_clamp(session: Session, spec: Spec, clamp: ClampSpec) -> ClampPlan:
     """The dictionary read and refused for this run (before any output), under the field `feature`."""
@@ -120,8 +128,8 @@ def feature_report(plan: ClampPlan, done: list[dict[str, Any]]) -> dict[str, Any
     return {
         **plan.meta,
         "natural_scale": {
-            "what": "per maze, the feature's code over the unpatched observations (every square, both facings, every "
-            "position of the site's map, cheese as the run has it): its largest, and its mean where above 0; here the "
+            "what": "per maze, the feature's code over the maze as generated, with its cheese (every open square, both "
+            "facings, every position of the site's map, unpatched): its largest, and its mean where above 0; here the "
             "means over mazes",
             "mazes": len(maxima),
             "max": mean_max,
