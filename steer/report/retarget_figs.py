@@ -221,7 +221,13 @@ def reach_maps_figure(
         columns=min(len(panels), 4 if len(panels) <= 8 else 5),
         footer="each square: P(the agent, starting at the dark mark, reaches it) under that condition; green 1, "
         "white 0; grey: not a target\nnatural max: a channel's largest activation, mean over the ranking's "
-        f"{mazes_ranked} mazes (mouse at the start, cheese present)",
+        f"{mazes_ranked} mazes (mouse at the start, cheese present)"
+        + (
+            "\nfeature's max: its largest code on this maze as generated (cheese present, every square, both facings, "
+            "every position)"
+            if feature_scale is not None
+            else ""
+        ),
     )
 
 
