@@ -48,8 +48,9 @@ mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tests), computed i
 steer/analysis/retarget_summary.py; the figures and console lines are steer/report/retarget_figs.py's and
 retarget_text.py's.
 
-Just over 400 lines: its options need their own parsers (channels, a finite value, targets), and a plan with six
-conditions; its summaries, figures and console lines are already one layer down.
+About 450 lines: its options need their own parsers (channels, a finite value, targets), and a plan with six
+conditions; its summaries, figures and console lines are already one layer down, and the `feature:` key's parser,
+check and conditions are in steer/studies/retarget_feature.py.
 """
 
 from __future__ import annotations
