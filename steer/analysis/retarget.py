@@ -36,12 +36,13 @@ import torch
 from scipy import stats
 
 from steer.analysis.chain import Reach, build_chain, reach
+from steer.analysis.feature_clamp import FeatureCondition, clamp_patches
 from steer.analysis.metrics import describe_change, describe_many
 from steer.errors import SteerError
 from steer.maze.env import MazeRenderer
 from steer.maze.layout import Maze, Square
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
-from steer.net.retarget import PixelPatch, activation_position, pixel_fields, spatial_grid
+from steer.net.retarget import PixelPatch, SiteReplacement, activation_position, pixel_fields, spatial_grid
 from steer.net.vfield import DIRECTIONS, FacingField, action_probs, direction_prob, facing_fields, facing_inputs
 
 
@@ -214,14 +215,15 @@ def retarget_maze(
     maze: Maze,
     targets: Sequence[Square],
     layer: str,
-    patched: dict[str, Condition],
+    patched: dict[str, Condition | FeatureCondition],
     default: float | None = None,
     cheese_moved: bool = True,
     first_map: bool = False,
     batch_size: int = 64,
 ) -> MazeRetarget:
     """The retargetability of `maze` (its cheese already removed or kept, as the caller chose) for `targets`,
-    under each of the `patched` conditions, no intervention and (optionally) the cheese moved."""
+    under each of the `patched` conditions (channels set, or a dictionary feature clamped), no intervention and
+    (optionally) the cheese moved."""
     _, grid = spatial_grid(policy, layer)
     device = next(policy.parameters()).device
     inputs = facing_inputs(renderer, maze, device)
@@ -230,9 +232,13 @@ def retarget_maze(
     conditions: dict[str, Reach] = {}
     geometric: dict[str, np.ndarray] = {}
     for name, cond in patched.items():
-        patches = patches_for(
-            maze, targets, layer, grid, cond.channels, cond.value, at=cond.at, default=default, first_map=first_map
-        )
+        patches: list[PixelPatch] | list[SiteReplacement]
+        if isinstance(cond, FeatureCondition):
+            patches = clamp_patches(maze, targets, layer, grid, cond)
+        else:
+            patches = patches_for(
+                maze, targets, layer, grid, cond.channels, cond.value, at=cond.at, default=default, first_map=first_map
+            )
         fields = pixel_fields(policy, inputs, patches, batch_size)
         # Reach is always of the target, wherever the channels were set: chain j absorbs at targets[j].
         conditions[name] = reach([build_chain(f) for f in fields], targets)

@@ -11,17 +11,29 @@ Wilcoxon tests). Nothing is left out uncounted: a maze without a value is counte
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from steer.analysis.feature_clamp import FeatureCondition
 from steer.analysis.metrics import describe, describe_change
 from steer.analysis.retarget import TOO_FEW_TARGETS, Condition, MazeRetarget, path_spearman
 from steer.analysis.stats import settings
 from steer.maze.layout import Maze, Square
 
-CONDITIONS = ("intervention", "none", "cheese_moved", "random", "random_scaled", "elsewhere")
+CONDITIONS = (
+    "intervention",
+    "none",
+    "cheese_moved",
+    "random",
+    "random_scaled",
+    "elsewhere",
+    # with `feature:` only (steer/studies/retarget_feature.py): absent from runs without it, their metrics unchanged
+    "feature",
+    "feature_random",
+    "feature_elsewhere",
+)
 SPEARMANS = ("spearman_path_distance", "spearman_path_distance_gain")
 START_BINS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 25), (26, 10_000))
 PATH_BINS = ((0, 0), (1, 2), (3, 4), (5, 8), (9, 10_000))
@@ -86,14 +98,14 @@ def maze_entry(
     seed: int,
     result: MazeRetarget,
     rows: list[dict[str, Any]],
-    patched: dict[str, Condition],
+    patched: Mapping[str, Condition | FeatureCondition],
     not_run: dict[str, str],
 ) -> dict[str, Any]:
     """Per-maze summaries over its targets: the units the summaries over mazes bootstrap. A condition asked for
     but not run on this maze is None here, its reason under `not_run`, so the summaries can count it."""
     maze = result.maze
     entry: dict[str, Any] = {"seed": seed, "maze_dim": maze.maze_dim, "targets": len(rows)}
-    entry["random_channels"] = list(patched["random"].channels)
+    entry["random_channels"] = list(patched["random"].channels)  # type: ignore[union-attr]
     if "random_scaled" in patched:
         entry["random_scaled_values"] = list(patched["random_scaled"].value)  # type: ignore[arg-type]
     for name in result.conditions:
@@ -215,6 +227,13 @@ def summaries_over_mazes(mazes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for other in present
         if other != "intervention"
     }
+    if "feature" in present:
+        # The feature's clamp against the channels' intervention and the feature's own controls, paired per maze.
+        out["feature_minus"] = {
+            other: _counted_change(p[other], p["feature"], _why_not(mazes, other, "no targets"))
+            for other in present
+            if other != "feature"
+        }
     sizes = sorted({m["maze_dim"] for m in mazes})
     out["by_maze_size"] = {
         str(s): {

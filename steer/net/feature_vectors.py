@@ -9,6 +9,10 @@ controls) takes it unchanged; `scale` plays the part of the feature's code there
 The norm-matched random control of a feature is a random feature: a random unit direction in channel space at the
 same positions, with the same norm, so that it differs from the feature only in the direction that makes it this
 feature (a Gaussian over the whole map would spread the same norm over every position and test something else).
+
+A feature can also be clamped (`clamped`: its code set to a value at chosen positions, the rest exact); its
+control (`norm_matched`) moves each observation's channel vector there by the same distance the clamp does, along
+a random unit direction instead of the feature's.
 """
 
 from __future__ import annotations
@@ -68,3 +72,35 @@ def clamped(
         return out
 
     return replace
+
+
+def norm_matched(
+    sae: TopKSAE, index: int, positions: Sequence[tuple[int, int]], value: float, direction: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The clamp's norm-matched random control: at `positions`, each observation's channel vector x moved to
+    x + |value - code| ||W_dec[index]|| u, u the unit `direction` (channels,), elsewhere the map left as it is.
+
+    The clamp moves x by (value - code) W_dec[index], a change whose norm depends on the observation (how far the
+    feature's code is from `value` there); this control makes that same change norm, observation by observation and
+    at the same position, in a direction that is not the feature's: what it lacks is only the feature's direction.
+    """
+    unit = (direction / direction.norm()).float()
+    size = float(feature_direction(sae, index).norm())
+    rows, cols = [r for r, _ in positions], [c for _, c in positions]
+
+    def replace(x: torch.Tensor) -> torch.Tensor:
+        if not positions:
+            return x
+        out = x.clone()
+        at = x[:, :, rows, cols].permute(0, 2, 1)  # (batch, positions, channels)
+        change = (value - sae.encode(at)[..., index]).abs() * size
+        out[:, :, rows, cols] = (at + change[..., None] * unit.to(x.dtype)).permute(0, 2, 1)
+        return out
+
+    return replace
+
+
+def codes(sae: TopKSAE, index: int, maps: torch.Tensor) -> torch.Tensor:
+    """The feature's code at every position of a batch of maps (batch, channels, H, W): (batch, H, W)."""
+    b, c, h, w = maps.shape
+    return sae.encode(maps.permute(0, 2, 3, 1).reshape(-1, c))[:, index].reshape(b, h, w)

@@ -21,7 +21,7 @@ behaviour so the two can be measured side by side.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -123,6 +123,19 @@ def check_patch(policy: ImpalaPolicy, layer: str, channels: Sequence[int], value
         raise SteerError(f"{prefix}value: {value!r} is not a finite number; use a value such as 5.5.")
 
 
+@dataclass(frozen=True)
+class SiteReplacement:
+    """The site's maps replaced by a function of themselves (a dictionary feature clamped at `position`): batched
+    by `pixel_fields` beside pixel patches, one per target, on the same prefix."""
+
+    layer: str
+    position: tuple[int, int]
+    fn: Callable[[torch.Tensor], torch.Tensor]
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
 @contextmanager
 def pixel_patching(policy: ImpalaPolicy, patch: PixelPatch) -> Iterator[None]:
     """Hook `patch` into every forward pass of `policy` (real episodes, full passes) while the block runs."""
@@ -136,10 +149,10 @@ def pixel_patching(policy: ImpalaPolicy, patch: PixelPatch) -> Iterator[None]:
 def pixel_fields(
     policy: ImpalaPolicy,
     inputs: FieldInputs,
-    patches: Sequence[PixelPatch],
+    patches: Sequence[PixelPatch | SiteReplacement],
     batch_size: int = BATCH_SIZE,
 ) -> list[FacingField]:
-    """One `FacingField` per patch (all at one site), from `facing_inputs` observations.
+    """One `FacingField` per patch or replacement (all at one site), from `facing_inputs` observations.
 
     The prefix up to the site is computed once (memoised in `inputs`); each chunk of observations is copied
     once per patch, patched, and the copies run through the suffix as one batch, as `vector_fields` batches
@@ -169,7 +182,7 @@ def pixel_fields(
                         parts = []
                         for p in chosen:
                             base = chunk
-                            if p.first_map and p.default is None:
+                            if isinstance(p, PixelPatch) and p.first_map and p.default is None:
                                 base = chunk.clone()
                                 base[:, list(p.channels)] = first[:, list(p.channels)]
                             parts.append(p.apply(base))

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from steer.analysis.feature_clamp import FeatureCondition, FeatureScale
 from steer.analysis.retarget import Condition, MazeRetarget
 from steer.analysis.retarget_summary import CONDITIONS
 from steer.maze.layout import Maze, Square
@@ -39,6 +40,9 @@ LABELS = {
     "random": "random channels set at the target",
     "random_scaled": "random channels at the same multiple of their scale",
     "elsewhere": "channels set at another square",
+    "feature": "feature clamped at the target",
+    "feature_random": "random direction, the clamp's norm",
+    "feature_elsewhere": "feature clamped at another square",
 }
 CONDITION_COLOURS = {
     "intervention": HIGHLIGHT,
@@ -47,6 +51,9 @@ CONDITION_COLOURS = {
     "random": SERIES[2],
     "random_scaled": SERIES[4],
     "elsewhere": SERIES[5],
+    "feature": SERIES[1],
+    "feature_random": SERIES[3],
+    "feature_elsewhere": SERIES[0],
 }
 
 
@@ -139,17 +146,37 @@ def _listed(values: Sequence[float]) -> str:
     return ", ".join(f"{v:.3g}" for v in values)
 
 
+def feature_caption(name: str, cond: FeatureCondition, scale: FeatureScale | None) -> list[str]:
+    """A clamped feature's panel caption: which feature, set to what (and what multiple of its largest code on this
+    maze's unpatched observations), where."""
+    what = f"feature {cond.index} clamped to {cond.value:g}"
+    multiple = f"(x {cond.value / scale.max:.3g} its max on this maze)" if scale is not None and scale.max > 0 else ""
+    if name == "feature_random":
+        return ["random direction, the norm the", f"clamp to {cond.value:g} makes, at the target"]
+    if name == "feature_elsewhere":
+        return [f"{what} at another", "square (per target); P(reach the target)"]
+    return [f"{what} at the target", multiple]
+
+
 def condition_caption(
-    name: str, patched: Mapping[str, Condition], channels: Sequence[int], value: float, natural_max: Sequence[float]
+    name: str,
+    patched: Mapping[str, Condition | FeatureCondition],
+    channels: Sequence[int],
+    value: float,
+    natural_max: Sequence[float],
+    feature_scale: FeatureScale | None = None,
 ) -> list[str]:
     """A map panel's caption: which channels were set to what, where (`channels` and `value`: the chosen ones;
-    `natural_max`, per channel, gives their multiples of it)."""
+    `natural_max`, per channel, gives their multiples of it), or which feature was clamped."""
+    cond = patched.get(name)
+    if isinstance(cond, FeatureCondition):
+        return feature_caption(name, cond, feature_scale)
     chosen = ", ".join(map(str, channels))
     multiples = f"(x {_listed([value / natural_max[c] for c in channels])} their natural max)"
     if name == "intervention":
         return [f"channels {chosen} = {value:g} at the target", multiples]
     if name in ("random", "random_scaled"):
-        cond = patched[name]
+        assert isinstance(cond, Condition)
         values = f"{value:g}" if name == "random" else _listed(cond.value)  # type: ignore[arg-type]
         return [
             f"random channels {', '.join(map(str, cond.channels))} = {values}",
@@ -162,11 +189,12 @@ def condition_caption(
 
 def reach_maps_figure(
     result: MazeRetarget,
-    patched: Mapping[str, Condition],
+    patched: Mapping[str, Condition | FeatureCondition],
     *,
     channels: Sequence[int],
     value: float,
     natural_max: Sequence[float],
+    feature_scale: FeatureScale | None = None,
     seed: int,
     layer: str,
     run_title: str,
@@ -181,18 +209,25 @@ def reach_maps_figure(
             continue
         r = result.conditions[name]
         p = {sq: float(v) for sq, v in zip(result.targets, r.p, strict=True)}
-        what = condition_caption(name, patched, channels, value, natural_max)
+        what = condition_caption(name, patched, channels, value, natural_max, feature_scale)
         caption = [*what, f"mean P over {len(p)} targets: {np.mean(r.p):.3f}"]
         panels.append(reach_panel(maze, p, caption))
     panels.append(scale_bar())
     return tile(
         f"seed {seed} · P(reach each square within 500 steps), exact · {layer} · {run_title}",
         panels,
-        # Up to six conditions and the scale: two rows of four keep the figure readable at page width.
-        columns=min(len(panels), 4),
+        # Up to six conditions and the scale: two rows of four keep the figure readable at page width; with a
+        # feature's three, up to nine and the scale in two rows of five.
+        columns=min(len(panels), 4 if len(panels) <= 8 else 5),
         footer="each square: P(the agent, starting at the dark mark, reaches it) under that condition; green 1, "
         "white 0; grey: not a target\nnatural max: a channel's largest activation, mean over the ranking's "
-        f"{mazes_ranked} mazes (mouse at the start, cheese present)",
+        f"{mazes_ranked} mazes (mouse at the start, cheese present)"
+        + (
+            "\nfeature's max: its largest code on this maze as generated (cheese present, every square, both facings, "
+            "every position)"
+            if feature_scale is not None
+            else ""
+        ),
     )
 
 

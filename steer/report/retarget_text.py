@@ -19,6 +19,13 @@ def _excluded(d: dict[str, Any]) -> str:
 def summary_lines(report: dict[str, Any]) -> list[str]:
     s = report["summary"]
     lines = [f"channels {report['channels']} = {report['value']:g} at {report['layer']}; {s['mazes']} mazes"]
+    if "feature" in report:
+        f, scale = report["feature"], report["feature"]["natural_scale"]
+        multiple = scale["value_multiple_of_max"]
+        lines.append(
+            f"feature {f['index']} of {f['dictionary']} clamped to {f['value']:g}"
+            + (f" (x {multiple:.3g} its mean natural max, {scale['max']:.3g})" if multiple is not None else "")
+        )
     for name in s["conditions"]:
         d = s[name]["p_reach"]
         ci = d["mean_ci"] or [d["mean"], d["mean"]]
@@ -54,6 +61,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         p = d["wilcoxon_p"]
         lines.append(
             f"  intervention - {other}: {d['mean']:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f}, n {d['n']}{_excluded(d)}), "
+            "Wilcoxon p " + ("n/a" if p is None else f"{p:.2g}")
+        )
+    for other, d in s.get("feature_minus", {}).items():
+        ci = d["mean_ci"] or [d["mean"], d["mean"]]
+        p = d["wilcoxon_p"]
+        lines.append(
+            f"  feature - {other}: {d['mean']:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f}, n {d['n']}{_excluded(d)}), "
             "Wilcoxon p " + ("n/a" if p is None else f"{p:.2g}")
         )
     return lines

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from steer.errors import SteerError, excerpt
 from steer.maze.layout import Maze, Square
-from steer.net.dictionary_files import check_dictionary, read_dictionary
+from steer.net.dictionary_files import Dictionary, check_dictionary, read_dictionary
 from steer.net.feature_vectors import KIND, feature_direction, placed
 from steer.net.retarget import activation_position, spatial_grid
 from steer.net.vectors import PairSpec, SteeringVector, compute_vector
@@ -89,27 +90,38 @@ class FeaturePlan:
         }
 
 
+def checked_feature(
+    session: Session, path: Path, index: int, fw: str, layer: str | None, layer_field: str, droppable: bool = True
+) -> tuple[Dictionary, str, int]:
+    """A dictionary file read and refused (another checkpoint, another site than `layer` when given, a feature
+    index out of range; each message under the field `fw`), with its site and the site's grid. `droppable`: the
+    layer can be left out (a vector's layer defaults to the dictionary's site), which the message then offers."""
+    d = read_dictionary(path, f"{fw}.file")
+    site = resolve_layer(session.policy, str(d.meta.get("site")), f"{fw}.file ({excerpt(str(path), 160)})")
+    if layer is not None and resolve_layer(session.policy, layer, layer_field) != site:
+        fix = f"Drop `{layer_field}`, set it to {site}," if droppable else f"Set `{layer_field}: {site}`"
+        raise SteerError(
+            f"{layer_field}: {layer!r} is not the site the dictionary {excerpt(str(path), 160)} was fitted at "
+            f"({site!r}); a feature is a direction of that site only. {fix} or fit a dictionary at that layer with "
+            "`steer features`."
+        )
+    channels, grid = spatial_grid(session.policy, site, f"{fw}.file")
+    check_dictionary(d, path, site, session.checkpoint.sha256, channels, f"{fw}.file")
+    if not index < d.sae.d_sae:
+        raise SteerError(
+            f"{fw}.index: {index} is out of range; the dictionary {excerpt(str(path), 160)} has "
+            f"{d.sae.d_sae} features, indexed 0 to {d.sae.d_sae - 1}."
+        )
+    return d, site, grid
+
+
 def plan_feature(
     session: Session, spec: Spec, fspec: FeatureSpec, where: str, layer: str | None, layer_field: str
 ) -> FeaturePlan:
     """Read and check the dictionary and the feature's place; `layer`, when given, must be the dictionary's site."""
     fw = f"{where}.feature"
     path = fspec.file
-    d = read_dictionary(path, f"{fw}.file")
-    site = resolve_layer(session.policy, str(d.meta.get("site")), f"{fw}.file ({excerpt(str(path), 160)})")
-    if layer is not None and resolve_layer(session.policy, layer, layer_field) != site:
-        raise SteerError(
-            f"{layer_field}: {layer!r} is not the site the dictionary {excerpt(str(path), 160)} was fitted at "
-            f"({site!r}); a feature is a direction of that site only. Drop `{layer_field}`, set it to {site}, or fit "
-            "a dictionary at that layer with `steer features`."
-        )
-    channels, grid = spatial_grid(session.policy, site, f"{fw}.file")
-    check_dictionary(d, path, site, session.checkpoint.sha256, channels, f"{fw}.file")
-    if not fspec.index < d.sae.d_sae:
-        raise SteerError(
-            f"{fw}.index: {fspec.index} is out of range; the dictionary {excerpt(str(path), 160)} has "
-            f"{d.sae.d_sae} features, indexed 0 to {d.sae.d_sae - 1}."
-        )
+    d, site, grid = checked_feature(session, path, fspec.index, fw, layer, layer_field)
     for i, (r, c) in enumerate(fspec.positions or ()):
         if not (r < grid and c < grid):
             raise SteerError(

@@ -232,7 +232,8 @@ def option_files(spec: Spec) -> dict[str, str]:
     """The files a study's options name (a `Path`, e.g. features' `dictionary:`) with their sha256: part of the run's
     identity, so a file changed since the run began is a new run, refused at the start rather than after its cells."""
     paths = [getattr(spec.options, f.name) for f in fields(spec.options)]
-    # An option that is a record naming files (discover's `features: {file, ...}`) lists them in `FILES`.
+    # An option that is a record naming files (discover's `features: {file, ...}`, retarget's `feature: {file,
+    # ...}`) lists them in `FILES`.
     paths += [getattr(v, name) for v in list(paths) for name in getattr(v, "FILES", ())]
     return {str(p): sha256_file(p) for p in paths if isinstance(p, Path) and p.is_file()}
 

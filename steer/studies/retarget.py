@@ -16,6 +16,10 @@ P(the agent reaches the target within the horizon) and E[steps | it does], for
   from `control_seed`, never on the target's position), and P(reach the target): how much of the effect is
   specific to where the channels are set;
 
+- with `feature:`, `feature` (a dictionary feature's code set to its `value` at the target's position),
+  `feature_random` (its norm-matched random control) and `feature_elsewhere` (clamped at the elsewhere square):
+  steer/studies/retarget_feature.py;
+
 plus procgen-tools' geometric path probability for the conditions that share the maze's input. Per maze,
 Spearman's rho of a target's distance from the start-to-top-right path with P(reach) under the intervention
 (`spearman_path_distance`) and with the gain over no intervention (`spearman_path_distance_gain`): a maze whose
@@ -35,6 +39,7 @@ out, counted.
     elsewhere: true                     # optional: the chosen channels at another open square
     resample: true                      # optional: the resampling test (the level as generated, a donor maze)
     control_seed: 0                     # optional: seeds the random channels, decoys and elsewhere squares
+    feature: {file: d.safetensors, index: 56, value: 3.0}   # optional: a dictionary feature clamped at the target
     show: [0, 1]                        # optional: mazes with a retargetability map (default: the first two)
 
 Per seed `retarget-seed<N>.json` holds every target's numbers (`targets.csv` all of them, `mazes.csv` the
@@ -43,8 +48,9 @@ mazes (n, 95% bootstrap intervals over mazes, paired Wilcoxon tests), computed i
 steer/analysis/retarget_summary.py; the figures and console lines are steer/report/retarget_figs.py's and
 retarget_text.py's.
 
-Just over 400 lines: its options need their own parsers (channels, a finite value, targets), and a plan with six
-conditions; its summaries, figures and console lines are already one layer down.
+About 450 lines: its options need their own parsers (channels, a finite value, targets), and a plan with six
+conditions; its summaries, figures and console lines are already one layer down, and the `feature:` key's parser,
+check and conditions are in steer/studies/retarget_feature.py.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from steer.analysis.feature_clamp import FeatureCondition
 from steer.analysis.retarget import (
     Condition,
     derangement,
@@ -81,6 +88,7 @@ from steer.run.session import Session
 from steer.run.spec_fields import _Fields, choice_of, finite_float
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, check_show
+from steer.studies.retarget_feature import ClampPlan, ClampSpec, feature_report, parse_clamp, plan_clamp, with_feature
 from steer.studies.retarget_tables import TABLES
 
 
@@ -126,6 +134,10 @@ def _value(value: Any, where: str) -> float:
     return v
 
 
+def _feature(value: Any, where: str, path: Path | None) -> ClampSpec:
+    return parse_clamp(value, where, path, _value)
+
+
 def _targets(value: Any, where: str) -> str | tuple[Square, ...]:
     if value == "all":
         return "all"
@@ -161,6 +173,12 @@ class RetargetOptions(Options):
     resample: bool = option(_flag, default=True)
     show: tuple[int, ...] = seeds_option(about="mazes with a retargetability map (default: the first two)")
     control_seed: int = control_seed_option()
+    feature: ClampSpec | None = option(
+        _feature, default=None, beside=True, about="a dictionary feature clamped at the target, beside the channels"
+    )
+
+    # Left out of a run's identity while unset, so that runs from before the key existed keep theirs.
+    OMIT_WHEN_NONE = ("feature",)
 
 
 @dataclass(frozen=True)
@@ -174,6 +192,7 @@ class Plan:
     partner: dict[int, int]  # the resampling test's donor maze for each seed (a derangement of the seeds)
     natural_max: tuple[float, ...]  # per channel (steer.analysis.retarget.natural_maxima), on the ranking's mazes
     ranking_mazes: dict[str, Any]  # the seeds the ranking and natural maxima used, and those left out with why
+    clamp: ClampPlan | None = None  # `feature:`, checked
 
     def mazes(self, session: Session, seed: int) -> Maze:
         maze = session.target_maze(self.spec, seed)
@@ -206,6 +225,10 @@ class Plan:
         )
         rows = target_rows(result)
         entry = maze_entry(seed, result, rows, patched, not_run)
+        scale = None
+        if self.clamp is not None:
+            scale = self.clamp.scale(session, session.target_maze(spec, seed), self.layer, spec.batch_size)
+            entry["feature_scale"] = scale.to_json()
         resampling = self.resampling(session, seed, random_channels)
         if resampling is not None:
             entry["resampling"] = resampling
@@ -231,6 +254,7 @@ class Plan:
                 channels=self.channels,
                 value=spec.options.value,
                 natural_max=self.natural_max,
+                feature_scale=scale,
                 seed=seed,
                 layer=self.layer,
                 run_title=session.title,
@@ -263,11 +287,14 @@ class Plan:
 
     def conditions(
         self, maze: Maze, targets: Sequence[Square], seed: int, random_channels: tuple[int, ...]
-    ) -> tuple[dict[str, Condition], dict[str, str]]:
+    ) -> tuple[dict[str, Condition | FeatureCondition], dict[str, str]]:
         """The patched conditions this maze runs, and the asked-for ones it cannot run, each with why."""
         spec = self.spec
         value = spec.options.value
-        patched = {"intervention": Condition(self.channels, value), "random": Condition(random_channels, value)}
+        patched: dict[str, Condition | FeatureCondition] = {
+            "intervention": Condition(self.channels, value),
+            "random": Condition(random_channels, value),
+        }
         not_run: dict[str, str] = {}
         if spec.options.random_scaled:
             scaled = scaled_values(value, self.channels, random_channels, np.array(self.natural_max))
@@ -276,9 +303,11 @@ class Plan:
             at = elsewhere_squares(maze, targets, self.grid, spec.options.control_seed, seed)
             if at is None:
                 not_run["elsewhere"] = "a target has no other open square off its activation position"
+                if self.clamp is not None:
+                    not_run["feature_elsewhere"] = not_run["elsewhere"]
             else:
                 patched["elsewhere"] = Condition(self.channels, value, tuple(at))
-        return patched, not_run
+        return with_feature(patched, self.clamp, seed, spec.options.control_seed), not_run
 
 
 def check_targets(maze: Maze, targets: Sequence[Square], seed: int) -> None:
@@ -346,6 +375,8 @@ def plan(spec: Spec, session: Session) -> Plan:
     if chosen != "all":
         for seed in spec.seeds:
             check_targets(session.target_maze(spec, seed), chosen, seed)
+    # The dictionary is refused before the run folder opens (e.g. another checkpoint's): nothing written.
+    clamp = plan_clamp(session, spec, spec.options.feature) if spec.options.feature is not None else None
     # The ranking and the natural maxima: on the named mazes, else on the run's own mazes as generated (with
     # their cheese), each scored against a decoy from its own open squares (as `steer channels` does).
     seeds = choice.seeds or spec.seeds
@@ -370,6 +401,7 @@ def plan(spec: Spec, session: Session) -> Plan:
             "left_out": {str(seed): why for seed, why in left_out.items()},
             "random_pool_left_out": {str(c): "natural maximum not positive" for c in unscaled},
         },
+        clamp,
     )
 
 
@@ -403,6 +435,7 @@ def report(
                 "chosen_multiples": [spec.options.value / plan.natural_max[c] for c in plan.channels],
             },
             "random_pool": list(plan.random_pool),
+            **({"feature": feature_report(plan.clamp, list(done))} if plan.clamp is not None else {}),
             "mazes": done,
             "summary": summary,
         },

@@ -18,7 +18,9 @@ CONDITION = Column(
     "",
     "intervention (the channels set at the target), none (the policy left alone), cheese_moved (the cheese moved "
     "onto the target), random and random_scaled (random channels, at the value or at its multiple of their "
-    "scale), elsewhere (the channels set at another square)",
+    "scale), elsewhere (the channels set at another square); with feature: feature (a dictionary feature's code "
+    "clamped at the target), feature_random (its norm-matched random direction) and feature_elsewhere (the feature "
+    "clamped at another square)",
 )
 P_REACH = Column("p_reach", "float", "probability", "P(reach the target within 500 steps), exact")
 GEOMETRIC = Column(
