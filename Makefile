@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # torch pulls several GB of CUDA packages.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune gallery features feature-search tables-doc
+.PHONY: install demo test lint bench reproduce clean explore browser gpu-check golden docs results tune gallery features features-retarget feature-search tables-doc
 
 # pip's own output goes to $(VENV)/install.log (shown when it fails): a newcomer sees one line per step.
 $(STAMP): pyproject.toml Makefile
@@ -92,6 +92,11 @@ gallery: install
 features: install
 	$(BIN)/steer features configs/features-fit.yaml --out outputs/features-fit
 	$(BIN)/steer batch configs/features.yaml --out outputs/features
+
+# Clamping the cheese feature at each target against channel 10's retargeting (configs/features-retarget.yaml;
+# about 15 minutes on 2 cores, after `make features`, whose dictionary it reads).
+features-retarget: install
+	$(BIN)/steer batch configs/features-retarget.yaml --out outputs/features-retarget
 
 # Which dictionary features steer the policy (configs/discover-features.yaml; about 30 minutes on 2 cores, after
 # `make features`, whose dictionary it searches).
