@@ -60,18 +60,12 @@ def clamped(
     reconstruction error (an unclamped run is exact, not merely as good as the dictionary).
     """
     direction = feature_direction(sae, index)
-    rows, cols = [r for r, _ in positions], [c for _, c in positions]
 
-    def replace(x: torch.Tensor) -> torch.Tensor:
-        if not positions:
-            return x
-        out = x.clone()
-        at = x[:, :, rows, cols].permute(0, 2, 1)  # (batch, positions, channels)
+    def edit(at: torch.Tensor) -> torch.Tensor:
         code = sae.encode(at)[..., index]
-        out[:, :, rows, cols] = (at + (value - code)[..., None] * direction.to(x.dtype)).permute(0, 2, 1)
-        return out
+        return at + (value - code)[..., None] * direction.to(at.dtype)
 
-    return replace
+    return at_positions(positions, edit)
 
 
 def norm_matched(
@@ -86,15 +80,26 @@ def norm_matched(
     """
     unit = (direction / direction.norm()).float()
     size = float(feature_direction(sae, index).norm())
+
+    def edit(at: torch.Tensor) -> torch.Tensor:
+        change = (value - sae.encode(at)[..., index]).abs() * size
+        return at + change[..., None] * unit.to(at.dtype)
+
+    return at_positions(positions, edit)
+
+
+def at_positions(
+    positions: Sequence[tuple[int, int]], edit: Callable[[torch.Tensor], torch.Tensor]
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A replacement of a site's maps (batch, channels, H, W) that rewrites the channel vectors at `positions` with
+    `edit` (given and returning them as (batch, positions, channels)), every other position left as it is."""
     rows, cols = [r for r, _ in positions], [c for _, c in positions]
 
     def replace(x: torch.Tensor) -> torch.Tensor:
         if not positions:
             return x
         out = x.clone()
-        at = x[:, :, rows, cols].permute(0, 2, 1)  # (batch, positions, channels)
-        change = (value - sae.encode(at)[..., index]).abs() * size
-        out[:, :, rows, cols] = (at + change[..., None] * unit.to(x.dtype)).permute(0, 2, 1)
+        out[:, :, rows, cols] = edit(x[:, :, rows, cols].permute(0, 2, 1)).permute(0, 2, 1)
         return out
 
     return replace
