@@ -227,6 +227,30 @@ def test_screen_families_says_per_family_why_it_was_or_was_not_confirmed() -> No
     assert by["g"]["rank"] is None and not by["g"]["confirm"] and "no effect to measure" in by["g"]["why"]
 
 
+def test_a_screen_that_skips_crumbling_takes_each_familys_strongest_candidate_that_does_not_crumble() -> None:
+    rows = _rows()
+    calm, wall = {"wall_mass": 0.01, "entropy": 0.1}, {"wall_mass": 0.12, "entropy": 0.1}
+    for r in rows:
+        r["mean_change"] = calm
+    by = {r["candidate"]: r for r in rows}
+    by["b x 1"]["mean_change"] = wall  # b's best crumbles: its next candidate stands for it
+    by["a"]["mean_change"] = {"wall_mass": 0.0, "entropy": 0.5}  # a's only candidate crumbles (entropy at 0.5)
+    kept = [r["candidate"] for r in choose(_rows(), 3, ("null:same",), SETTINGS.margin)]
+    chosen = choose(rows, 3, ("null:same",), SETTINGS.margin, SETTINGS)
+    assert kept[:3] == ["a", "b x 1", "c"]  # the same rows without the rule
+    assert [r["candidate"] for r in chosen] == ["c", "b x 2", "d"]
+    assert (
+        by["b x 1"]["screen"]
+        == "rejected: crumbles the policy on the screen's mazes: P(move into a wall) up 0.120 >= 0.1"
+    )
+    assert by["a"]["screen"].endswith("entropy up 0.500 >= 0.5 nats")
+    families = {f["family"]: f for f in screen_families(rows, chosen, ("null:same",))}
+    assert (
+        families["a"]["rank"] is None and "every candidate with an effect to measure crumbles" in families["a"]["why"]
+    )
+    assert families["b"]["candidate"] == "b x 2" and families["b"]["confirm"]
+
+
 # -- crumble_coefficient --------------------------------------------------------------------------------------
 
 

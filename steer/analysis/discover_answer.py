@@ -140,7 +140,7 @@ def family_table(
         j = by_key.get(f["candidate"]) if f["confirm"] else None
         confirm = None if screen is None or j is None else _confirm_summary(j)
         status, statement = _status_statement(f, screen, j, confirm)
-        if feature and screen is None:  # screened, but no probability moved beyond its random control
+        if feature and screen is None and "crumbles" not in f["why"]:  # screened, nothing moved beyond its control
             statement = (
                 f"{NOT_TESTED} beyond the screen: on the screen's mazes its change equals its random control's on "
                 "every probability and share of time (no effect to claim)"

@@ -30,6 +30,7 @@ from steer.analysis.discover import (
     PROBABILITIES,
     Candidate,
     Measuring,
+    Settings,
     changes,
     exact_numbers,
     facing_slice,
@@ -50,6 +51,8 @@ from steer.net.vfield import FacingField, Patch, facing_inputs
 
 # -- one maze ---------------------------------------------------------------------------------------------
 
+# The reason a crumbling candidate was passed over begins with this (`choose` with `crumble`)
+CRUMBLES = "rejected: crumbles the policy on the screen's mazes"
 # A screen pass's key: (family, coefficient, kind), kind one of KINDS
 ScreenKey = tuple[str, float, str]
 KINDS = ("effects", "controls", "floors")  # the candidate's own vector, its random control, the floor
@@ -176,13 +179,34 @@ def clears_margin(row: Mapping[str, Any], margin: float) -> bool:
     return summary is not None and verdict(summary, {"above": margin}) == "holds"
 
 
-def _best_per_family(rows: Sequence[dict[str, Any]], exclude: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each family's best row by score (ties by name), the nulls (`exclude`) and rows with no effect to measure left
-    out; every row's `rank` reset to None."""
+def crumbles_in_screen(row: Mapping[str, Any], settings: Settings | None) -> str | None:
+    """Why a screened candidate crumbles the policy on the screen's mazes (its mean rise of P(move into a wall) or of
+    the action entropy reaches the threshold the confirm stage fails it at), or None: it does not, or `settings` is
+    None (a screen that keeps crumbling candidates)."""
+    if settings is None:
+        return None
+    change = row["mean_change"]
+    wall, entropy = change.get("wall_mass"), change.get("entropy")
+    said = []
+    if wall is not None and wall >= settings.crumble_wall:
+        said.append(f"P(move into a wall) up {wall:.3f} >= {settings.crumble_wall:g}")
+    if entropy is not None and entropy >= settings.crumble_entropy:
+        said.append(f"entropy up {entropy:.3f} >= {settings.crumble_entropy:g} nats")
+    return "; ".join(said) or None
+
+
+def _best_per_family(
+    rows: Sequence[dict[str, Any]], exclude: Sequence[str], crumble: Settings | None
+) -> dict[str, dict[str, Any]]:
+    """Each family's best row by score (ties by name), the nulls (`exclude`), rows with no effect to measure and,
+    given `crumble`, rows that crumble the policy on the screen's mazes left out; every row's `rank` reset to
+    None."""
     best: dict[str, dict[str, Any]] = {}
     for row in rows:
         row["rank"] = None
         if row["family"] in exclude or row["primary"] is None or row["sign"] is None:
+            continue
+        if crumbles_in_screen(row, crumble) is not None:
             continue
         have = best.get(row["family"])
         if have is None or (row["score"], have["candidate"]) > (have["score"], row["candidate"]):
@@ -206,13 +230,22 @@ def _below_cut(row: Mapping[str, Any], families: int, top_k: int, cut: float, ma
     )
 
 
-def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], margin: float) -> list[dict[str, Any]]:
+def choose(
+    rows: Sequence[dict[str, Any]],
+    top_k: int,
+    exclude: Sequence[str],
+    margin: float,
+    crumble: Settings | None = None,
+) -> list[dict[str, Any]]:
     """The candidates the confirm stage judges, one per family (its best by score, ties by name): the families'
     top k by that score, then every other family whose best candidate's screen interval lies wholly above the
     margin (`clears_margin`: a screen that already excludes the margin must not be cut off by the top k), in
-    rank order. The nulls (`exclude`) are never chosen. Every row gets the reason it was or was not chosen
-    (`screen`); each family's best row gets its family's rank (`rank`; None on every other row)."""
-    best = _best_per_family(rows, exclude)
+    rank order. The nulls (`exclude`) are never chosen. Given `crumble` (the spec's `skip_crumbling`), a
+    candidate that crumbles the policy on the screen's mazes is never its family's best: a vector that moves the
+    agent only by breaking it would fail the confirm stage anyway, and would take the place of the family's
+    strongest candidate that steers. Every row gets the reason it was or was not chosen (`screen`); each
+    family's best row gets its family's rank (`rank`; None on every other row)."""
+    best = _best_per_family(rows, exclude, crumble)
     ranked = sorted(best.values(), key=lambda r: (-r["score"], r["candidate"]))
     for rank, row in enumerate(ranked, start=1):
         row["rank"] = rank
@@ -235,6 +268,8 @@ def choose(rows: Sequence[dict[str, Any]], top_k: int, exclude: Sequence[str], m
             row["screen"] = "null family: measured beside every candidate, never chosen"
         elif row["primary"] is None or row["sign"] is None:
             row["screen"] = "rejected: no effect to measure (the family had no member on the screen's mazes)"
+        elif (why := crumbles_in_screen(row, crumble)) is not None:
+            row["screen"] = f"{CRUMBLES}: {why}"
         elif best.get(row["family"]) is not row:
             row["screen"] = f"rejected: not its family's best candidate ({best[row['family']]['candidate']})"
         else:
@@ -264,6 +299,10 @@ def screen_families(
                 "why": "not confirmed: no effect to measure (the family had no member on the screen's mazes)",
             },
         )
+        if entry["rank"] is None and row["screen"].startswith(CRUMBLES):
+            entry["why"] = (
+                "not confirmed: every candidate with an effect to measure crumbles the policy on the screen's mazes"
+            )
         if row.get("rank") is not None:
             confirm = row["candidate"] in picked
             entry.update(
@@ -280,4 +319,14 @@ def null_found_in_screen(screen: Mapping[str, Any]) -> bool:
     return any(r["family"] == "null:same" and r["score"] > 0 for r in screen["candidates"])
 
 
-__all__ = ["KINDS", "choose", "clears_margin", "null_found_in_screen", "screen_families", "screen_maze", "screen_table"]
+__all__ = [
+    "CRUMBLES",
+    "KINDS",
+    "choose",
+    "clears_margin",
+    "crumbles_in_screen",
+    "null_found_in_screen",
+    "screen_families",
+    "screen_maze",
+    "screen_table",
+]

@@ -174,8 +174,10 @@ def screen_report(
     done = list(done)
     rows = screen_table(plan.candidates, done)
     top_k = spec.options.top_k
-    margin = settings_of(spec).margin
-    chosen = choose(rows, top_k, NULLS, margin)
+    settings = settings_of(spec)
+    margin = settings.margin
+    crumble = settings if spec.options.skip_crumbling else None
+    chosen = choose(rows, top_k, NULLS, margin, crumble)
     empty: dict[str, list[dict[str, Any]]] = {}
     for m in done:
         for name, why in m["empty"].items():
@@ -197,7 +199,14 @@ def screen_report(
                 "unrelated-maze floor's), one candidate per family (with the cheese kept or removed), ties by name; "
                 "and beyond them every family whose best candidate's 95% BCa interval of change − control, in its "
                 f"claimed direction, lies wholly above the margin {margin:g} (at least 5 mazes); the nulls are never "
-                "chosen",
+                "chosen"
+                + (
+                    "; a candidate whose mean rise of P(move into a wall) or entropy over the screen's mazes reaches "
+                    f"the crumble thresholds ({settings.crumble_wall:g}, {settings.crumble_entropy:g} nats) is never "
+                    "its family's best (skip_crumbling)"
+                    if crumble is not None
+                    else ""
+                ),
                 "chosen": [r["candidate"] for r in chosen],
                 "families": screen_families(rows, chosen, NULLS),
                 "candidates": ranked,

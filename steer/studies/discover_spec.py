@@ -125,6 +125,12 @@ def _positive(value: Any, where: str) -> float:
     return x
 
 
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SteerError(f"{where}: expected true or false, got {excerpt(value)}.")
+    return value
+
+
 def _crumble(value: Any, where: str) -> dict[str, float]:
     """`crumble`: {wall_mass, entropy}, either or both, each above 0."""
     if not isinstance(value, dict) or set(value) - {"wall_mass", "entropy"}:
@@ -151,9 +157,12 @@ class DiscoverOptions(Options):
     features: FeaturesSpec | None = option(
         _features, default=None, beside=True, about="a dictionary's features searched as families feature:<index>"
     )
+    skip_crumbling: bool | None = option(
+        _flag, default=None, about="the screen passes over candidates that crumble the policy on its mazes"
+    )
 
-    # Left out of a run's identity while None, so that searches from before features existed keep theirs.
-    OMIT_WHEN_NONE = ("features",)
+    # Left out of a run's identity while None, so that searches from before these keys existed keep theirs.
+    OMIT_WHEN_NONE = ("features", "skip_crumbling")
 
 
 def settings_of(spec: Spec) -> Settings:
