@@ -337,3 +337,8 @@ def test_bad_input_whole_numbers(tmp_path) -> None:
     assert "top_k: 0 is out of range; use an integer from 1 to 50." in said
     said = _bad(tmp_path, {"screen": True})
     assert "screen: expected an integer, got a boolean (True)." in said
+
+
+def test_bad_input_skip_crumbling_not_a_flag(tmp_path) -> None:
+    said = _bad(tmp_path, {"skip_crumbling": "yes"})
+    assert "skip_crumbling: expected true or false, got 'yes'." in said
