@@ -30,7 +30,7 @@ from steer.studies.discover_features import plan_features
 from steer.studies.discover_spec import DiscoverOptions
 
 SITE = "block2.res1.resadd_out"
-SMALL = {"decision_square": True, "smaller_than_world": True, "maze_dims": [7, 9, 11]}
+SMALL = {"decision_square": True, "smaller_than_world": True, "maze_dims": [5, 7]}
 DEAD = 7  # the small dictionary's feature that never fires
 
 
