@@ -134,6 +134,13 @@ def seed_value(value: Any, where: str) -> int:
     return integer(value, where, 0, 2**31 - 1)
 
 
+def flag(value: Any, where: str) -> bool:
+    """true or false, and nothing else (YAML's yes/no/on/off are strings under steer's safe loader)."""
+    if not isinstance(value, bool):
+        raise SteerError(f"{where}: expected true or false, got {excerpt(value)}.")
+    return value
+
+
 def choice_of(options: tuple[str, ...]) -> Callable[[Any, str], str]:
     """A parser that accepts one of `options`."""
 

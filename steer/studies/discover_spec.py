@@ -25,7 +25,7 @@ from steer.run.options import (
     whole,
 )
 from steer.run.session import Session
-from steer.run.spec_fields import _Fields, finite_float, integer
+from steer.run.spec_fields import _Fields, finite_float, flag, integer
 from steer.run.spec_values import EVERYWHERE, _beside, feature_place
 from steer.run.specs import Spec
 
@@ -125,12 +125,6 @@ def _positive(value: Any, where: str) -> float:
     return x
 
 
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise SteerError(f"{where}: expected true or false, got {excerpt(value)}.")
-    return value
-
-
 def _crumble(value: Any, where: str) -> dict[str, float]:
     """`crumble`: {wall_mass, entropy}, either or both, each above 0."""
     if not isinstance(value, dict) or set(value) - {"wall_mass", "entropy"}:
@@ -158,7 +152,7 @@ class DiscoverOptions(Options):
         _features, default=None, beside=True, about="a dictionary's features searched as families feature:<index>"
     )
     skip_crumbling: bool | None = option(
-        _flag, default=None, about="the screen passes over candidates that crumble the policy on its mazes"
+        flag, default=None, about="the screen passes over candidates that crumble the policy on its mazes"
     )
 
     # Left out of a run's identity while None, so that searches from before these keys existed keep theirs.

@@ -85,7 +85,7 @@ from steer.report.retarget_text import summary_lines
 from steer.run.options import Options, control_seed_option, option, seeds_option
 from steer.run.seed_rules import parse_seeds
 from steer.run.session import Session
-from steer.run.spec_fields import _Fields, choice_of, finite_float
+from steer.run.spec_fields import _Fields, choice_of, finite_float, flag
 from steer.run.specs import Spec
 from steer.run.study import CellResult, Report, Study, check_show
 from steer.studies.retarget_feature import ClampPlan, ClampSpec, feature_report, parse_clamp, plan_clamp, with_feature
@@ -151,12 +151,6 @@ def _targets(value: Any, where: str) -> str | tuple[Square, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise SteerError(f"{where}: expected true or false, got {excerpt(value)}.")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class RetargetOptions(Options):
     channels: ChannelChoice = option(
@@ -166,11 +160,11 @@ class RetargetOptions(Options):
     default: float | None = option(_value, default=None, about="every other position of the channels")
     cheese: str = option(choice_of(("remove", "keep")), default="remove")
     targets: str | tuple[Square, ...] = option(_targets, default="all")
-    first_map: bool = option(_flag, default=False, about="procgen-tools' default=None batch-element-0 behaviour")
-    cheese_moved: bool = option(_flag, default=True, about="the input-edit reference (costly)")
-    random_scaled: bool = option(_flag, default=True)
-    elsewhere: bool = option(_flag, default=True)
-    resample: bool = option(_flag, default=True)
+    first_map: bool = option(flag, default=False, about="procgen-tools' default=None batch-element-0 behaviour")
+    cheese_moved: bool = option(flag, default=True, about="the input-edit reference (costly)")
+    random_scaled: bool = option(flag, default=True)
+    elsewhere: bool = option(flag, default=True)
+    resample: bool = option(flag, default=True)
     show: tuple[int, ...] = seeds_option(about="mazes with a retargetability map (default: the first two)")
     control_seed: int = control_seed_option()
     feature: ClampSpec | None = option(
