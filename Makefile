@@ -98,10 +98,12 @@ features: install
 features-retarget: install
 	$(BIN)/steer batch configs/features-retarget.yaml --out outputs/features-retarget
 
-# Which dictionary features steer the policy (configs/discover-features.yaml; about 30 minutes on 2 cores, after
-# `make features`, whose dictionary it searches).
+# Which dictionary features steer the policy, added everywhere (configs/discover-features.yaml) and at the cheese
+# (configs/discover-features-cheese.yaml); about 20 minutes each on 2 cores, after `make features`, whose dictionary
+# they search.
 feature-search: install
 	$(BIN)/steer batch configs/discover-features.yaml --out outputs/discover-features
+	$(BIN)/steer batch configs/discover-features-cheese.yaml --out outputs/discover-features-cheese
 
 # Compile the network's units for this CPU (once per machine), check them bit for bit against eager, keep the
 # faster exact path; make bench runs it first.
