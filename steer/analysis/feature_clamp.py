@@ -61,7 +61,7 @@ def clamp_patches(
             fn = clamped(cond.sae, cond.index, [position], cond.value)
         else:
             fn = norm_matched(cond.sae, cond.index, [position], cond.value, cond.direction)
-        out.append(SiteReplacement(layer, position, fn))
+        out.append(SiteReplacement(layer, fn))
     return out
 
 

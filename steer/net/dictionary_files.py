@@ -75,6 +75,7 @@ class Dictionary:
 
     sae: TopKSAE
     meta: dict[str, str]
+    sha256: str  # of the file's bytes, as read
 
     @property
     def k(self) -> int:
@@ -108,7 +109,7 @@ def read_dictionary(path: Path, where: str = "dictionary") -> Dictionary:
             getattr(sae, name).copy_(tensors[name])
     sae.eval()
     sae.requires_grad_(False)
-    return Dictionary(sae, meta)
+    return Dictionary(sae, meta, tf.sha256)
 
 
 def _int(text: str | None) -> int | None:

@@ -125,11 +125,10 @@ def check_patch(policy: ImpalaPolicy, layer: str, channels: Sequence[int], value
 
 @dataclass(frozen=True)
 class SiteReplacement:
-    """The site's maps replaced by a function of themselves (a dictionary feature clamped at `position`): batched
-    by `pixel_fields` beside pixel patches, one per target, on the same prefix."""
+    """The site's maps replaced by a function of themselves (a dictionary feature clamped at a target's position):
+    batched by `pixel_fields` beside pixel patches, one per target, on the same prefix."""
 
     layer: str
-    position: tuple[int, int]
     fn: Callable[[torch.Tensor], torch.Tensor]
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:

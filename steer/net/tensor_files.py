@@ -18,6 +18,7 @@ the bytes themselves are decoded by `safetensors` (no pickle, no code).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -70,6 +71,7 @@ class TensorFile:
     tensors: Mapping[str, torch.Tensor]
     fields: Mapping[str, str]  # the header's metadata besides `format` and `meta`
     meta: Mapping[str, Any]
+    sha256: str  # of the bytes read: what a run records of the file, without reading it again
 
 
 @dataclass(frozen=True)
@@ -291,4 +293,4 @@ def read_tensor_file(
             count = int((~torch.isfinite(t)).sum())
             described = f"a {dtype_label(dtypes[name])} tensor of shape {list(t.shape)}"
             raise reader.bad(name, "finite values", f"{described} with {count} NaN or infinite values")
-    return TensorFile(format=format, tensors=tensors, fields=fields, meta=meta)
+    return TensorFile(format=format, tensors=tensors, fields=fields, meta=meta, sha256=hashlib.sha256(data).hexdigest())

@@ -10,7 +10,6 @@ maze for `positions`, `everywhere` or a fixed square, the maze's own square's po
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,14 +89,15 @@ class FeaturePlan:
         }
 
 
-def checked_feature(
-    session: Session, path: Path, index: int, fw: str, layer: str | None, layer_field: str, droppable: bool = True
+def checked_dictionary(
+    session: Session, path: Path, fw: str, layer: str | None = None, layer_field: str = "layer", droppable: bool = True
 ) -> tuple[Dictionary, str, int]:
-    """A dictionary file read and refused (another checkpoint, another site than `layer` when given, a feature
-    index out of range; each message under the field `fw`), with its site and the site's grid. `droppable`: the
+    """A dictionary file read and refused (a site without a spatial map, another checkpoint, another site than
+    `layer` when given; each message under the field `fw`), with its site and the site's grid. `droppable`: the
     layer can be left out (a vector's layer defaults to the dictionary's site), which the message then offers."""
     d = read_dictionary(path, f"{fw}.file")
-    site = resolve_layer(session.policy, str(d.meta.get("site")), f"{fw}.file ({excerpt(str(path), 160)})")
+    shown = f"{fw}.file ({excerpt(str(path), 160)})"
+    site = resolve_layer(session.policy, str(d.meta.get("site")), shown)
     if layer is not None and resolve_layer(session.policy, layer, layer_field) != site:
         fix = f"Drop `{layer_field}`, set it to {site}," if droppable else f"Set `{layer_field}: {site}`"
         raise SteerError(
@@ -105,8 +105,16 @@ def checked_feature(
             f"({site!r}); a feature is a direction of that site only. {fix} or fit a dictionary at that layer with "
             "`steer features`."
         )
-    channels, grid = spatial_grid(session.policy, site, f"{fw}.file")
+    channels, grid = spatial_grid(session.policy, site, shown)
     check_dictionary(d, path, site, session.checkpoint.sha256, channels, f"{fw}.file")
+    return d, site, grid
+
+
+def checked_feature(
+    session: Session, path: Path, index: int, fw: str, layer: str | None, layer_field: str, droppable: bool = True
+) -> tuple[Dictionary, str, int]:
+    """`checked_dictionary`, and the feature `index` refused when out of the dictionary's range."""
+    d, site, grid = checked_dictionary(session, path, fw, layer, layer_field, droppable)
     if not index < d.sae.d_sae:
         raise SteerError(
             f"{fw}.index: {index} is out of range; the dictionary {excerpt(str(path), 160)} has "
@@ -129,10 +137,9 @@ def plan_feature(
                 f"from 0 to {grid - 1} (row 0 at the top)."
             )
     direction = feature_direction(d.sae, fspec.index)
-    top = direction.abs().argsort(descending=True)[:TOP_CHANNELS].tolist()
     meta = {
         "dictionary": str(path),
-        "dictionary_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "dictionary_sha256": d.sha256,
         "index": fspec.index,
         "scale": fspec.scale,
         "site": site,
@@ -140,12 +147,18 @@ def plan_feature(
         "checkpoint_sha256": session.checkpoint.sha256,
         # the channels the direction is mostly made of (the decoder row is a unit vector: a weight is the cosine with
         # that channel's one-hot vector, e.g. channel 10's, which retargets)
-        "top_channels": [[c, float(direction[c])] for c in top],
+        "top_channels": top_channels(direction),
     }
     plan = FeaturePlan(fw, fspec, site, direction, grid, meta)
     if fspec.at is not None and fspec.at != EVERYWHERE:
         plan.positions(first_maze(session, spec))  # a square the mazes lack is refused now, not as a skip per maze
     return plan
+
+
+def top_channels(direction: torch.Tensor) -> list[list[int | float]]:
+    """The TOP_CHANNELS channels a feature's decoder row weighs most, [channel, weight] by |weight|."""
+    top = direction.abs().argsort(descending=True)[:TOP_CHANNELS].tolist()
+    return [[c, float(direction[c])] for c in top]
 
 
 def first_maze(session: Session, spec: Spec) -> Maze:

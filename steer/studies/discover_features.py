@@ -16,11 +16,9 @@ from pathlib import Path
 
 from steer.analysis.discover_features import FeatureFamilies, code_summary
 from steer.errors import SteerError, excerpt
-from steer.net.dictionary_files import check_dictionary, read_dictionary
 from steer.net.feature_vectors import feature_direction
-from steer.net.retarget import spatial_grid
-from steer.run.feature_plan import FeaturePlan
-from steer.run.session import Session, resolve_layer
+from steer.run.feature_plan import FeaturePlan, checked_dictionary
+from steer.run.session import Session
 from steer.run.spec_values import EVERYWHERE, FeatureSpec
 from steer.run.specs import Spec
 from steer.studies.discover_spec import FeaturesSpec, screen_seeds
@@ -56,11 +54,7 @@ def plan_features(spec: Spec, session: Session) -> FeatureFamilies | None:
     fs: FeaturesSpec | None = spec.options.features
     if fs is None:
         return None
-    d = read_dictionary(fs.file, f"{WHERE}.file")
-    shown = f"{WHERE}.file ({excerpt(str(fs.file), 160)})"
-    site = resolve_layer(session.policy, str(d.meta.get("site")), shown)
-    channels, grid = spatial_grid(session.policy, site, shown)
-    check_dictionary(d, fs.file, site, session.checkpoint.sha256, channels, f"{WHERE}.file")
+    d, site, grid = checked_dictionary(session, fs.file, WHERE)
     asked = _indices(fs, d.sae.d_sae, fs.file)
     for i, (r, c) in enumerate(fs.positions or ()):
         if not (r < grid and c < grid):

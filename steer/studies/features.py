@@ -98,7 +98,7 @@ def _fit_or_reuse(path: Path, rows: torch.Tensor, meta: DictionaryMeta, site: st
         saved = read_dictionary(path, "fit")
         if saved.meta.get("inputs") == meta.inputs:
             check_dictionary(saved, path, site, sha, rows.shape[1], "fit")
-            return Fitted(saved.k, saved.sae, saved.meta, hashlib.sha256(path.read_bytes()).hexdigest())
+            return Fitted(saved.k, saved.sae, saved.meta, saved.sha256)
     with one_thread():  # the same bits wherever and with however many cores the run has
         sae, _ = fit(rows, meta.settings)
     strings = meta.to_strings()
@@ -151,7 +151,7 @@ def plan(spec: Spec, session: Session) -> CorpusPlan:
         return CorpusPlan(spec, site)
     d = read_dictionary(file)
     check_dictionary(d, file, site, session.checkpoint.sha256, int(session.policy.activation_shape(site)[0]))
-    return CorpusPlan(spec, site, Fitted(d.k, d.sae, d.meta, hashlib.sha256(file.read_bytes()).hexdigest()))
+    return CorpusPlan(spec, site, Fitted(d.k, d.sae, d.meta, d.sha256))
 
 
 def dictionary_filename(k: int, default_k: int) -> str:

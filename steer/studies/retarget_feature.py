@@ -18,7 +18,6 @@ sha256 is in the identity when set (`FILES`), so a changed dictionary is a new r
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from steer.maze.layout import Maze, Square
 from steer.net.feature_vectors import feature_direction
 from steer.net.sae import TopKSAE
 from steer.net.vfield import facing_inputs
-from steer.run.feature_plan import TOP_CHANNELS, checked_feature
+from steer.run.feature_plan import checked_feature, top_channels
 from steer.run.session import Session
 from steer.run.spec_fields import _Fields
 from steer.run.spec_values import _beside
@@ -103,16 +102,14 @@ class ClampPlan:
 def plan_clamp(session: Session, spec: Spec, clamp: ClampSpec) -> ClampPlan:
     """The dictionary read and refused for this run (before any output), under the field `feature`."""
     d, site, _ = checked_feature(session, clamp.file, clamp.index, "feature", spec.effective_layer, "layer", False)
-    direction = feature_direction(d.sae, clamp.index)
-    top = direction.abs().argsort(descending=True)[:TOP_CHANNELS].tolist()
     meta = {
         "dictionary": str(clamp.file),
-        "dictionary_sha256": hashlib.sha256(clamp.file.read_bytes()).hexdigest(),
+        "dictionary_sha256": d.sha256,
         "index": clamp.index,
         "value": clamp.value,
         "site": site,
         # the channels the decoder row is mostly made of (a unit row: each weight is its cosine with that channel)
-        "top_channels": [[c, float(direction[c])] for c in top],
+        "top_channels": top_channels(feature_direction(d.sae, clamp.index)),
     }
     return ClampPlan(clamp, d.sae, meta)
 
