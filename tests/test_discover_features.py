@@ -15,8 +15,7 @@ import torch
 from _cli import run, write_spec
 from _tables import check_tables
 
-from steer.analysis.discover import exact_numbers, facing_slice
-from steer.analysis.discover_features import control_vector
+from steer.analysis.discover import control_vector, exact_numbers, facing_slice
 from steer.analysis.metrics import FIELD_METRICS
 from steer.maze.families import regions
 from steer.net.dictionary_files import DictionaryMeta, dictionary_bytes

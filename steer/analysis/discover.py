@@ -30,16 +30,20 @@ import numpy as np
 import torch
 
 from steer.analysis.chain import Behaviour, behaviour
+from steer.analysis.controls import random_like
 from steer.analysis.metrics import BEHAVIOUR_METRICS, FIELD_METRICS
 from steer.analysis.stats import bca_intervals
 from steer.errors import SteerError
 from steer.maze.env import MazeRenderer
 from steer.maze.families import FAMILIES, REGIONS, Empty, Pair, other_seed
 from steer.maze.layout import Maze
+from steer.net.feature_vectors import KIND as FEATURE_KIND
 from steer.net.policy import ImpalaPolicy, obs_to_tensor
+from steer.net.vectors import SteeringVector
 from steer.net.vfield import FacingField, FieldInputs, Patch, VectorField, facing_fields
 
 K = TypeVar("K")
+Position = tuple[int, int]
 
 PROBABILITIES = ("p_reach_cheese", *(f"p_visit_{r}" for r in REGIONS), *(f"time_in_{r}" for r in REGIONS))
 EFFECTS = (*PROBABILITIES, "mean_steps", "mean_tv", "wall_mass", "entropy")
@@ -146,6 +150,33 @@ def pair_vectors(
     ]
 
 
+def control_vector(layer: str, v: torch.Tensor, noise_seed: int, positions: Sequence[Position] | None) -> torch.Tensor:
+    """A vector's norm-matched random control: a Gaussian over the whole map for a maze family's vector
+    (`positions` None); a random feature (a random channel direction at `positions`, the same norm) for a
+    dictionary feature's (`steer.analysis.discover_features`)."""
+    if positions is None:
+        return random_like(SteeringVector(layer, v, "custom"), noise_seed).tensor
+    meta = {"positions": [list(p) for p in positions]}
+    return random_like(SteeringVector(layer, v, FEATURE_KIND, meta), noise_seed).tensor
+
+
+# A screen pass's key: (family, coefficient, kind), kind one of SCREEN_KINDS
+ScreenKey = tuple[str, float, str]
+SCREEN_KINDS = ("effects", "controls", "floors")  # the candidate's own vector, its random control, the floor
+
+
+def screen_passes(
+    name: str, layer: str, v: torch.Tensor, control: torch.Tensor, other: torch.Tensor | None, coeffs: Sequence[float]
+) -> list[tuple[ScreenKey, list[Patch]]]:
+    """One family's screen passes at `layer`, by key: its vector `v` beside its `control` and, where the
+    unrelated-maze null has a member here (`other`), that maze's vector scaled to v's norm (the floor), at every
+    coefficient."""
+    beside = {"effects": v, "controls": control}
+    if other is not None:
+        beside["floors"] = other * (float(v.norm()) / max(float(other.norm()), 1e-12))
+    return [((name, c, kind), [(layer, vec, c)]) for c in coeffs for kind, vec in beside.items()]
+
+
 def fields_by_key(
     policy: ImpalaPolicy, inputs: FieldInputs, patched: Sequence[tuple[K, Sequence[Patch]]], batch_size: int
 ) -> tuple[FacingField, dict[K, FacingField]]:
@@ -210,6 +241,22 @@ def exact_numbers(field: FacingField, squares: Mapping[str, Sequence[Any]]) -> d
     return {**behaviour_numbers(behaviour(field, regions=squares), squares), **field_numbers(facing_slice(field))}
 
 
+def screen_records(
+    out: dict[str, dict[str, Any]],
+    fields: Mapping[ScreenKey, FacingField],
+    base: FacingField,
+    before: Mapping[str, float | None],
+    regs: Mapping[str, Sequence[Any]],
+    layer: str,
+    target: str,
+) -> None:
+    """Each screen pass's rounded changes from the unpatched field `base` (its exact numbers `before`, measured
+    once per maze) into `out[kind][candidate key]`."""
+    for (name, c, kind), f in fields.items():
+        numbers = changes(before, exact_numbers(f, regs), facing_slice(base), facing_slice(f))
+        out[kind][Candidate(name, layer, c, target).key] = rounded(numbers)
+
+
 def rounded(numbers: Mapping[str, float | None]) -> dict[str, float | None]:
     """Each number to 6 decimals, as a cell stores it."""
     return {k: None if v is None else round(v, 6) for k, v in numbers.items()}
@@ -256,11 +303,14 @@ __all__ = [
     "KNOWN_FAMILIES",
     "LABELS",
     "PROBABILITIES",
+    "SCREEN_KINDS",
     "Candidate",
     "Measuring",
+    "ScreenKey",
     "Settings",
     "behaviour_numbers",
     "changes",
+    "control_vector",
     "crumble_numbers",
     "exact_numbers",
     "facing_slice",
@@ -274,5 +324,7 @@ __all__ = [
     "pair_vectors",
     "record",
     "rounded",
+    "screen_passes",
+    "screen_records",
     "sign_of",
 ]

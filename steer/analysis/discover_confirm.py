@@ -41,6 +41,7 @@ from steer.analysis.discover import (
     Measuring,
     Settings,
     changes,
+    control_vector,
     crumble_numbers,
     exact_numbers,
     facing_slice,
@@ -53,7 +54,7 @@ from steer.analysis.discover import (
     record,
     rounded,
 )
-from steer.analysis.discover_features import FeatureFamilies, control_vector, family_doc, is_feature
+from steer.analysis.discover_features import FeatureFamilies, family_doc, is_feature
 from steer.analysis.stats import holm, min_detectable_effect, wilcoxon_p
 from steer.analysis.verdicts import MIN_MAZES, SAMPLES, combined_verdict, verdict
 from steer.maze.env import MazeRenderer

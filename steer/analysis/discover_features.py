@@ -30,26 +30,26 @@ from typing import Any
 
 import torch
 
-from steer.analysis.controls import random_like, random_seed
+from steer.analysis.controls import random_seed
 from steer.analysis.discover import (
-    Candidate,
+    SCREEN_KINDS,
     Measuring,
-    changes,
+    ScreenKey,
+    control_vector,
     exact_numbers,
-    facing_slice,
     family_pairs,
     fields_by_key,
     pair_vectors,
-    rounded,
+    screen_passes,
+    screen_records,
 )
 from steer.analysis.features import site_rows
 from steer.maze.env import MazeRenderer
 from steer.maze.families import FAMILIES, Pair, regions
 from steer.maze.layout import Maze
-from steer.net.feature_vectors import KIND, placed
+from steer.net.feature_vectors import placed
 from steer.net.policy import ImpalaPolicy
 from steer.net.sae import TopKSAE
-from steer.net.vectors import SteeringVector
 from steer.net.vfield import Patch, facing_inputs
 
 PREFIX = "feature:"
@@ -151,16 +151,6 @@ class FeatureFamilies:
         }
 
 
-def control_vector(layer: str, v: torch.Tensor, noise_seed: int, positions: Sequence[Position] | None) -> torch.Tensor:
-    """A vector's norm-matched random control: a Gaussian over the whole map for a maze family's vector
-    (`positions` None); a random feature (a random channel direction at `positions`, the same norm) for a
-    feature's."""
-    if positions is None:
-        return random_like(SteeringVector(layer, v, "custom"), noise_seed).tensor
-    meta = {"positions": [list(p) for p in positions]}
-    return random_like(SteeringVector(layer, v, KIND, meta), noise_seed).tensor
-
-
 def family_doc(name: str, features: FeatureFamilies | None = None) -> str:
     """What a family's vector is: the registry's doc of a maze family; a feature's decoder row and place."""
     if not is_feature(name):
@@ -185,22 +175,16 @@ def screen_features(
     layer = features.site
     other = other_maze_vector(m, seed, "keep", layer)
     noise_seed = random_seed(m.control_seed, seed)
-    passes: list[tuple[tuple[str, float, str], list[Patch]]] = []
+    passes: list[tuple[ScreenKey, list[Patch]]] = []
     for name in features.families:
         v, positions = features.vector(name, level)
-        beside = {"effects": v, "controls": control_vector(layer, v, noise_seed, positions)}
-        if other is not None:
-            beside["floors"] = other * (float(v.norm()) / max(float(other.norm()), 1e-12))
-        passes += [((name, c, kind), [(layer, vec, c)]) for c in coeffs for kind, vec in beside.items()]
-    out: dict[str, dict[str, Any]] = {"effects": {}, "controls": {}, "floors": {}}
+        passes += screen_passes(name, layer, v, control_vector(layer, v, noise_seed, positions), other, coeffs)
+    out: dict[str, dict[str, Any]] = {kind: {} for kind in SCREEN_KINDS}
     if not passes:
         return out
     regs = regions(level)
     original, fields = fields_by_key(m.policy, facing_inputs(m.renderer, level, m.device), passes, m.batch_size)
-    before = exact_numbers(original, regs)
-    for (name, c, kind), f in fields.items():
-        numbers = changes(before, exact_numbers(f, regs), facing_slice(original), facing_slice(f))
-        out[kind][Candidate(name, layer, c, "keep").key] = rounded(numbers)
+    screen_records(out, fields, original, exact_numbers(original, regs), regs, layer, "keep")
     return out
 
 
@@ -225,7 +209,6 @@ __all__ = [
     "CodeSummary",
     "FeatureFamilies",
     "code_summary",
-    "control_vector",
     "family_doc",
     "feature_counts",
     "feature_family",

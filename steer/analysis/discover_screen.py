@@ -24,16 +24,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from steer.analysis.controls import random_like, random_seed
+from steer.analysis.controls import random_seed
 from steer.analysis.discover import (
     EFFECTS,
     PROBABILITIES,
+    SCREEN_KINDS,
     Candidate,
     Measuring,
+    ScreenKey,
     Settings,
-    changes,
+    control_vector,
     exact_numbers,
-    facing_slice,
     family_pairs,
     fields_by_key,
     interval_summary,
@@ -41,21 +42,18 @@ from steer.analysis.discover import (
     mean_or_none,
     minus_or_none,
     pair_vectors,
-    rounded,
+    screen_passes,
+    screen_records,
 )
 from steer.analysis.stats import min_detectable_effect
 from steer.analysis.verdicts import MIN_MAZES, verdict
 from steer.maze.families import Empty, Pair, regions
-from steer.net.vectors import SteeringVector
 from steer.net.vfield import FacingField, Patch, facing_inputs
 
 # -- one maze ---------------------------------------------------------------------------------------------
 
 # The reason a crumbling candidate was passed over begins with this (`choose` with `crumble`)
 CRUMBLES = "rejected: crumbles the policy on the screen's mazes"
-# A screen pass's key: (family, coefficient, kind), kind one of KINDS
-ScreenKey = tuple[str, float, str]
-KINDS = ("effects", "controls", "floors")  # the candidate's own vector, its random control, the floor
 
 
 def _screen_passes(
@@ -65,15 +63,11 @@ def _screen_passes(
     per maze and layer, scaled to its norm) and, where the unrelated-maze null has a member here, that maze's
     vector scaled to its norm (the floor), at every coefficient."""
     other = vectors.get("null:other_maze")
+    floor = other[layer] if other is not None else None
     passes: list[tuple[ScreenKey, list[Patch]]] = []
     for name, v in vectors.items():
-        beside = {
-            "effects": v[layer],
-            "controls": random_like(SteeringVector(layer, v[layer], "custom"), noise_seed).tensor,
-        }
-        if other is not None:
-            beside["floors"] = other[layer] * (float(v[layer].norm()) / max(float(other[layer].norm()), 1e-12))
-        passes += [((name, c, kind), [(layer, vec, c)]) for c in coeffs for kind, vec in beside.items()]
+        control = control_vector(layer, v[layer], noise_seed, None)
+        passes += screen_passes(name, layer, v[layer], control, floor, coeffs)
     return passes
 
 
@@ -90,7 +84,7 @@ def screen_maze(
     inputs = facing_inputs(m.renderer, level, m.device)
     regs = regions(level)
     noise_seed = random_seed(m.control_seed, seed)
-    out: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    out: dict[str, dict[str, Any]] = {kind: {} for kind in SCREEN_KINDS}
     before: dict[str, float | None] | None = None
     base: FacingField | None = None
     for layer in layers:
@@ -99,9 +93,7 @@ def screen_maze(
         if base is None:  # every layer's changes are from the first pass's original
             base, before = original, exact_numbers(original, regs)
         assert before is not None
-        for (name, c, kind), f in fields.items():
-            numbers = changes(before, exact_numbers(f, regs), facing_slice(base), facing_slice(f))
-            out[kind][Candidate(name, layer, c, target).key] = rounded(numbers)
+        screen_records(out, fields, base, before, regs, layer, target)
     suffix = "" if target == "keep" else " (cheese removed)"
     out["empty"] = {name + suffix: p.reason for name, p in pairs.items() if isinstance(p, Empty)}
     return out
@@ -321,7 +313,6 @@ def null_found_in_screen(screen: Mapping[str, Any]) -> bool:
 
 __all__ = [
     "CRUMBLES",
-    "KINDS",
     "choose",
     "clears_margin",
     "crumbles_in_screen",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steer.analysis.discover import Candidate, family_pairs
+from steer.analysis.discover import SCREEN_KINDS, Candidate, family_pairs
 from steer.analysis.discover_features import FeatureFamilies, screen_features
-from steer.analysis.discover_screen import KINDS, choose, screen_families, screen_maze, screen_table
+from steer.analysis.discover_screen import choose, screen_families, screen_maze, screen_table
 from steer.errors import SteerError
 from steer.maze.families import FAMILIES, NULLS, TARGETS, Pair
 from steer.run.session import Session, resolve_layer
@@ -78,7 +78,7 @@ class ScreenPlan:
     def cell(self, session: Session, seed: int, out: Path) -> CellResult:
         m = measuring(session, self.spec)
         result: dict[str, Any] = {"seed": seed, "maze_dim": session.renderer.level(seed).maze_dim}
-        result |= {kind: {} for kind in (*KINDS, "empty")}
+        result |= {kind: {} for kind in (*SCREEN_KINDS, "empty")}
         for target in TARGETS:
             families = self.families_for(target)
             if families:
